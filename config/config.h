@@ -1,0 +1,138 @@
+/* config: the YAML configuration contract of reusegw (DESIGN.md) as one
+ * immutable, reference-counted snapshot.
+ *
+ * Owns every string and array inside a snapshot; callers borrow them for as
+ * long as they hold a reference. Never changes a snapshot after it is
+ * returned: SIGHUP loads a new one and swaps the pointer. Knows nothing of
+ * sockets, TLS or SIP. */
+#ifndef REUSEGW_CONFIG_H
+#define REUSEGW_CONFIG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* cfg_hostport is a parsed "host:port". |host| is the name or address
+ * without IPv6 brackets; |is_ipv6_literal| says it was written in brackets. */
+struct cfg_hostport {
+    char host[256];
+    uint16_t port;
+    bool is_ipv6_literal;
+};
+
+/* cfg_route is one static RFC 3263 answer: requests for |domain| go to
+ * |targets| in order (failover). */
+struct cfg_route {
+    char *domain;
+    struct cfg_hostport *targets;
+    size_t n_targets;
+};
+
+enum cfg_client_cert { CFG_CLIENT_CERT_REQUIRED, CFG_CLIENT_CERT_OPTIONAL };
+enum cfg_io_backend { CFG_IO_AUTO, CFG_IO_URING, CFG_IO_EPOLL };
+enum cfg_log_level { CFG_LOG_ERROR, CFG_LOG_WARN, CFG_LOG_INFO, CFG_LOG_DEBUG };
+enum cfg_log_format { CFG_LOG_LOGFMT, CFG_LOG_JSON };
+
+/* cfg_snapshot mirrors the YAML keys one to one. Durations are in
+ * milliseconds; file paths are absolute (resolved against the directory of
+ * the configuration file). */
+struct cfg_snapshot {
+    _Atomic int refcount;
+    char *path; /* the file this snapshot was loaded from */
+
+    struct {
+        struct cfg_hostport sent_by; /* required; port defaults to 5061 */
+    } identity;
+
+    struct {
+        struct cfg_hostport *listen; /* required, at least one */
+        size_t n_listen;
+        char *certificate; /* required */
+        char *private_key; /* required */
+        char *ca;          /* required */
+        enum cfg_client_cert client_certificate; /* default required */
+        uint64_t handshake_timeout_ms;           /* default 10s */
+        bool require_sip_eku;                    /* default false (RFC 5924 knob) */
+    } tls;
+
+    struct {
+        struct cfg_hostport forward_to; /* required */
+        struct cfg_hostport listen;     /* required */
+        bool transparent;               /* default false */
+    } legacy;
+
+    struct {
+        bool accept_alias;             /* default true */
+        bool request_alias;            /* default true */
+        bool require_sent_by_identity; /* default false */
+        uint64_t idle_timeout_ms;      /* default 10m */
+    } reuse;
+
+    struct cfg_route *routes; /* default none */
+    size_t n_routes;
+
+    struct {
+        struct cfg_hostport *servers; /* port defaults to 53; none: resolv.conf */
+        size_t n_servers;
+    } dns;
+
+    struct {
+        uint32_t max_connections;   /* default 100000 */
+        uint32_t max_message_bytes; /* default 65535 */
+    } limits;
+
+    struct {
+        struct cfg_hostport listen; /* default 127.0.0.1:9091 */
+    } admin;
+
+    struct {
+        uint32_t workers; /* default 1; 0 means auto (one per core) */
+        enum cfg_io_backend io_backend; /* default auto */
+    } runtime;
+
+    struct {
+        enum cfg_log_level level;   /* default info */
+        enum cfg_log_format format; /* default logfmt */
+    } log;
+};
+
+/* cfg_error is one problem found in a file: where, which key, what. */
+struct cfg_error {
+    char *file;
+    unsigned line;   /* 1-based; 0 when the problem has no position */
+    unsigned column; /* 1-based */
+    char *key;       /* key path such as "tls.listen[1]"; "" for the document */
+    char *message;
+};
+
+/* cfg_errors collects every error of one load, in file order. */
+struct cfg_errors {
+    struct cfg_error *items;
+    size_t count;
+};
+
+/* cfg_load reads and validates |path|. On success it returns a new snapshot
+ * with a reference count of one (release with cfg_unref) and leaves |errors|
+ * empty. On failure it returns NULL and fills |errors| with every problem of
+ * the file, not just the first; the caller frees them with cfg_errors_clear. */
+struct cfg_snapshot *cfg_load(const char *path, struct cfg_errors *errors);
+
+/* cfg_ref takes another reference to |snap| and returns it. */
+struct cfg_snapshot *cfg_ref(struct cfg_snapshot *snap);
+
+/* cfg_unref drops a reference; the last one frees the snapshot. NULL is a
+ * no-op. */
+void cfg_unref(struct cfg_snapshot *snap);
+
+/* cfg_error_format writes "FILE:LINE:COLUMN: KEY: MESSAGE" into |buf| (at
+ * most |size| bytes, NUL-terminated) and returns the length it wanted. */
+size_t cfg_error_format(const struct cfg_error *error, char *buf, size_t size);
+
+/* cfg_errors_clear frees every error in |errors| and empties it. */
+void cfg_errors_clear(struct cfg_errors *errors);
+
+/* cfg_hostport_format writes "host:port" ("[v6]:port" for IPv6 literals). */
+size_t cfg_hostport_format(const struct cfg_hostport *hp, char *buf, size_t size);
+
+#endif
