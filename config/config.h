@@ -80,6 +80,10 @@ struct cfg_snapshot {
     struct {
         uint32_t max_connections;   /* default 100000 */
         uint32_t max_message_bytes; /* default 65535 */
+        /* Extensions of the DESIGN.md contract (same section, new keys). */
+        uint32_t max_connections_per_peer; /* default 1000, per peer IP address */
+        uint32_t max_pending_transactions; /* default 65536 */
+        uint32_t max_buffered_bytes;       /* default 1 MiB queued per connection */
     } limits;
 
     struct {
@@ -89,6 +93,7 @@ struct cfg_snapshot {
     struct {
         uint32_t workers; /* default 1; 0 means auto (one per core) */
         enum cfg_io_backend io_backend; /* default auto */
+        uint64_t drain_timeout_ms;      /* default 20s: SIGTERM drain bound */
     } runtime;
 
     struct {
