@@ -24,6 +24,12 @@
 /* CFG_MAX_FILE_BYTES: larger files are refused before parsing. */
 #define CFG_MAX_FILE_BYTES (1024 * 1024)
 #define KEY_PATH_MAX 256
+/* The schema nests four levels deep; libyaml's scanner is quadratic in flow
+ * nesting, so deeper input is refused before the document is built. */
+#define MAX_DEPTH 16
+/* No mapping of the schema has more than ten keys; a huge one is refused
+ * whole instead of being checked key by key (duplicates are O(n^2)). */
+#define MAX_MAPPING_KEYS 64
 /* Every listen address: tls.listen (at most 16), legacy.listen, admin.listen. */
 #define MAX_LISTENS 18
 
@@ -440,6 +446,11 @@ static void load_map(struct loader *ld, const yaml_node_t *node, const char *pat
     bool seen[CFG_MAX_FIELDS] = {false};
     const yaml_node_pair_t *pairs = node->data.mapping.pairs.start;
     size_t n_pairs = (size_t)(node->data.mapping.pairs.top - pairs);
+    if (n_pairs > MAX_MAPPING_KEYS) {
+        report(ld, node, path, "a mapping of %zu keys; at most %d are allowed", n_pairs,
+               MAX_MAPPING_KEYS);
+        return;
+    }
     for (size_t p = 0; p < n_pairs; p++) {
         const yaml_node_t *key_node = yaml_document_get_node(ld->doc, pairs[p].key);
         const yaml_node_t *value = yaml_document_get_node(ld->doc, pairs[p].value);
@@ -592,6 +603,50 @@ static bool set_directory(struct loader *ld, const char *path)
     return true;
 }
 
+/* check_depth runs libyaml's event parser over |text| and refuses nesting
+ * deeper than MAX_DEPTH. A syntax error ends the check quietly: loading the
+ * document reports it. */
+static bool check_depth(struct loader *ld, const char *text, size_t size)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) {
+        fputs("reusegw: out of memory while loading the configuration\n", stderr);
+        abort();
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, size);
+    int depth = 0;
+    bool ok = true, done = false;
+    while (!done) {
+        yaml_event_t event;
+        if (!yaml_parser_parse(&parser, &event))
+            break;
+        switch (event.type) {
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (++depth > MAX_DEPTH) {
+                cfg_errors_add(ld->errors, ld->file, (unsigned)event.start_mark.line + 1,
+                               (unsigned)event.start_mark.column + 1, "",
+                               "nesting is deeper than %d levels", MAX_DEPTH);
+                ok = false;
+                done = true;
+            }
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            break;
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&event);
+    }
+    yaml_parser_delete(&parser);
+    return ok;
+}
+
 /* parse_document parses |text| into |doc| and checks that it is the only
  * document and a mapping; reports and returns false otherwise. */
 static bool parse_document(struct loader *ld, const char *text, size_t size, yaml_document_t *doc)
@@ -604,6 +659,8 @@ static bool parse_document(struct loader *ld, const char *text, size_t size, yam
                        "binary data (a NUL byte); expected YAML text");
         return false;
     }
+    if (!check_depth(ld, text, size))
+        return false;
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) {
         fputs("reusegw: out of memory while loading the configuration\n", stderr);

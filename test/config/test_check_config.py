@@ -149,6 +149,8 @@ BAD = [
      "runtime, log), got a list"),
     ("two_documents", VALID + "---\n" + VALID,
      "9:1: only one YAML document is allowed; this is a second one"),
+    ("nesting_too_deep", VALID + "log: " + "[" * 100000 + "]" * 100000 + "\n",
+     "8:21: nesting is deeper than 16 levels"),
     ("invalid_utf8", VALID.encode() + b"log: {level: \xc3\x28}\n",
      "8:15: not valid YAML text: invalid trailing UTF-8 octet (byte 0x28); is this a binary file?"),
 ]
