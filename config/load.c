@@ -59,9 +59,8 @@ static void report(struct loader *ld, const yaml_node_t *node, const char *key, 
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    unsigned line = node ? (unsigned)node->start_mark.line + 1 : 0;
-    unsigned column = node ? (unsigned)node->start_mark.column + 1 : 0;
-    cfg_errors_add(ld->errors, ld->file, line, column, key, "%s", message);
+    cfg_errors_add(ld->errors, ld->file, (unsigned)node->start_mark.line + 1,
+                   (unsigned)node->start_mark.column + 1, key, "%s", message);
 }
 
 static bool is_null(const yaml_node_t *node)
@@ -140,11 +139,17 @@ static void note_listen(struct loader *ld, const yaml_node_t *node, const char *
                         const struct cfg_hostport *addr)
 {
     for (size_t i = 0; i < ld->n_listens; i++) {
-        if (cfg_hostport_equal(&ld->listens[i].addr, addr)) {
-            char text[300];
-            cfg_hostport_format(addr, text, sizeof text);
-            report(ld, node, key, "duplicate listen address %s (also %s)", text,
-                   ld->listens[i].key);
+        const struct listen_seen *earlier = &ld->listens[i];
+        char text[300], other[300];
+        cfg_hostport_format(addr, text, sizeof text);
+        if (cfg_hostport_equal(&earlier->addr, addr)) {
+            report(ld, node, key, "duplicate listen address %s (also %s)", text, earlier->key);
+            return;
+        }
+        if (cfg_hostport_overlaps(&earlier->addr, addr)) {
+            cfg_hostport_format(&earlier->addr, other, sizeof other);
+            report(ld, node, key, "listen address %s overlaps %s (%s): both cannot be bound", text,
+                   other, earlier->key);
             return;
         }
     }
