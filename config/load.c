@@ -561,30 +561,25 @@ static char *read_file(struct loader *ld, size_t *size)
         close(fd);
         return NULL;
     }
-    /* One byte more than the limit tells a file that grew after fstat. */
-    char *text = cfg_xcalloc(CFG_MAX_FILE_BYTES + 2, 1);
+    /* A file that grows while it is read is cut at its size from fstat. */
+    size_t want = (size_t)st.st_size;
+    char *text = cfg_xcalloc(want + 1, 1);
     size_t used = 0;
-    for (;;) {
-        ssize_t n = read(fd, text + used, CFG_MAX_FILE_BYTES + 1 - used);
+    while (used < want) {
+        ssize_t n = read(fd, text + used, want - used);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
             cfg_errors_add(ld->errors, ld->file, 0, 0, "", "cannot read: %s", strerror(errno));
-            break;
+            close(fd);
+            free(text);
+            return NULL;
         }
-        used += (size_t)n;
-        if (n == 0 || used > CFG_MAX_FILE_BYTES)
+        if (n == 0)
             break;
+        used += (size_t)n;
     }
     close(fd);
-    if (ld->errors->count || used > CFG_MAX_FILE_BYTES) {
-        if (!ld->errors->count)
-            cfg_errors_add(ld->errors, ld->file, 0, 0, "",
-                           "file is more than the limit of %d bytes (1 MiB); not parsed",
-                           CFG_MAX_FILE_BYTES);
-        free(text);
-        return NULL;
-    }
     *size = used;
     return text;
 }
