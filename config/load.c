@@ -232,7 +232,8 @@ static void load_path(struct loader *ld, const yaml_node_t *node, const char *ke
         return;
     }
     cfg_quote(resolved, quoted, sizeof quoted);
-    int fd = open(resolved, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO must be refused below, not hang the load. */
+    int fd = open(resolved, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         report(ld, node, key, "cannot read %s: %s", quoted, strerror(errno));
         return;
@@ -543,7 +544,8 @@ static void report_yaml_error(struct loader *ld, const yaml_parser_t *parser, co
  * frees, or reports why it cannot. */
 static char *read_file(struct loader *ld, size_t *size)
 {
-    int fd = open(ld->file, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO must be refused below, not hang the load. */
+    int fd = open(ld->file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         cfg_errors_add(ld->errors, ld->file, 0, 0, "", "cannot open: %s", strerror(errno));
         return NULL;

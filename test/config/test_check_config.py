@@ -203,6 +203,19 @@ def test_missing_file(reusegw_bin, confdir):
     assert r.stderr.decode() == f"{path}: cannot open: No such file or directory\n"
 
 
+def test_fifo_as_config_or_certificate_does_not_hang(reusegw_bin, confdir):
+    fifo = confdir / "fifo"
+    os.mkfifo(fifo)
+    r = check(reusegw_bin, fifo)
+    assert r.returncode == 1
+    assert r.stderr.decode() == f"{fifo}: not a regular file\n"
+    path = confdir / "ca_fifo.yaml"
+    path.write_text(IDENTITY + tls_with("  ca: fifo") + LEGACY)
+    r = check(reusegw_bin, path)
+    assert r.returncode == 1
+    assert r.stderr.decode() == f'{path}:3:7: tls.ca: "{fifo}" is not a regular file\n'
+
+
 def test_every_error_of_a_file_is_reported_in_order(reusegw_bin, confdir):
     path = confdir / "many.yaml"
     path.write_text("identity: {sent_by: \"a.test:99999\"}\n"
