@@ -304,3 +304,36 @@ def test_errors_never_print_private_key_contents(reusegw_bin, confdir):
         assert output, name
         leaked = [s for s in secrets if s in output]
         assert not leaked, f"{name} printed key material: {output}"
+
+
+def key_paths(node, prefix=""):
+    """Every leaf key path of a parsed YAML tree; list entries become []."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from key_paths(v, f"{prefix}.{k}" if prefix else k)
+    elif isinstance(node, list) and node and isinstance(node[0], dict):
+        for item in node:
+            yield from key_paths(item, prefix + "[]")
+    else:
+        yield prefix
+
+
+# The keys of DESIGN.md's contract: they may be extended, never renamed or dropped.
+DESIGN_KEYS = {
+    "identity.sent_by", "tls.listen", "tls.certificate", "tls.private_key", "tls.ca",
+    "tls.client_certificate", "tls.handshake_timeout", "legacy.forward_to", "legacy.listen",
+    "legacy.transparent", "reuse.accept_alias", "reuse.request_alias",
+    "reuse.require_sent_by_identity", "reuse.idle_timeout", "routes[].domain",
+    "routes[].targets", "dns.servers", "limits.max_connections", "limits.max_message_bytes",
+    "admin.listen", "runtime.workers", "runtime.io_backend", "log.level", "log.format",
+}
+
+
+def test_example_and_reference_document_the_same_keys(source_dir):
+    import re
+    import yaml
+    example = set(key_paths(yaml.safe_load((source_dir / "config/example.yaml").read_text())))
+    doc = (source_dir / "docs/configuration.md").read_text()
+    documented = set(re.findall(r"^\| `([a-z_.\[\]]+)` \|", doc, re.M))
+    assert DESIGN_KEYS <= example
+    assert example == documented
