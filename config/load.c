@@ -611,10 +611,8 @@ static bool set_directory(struct loader *ld, const char *path)
 static bool check_depth(struct loader *ld, const char *text, size_t size)
 {
     yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) {
-        fputs("reusegw: out of memory while loading the configuration\n", stderr);
-        abort();
-    }
+    if (!yaml_parser_initialize(&parser))
+        cfg_out_of_memory();
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, size);
     int depth = 0;
     bool ok = true, done = false;
@@ -664,10 +662,8 @@ static bool parse_document(struct loader *ld, const char *text, size_t size, yam
     if (!check_depth(ld, text, size))
         return false;
     yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) {
-        fputs("reusegw: out of memory while loading the configuration\n", stderr);
-        abort();
-    }
+    if (!yaml_parser_initialize(&parser))
+        cfg_out_of_memory();
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, size);
     bool ok = yaml_parser_load(&parser, doc);
     if (!ok) {
