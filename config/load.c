@@ -38,6 +38,12 @@ struct listen_seen {
     char key[KEY_PATH_MAX];
 };
 
+/* addresses_clash: two endpoints that are, or bind over, the same socket. */
+static bool addresses_clash(const struct cfg_hostport *a, const struct cfg_hostport *b)
+{
+    return cfg_hostport_equal(a, b) || cfg_hostport_overlaps(a, b);
+}
+
 struct loader {
     const char *file; /* as the user wrote it: errors name it that way */
     char absolute[PATH_MAX];
@@ -46,6 +52,7 @@ struct loader {
     struct cfg_errors *errors;
     struct listen_seen listens[MAX_LISTENS];
     size_t n_listens;
+    struct listen_seen forward; /* legacy.forward_to, once seen (key not "") */
 };
 
 static void report(struct loader *ld, const yaml_node_t *node, const char *key, const char *fmt,
@@ -153,11 +160,36 @@ static void note_listen(struct loader *ld, const yaml_node_t *node, const char *
             return;
         }
     }
+    if (ld->forward.key[0] && addresses_clash(&ld->forward.addr, addr)) {
+        char text[300];
+        cfg_hostport_format(addr, text, sizeof text);
+        report(ld, node, key, "%s is also %s, the legacy proxy's address: traffic would loop", text,
+               ld->forward.key);
+        return;
+    }
     if (ld->n_listens < MAX_LISTENS) {
         ld->listens[ld->n_listens].addr = *addr;
         snprintf(ld->listens[ld->n_listens].key, KEY_PATH_MAX, "%s", key);
         ld->n_listens++;
     }
+}
+
+/* note_forward keeps legacy.forward_to away from reusegw's own addresses:
+ * whichever of the two comes later in the file gets the error. */
+static void note_forward(struct loader *ld, const yaml_node_t *node, const char *key,
+                         const struct cfg_hostport *addr)
+{
+    for (size_t i = 0; i < ld->n_listens; i++) {
+        if (addresses_clash(&ld->listens[i].addr, addr)) {
+            char text[300];
+            cfg_hostport_format(addr, text, sizeof text);
+            report(ld, node, key, "%s is reusegw's own %s: traffic would loop", text,
+                   ld->listens[i].key);
+            return;
+        }
+    }
+    ld->forward.addr = *addr;
+    snprintf(ld->forward.key, KEY_PATH_MAX, "%s", key);
 }
 
 static bool load_hostport(struct loader *ld, const struct cfg_field *f, const yaml_node_t *node,
@@ -181,6 +213,8 @@ static bool load_hostport(struct loader *ld, const struct cfg_field *f, const ya
     }
     if (f->is_listen)
         note_listen(ld, node, key, out);
+    if (f->is_forward)
+        note_forward(ld, node, key, out);
     return true;
 }
 

@@ -106,6 +106,16 @@ BAD = [
      'listen: "127.0.0.1:5061"}\n',
      "7:48: legacy.listen: listen address 127.0.0.1:5061 overlaps 0.0.0.0:5061 (tls.listen[0]): "
      "both cannot be bound"),
+    ("forward_to_is_own_listen",
+     IDENTITY + TLS + 'legacy: {listen: "127.0.0.1:5070", forward_to: "127.0.0.1:5070"}\n',
+     "7:48: legacy.forward_to: 127.0.0.1:5070 is reusegw's own legacy.listen: traffic would loop"),
+    ("listen_is_forward_to", VALID + 'admin: {listen: "127.0.0.1:5060"}\n',
+     "8:17: admin.listen: 127.0.0.1:5060 is also legacy.forward_to, the legacy proxy's address: "
+     "traffic would loop"),
+    ("forward_to_under_wildcard",
+     IDENTITY + tls_with('  listen: ["0.0.0.0:5061"]') + 'legacy: {forward_to: "127.0.0.1:5061", '
+     'listen: "127.0.0.1:5070"}\n',
+     "7:22: legacy.forward_to: 127.0.0.1:5061 is reusegw's own tls.listen[0]: traffic would loop"),
     ("unknown_key", VALID + "metrics: {}\n",
      '8:1: metrics: unknown key "metrics"; valid keys: identity, tls, legacy, reuse, routes, '
      'dns, limits, admin, runtime, log'),

@@ -388,6 +388,9 @@ static const struct bad_case bad_cases[] = {
     {VALID "admin: {listen: \"127.0.0.1:5061\"}\n",
      "reusegw.yaml:8:17: admin.listen: duplicate listen address 127.0.0.1:5061 (also "
      "tls.listen[0])"},
+    {IDENTITY TLS "legacy: {forward_to: \"127.0.0.1:5061\", listen: \"127.0.0.1:5070\"}\n",
+     "reusegw.yaml:7:22: legacy.forward_to: 127.0.0.1:5061 is reusegw's own tls.listen[0]: "
+     "traffic would loop"},
     {VALID "dns: {servers: [resolver.test]}\n",
      "reusegw.yaml:8:17: dns.servers[0]: expected an IP address, got host name "
      "\"resolver.test\""},
