@@ -24,6 +24,12 @@
 /* CFG_MAX_FILE_BYTES: larger files are refused before parsing. */
 #define CFG_MAX_FILE_BYTES (1024 * 1024)
 #define KEY_PATH_MAX 256
+/* The schema nests four levels deep; libyaml's scanner is quadratic in flow
+ * nesting, so deeper input is refused before the document is built. */
+#define MAX_DEPTH 16
+/* No mapping of the schema has more than ten keys; a huge one is refused
+ * whole instead of being checked key by key (duplicates are O(n^2)). */
+#define MAX_MAPPING_KEYS 64
 /* Every listen address: tls.listen (at most 16), legacy.listen, admin.listen. */
 #define MAX_LISTENS 18
 
@@ -31,6 +37,12 @@ struct listen_seen {
     struct cfg_hostport addr;
     char key[KEY_PATH_MAX];
 };
+
+/* addresses_clash: two endpoints that are, or bind over, the same socket. */
+static bool addresses_clash(const struct cfg_hostport *a, const struct cfg_hostport *b)
+{
+    return cfg_hostport_equal(a, b) || cfg_hostport_overlaps(a, b);
+}
 
 struct loader {
     const char *file; /* as the user wrote it: errors name it that way */
@@ -40,6 +52,7 @@ struct loader {
     struct cfg_errors *errors;
     struct listen_seen listens[MAX_LISTENS];
     size_t n_listens;
+    struct listen_seen forward; /* legacy.forward_to, once seen (key not "") */
 };
 
 static void report(struct loader *ld, const yaml_node_t *node, const char *key, const char *fmt,
@@ -53,9 +66,8 @@ static void report(struct loader *ld, const yaml_node_t *node, const char *key, 
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    unsigned line = node ? (unsigned)node->start_mark.line + 1 : 0;
-    unsigned column = node ? (unsigned)node->start_mark.column + 1 : 0;
-    cfg_errors_add(ld->errors, ld->file, line, column, key, "%s", message);
+    cfg_errors_add(ld->errors, ld->file, (unsigned)node->start_mark.line + 1,
+                   (unsigned)node->start_mark.column + 1, key, "%s", message);
 }
 
 static bool is_null(const yaml_node_t *node)
@@ -134,19 +146,50 @@ static void note_listen(struct loader *ld, const yaml_node_t *node, const char *
                         const struct cfg_hostport *addr)
 {
     for (size_t i = 0; i < ld->n_listens; i++) {
-        if (cfg_hostport_equal(&ld->listens[i].addr, addr)) {
-            char text[300];
-            cfg_hostport_format(addr, text, sizeof text);
-            report(ld, node, key, "duplicate listen address %s (also %s)", text,
-                   ld->listens[i].key);
+        const struct listen_seen *earlier = &ld->listens[i];
+        char text[300], other[300];
+        cfg_hostport_format(addr, text, sizeof text);
+        if (cfg_hostport_equal(&earlier->addr, addr)) {
+            report(ld, node, key, "duplicate listen address %s (also %s)", text, earlier->key);
             return;
         }
+        if (cfg_hostport_overlaps(&earlier->addr, addr)) {
+            cfg_hostport_format(&earlier->addr, other, sizeof other);
+            report(ld, node, key, "listen address %s overlaps %s (%s): both cannot be bound", text,
+                   other, earlier->key);
+            return;
+        }
+    }
+    if (ld->forward.key[0] && addresses_clash(&ld->forward.addr, addr)) {
+        char text[300];
+        cfg_hostport_format(addr, text, sizeof text);
+        report(ld, node, key, "%s is also %s, the legacy proxy's address: traffic would loop", text,
+               ld->forward.key);
+        return;
     }
     if (ld->n_listens < MAX_LISTENS) {
         ld->listens[ld->n_listens].addr = *addr;
         snprintf(ld->listens[ld->n_listens].key, KEY_PATH_MAX, "%s", key);
         ld->n_listens++;
     }
+}
+
+/* note_forward keeps legacy.forward_to away from reusegw's own addresses:
+ * whichever of the two comes later in the file gets the error. */
+static void note_forward(struct loader *ld, const yaml_node_t *node, const char *key,
+                         const struct cfg_hostport *addr)
+{
+    for (size_t i = 0; i < ld->n_listens; i++) {
+        if (addresses_clash(&ld->listens[i].addr, addr)) {
+            char text[300];
+            cfg_hostport_format(addr, text, sizeof text);
+            report(ld, node, key, "%s is reusegw's own %s: traffic would loop", text,
+                   ld->listens[i].key);
+            return;
+        }
+    }
+    ld->forward.addr = *addr;
+    snprintf(ld->forward.key, KEY_PATH_MAX, "%s", key);
 }
 
 static bool load_hostport(struct loader *ld, const struct cfg_field *f, const yaml_node_t *node,
@@ -170,6 +213,8 @@ static bool load_hostport(struct loader *ld, const struct cfg_field *f, const ya
     }
     if (f->is_listen)
         note_listen(ld, node, key, out);
+    if (f->is_forward)
+        note_forward(ld, node, key, out);
     return true;
 }
 
@@ -221,7 +266,8 @@ static void load_path(struct loader *ld, const yaml_node_t *node, const char *ke
         return;
     }
     cfg_quote(resolved, quoted, sizeof quoted);
-    int fd = open(resolved, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO must be refused below, not hang the load. */
+    int fd = open(resolved, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         report(ld, node, key, "cannot read %s: %s", quoted, strerror(errno));
         return;
@@ -440,6 +486,11 @@ static void load_map(struct loader *ld, const yaml_node_t *node, const char *pat
     bool seen[CFG_MAX_FIELDS] = {false};
     const yaml_node_pair_t *pairs = node->data.mapping.pairs.start;
     size_t n_pairs = (size_t)(node->data.mapping.pairs.top - pairs);
+    if (n_pairs > MAX_MAPPING_KEYS) {
+        report(ld, node, path, "a mapping of %zu keys; at most %d are allowed", n_pairs,
+               MAX_MAPPING_KEYS);
+        return;
+    }
     for (size_t p = 0; p < n_pairs; p++) {
         const yaml_node_t *key_node = yaml_document_get_node(ld->doc, pairs[p].key);
         const yaml_node_t *value = yaml_document_get_node(ld->doc, pairs[p].value);
@@ -527,7 +578,8 @@ static void report_yaml_error(struct loader *ld, const yaml_parser_t *parser, co
  * frees, or reports why it cannot. */
 static char *read_file(struct loader *ld, size_t *size)
 {
-    int fd = open(ld->file, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO must be refused below, not hang the load. */
+    int fd = open(ld->file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         cfg_errors_add(ld->errors, ld->file, 0, 0, "", "cannot open: %s", strerror(errno));
         return NULL;
@@ -545,30 +597,25 @@ static char *read_file(struct loader *ld, size_t *size)
         close(fd);
         return NULL;
     }
-    /* One byte more than the limit tells a file that grew after fstat. */
-    char *text = cfg_xcalloc(CFG_MAX_FILE_BYTES + 2, 1);
+    /* A file that grows while it is read is cut at its size from fstat. */
+    size_t want = (size_t)st.st_size;
+    char *text = cfg_xcalloc(want + 1, 1);
     size_t used = 0;
-    for (;;) {
-        ssize_t n = read(fd, text + used, CFG_MAX_FILE_BYTES + 1 - used);
+    while (used < want) {
+        ssize_t n = read(fd, text + used, want - used);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
             cfg_errors_add(ld->errors, ld->file, 0, 0, "", "cannot read: %s", strerror(errno));
-            break;
+            close(fd);
+            free(text);
+            return NULL;
         }
-        used += (size_t)n;
-        if (n == 0 || used > CFG_MAX_FILE_BYTES)
+        if (n == 0)
             break;
+        used += (size_t)n;
     }
     close(fd);
-    if (ld->errors->count || used > CFG_MAX_FILE_BYTES) {
-        if (!ld->errors->count)
-            cfg_errors_add(ld->errors, ld->file, 0, 0, "",
-                           "file is more than the limit of %d bytes (1 MiB); not parsed",
-                           CFG_MAX_FILE_BYTES);
-        free(text);
-        return NULL;
-    }
     *size = used;
     return text;
 }
@@ -592,6 +639,48 @@ static bool set_directory(struct loader *ld, const char *path)
     return true;
 }
 
+/* check_depth runs libyaml's event parser over |text| and refuses nesting
+ * deeper than MAX_DEPTH. A syntax error ends the check quietly: loading the
+ * document reports it. */
+static bool check_depth(struct loader *ld, const char *text, size_t size)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser))
+        cfg_out_of_memory();
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, size);
+    int depth = 0;
+    bool ok = true, done = false;
+    while (!done) {
+        yaml_event_t event;
+        if (!yaml_parser_parse(&parser, &event))
+            break;
+        switch (event.type) {
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (++depth > MAX_DEPTH) {
+                cfg_errors_add(ld->errors, ld->file, (unsigned)event.start_mark.line + 1,
+                               (unsigned)event.start_mark.column + 1, "",
+                               "nesting is deeper than %d levels", MAX_DEPTH);
+                ok = false;
+                done = true;
+            }
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            break;
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&event);
+    }
+    yaml_parser_delete(&parser);
+    return ok;
+}
+
 /* parse_document parses |text| into |doc| and checks that it is the only
  * document and a mapping; reports and returns false otherwise. */
 static bool parse_document(struct loader *ld, const char *text, size_t size, yaml_document_t *doc)
@@ -604,11 +693,11 @@ static bool parse_document(struct loader *ld, const char *text, size_t size, yam
                        "binary data (a NUL byte); expected YAML text");
         return false;
     }
+    if (!check_depth(ld, text, size))
+        return false;
     yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) {
-        fputs("reusegw: out of memory while loading the configuration\n", stderr);
-        abort();
-    }
+    if (!yaml_parser_initialize(&parser))
+        cfg_out_of_memory();
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, size);
     bool ok = yaml_parser_load(&parser, doc);
     if (!ok) {
