@@ -290,8 +290,13 @@ int tls_verify_new_session(SSL *ssl, SSL_SESSION *session)
 static void on_established(struct tls_conn *conn)
 {
     conn->state = TLS_STATE_ESTABLISHED;
-    if (conn->is_client || !SSL_session_reused(conn->ssl))
+    if (conn->is_client)
         return; /* ids came from the verify callback or the session cache */
+    /* BoringSSL holds TLS 1.3 tickets back until the server writes; a SIP
+     * server may stay silent, so flush them now with a zero-byte write. */
+    SSL_write(conn->ssl, NULL, 0);
+    if (!SSL_session_reused(conn->ssl))
+        return;
     /* Server, resumed: only the hash of the client certificate survives in
      * the session; the identities were proven at the full handshake. */
     const uint8_t *sha256;

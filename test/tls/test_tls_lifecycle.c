@@ -176,9 +176,11 @@ static void resumption_keeps_identities(void **state)
                 tls_conn_new_client(cctx, "a.virt.test", cache, addr, sizeof(addr));
             struct tls_conn *s = tls_conn_new_server(sctx);
             assert_true(pump_handshake(c, s));
-            /* TLS 1.3 tickets arrive after the handshake, with data. */
-            send_text(s, "hello");
-            expect_text(s, c, "hello");
+            /* TLS 1.3 tickets follow the handshake even from a server that
+             * never writes: the client takes them in its next read. */
+            char buf[16];
+            size_t n;
+            assert_int_equal(pump_read(s, c, buf, sizeof(buf), &n), TLS_PROGRESS_WANT_READ);
             if (tls_conn_resumed(c) != (dial > 0))
                 fail_msg("tls12=%d dial %d: resumed=%d", tls12, dial, tls_conn_resumed(c));
             assert_int_equal(tls_conn_resumed(s), dial > 0);
