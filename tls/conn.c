@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 
 #include "tls/internal.h"
+#include "tls/resumed_identities.h"
 #include "tls/verify.h"
 
 /* BoringSSL never writes a record larger than this (16 KiB plus overhead). */
@@ -270,8 +271,8 @@ enum ssl_verify_result_t tls_verify_peer(SSL *ssl, uint8_t *out_alert)
     conn->ids = result.ids;
     if (!conn->is_client) {
         const CRYPTO_BUFFER *leaf = sk_CRYPTO_BUFFER_value(chain, 0);
-        tls_ctx_remember_identities(conn->ctx, CRYPTO_BUFFER_data(leaf), CRYPTO_BUFFER_len(leaf),
-                                    conn->ids);
+        tls_resumed_identities_remember(CRYPTO_BUFFER_data(leaf), CRYPTO_BUFFER_len(leaf),
+                                        conn->ids);
     }
     return ssl_verify_ok;
 }
@@ -303,7 +304,7 @@ static void on_established(struct tls_conn *conn)
     size_t len;
     SSL_SESSION_get0_peer_sha256(SSL_get_session(conn->ssl), &sha256, &len);
     tls_identities_unref(conn->ids);
-    conn->ids = len == 32 ? tls_ctx_recall_identities(conn->ctx, sha256) : NULL;
+    conn->ids = len == 32 ? tls_resumed_identities_recall(sha256) : NULL;
 }
 
 size_t tls_conn_feed(struct tls_conn *conn, const void *data, size_t len)
