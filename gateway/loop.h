@@ -78,6 +78,10 @@ int loop_send(struct loop *loop, int fd, const void *buf, size_t len, uint64_t t
  * the completion. */
 int loop_connect(struct loop *loop, int fd, const struct sockaddr *sa, socklen_t len, uint64_t tag);
 
+/* loop_read reads once from |fd| into |buf| (borrowed until completion);
+ * for descriptors that are not sockets, such as a signalfd. */
+int loop_read(struct loop *loop, int fd, void *buf, size_t len, uint64_t tag);
+
 /* loop_close closes |fd| through the loop. */
 int loop_close(struct loop *loop, int fd, uint64_t tag);
 
@@ -85,6 +89,10 @@ int loop_close(struct loop *loop, int fd, uint64_t tag);
  * receive, typically); that operation then completes with -ECANCELED or its
  * last data. */
 int loop_cancel(struct loop *loop, uint64_t tag);
+
+/* loop_cancel_fd ends every operation in flight on |fd|, so that closing it
+ * leaves nothing holding the socket open. */
+int loop_cancel_fd(struct loop *loop, int fd);
 
 /* loop_run_once submits everything queued and waits up to |timeout_ms| (<0:
  * forever) for at least one completion, then delivers every completion that

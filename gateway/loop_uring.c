@@ -189,6 +189,16 @@ int loop_connect(struct loop *loop, int fd, const struct sockaddr *sa, socklen_t
     return 0;
 }
 
+int loop_read(struct loop *loop, int fd, void *buf, size_t len, uint64_t tag)
+{
+    struct io_uring_sqe *sqe = get_sqe(loop);
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_read(sqe, fd, buf, (unsigned)len, (__u64)-1);
+    io_uring_sqe_set_data64(sqe, tag);
+    return 0;
+}
+
 int loop_close(struct loop *loop, int fd, uint64_t tag)
 {
     struct io_uring_sqe *sqe = get_sqe(loop);
@@ -254,4 +264,14 @@ int loop_run_once(struct loop *loop, int64_t timeout_ms)
         delivered++;
     }
     return delivered;
+}
+
+int loop_cancel_fd(struct loop *loop, int fd)
+{
+    struct io_uring_sqe *sqe = get_sqe(loop);
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(sqe, LOOP_TAG_NONE);
+    return 0;
 }

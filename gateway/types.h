@@ -11,10 +11,12 @@
 #include <sys/socket.h>
 
 #include "buf.h"
+#include "sip/framing.h"
 #include "timer.h"
 
+struct cfg_hostport;
+struct tls_conn;
 struct tls_identities;
-struct tlsio;
 
 /* conn_ref names a connection without pointing at it: |slot| is its index
  * + 1 (0 means "none") and |gen| the generation it had when the reference
@@ -33,6 +35,33 @@ static inline bool conn_ref_is_set(struct conn_ref ref)
 static inline bool conn_ref_eq(struct conn_ref a, struct conn_ref b)
 {
     return a.slot == b.slot && a.gen == b.gen;
+}
+
+/* worker_op is the kind of loop operation a completion tag belongs to. A tag
+ * packs op (8 bits), slot (24 bits) and generation (32 bits), so a late
+ * completion for a recycled slot is recognised by its generation. */
+enum worker_op {
+    OP_ACCEPT = 1, /* slot = listener index + 1 */
+    OP_RECV,
+    OP_SEND,
+    OP_CONNECT,
+    OP_CLOSE,
+    OP_SIGNAL,
+};
+
+static inline uint64_t tag_make(enum worker_op op, uint32_t slot, uint32_t gen)
+{
+    return (uint64_t)op << 56 | (uint64_t)(slot & 0xffffffu) << 32 | gen;
+}
+
+static inline enum worker_op tag_op(uint64_t tag)
+{
+    return (enum worker_op)(tag >> 56);
+}
+
+static inline struct conn_ref tag_ref(uint64_t tag)
+{
+    return (struct conn_ref){.slot = (uint32_t)(tag >> 32) & 0xffffffu, .gen = (uint32_t)tag};
 }
 
 /* conn_kind follows DESIGN.md: T (tls in/out), mirror(T), E. */
@@ -79,11 +108,12 @@ struct conn {
     struct sockaddr_storage peer;
     socklen_t peer_len;
 
-    struct buf_block *in;  /* plaintext waiting for framing, or NULL */
-    size_t frame_scan;     /* bytes of |in| already scanned by the framer */
-    struct buf_queue out;  /* bytes for the socket (TLS: ciphertext) */
-    struct buf_queue hold; /* plaintext held until the handshake finishes */
-    struct tlsio *tls;     /* TLS engine state, NULL on plain connections */
+    struct buf_block *in;     /* plaintext waiting for framing, or NULL */
+    struct sip_framer framer; /* resumable scan state over |in| */
+    struct buf_queue out;     /* bytes for the socket (TLS: ciphertext) */
+    struct buf_queue hold;    /* length-prefixed plaintext messages held until
+                                 the handshake finishes */
+    struct tls_conn *tls;     /* TLS engine state, NULL on plain connections */
 
     struct timer timer; /* connect/handshake/idle deadline */
     uint64_t last_active_ms;
@@ -94,7 +124,9 @@ struct conn {
     uint32_t key_next; /* next slot+1 in the same index bucket */
     char domain[256];
     struct tls_identities *ids;
-    uint16_t target_index; /* which static-route target is being dialled */
+    const struct cfg_hostport *targets; /* static-route targets (snapshot-owned) */
+    uint16_t n_targets;
+    uint16_t target_index; /* which of them this connection dials */
 
     /* Back-pressure: connections whose reading waits for this one to drain. */
     uint32_t waiters;     /* head slot+1 of the waiting list */
