@@ -47,12 +47,12 @@ static void answer(struct worker *w, struct conn *c, const struct parsed *p, uns
         w->counters.dropped_buffer_full++;
         return;
     }
-    if (status == 400)
-        w->counters.answered_400++;
-    else if (status == 483)
+    if (status == 483)
         w->counters.answered_483++;
     else if (status == 503)
         w->counters.answered_503++;
+    else
+        w->counters.answered_400++; /* 400, or 505/513 for the same causes */
 }
 
 static bool is_method(const struct sip_msg *m, const char *name)
@@ -352,6 +352,25 @@ void relay_message(struct worker *w, struct conn *c, const char *msg, size_t len
     struct parsed p; /* bounded: MAX_HEADERS entries, on the stack */
     if (parse(w, c, msg, len, &p))
         relay_parsed(w, c, &p);
+}
+
+void relay_framing_error(struct worker *w, struct conn *c, const char *buf, size_t len,
+                         enum sip_err err)
+{
+    const char *end = memmem(buf, len, "\r\n\r\n", 4);
+    if (!end)
+        return;
+    struct parsed p;
+    p.buf = buf;
+    p.len = (size_t)(end + 4 - buf);
+    /* The framing rule that failed (Content-Length) may fail the parse too;
+     * what matters is that the headers a response copies were indexed. */
+    sip_parse(buf, p.len, &p.msg, p.headers, MAX_HEADERS);
+    if (!p.msg.is_request || is_method(&p.msg, "ACK"))
+        return;
+    char reason[96];
+    snprintf(reason, sizeof(reason), "Bad Request (%s)", sip_err_text(err));
+    answer(w, c, &p, sip_err_status(err), reason, NULL);
 }
 
 void relay_dial_failed(struct worker *w, struct conn *c, const char *why)
