@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alias.h"
 #include "config/config.h"
 #include "conn_io.h"
 #include "log.h"
@@ -307,6 +308,7 @@ static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
         return;
     }
     if (from_tls) {
+        alias_consider(w, c, &p->via);
         struct conn *m = conn_mirror(w, c);
         if (!m) {
             if (!is_method(&p->msg, "ACK"))

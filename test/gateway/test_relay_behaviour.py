@@ -165,3 +165,23 @@ def test_sigterm_drains_open_transaction_then_exits_0(tmp_path):
         assert p.a.proc.wait(timeout=10) == 0
     finally:
         assert p.stop() == (0, 0)
+
+
+def test_alias_declined_when_accept_alias_is_off(tmp_path):
+    # R-5923-15: B handles A's aliased requests normally but keeps no row,
+    # so its backward request dials A afresh.
+    p = Pair(BIN, SRC, str(tmp_path), b_extra="reuse:\n  accept_alias: false\n")
+    try:
+        roundtrip_options(p, b"z9hG4bK-noalias")
+        egress_b = Client.connect(B_HOST, p.b_legacy)
+        egress_b.send(request(b"OPTIONS", b"sip:a.test", b"z9hG4bK-nb", b"nb@b", 1))
+        conn_a, got_a = p.legacy_a.next(timeout=10)
+        conn_a.send(respond(got_a, 200, b"OK"))
+        assert egress_b.recv(timeout=10).startswith(b"SIP/2.0 200 OK")
+        # B opened its own connection, so its Via asks A for reuse.
+        assert top_via(got_a).endswith(b";alias")
+        assert "alias recorded" not in p.b.read_log()
+        assert "conn=tls-out" in p.b.read_log()
+        egress_b.close()
+    finally:
+        assert p.stop() == (0, 0)

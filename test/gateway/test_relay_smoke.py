@@ -122,3 +122,28 @@ def test_keepalive_ping_gets_pong(pair):
     c.sock.settimeout(5)
     assert c.sock.recv(16) == b"\r\n"
     c.close()
+
+
+def test_backward_request_reuses_the_aliased_connection(pair):
+    # Server role (R-5923-19/-20): A's requests carry ;alias and A's client
+    # certificate proves a.test, so B keys A's connection by (127.0.0.2,
+    # A's Via port). Legacy B's request for a.test, sent through B's egress,
+    # goes down that connection instead of a new one.
+    pair.egress_a.send(request(b"OPTIONS", b"sip:b.test", b"z9hG4bK-al-1", b"al-1@a", 1))
+    conn_b, got = pair.legacy_b.next(timeout=15)
+    conn_b.send(respond(got, 200, b"OK"))
+    pair.egress_a.recv()
+    egress_b = Client.connect(B_HOST, pair.b_legacy)
+    back = request(b"OPTIONS", b"sip:a.test", b"z9hG4bK-al-back", b"al-back@b", 1,
+                   via_host=b"127.0.0.1:6998")
+    egress_b.send(back)
+    conn_a, got_a = pair.legacy_a.next(timeout=10)
+    # No ;alias: B did not open this connection.
+    assert top_via(got_a) == b"SIP/2.0/TLS b.test:%d;branch=z9hG4bK-al-back;rport" % pair.b_tls
+    conn_a.send(respond(got_a, 200, b"OK"))
+    resp = egress_b.recv(timeout=10)
+    assert top_via(resp) == b"SIP/2.0/TCP 127.0.0.1:6998;branch=z9hG4bK-al-back;rport"
+    egress_b.close()
+    log_b = pair.b.read_log()
+    assert "alias recorded" in log_b
+    assert "conn=tls-out" not in log_b  # B never dialled A
