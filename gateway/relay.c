@@ -282,8 +282,37 @@ static void response_from_peer(struct worker *w, const struct parsed *p)
     w->counters.responses_relayed++;
 }
 
+/* names_legacy is true when |value| mentions |hp| as "host:port". */
+static bool names_legacy(struct sip_str value, const struct cfg_hostport *hp)
+{
+    char text[300];
+    size_t n = cfg_hostport_format(hp, text, sizeof(text));
+    return n < sizeof(text) && memmem(value.p, value.len, text, n) != NULL;
+}
+
+/* warn_legacy_leak warns (DESIGN.md "Dialogs and Record-Route") when a
+ * message leaving for a TLS peer carries a Record-Route or Contact naming
+ * reusegw's internal legacy addresses: the peer could never reach them. */
+static void warn_legacy_leak(struct worker *w, const struct sip_msg *m)
+{
+    static const enum sip_hdr kinds[] = {SIP_HDR_RECORD_ROUTE, SIP_HDR_CONTACT};
+    for (size_t k = 0; k < 2; k++)
+        for (const struct sip_header *h = sip_msg_header(m, kinds[k]); h; h = sip_msg_next(m, h))
+            if (names_legacy(h->value, &w->cfg->legacy.forward_to) ||
+                names_legacy(h->value, &w->cfg->legacy.listen)) {
+                w->counters.legacy_address_leaks++;
+                LOG_RATELIMITED(LOG_WARN,
+                                "legacy proxy advertises an internal address to a TLS peer; "
+                                "set its advertised address to identity.sent_by",
+                                LF_STR("header", sip_hdr_name(kinds[k])));
+                return;
+            }
+}
+
 static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
 {
+    if (c->kind == CONN_MIRROR || c->kind == CONN_EGRESS)
+        warn_legacy_leak(w, &p->msg);
     bool from_tls = c->kind == CONN_TLS_IN || c->kind == CONN_TLS_OUT;
     if (!p->msg.is_request) {
         if (from_tls) {

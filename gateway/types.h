@@ -155,6 +155,7 @@ struct counters {
     uint64_t timeouts_idle;
     uint64_t aliases_recorded;
     uint64_t aliases_declined;
+    uint64_t legacy_address_leaks; /* Record-Route/Contact naming legacy addresses */
     uint64_t timeouts_handshake;
     uint64_t pending_expired;
 };

@@ -185,3 +185,14 @@ def test_alias_declined_when_accept_alias_is_off(tmp_path):
         egress_b.close()
     finally:
         assert p.stop() == (0, 0)
+
+
+def test_contact_naming_a_legacy_address_is_relayed_with_a_warning(pair):
+    contact = b"Contact: <sip:alice@127.0.0.1:%d;transport=tcp>\r\n" % pair.legacy_a.port
+    pair.egress_a.send(request(b"OPTIONS", b"sip:b.test", b"z9hG4bK-leak", b"leak@a", 1,
+                               extra=contact))
+    conn_b, got = pair.legacy_b.next(timeout=15)
+    assert contact in got  # relayed untouched
+    conn_b.send(respond(got, 200, b"OK"))
+    pair.egress_a.recv()
+    assert "advertises an internal address" in pair.a.read_log()
