@@ -80,6 +80,8 @@ class LegacyServer:
         self.messages = queue.Queue()
         self.clients = []
         self.stopping = False
+        self.reading = threading.Event()  # cleared: stop reading (a slow proxy)
+        self.reading.set()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -94,6 +96,7 @@ class LegacyServer:
 
     def _read(self, client):
         while not self.stopping:
+            self.reading.wait()
             try:
                 msg = read_message(client.sock, client.buf, 3600)
             except (OSError, ConnectionError):
@@ -105,6 +108,7 @@ class LegacyServer:
 
     def close(self):
         self.stopping = True
+        self.reading.set()
         self.listener.close()
         for c in self.clients:
             c.close()
@@ -254,3 +258,12 @@ def request(method, uri, branch, call_id, cseq, content=b"", extra=b"",
             b"Call-ID: %s\r\n" % call_id +
             b"CSeq: %d %s\r\n" % (cseq, method) + extra +
             b"Content-Length: %d\r\n\r\n" % len(content) + content)
+
+
+def rss_kib(pid):
+    """Resident set size of process |pid| in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise ValueError("no VmRSS")
