@@ -407,19 +407,28 @@ void relay_framing_error(struct worker *w, struct conn *c, const char *buf, size
 void relay_dial_failed(struct worker *w, struct conn *c, const char *why)
 {
     char buf[8192];
-    LOG_RATELIMITED(LOG_WARN, "no connection to the peer; answering held requests",
-                    LF_STR("domain", c->domain), LF_STR("reason", why));
+    LOG_RATELIMITED(LOG_WARN, "connection failed; answering held requests with 503",
+                    LF_STR("conn", kind_name(c)), LF_STR("domain", c->domain),
+                    LF_STR("reason", why));
     size_t n;
     while ((n = conn_held_next(w, c, w->scratch, w->scratch_size)) > 0) {
         struct parsed p;
         p.buf = w->scratch;
         p.len = n;
         if (sip_parse(w->scratch, n, &p.msg, p.headers, MAX_HEADERS) != SIP_OK ||
-            sip_via_parse_first(&p.msg, &p.via, NULL, 0) != SIP_OK || is_method(&p.msg, "ACK"))
+            !p.msg.is_request || sip_via_parse_first(&p.msg, &p.via, NULL, 0) != SIP_OK ||
+            is_method(&p.msg, "ACK"))
             continue;
         size_t rn = build_answer(w, &p, 503, NULL, why, buf, sizeof(buf));
         if (rn == 0)
             continue;
+        if (c->kind == CONN_MIRROR) {
+            /* A peer's request the legacy proxy never got: answer the peer. */
+            struct conn *t = conn_get(&w->conns, c->partner);
+            if (t && conn_send(w, t, buf, rn))
+                w->counters.answered_503++;
+            continue;
+        }
         /* The 503 carries the rewritten Via: route it like a peer's response
          * so the legacy proxy gets its own Via back. */
         struct parsed r;

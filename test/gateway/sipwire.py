@@ -211,7 +211,7 @@ class Pair:
     "legacy A" to A's legacy.listen (egress_a)."""
 
     def __init__(self, binary, source, workdir, a_extra="", b_extra="", a_routes=None,
-                 b_tls=None):
+                 b_tls=None, b_forward_port=None):
         certs = os.path.join(workdir, "certs")
         subprocess.run([os.path.join(source, "test/certs/gen.sh"), certs], check=True,
                        stdout=subprocess.DEVNULL)
@@ -227,7 +227,7 @@ class Pair:
                                         self.legacy_a.port, certs, a_routes, a_extra))
         self.b = Gateway(binary, workdir, "b",
                          gateway_config("b", B_HOST, self.b_tls, self.b_legacy,
-                                        self.legacy_b.port, certs,
+                                        b_forward_port or self.legacy_b.port, certs,
                                         [("a.test", ["%s:%d" % (A_HOST, self.a_tls)])], b_extra))
         try:
             for gw, host, ports in ((self.a, A_HOST, (self.a_tls, self.a_legacy)),

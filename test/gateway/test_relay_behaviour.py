@@ -239,3 +239,22 @@ def test_slow_legacy_proxy_backpressures_instead_of_buffering(tmp_path):
     finally:
         p.legacy_b.reading.set()
         assert p.stop() == (0, 0)
+
+
+def test_legacy_proxy_down_gets_503_within_a_second(tmp_path):
+    # B's legacy proxy does not listen: B cannot open the mirror, so it
+    # answers A's request 503 itself, and A restores legacy A's Via.
+    p = Pair(BIN, SRC, str(tmp_path), b_forward_port=free_port("127.0.0.1"))
+    try:
+        for i in range(2):  # the first also opens A-B; the second is timed alone
+            start = time.monotonic()
+            branch = b"z9hG4bK-down-%d" % i
+            p.egress_a.send(request(b"OPTIONS", b"sip:b.test", branch, branch, 1))
+            resp = p.egress_a.recv(timeout=10)
+            elapsed = time.monotonic() - start
+            assert resp.startswith(b"SIP/2.0 503 ")
+            assert b"Warning: 399 b.test:" in resp
+            assert top_via(resp) == b"SIP/2.0/TCP 127.0.0.1:5999;branch=%s;rport" % branch
+        assert elapsed < 1.0
+    finally:
+        assert p.stop() == (0, 0)
