@@ -1,9 +1,12 @@
 """Shared fixtures for the end-to-end tests: where the binary and the source
-tree are (ctest passes them in the environment)."""
+tree are (ctest passes them in the environment), the session's throwaway PKI,
+and per-test process bookkeeping (harness.py)."""
 import os
 import pathlib
 
 import pytest
+
+import harness
 
 
 @pytest.fixture(scope="session")
@@ -17,3 +20,18 @@ def reusegw_bin():
 def source_dir():
     return pathlib.Path(os.environ.get("REUSEGW_SOURCE_DIR",
                                        pathlib.Path(__file__).resolve().parents[2]))
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """test/certs/gen.sh output, generated once per pytest session."""
+    return harness.generate_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def procs(tmp_path):
+    """Processes of this test: stopped at teardown, logs printed (shown by
+    pytest when the test failed)."""
+    p = harness.Processes(tmp_path)
+    yield p
+    p.teardown()
