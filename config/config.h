@@ -48,9 +48,9 @@ struct cfg_snapshot {
     struct {
         struct cfg_hostport *listen; /* required, at least one */
         size_t n_listen;
-        char *certificate; /* required */
-        char *private_key; /* required */
-        char *ca;          /* required */
+        char *certificate;                       /* required */
+        char *private_key;                       /* required */
+        char *ca;                                /* required */
         enum cfg_client_cert client_certificate; /* default required */
         uint64_t handshake_timeout_ms;           /* default 10s */
         bool require_sip_eku;                    /* default false (RFC 5924 knob) */
@@ -91,7 +91,7 @@ struct cfg_snapshot {
     } admin;
 
     struct {
-        uint32_t workers; /* default 1; 0 means auto (one per core) */
+        uint32_t workers;               /* default 1; 0 means auto (one per core) */
         enum cfg_io_backend io_backend; /* default auto */
         uint64_t drain_timeout_ms;      /* default 20s: SIGTERM drain bound */
     } runtime;

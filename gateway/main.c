@@ -1,5 +1,8 @@
 /* main: command line of the reusegw binary. */
+#include "gateway.h"
 #include "log.h"
+
+#include "config/report.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -13,6 +16,15 @@ enum {
     EXIT_USAGE = 2,  /* bad command line */
     EXIT_RUNTIME = 3 /* could not start or failed while running */
 };
+
+/* apply_log_config hands the snapshot's log settings to the log module. */
+static void apply_log_config(const struct cfg_snapshot *cfg)
+{
+    _Static_assert((int)CFG_LOG_ERROR == (int)LOG_ERROR && (int)CFG_LOG_DEBUG == (int)LOG_DEBUG,
+                   "config and log levels line up");
+    _Static_assert((int)CFG_LOG_JSON == (int)LOG_FORMAT_JSON, "config and log formats line up");
+    log_configure((enum log_level)cfg->log.level, (enum log_format)cfg->log.format);
+}
 
 static void usage(FILE *out)
 {
@@ -59,7 +71,16 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    (void)check_only;
-    LOG_ERROR("configuration loading is not built yet", LF_STR("config", config_path));
-    return EXIT_RUNTIME;
+    struct cfg_snapshot *cfg = cfg_load_reported(config_path, stderr);
+    if (!cfg)
+        return EXIT_CONFIG;
+    if (check_only) {
+        printf("%s: configuration OK\n", config_path);
+        cfg_unref(cfg);
+        return EXIT_OK;
+    }
+    apply_log_config(cfg);
+    int status = gateway_run(cfg);
+    cfg_unref(cfg);
+    return status;
 }

@@ -1,0 +1,670 @@
+/* load: cfg_load, reading a file with libyaml and walking the document
+ * against schema.c. Every problem is recorded and the walk goes on, so one
+ * run reports all the errors of a file. */
+#include "config/config.h"
+
+#include "config/errors.h"
+#include "config/scalar.h"
+#include "config/schema.h"
+#include "config/snapshot.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+/* CFG_MAX_FILE_BYTES: larger files are refused before parsing. */
+#define CFG_MAX_FILE_BYTES (1024 * 1024)
+#define KEY_PATH_MAX 256
+/* Every listen address: tls.listen (at most 16), legacy.listen, admin.listen. */
+#define MAX_LISTENS 18
+
+struct listen_seen {
+    struct cfg_hostport addr;
+    char key[KEY_PATH_MAX];
+};
+
+struct loader {
+    const char *file; /* as the user wrote it: errors name it that way */
+    char absolute[PATH_MAX];
+    char dir[PATH_MAX]; /* relative paths in the file are resolved against it */
+    yaml_document_t *doc;
+    struct cfg_errors *errors;
+    struct listen_seen listens[MAX_LISTENS];
+    size_t n_listens;
+};
+
+static void report(struct loader *ld, const yaml_node_t *node, const char *key, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
+
+static void report(struct loader *ld, const yaml_node_t *node, const char *key, const char *fmt,
+                   ...)
+{
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    unsigned line = node ? (unsigned)node->start_mark.line + 1 : 0;
+    unsigned column = node ? (unsigned)node->start_mark.column + 1 : 0;
+    cfg_errors_add(ld->errors, ld->file, line, column, key, "%s", message);
+}
+
+static bool is_null(const yaml_node_t *node)
+{
+    if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    const char *v = (const char *)node->data.scalar.value;
+    return !strcmp(v, "") || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
+           !strcmp(v, "NULL");
+}
+
+/* describe names what a node is, for "expected X, got Y". */
+static const char *describe(const yaml_node_t *node, char *buf, size_t size)
+{
+    if (node->type == YAML_MAPPING_NODE)
+        return "a mapping";
+    if (node->type == YAML_SEQUENCE_NODE)
+        return "a list";
+    if (is_null(node))
+        return "nothing";
+    cfg_quote((const char *)node->data.scalar.value, buf, size);
+    return buf;
+}
+
+static void report_type(struct loader *ld, const yaml_node_t *node, const char *key,
+                        const char *expected)
+{
+    char quoted[64];
+    report(ld, node, key, "expected %s, got %s", expected, describe(node, quoted, sizeof quoted));
+}
+
+/* scalar returns the text of a non-null scalar, or reports and returns NULL. */
+static const char *scalar(struct loader *ld, const yaml_node_t *node, const char *key,
+                          const char *expected)
+{
+    if (node->type != YAML_SCALAR_NODE || is_null(node)) {
+        report_type(ld, node, key, expected);
+        return NULL;
+    }
+    return (const char *)node->data.scalar.value;
+}
+
+/* Key paths follow the schema, so they are short; a cut one ends in "...". */
+static void mark_cut(char out[KEY_PATH_MAX], int len)
+{
+    if (len < 0 || len >= KEY_PATH_MAX)
+        memcpy(out + KEY_PATH_MAX - 4, "...", 4);
+}
+
+static void join_key(char out[KEY_PATH_MAX], const char *parent, const char *name)
+{
+    mark_cut(out, snprintf(out, KEY_PATH_MAX, "%s%s%s", parent, parent[0] ? "." : "", name));
+}
+
+static void index_key(char out[KEY_PATH_MAX], const char *parent, size_t i)
+{
+    mark_cut(out, snprintf(out, KEY_PATH_MAX, "%s[%zu]", parent, i));
+}
+
+static void format_duration(uint64_t ms, char *buf, size_t size)
+{
+    static const struct {
+        const char *unit;
+        uint64_t ms;
+    } units[] = {{"h", 3600000}, {"m", 60000}, {"s", 1000}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (ms && ms % units[i].ms == 0) {
+            snprintf(buf, size, "%llu%s", (unsigned long long)(ms / units[i].ms), units[i].unit);
+            return;
+        }
+    }
+    snprintf(buf, size, "%llums", (unsigned long long)ms);
+}
+
+static void note_listen(struct loader *ld, const yaml_node_t *node, const char *key,
+                        const struct cfg_hostport *addr)
+{
+    for (size_t i = 0; i < ld->n_listens; i++) {
+        if (cfg_hostport_equal(&ld->listens[i].addr, addr)) {
+            char text[300];
+            cfg_hostport_format(addr, text, sizeof text);
+            report(ld, node, key, "duplicate listen address %s (also %s)", text,
+                   ld->listens[i].key);
+            return;
+        }
+    }
+    if (ld->n_listens < MAX_LISTENS) {
+        ld->listens[ld->n_listens].addr = *addr;
+        snprintf(ld->listens[ld->n_listens].key, KEY_PATH_MAX, "%s", key);
+        ld->n_listens++;
+    }
+}
+
+static bool load_hostport(struct loader *ld, const struct cfg_field *f, const yaml_node_t *node,
+                          const char *key, struct cfg_hostport *out)
+{
+    const char *expected = f->default_port ? "host[:port]" : "host:port";
+    const char *text = scalar(ld, node, key, expected);
+    if (!text)
+        return false;
+    char problem[CFG_PROBLEM_MAX];
+    if (!cfg_parse_hostport(text, f->default_port, out, problem)) {
+        report(ld, node, key, "%s", problem);
+        return false;
+    }
+    char ip[16];
+    if (f->ip_only && inet_pton(AF_INET, out->host, ip) != 1 && !out->is_ipv6_literal) {
+        char quoted[64];
+        cfg_quote(out->host, quoted, sizeof quoted);
+        report(ld, node, key, "expected an IP address, got host name %s", quoted);
+        return false;
+    }
+    if (f->is_listen)
+        note_listen(ld, node, key, out);
+    return true;
+}
+
+static void load_hostport_list(struct loader *ld, const struct cfg_field *f,
+                               const yaml_node_t *node, const char *key, void *base)
+{
+    if (node->type != YAML_SEQUENCE_NODE) {
+        report_type(ld, node, key,
+                    f->default_port ? "a list of host[:port]" : "a list of host:port");
+        return;
+    }
+    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    if (n < f->min) {
+        report(ld, node, key, "needs at least %llu address", (unsigned long long)f->min);
+        return;
+    }
+    if (n > f->max) {
+        report(ld, node, key, "at most %llu addresses are allowed, got %zu",
+               (unsigned long long)f->max, n);
+        return;
+    }
+    struct cfg_hostport *list = cfg_xcalloc(n, sizeof *list);
+    for (size_t i = 0; i < n; i++) {
+        char item_key[KEY_PATH_MAX];
+        index_key(item_key, key, i);
+        yaml_node_t *item = yaml_document_get_node(ld->doc, node->data.sequence.items.start[i]);
+        load_hostport(ld, f, item, item_key, &list[i]);
+    }
+    *(struct cfg_hostport **)((char *)base + f->offset) = list;
+    *(size_t *)((char *)base + f->count_offset) = n;
+}
+
+static void load_path(struct loader *ld, const yaml_node_t *node, const char *key, char **out)
+{
+    const char *text = scalar(ld, node, key, "a file path");
+    if (!text)
+        return;
+    char quoted[PATH_MAX + 16];
+    cfg_quote(text, quoted, sizeof quoted);
+    if (quoted[0] != '"') { /* multi-line or PEM: a pasted secret, not a path */
+        report(ld, node, key, "expected a file path, got %s", quoted);
+        return;
+    }
+    char resolved[PATH_MAX];
+    int len = text[0] == '/' ? snprintf(resolved, sizeof resolved, "%s", text)
+                             : snprintf(resolved, sizeof resolved, "%s/%s", ld->dir, text);
+    if (len < 0 || (size_t)len >= sizeof resolved) {
+        report(ld, node, key, "path %s is too long", quoted);
+        return;
+    }
+    cfg_quote(resolved, quoted, sizeof quoted);
+    int fd = open(resolved, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        report(ld, node, key, "cannot read %s: %s", quoted, strerror(errno));
+        return;
+    }
+    struct stat st;
+    bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    close(fd);
+    if (!regular) {
+        report(ld, node, key, "%s is not a regular file", quoted);
+        return;
+    }
+    *out = cfg_xstrdup(resolved);
+}
+
+static void load_map(struct loader *ld, const yaml_node_t *node, const char *path,
+                     const struct cfg_map_schema *schema, void *base);
+
+static void load_routes(struct loader *ld, const struct cfg_field *f, const yaml_node_t *node,
+                        const char *key, void *base)
+{
+    if (node->type != YAML_SEQUENCE_NODE) {
+        report_type(ld, node, key, "a list of routes (write [] for none)");
+        return;
+    }
+    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    if (n > f->max) {
+        report(ld, node, key, "at most %llu routes are allowed, got %zu",
+               (unsigned long long)f->max, n);
+        return;
+    }
+    struct cfg_route *routes = cfg_xcalloc(n, sizeof *routes);
+    *(struct cfg_route **)((char *)base + f->offset) = routes;
+    *(size_t *)((char *)base + f->count_offset) = n;
+    for (size_t i = 0; i < n; i++) {
+        char item_key[KEY_PATH_MAX];
+        index_key(item_key, key, i);
+        yaml_node_t *item = yaml_document_get_node(ld->doc, node->data.sequence.items.start[i]);
+        load_map(ld, item, item_key, f->map, &routes[i]);
+        for (size_t j = 0; routes[i].domain && j < i; j++) {
+            if (routes[j].domain && strcasecmp(routes[j].domain, routes[i].domain) == 0) {
+                report(ld, item, item_key, "duplicate route for domain \"%s\" (also %s[%zu])",
+                       routes[i].domain, key, j);
+                break;
+            }
+        }
+    }
+}
+
+static void load_field(struct loader *ld, const struct cfg_field *f, const yaml_node_t *node,
+                       const char *key, void *base)
+{
+    void *dst = (char *)base + f->offset;
+    char problem[CFG_PROBLEM_MAX];
+    const char *text;
+    uint64_t number;
+    switch (f->kind) {
+    case CFG_F_MAP:
+        load_map(ld, node, key, f->map, base);
+        return;
+    case CFG_F_ROUTES:
+        load_routes(ld, f, node, key, base);
+        return;
+    case CFG_F_HOSTPORT: {
+        struct cfg_hostport parsed;
+        if (load_hostport(ld, f, node, key, &parsed))
+            *(struct cfg_hostport *)dst = parsed;
+        return;
+    }
+    case CFG_F_HOSTPORT_LIST:
+        load_hostport_list(ld, f, node, key, base);
+        return;
+    case CFG_F_PATH:
+        load_path(ld, node, key, (char **)dst);
+        return;
+    case CFG_F_DURATION:
+        if (!(text = scalar(ld, node, key, "a duration such as 10s or 250ms")))
+            return;
+        if (!cfg_parse_duration(text, &number, problem)) {
+            report(ld, node, key, "%s", problem);
+        } else if (number < f->min || number > f->max) {
+            char lo[32], hi[32];
+            format_duration(f->min, lo, sizeof lo);
+            format_duration(f->max, hi, sizeof hi);
+            report(ld, node, key, "duration %s is out of range %s..%s", text, lo, hi);
+        } else {
+            *(uint64_t *)dst = number;
+        }
+        return;
+    case CFG_F_BOOL:
+        if ((text = scalar(ld, node, key, "true or false")) &&
+            !cfg_parse_bool(text, (bool *)dst, problem))
+            report(ld, node, key, "%s", problem);
+        return;
+    case CFG_F_UINT32:
+        if (!(text = scalar(ld, node, key, "an integer")))
+            return;
+        if (cfg_parse_uint(text, f->min, f->max, &number, problem))
+            *(uint32_t *)dst = (uint32_t)number;
+        else
+            report(ld, node, key, "%s", problem);
+        return;
+    case CFG_F_ENUM: {
+        int index;
+        if (!(text = scalar(ld, node, key, "a name")))
+            return;
+        if (cfg_parse_enum(text, f->names, &index, problem))
+            *(int *)dst = index;
+        else
+            report(ld, node, key, "%s", problem);
+        return;
+    }
+    case CFG_F_WORKERS:
+        if (!(text = scalar(ld, node, key, "auto or an integer")))
+            return;
+        if (strcmp(text, "auto") == 0) {
+            *(uint32_t *)dst = 0;
+        } else if (cfg_parse_uint(text, f->min, f->max, &number, problem)) {
+            *(uint32_t *)dst = (uint32_t)number;
+        } else {
+            char quoted[64];
+            cfg_quote(text, quoted, sizeof quoted);
+            report(ld, node, key, "expected auto or an integer in %llu..%llu, got %s",
+                   (unsigned long long)f->min, (unsigned long long)f->max, quoted);
+        }
+        return;
+    case CFG_F_DOMAIN:
+        if (!(text = scalar(ld, node, key, "a domain name")))
+            return;
+        if (cfg_is_hostname(text)) {
+            *(char **)dst = cfg_xstrdup(text);
+        } else {
+            char quoted[64];
+            cfg_quote(text, quoted, sizeof quoted);
+            report(ld, node, key, "expected a domain name, got %s", quoted);
+        }
+        return;
+    }
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t lb = strlen(b);
+    if (lb >= 64 || strlen(a) >= 64)
+        return SIZE_MAX;
+    size_t row[64];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; a[i - 1]; i++) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t best = diagonal + cost;
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diagonal = up;
+        }
+    }
+    return row[lb];
+}
+
+/* is_plain_key: keys safe to print in a key path (no quoting needed). */
+static bool is_plain_key(const char *name)
+{
+    size_t len = strlen(name);
+    return len > 0 && len <= 64 &&
+           strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == len;
+}
+
+static void report_unknown_key(struct loader *ld, const yaml_node_t *key_node, const char *path,
+                               const char *name, const struct cfg_map_schema *schema)
+{
+    char key[KEY_PATH_MAX], quoted[64], valid[256] = "";
+    if (is_plain_key(name))
+        join_key(key, path, name);
+    else
+        snprintf(key, sizeof key, "%s", path);
+    cfg_quote(name, quoted, sizeof quoted);
+    const char *closest = NULL;
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < schema->n_fields; i++) {
+        const char *candidate = schema->fields[i].name;
+        size_t d = edit_distance(name, candidate);
+        if (d < best) {
+            best = d;
+            closest = candidate;
+        }
+        size_t used = strlen(valid);
+        snprintf(valid + used, sizeof valid - used, "%s%s", i ? ", " : "", candidate);
+    }
+    if (closest && (best <= 2 || best * 3 <= strlen(closest)))
+        report(ld, key_node, key, "unknown key %s; did you mean \"%s\"?", quoted, closest);
+    else
+        report(ld, key_node, key, "unknown key %s; valid keys: %s", quoted, valid);
+}
+
+static void load_map(struct loader *ld, const yaml_node_t *node, const char *path,
+                     const struct cfg_map_schema *schema, void *base)
+{
+    if (node->type != YAML_MAPPING_NODE) {
+        char expected[300] = "a mapping (keys: ";
+        for (size_t i = 0; i < schema->n_fields; i++) {
+            size_t used = strlen(expected);
+            snprintf(expected + used, sizeof expected - used, "%s%s", i ? ", " : "",
+                     schema->fields[i].name);
+        }
+        size_t used = strlen(expected);
+        snprintf(expected + used, sizeof expected - used, ")");
+        report_type(ld, node, path, expected);
+        return;
+    }
+    bool seen[CFG_MAX_FIELDS] = {false};
+    const yaml_node_pair_t *pairs = node->data.mapping.pairs.start;
+    size_t n_pairs = (size_t)(node->data.mapping.pairs.top - pairs);
+    for (size_t p = 0; p < n_pairs; p++) {
+        const yaml_node_t *key_node = yaml_document_get_node(ld->doc, pairs[p].key);
+        const yaml_node_t *value = yaml_document_get_node(ld->doc, pairs[p].value);
+        if (key_node->type != YAML_SCALAR_NODE) {
+            report(ld, key_node, path, "keys must be plain names, got %s",
+                   key_node->type == YAML_MAPPING_NODE ? "a mapping" : "a list");
+            continue;
+        }
+        const char *name = (const char *)key_node->data.scalar.value;
+        char key[KEY_PATH_MAX];
+        join_key(key, path, name);
+        bool duplicate = false;
+        for (size_t q = 0; q < p && !duplicate; q++) {
+            const yaml_node_t *earlier = yaml_document_get_node(ld->doc, pairs[q].key);
+            if (earlier->type == YAML_SCALAR_NODE &&
+                strcmp((const char *)earlier->data.scalar.value, name) == 0) {
+                char quoted[64];
+                cfg_quote(name, quoted, sizeof quoted);
+                report(ld, key_node, is_plain_key(name) ? key : path,
+                       "duplicate key %s (first at line %u)", quoted,
+                       (unsigned)earlier->start_mark.line + 1);
+                duplicate = true;
+            }
+        }
+        if (duplicate)
+            continue;
+        size_t i = 0;
+        while (i < schema->n_fields && strcmp(schema->fields[i].name, name) != 0)
+            i++;
+        if (i == schema->n_fields) {
+            report_unknown_key(ld, key_node, path, name, schema);
+            continue;
+        }
+        seen[i] = true;
+        load_field(ld, &schema->fields[i], value, key, base);
+    }
+    for (size_t i = 0; i < schema->n_fields; i++) {
+        if (schema->fields[i].required && !seen[i]) {
+            char key[KEY_PATH_MAX];
+            join_key(key, path, schema->fields[i].name);
+            report(ld, node, key, "required key is missing");
+        }
+    }
+}
+
+/* offset_position turns a byte offset of |text| into a 1-based line and column. */
+static void offset_position(const char *text, size_t offset, unsigned *line, unsigned *column)
+{
+    *line = 1;
+    *column = 1;
+    for (size_t i = 0; i < offset; i++) {
+        if (text[i] == '\n') {
+            ++*line;
+            *column = 1;
+        } else {
+            ++*column;
+        }
+    }
+}
+
+static void report_yaml_error(struct loader *ld, const yaml_parser_t *parser, const char *text)
+{
+    unsigned line, column;
+    if (parser->error == YAML_READER_ERROR) {
+        offset_position(text, parser->problem_offset, &line, &column);
+        cfg_errors_add(ld->errors, ld->file, line, column, "",
+                       "not valid YAML text: %s (byte 0x%02x); is this a binary file?",
+                       parser->problem ? parser->problem : "unreadable input",
+                       (unsigned)parser->problem_value & 0xff);
+        return;
+    }
+    line = (unsigned)parser->problem_mark.line + 1;
+    column = (unsigned)parser->problem_mark.column + 1;
+    const char *problem = parser->problem ? parser->problem : "cannot parse";
+    if (parser->context)
+        cfg_errors_add(ld->errors, ld->file, line, column, "",
+                       "YAML syntax error: %s (%s at line %u, column %u)", problem, parser->context,
+                       (unsigned)parser->context_mark.line + 1,
+                       (unsigned)parser->context_mark.column + 1);
+    else
+        cfg_errors_add(ld->errors, ld->file, line, column, "", "YAML syntax error: %s", problem);
+}
+
+/* read_file loads the whole file into a NUL-terminated buffer the caller
+ * frees, or reports why it cannot. */
+static char *read_file(struct loader *ld, size_t *size)
+{
+    int fd = open(ld->file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        cfg_errors_add(ld->errors, ld->file, 0, 0, "", "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        cfg_errors_add(ld->errors, ld->file, 0, 0, "", "not a regular file");
+        close(fd);
+        return NULL;
+    }
+    if (st.st_size > CFG_MAX_FILE_BYTES) {
+        cfg_errors_add(ld->errors, ld->file, 0, 0, "",
+                       "file is %lld bytes, more than the limit of %d (1 MiB); not parsed",
+                       (long long)st.st_size, CFG_MAX_FILE_BYTES);
+        close(fd);
+        return NULL;
+    }
+    /* One byte more than the limit tells a file that grew after fstat. */
+    char *text = cfg_xcalloc(CFG_MAX_FILE_BYTES + 2, 1);
+    size_t used = 0;
+    for (;;) {
+        ssize_t n = read(fd, text + used, CFG_MAX_FILE_BYTES + 1 - used);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            cfg_errors_add(ld->errors, ld->file, 0, 0, "", "cannot read: %s", strerror(errno));
+            break;
+        }
+        used += (size_t)n;
+        if (n == 0 || used > CFG_MAX_FILE_BYTES)
+            break;
+    }
+    close(fd);
+    if (ld->errors->count || used > CFG_MAX_FILE_BYTES) {
+        if (!ld->errors->count)
+            cfg_errors_add(ld->errors, ld->file, 0, 0, "",
+                           "file is more than the limit of %d bytes (1 MiB); not parsed",
+                           CFG_MAX_FILE_BYTES);
+        free(text);
+        return NULL;
+    }
+    *size = used;
+    return text;
+}
+
+static bool set_directory(struct loader *ld, const char *path)
+{
+    char *absolute = ld->absolute;
+    if (path[0] == '/') {
+        if (snprintf(absolute, PATH_MAX, "%s", path) >= PATH_MAX)
+            return false;
+    } else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd) ||
+            snprintf(absolute, PATH_MAX, "%s/%s", cwd, path) >= PATH_MAX)
+            return false;
+    }
+    char *slash = strrchr(absolute, '/');
+    size_t len = slash == absolute ? 1 : (size_t)(slash - absolute);
+    memcpy(ld->dir, absolute, len);
+    ld->dir[len] = '\0';
+    return true;
+}
+
+/* parse_document parses |text| into |doc| and checks that it is the only
+ * document and a mapping; reports and returns false otherwise. */
+static bool parse_document(struct loader *ld, const char *text, size_t size, yaml_document_t *doc)
+{
+    const char *nul = memchr(text, '\0', size);
+    if (nul) {
+        unsigned line, column;
+        offset_position(text, (size_t)(nul - text), &line, &column);
+        cfg_errors_add(ld->errors, ld->file, line, column, "",
+                       "binary data (a NUL byte); expected YAML text");
+        return false;
+    }
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) {
+        fputs("reusegw: out of memory while loading the configuration\n", stderr);
+        abort();
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, size);
+    bool ok = yaml_parser_load(&parser, doc);
+    if (!ok) {
+        report_yaml_error(ld, &parser, text);
+        yaml_parser_delete(&parser);
+        return false;
+    }
+    const yaml_node_t *root = yaml_document_get_root_node(doc);
+    yaml_document_t next;
+    if (!root) {
+        cfg_errors_add(ld->errors, ld->file, 1, 1, "",
+                       "the file is empty; expected a mapping with identity, tls and legacy");
+        ok = false;
+    } else if (!yaml_parser_load(&parser, &next)) {
+        report_yaml_error(ld, &parser, text);
+        ok = false;
+    } else {
+        const yaml_node_t *extra = yaml_document_get_root_node(&next);
+        if (extra) {
+            report(ld, extra, "", "only one YAML document is allowed; this is a second one");
+            ok = false;
+        }
+        yaml_document_delete(&next);
+    }
+    yaml_parser_delete(&parser);
+    if (!ok)
+        yaml_document_delete(doc);
+    return ok;
+}
+
+struct cfg_snapshot *cfg_load(const char *path, struct cfg_errors *errors)
+{
+    struct loader ld = {.file = path, .errors = errors};
+    size_t first_error = errors->count;
+    if (!set_directory(&ld, path)) {
+        cfg_errors_add(errors, path, 0, 0, "", "path is too long");
+        return NULL;
+    }
+    size_t size;
+    char *text = read_file(&ld, &size);
+    if (!text)
+        return NULL;
+    yaml_document_t doc;
+    bool parsed = parse_document(&ld, text, size, &doc);
+    free(text);
+    if (!parsed)
+        return NULL;
+
+    struct cfg_snapshot *snap = cfg_snapshot_new();
+    ld.doc = &doc;
+    load_map(&ld, yaml_document_get_root_node(&doc), "", &cfg_top_schema, snap);
+    yaml_document_delete(&doc);
+    if (errors->count != first_error) {
+        cfg_unref(snap);
+        return NULL;
+    }
+    snap->path = cfg_xstrdup(ld.absolute);
+    return snap;
+}

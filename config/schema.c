@@ -1,0 +1,191 @@
+/* schema: the configuration contract as tables. See schema.h; defaults live
+ * in snapshot.c, the meaning of every key in docs/configuration.md. */
+#include "config/schema.h"
+
+#include "config/config.h"
+
+#define SNAP(member) offsetof(struct cfg_snapshot, member)
+#define ROUTE(member) offsetof(struct cfg_route, member)
+#define SCHEMA(fields)                                                                             \
+    {                                                                                              \
+        fields, sizeof fields / sizeof fields[0]                                                   \
+    }
+
+#define MS_SECOND UINT64_C(1000)
+#define MS_HOUR (3600 * MS_SECOND)
+#define MS_DAY (24 * MS_HOUR)
+
+static const char *const client_certificate_names[] = {"required", "optional", NULL};
+static const char *const io_backend_names[] = {"auto", "io_uring", "epoll", NULL};
+static const char *const log_level_names[] = {"error", "warn", "info", "debug", NULL};
+static const char *const log_format_names[] = {"logfmt", "json", NULL};
+
+static const struct cfg_field identity_fields[] = {
+    {.name = "sent_by",
+     .kind = CFG_F_HOSTPORT,
+     .offset = SNAP(identity.sent_by),
+     .required = true,
+     .default_port = 5061},
+};
+
+static const struct cfg_field tls_fields[] = {
+    {.name = "listen",
+     .kind = CFG_F_HOSTPORT_LIST,
+     .offset = SNAP(tls.listen),
+     .count_offset = SNAP(tls.n_listen),
+     .required = true,
+     .is_listen = true,
+     .min = 1,
+     .max = 16},
+    {.name = "certificate", .kind = CFG_F_PATH, .offset = SNAP(tls.certificate), .required = true},
+    {.name = "private_key", .kind = CFG_F_PATH, .offset = SNAP(tls.private_key), .required = true},
+    {.name = "ca", .kind = CFG_F_PATH, .offset = SNAP(tls.ca), .required = true},
+    {.name = "client_certificate",
+     .kind = CFG_F_ENUM,
+     .offset = SNAP(tls.client_certificate),
+     .names = client_certificate_names},
+    {.name = "handshake_timeout",
+     .kind = CFG_F_DURATION,
+     .offset = SNAP(tls.handshake_timeout_ms),
+     .min = 1,
+     .max = MS_HOUR},
+    {.name = "require_sip_eku", .kind = CFG_F_BOOL, .offset = SNAP(tls.require_sip_eku)},
+};
+
+static const struct cfg_field legacy_fields[] = {
+    {.name = "forward_to",
+     .kind = CFG_F_HOSTPORT,
+     .offset = SNAP(legacy.forward_to),
+     .required = true},
+    {.name = "listen",
+     .kind = CFG_F_HOSTPORT,
+     .offset = SNAP(legacy.listen),
+     .required = true,
+     .is_listen = true},
+    {.name = "transparent", .kind = CFG_F_BOOL, .offset = SNAP(legacy.transparent)},
+};
+
+static const struct cfg_field reuse_fields[] = {
+    {.name = "accept_alias", .kind = CFG_F_BOOL, .offset = SNAP(reuse.accept_alias)},
+    {.name = "request_alias", .kind = CFG_F_BOOL, .offset = SNAP(reuse.request_alias)},
+    {.name = "require_sent_by_identity",
+     .kind = CFG_F_BOOL,
+     .offset = SNAP(reuse.require_sent_by_identity)},
+    {.name = "idle_timeout",
+     .kind = CFG_F_DURATION,
+     .offset = SNAP(reuse.idle_timeout_ms),
+     .min = 1,
+     .max = 7 * MS_DAY},
+};
+
+static const struct cfg_field route_fields[] = {
+    {.name = "domain", .kind = CFG_F_DOMAIN, .offset = ROUTE(domain), .required = true},
+    {.name = "targets",
+     .kind = CFG_F_HOSTPORT_LIST,
+     .offset = ROUTE(targets),
+     .count_offset = ROUTE(n_targets),
+     .required = true,
+     .min = 1,
+     .max = 16},
+};
+static const struct cfg_map_schema route_schema = SCHEMA(route_fields);
+
+static const struct cfg_field dns_fields[] = {
+    {.name = "servers",
+     .kind = CFG_F_HOSTPORT_LIST,
+     .offset = SNAP(dns.servers),
+     .count_offset = SNAP(dns.n_servers),
+     .ip_only = true,
+     .default_port = 53,
+     .max = 8},
+};
+
+static const struct cfg_field limits_fields[] = {
+    {.name = "max_connections",
+     .kind = CFG_F_UINT32,
+     .offset = SNAP(limits.max_connections),
+     .min = 1,
+     .max = 10000000},
+    {.name = "max_message_bytes",
+     .kind = CFG_F_UINT32,
+     .offset = SNAP(limits.max_message_bytes),
+     .min = 1024,
+     .max = 16 * 1024 * 1024},
+    {.name = "max_connections_per_peer",
+     .kind = CFG_F_UINT32,
+     .offset = SNAP(limits.max_connections_per_peer),
+     .min = 1,
+     .max = 10000000},
+    {.name = "max_pending_transactions",
+     .kind = CFG_F_UINT32,
+     .offset = SNAP(limits.max_pending_transactions),
+     .min = 1,
+     .max = 10000000},
+    {.name = "max_buffered_bytes",
+     .kind = CFG_F_UINT32,
+     .offset = SNAP(limits.max_buffered_bytes),
+     .min = 4096,
+     .max = 1024 * 1024 * 1024},
+};
+
+static const struct cfg_field admin_fields[] = {
+    {.name = "listen", .kind = CFG_F_HOSTPORT, .offset = SNAP(admin.listen), .is_listen = true},
+};
+
+static const struct cfg_field runtime_fields[] = {
+    {.name = "workers",
+     .kind = CFG_F_WORKERS,
+     .offset = SNAP(runtime.workers),
+     .min = 1,
+     .max = 256},
+    {.name = "io_backend",
+     .kind = CFG_F_ENUM,
+     .offset = SNAP(runtime.io_backend),
+     .names = io_backend_names},
+    {.name = "drain_timeout",
+     .kind = CFG_F_DURATION,
+     .offset = SNAP(runtime.drain_timeout_ms),
+     .min = 0,
+     .max = MS_HOUR},
+};
+
+static const struct cfg_field log_fields[] = {
+    {.name = "level", .kind = CFG_F_ENUM, .offset = SNAP(log.level), .names = log_level_names},
+    {.name = "format", .kind = CFG_F_ENUM, .offset = SNAP(log.format), .names = log_format_names},
+};
+
+static const struct cfg_map_schema identity_schema = SCHEMA(identity_fields);
+static const struct cfg_map_schema tls_schema = SCHEMA(tls_fields);
+static const struct cfg_map_schema legacy_schema = SCHEMA(legacy_fields);
+static const struct cfg_map_schema reuse_schema = SCHEMA(reuse_fields);
+static const struct cfg_map_schema dns_schema = SCHEMA(dns_fields);
+static const struct cfg_map_schema limits_schema = SCHEMA(limits_fields);
+static const struct cfg_map_schema admin_schema = SCHEMA(admin_fields);
+static const struct cfg_map_schema runtime_schema = SCHEMA(runtime_fields);
+static const struct cfg_map_schema log_schema = SCHEMA(log_fields);
+
+static const struct cfg_field top_fields[] = {
+    {.name = "identity", .kind = CFG_F_MAP, .required = true, .map = &identity_schema},
+    {.name = "tls", .kind = CFG_F_MAP, .required = true, .map = &tls_schema},
+    {.name = "legacy", .kind = CFG_F_MAP, .required = true, .map = &legacy_schema},
+    {.name = "reuse", .kind = CFG_F_MAP, .map = &reuse_schema},
+    {.name = "routes",
+     .kind = CFG_F_ROUTES,
+     .offset = SNAP(routes),
+     .count_offset = SNAP(n_routes),
+     .max = 4096,
+     .map = &route_schema},
+    {.name = "dns", .kind = CFG_F_MAP, .map = &dns_schema},
+    {.name = "limits", .kind = CFG_F_MAP, .map = &limits_schema},
+    {.name = "admin", .kind = CFG_F_MAP, .map = &admin_schema},
+    {.name = "runtime", .kind = CFG_F_MAP, .map = &runtime_schema},
+    {.name = "log", .kind = CFG_F_MAP, .map = &log_schema},
+};
+
+const struct cfg_map_schema cfg_top_schema = SCHEMA(top_fields);
+
+/* Enum keys are stored through an int; the enums of config.h must be int-sized. */
+_Static_assert(sizeof(enum cfg_client_cert) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum cfg_io_backend) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum cfg_log_level) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum cfg_log_format) == sizeof(int), "enum size");

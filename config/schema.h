@@ -1,0 +1,57 @@
+/* schema: the YAML contract of DESIGN.md as data: which keys exist, their
+ * types, bounds, and where each lands in struct cfg_snapshot.
+ *
+ * Owns only constant tables. Borrows nothing. Never parses: load.c walks a
+ * document against these tables, so adding a key is adding one row. */
+#ifndef REUSEGW_CONFIG_SCHEMA_H
+#define REUSEGW_CONFIG_SCHEMA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum cfg_field_kind {
+    CFG_F_MAP,           /* nested mapping: |map| */
+    CFG_F_ROUTES,        /* list of struct cfg_route, each a |map| */
+    CFG_F_HOSTPORT,      /* struct cfg_hostport */
+    CFG_F_HOSTPORT_LIST, /* struct cfg_hostport * plus size_t count */
+    CFG_F_PATH,          /* char *, absolute, readable regular file */
+    CFG_F_DURATION,      /* uint64_t milliseconds */
+    CFG_F_BOOL,          /* bool */
+    CFG_F_UINT32,        /* uint32_t */
+    CFG_F_ENUM,          /* an enum of config.h, index into |names| */
+    CFG_F_WORKERS,       /* uint32_t: "auto" is 0 */
+    CFG_F_DOMAIN,        /* char *, a DNS name */
+};
+
+struct cfg_field;
+
+/* cfg_map_schema is the set of keys one mapping accepts. */
+struct cfg_map_schema {
+    const struct cfg_field *fields;
+    size_t n_fields;
+};
+
+/* cfg_field is one key. Offsets are into the struct the mapping fills:
+ * struct cfg_snapshot for sections, struct cfg_route for route entries. */
+struct cfg_field {
+    const char *name;
+    enum cfg_field_kind kind;
+    size_t offset;
+    size_t count_offset; /* lists: where the size_t count goes */
+    bool required;
+    bool is_listen;                   /* an address reusegw binds: no two may be equal */
+    bool ip_only;                     /* host must be an IP literal (DNS servers) */
+    uint16_t default_port;            /* host:port: 0 makes the port required */
+    uint64_t min, max;                /* integers, durations (ms); lists: entry counts */
+    const char *const *names;         /* CFG_F_ENUM, NULL-terminated */
+    const struct cfg_map_schema *map; /* CFG_F_MAP, CFG_F_ROUTES */
+};
+
+/* CFG_MAX_FIELDS bounds the keys of one mapping (the loader's seen-set). */
+#define CFG_MAX_FIELDS 16
+
+/* cfg_top_schema is the top-level mapping of a configuration file. */
+extern const struct cfg_map_schema cfg_top_schema;
+
+#endif

@@ -1,0 +1,59 @@
+/* snapshot: defaults, reference counting and freeing. See snapshot.h. */
+#include "config/snapshot.h"
+
+#include "config/errors.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct cfg_snapshot *cfg_snapshot_new(void)
+{
+    struct cfg_snapshot *s = cfg_xcalloc(1, sizeof *s);
+    atomic_init(&s->refcount, 1);
+    s->identity.sent_by.port = 5061;
+    s->tls.client_certificate = CFG_CLIENT_CERT_REQUIRED;
+    s->tls.handshake_timeout_ms = 10 * 1000;
+    s->tls.require_sip_eku = false;
+    s->legacy.transparent = false;
+    s->reuse.accept_alias = true;
+    s->reuse.request_alias = true;
+    s->reuse.require_sent_by_identity = false;
+    s->reuse.idle_timeout_ms = 10 * 60 * 1000;
+    s->limits.max_connections = 100000;
+    s->limits.max_message_bytes = 65535;
+    s->limits.max_connections_per_peer = 1000;
+    s->limits.max_pending_transactions = 65536;
+    s->limits.max_buffered_bytes = 1024 * 1024;
+    strcpy(s->admin.listen.host, "127.0.0.1");
+    s->admin.listen.port = 9091;
+    s->runtime.workers = 1;
+    s->runtime.io_backend = CFG_IO_AUTO;
+    s->runtime.drain_timeout_ms = 20 * 1000;
+    s->log.level = CFG_LOG_INFO;
+    s->log.format = CFG_LOG_LOGFMT;
+    return s;
+}
+
+struct cfg_snapshot *cfg_ref(struct cfg_snapshot *snap)
+{
+    atomic_fetch_add_explicit(&snap->refcount, 1, memory_order_relaxed);
+    return snap;
+}
+
+void cfg_unref(struct cfg_snapshot *snap)
+{
+    if (!snap || atomic_fetch_sub_explicit(&snap->refcount, 1, memory_order_acq_rel) != 1)
+        return;
+    free(snap->path);
+    free(snap->tls.listen);
+    free(snap->tls.certificate);
+    free(snap->tls.private_key);
+    free(snap->tls.ca);
+    for (size_t i = 0; i < snap->n_routes; i++) {
+        free(snap->routes[i].domain);
+        free(snap->routes[i].targets);
+    }
+    free(snap->routes);
+    free(snap->dns.servers);
+    free(snap);
+}

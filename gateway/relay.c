@@ -1,0 +1,386 @@
+/* relay: the DESIGN.md message-flow table, one function per row. */
+#include "relay.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "conn_io.h"
+#include "log.h"
+#include "respond.h"
+#include "route.h"
+#include "sip/message.h"
+#include "sip/via.h"
+
+enum { MAX_HEADERS = 256 };
+
+/* A parsed message and the top Via every flow needs. */
+struct parsed {
+    const char *buf;
+    size_t len;
+    struct sip_msg msg;
+    struct sip_via via;
+    struct sip_header headers[MAX_HEADERS];
+};
+
+static const char *kind_name(const struct conn *c)
+{
+    static const char *const names[] = {"tls-in", "tls-out", "mirror", "egress"};
+    return names[c->kind];
+}
+
+static void agent_of(const struct worker *w, char *buf, size_t size)
+{
+    cfg_hostport_format(&w->cfg->identity.sent_by, buf, size);
+}
+
+/* answer sends a response reusegw originates for request |p| back on |c|. */
+static void answer(struct worker *w, struct conn *c, const struct parsed *p, unsigned status,
+                   const char *reason, const char *why)
+{
+    char agent[300];
+    agent_of(w, agent, sizeof(agent));
+    char out[4096 + 1024];
+    size_t n = respond_build(&p->msg, status, reason, agent, why, out, sizeof(out));
+    if (n == 0 || !conn_send(w, c, out, n)) {
+        w->counters.dropped_buffer_full++;
+        return;
+    }
+    if (status == 400)
+        w->counters.answered_400++;
+    else if (status == 483)
+        w->counters.answered_483++;
+    else if (status == 503)
+        w->counters.answered_503++;
+}
+
+static bool is_method(const struct sip_msg *m, const char *name)
+{
+    size_t n = strlen(name);
+    return m->method.len == n && memcmp(m->method.p, name, n) == 0;
+}
+
+/* cseq_method returns the method token of the CSeq header. */
+static struct sip_str cseq_method(const struct sip_msg *m)
+{
+    const struct sip_header *h = sip_msg_header(m, SIP_HDR_CSEQ);
+    if (!h)
+        return (struct sip_str){0};
+    const char *p = h->value.p, *end = p + h->value.len;
+    while (p < end && *p >= '0' && *p <= '9')
+        p++;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    const char *start = p;
+    while (p < end && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+        p++;
+    return (struct sip_str){start, (size_t)(p - start)};
+}
+
+/* max_forwards_zero is true when the request carries Max-Forwards: 0. */
+static bool max_forwards_zero(const struct sip_msg *m)
+{
+    const struct sip_header *h = sip_msg_header(m, SIP_HDR_MAX_FORWARDS);
+    if (!h)
+        return false;
+    size_t i = 0;
+    while (i < h->value.len && h->value.p[i] == '0')
+        i++;
+    return h->value.len > 0 && i == h->value.len;
+}
+
+/* splice builds buf with [cut, cut+cut_len) replaced by |with| into the
+ * worker's scratch buffer; 0 when it does not fit. */
+static size_t splice(struct worker *w, const char *buf, size_t len, const char *cut, size_t cut_len,
+                     const char *with, size_t with_len)
+{
+    size_t head = (size_t)(cut - buf);
+    size_t tail = len - head - cut_len;
+    if (head + with_len + tail > w->scratch_size)
+        return 0;
+    memmove(w->scratch, buf, head);
+    memcpy(w->scratch + head, with, with_len);
+    memcpy(w->scratch + head + with_len, cut + cut_len, tail);
+    return head + with_len + tail;
+}
+
+/* rewrite_via builds the client-role Via (DESIGN.md): transport TLS, sent-by
+ * identity.sent_by, the original parameters, `;alias` when asking for reuse
+ * on a connection reusegw opened. Returns the rewritten message length in
+ * scratch, or 0. |drop| is an extra header line to remove (a Route that
+ * named reusegw), or NULL. */
+static size_t rewrite_via(struct worker *w, const struct parsed *p, const struct conn *to,
+                          const struct sip_header *drop)
+{
+    char parm[PENDING_VIA_MAX + 320];
+    char sent_by[300];
+    cfg_hostport_format(&w->cfg->identity.sent_by, sent_by, sizeof(sent_by));
+    bool alias = w->cfg->reuse.request_alias && to->kind == CONN_TLS_OUT && !p->via.alias;
+    int n = snprintf(parm, sizeof(parm), "SIP/2.0/TLS %s%.*s%s", sent_by, (int)p->via.params.len,
+                     p->via.params.p, alias ? ";alias" : "");
+    if (n < 0 || (size_t)n >= sizeof(parm))
+        return 0;
+    const char *buf = p->buf;
+    size_t len = p->len;
+    const char *cut = p->via.parm.p;
+    if (drop && drop->line.p < cut) {
+        /* Remove the Route line first (it precedes the Via only in odd
+         * messages); offsets after it shift left. */
+        size_t m = splice(w, buf, len, drop->line.p, drop->line.len, "", 0);
+        if (m == 0)
+            return 0;
+        cut -= drop->line.len;
+        buf = w->scratch;
+        len = m;
+        return splice(w, buf, len, cut, p->via.parm.len, parm, (size_t)n);
+    }
+    size_t m = splice(w, buf, len, cut, p->via.parm.len, parm, (size_t)n);
+    if (m == 0 || !drop)
+        return m;
+    const char *drop_at = w->scratch + (drop->line.p - p->buf) + ((size_t)n - p->via.parm.len);
+    return splice(w, w->scratch, m, drop_at, drop->line.len, "", 0);
+}
+
+/* forward_request sends a legacy-proxy request |p| (arrived on |from|, the
+ * E or mirror connection responses go back to) to TLS connection |to|, with
+ * the client-role rewrite and a pending entry. */
+static void forward_request(struct worker *w, struct conn *from, struct conn *to,
+                            const struct parsed *p, const struct sip_header *drop_route,
+                            const struct sip_str domain)
+{
+    bool is_ack = is_method(&p->msg, "ACK");
+    if (!is_ack) {
+        enum pending_method pm = pending_method_of(p->msg.method.p, p->msg.method.len);
+        struct pending *e = pending_add(&w->pending, p->via.branch.p, p->via.branch.len, pm,
+                                        p->via.parm.p, p->via.parm.len, w->now_ms);
+        if (!e) {
+            w->counters.dropped_pending_full++;
+            LOG_RATELIMITED(LOG_WARN, "cannot track transaction; answering 503",
+                            LF_UINT("pending", w->pending.used));
+            answer(w, from, p, 503, "Service Unavailable",
+                   "too many pending transactions or oversized Via");
+            return;
+        }
+        e->legacy = conn_ref_of(&w->conns, from);
+        e->tls = conn_ref_of(&w->conns, to);
+        e->target = to->key;
+        snprintf(e->domain, sizeof(e->domain), "%.*s", (int)domain.len, domain.p);
+    }
+    size_t n = rewrite_via(w, p, to, drop_route);
+    if (n == 0) {
+        answer(w, from, p, 400, "Bad Request", "message too large after Via rewrite");
+        return;
+    }
+    if (!conn_send(w, to, w->scratch, n)) {
+        w->counters.dropped_buffer_full++;
+        LOG_RATELIMITED(LOG_WARN, "peer connection cannot take more; answering 503",
+                        LF_STR("conn", kind_name(to)));
+        if (!is_ack)
+            answer(w, from, p, 503, "Service Unavailable", "peer connection congested");
+        return;
+    }
+    w->counters.requests_relayed++;
+    conn_throttle(w, from, to);
+}
+
+/* pick_connection finds or dials the TLS connection for a routed request:
+ * an existing one to a target whose identities cover the domain, in target
+ * order, else a new dial with failover (DESIGN.md routing step 3). */
+static struct conn *pick_connection(struct worker *w, const struct route_plan *plan,
+                                    const char **why)
+{
+    char domain[256];
+    snprintf(domain, sizeof(domain), "%.*s", (int)plan->domain.len, plan->domain.p);
+    for (size_t i = 0; i < plan->n_targets; i++) {
+        struct conn_key key;
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof(ss));
+        const struct cfg_hostport *t = &plan->targets[i];
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        if (inet_pton(AF_INET, t->host, &in->sin_addr) == 1)
+            in->sin_family = AF_INET;
+        else if (inet_pton(AF_INET6, t->host, &in6->sin6_addr) == 1)
+            in6->sin6_family = AF_INET6;
+        else
+            continue;
+        conn_key_from_sockaddr(&key, (struct sockaddr *)&ss, t->port);
+        struct conn *c = conn_index_find(&w->conns, &key, domain);
+        if (c)
+            return c;
+    }
+    return conn_dial(w, domain, plan->targets, plan->n_targets, 0, why);
+}
+
+/* from_legacy handles a request from the legacy proxy on E (routed) or on
+ * a mirror (goes to its TLS connection). */
+static void request_from_legacy(struct worker *w, struct conn *c, struct parsed *p)
+{
+    bool is_ack = is_method(&p->msg, "ACK");
+    if (p->via.branch.len == 0) {
+        if (!is_ack)
+            answer(w, c, p, 400, "Bad Request", "top Via has no branch");
+        return;
+    }
+    if (c->kind == CONN_MIRROR) {
+        struct conn *t = conn_get(&w->conns, c->partner);
+        if (!t || t->peer_closed) {
+            if (!is_ack)
+                answer(w, c, p, 503, "Service Unavailable", "peer connection is gone");
+            return;
+        }
+        forward_request(w, c, t, p, NULL, (struct sip_str){t->domain, strlen(t->domain)});
+        return;
+    }
+    /* CANCEL and non-2xx ACK follow their INVITE (R-5923-13). */
+    if (is_ack || is_method(&p->msg, "CANCEL")) {
+        struct pending *inv =
+            pending_find(&w->pending, p->via.branch.p, p->via.branch.len, PENDING_INVITE);
+        struct conn *t = inv ? conn_get(&w->conns, inv->tls) : NULL;
+        if (t && t->state != CONN_CLOSING && t->state != CONN_DEAD) {
+            forward_request(w, c, t, p, NULL, (struct sip_str){inv->domain, strlen(inv->domain)});
+            return;
+        }
+    }
+    struct route_plan plan;
+    route_plan(w->cfg, &p->msg, &plan);
+    const char *why = plan.why;
+    struct conn *t = plan.verdict == ROUTE_OK ? pick_connection(w, &plan, &why) : NULL;
+    if (!t) {
+        LOG_RATELIMITED(LOG_INFO, "cannot route request", LF_STR("reason", why));
+        if (is_ack)
+            w->counters.dropped_ack_unroutable++;
+        else
+            answer(w, c, p, 503, "Service Unavailable", why);
+        return;
+    }
+    forward_request(w, c, t, p, plan.self_route, plan.domain);
+}
+
+/* response_from_peer restores the legacy proxy's Via and sends the response
+ * to the connection its transaction came from. */
+static void response_from_peer(struct worker *w, const struct parsed *p)
+{
+    struct sip_str method = cseq_method(&p->msg);
+    enum pending_method pm = pending_method_of(method.p, method.len);
+    struct pending *e = pending_find(&w->pending, p->via.branch.p, p->via.branch.len, pm);
+    struct conn *legacy = e ? conn_get(&w->conns, e->legacy) : NULL;
+    if (!legacy) {
+        w->counters.dropped_unknown_branch++;
+        LOG_RATELIMITED(LOG_INFO, "dropping response: unknown transaction",
+                        LF_UINT("status", p->msg.status));
+        return;
+    }
+    pending_on_response(&w->pending, e, p->msg.status, w->now_ms);
+    size_t n = splice(w, p->buf, p->len, p->via.parm.p, p->via.parm.len, e->via, e->via_len);
+    if (n == 0 || !conn_send(w, legacy, w->scratch, n)) {
+        w->counters.dropped_buffer_full++;
+        return;
+    }
+    w->counters.responses_relayed++;
+}
+
+static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
+{
+    bool from_tls = c->kind == CONN_TLS_IN || c->kind == CONN_TLS_OUT;
+    if (!p->msg.is_request) {
+        if (from_tls) {
+            response_from_peer(w, p);
+        } else if (c->kind == CONN_MIRROR) {
+            struct conn *t = conn_get(&w->conns, c->partner);
+            if (!t || !conn_send(w, t, p->buf, p->len)) {
+                w->counters.dropped_buffer_full++;
+                return;
+            }
+            w->counters.responses_relayed++;
+            conn_throttle(w, c, t);
+        } else {
+            w->counters.dropped_response_on_egress++;
+            LOG_RATELIMITED(LOG_INFO, "dropping response from the legacy proxy on egress",
+                            LF_UINT("status", p->msg.status));
+        }
+        return;
+    }
+    if (max_forwards_zero(&p->msg) && !is_method(&p->msg, "ACK")) {
+        answer(w, c, p, 483, "Too Many Hops", NULL);
+        return;
+    }
+    if (from_tls) {
+        struct conn *m = conn_mirror(w, c);
+        if (!m) {
+            if (!is_method(&p->msg, "ACK"))
+                answer(w, c, p, 503, "Service Unavailable", "legacy proxy unreachable");
+            return;
+        }
+        if (!conn_send(w, m, p->buf, p->len)) {
+            w->counters.dropped_buffer_full++;
+            return;
+        }
+        w->counters.requests_relayed++;
+        conn_throttle(w, c, m);
+        return;
+    }
+    request_from_legacy(w, c, p);
+}
+
+/* parse fills |p| for |msg|; on a syntax error it answers a request that
+ * can be answered with 400 and the reason, and returns false. */
+static bool parse(struct worker *w, struct conn *c, const char *msg, size_t len, struct parsed *p)
+{
+    p->buf = msg;
+    p->len = len;
+    enum sip_err err = sip_parse(msg, len, &p->msg, p->headers, MAX_HEADERS);
+    if (!err)
+        err = sip_via_parse_first(&p->msg, &p->via, NULL, 0);
+    if (!err)
+        return true;
+    LOG_RATELIMITED(LOG_INFO, "malformed SIP message", LF_STR("conn", kind_name(c)),
+                    LF_STR("reason", sip_err_text(err)));
+    if (p->msg.is_request && !is_method(&p->msg, "ACK")) {
+        char reason[96];
+        snprintf(reason, sizeof(reason), "Bad Request (%s)", sip_err_text(err));
+        answer(w, c, p, sip_err_status(err), reason, NULL);
+    } else {
+        w->counters.framing_errors++;
+    }
+    return false;
+}
+
+void relay_message(struct worker *w, struct conn *c, const char *msg, size_t len)
+{
+    struct parsed p; /* bounded: MAX_HEADERS entries, on the stack */
+    if (parse(w, c, msg, len, &p))
+        relay_parsed(w, c, &p);
+}
+
+void relay_dial_failed(struct worker *w, struct conn *c, const char *why)
+{
+    char buf[8192];
+    LOG_RATELIMITED(LOG_WARN, "no connection to the peer; answering held requests",
+                    LF_STR("domain", c->domain), LF_STR("reason", why));
+    size_t n;
+    while ((n = conn_held_next(w, c, w->scratch, w->scratch_size)) > 0) {
+        struct parsed p;
+        p.buf = w->scratch;
+        p.len = n;
+        if (sip_parse(w->scratch, n, &p.msg, p.headers, MAX_HEADERS) != SIP_OK ||
+            sip_via_parse_first(&p.msg, &p.via, NULL, 0) != SIP_OK || is_method(&p.msg, "ACK"))
+            continue;
+        char agent[300];
+        agent_of(w, agent, sizeof(agent));
+        size_t rn = respond_build(&p.msg, 503, "Service Unavailable", agent, why, buf, sizeof(buf));
+        if (rn == 0)
+            continue;
+        /* The 503 carries the rewritten Via: route it like a peer's response
+         * so the legacy proxy gets its own Via back. */
+        struct parsed r;
+        r.buf = buf;
+        r.len = rn;
+        if (sip_parse(buf, rn, &r.msg, r.headers, MAX_HEADERS) == SIP_OK &&
+            sip_via_parse_first(&r.msg, &r.via, NULL, 0) == SIP_OK) {
+            w->counters.answered_503++;
+            response_from_peer(w, &r);
+        }
+    }
+}

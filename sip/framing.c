@@ -1,0 +1,202 @@
+#include "sip/framing.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "sip/str.h"
+
+void sip_framer_init(struct sip_framer *f)
+{
+    memset(f, 0, sizeof(*f));
+}
+
+/* If the line [p, end) names Content-Length ("Content-Length" or "l", any
+ * case, optional WSP before the colon), returns the byte after the colon. */
+static const char *content_length_value(const char *p, const char *end)
+{
+    static const char name[] = "content-length";
+    const char *q;
+    unsigned char c = sip_lower((unsigned char)*p);
+    if (c == 'l') {
+        q = p + 1;
+    } else if (c == 'c' && end - p > (ptrdiff_t)sizeof(name) - 1) {
+        for (size_t i = 1; i < sizeof(name) - 1; i++)
+            if (sip_lower((unsigned char)p[i]) != (unsigned char)name[i])
+                return NULL;
+        q = p + sizeof(name) - 1;
+    } else {
+        return NULL;
+    }
+    while (q < end && sip_is_wsp(*q))
+        q++;
+    return q < end && *q == ':' ? q + 1 : NULL;
+}
+
+/* End of the logical header starting at p: the LF of its last physical line
+ * (continuation lines start with WSP). `stop` is the end of the header
+ * section, which always ends in an empty line. */
+static const char *logical_end(const char *p, const char *stop)
+{
+    for (;;) {
+        const char *nl = memchr(p, '\n', (size_t)(stop - p));
+        if (nl == NULL || nl + 1 >= stop || !sip_is_wsp(nl[1]))
+            return nl ? nl : stop;
+        p = nl + 1;
+    }
+}
+
+enum sip_err sip_content_length_parse(const char *p, const char *end, size_t *value)
+{
+    /* LWS may hide folded line ends: treat CR and LF as white space here,
+     * `end` already bounds the logical header. */
+    while (p < end && (sip_is_wsp(*p) || *p == '\r' || *p == '\n'))
+        p++;
+    uint64_t v = 0;
+    const char *digits = p;
+    while (p < end && (unsigned char)(*p - '0') < 10) {
+        v = v * 10 + (uint64_t)(*p - '0');
+        if (v > UINT32_MAX)
+            return SIP_ERR_CL_INVALID;
+        p++;
+    }
+    if (p == digits)
+        return SIP_ERR_CL_INVALID;
+    while (p < end && (sip_is_wsp(*p) || *p == '\r' || *p == '\n'))
+        p++;
+    if (p != end)
+        return SIP_ERR_CL_INVALID;
+    *value = (size_t)v;
+    return SIP_OK;
+}
+
+/* Validates the Content-Length header(s) of a complete header section. */
+static enum sip_err header_section_length(const struct sip_framer *f, const char *buf,
+                                          size_t *body_len)
+{
+    const char *stop = buf + f->header_len;
+    if (f->cl_count == 0)
+        return SIP_ERR_CL_MISSING;
+    const char *line = buf + f->cl_line;
+    const char *lend = logical_end(line, stop);
+    enum sip_err err = sip_content_length_parse(content_length_value(line, lend), lend, body_len);
+    if (err || f->cl_count == 1)
+        return err;
+    /* Rare: several Content-Length lines. Tell a conflict from a repeat. */
+    enum sip_err verdict = SIP_ERR_CL_DUPLICATE;
+    for (const char *p = lend + 1; p < stop;) {
+        const char *e = logical_end(p, stop);
+        const char *v = content_length_value(p, e);
+        size_t other;
+        if (v != NULL) {
+            err = sip_content_length_parse(v, e, &other);
+            if (err)
+                return err;
+            if (other != *body_len)
+                verdict = SIP_ERR_CL_CONFLICT;
+        }
+        p = e + 1;
+    }
+    return verdict;
+}
+
+static enum sip_frame_event emit(struct sip_frame *out, enum sip_frame_event ev, size_t len)
+{
+    out->event = ev;
+    out->len = len;
+    return ev;
+}
+
+static enum sip_frame_event fail(struct sip_framer *f, struct sip_frame *out, enum sip_err err)
+{
+    f->total = 0;
+    out->event = SIP_FRAME_ERROR;
+    out->err = err;
+    return SIP_FRAME_ERROR;
+}
+
+/* RFC 5626 §4.4.1 keepalives and stray line ends before a message. */
+static enum sip_frame_event keepalive(struct sip_framer *f, const char *buf, size_t len,
+                                      struct sip_frame *out)
+{
+    if (buf[0] == '\n')
+        return emit(out, SIP_FRAME_PONG, 1);
+    if (len < 2)
+        return emit(out, SIP_FRAME_NEED_MORE, 0);
+    if (buf[1] != '\n')
+        return fail(f, out, SIP_ERR_BARE_CR);
+    /* Until the next byte shows whether a second CRLF follows, a CRLF may
+     * still be the first half of a ping: wait rather than misread it. */
+    if (len < 4 && (len == 2 || buf[2] == '\r'))
+        return emit(out, SIP_FRAME_NEED_MORE, 0);
+    if (buf[2] != '\r')
+        return emit(out, SIP_FRAME_PONG, 2);
+    return emit(out, buf[3] == '\n' ? SIP_FRAME_PING : SIP_FRAME_PONG, buf[3] == '\n' ? 4 : 2);
+}
+
+enum sip_frame_event sip_framer_feed(struct sip_framer *f, const char *buf, size_t len,
+                                     size_t max_message_bytes, struct sip_frame *out)
+{
+    out->event = SIP_FRAME_NEED_MORE;
+    out->len = 0;
+    out->header_len = 0;
+    out->err = SIP_OK;
+
+    if (f->total == 0) {
+        if (f->scan == 0) {
+            if (len == 0)
+                return SIP_FRAME_NEED_MORE;
+            if (buf[0] == '\r' || buf[0] == '\n')
+                return keepalive(f, buf, len, out);
+        }
+        size_t ls = f->line_start, pos = f->scan;
+        for (;;) {
+            if (pos == ls) {
+                /* A fresh line: an empty one ends the header section. */
+                if (ls >= len)
+                    break;
+                if (buf[ls] == '\n') {
+                    f->header_len = ls + 1;
+                    break;
+                }
+                if (buf[ls] == '\r') {
+                    if (ls + 1 >= len)
+                        break;
+                    if (buf[ls + 1] != '\n')
+                        return fail(f, out, SIP_ERR_BARE_CR);
+                    f->header_len = ls + 2;
+                    break;
+                }
+            }
+            const char *nl = memchr(buf + pos, '\n', len - pos);
+            if (nl == NULL) {
+                pos = len;
+                break;
+            }
+            if (ls > 0 && content_length_value(buf + ls, nl) != NULL && f->cl_count++ == 0)
+                f->cl_line = ls;
+            ls = pos = (size_t)(nl - buf) + 1;
+        }
+        f->line_start = ls;
+        f->scan = pos;
+        if (f->header_len == 0) {
+            if (len >= max_message_bytes)
+                return fail(f, out, SIP_ERR_HEADERS_TOO_LARGE);
+            return SIP_FRAME_NEED_MORE;
+        }
+        if (f->header_len > max_message_bytes)
+            return fail(f, out, SIP_ERR_HEADERS_TOO_LARGE);
+        size_t body_len;
+        enum sip_err err = header_section_length(f, buf, &body_len);
+        if (err)
+            return fail(f, out, err);
+        if (body_len > max_message_bytes - f->header_len)
+            return fail(f, out, SIP_ERR_MESSAGE_TOO_LARGE);
+        f->total = f->header_len + body_len;
+    }
+    if (len < f->total)
+        return SIP_FRAME_NEED_MORE;
+    out->header_len = f->header_len;
+    size_t total = f->total;
+    sip_framer_init(f);
+    return emit(out, SIP_FRAME_MESSAGE, total);
+}

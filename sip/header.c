@@ -1,0 +1,167 @@
+#include "sip/header.h"
+
+#include <string.h>
+
+struct name_entry {
+    const char *lower;
+    unsigned char len;
+    unsigned char id;
+};
+
+#define E(s, id)                                                                                   \
+    {                                                                                              \
+        s, sizeof(s) - 1, id                                                                       \
+    }
+
+/* Full names, grouped by first letter so a lookup compares a handful. */
+static const struct name_entry full_names[] = {
+    E("via", SIP_HDR_VIA),
+    E("from", SIP_HDR_FROM),
+    E("to", SIP_HDR_TO),
+    E("call-id", SIP_HDR_CALL_ID),
+    E("cseq", SIP_HDR_CSEQ),
+    E("max-forwards", SIP_HDR_MAX_FORWARDS),
+    E("content-length", SIP_HDR_CONTENT_LENGTH),
+    E("content-type", SIP_HDR_CONTENT_TYPE),
+    E("content-encoding", SIP_HDR_CONTENT_ENCODING),
+    E("contact", SIP_HDR_CONTACT),
+    E("route", SIP_HDR_ROUTE),
+    E("record-route", SIP_HDR_RECORD_ROUTE),
+    E("require", SIP_HDR_REQUIRE),
+    E("proxy-require", SIP_HDR_PROXY_REQUIRE),
+    E("supported", SIP_HDR_SUPPORTED),
+    E("subject", SIP_HDR_SUBJECT),
+    E("event", SIP_HDR_EVENT),
+    E("allow-events", SIP_HDR_ALLOW_EVENTS),
+    E("refer-to", SIP_HDR_REFER_TO),
+    E("referred-by", SIP_HDR_REFERRED_BY),
+    E("session-expires", SIP_HDR_SESSION_EXPIRES),
+    E("accept-contact", SIP_HDR_ACCEPT_CONTACT),
+    E("reject-contact", SIP_HDR_REJECT_CONTACT),
+    E("request-disposition", SIP_HDR_REQUEST_DISPOSITION),
+    E("identity", SIP_HDR_IDENTITY),
+    E("identity-info", SIP_HDR_IDENTITY_INFO),
+    E("reason", SIP_HDR_REASON),
+    E("warning", SIP_HDR_WARNING),
+};
+
+static const char *const canonical[SIP_HDR__COUNT] = {
+    [SIP_HDR_VIA] = "Via",
+    [SIP_HDR_FROM] = "From",
+    [SIP_HDR_TO] = "To",
+    [SIP_HDR_CALL_ID] = "Call-ID",
+    [SIP_HDR_CSEQ] = "CSeq",
+    [SIP_HDR_MAX_FORWARDS] = "Max-Forwards",
+    [SIP_HDR_CONTENT_LENGTH] = "Content-Length",
+    [SIP_HDR_CONTENT_TYPE] = "Content-Type",
+    [SIP_HDR_CONTENT_ENCODING] = "Content-Encoding",
+    [SIP_HDR_CONTACT] = "Contact",
+    [SIP_HDR_ROUTE] = "Route",
+    [SIP_HDR_RECORD_ROUTE] = "Record-Route",
+    [SIP_HDR_REQUIRE] = "Require",
+    [SIP_HDR_PROXY_REQUIRE] = "Proxy-Require",
+    [SIP_HDR_SUPPORTED] = "Supported",
+    [SIP_HDR_SUBJECT] = "Subject",
+    [SIP_HDR_EVENT] = "Event",
+    [SIP_HDR_ALLOW_EVENTS] = "Allow-Events",
+    [SIP_HDR_REFER_TO] = "Refer-To",
+    [SIP_HDR_REFERRED_BY] = "Referred-By",
+    [SIP_HDR_SESSION_EXPIRES] = "Session-Expires",
+    [SIP_HDR_ACCEPT_CONTACT] = "Accept-Contact",
+    [SIP_HDR_REJECT_CONTACT] = "Reject-Contact",
+    [SIP_HDR_REQUEST_DISPOSITION] = "Request-Disposition",
+    [SIP_HDR_IDENTITY] = "Identity",
+    [SIP_HDR_IDENTITY_INFO] = "Identity-Info",
+    [SIP_HDR_REASON] = "Reason",
+    [SIP_HDR_WARNING] = "Warning",
+};
+
+/* Compact forms, RFC 3261 §7.3.3 and the IANA registry. */
+static const unsigned char compact[26] = {
+    ['a' - 'a'] = SIP_HDR_ACCEPT_CONTACT,
+    ['b' - 'a'] = SIP_HDR_REFERRED_BY,
+    ['c' - 'a'] = SIP_HDR_CONTENT_TYPE,
+    ['d' - 'a'] = SIP_HDR_REQUEST_DISPOSITION,
+    ['e' - 'a'] = SIP_HDR_CONTENT_ENCODING,
+    ['f' - 'a'] = SIP_HDR_FROM,
+    ['i' - 'a'] = SIP_HDR_CALL_ID,
+    ['j' - 'a'] = SIP_HDR_REJECT_CONTACT,
+    ['k' - 'a'] = SIP_HDR_SUPPORTED,
+    ['l' - 'a'] = SIP_HDR_CONTENT_LENGTH,
+    ['m' - 'a'] = SIP_HDR_CONTACT,
+    ['n' - 'a'] = SIP_HDR_IDENTITY_INFO,
+    ['o' - 'a'] = SIP_HDR_EVENT,
+    ['r' - 'a'] = SIP_HDR_REFER_TO,
+    ['s' - 'a'] = SIP_HDR_SUBJECT,
+    ['t' - 'a'] = SIP_HDR_TO,
+    ['u' - 'a'] = SIP_HDR_ALLOW_EVENTS,
+    ['v' - 'a'] = SIP_HDR_VIA,
+    ['x' - 'a'] = SIP_HDR_SESSION_EXPIRES,
+    ['y' - 'a'] = SIP_HDR_IDENTITY,
+};
+
+enum sip_hdr sip_hdr_lookup(const char *name, size_t len)
+{
+    if (len == 0)
+        return SIP_HDR_OTHER;
+    unsigned char first = sip_lower((unsigned char)name[0]);
+    if (len == 1)
+        return (unsigned char)(first - 'a') < 26 ? (enum sip_hdr)compact[first - 'a']
+                                                 : SIP_HDR_OTHER;
+    for (size_t i = 0; i < sizeof(full_names) / sizeof(full_names[0]); i++) {
+        const struct name_entry *e = &full_names[i];
+        if (e->len == len && (unsigned char)e->lower[0] == first &&
+            sip_str_ieq((struct sip_str){name, len}, e->lower, len))
+            return (enum sip_hdr)e->id;
+    }
+    return SIP_HDR_OTHER;
+}
+
+const char *sip_hdr_name(enum sip_hdr id)
+{
+    return (unsigned)id < SIP_HDR__COUNT ? canonical[id] : NULL;
+}
+
+static bool is_lws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+bool sip_list_next(struct sip_str *rest, struct sip_str *item)
+{
+    const char *p = rest->p, *end = rest->p + rest->len;
+    while (p < end && (is_lws(*p) || *p == ','))
+        p++;
+    if (p == end) {
+        rest->p = end;
+        rest->len = 0;
+        return false;
+    }
+    const char *start = p;
+    bool quoted = false, angle = false;
+    for (; p < end; p++) {
+        char c = *p;
+        if (quoted) {
+            if (c == '\\' && p + 1 < end)
+                p++;
+            else if (c == '"')
+                quoted = false;
+        } else if (c == '"') {
+            quoted = true;
+        } else if (c == '<') {
+            angle = true;
+        } else if (c == '>') {
+            angle = false;
+        } else if (c == ',' && !angle) {
+            break;
+        }
+    }
+    const char *stop = p;
+    while (stop > start && is_lws(stop[-1]))
+        stop--;
+    item->p = start;
+    item->len = (size_t)(stop - start);
+    rest->p = p;
+    rest->len = (size_t)(end - p);
+    return true;
+}

@@ -1,0 +1,174 @@
+"""Minimal SIP-over-TCP helpers for the gateway's end-to-end tests: stream
+framing by Content-Length, a legacy-proxy stand-in (a plain TCP server that
+records what arrives) and free-port selection. These play the legacy proxy,
+for which no real component exists in a unit-sized test; the gateways under
+test are the real reusegw binary."""
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+
+def free_port(host):
+    """A TCP port currently free on |host| (bind port 0, read it back)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def read_message(sock, buf, timeout):
+    """Reads one SIP message from |sock| (bytes left over stay in |buf|, a
+    bytearray). Returns the message bytes or raises socket.timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        while buf.startswith(b"\r\n"):
+            del buf[:2]
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            head = bytes(buf[:end + 4])
+            m = re.search(rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*(\d+)", head)
+            length = len(head) + (int(m.group(1)) if m else 0)
+            if len(buf) >= length:
+                msg = bytes(buf[:length])
+                del buf[:length]
+                return msg
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("no complete SIP message")
+        sock.settimeout(left)
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("peer closed")
+        buf += chunk
+
+
+class Client:
+    """A TCP connection that sends and receives framed SIP messages."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = bytearray()
+
+    @classmethod
+    def connect(cls, host, port, timeout=10):
+        return cls(socket.create_connection((host, port), timeout=timeout))
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def recv(self, timeout=10):
+        return read_message(self.sock, self.buf, timeout)
+
+    def close(self):
+        self.sock.close()
+
+
+class LegacyServer:
+    """Plays the legacy proxy's plain TCP listener (legacy.forward_to): every
+    message that arrives is queued with the connection it came on."""
+
+    def __init__(self, host):
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((host, 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.messages = queue.Queue()
+        self.clients = []
+        self.stopping = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return
+            client = Client(sock)
+            self.clients.append(client)
+            threading.Thread(target=self._read, args=(client,), daemon=True).start()
+
+    def _read(self, client):
+        while not self.stopping:
+            try:
+                msg = read_message(client.sock, client.buf, 3600)
+            except (OSError, ConnectionError):
+                return
+            self.messages.put((client, msg))
+
+    def next(self, timeout=10):
+        return self.messages.get(timeout=timeout)
+
+    def close(self):
+        self.stopping = True
+        self.listener.close()
+        for c in self.clients:
+            c.close()
+
+
+def top_via(msg):
+    """The first Via header line's value."""
+    m = re.search(rb"(?im)^(?:via|v)[ \t]*:[ \t]*([^\r\n]*)", msg)
+    return m.group(1) if m else None
+
+
+def body(msg):
+    return msg.split(b"\r\n\r\n", 1)[1]
+
+
+def respond(request, status, reason, extra=b"", content=b""):
+    """A response to |request| with its Via, From, To (tagged), Call-ID and CSeq."""
+    lines = []
+    for line in request.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name = line.split(b":", 1)[0].strip().lower()
+        if name in (b"via", b"v", b"from", b"f", b"call-id", b"i", b"cseq"):
+            lines.append(line)
+        elif name in (b"to", b"t"):
+            lines.append(line if b"tag=" in line else line + b";tag=callee")
+    head = b"SIP/2.0 %d %s\r\n" % (status, reason) + b"\r\n".join(lines) + b"\r\n" + extra
+    return head + b"Content-Length: %d\r\n\r\n" % len(content) + content
+
+
+class Gateway:
+    """One reusegw process with its config; stderr goes to a log file."""
+
+    def __init__(self, binary, workdir, name, config_text):
+        self.config = os.path.join(workdir, name + ".yaml")
+        self.log_path = os.path.join(workdir, name + ".log")
+        with open(self.config, "w") as f:
+            f.write(config_text)
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([str(binary), "-c", self.config], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+    def wait_listening(self, host, port, timeout=20):
+        """Polls until |host|:|port| accepts a connection (readiness check)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("reusegw exited early:\n" + self.read_log())
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError("reusegw not listening on %s:%d\n%s" % (host, port, self.read_log()))
+
+    def read_log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode

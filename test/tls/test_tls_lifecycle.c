@@ -1,0 +1,341 @@
+/* Connection life after the handshake: data, bounds, close_notify states
+ * (RFC 5923 §8.3), resumption with the client session cache, and reload. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tls/conn.h"
+#include "tls/session_cache.h"
+#include "tls_test_support.h"
+
+struct pair {
+    struct tls_ctx *cctx, *sctx;
+    struct tls_conn *c, *s;
+};
+
+static struct pair connect_pair(bool max_tls12)
+{
+    struct pair p = {
+        .cctx = pki_ctx_new("gw-a", true, false, max_tls12),
+        .sctx = pki_ctx_new("gw-b", true, false, max_tls12),
+    };
+    p.c = tls_conn_new_client(p.cctx, "b.test", NULL, NULL, 0);
+    p.s = tls_conn_new_server(p.sctx);
+    assert_true(pump_handshake(p.c, p.s));
+    return p;
+}
+
+static void pair_free(struct pair *p)
+{
+    tls_conn_free(p->c);
+    tls_conn_free(p->s);
+    tls_ctx_unref(p->cctx);
+    tls_ctx_unref(p->sctx);
+}
+
+static void send_text(struct tls_conn *from, const char *text)
+{
+    size_t n;
+    assert_int_equal(tls_conn_write(from, text, strlen(text), &n), TLS_PROGRESS_DONE);
+    assert_int_equal(n, strlen(text));
+}
+
+static void expect_text(struct tls_conn *from, struct tls_conn *to, const char *text)
+{
+    char buf[256];
+    size_t n;
+    assert_int_equal(pump_read(from, to, buf, sizeof(buf), &n), TLS_PROGRESS_DONE);
+    assert_int_equal(n, strlen(text));
+    assert_memory_equal(buf, text, n);
+}
+
+/* Data both ways; once drained, neither side holds ciphertext. */
+static void data_both_ways_and_idle_buffers_released(void **state)
+{
+    struct pair p = connect_pair(false);
+    send_text(p.c, "OPTIONS sip:b.test SIP/2.0\r\n");
+    expect_text(p.c, p.s, "OPTIONS sip:b.test SIP/2.0\r\n");
+    send_text(p.s, "SIP/2.0 200 OK\r\n");
+    expect_text(p.s, p.c, "SIP/2.0 200 OK\r\n");
+    const uint8_t *data;
+    assert_int_equal(tls_conn_ciphertext(p.c, &data), 0);
+    assert_int_equal(tls_conn_ciphertext(p.s, &data), 0);
+    char buf[16];
+    size_t n;
+    assert_int_equal(tls_conn_read(p.s, buf, sizeof(buf), &n), TLS_PROGRESS_WANT_READ);
+    assert_int_equal(n, 0);
+    pair_free(&p);
+}
+
+/* A large transfer moves intact through bounded buffers: the writer is told
+ * to flush at TLS_CONN_MAX_OUTPUT and feed refuses past TLS_CONN_MAX_INPUT. */
+static void bulk_transfer_respects_bounds(void **state)
+{
+    struct pair p = connect_pair(false);
+    enum { TOTAL = 1024 * 1024 };
+    uint8_t *src = malloc(TOTAL), *dst = malloc(TOTAL);
+    for (size_t i = 0; i < TOTAL; i++)
+        src[i] = (uint8_t)(i * 7 + (i >> 9));
+    size_t sent = 0, got = 0;
+    bool saw_want_write = false, saw_short_feed = false;
+    for (int rounds = 0; got < TOTAL && rounds < 10000; rounds++) {
+        if (sent < TOTAL) {
+            size_t n;
+            enum tls_progress w = tls_conn_write(p.c, src + sent, TOTAL - sent, &n);
+            sent += n;
+            saw_want_write |= w == TLS_PROGRESS_WANT_WRITE;
+            const uint8_t *data;
+            assert_true(tls_conn_ciphertext(p.c, &data) <= TLS_CONN_MAX_OUTPUT + 16384 + 64);
+        }
+        const uint8_t *data;
+        size_t len = tls_conn_ciphertext(p.c, &data);
+        size_t fed = tls_conn_feed(p.s, data, len);
+        saw_short_feed |= fed < len;
+        tls_conn_consume_ciphertext(p.c, fed);
+        size_t n;
+        while (tls_conn_read(p.s, dst + got, TOTAL - got, &n) == TLS_PROGRESS_DONE)
+            got += n;
+    }
+    assert_int_equal(got, TOTAL);
+    assert_memory_equal(src, dst, TOTAL);
+    assert_true(saw_want_write);
+    assert_true(saw_short_feed);
+    free(src);
+    free(dst);
+    pair_free(&p);
+}
+
+/* R-5923-22: after we send close_notify, the peer's application data is
+ * dropped, never delivered, until its close_notify arrives. */
+static void close_sent_drops_incoming_data(void **state)
+{
+    struct pair p = connect_pair(false);
+    tls_conn_close_notify(p.s);
+    assert_int_equal(tls_conn_state(p.s), TLS_STATE_CLOSE_SENT);
+    size_t n;
+    assert_int_equal(tls_conn_write(p.s, "x", 1, &n), TLS_PROGRESS_CLOSED);
+    /* The client has not read the alert yet and sends a request. */
+    send_text(p.c, "INVITE sip:b.test SIP/2.0\r\n");
+    char buf[256];
+    assert_int_equal(pump_read(p.c, p.s, buf, sizeof(buf), &n), TLS_PROGRESS_WANT_READ);
+    assert_int_equal(n, 0);
+    assert_int_equal(tls_conn_state(p.s), TLS_STATE_CLOSE_SENT);
+    /* The client now sees our close_notify, then answers with its own. */
+    assert_int_equal(pump_read(p.s, p.c, buf, sizeof(buf), &n), TLS_PROGRESS_CLOSED);
+    assert_int_equal(tls_conn_state(p.c), TLS_STATE_CLOSE_RECEIVED);
+    tls_conn_close_notify(p.c);
+    assert_int_equal(tls_conn_state(p.c), TLS_STATE_CLOSED);
+    assert_int_equal(pump_read(p.c, p.s, buf, sizeof(buf), &n), TLS_PROGRESS_CLOSED);
+    assert_int_equal(tls_conn_state(p.s), TLS_STATE_CLOSED);
+    pair_free(&p);
+}
+
+/* R-5923-23: after the peer's close_notify the state says so (the gateway
+ * starts no new transactions); pending answers may still be sent. */
+static void close_received_allows_final_answers(void **state)
+{
+    for (int tls12 = 0; tls12 <= 1; tls12++) {
+        struct pair p = connect_pair(tls12);
+        send_text(p.c, "BYE sip:b.test SIP/2.0\r\n");
+        tls_conn_close_notify(p.c);
+        assert_int_equal(tls_conn_state(p.c), TLS_STATE_CLOSE_SENT);
+        expect_text(p.c, p.s, "BYE sip:b.test SIP/2.0\r\n");
+        char buf[64];
+        size_t n;
+        assert_int_equal(pump_read(p.c, p.s, buf, sizeof(buf), &n), TLS_PROGRESS_CLOSED);
+        assert_int_equal(tls_conn_state(p.s), TLS_STATE_CLOSE_RECEIVED);
+        assert_int_equal(tls_conn_read(p.s, buf, sizeof(buf), &n), TLS_PROGRESS_CLOSED);
+        send_text(p.s, "SIP/2.0 200 OK\r\n");
+        tls_conn_close_notify(p.s);
+        assert_int_equal(tls_conn_state(p.s), TLS_STATE_CLOSED);
+        /* The client, having closed, drops the answer (R-5923-22) and then
+         * sees the server's close_notify. */
+        assert_int_equal(pump_read(p.s, p.c, buf, sizeof(buf), &n), TLS_PROGRESS_CLOSED);
+        assert_int_equal(n, 0);
+        assert_int_equal(tls_conn_state(p.c), TLS_STATE_CLOSED);
+        pair_free(&p);
+    }
+}
+
+/* Re-dials resume through the session cache in both versions, and both
+ * sides keep the identities proven by the full handshake. */
+static void resumption_keeps_identities(void **state)
+{
+    for (int tls12 = 0; tls12 <= 1; tls12++) {
+        struct tls_ctx *cctx = pki_ctx_new("gw-a", true, false, tls12);
+        struct tls_ctx *sctx = pki_ctx_new("virtual", true, false, tls12);
+        struct tls_session_cache *cache = tls_session_cache_new(4);
+        const char addr[] = "192.0.2.7:5061";
+        for (int dial = 0; dial < 3; dial++) {
+            struct tls_conn *c =
+                tls_conn_new_client(cctx, "a.virt.test", cache, addr, sizeof(addr));
+            struct tls_conn *s = tls_conn_new_server(sctx);
+            assert_true(pump_handshake(c, s));
+            /* TLS 1.3 tickets arrive after the handshake, with data. */
+            send_text(s, "hello");
+            expect_text(s, c, "hello");
+            if (tls_conn_resumed(c) != (dial > 0))
+                fail_msg("tls12=%d dial %d: resumed=%d", tls12, dial, tls_conn_resumed(c));
+            assert_int_equal(tls_conn_resumed(s), dial > 0);
+            assert_true(tls_identities_contains(tls_conn_identities(c), "b.virt.test", 11));
+            assert_true(tls_identities_contains(tls_conn_identities(s), "a.test", 6));
+            assert_int_equal(tls_session_cache_count(cache), 1);
+            tls_conn_free(c);
+            tls_conn_free(s);
+        }
+        /* Another domain at the same address never takes this session. */
+        struct tls_conn *c = tls_conn_new_client(cctx, "b.virt.test", cache, addr, sizeof(addr));
+        struct tls_conn *s = tls_conn_new_server(sctx);
+        assert_true(pump_handshake(c, s));
+        assert_false(tls_conn_resumed(c));
+        tls_conn_free(c);
+        tls_conn_free(s);
+        tls_session_cache_free(cache);
+        tls_ctx_unref(cctx);
+        tls_ctx_unref(sctx);
+    }
+}
+
+/* The cache is bounded: more peers than entries replace the oldest. */
+static void session_cache_is_bounded(void **state)
+{
+    struct tls_ctx *cctx = pki_ctx_new("gw-a", true, false, true);
+    struct tls_ctx *sctx = pki_ctx_new("gw-b", true, false, true);
+    struct tls_session_cache *cache = tls_session_cache_new(2);
+    for (int port = 0; port < 5; port++) {
+        struct tls_conn *c = tls_conn_new_client(cctx, "b.test", cache, &port, sizeof(port));
+        struct tls_conn *s = tls_conn_new_server(sctx);
+        assert_true(pump_handshake(c, s));
+        tls_conn_free(c);
+        tls_conn_free(s);
+        assert_int_equal(tls_session_cache_count(cache), port < 2 ? port + 1 : 2);
+    }
+    tls_session_cache_free(cache);
+    tls_ctx_unref(cctx);
+    tls_ctx_unref(sctx);
+}
+
+static struct tls_ctx *try_ctx(const char *cert, const char *key, char *err, size_t len)
+{
+    struct tls_ctx_options opts = {
+        .certificate_file = pki_path(cert),
+        .private_key_file = pki_path(key),
+        .ca_file = pki_path("ca.pem"),
+        .client_cert_required = true,
+    };
+    return tls_ctx_new(&opts, err, len);
+}
+
+/* Reload: a broken new certificate/key is refused with a reason naming the
+ * file, the caller keeps the old ctx, and live connections keep theirs. */
+static void reload_with_broken_key_keeps_old_ctx(void **state)
+{
+    char err[512];
+    struct tls_ctx *live = try_ctx("gw-b.chain.pem", "gw-b.key", err, sizeof(err));
+    assert_non_null(live);
+    struct tls_ctx *cctx = pki_ctx_new("gw-a", true, false, false);
+    struct tls_conn *c = tls_conn_new_client(cctx, "b.test", NULL, NULL, 0);
+    struct tls_conn *s = tls_conn_new_server(live);
+    assert_true(pump_handshake(c, s));
+
+    /* Mismatched key, missing key, a key file holding a certificate. */
+    assert_null(try_ctx("gw-b.chain.pem", "gw-a.key", err, sizeof(err)));
+    assert_non_null(strstr(err, pki_path("gw-a.key")));
+    assert_non_null(strstr(err, "CERTIFICATE_AND_PRIVATE_KEY_MISMATCH"));
+    assert_null(try_ctx("gw-b.chain.pem", "missing.key", err, sizeof(err)));
+    assert_non_null(strstr(err, "missing.key: No such file or directory"));
+    assert_null(try_ctx("gw-b.chain.pem", "gw-b.pem", err, sizeof(err)));
+    assert_non_null(strstr(err, "no usable PEM private key"));
+    assert_null(try_ctx("gw-b.key", "gw-b.key", err, sizeof(err)));
+    assert_non_null(strstr(err, "certificate_file"));
+
+    /* The old ctx still serves new connections, and a good reload works. */
+    struct tls_conn *c2 = tls_conn_new_client(cctx, "b.test", NULL, NULL, 0);
+    struct tls_conn *s2 = tls_conn_new_server(live);
+    assert_true(pump_handshake(c2, s2));
+    tls_conn_free(c2);
+    tls_conn_free(s2);
+    struct tls_ctx *reloaded = try_ctx("sipuri.chain.pem", "sipuri.key", err, sizeof(err));
+    assert_non_null(reloaded);
+    tls_ctx_unref(live); /* the gateway swaps; the live conn keeps its ref */
+    send_text(c, "still here");
+    expect_text(c, s, "still here");
+    struct tls_conn *c3 = tls_conn_new_client(cctx, "sipuri.test", NULL, NULL, 0);
+    struct tls_conn *s3 = tls_conn_new_server(reloaded);
+    assert_true(pump_handshake(c3, s3));
+    tls_conn_free(c3);
+    tls_conn_free(s3);
+
+    tls_conn_free(c);
+    tls_conn_free(s);
+    tls_ctx_unref(reloaded);
+    tls_ctx_unref(cctx);
+}
+
+/* RSA and ECDSA keys both load and handshake. */
+static void rsa_and_ec_keys(void **state)
+{
+    const char *leaves[] = {"rsa", "gw-b"};
+    const char *domains[] = {"rsa.test", "b.test"};
+    for (int i = 0; i < 2; i++) {
+        struct tls_ctx *cctx = pki_ctx_new(leaves[1 - i], true, false, false);
+        struct tls_ctx *sctx = pki_ctx_new(leaves[i], true, false, false);
+        struct tls_conn *c = tls_conn_new_client(cctx, domains[i], NULL, NULL, 0);
+        struct tls_conn *s = tls_conn_new_server(sctx);
+        assert_true(pump_handshake(c, s));
+        assert_true(tls_identities_contains(tls_conn_identities(s), domains[1 - i],
+                                            strlen(domains[1 - i])));
+        tls_conn_free(c);
+        tls_conn_free(s);
+        tls_ctx_unref(cctx);
+        tls_ctx_unref(sctx);
+    }
+}
+
+/* Bad arguments get a clear NULL, not a crash. */
+static void client_rejects_bad_arguments(void **state)
+{
+    struct tls_ctx *cctx = pki_ctx_new("gw-a", true, false, false);
+    char longname[300];
+    memset(longname, 'a', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    assert_null(tls_conn_new_client(cctx, "", NULL, NULL, 0));
+    assert_null(tls_conn_new_client(cctx, longname, NULL, NULL, 0));
+    uint8_t addr[TLS_SESSION_KEY_MAX_ADDR + 1] = {0};
+    assert_null(tls_conn_new_client(cctx, "b.test", NULL, addr, sizeof(addr)));
+    assert_null(tls_session_cache_new(0));
+    tls_ctx_unref(cctx);
+}
+
+static int setup(void **state)
+{
+    pki_setup();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    pki_teardown();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(data_both_ways_and_idle_buffers_released),
+        cmocka_unit_test(bulk_transfer_respects_bounds),
+        cmocka_unit_test(close_sent_drops_incoming_data),
+        cmocka_unit_test(close_received_allows_final_answers),
+        cmocka_unit_test(resumption_keeps_identities),
+        cmocka_unit_test(session_cache_is_bounded),
+        cmocka_unit_test(reload_with_broken_key_keeps_old_ctx),
+        cmocka_unit_test(rsa_and_ec_keys),
+        cmocka_unit_test(client_rejects_bad_arguments),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

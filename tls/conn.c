@@ -1,0 +1,467 @@
+/* The per-connection engine: SSL over a BIO that reads and writes the
+ * connection's own two byte queues, which exist only while non-empty. */
+#include "tls/conn.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "tls/internal.h"
+#include "tls/verify.h"
+
+/* BoringSSL never writes a record larger than this (16 KiB plus overhead). */
+#define TLS_WRITE_CHUNK 16384
+#define TLS_OUT_MIN_CAP 4096
+
+/* byte_queue: bytes [off, len) of data are pending; data is NULL when empty. */
+struct byte_queue {
+    uint8_t *data;
+    size_t off, len, cap;
+};
+
+struct tls_conn {
+    SSL *ssl;
+    struct tls_ctx *ctx;
+    struct tls_identities *ids;      /* NULL: unauthenticated or not yet known */
+    struct tls_session_cache *cache; /* client role, borrowed, may be NULL */
+    struct tls_session_key *key;     /* client role: domain (+ address) */
+    char *reason;                    /* set on failure only */
+    struct byte_queue in, out;
+    enum tls_state state;
+    enum tls_error error;
+    bool is_client;
+};
+
+static size_t queue_pending(const struct byte_queue *q)
+{
+    return q->len - q->off;
+}
+
+static void queue_release(struct byte_queue *q)
+{
+    free(q->data);
+    *q = (struct byte_queue){0};
+}
+
+static bool queue_append(struct byte_queue *q, const void *src, size_t n, size_t min_cap)
+{
+    if (q->off > 0 && q->len + n > q->cap) {
+        memmove(q->data, q->data + q->off, q->len - q->off);
+        q->len -= q->off;
+        q->off = 0;
+    }
+    if (q->len + n > q->cap) {
+        size_t cap = q->cap ? q->cap : min_cap;
+        while (cap < q->len + n)
+            cap *= 2;
+        uint8_t *data = realloc(q->data, cap);
+        if (data == NULL)
+            return false;
+        q->data = data;
+        q->cap = cap;
+    }
+    memcpy(q->data + q->len, src, n);
+    q->len += n;
+    return true;
+}
+
+static void queue_consume(struct byte_queue *q, size_t n)
+{
+    q->off += n;
+    if (q->off == q->len)
+        queue_release(q); /* idle connections hold no buffer */
+}
+
+/* --- the BIO over the two queues ------------------------------------------ */
+
+static int bio_read(BIO *bio, char *dst, int len)
+{
+    struct tls_conn *conn = BIO_get_data(bio);
+    BIO_clear_retry_flags(bio);
+    size_t n = queue_pending(&conn->in);
+    if (n == 0) {
+        BIO_set_retry_read(bio);
+        return -1;
+    }
+    if (n > (size_t)len)
+        n = (size_t)len;
+    memcpy(dst, conn->in.data + conn->in.off, n);
+    queue_consume(&conn->in, n);
+    return (int)n;
+}
+
+static int bio_write(BIO *bio, const char *src, int len)
+{
+    struct tls_conn *conn = BIO_get_data(bio);
+    BIO_clear_retry_flags(bio);
+    return queue_append(&conn->out, src, (size_t)len, TLS_OUT_MIN_CAP) ? len : -1;
+}
+
+static long bio_ctrl(BIO *bio, int cmd, long larg, void *parg)
+{
+    return cmd == BIO_CTRL_FLUSH;
+}
+
+static int bio_create(BIO *bio)
+{
+    BIO_set_init(bio, 1);
+    return 1;
+}
+
+static BIO_METHOD *queue_bio_method;
+static pthread_once_t queue_bio_once = PTHREAD_ONCE_INIT;
+
+static void queue_bio_init(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOURCE_SINK, "reusegw tls queue");
+    if (m != NULL && BIO_meth_set_read(m, bio_read) && BIO_meth_set_write(m, bio_write) &&
+        BIO_meth_set_ctrl(m, bio_ctrl) && BIO_meth_set_create(m, bio_create))
+        queue_bio_method = m;
+}
+
+/* --- life cycle ----------------------------------------------------------- */
+
+static struct tls_conn *conn_new(struct tls_ctx *ctx, bool is_client)
+{
+    pthread_once(&queue_bio_once, queue_bio_init);
+    struct tls_conn *conn = calloc(1, sizeof(*conn));
+    if (conn == NULL || queue_bio_method == NULL)
+        goto fail;
+    conn->ctx = tls_ctx_ref(ctx);
+    conn->is_client = is_client;
+    conn->ssl = SSL_new(ctx->ssl_ctx);
+    BIO *bio = BIO_new(queue_bio_method);
+    if (conn->ssl == NULL || bio == NULL) {
+        BIO_free(bio);
+        goto fail;
+    }
+    BIO_set_data(bio, conn);
+    SSL_set_bio(conn->ssl, bio, bio);
+    SSL_set_app_data(conn->ssl, conn);
+    /* Handshake-only configuration is freed once the handshake is over. */
+    SSL_set_shed_handshake_config(conn->ssl, 1);
+    return conn;
+fail:
+    tls_conn_free(conn);
+    return NULL;
+}
+
+struct tls_conn *tls_conn_new_server(struct tls_ctx *ctx)
+{
+    struct tls_conn *conn = conn_new(ctx, false);
+    if (conn != NULL)
+        SSL_set_accept_state(conn->ssl);
+    return conn;
+}
+
+struct tls_conn *tls_conn_new_client(struct tls_ctx *ctx, const char *domain,
+                                     struct tls_session_cache *cache, const void *peer_addr,
+                                     size_t peer_addr_len)
+{
+    size_t domain_len = strlen(domain);
+    if (domain_len == 0 || domain_len > TLS_IDENTITY_MAX_LEN ||
+        peer_addr_len > TLS_SESSION_KEY_MAX_ADDR)
+        return NULL;
+    struct tls_conn *conn = conn_new(ctx, true);
+    if (conn == NULL)
+        return NULL;
+    conn->key = calloc(1, sizeof(*conn->key));
+    if (conn->key == NULL || !SSL_set_tlsext_host_name(conn->ssl, domain)) {
+        tls_conn_free(conn);
+        return NULL;
+    }
+    conn->key->addr_len = (uint8_t)peer_addr_len;
+    if (peer_addr_len > 0)
+        memcpy(conn->key->addr, peer_addr, peer_addr_len);
+    conn->key->domain_len = (uint8_t)domain_len;
+    memcpy(conn->key->domain, domain, domain_len + 1);
+    conn->cache = cache;
+    SSL_set_connect_state(conn->ssl);
+    if (cache != NULL) {
+        /* The identities proven when the session was made stand for a resumed
+         * handshake; a full handshake replaces them in tls_verify_peer. */
+        SSL_SESSION *session =
+            tls_session_cache_take(cache, conn->key, ctx->generation, &conn->ids);
+        if (session != NULL) {
+            SSL_set_session(conn->ssl, session);
+            SSL_SESSION_free(session);
+        }
+    }
+    return conn;
+}
+
+void tls_conn_free(struct tls_conn *conn)
+{
+    if (conn == NULL)
+        return;
+    SSL_free(conn->ssl);
+    tls_ctx_unref(conn->ctx);
+    tls_identities_unref(conn->ids);
+    free(conn->key);
+    free(conn->reason);
+    queue_release(&conn->in);
+    queue_release(&conn->out);
+    free(conn);
+}
+
+/* --- failures ------------------------------------------------------------- */
+
+static void set_reason(struct tls_conn *conn, const char *reason)
+{
+    free(conn->reason);
+    conn->reason = strdup(reason);
+}
+
+/* fail records why |conn| failed from BoringSSL's error queue, unless our
+ * verify callback already gave a more precise reason, and clears the queue. */
+static enum tls_progress fail(struct tls_conn *conn)
+{
+    conn->state = TLS_STATE_FAILED;
+    uint32_t packed = ERR_get_error();
+    ERR_clear_error();
+    if (conn->error != TLS_ERROR_NONE)
+        return TLS_PROGRESS_FAILED;
+    int reason = ERR_GET_REASON(packed);
+    char text[160];
+    if (ERR_GET_LIB(packed) == ERR_LIB_SSL && reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+        conn->error = TLS_ERROR_NO_PEER_CERT;
+        snprintf(text, sizeof(text), "peer did not return a certificate");
+    } else if (ERR_GET_LIB(packed) == ERR_LIB_SSL && reason >= SSL_AD_REASON_OFFSET) {
+        conn->error = TLS_ERROR_PEER_ALERT;
+        snprintf(text, sizeof(text), "peer sent alert: %s",
+                 SSL_alert_desc_string_long(reason - SSL_AD_REASON_OFFSET));
+    } else if (packed == 0) {
+        conn->error = TLS_ERROR_RESOURCES;
+        snprintf(text, sizeof(text), "out of memory");
+    } else {
+        /* BoringSSL reasons read "WRONG_VERSION_NUMBER": make them prose. */
+        conn->error = ERR_GET_LIB(packed) == ERR_LIB_SSL ? TLS_ERROR_PROTOCOL : TLS_ERROR_RESOURCES;
+        const char *r = ERR_reason_error_string(packed);
+        snprintf(text, sizeof(text), "%s", r != NULL ? r : "unknown error");
+        for (char *p = text; *p; p++)
+            *p = *p == '_' ? ' ' : (char)tolower((unsigned char)*p);
+    }
+    set_reason(conn, text);
+    return TLS_PROGRESS_FAILED;
+}
+
+/* --- BoringSSL callbacks -------------------------------------------------- */
+
+enum ssl_verify_result_t tls_verify_peer(SSL *ssl, uint8_t *out_alert)
+{
+    struct tls_conn *conn = SSL_get_app_data(ssl);
+    const STACK_OF(CRYPTO_BUFFER) *chain = SSL_get0_peer_certificates(ssl);
+    struct tls_verify_result result;
+    tls_verify_chain(conn->ctx, chain, conn->is_client ? conn->key->domain : NULL, &result);
+    if (result.error != TLS_ERROR_NONE) {
+        conn->error = result.error;
+        set_reason(conn, result.reason);
+        *out_alert = result.alert;
+        return ssl_verify_invalid;
+    }
+    tls_identities_unref(conn->ids);
+    conn->ids = result.ids;
+    if (!conn->is_client) {
+        const CRYPTO_BUFFER *leaf = sk_CRYPTO_BUFFER_value(chain, 0);
+        tls_ctx_remember_identities(conn->ctx, CRYPTO_BUFFER_data(leaf), CRYPTO_BUFFER_len(leaf),
+                                    conn->ids);
+    }
+    return ssl_verify_ok;
+}
+
+int tls_verify_new_session(SSL *ssl, SSL_SESSION *session)
+{
+    struct tls_conn *conn = SSL_get_app_data(ssl);
+    if (!conn->is_client || conn->cache == NULL || conn->ids == NULL)
+        return 0;
+    tls_session_cache_put(conn->cache, conn->key, conn->ctx->generation, session, conn->ids);
+    return 1;
+}
+
+/* --- driving -------------------------------------------------------------- */
+
+static void on_established(struct tls_conn *conn)
+{
+    conn->state = TLS_STATE_ESTABLISHED;
+    if (conn->is_client || !SSL_session_reused(conn->ssl))
+        return; /* ids came from the verify callback or the session cache */
+    /* Server, resumed: only the hash of the client certificate survives in
+     * the session; the identities were proven at the full handshake. */
+    const uint8_t *sha256;
+    size_t len;
+    SSL_SESSION_get0_peer_sha256(SSL_get_session(conn->ssl), &sha256, &len);
+    tls_identities_unref(conn->ids);
+    conn->ids = len == 32 ? tls_ctx_recall_identities(conn->ctx, sha256) : NULL;
+}
+
+size_t tls_conn_feed(struct tls_conn *conn, const void *data, size_t len)
+{
+    size_t room = TLS_CONN_MAX_INPUT - queue_pending(&conn->in);
+    if (len > room)
+        len = room;
+    if (len == 0 || !queue_append(&conn->in, data, len, len))
+        return 0;
+    return len;
+}
+
+enum tls_progress tls_conn_handshake(struct tls_conn *conn)
+{
+    if (conn->state == TLS_STATE_FAILED)
+        return TLS_PROGRESS_FAILED;
+    if (conn->state != TLS_STATE_HANDSHAKE)
+        return TLS_PROGRESS_DONE;
+    ERR_clear_error();
+    int r = SSL_do_handshake(conn->ssl);
+    if (r == 1) {
+        on_established(conn);
+        return TLS_PROGRESS_DONE;
+    }
+    if (SSL_get_error(conn->ssl, r) == SSL_ERROR_WANT_READ)
+        return TLS_PROGRESS_WANT_READ;
+    return fail(conn);
+}
+
+/* drain_until_close_notify discards application data after our close_notify
+ * (RFC 5923 §8.3, R-5923-22). */
+static enum tls_progress drain_until_close_notify(struct tls_conn *conn)
+{
+    char scratch[4096];
+    for (;;) {
+        int r = SSL_read(conn->ssl, scratch, sizeof(scratch));
+        if (r > 0)
+            continue;
+        int err = SSL_get_error(conn->ssl, r);
+        if (err == SSL_ERROR_ZERO_RETURN) {
+            conn->state = TLS_STATE_CLOSED;
+            return TLS_PROGRESS_CLOSED;
+        }
+        return err == SSL_ERROR_WANT_READ ? TLS_PROGRESS_WANT_READ : fail(conn);
+    }
+}
+
+enum tls_progress tls_conn_read(struct tls_conn *conn, void *buf, size_t cap, size_t *n)
+{
+    *n = 0;
+    enum tls_progress p = tls_conn_handshake(conn);
+    if (p != TLS_PROGRESS_DONE)
+        return p;
+    ERR_clear_error();
+    switch (conn->state) {
+    case TLS_STATE_CLOSE_SENT:
+        return drain_until_close_notify(conn);
+    case TLS_STATE_CLOSE_RECEIVED:
+    case TLS_STATE_CLOSED:
+        return TLS_PROGRESS_CLOSED;
+    default:
+        break;
+    }
+    int r = SSL_read(conn->ssl, buf, cap > INT_MAX ? INT_MAX : (int)cap);
+    if (r > 0) {
+        *n = (size_t)r;
+        return TLS_PROGRESS_DONE;
+    }
+    switch (SSL_get_error(conn->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+        return TLS_PROGRESS_WANT_READ;
+    case SSL_ERROR_ZERO_RETURN:
+        conn->state = TLS_STATE_CLOSE_RECEIVED;
+        return TLS_PROGRESS_CLOSED;
+    default:
+        return fail(conn);
+    }
+}
+
+enum tls_progress tls_conn_write(struct tls_conn *conn, const void *data, size_t len, size_t *n)
+{
+    *n = 0;
+    switch (conn->state) {
+    case TLS_STATE_HANDSHAKE:
+        return TLS_PROGRESS_WANT_READ;
+    case TLS_STATE_CLOSE_SENT:
+    case TLS_STATE_CLOSED:
+        return TLS_PROGRESS_CLOSED;
+    case TLS_STATE_FAILED:
+        return TLS_PROGRESS_FAILED;
+    default:
+        break;
+    }
+    ERR_clear_error();
+    const uint8_t *p = data;
+    while (*n < len) {
+        if (queue_pending(&conn->out) >= TLS_CONN_MAX_OUTPUT)
+            return TLS_PROGRESS_WANT_WRITE;
+        size_t chunk = len - *n < TLS_WRITE_CHUNK ? len - *n : TLS_WRITE_CHUNK;
+        int r = SSL_write(conn->ssl, p + *n, (int)chunk);
+        if (r <= 0)
+            return fail(conn);
+        *n += (size_t)r;
+    }
+    return TLS_PROGRESS_DONE;
+}
+
+size_t tls_conn_ciphertext(const struct tls_conn *conn, const uint8_t **data)
+{
+    *data = conn->out.data != NULL ? conn->out.data + conn->out.off : NULL;
+    return queue_pending(&conn->out);
+}
+
+void tls_conn_consume_ciphertext(struct tls_conn *conn, size_t n)
+{
+    queue_consume(&conn->out, n);
+}
+
+void tls_conn_close_notify(struct tls_conn *conn)
+{
+    switch (conn->state) {
+    case TLS_STATE_HANDSHAKE:
+        conn->state = TLS_STATE_CLOSED;
+        break;
+    case TLS_STATE_ESTABLISHED:
+    case TLS_STATE_CLOSE_RECEIVED:
+        ERR_clear_error();
+        SSL_shutdown(conn->ssl);
+        ERR_clear_error();
+        conn->state =
+            conn->state == TLS_STATE_ESTABLISHED ? TLS_STATE_CLOSE_SENT : TLS_STATE_CLOSED;
+        break;
+    default:
+        break;
+    }
+}
+
+enum tls_state tls_conn_state(const struct tls_conn *conn)
+{
+    return conn->state;
+}
+
+enum tls_error tls_conn_error(const struct tls_conn *conn)
+{
+    return conn->state == TLS_STATE_FAILED ? conn->error : TLS_ERROR_NONE;
+}
+
+const char *tls_conn_error_reason(const struct tls_conn *conn)
+{
+    return conn->reason != NULL ? conn->reason : "";
+}
+
+struct tls_identities *tls_conn_identities(const struct tls_conn *conn)
+{
+    return conn->state == TLS_STATE_HANDSHAKE || conn->state == TLS_STATE_FAILED ? NULL : conn->ids;
+}
+
+bool tls_conn_resumed(const struct tls_conn *conn)
+{
+    return conn->state != TLS_STATE_HANDSHAKE && SSL_session_reused(conn->ssl);
+}
+
+const char *tls_conn_version(const struct tls_conn *conn)
+{
+    return SSL_get_version(conn->ssl);
+}

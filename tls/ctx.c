@@ -1,0 +1,311 @@
+/* Building the SSL_CTX from files, and the server's resumed-identity table. */
+#include "tls/internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/pool.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
+
+#include "tls/verify.h"
+
+/* PEM files larger than this are refused rather than read into memory. */
+#define TLS_MAX_PEM_FILE (1024 * 1024)
+#define TLS_TICKET_KEY_LEN 48
+#define TLS_DEFAULT_SESSION_LIFETIME_S 7200
+
+static atomic_uint_fast64_t next_generation = 1;
+
+/* One process-wide certificate pool: BoringSSL requires it to outlive every
+ * SSL_SESSION, and cached client sessions may outlive the ctx they came from. */
+static CRYPTO_BUFFER_POOL *cert_pool;
+static pthread_once_t cert_pool_once = PTHREAD_ONCE_INIT;
+
+static void cert_pool_init(void)
+{
+    cert_pool = CRYPTO_BUFFER_POOL_new();
+}
+
+static void set_error(char *err, size_t err_len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+}
+
+/* BoringSSL's reason for the most recent error, e.g. "KEY_VALUES_MISMATCH". */
+static const char *ssl_reason(void)
+{
+    const char *r = ERR_reason_error_string(ERR_peek_last_error());
+    return r != NULL ? r : "unknown error";
+}
+
+/* read_file loads |path| whole (bounded). Returns NULL after set_error. */
+static uint8_t *read_file(const char *what, const char *path, size_t *len, char *err,
+                          size_t err_len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        set_error(err, err_len, "%s %s: %s", what, path, strerror(errno));
+        return NULL;
+    }
+    uint8_t *data = malloc(TLS_MAX_PEM_FILE + 1);
+    size_t n = data != NULL ? fread(data, 1, TLS_MAX_PEM_FILE + 1, f) : 0;
+    int failed = data == NULL || ferror(f);
+    fclose(f);
+    if (failed || n > TLS_MAX_PEM_FILE) {
+        set_error(err, err_len, "%s %s: %s", what, path,
+                  failed ? "cannot read file" : "file larger than 1 MiB");
+        free(data);
+        return NULL;
+    }
+    *len = n;
+    return data;
+}
+
+/* load_chain reads a PEM chain into pooled CRYPTO_BUFFERs (leaf first). */
+static size_t load_chain(const char *path, const uint8_t *pem, size_t len, CRYPTO_BUFFER_POOL *pool,
+                         CRYPTO_BUFFER **certs, size_t max, char *err, size_t err_len)
+{
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    size_t n = 0;
+    X509 *x;
+    while (bio != NULL && n < max && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        uint8_t *der = NULL;
+        int der_len = i2d_X509(x, &der);
+        X509_free(x);
+        if (der_len <= 0)
+            break;
+        certs[n] = CRYPTO_BUFFER_new(der, (size_t)der_len, pool);
+        OPENSSL_free(der);
+        if (certs[n] == NULL)
+            break;
+        n++;
+    }
+    BIO_free(bio);
+    if (n == 0)
+        set_error(err, err_len, "certificate_file %s: no PEM certificate (%s)", path, ssl_reason());
+    ERR_clear_error(); /* the loop always ends on a "no start line" */
+    return n;
+}
+
+static bool load_certificate(SSL_CTX *ssl_ctx, CRYPTO_BUFFER_POOL *pool,
+                             const struct tls_ctx_options *opts, char *err, size_t err_len)
+{
+    enum { MAX_CHAIN = 10 };
+    size_t cert_len, key_len = 0;
+    uint8_t *cert_pem =
+        read_file("certificate_file", opts->certificate_file, &cert_len, err, err_len);
+    if (cert_pem == NULL)
+        return false;
+    uint8_t *key_pem =
+        read_file("private_key_file", opts->private_key_file, &key_len, err, err_len);
+    CRYPTO_BUFFER *chain[MAX_CHAIN];
+    size_t n = key_pem == NULL ? 0
+                               : load_chain(opts->certificate_file, cert_pem, cert_len, pool, chain,
+                                            MAX_CHAIN, err, err_len);
+    bool ok = false;
+    if (n > 0) {
+        BIO *bio = BIO_new_mem_buf(key_pem, (int)key_len);
+        EVP_PKEY *key = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+        BIO_free(bio);
+        if (key == NULL) {
+            set_error(err, err_len, "private_key_file %s: no usable PEM private key (%s)",
+                      opts->private_key_file, ssl_reason());
+        } else if (!SSL_CTX_set_chain_and_key(ssl_ctx, chain, n, key, NULL)) {
+            set_error(err, err_len,
+                      "private_key_file %s: key does not match certificate_file %s (%s)",
+                      opts->private_key_file, opts->certificate_file, ssl_reason());
+        } else {
+            ok = true;
+        }
+        EVP_PKEY_free(key);
+    }
+    for (size_t i = 0; i < n; i++)
+        CRYPTO_BUFFER_free(chain[i]);
+    if (key_pem != NULL)
+        OPENSSL_cleanse(key_pem, key_len);
+    free(key_pem);
+    free(cert_pem);
+    return ok;
+}
+
+/* load_trust builds the store of trust anchors; returns the number loaded. */
+static size_t load_trust(X509_STORE *store, const char *path, const uint8_t *pem, size_t len,
+                         char *err, size_t err_len)
+{
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    size_t n = 0;
+    X509 *x;
+    while (bio != NULL && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        if (X509_STORE_add_cert(store, x))
+            n++;
+        X509_free(x);
+    }
+    BIO_free(bio);
+    if (n == 0)
+        set_error(err, err_len, "ca_file %s: no PEM certificate (%s)", path, ssl_reason());
+    ERR_clear_error();
+    return n;
+}
+
+static bool load_ticket_key(SSL_CTX *ssl_ctx, const char *path, char *err, size_t err_len)
+{
+    size_t len;
+    uint8_t *key = read_file("ticket_key_file", path, &len, err, err_len);
+    if (key == NULL)
+        return false;
+    bool ok = len == TLS_TICKET_KEY_LEN && SSL_CTX_set_tlsext_ticket_keys(ssl_ctx, key, len);
+    if (!ok)
+        set_error(err, err_len, "ticket_key_file %s: must hold exactly %d bytes, has %zu", path,
+                  TLS_TICKET_KEY_LEN, len);
+    OPENSSL_cleanse(key, len);
+    free(key);
+    return ok;
+}
+
+/* The session ID context binds sessions and tickets to the trust anchors
+ * and policy they were verified under: after a reload to another CA bundle,
+ * old tickets fall back to a full handshake instead of resuming. */
+static void set_session_context(SSL_CTX *ssl_ctx, const uint8_t *ca_pem, size_t ca_len,
+                                const struct tls_ctx_options *opts)
+{
+    uint8_t digest[SHA256_DIGEST_LENGTH];
+    SHA256_CTX sha;
+    SHA256_Init(&sha);
+    SHA256_Update(&sha, ca_pem, ca_len);
+    uint8_t policy[2] = {opts->client_cert_required, opts->require_sip_eku};
+    SHA256_Update(&sha, policy, sizeof(policy));
+    SHA256_Final(digest, &sha);
+    SSL_CTX_set_session_id_context(ssl_ctx, digest, SSL_MAX_SID_CTX_LENGTH);
+}
+
+static SSL_CTX *new_ssl_ctx(struct tls_ctx *ctx, const struct tls_ctx_options *opts,
+                            const uint8_t *ca_pem, size_t ca_len, char *err, size_t err_len)
+{
+    SSL_CTX *ssl_ctx = SSL_CTX_new(TLS_with_buffers_method());
+    if (ssl_ctx == NULL) {
+        set_error(err, err_len, "cannot create SSL_CTX (%s)", ssl_reason());
+        return NULL;
+    }
+    SSL_CTX_set_app_data(ssl_ctx, ctx);
+    SSL_CTX_set_min_proto_version(ssl_ctx, TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(ssl_ctx, opts->max_tls12 ? TLS1_2_VERSION : TLS1_3_VERSION);
+    SSL_CTX_set0_buffer_pool(ssl_ctx, cert_pool);
+    /* RFC 5923 §9.2 (R-5923-24): the server always asks for a certificate. */
+    SSL_CTX_set_custom_verify(
+        ssl_ctx,
+        SSL_VERIFY_PEER | (opts->client_cert_required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+        tls_verify_peer);
+    SSL_CTX_set_retain_only_sha256_of_client_certs(ssl_ctx, 1);
+    SSL_CTX_set_session_cache_mode(ssl_ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
+    SSL_CTX_sess_set_new_cb(ssl_ctx, tls_verify_new_session);
+    SSL_CTX_set_num_tickets(ssl_ctx, 1);
+    SSL_CTX_set_timeout(ssl_ctx, opts->session_lifetime_s ? opts->session_lifetime_s
+                                                          : TLS_DEFAULT_SESSION_LIFETIME_S);
+    SSL_CTX_set_session_psk_dhe_timeout(ssl_ctx, opts->session_lifetime_s
+                                                     ? opts->session_lifetime_s
+                                                     : TLS_DEFAULT_SESSION_LIFETIME_S);
+    set_session_context(ssl_ctx, ca_pem, ca_len, opts);
+    if (!load_certificate(ssl_ctx, cert_pool, opts, err, err_len) ||
+        (opts->ticket_key_file != NULL &&
+         !load_ticket_key(ssl_ctx, opts->ticket_key_file, err, err_len))) {
+        SSL_CTX_free(ssl_ctx);
+        return NULL;
+    }
+    return ssl_ctx;
+}
+
+struct tls_ctx *tls_ctx_new(const struct tls_ctx_options *opts, char *err, size_t err_len)
+{
+    if (opts->certificate_file == NULL || opts->private_key_file == NULL || opts->ca_file == NULL) {
+        set_error(err, err_len, "certificate_file, private_key_file and ca_file are required");
+        return NULL;
+    }
+    struct tls_ctx *ctx = calloc(1, sizeof(*ctx));
+    if (ctx == NULL) {
+        set_error(err, err_len, "out of memory");
+        return NULL;
+    }
+    atomic_init(&ctx->refs, 1);
+    ctx->generation = atomic_fetch_add(&next_generation, 1);
+    ctx->require_sip_eku = opts->require_sip_eku;
+    pthread_mutex_init(&ctx->resumed_lock, NULL);
+    pthread_once(&cert_pool_once, cert_pool_init);
+    ctx->trust = X509_STORE_new();
+    size_t ca_len = 0;
+    uint8_t *ca_pem = NULL;
+    if (cert_pool == NULL || ctx->trust == NULL) {
+        set_error(err, err_len, "out of memory");
+    } else if ((ca_pem = read_file("ca_file", opts->ca_file, &ca_len, err, err_len)) != NULL &&
+               load_trust(ctx->trust, opts->ca_file, ca_pem, ca_len, err, err_len) > 0) {
+        ctx->ssl_ctx = new_ssl_ctx(ctx, opts, ca_pem, ca_len, err, err_len);
+    }
+    free(ca_pem);
+    if (ctx->ssl_ctx == NULL) {
+        tls_ctx_unref(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+struct tls_ctx *tls_ctx_ref(struct tls_ctx *ctx)
+{
+    atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
+    return ctx;
+}
+
+void tls_ctx_unref(struct tls_ctx *ctx)
+{
+    if (ctx == NULL || atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    SSL_CTX_free(ctx->ssl_ctx);
+    X509_STORE_free(ctx->trust);
+    for (size_t i = 0; i < TLS_RESUMED_IDENTITIES_SLOTS; i++)
+        tls_identities_unref(ctx->resumed[i].ids);
+    pthread_mutex_destroy(&ctx->resumed_lock);
+    free(ctx);
+}
+
+void tls_ctx_remember_identities(struct tls_ctx *ctx, const uint8_t *der, size_t len,
+                                 struct tls_identities *ids)
+{
+    uint8_t digest[SHA256_DIGEST_LENGTH];
+    SHA256(der, len, digest);
+    pthread_mutex_lock(&ctx->resumed_lock);
+    struct tls_resumed_identities *slot = NULL;
+    for (size_t i = 0; i < TLS_RESUMED_IDENTITIES_SLOTS && ctx->resumed[i].ids != NULL; i++)
+        if (memcmp(ctx->resumed[i].cert_sha256, digest, sizeof(digest)) == 0)
+            slot = &ctx->resumed[i];
+    if (slot == NULL) {
+        slot = &ctx->resumed[ctx->resumed_next];
+        ctx->resumed_next = (ctx->resumed_next + 1) % TLS_RESUMED_IDENTITIES_SLOTS;
+    }
+    tls_identities_unref(slot->ids);
+    memcpy(slot->cert_sha256, digest, sizeof(digest));
+    slot->ids = tls_identities_ref(ids);
+    pthread_mutex_unlock(&ctx->resumed_lock);
+}
+
+struct tls_identities *tls_ctx_recall_identities(struct tls_ctx *ctx, const uint8_t cert_sha256[32])
+{
+    struct tls_identities *ids = NULL;
+    pthread_mutex_lock(&ctx->resumed_lock);
+    for (size_t i = 0; i < TLS_RESUMED_IDENTITIES_SLOTS && ctx->resumed[i].ids != NULL; i++) {
+        if (memcmp(ctx->resumed[i].cert_sha256, cert_sha256, SHA256_DIGEST_LENGTH) == 0) {
+            ids = tls_identities_ref(ctx->resumed[i].ids);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&ctx->resumed_lock);
+    return ids;
+}

@@ -1,0 +1,58 @@
+/* ctx: the shared TLS configuration (one BoringSSL SSL_CTX) for both roles.
+ *
+ * Owns the SSL_CTX, the trust store built from the CA bundle, the session
+ * ticket keys and the server's table of identities for resumed sessions.
+ * Borrows the options only during tls_ctx_new. Never reads the gateway's
+ * configuration, never opens a socket; reload means building a new ctx. */
+#ifndef REUSEGW_TLS_CTX_H
+#define REUSEGW_TLS_CTX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* tls_ctx_options is what the gateway fills from its configuration. */
+struct tls_ctx_options {
+    const char *certificate_file; /* PEM: our leaf first, then intermediates */
+    const char *private_key_file; /* PEM: ECDSA P-256 or RSA key of the leaf */
+    const char *ca_file;          /* PEM bundle of trust anchors for peers */
+    /* Server role: a client that sends no certificate fails the handshake
+     * ("peer did not return a certificate"). When false the connection is
+     * accepted but unauthenticated: it has no identities and must never be
+     * aliased (RFC 5923 §9.2). A certificate is always requested. */
+    bool client_cert_required;
+    /* RFC 5924 strictness: also refuse leaves whose EKU lists neither
+     * id-kp-sipDomain nor (with require off) anything else acceptable. */
+    bool require_sip_eku;
+    /* Optional file of exactly 48 bytes of session ticket key (name, HMAC and
+     * AES keys, as nginx's ssl_session_ticket_key) so that several processes
+     * or a restart resume each other's tickets. NULL: BoringSSL generates
+     * keys in memory and rotates them. */
+    const char *ticket_key_file;
+    /* Resumption lifetime in seconds; 0 selects 7200. */
+    uint32_t session_lifetime_s;
+    /* Cap the protocol at TLS 1.2 (peers that mishandle 1.3; benchmarks).
+     * Default false: TLS 1.2 and 1.3. */
+    bool max_tls12;
+};
+
+/* tls_ctx is a refcounted, immutable TLS configuration. */
+struct tls_ctx;
+
+/* tls_ctx_new builds a ctx from |opts| (borrowed). TLS 1.2 and 1.3 only.
+ * Returns a ctx with one reference, or NULL after writing into |err| (|err_len|
+ * bytes, always NUL-terminated) a reason that names the file and BoringSSL's
+ * reason, e.g. "private_key_file tls/proxy.key: key does not match
+ * certificate_file tls/proxy.pem (CERTIFICATE_AND_PRIVATE_KEY_MISMATCH)".
+ * On reload the caller keeps its old ctx when this fails. */
+struct tls_ctx *tls_ctx_new(const struct tls_ctx_options *opts, char *err, size_t err_len);
+
+/* tls_ctx_ref takes one more reference and returns |ctx|. Each connection
+ * holds one, so a reload never changes a live connection's configuration. */
+struct tls_ctx *tls_ctx_ref(struct tls_ctx *ctx);
+
+/* tls_ctx_unref drops one reference; the last one frees the ctx. NULL is
+ * ignored. */
+void tls_ctx_unref(struct tls_ctx *ctx);
+
+#endif

@@ -1,0 +1,34 @@
+/* verify: RFC 5922 §7 certificate checks for one peer chain.
+ *
+ * Owns nothing: checks a chain received in a handshake against a ctx's trust
+ * store and policy, and extracts the identities. Borrows the chain, the ctx
+ * and the domain for the call. Never performs I/O and never trusts a name
+ * it did not extract from a chain that verified. */
+#ifndef REUSEGW_TLS_VERIFY_H
+#define REUSEGW_TLS_VERIFY_H
+
+#include <openssl/ssl.h>
+
+#include "tls/conn.h"
+#include "tls/internal.h"
+
+/* tls_verify_result is the outcome of tls_verify_chain. */
+struct tls_verify_result {
+    enum tls_error error;       /* TLS_ERROR_NONE when the chain is accepted */
+    uint8_t alert;              /* TLS alert to send on failure */
+    struct tls_identities *ids; /* on success: a new reference */
+    char reason[160];           /* on failure: for the log */
+};
+
+/* tls_verify_chain verifies |chain| (leaf first) against |ctx|'s trust
+ * anchors at the current time, applies the EKU policy and extracts the
+ * leaf's identities; with |domain| non-NULL (client role) the domain must
+ * be one of them (RFC 5922 §7.3). */
+void tls_verify_chain(struct tls_ctx *ctx, const STACK_OF(CRYPTO_BUFFER) * chain,
+                      const char *domain, struct tls_verify_result *out);
+
+/* BoringSSL callbacks installed on every SSL_CTX; implemented by conn.c. */
+enum ssl_verify_result_t tls_verify_peer(SSL *ssl, uint8_t *out_alert);
+int tls_verify_new_session(SSL *ssl, SSL_SESSION *session);
+
+#endif
