@@ -302,6 +302,15 @@ class Sipp:
         logs = list(self.dir.glob("*_messages.log"))
         return logs[0].read_text(errors="replace") if logs else ""
 
+    def received(self):
+        """The messages sipp received, as text, in order (from -trace_msg)."""
+        out = []
+        for block in re.split(r"-{20,} [^\n]*\n", self.messages()):
+            head, _, msg = block.partition("\n\n")
+            if " message received " in head:
+                out.append(msg.strip("\n") + "\n")
+        return out
+
     def errors(self):
         logs = list(self.dir.glob("*_errors.log"))
         return logs[0].read_text(errors="replace") if logs else ""
@@ -698,3 +707,46 @@ def start_stunnel(procs, name, pki, leaf, accept, connect, client, check_host=No
     p = procs.start(name, ["stunnel", conf])
     wait_listening(accept, p)
     return p
+
+
+# ---------------------------------------------------------------- topology
+
+class Pair:
+    """Gateway A (a.test, gw-a) on NET.2 and gateway B (b.test, gw-b) on
+    NET.3, NET from unique_net(), free ports, static routes a.test -> A's
+    tls.listen and b.test -> B's. Each forwards to the legacy endpoint given
+    (forward_a / forward_b: (ip, port) of a sipp or LegacyServer on
+    127.0.0.1); each gateway's legacy.listen is on its own address.
+
+    Call edit(name, config_dict) through `edit` before start() for
+    variants. stop() SIGTERMs both and returns their exit codes."""
+
+    def __init__(self, procs, binary, pki, forward_a, forward_b, edit=None, level="debug"):
+        net = unique_net()
+        self.net = net
+        self.a_ip, self.b_ip = f"{net}.2", f"{net}.3"
+        a_tls = (self.a_ip, free_port(self.a_ip))
+        b_tls = (self.b_ip, free_port(self.b_ip))
+        routes = {"a.test": [a_tls], "b.test": [b_tls]}
+        self.a = Gateway(procs, binary, "reusegw-a", gateway_config(
+            pki, "gw-a", f"a.test:{a_tls[1]}", a_tls, forward_a,
+            (self.a_ip, free_port(self.a_ip)), routes, ("127.0.0.1", free_port()), level))
+        self.b = Gateway(procs, binary, "reusegw-b", gateway_config(
+            pki, "gw-b", f"b.test:{b_tls[1]}", b_tls, forward_b,
+            (self.b_ip, free_port(self.b_ip)), routes, ("127.0.0.1", free_port()), level))
+        if edit:
+            edit("a", self.a.config)
+            edit("b", self.b.config)
+
+    def start(self):
+        self.b.start()
+        self.a.start()
+        return self
+
+    def tls_connections(self):
+        """TLS connections between A and B, whichever side opened them (A's
+        outbound ones leave from A's address, DESIGN.md routing step 3)."""
+        return established(self.a_ip, self.b.tls) + established(self.b_ip, self.a.tls)
+
+    def stop(self):
+        return self.a.stop(), self.b.stop()
