@@ -117,9 +117,10 @@ struct cfg_errors {
     size_t count;
 };
 
-/* cfg_load reads and validates |path|. On success it returns a new snapshot
- * with a reference count of one (release with cfg_unref) and leaves |errors|
- * empty. On failure it returns NULL and fills |errors| with every problem of
+/* cfg_load reads and validates |path|; |errors| must be empty on entry.
+ * Relative file paths in the file are resolved against its directory. On
+ * success it returns a new snapshot with a reference count of one (release
+ * with cfg_unref) and leaves |errors| empty. On failure it returns NULL and fills |errors| with every problem of
  * the file, not just the first; the caller frees them with cfg_errors_clear. */
 struct cfg_snapshot *cfg_load(const char *path, struct cfg_errors *errors);
 
@@ -131,7 +132,9 @@ struct cfg_snapshot *cfg_ref(struct cfg_snapshot *snap);
 void cfg_unref(struct cfg_snapshot *snap);
 
 /* cfg_error_format writes "FILE:LINE:COLUMN: KEY: MESSAGE" into |buf| (at
- * most |size| bytes, NUL-terminated) and returns the length it wanted. */
+ * most |size| bytes, NUL-terminated) and returns the length it wanted.
+ * "KEY: " is left out when the key is "" (the whole document), ":LINE:COLUMN"
+ * when the line is 0 (the whole file, e.g. too large to parse). */
 size_t cfg_error_format(const struct cfg_error *error, char *buf, size_t size);
 
 /* cfg_errors_clear frees every error in |errors| and empties it. */

@@ -101,6 +101,11 @@ BAD = [
      "3:30: tls.listen[1]: duplicate listen address 127.0.0.1:5061 (also tls.listen[0])"),
     ("duplicate_listen_across_sections", VALID + 'admin: {listen: "127.0.0.1:5070"}\n',
      "8:17: admin.listen: duplicate listen address 127.0.0.1:5070 (also legacy.listen)"),
+    ("listen_overlaps_wildcard",
+     IDENTITY + tls_with('  listen: ["0.0.0.0:5061"]') + 'legacy: {forward_to: "127.0.0.1:5060", '
+     'listen: "127.0.0.1:5061"}\n',
+     "7:48: legacy.listen: listen address 127.0.0.1:5061 overlaps 0.0.0.0:5061 (tls.listen[0]): "
+     "both cannot be bound"),
     ("unknown_key", VALID + "metrics: {}\n",
      '8:1: metrics: unknown key "metrics"; valid keys: identity, tls, legacy, reuse, routes, '
      'dns, limits, admin, runtime, log'),
@@ -149,6 +154,8 @@ BAD = [
      "runtime, log), got a list"),
     ("two_documents", VALID + "---\n" + VALID,
      "9:1: only one YAML document is allowed; this is a second one"),
+    ("nesting_too_deep", VALID + "log: " + "[" * 100000 + "]" * 100000 + "\n",
+     "8:21: nesting is deeper than 16 levels"),
     ("invalid_utf8", VALID.encode() + b"log: {level: \xc3\x28}\n",
      "8:15: not valid YAML text: invalid trailing UTF-8 octet (byte 0x28); is this a binary file?"),
 ]
