@@ -738,9 +738,12 @@ class Pair:
             edit("a", self.a.config)
             edit("b", self.b.config)
 
-    def start(self):
+    def start(self, with_a=True):
+        """Starts B, then A unless with_a is false (a test then plays A's
+        part itself, from A's address, or leaves a.test unreachable)."""
         self.b.start()
-        self.a.start()
+        if with_a:
+            self.a.start()
         return self
 
     def tls_connections(self):
@@ -749,4 +752,5 @@ class Pair:
         return established(self.a_ip, self.b.tls) + established(self.b_ip, self.a.tls)
 
     def stop(self):
-        return self.a.stop(), self.b.stop()
+        """SIGTERMs the gateways that were started; their exit codes."""
+        return [g.stop() for g in (self.a, self.b) if g.proc]

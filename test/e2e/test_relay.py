@@ -22,14 +22,14 @@ LEGACY_VIA = "SIP/2.0/TCP 127.0.0.1:5070"
 def make_pair(procs, reusegw_bin, pki):
     pairs = []
 
-    def make(forward_a, forward_b, edit=None):
-        p = h.Pair(procs, reusegw_bin, pki, forward_a, forward_b, edit).start()
+    def make(forward_a, forward_b, edit=None, with_a=True):
+        p = h.Pair(procs, reusegw_bin, pki, forward_a, forward_b, edit)
         pairs.append(p)
-        return p
+        return p.start(with_a)
 
     yield make
-    for p in pairs:
-        assert p.stop() == (0, 0), "reusegw must exit 0 on SIGTERM"
+    codes = [rc for p in pairs for rc in p.stop()]
+    assert all(rc == 0 for rc in codes), f"reusegw must exit 0 on SIGTERM, got {codes}"
 
 
 @pytest.fixture
@@ -119,6 +119,10 @@ def test_full_call_both_ways_with_sipp(procs, make_pair):
                                for method in ("INVITE", "ACK", "BYE")]
     assert uac_a.stat("Successful call") == 1
     assert uac_b.stat("Successful call") == 1
+    # R-5923-02/-14: the connection outlives both dialogs, and B's call
+    # went down the connection A opened
+    assert h.established(pair.a_ip, pair.b.tls) == 1
+    assert h.established(pair.b_ip, pair.a.tls) == 0
 
 
 def test_callee_bye_comes_back_on_the_connection_a_dialled(procs, make_pair, legacy):
@@ -144,6 +148,22 @@ def test_callee_bye_comes_back_on_the_connection_a_dialled(procs, make_pair, leg
     assert h.established(pair.a_ip, pair.b.tls) == 1
     assert h.established(pair.b_ip, pair.a.tls) == 0
     caller.close()
+
+
+def test_call_back_from_b_reuses_the_connection_a_opened(procs, make_pair):
+    """R-5923-19/-20: A opened the TLS connection with ;alias and a verified
+    certificate (a.test), so B's call towards a.test goes down that same
+    connection instead of dialling A's listener."""
+    uas_b, uas_b_ep = sipp_side(procs, "uas-b", "options_uas.xml", 1, "b.test")
+    uas_a, uas_a_ep = sipp_side(procs, "uas-a", "options_uas.xml", 1, "a.test")
+    pair = make_pair(uas_a_ep, uas_b_ep)
+    uac_a, _ = sipp_side(procs, "uac-a", "options_uac.xml", 1, "b.test", pair.a.legacy_listen)
+    assert uac_a.wait() == 0
+    uac_b, _ = sipp_side(procs, "uac-b", "options_uac.xml", 1, "a.test", pair.b.legacy_listen)
+    assert uac_b.wait() == 0
+    assert uas_a.wait() == 0 and uas_b.wait() == 0
+    assert h.established(pair.a_ip, pair.b.tls) == 1
+    assert h.established(pair.b_ip, pair.a.tls) == 0, "B dialled A instead of reusing"
 
 
 # ---------------------------------------------------------------- bytes

@@ -6,7 +6,8 @@ test_relay.py when it passes. Run by hand:
 import time
 
 import harness as h
-from test_relay import LEGACY_VIA, branch_of, dead_endpoint, make_pair, sipp_side  # noqa: F401
+from test_relay import LEGACY_VIA, branch_of, dead_endpoint, legacy, make_pair  # noqa: F401
+from test_reuse import backward_request, peer_as_a
 
 
 def test_legacy_proxy_down_gets_503_within_a_second(make_pair):
@@ -29,17 +30,18 @@ def test_legacy_proxy_down_gets_503_within_a_second(make_pair):
     c.close()
 
 
-def test_call_back_from_b_reuses_the_connection_a_opened(procs, make_pair):
-    """R-5923-19/-20: A opened the TLS connection with ;alias and a verified
-    certificate (a.test), so B's call towards a.test goes down that same
-    connection instead of dialling A's listener."""
-    uas_b, uas_b_ep = sipp_side(procs, "uas-b", "options_uas.xml", 1, "b.test")
-    uas_a, uas_a_ep = sipp_side(procs, "uas-a", "options_uas.xml", 1, "a.test")
-    pair = make_pair(uas_a_ep, uas_b_ep)
-    uac_a, _ = sipp_side(procs, "uac-a", "options_uac.xml", 1, "b.test", pair.a.legacy_listen)
-    assert uac_a.wait() == 0
-    uac_b, _ = sipp_side(procs, "uac-b", "options_uac.xml", 1, "a.test", pair.b.legacy_listen)
-    assert uac_b.wait() == 0
-    assert uas_a.wait() == 0 and uas_b.wait() == 0
-    assert h.established(pair.a_ip, pair.b.tls) == 1
-    assert h.established(pair.b_ip, pair.a.tls) == 0, "B dialled A instead of reusing"
+def test_alias_from_a_peer_without_certificate_is_ignored_not_rejected(make_pair, legacy, pki):
+    """R-5923-25/-15: client_certificate optional, a peer without one asks
+    for an alias: its request is served (200), no alias is made (the
+    backward request is not sent on its connection)."""
+    legacy_b = legacy()
+
+    def edit(name, cfg):
+        if name == "b":
+            cfg["tls"]["client_certificate"] = "optional"
+
+    pair = make_pair(dead_endpoint(), legacy_b.ep, edit, with_a=False)
+    peer = peer_as_a(pair, pki, None, f"a.test:{pair.a.tls[1]}")
+    c, _ = backward_request(pair)
+    assert c.recv().status == 503
+    assert not peer.pending
