@@ -15,55 +15,14 @@ import pytest
 
 import harness as h
 
-LEGACY_VIA = "SIP/2.0/TCP 127.0.0.1:5070"
-
-
-@pytest.fixture
-def make_pair(procs, reusegw_bin, pki):
-    pairs = []
-
-    def make(forward_a, forward_b, edit=None, with_a=True):
-        p = h.Pair(procs, reusegw_bin, pki, forward_a, forward_b, edit)
-        pairs.append(p)
-        return p.start(with_a)
-
-    yield make
-    codes = [rc for p in pairs for rc in p.stop()]
-    assert all(rc == 0 for rc in codes), f"reusegw must exit 0 on SIGTERM, got {codes}"
-
-
-@pytest.fixture
-def legacy():
-    servers = []
-
-    def make(**kw):
-        s = h.LegacyServer(**kw)
-        servers.append(s)
-        return s
-
-    yield make
-    for s in servers:
-        s.close()
-
-
-def dead_endpoint(ip="127.0.0.1"):
-    """(ip, port) where nothing listens: connecting is refused."""
-    return (ip, h.free_port(ip))
-
-
-def rewritten(msg, branch, gw, alias=True):
+def rewritten(msg, branch, gw):
     """msg as it must leave gw on the TLS hop: only the topmost Via changes
     (transport TLS, sent-by identity.sent_by, same branch, ;alias when gw
     opened the connection)."""
-    old = f"Via: {LEGACY_VIA};branch={branch}".encode()
-    new = f"Via: SIP/2.0/TLS {gw.config['identity']['sent_by']};branch={branch}" \
-          f"{';alias' if alias else ''}".encode()
+    old = f"Via: {h.LEGACY_VIA};branch={branch}".encode()
+    new = f"Via: SIP/2.0/TLS {gw.config['identity']['sent_by']};branch={branch};alias".encode()
     assert msg.count(old) == 1
     return msg.replace(old, new)
-
-
-def branch_of(msg):
-    return msg.get("via").split("branch=")[1].split(";")[0]
 
 
 # ---------------------------------------------------------------- sipp calls
@@ -83,7 +42,7 @@ def test_options_from_a_to_b_with_sipp(procs, make_pair):
     bare ;alias) and nothing else changed; the 200s come back (R-5923-05:
     later requests reuse the connection)."""
     uas, uas_ep = sipp_side(procs, "uas-b", "options_uas.xml", 3, "b.test")
-    pair = make_pair(dead_endpoint(), uas_ep)
+    pair = make_pair(h.dead_endpoint(), uas_ep)
     uac, _ = sipp_side(procs, "uac-a", "options_uac.xml", 3, "b.test", pair.a.legacy_listen,
                        extra=["-r", "10"])
     assert uac.wait() == 0
@@ -134,11 +93,11 @@ def test_callee_bye_comes_back_on_the_connection_a_dialled(procs, make_pair, leg
     legacy_a = legacy()
     pair = make_pair(legacy_a.ep, uas_ep)
     caller = h.tcp_connect(pair.a.legacy_listen)
-    invite = h.request("INVITE", "sip:service@b.test", LEGACY_VIA)
+    invite = h.request("INVITE", "sip:service@b.test", h.LEGACY_VIA)
     caller.send(invite)
     ok = caller.recv()
     assert ok.status == 200
-    caller.send(h.request("ACK", "sip:service@b.test", LEGACY_VIA, call_id=ok.get("call-id")))
+    caller.send(h.request("ACK", "sip:service@b.test", h.LEGACY_VIA, call_id=ok.get("call-id")))
     conn, bye = legacy_a.next()
     assert bye.first_line == "BYE sip:uac@a.test SIP/2.0"
     assert bye.get("call-id") == ok.get("call-id")
@@ -173,14 +132,14 @@ def test_64k_message_body_arrives_byte_exact(make_pair, legacy):
     bytes A's sent, but for the topmost Via; A's legacy proxy gets B's 200
     with its own Via restored, byte for byte."""
     legacy_b = legacy()
-    pair = make_pair(dead_endpoint(), legacy_b.ep)
+    pair = make_pair(h.dead_endpoint(), legacy_b.ep)
     body = bytes(range(256)) * 256
-    msg = h.request("MESSAGE", "sip:svc@b.test", LEGACY_VIA, body=body,
+    msg = h.request("MESSAGE", "sip:svc@b.test", h.LEGACY_VIA, body=body,
                     headers=["Content-Type: application/octet-stream"])
     c = h.tcp_connect(pair.a.legacy_listen)
     c.send(msg)
     _, got = legacy_b.next()
-    branch = branch_of(got)
+    branch = h.branch_of(got)
     assert got.raw == rewritten(msg, branch, pair.a)
     assert len(got.body) == 65536
     answer = c.recv()
@@ -192,13 +151,13 @@ def test_pipelined_requests_keep_order_and_bytes(make_pair, legacy):
     """20 requests written in one send: all arrive, in order, byte-exact but
     for the Via; 20 responses come back in order with Vias restored."""
     legacy_b = legacy()
-    pair = make_pair(dead_endpoint(), legacy_b.ep)
-    msgs = [h.request("OPTIONS", f"sip:svc{i}@b.test", LEGACY_VIA) for i in range(20)]
+    pair = make_pair(h.dead_endpoint(), legacy_b.ep)
+    msgs = [h.request("OPTIONS", f"sip:svc{i}@b.test", h.LEGACY_VIA) for i in range(20)]
     c = h.tcp_connect(pair.a.legacy_listen)
     c.send(b"".join(msgs))
     for m in msgs:
         _, got = legacy_b.next()
-        assert got.raw == rewritten(m, branch_of(got), pair.a)
+        assert got.raw == rewritten(m, h.branch_of(got), pair.a)
     for m in msgs:
         assert c.recv().raw == h.response(h.SipMessage(m))
     assert pair.tls_connections() == 1
@@ -210,7 +169,7 @@ def test_peer_sending_one_byte_at_a_time(make_pair, legacy, pki):
     record: B reassembles it and its legacy proxy gets it unchanged (server
     role: nothing changes), the 200 comes back on the same connection."""
     legacy_b = legacy()
-    pair = make_pair(dead_endpoint(), legacy_b.ep)
+    pair = make_pair(h.dead_endpoint(), legacy_b.ep)
     peer = h.tls_connect(pair.b.tls, h.tls_context(pki, "gw-a"), "b.test")
     msg = h.request("OPTIONS", "sip:svc@b.test", "SIP/2.0/TLS a.test:5061",
                     body=b"hello", headers=["Content-Type: text/plain"])
@@ -226,7 +185,7 @@ def test_peer_resetting_mid_message_is_forgotten(make_pair, legacy, pki):
     the legacy proxy, the connection is gone at B, and the next peer is
     served normally."""
     legacy_b = legacy()
-    pair = make_pair(dead_endpoint(), legacy_b.ep)
+    pair = make_pair(h.dead_endpoint(), legacy_b.ep)
     ctx = h.tls_context(pki, "gw-a")
     half = h.request("OPTIONS", "sip:svc@b.test", "SIP/2.0/TLS a.test:5061")[:120]
     peer = h.tls_connect(pair.b.tls, ctx, "b.test")
@@ -251,14 +210,14 @@ def test_peer_resetting_mid_message_is_forgotten(make_pair, legacy, pki):
 def test_unreachable_route_gets_503(make_pair):
     """A route whose only target refuses connections: A answers its legacy
     proxy 503 at once with a Warning, restoring its Via."""
-    dead = dead_endpoint("127.0.0.1")
+    dead = h.dead_endpoint("127.0.0.1")
 
     def edit(_, cfg):
         cfg["routes"].append({"domain": "c.test", "targets": [h.hostport(dead)]})
 
-    pair = make_pair(dead_endpoint(), dead_endpoint(), edit)
+    pair = make_pair(h.dead_endpoint(), h.dead_endpoint(), edit)
     c = h.tcp_connect(pair.a.legacy_listen)
-    msg = h.request("OPTIONS", "sip:svc@c.test", LEGACY_VIA)
+    msg = h.request("OPTIONS", "sip:svc@c.test", h.LEGACY_VIA)
     t0 = time.monotonic()
     c.send(msg)
     answer = c.recv()
@@ -276,7 +235,7 @@ def test_bad_client_certificate_is_refused_with_a_reason_in_the_log(make_pair, l
     handshake with one that does not verify; nothing reaches its legacy
     proxy and its log names the failure."""
     legacy_b = legacy()
-    pair = make_pair(dead_endpoint(), legacy_b.ep)
+    pair = make_pair(h.dead_endpoint(), legacy_b.ep)
     msg = h.request("OPTIONS", "sip:svc@b.test", "SIP/2.0/TLS a.test:5061")
     with pytest.raises((ssl.SSLError, OSError, AssertionError)):
         peer = h.tls_connect(pair.b.tls, h.tls_context(pki, leaf), "b.test")
@@ -295,7 +254,7 @@ def test_no_client_certificate_is_refused_when_required(make_pair, legacy, pki):
     """R-5923-24: client_certificate: required, a peer without one gets no
     service."""
     legacy_b = legacy()
-    pair = make_pair(dead_endpoint(), legacy_b.ep)
+    pair = make_pair(h.dead_endpoint(), legacy_b.ep)
     msg = h.request("OPTIONS", "sip:svc@b.test", "SIP/2.0/TLS a.test:5061")
     answer, _ = h.s_client(pair.b.tls, pki, None, "b.test", msg, timeout=5)
     assert answer is None
@@ -307,7 +266,7 @@ def test_s_client_raw_sip_over_tls_gets_the_answer(make_pair, legacy, pki):
     the legacy proxy behind B gets it unchanged and s_client reads the 200
     with its own Via."""
     legacy_b = legacy()
-    pair = make_pair(dead_endpoint(), legacy_b.ep)
+    pair = make_pair(h.dead_endpoint(), legacy_b.ep)
     msg = h.request("OPTIONS", "sip:svc@b.test", "SIP/2.0/TLS a.test:5061")
     answer, err = h.s_client(pair.b.tls, pki, "gw-a", "b.test", msg)
     assert answer is not None, err

@@ -4,12 +4,9 @@ with a chosen certificate and Via. A backward request from B's legacy proxy
 towards a.test then shows which connection B picked: the peer's own (reuse)
 or a new dial to a.test's route, which these tests leave unreachable so that
 a dial ends in a 503. Gateway B exits 0 on SIGTERM at teardown."""
-import ssl
-
 import pytest
 
 import harness as h
-from test_relay import LEGACY_VIA, dead_endpoint, legacy, make_pair  # noqa: F401
 
 
 def peer_as_a(pair, pki, leaf, via_sent_by, alias=True):
@@ -31,7 +28,7 @@ def backward_request(pair):
     """B's legacy proxy sends an OPTIONS for a.test through B; returns the
     connection (to read B's answer) and the request."""
     c = h.tcp_connect(pair.b.legacy_listen)
-    msg = h.request("OPTIONS", "sip:svc@a.test", LEGACY_VIA)
+    msg = h.request("OPTIONS", "sip:svc@a.test", h.LEGACY_VIA)
     c.send(msg)
     return c, h.SipMessage(msg)
 
@@ -42,7 +39,7 @@ def test_alias_port_is_the_via_port_and_the_backward_request_reuses_it(make_pair
     resolves to A's address and that port, goes down the peer's connection;
     the peer's 200 reaches B's legacy proxy with its Via restored."""
     legacy_b = legacy()
-    pair = make_pair(dead_endpoint(), legacy_b.ep, with_a=False)
+    pair = make_pair(h.dead_endpoint(), legacy_b.ep, with_a=False)
     peer = peer_as_a(pair, pki, "gw-a", f"a.test:{pair.a.tls[1]}")
     c, sent = backward_request(pair)
     req = peer.recv()
@@ -62,7 +59,7 @@ def test_alias_without_port_means_5061(make_pair, legacy, pki):
     port: a.test routes to another port, so B does not reuse the peer's
     connection (the dial fails: 503) and the peer gets nothing."""
     legacy_b = legacy()
-    pair = make_pair(dead_endpoint(), legacy_b.ep, with_a=False)
+    pair = make_pair(h.dead_endpoint(), legacy_b.ep, with_a=False)
     peer = peer_as_a(pair, pki, "gw-a", "a.test")
     c, _ = backward_request(pair)
     assert c.recv().status == 503
@@ -76,7 +73,7 @@ def test_alias_is_not_used_for_a_domain_the_certificate_does_not_prove(make_pair
     (b.test; dns.test), so a request for a.test may not use its connection
     even though the address and Via port match."""
     legacy_b = legacy()
-    pair = make_pair(dead_endpoint(), legacy_b.ep, with_a=False)
+    pair = make_pair(h.dead_endpoint(), legacy_b.ep, with_a=False)
     peer = peer_as_a(pair, pki, leaf, f"a.test:{pair.a.tls[1]}")
     c, _ = backward_request(pair)
     assert c.recv().status == 503
@@ -92,7 +89,7 @@ def test_alias_declined_by_policy_is_served_normally(make_pair, legacy, pki):
         if name == "b":
             cfg["reuse"]["accept_alias"] = False
 
-    pair = make_pair(dead_endpoint(), legacy_b.ep, edit, with_a=False)
+    pair = make_pair(h.dead_endpoint(), legacy_b.ep, edit, with_a=False)
     peer = peer_as_a(pair, pki, "gw-a", f"a.test:{pair.a.tls[1]}")
     c, _ = backward_request(pair)
     assert c.recv().status == 503
@@ -103,10 +100,9 @@ def test_crlf_keepalive_gets_a_pong(make_pair, legacy, pki):
     """RFC 5626 §3.5.1 keepalive on the TLS side: a double-CRLF ping is
     answered with a single CRLF and does not reach the legacy proxy."""
     legacy_b = legacy()
-    pair = make_pair(dead_endpoint(), legacy_b.ep, with_a=False)
+    pair = make_pair(h.dead_endpoint(), legacy_b.ep, with_a=False)
     peer = h.tls_connect(pair.b.tls, h.tls_context(pki, "gw-a"), "b.test")
     peer.sock.sendall(b"\r\n\r\n")
     peer.sock.settimeout(h.IO_TIMEOUT)
     assert peer.sock.recv(16) == b"\r\n"
     assert legacy_b.received.empty()
-    assert isinstance(peer.sock, ssl.SSLSocket)
