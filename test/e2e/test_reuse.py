@@ -4,6 +4,10 @@ with a chosen certificate and Via. A backward request from B's legacy proxy
 towards a.test then shows which connection B picked: the peer's own (reuse)
 or a new dial to a.test's route, which these tests leave unreachable so that
 a dial ends in a 503. Gateway B exits 0 on SIGTERM at teardown."""
+import socket
+import ssl
+import struct
+
 import pytest
 
 import harness as h
@@ -106,3 +110,51 @@ def test_crlf_keepalive_gets_a_pong(make_pair, legacy, pki):
     peer.sock.settimeout(h.IO_TIMEOUT)
     assert peer.sock.recv(16) == b"\r\n"
     assert legacy_b.received.empty()
+
+
+def test_listener_keeps_accepting_while_aliases_exist(make_pair, legacy, pki):
+    """R-5923-07: with an alias in place, B's listener still takes new
+    connections and serves them."""
+    legacy_b = legacy()
+    pair = make_pair(h.dead_endpoint(), legacy_b.ep, with_a=False)
+    peer_as_a(pair, pki, "gw-a", f"a.test:{pair.a.tls[1]}")
+    other = h.tls_connect(pair.b.tls, h.tls_context(pki, "peer-k"), "b.test")
+    other.send(h.request("OPTIONS", "sip:svc@b.test", "SIP/2.0/TLS k.test:5061"))
+    assert other.recv().status == 200
+
+
+def _backward_after_peer_left(make_pair, legacy, pki, leave):
+    """The aliased peer leaves (leave(peer)); B's next request for a.test
+    must not go to it but to a new connection to A's listener (A is a real
+    reusegw here, in front of a LegacyServer)."""
+    legacy_a, legacy_b = legacy(), legacy()
+    pair = make_pair(legacy_a.ep, legacy_b.ep)
+    peer = peer_as_a(pair, pki, "gw-a", f"a.test:{pair.a.tls[1]}")
+    leave(peer)
+    c, _ = backward_request(pair)
+    answer = c.recv()
+    assert answer.status == 200, answer.raw
+    _, got = legacy_a.next()
+    assert got.first_line == "OPTIONS sip:svc@a.test SIP/2.0"
+    assert h.established(pair.b_ip, pair.a.tls) == 1
+
+
+def test_aliased_connection_reset_then_new_connection(make_pair, legacy, pki):
+    """R-5923-12/-16: the aliased connection is reset by the peer; the next
+    backward request opens a new connection to the resolved address."""
+    def reset(peer):
+        peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        peer.sock.close()
+    _backward_after_peer_left(make_pair, legacy, pki, reset)
+
+
+def test_aliases_die_with_the_peers_close_notify(make_pair, legacy, pki):
+    """R-5923-23 (§8.3): after the peer's close_notify B starts no new
+    transaction on that connection."""
+    def close_notify(peer):
+        peer.sock.settimeout(2)
+        try:
+            peer.sock = peer.sock.unwrap()  # sends close_notify
+        except (OSError, ssl.SSLError):
+            pass  # B may close without answering with its own alert
+    _backward_after_peer_left(make_pair, legacy, pki, close_notify)
