@@ -1,4 +1,5 @@
 /* main: command line of the reusegw binary. */
+#include "gateway.h"
 #include "log.h"
 
 #include "config/report.h"
@@ -79,7 +80,7 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     apply_log_config(cfg);
-    LOG_ERROR("the gateway run path is not built yet", LF_STR("config", config_path));
+    int status = gateway_run(cfg);
     cfg_unref(cfg);
-    return EXIT_RUNTIME;
+    return status;
 }

@@ -49,7 +49,7 @@ enum sip_err sip_content_length_parse(const char *p, const char *end, size_t *va
 {
     /* LWS may hide folded line ends: treat CR and LF as white space here,
      * `end` already bounds the logical header. */
-    while (p < end && (sip_is_wsp(*p) || *p == '\r' || *p == '\n'))
+    while (p < end && sip_is_lws(*p))
         p++;
     uint64_t v = 0;
     const char *digits = p;
@@ -61,7 +61,7 @@ enum sip_err sip_content_length_parse(const char *p, const char *end, size_t *va
     }
     if (p == digits)
         return SIP_ERR_CL_INVALID;
-    while (p < end && (sip_is_wsp(*p) || *p == '\r' || *p == '\n'))
+    while (p < end && sip_is_lws(*p))
         p++;
     if (p != end)
         return SIP_ERR_CL_INVALID;
@@ -148,18 +148,21 @@ enum sip_frame_event sip_framer_feed(struct sip_framer *f, const char *buf, size
             if (buf[0] == '\r' || buf[0] == '\n')
                 return keepalive(f, buf, len, out);
         }
+        /* Never look past the limit: the verdict must not depend on how
+         * much of an oversized message happened to arrive. */
+        size_t avail = len < max_message_bytes ? len : max_message_bytes;
         size_t ls = f->line_start, pos = f->scan;
         for (;;) {
             if (pos == ls) {
                 /* A fresh line: an empty one ends the header section. */
-                if (ls >= len)
+                if (ls >= avail)
                     break;
                 if (buf[ls] == '\n') {
                     f->header_len = ls + 1;
                     break;
                 }
                 if (buf[ls] == '\r') {
-                    if (ls + 1 >= len)
+                    if (ls + 1 >= avail)
                         break;
                     if (buf[ls + 1] != '\n')
                         return fail(f, out, SIP_ERR_BARE_CR);
@@ -167,9 +170,9 @@ enum sip_frame_event sip_framer_feed(struct sip_framer *f, const char *buf, size
                     break;
                 }
             }
-            const char *nl = memchr(buf + pos, '\n', len - pos);
+            const char *nl = memchr(buf + pos, '\n', avail - pos);
             if (nl == NULL) {
-                pos = len;
+                pos = avail;
                 break;
             }
             if (ls > 0 && content_length_value(buf + ls, nl) != NULL && f->cl_count++ == 0)

@@ -1,0 +1,93 @@
+/* gateway: start-up and shutdown around one worker. */
+#include "gateway.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "log.h"
+#include "tls/ctx.h"
+#include "worker.h"
+
+static struct tls_ctx *make_tls_ctx(const struct cfg_snapshot *cfg)
+{
+    struct tls_ctx_options o = {
+        .certificate_file = cfg->tls.certificate,
+        .private_key_file = cfg->tls.private_key,
+        .ca_file = cfg->tls.ca,
+        .client_cert_required = cfg->tls.client_certificate == CFG_CLIENT_CERT_REQUIRED,
+        .require_sip_eku = cfg->tls.require_sip_eku,
+    };
+    char err[512];
+    struct tls_ctx *ctx = tls_ctx_new(&o, err, sizeof(err));
+    if (!ctx)
+        LOG_ERROR("cannot build the TLS context", LF_STR("reason", err));
+    return ctx;
+}
+
+static void log_startup(const struct worker *w)
+{
+    char addrs[WORKER_MAX_LISTENERS * 300] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < w->n_listeners && off < sizeof(addrs); i++)
+        if (w->listeners[i].is_tls)
+            off += (size_t)snprintf(addrs + off, sizeof(addrs) - off, "%s%s", off ? "," : "",
+                                    w->listeners[i].name);
+    char legacy[300];
+    cfg_hostport_format(&w->cfg->legacy.listen, legacy, sizeof(legacy));
+    char forward[300];
+    cfg_hostport_format(&w->cfg->legacy.forward_to, forward, sizeof(forward));
+    LOG_INFO("reusegw started", LF_STR("version", REUSEGW_VERSION),
+             LF_STR("io_backend", loop_backend_name(w->loop)), LF_STR("tls_listen", addrs),
+             LF_STR("legacy_listen", legacy), LF_STR("forward_to", forward), LF_UINT("workers", 1));
+}
+
+int gateway_run(struct cfg_snapshot *cfg)
+{
+    struct tls_ctx *ctx = make_tls_ctx(cfg);
+    if (!ctx)
+        return GATEWAY_EXIT_RUNTIME;
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+    struct worker *w = calloc(1, sizeof(*w));
+    int status = GATEWAY_EXIT_RUNTIME;
+    if (sfd >= 0 && w && worker_init(w, cfg, ctx) == 0 && worker_listen(w) == 0) {
+        log_startup(w);
+        if (worker_run(w, sfd) == 0) {
+            const struct counters *n = &w->counters;
+            LOG_INFO("reusegw stopped", LF_UINT("accepted", n->accepted),
+                     LF_UINT("requests_relayed", n->requests_relayed),
+                     LF_UINT("responses_relayed", n->responses_relayed),
+                     LF_UINT("answered_503", n->answered_503),
+                     LF_UINT("answered_400", n->answered_400),
+                     LF_UINT("answered_483", n->answered_483),
+                     LF_UINT("dropped_unknown_branch", n->dropped_unknown_branch),
+                     LF_UINT("dropped_response_on_egress", n->dropped_response_on_egress),
+                     LF_UINT("dropped_buffer_full", n->dropped_buffer_full),
+                     LF_UINT("dropped_pending_full", n->dropped_pending_full),
+                     LF_UINT("framing_errors", n->framing_errors),
+                     LF_UINT("tls_handshake_failures", n->tls_handshake_failures),
+                     LF_UINT("aliases_recorded", n->aliases_recorded),
+                     LF_UINT("legacy_address_leaks", n->legacy_address_leaks));
+            status = GATEWAY_EXIT_OK;
+        }
+    }
+    if (w)
+        worker_free(w);
+    free(w);
+    if (sfd >= 0)
+        close(sfd);
+    tls_ctx_unref(ctx);
+    return status;
+}

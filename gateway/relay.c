@@ -1,0 +1,443 @@
+/* relay: the DESIGN.md message-flow table, one function per row. */
+#include "relay.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alias.h"
+#include "config/config.h"
+#include "conn_io.h"
+#include "log.h"
+#include "route.h"
+#include "sip/check.h"
+#include "sip/edit.h"
+#include "sip/message.h"
+#include "sip/response.h"
+#include "sip/via.h"
+
+enum { MAX_HEADERS = 256 };
+
+/* A parsed message and the top Via every flow needs. */
+struct parsed {
+    const char *buf;
+    size_t len;
+    struct sip_msg msg;
+    struct sip_via via;
+    struct sip_header headers[MAX_HEADERS];
+};
+
+static const char *kind_name(const struct conn *c)
+{
+    static const char *const names[] = {"tls-in", "tls-out", "mirror", "egress"};
+    return names[c->kind];
+}
+
+/* build_answer writes the response reusegw originates for request |p|
+ * (|reason| NULL: the standard phrase), with a Warning naming |why| when not
+ * NULL, into |out|; returns its length or 0. */
+static size_t build_answer(struct worker *w, const struct parsed *p, unsigned status,
+                           const char *reason, const char *why, char *out, size_t cap)
+{
+    char agent[300];
+    cfg_hostport_format(&w->cfg->identity.sent_by, agent, sizeof(agent));
+    char warning[512];
+    if (why) {
+        /* Warning text is a quoted-string: leave out what would end it. */
+        size_t n = (size_t)snprintf(warning, sizeof(warning), "Warning: 399 %s \"", agent);
+        for (const char *q = why; *q && n < sizeof(warning) - 4; q++)
+            if (*q != '"' && *q != '\\' && *q != '\r' && *q != '\n')
+                warning[n++] = *q;
+        memcpy(warning + n, "\"\r\n", 4);
+    }
+    struct sip_response_spec spec = {
+        .status = status,
+        .reason = reason,
+        .extra = why ? warning : NULL,
+    };
+    size_t n = 0;
+    return sip_build_response(&p->msg, &spec, out, cap, &n) == SIP_OK ? n : 0;
+}
+
+/* answer sends build_answer's response back on |c| and counts it. */
+static void answer(struct worker *w, struct conn *c, const struct parsed *p, unsigned status,
+                   const char *reason, const char *why)
+{
+    char out[8192];
+    size_t n = build_answer(w, p, status, reason, why, out, sizeof(out));
+    if (n == 0 || !conn_send(w, c, out, n)) {
+        w->counters.dropped_buffer_full++;
+        return;
+    }
+    if (status == 483)
+        w->counters.answered_483++;
+    else if (status == 503)
+        w->counters.answered_503++;
+    else
+        w->counters.answered_400++; /* 400, or 505/513 for the same causes */
+}
+
+/* answer_error answers a request that failed a syntax rule: 400 (505, 513)
+ * with the reason text of sip/error.h in the reason phrase. */
+static void answer_error(struct worker *w, struct conn *c, const struct parsed *p, enum sip_err err)
+{
+    unsigned status = sip_err_status(err);
+    char reason[96];
+    snprintf(reason, sizeof(reason), "%s (%s)", sip_status_phrase(status), sip_err_text(err));
+    answer(w, c, p, status, reason, NULL);
+}
+
+static bool is_method(const struct sip_msg *m, const char *name)
+{
+    size_t n = strlen(name);
+    return m->method.len == n && memcmp(m->method.p, name, n) == 0;
+}
+
+/* emit flattens an edit session into the worker's scratch buffer (one TLS
+ * write per message) and returns its length, or 0 when it does not fit. */
+static size_t emit(struct worker *w, const struct sip_edit *ed)
+{
+    struct iovec iov[SIP_EDIT_MAX_IOV];
+    size_t niov = 0, total = 0;
+    if (sip_edit_iov(ed, iov, SIP_EDIT_MAX_IOV, &niov, &total) != SIP_OK || total > w->scratch_size)
+        return 0;
+    size_t off = 0;
+    for (size_t i = 0; i < niov; i++) {
+        memcpy(w->scratch + off, iov[i].iov_base, iov[i].iov_len);
+        off += iov[i].iov_len;
+    }
+    return total;
+}
+
+/* rewrite_request applies the client-role rewrite (DESIGN.md): top Via with
+ * transport TLS, sent-by identity.sent_by, the original parameters, and
+ * `;alias` on a connection reusegw opened; a topmost Route naming reusegw
+ * is popped. Returns the length in scratch, or 0. */
+static size_t rewrite_request(struct worker *w, const struct parsed *p, const struct conn *to,
+                              bool pop_route)
+{
+    char sent_by[300];
+    size_t n = cfg_hostport_format(&w->cfg->identity.sent_by, sent_by, sizeof(sent_by));
+    bool alias = w->cfg->reuse.request_alias && to->kind == CONN_TLS_OUT;
+    struct sip_edit ed;
+    sip_edit_init(&ed, &p->msg);
+    if ((pop_route && sip_edit_pop_route(&ed) != SIP_OK) ||
+        sip_edit_via_client(&ed, &p->via, (struct sip_str){sent_by, n}, alias) != SIP_OK)
+        return 0;
+    return emit(w, &ed);
+}
+
+/* forward_request sends a legacy-proxy request |p| (arrived on |from|, the
+ * E or mirror connection responses go back to) to TLS connection |to|, with
+ * the client-role rewrite and a pending entry. */
+static void forward_request(struct worker *w, struct conn *from, struct conn *to,
+                            const struct parsed *p, const struct sip_header *drop_route,
+                            const struct sip_str domain)
+{
+    bool is_ack = is_method(&p->msg, "ACK");
+    if (!is_ack) {
+        enum pending_method pm = pending_method_of(p->msg.method.p, p->msg.method.len);
+        struct pending *e = pending_add(&w->pending, p->via.branch.p, p->via.branch.len, pm,
+                                        p->via.parm.p, p->via.parm.len, w->now_ms);
+        if (!e) {
+            w->counters.dropped_pending_full++;
+            LOG_RATELIMITED(LOG_WARN, "cannot track transaction; answering 503",
+                            LF_UINT("pending", w->pending.used));
+            answer(w, from, p, 503, "Service Unavailable",
+                   "too many pending transactions or oversized Via");
+            return;
+        }
+        e->legacy = conn_ref_of(&w->conns, from);
+        e->tls = conn_ref_of(&w->conns, to);
+        e->target = to->key;
+        snprintf(e->domain, sizeof(e->domain), "%.*s", (int)domain.len, domain.p);
+    }
+    size_t n = rewrite_request(w, p, to, drop_route != NULL);
+    if (n == 0) {
+        answer(w, from, p, 400, "Bad Request", "message too large after Via rewrite");
+        return;
+    }
+    if (!conn_send(w, to, w->scratch, n)) {
+        w->counters.dropped_buffer_full++;
+        LOG_RATELIMITED(LOG_WARN, "peer connection cannot take more; answering 503",
+                        LF_STR("conn", kind_name(to)));
+        if (!is_ack)
+            answer(w, from, p, 503, "Service Unavailable", "peer connection congested");
+        return;
+    }
+    w->counters.requests_relayed++;
+    conn_throttle(w, from, to);
+}
+
+/* pick_connection finds or dials the TLS connection for a routed request:
+ * an existing one to a target whose identities cover the domain, in target
+ * order, else a new dial with failover (DESIGN.md routing step 3). */
+static struct conn *pick_connection(struct worker *w, const struct route_plan *plan,
+                                    const char **why)
+{
+    char domain[256];
+    snprintf(domain, sizeof(domain), "%.*s", (int)plan->domain.len, plan->domain.p);
+    for (size_t i = 0; i < plan->n_targets; i++) {
+        struct conn_key key;
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof(ss));
+        const struct cfg_hostport *t = &plan->targets[i];
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        if (inet_pton(AF_INET, t->host, &in->sin_addr) == 1)
+            in->sin_family = AF_INET;
+        else if (inet_pton(AF_INET6, t->host, &in6->sin6_addr) == 1)
+            in6->sin6_family = AF_INET6;
+        else
+            continue;
+        conn_key_from_sockaddr(&key, (struct sockaddr *)&ss, t->port);
+        struct conn *c = conn_index_find(&w->conns, &key, domain);
+        if (c)
+            return c;
+    }
+    return conn_dial(w, domain, plan->targets, plan->n_targets, 0, why);
+}
+
+/* from_legacy handles a request from the legacy proxy on E (routed) or on
+ * a mirror (goes to its TLS connection). */
+static void request_from_legacy(struct worker *w, struct conn *c, struct parsed *p)
+{
+    bool is_ack = is_method(&p->msg, "ACK");
+    if (p->via.branch.len == 0) {
+        if (!is_ack)
+            answer(w, c, p, 400, "Bad Request", "top Via has no branch");
+        return;
+    }
+    if (c->kind == CONN_MIRROR) {
+        struct conn *t = conn_get(&w->conns, c->partner);
+        if (!t || t->peer_closed) {
+            if (!is_ack)
+                answer(w, c, p, 503, "Service Unavailable", "peer connection is gone");
+            return;
+        }
+        forward_request(w, c, t, p, NULL, (struct sip_str){t->domain, strlen(t->domain)});
+        return;
+    }
+    /* CANCEL and non-2xx ACK follow their INVITE (R-5923-13). */
+    if (is_ack || is_method(&p->msg, "CANCEL")) {
+        struct pending *inv =
+            pending_find(&w->pending, p->via.branch.p, p->via.branch.len, PENDING_INVITE);
+        struct conn *t = inv ? conn_get(&w->conns, inv->tls) : NULL;
+        if (t && t->state != CONN_CLOSING && t->state != CONN_DEAD) {
+            forward_request(w, c, t, p, NULL, (struct sip_str){inv->domain, strlen(inv->domain)});
+            return;
+        }
+    }
+    struct route_plan plan;
+    route_plan(w->cfg, &p->msg, &plan);
+    const char *why = plan.why;
+    struct conn *t = plan.verdict == ROUTE_OK ? pick_connection(w, &plan, &why) : NULL;
+    if (!t) {
+        LOG_RATELIMITED(LOG_INFO, "cannot route request", LF_STR("reason", why));
+        if (is_ack)
+            w->counters.dropped_ack_unroutable++;
+        else
+            answer(w, c, p, 503, "Service Unavailable", why);
+        return;
+    }
+    forward_request(w, c, t, p, plan.self_route, plan.domain);
+}
+
+/* response_from_peer restores the legacy proxy's Via and sends the response
+ * to the connection its transaction came from. */
+static void response_from_peer(struct worker *w, const struct parsed *p)
+{
+    struct sip_cseq cseq;
+    if (sip_check_cseq(&p->msg, &cseq) != SIP_OK) {
+        w->counters.dropped_unknown_branch++;
+        return;
+    }
+    enum pending_method pm = pending_method_of(cseq.method.p, cseq.method.len);
+    struct pending *e = pending_find(&w->pending, p->via.branch.p, p->via.branch.len, pm);
+    struct conn *legacy = e ? conn_get(&w->conns, e->legacy) : NULL;
+    if (!legacy) {
+        w->counters.dropped_unknown_branch++;
+        LOG_RATELIMITED(LOG_INFO, "dropping response: unknown transaction",
+                        LF_UINT("status", p->msg.status));
+        return;
+    }
+    pending_on_response(&w->pending, e, p->msg.status, w->now_ms);
+    struct sip_edit ed;
+    sip_edit_init(&ed, &p->msg);
+    size_t n = sip_edit_via_restore(&ed, &p->via, (struct sip_str){e->via, e->via_len}) == SIP_OK
+                   ? emit(w, &ed)
+                   : 0;
+    if (n == 0 || !conn_send(w, legacy, w->scratch, n)) {
+        w->counters.dropped_buffer_full++;
+        return;
+    }
+    w->counters.responses_relayed++;
+}
+
+/* names_legacy is true when |value| mentions |hp| as "host:port". */
+static bool names_legacy(struct sip_str value, const struct cfg_hostport *hp)
+{
+    char text[300];
+    size_t n = cfg_hostport_format(hp, text, sizeof(text));
+    return n < sizeof(text) && memmem(value.p, value.len, text, n) != NULL;
+}
+
+/* warn_legacy_leak warns (DESIGN.md "Dialogs and Record-Route") when a
+ * message leaving for a TLS peer carries a Record-Route or Contact naming
+ * reusegw's internal legacy addresses: the peer could never reach them. */
+static void warn_legacy_leak(struct worker *w, const struct sip_msg *m)
+{
+    static const enum sip_hdr kinds[] = {SIP_HDR_RECORD_ROUTE, SIP_HDR_CONTACT};
+    for (size_t k = 0; k < 2; k++)
+        for (const struct sip_header *h = sip_msg_header(m, kinds[k]); h; h = sip_msg_next(m, h))
+            if (names_legacy(h->value, &w->cfg->legacy.forward_to) ||
+                names_legacy(h->value, &w->cfg->legacy.listen)) {
+                w->counters.legacy_address_leaks++;
+                LOG_RATELIMITED(LOG_WARN,
+                                "legacy proxy advertises an internal address to a TLS peer; "
+                                "set its advertised address to identity.sent_by",
+                                LF_STR("header", sip_hdr_name(kinds[k])));
+                return;
+            }
+}
+
+static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
+{
+    if (c->kind == CONN_MIRROR || c->kind == CONN_EGRESS)
+        warn_legacy_leak(w, &p->msg);
+    bool from_tls = c->kind == CONN_TLS_IN || c->kind == CONN_TLS_OUT;
+    if (!p->msg.is_request) {
+        if (from_tls) {
+            response_from_peer(w, p);
+        } else if (c->kind == CONN_MIRROR) {
+            struct conn *t = conn_get(&w->conns, c->partner);
+            if (!t || !conn_send(w, t, p->buf, p->len)) {
+                w->counters.dropped_buffer_full++;
+                return;
+            }
+            w->counters.responses_relayed++;
+            conn_throttle(w, c, t);
+        } else {
+            w->counters.dropped_response_on_egress++;
+            LOG_RATELIMITED(LOG_INFO, "dropping response from the legacy proxy on egress",
+                            LF_UINT("status", p->msg.status));
+        }
+        return;
+    }
+    unsigned max_forwards = 0;
+    bool has_max_forwards = false;
+    if (sip_max_forwards(&p->msg, &max_forwards, &has_max_forwards) == SIP_OK && has_max_forwards &&
+        max_forwards == 0 && !is_method(&p->msg, "ACK")) {
+        answer(w, c, p, 483, "Too Many Hops", NULL);
+        return;
+    }
+    if (from_tls) {
+        alias_consider(w, c, &p->via);
+        struct conn *m = conn_mirror(w, c);
+        if (!m) {
+            if (!is_method(&p->msg, "ACK"))
+                answer(w, c, p, 503, "Service Unavailable", "legacy proxy unreachable");
+            return;
+        }
+        if (!conn_send(w, m, p->buf, p->len)) {
+            w->counters.dropped_buffer_full++;
+            return;
+        }
+        w->counters.requests_relayed++;
+        conn_throttle(w, c, m);
+        return;
+    }
+    request_from_legacy(w, c, p);
+}
+
+/* parse fills |p| for |msg|; on a syntax error it answers a request that
+ * can be answered with 400 and the reason, and returns false. */
+static bool parse(struct worker *w, struct conn *c, const char *msg, size_t len, struct parsed *p)
+{
+    p->buf = msg;
+    p->len = len;
+    struct sip_cseq cseq;
+    enum sip_err err = sip_parse(msg, len, &p->msg, p->headers, MAX_HEADERS);
+    if (!err)
+        err = sip_check_version(&p->msg);
+    if (!err)
+        err = sip_check_required(&p->msg, false);
+    if (!err)
+        err = sip_check_single(&p->msg);
+    if (!err)
+        err = sip_check_cseq(&p->msg, &cseq);
+    if (!err)
+        err = sip_via_parse_first(&p->msg, &p->via, NULL, 0);
+    if (!err)
+        return true;
+    LOG_RATELIMITED(LOG_INFO, "malformed SIP message", LF_STR("conn", kind_name(c)),
+                    LF_STR("reason", sip_err_text(err)));
+    if (p->msg.is_request && !is_method(&p->msg, "ACK")) {
+        answer_error(w, c, p, err);
+    } else {
+        w->counters.framing_errors++;
+    }
+    return false;
+}
+
+void relay_message(struct worker *w, struct conn *c, const char *msg, size_t len)
+{
+    struct parsed p; /* bounded: MAX_HEADERS entries, on the stack */
+    if (parse(w, c, msg, len, &p))
+        relay_parsed(w, c, &p);
+}
+
+void relay_framing_error(struct worker *w, struct conn *c, const char *buf, size_t len,
+                         enum sip_err err)
+{
+    const char *end = memmem(buf, len, "\r\n\r\n", 4);
+    if (!end)
+        return;
+    struct parsed p;
+    p.buf = buf;
+    p.len = (size_t)(end + 4 - buf);
+    /* The framing rule that failed (Content-Length) may fail the parse too;
+     * what matters is that the headers a response copies were indexed. */
+    sip_parse(buf, p.len, &p.msg, p.headers, MAX_HEADERS);
+    if (!p.msg.is_request || is_method(&p.msg, "ACK"))
+        return;
+    answer_error(w, c, &p, err);
+}
+
+void relay_dial_failed(struct worker *w, struct conn *c, const char *why)
+{
+    char buf[8192];
+    LOG_RATELIMITED(LOG_WARN, "connection failed; answering held requests with 503",
+                    LF_STR("conn", kind_name(c)), LF_STR("domain", c->domain),
+                    LF_STR("reason", why));
+    size_t n;
+    while ((n = conn_held_next(w, c, w->scratch, w->scratch_size)) > 0) {
+        struct parsed p;
+        p.buf = w->scratch;
+        p.len = n;
+        if (sip_parse(w->scratch, n, &p.msg, p.headers, MAX_HEADERS) != SIP_OK ||
+            !p.msg.is_request || sip_via_parse_first(&p.msg, &p.via, NULL, 0) != SIP_OK ||
+            is_method(&p.msg, "ACK"))
+            continue;
+        size_t rn = build_answer(w, &p, 503, NULL, why, buf, sizeof(buf));
+        if (rn == 0)
+            continue;
+        if (c->kind == CONN_MIRROR) {
+            /* A peer's request the legacy proxy never got: answer the peer. */
+            struct conn *t = conn_get(&w->conns, c->partner);
+            if (t && conn_send(w, t, buf, rn))
+                w->counters.answered_503++;
+            continue;
+        }
+        /* The 503 carries the rewritten Via: route it like a peer's response
+         * so the legacy proxy gets its own Via back. */
+        struct parsed r;
+        r.buf = buf;
+        r.len = rn;
+        if (sip_parse(buf, rn, &r.msg, r.headers, MAX_HEADERS) == SIP_OK &&
+            sip_via_parse_first(&r.msg, &r.via, NULL, 0) == SIP_OK) {
+            w->counters.answered_503++;
+            response_from_peer(w, &r);
+        }
+    }
+}

@@ -1,0 +1,33 @@
+/* relay: what happens to each complete SIP message, per the DESIGN.md flow
+ * table — forwarding, the client-role Via rewrite and its exact restore,
+ * routing of the legacy proxy's requests, keepalive-free error answers.
+ *
+ * Owns no state of its own: it works on the worker's pending table and
+ * connections. Borrows each message for the duration of the call. Never
+ * touches a socket directly: bytes leave through conn_io. */
+#ifndef REUSEGW_RELAY_H
+#define REUSEGW_RELAY_H
+
+#include <stddef.h>
+
+#include "sip/error.h"
+#include "types.h"
+#include "worker.h"
+
+/* relay_message handles one framed message |msg| (|len| bytes) that arrived
+ * on |c|. May close |c|. */
+void relay_message(struct worker *w, struct conn *c, const char *msg, size_t len);
+
+/* relay_framing_error answers the request at the start of |buf| (|len|
+ * bytes, its stream unframeable for |err|) with a 400 naming the reason when
+ * its header section is complete enough to build one. The caller closes |c|. */
+void relay_framing_error(struct worker *w, struct conn *c, const char *buf, size_t len,
+                         enum sip_err err);
+
+/* relay_dial_failed answers every request held on |c|, an outbound TLS
+ * connection or a mirror that could not be opened, with a 503 carrying |why|
+ * (ACKs are dropped): towards the legacy proxy like any peer response, or
+ * to the mirror's TLS peer. |c| is closed by the caller afterwards. */
+void relay_dial_failed(struct worker *w, struct conn *c, const char *why);
+
+#endif

@@ -1,0 +1,163 @@
+/* types: the plain data of a worker — connection references, connection
+ * objects and drop counters — shared by the gateway's logic files.
+ *
+ * Owns nothing by itself; each struct says who owns its members. Holds no
+ * logic beyond trivial inline accessors. */
+#ifndef REUSEGW_TYPES_H
+#define REUSEGW_TYPES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "buf.h"
+#include "sip/framing.h"
+#include "timer.h"
+
+struct cfg_hostport;
+struct tls_conn;
+struct tls_identities;
+
+/* conn_ref names a connection without pointing at it: |slot| is its index
+ * + 1 (0 means "none") and |gen| the generation it had when the reference
+ * was taken. A closed and reused slot has a new generation, so stale refs
+ * resolve to NULL instead of to a stranger's socket. */
+struct conn_ref {
+    uint32_t slot;
+    uint32_t gen;
+};
+
+static inline bool conn_ref_is_set(struct conn_ref ref)
+{
+    return ref.slot != 0;
+}
+
+static inline bool conn_ref_eq(struct conn_ref a, struct conn_ref b)
+{
+    return a.slot == b.slot && a.gen == b.gen;
+}
+
+/* worker_op is the kind of loop operation a completion tag belongs to. A tag
+ * packs op (8 bits), slot (24 bits) and generation (32 bits), so a late
+ * completion for a recycled slot is recognised by its generation. */
+enum worker_op {
+    OP_ACCEPT = 1, /* slot = listener index + 1 */
+    OP_RECV,
+    OP_SEND,
+    OP_CONNECT,
+    OP_CLOSE,
+    OP_SIGNAL,
+};
+
+static inline uint64_t tag_make(enum worker_op op, uint32_t slot, uint32_t gen)
+{
+    return (uint64_t)op << 56 | (uint64_t)(slot & 0xffffffu) << 32 | gen;
+}
+
+static inline enum worker_op tag_op(uint64_t tag)
+{
+    return (enum worker_op)(tag >> 56);
+}
+
+static inline struct conn_ref tag_ref(uint64_t tag)
+{
+    return (struct conn_ref){.slot = (uint32_t)(tag >> 32) & 0xffffffu, .gen = (uint32_t)tag};
+}
+
+/* conn_kind follows DESIGN.md: T (tls in/out), mirror(T), E. */
+enum conn_kind {
+    CONN_TLS_IN,  /* a peer connected to tls.listen */
+    CONN_TLS_OUT, /* reusegw dialled a peer */
+    CONN_MIRROR,  /* reusegw -> legacy.forward_to, one per TLS connection */
+    CONN_EGRESS,  /* legacy proxy -> legacy.listen */
+};
+
+enum conn_state {
+    CONN_FREE,       /* slot unused */
+    CONN_CONNECTING, /* TCP connect in flight */
+    CONN_HANDSHAKE,  /* TLS handshake running */
+    CONN_OPEN,       /* carrying SIP */
+    CONN_CLOSING,    /* flushing its last bytes (close_notify), reads ignored */
+    CONN_DEAD,       /* fd closed or closing; waiting for in-flight completions */
+};
+
+/* conn_key is the (address, port) a TLS connection is found by when routing:
+ * the dialled target for outbound connections, the alias key for inbound
+ * ones. Transport is always TLS. */
+struct conn_key {
+    uint8_t family; /* AF_INET or AF_INET6; 0: not indexed */
+    uint16_t port;  /* host byte order */
+    uint8_t addr[16];
+};
+
+/* conn is one socket and everything reusegw knows about it. Owned by the
+ * worker's conn_table; buffers come from the worker's pools. */
+struct conn {
+    uint32_t gen;
+    uint8_t kind;  /* enum conn_kind */
+    uint8_t state; /* enum conn_state */
+    bool recv_armed;
+    bool send_inflight;
+    bool op_inflight;  /* connect or close in flight */
+    bool read_paused;  /* back-pressure: its recv was cancelled */
+    bool peer_closed;  /* peer sent EOF or close_notify: no new transactions */
+    bool fail_pending; /* a dial failed: answer what is held, then fail over */
+    int fd;
+
+    struct conn_ref partner; /* TLS <-> its mirror */
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+
+    struct buf_block *in;     /* plaintext waiting for framing, or NULL */
+    struct sip_framer framer; /* resumable scan state over |in| */
+    struct buf_queue out;     /* bytes for the socket (TLS: ciphertext) */
+    struct buf_queue hold;    /* length-prefixed plaintext messages held until
+                                 the handshake finishes */
+    struct tls_conn *tls;     /* TLS engine state, NULL on plain connections */
+
+    struct timer timer; /* connect/handshake/idle deadline */
+    uint64_t last_active_ms;
+
+    /* Routing (TLS): the key it is indexed by, the domain it was dialled for,
+     * and once verified the identities the peer's certificate proves. */
+    struct conn_key key;
+    uint32_t key_next; /* next slot+1 in the same index bucket */
+    char domain[256];
+    struct tls_identities *ids;
+    const struct cfg_hostport *targets; /* static-route targets (snapshot-owned) */
+    uint16_t n_targets;
+    uint16_t target_index; /* which of them this connection dials */
+
+    /* Back-pressure: connections whose reading waits for this one to drain. */
+    uint32_t waiters;     /* head slot+1 of the waiting list */
+    uint32_t waiter_next; /* next slot+1 while this one waits */
+    struct conn_ref blocked_on;
+};
+
+/* counters are the worker's plain event counts (exposed by the admin
+ * endpoint later). Every drop increments exactly one of them. */
+struct counters {
+    uint64_t accepted;
+    uint64_t rejected_max_connections;
+    uint64_t requests_relayed;
+    uint64_t responses_relayed;
+    uint64_t dropped_unknown_branch;
+    uint64_t dropped_response_on_egress;
+    uint64_t dropped_ack_unroutable;
+    uint64_t dropped_buffer_full;
+    uint64_t dropped_pending_full;
+    uint64_t answered_503;
+    uint64_t answered_400;
+    uint64_t answered_483;
+    uint64_t framing_errors;
+    uint64_t keepalive_pongs;
+    uint64_t tls_handshake_failures;
+    uint64_t timeouts_idle;
+    uint64_t aliases_recorded;
+    uint64_t aliases_declined;
+    uint64_t legacy_address_leaks; /* Record-Route/Contact naming legacy addresses */
+    uint64_t timeouts_handshake;
+    uint64_t pending_expired;
+};
+
+#endif

@@ -1,0 +1,282 @@
+/* worker: set-up, listeners, the completion dispatcher and the run loop
+ * with its SIGTERM drain. */
+#include "worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "conn_io.h"
+#include "log.h"
+#include "tls/conn.h"
+#include "tls/ctx.h"
+#include "tls/identities.h"
+
+enum {
+    OUT_BLOCK_SIZE = 16 * 1024,
+    RECV_BUFFER_SIZE = 16 * 1024,
+    RECV_BUFFER_COUNT = 1024,
+    RING_ENTRIES = 1024,
+    SCRATCH_SLACK = 2048, /* room for a rewritten Via or an added header */
+};
+
+static void dispatch(void *ctx, const struct loop_event *ev);
+
+int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx)
+{
+    memset(w, 0, sizeof(*w));
+    w->signal_fd = -1;
+    w->cfg = cfg_ref(cfg);
+    w->tls_ctx = tls_ctx_ref(tls_ctx);
+    const uint32_t max_conns = cfg->limits.max_connections;
+    const uint32_t max_pending = cfg->limits.max_pending_transactions;
+    w->scratch_size = cfg->limits.max_message_bytes + SCRATCH_SLACK;
+    w->scratch = malloc(w->scratch_size);
+    /* One framing block per connection at most; out blocks bounded so that
+     * every connection can queue max_buffered_bytes plus one message. */
+    uint64_t out_blocks =
+        (uint64_t)max_conns *
+        ((cfg->limits.max_buffered_bytes + cfg->limits.max_message_bytes) / OUT_BLOCK_SIZE + 2);
+    buf_pool_init(&w->out_pool, OUT_BLOCK_SIZE,
+                  (uint32_t)(out_blocks > UINT32_MAX ? UINT32_MAX : out_blocks));
+    buf_pool_init(&w->in_pool, cfg->limits.max_message_bytes + 4, max_conns);
+    if (!w->scratch || !conn_table_init(&w->conns, max_conns) ||
+        !timer_heap_init(&w->timers, max_conns + max_pending) ||
+        !pending_table_init(&w->pending, max_pending, &w->timers)) {
+        LOG_ERROR("out of memory sizing the worker", LF_UINT("max_connections", max_conns),
+                  LF_UINT("max_pending_transactions", max_pending));
+        return -ENOMEM;
+    }
+    struct loop_options lo = {
+        .entries = RING_ENTRIES,
+        .recv_buffer_count = RECV_BUFFER_COUNT,
+        .recv_buffer_size = RECV_BUFFER_SIZE,
+    };
+    w->loop = loop_new(&lo, dispatch, w);
+    if (!w->loop) {
+        int err = errno;
+        LOG_ERROR("cannot create the io_uring event loop", LF_STR("reason", strerror(err)));
+        return -err;
+    }
+    w->now_ms = timer_now_ms();
+    return 0;
+}
+
+void worker_free(struct worker *w)
+{
+    for (uint32_t i = 1; i <= w->conns.high; i++) {
+        struct conn *c = conn_at(&w->conns, i);
+        if (c->state == CONN_FREE)
+            continue;
+        if (c->fd >= 0)
+            close(c->fd);
+        c->fd = -1;
+        buf_pool_put(&w->in_pool, c->in);
+        buf_queue_clear(&c->out, &w->out_pool);
+        buf_queue_clear(&c->hold, &w->out_pool);
+        tls_conn_free(c->tls);
+        tls_identities_unref(c->ids);
+    }
+    for (size_t i = 0; i < w->n_listeners; i++)
+        if (w->listeners[i].fd >= 0)
+            close(w->listeners[i].fd);
+    loop_free(w->loop);
+    if (w->pending.entries)
+        pending_table_free(&w->pending);
+    timer_heap_free(&w->timers);
+    conn_table_free(&w->conns);
+    buf_pool_free(&w->out_pool);
+    buf_pool_free(&w->in_pool);
+    free(w->scratch);
+    tls_ctx_unref(w->tls_ctx);
+    cfg_unref(w->cfg);
+    memset(w, 0, sizeof(*w));
+}
+
+static int listen_on(struct worker *w, const struct cfg_hostport *hp, bool is_tls)
+{
+    char name[300];
+    cfg_hostport_format(hp, name, sizeof(name));
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t len;
+    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, hp->host, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons(hp->port);
+        len = sizeof(*in);
+    } else if (inet_pton(AF_INET6, hp->host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(hp->port);
+        len = sizeof(*in6);
+    } else {
+        LOG_ERROR("listen address is not an IP address", LF_STR("address", name));
+        return -1;
+    }
+    if (w->n_listeners == WORKER_MAX_LISTENERS) {
+        LOG_ERROR("too many listen addresses", LF_UINT("max", WORKER_MAX_LISTENERS));
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (ss.ss_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    }
+    if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 1024) != 0) {
+        LOG_ERROR("cannot listen", LF_STR("address", name),
+                  LF_STR("listener", is_tls ? "tls.listen" : "legacy.listen"),
+                  LF_STR("reason", strerror(errno)));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    struct listener *l = &w->listeners[w->n_listeners++];
+    l->fd = fd;
+    l->is_tls = is_tls;
+    snprintf(l->name, sizeof(l->name), "%s", name);
+    return 0;
+}
+
+static void arm_listener(struct worker *w, size_t i)
+{
+    struct listener *l = &w->listeners[i];
+    if (!l->armed && l->fd >= 0 &&
+        loop_accept(w->loop, l->fd, tag_make(OP_ACCEPT, (uint32_t)i + 1, 0)) == 0)
+        l->armed = true;
+}
+
+int worker_listen(struct worker *w)
+{
+    for (size_t i = 0; i < w->cfg->tls.n_listen; i++)
+        if (listen_on(w, &w->cfg->tls.listen[i], true) != 0)
+            return -1;
+    if (listen_on(w, &w->cfg->legacy.listen, false) != 0)
+        return -1;
+    for (size_t i = 0; i < w->n_listeners; i++)
+        arm_listener(w, i);
+    return 0;
+}
+
+static void on_accept(struct worker *w, const struct loop_event *ev)
+{
+    uint32_t i = tag_ref(ev->tag).slot - 1;
+    struct listener *l = &w->listeners[i];
+    if (!ev->more)
+        l->armed = false;
+    if (ev->res >= 0) {
+        if (w->stopping)
+            close(ev->res);
+        else
+            conn_accepted(w, ev->res, l->is_tls);
+    } else if (ev->res != -ECANCELED) {
+        LOG_RATELIMITED(LOG_WARN, "accept failed", LF_STR("listener", l->name),
+                        LF_STR("reason", strerror(-ev->res)));
+    }
+    if (!w->stopping)
+        arm_listener(w, i);
+}
+
+static void arm_signal(struct worker *w)
+{
+    loop_read(w->loop, w->signal_fd, &w->signal_info, sizeof(w->signal_info),
+              tag_make(OP_SIGNAL, 0, 0));
+}
+
+static void start_drain(struct worker *w, const char *signame)
+{
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    w->drain_deadline_ms = w->now_ms + w->cfg->runtime.drain_timeout_ms;
+    LOG_INFO("stopping: no new connections, draining transactions", LF_STR("signal", signame),
+             LF_UINT("pending", w->pending.open),
+             LF_UINT("drain_timeout_ms", w->cfg->runtime.drain_timeout_ms));
+    for (size_t i = 0; i < w->n_listeners; i++) {
+        struct listener *l = &w->listeners[i];
+        if (l->fd < 0)
+            continue;
+        loop_cancel_fd(w->loop, l->fd);
+        loop_close(w->loop, l->fd, LOOP_TAG_NONE);
+        l->fd = -1;
+    }
+}
+
+static void on_signal(struct worker *w, const struct loop_event *ev)
+{
+    if (ev->res == (int)sizeof(struct signalfd_siginfo)) {
+        const struct signalfd_siginfo *si = &w->signal_info;
+        if (si->ssi_signo == SIGTERM || si->ssi_signo == SIGINT)
+            start_drain(w, si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        else
+            LOG_INFO("ignoring signal (reload is not implemented yet)",
+                     LF_UINT("signal", si->ssi_signo));
+    }
+    arm_signal(w);
+}
+
+static void dispatch(void *ctx, const struct loop_event *ev)
+{
+    struct worker *w = ctx;
+    switch (tag_op(ev->tag)) {
+    case OP_ACCEPT:
+        on_accept(w, ev);
+        break;
+    case OP_SIGNAL:
+        on_signal(w, ev);
+        break;
+    default:
+        conn_on_event(w, ev);
+        break;
+    }
+}
+
+/* close_all ends every connection: TLS ones with close_notify (R-5923-21:
+ * the drain has finished or abandoned their transactions). */
+static void close_all(struct worker *w)
+{
+    for (uint32_t i = 1; i <= w->conns.high; i++) {
+        struct conn *c = conn_at(&w->conns, i);
+        if (c->state != CONN_FREE && c->state != CONN_DEAD && c->state != CONN_CLOSING)
+            conn_close(w, c, CLOSE_GRACEFUL, "shutdown");
+    }
+}
+
+int worker_run(struct worker *w, int signal_fd)
+{
+    w->signal_fd = signal_fd;
+    arm_signal(w);
+    bool closing_all = false;
+    for (;;) {
+        w->now_ms = timer_now_ms();
+        timer_run(&w->timers, w->now_ms);
+        if (w->stopping) {
+            if (!closing_all && (w->pending.open == 0 || w->now_ms >= w->drain_deadline_ms)) {
+                if (w->pending.open)
+                    LOG_WARN("drain timeout: abandoning transactions",
+                             LF_UINT("pending", w->pending.open));
+                close_all(w);
+                closing_all = true;
+            }
+            if (closing_all && w->conns.used == 0)
+                return 0;
+        }
+        int64_t wait = timer_next_ms(&w->timers, w->now_ms);
+        if (w->stopping && (wait < 0 || wait > 100))
+            wait = 100; /* re-check the drain condition */
+        int n = loop_run_once(w->loop, wait);
+        if (n < 0 && n != -EINTR) {
+            LOG_ERROR("event loop failed", LF_STR("reason", strerror(-n)));
+            return -1;
+        }
+    }
+}

@@ -1,0 +1,74 @@
+/* worker: one event-loop thread's whole world — its loop, listeners,
+ * connection table, pending transactions, timers, buffer pools and counters.
+ *
+ * Owns every connection and buffer of its thread. Borrows the configuration
+ * snapshot and TLS context (holds a reference to each). Never shares mutable
+ * state with another worker: N workers are N independent structs. */
+#ifndef REUSEGW_WORKER_H
+#define REUSEGW_WORKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/signalfd.h>
+
+#include "buf.h"
+#include "conn.h"
+#include "loop.h"
+#include "pending.h"
+#include "timer.h"
+#include "types.h"
+
+struct cfg_snapshot;
+struct tls_ctx;
+
+#define WORKER_MAX_LISTENERS 17 /* tls.listen addresses + legacy.listen */
+
+/* listener is one bound, listening socket. */
+struct listener {
+    int fd;
+    bool is_tls; /* tls.listen (peers) or legacy.listen (egress) */
+    bool armed;
+    char name[300]; /* "host:port" for logs */
+};
+
+struct worker {
+    struct cfg_snapshot *cfg;
+    struct tls_ctx *tls_ctx;
+    struct loop *loop;
+    struct conn_table conns;
+    struct pending_table pending;
+    struct timer_heap timers;
+    struct buf_pool out_pool; /* out and hold queues */
+    struct buf_pool in_pool;  /* one framing block per busy connection */
+    struct counters counters;
+    struct listener listeners[WORKER_MAX_LISTENERS];
+    size_t n_listeners;
+    uint64_t now_ms;
+    bool stopping;
+    uint64_t drain_deadline_ms;
+    int signal_fd;
+    struct signalfd_siginfo signal_info;
+    char *scratch; /* one rewritten message; max_message_bytes + slack */
+    size_t scratch_size;
+};
+
+/* worker_init prepares |w| for |cfg| and |tls_ctx| (references taken) and
+ * creates its loop. Returns 0 or -errno (logged). Release with
+ * worker_free. */
+int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx);
+
+/* worker_free closes every socket and releases everything. */
+void worker_free(struct worker *w);
+
+/* worker_listen binds and listens on every tls.listen address and
+ * legacy.listen (SO_REUSEADDR). Returns 0, or -1 after logging which
+ * address failed and why. */
+int worker_listen(struct worker *w);
+
+/* worker_run runs the loop until SIGTERM/SIGINT has drained. Signals must
+ * be blocked in the calling thread; |signal_fd| is a signalfd for them.
+ * Returns 0 on a clean stop, -1 on a loop failure (logged). */
+int worker_run(struct worker *w, int signal_fd);
+
+#endif
