@@ -255,6 +255,16 @@ static void resumption_keeps_identities(void **state)
         assert_false(tls_conn_resumed(c));
         tls_conn_free(c);
         tls_conn_free(s);
+        /* A reloaded client ctx (new certificate or trust) never resumes a
+         * session made under the old one, and drops it. */
+        struct tls_ctx *reloaded = pki_ctx_new("gw-a", true, false, tls12);
+        c = tls_conn_new_client(reloaded, "a.virt.test", cache, addr, sizeof(addr));
+        s = tls_conn_new_server(sctx);
+        assert_true(pump_handshake(c, s));
+        assert_false(tls_conn_resumed(c));
+        tls_conn_free(c);
+        tls_conn_free(s);
+        tls_ctx_unref(reloaded);
         tls_session_cache_free(cache);
         tls_ctx_unref(cctx);
         tls_ctx_unref(sctx);
