@@ -1,5 +1,11 @@
 /* The per-connection engine: SSL over a BIO that reads and writes the
- * connection's own two byte queues, which exist only while non-empty. */
+ * connection's own two byte queues, which exist only while non-empty.
+ *
+ * Idle memory: this BoringSSL defines SSL_MODE_RELEASE_BUFFERS as 0 because
+ * it always frees its record buffers between records; the queues are freed
+ * when drained; handshake configuration is shed and the server keeps only
+ * the SHA-256 of the client certificate. A queue is allocated when a burst
+ * starts, which is the one allocation on the data path. */
 #include "tls/conn.h"
 
 #include <ctype.h>
@@ -309,6 +315,8 @@ static void on_established(struct tls_conn *conn)
 
 size_t tls_conn_feed(struct tls_conn *conn, const void *data, size_t len)
 {
+    if (conn->state == TLS_STATE_CLOSED || conn->state == TLS_STATE_FAILED)
+        return len; /* nothing more will be read: discard */
     size_t room = TLS_CONN_MAX_INPUT - queue_pending(&conn->in);
     if (len > room)
         len = room;

@@ -1,6 +1,6 @@
-/* internal: what ctx.c, conn.c and session_cache.c share; not for users of
- * tls/. Owns nothing itself; describes the private layout of struct tls_ctx
- * and the session cache calls the engine makes. */
+/* internal: what the tls/ sources share; not for users of tls/.
+ * Owns nothing itself: the private layout of struct tls_ctx and the session
+ * cache calls the engine makes. Never included outside tls/. */
 #ifndef REUSEGW_TLS_INTERNAL_H
 #define REUSEGW_TLS_INTERNAL_H
 
@@ -28,9 +28,11 @@ struct tls_session_key {
     char domain[TLS_IDENTITY_MAX_LEN + 1];
 };
 
-/* tls_session_cache_take removes and returns the session stored for |key|
- * under ctx |generation| (caller owns one session reference) and sets |*ids|
- * to a new reference to the identities proven with it; NULL when none. */
+/* tls_session_cache_take returns the session stored for |key| under ctx
+ * |generation| (caller owns one session reference; a single-use TLS 1.3
+ * session leaves the cache, a TLS 1.2 one stays) and sets |*ids| to a new
+ * reference to the identities proven with it; NULL when none. An entry of
+ * another generation is dropped. */
 SSL_SESSION *tls_session_cache_take(struct tls_session_cache *cache,
                                     const struct tls_session_key *key, uint64_t generation,
                                     struct tls_identities **ids);

@@ -108,14 +108,17 @@ def finish(proc):
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
-def test_client_against_openssl_s_server(tls_peer, pki, tmp_path):
+@pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
+def test_client_against_openssl_s_server(tls_peer, pki, tmp_path, version):
     host = unique_host()
-    server, port = s_server(pki, host, tmp_path, ["-verify_return_error"])
+    flag = "-tls1_2" if version == "TLSv1.2" else "-tls1_3"
+    server, port = s_server(pki, host, tmp_path, ["-verify_return_error", flag])
     client = subprocess.run([tls_peer, "client", host, str(port), "b.test", str(pki / "gw-a"),
                              str(pki / "ca.pem"), str(SIZE), str(SIZE)],
                             capture_output=True, timeout=TIMEOUT)
     out = client.stdout.decode()
     assert client.returncode == 0, out + client.stderr.decode()
+    assert f"version={version} " in out
     assert "identities=b.test" in out
     s_server_finish(server)
     assert (tmp_path / "received").read_bytes() == pattern(SIZE)

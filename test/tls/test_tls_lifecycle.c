@@ -8,6 +8,18 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <malloc.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HAVE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAVE_ASAN 1
+#endif
+#endif
+#ifdef HAVE_ASAN
+#include <sanitizer/allocator_interface.h>
+#endif
 
 #include "tls/conn.h"
 #include "tls/session_cache.h"
@@ -72,6 +84,52 @@ static void data_both_ways_and_idle_buffers_released(void **state)
     pair_free(&p);
 }
 
+/* Heap bytes in use, from whichever allocator this build runs on. */
+static size_t heap_in_use(void)
+{
+#ifdef HAVE_ASAN
+    return __sanitizer_get_current_allocated_bytes();
+#else
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+#endif
+}
+
+/* An idle established mutual-TLS connection costs at most 8 KiB of heap on
+ * each side: no record or queue buffers are kept once drained. */
+static void idle_connection_memory_is_bounded(void **state)
+{
+    enum { PAIRS = 200, BUDGET = 8192 };
+    struct tls_ctx *cctx = pki_ctx_new("gw-a", true, false, false);
+    struct tls_ctx *sctx = pki_ctx_new("gw-b", true, false, false);
+    static struct tls_conn *c[PAIRS], *s[PAIRS];
+    for (int round = 0; round < 2; round++) { /* round 0 warms one-time state */
+        size_t before = heap_in_use();
+        for (int i = 0; i < PAIRS; i++) {
+            c[i] = tls_conn_new_client(cctx, "b.test", NULL, NULL, 0);
+            s[i] = tls_conn_new_server(sctx);
+            assert_true(pump_handshake(c[i], s[i]));
+            char buf[16];
+            size_t n;
+            pump_read(s[i], c[i], buf, sizeof(buf), &n); /* take the ticket */
+        }
+        size_t all = heap_in_use();
+        for (int i = 0; i < PAIRS; i++)
+            tls_conn_free(c[i]);
+        size_t servers = heap_in_use();
+        for (int i = 0; i < PAIRS; i++)
+            tls_conn_free(s[i]);
+        if (round == 1) {
+            size_t per_client = (all - servers) / PAIRS, per_server = (servers - before) / PAIRS;
+            printf("idle bytes per connection: client %zu, server %zu\n", per_client, per_server);
+            assert_true(per_client <= BUDGET);
+            assert_true(per_server <= BUDGET);
+        }
+    }
+    tls_ctx_unref(cctx);
+    tls_ctx_unref(sctx);
+}
+
 /* A large transfer moves intact through bounded buffers: the writer is told
  * to flush at TLS_CONN_MAX_OUTPUT and feed refuses past TLS_CONN_MAX_INPUT. */
 static void bulk_transfer_respects_bounds(void **state)
@@ -132,6 +190,9 @@ static void close_sent_drops_incoming_data(void **state)
     assert_int_equal(tls_conn_state(p.c), TLS_STATE_CLOSED);
     assert_int_equal(pump_read(p.c, p.s, buf, sizeof(buf), &n), TLS_PROGRESS_CLOSED);
     assert_int_equal(tls_conn_state(p.s), TLS_STATE_CLOSED);
+    /* Bytes after both close_notify alerts are discarded, never buffered. */
+    assert_int_equal(tls_conn_feed(p.s, "junk", 4), 4);
+    assert_int_equal(tls_conn_read(p.s, buf, sizeof(buf), &n), TLS_PROGRESS_CLOSED);
     pair_free(&p);
 }
 
@@ -197,6 +258,16 @@ static void resumption_keeps_identities(void **state)
         assert_false(tls_conn_resumed(c));
         tls_conn_free(c);
         tls_conn_free(s);
+        /* A reloaded client ctx (new certificate or trust) never resumes a
+         * session made under the old one, and drops it. */
+        struct tls_ctx *reloaded = pki_ctx_new("gw-a", true, false, tls12);
+        c = tls_conn_new_client(reloaded, "a.virt.test", cache, addr, sizeof(addr));
+        s = tls_conn_new_server(sctx);
+        assert_true(pump_handshake(c, s));
+        assert_false(tls_conn_resumed(c));
+        tls_conn_free(c);
+        tls_conn_free(s);
+        tls_ctx_unref(reloaded);
         tls_session_cache_free(cache);
         tls_ctx_unref(cctx);
         tls_ctx_unref(sctx);
@@ -395,6 +466,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(data_both_ways_and_idle_buffers_released),
+        cmocka_unit_test(idle_connection_memory_is_bounded),
         cmocka_unit_test(bulk_transfer_respects_bounds),
         cmocka_unit_test(close_sent_drops_incoming_data),
         cmocka_unit_test(close_received_allows_final_answers),
