@@ -119,6 +119,7 @@ static void finish_close(struct worker *w, struct conn *c)
     c->state = CONN_DEAD;
     timer_disarm(&w->timers, &c->timer);
     conn_index_remove(&w->conns, c);
+    conn_peer_untrack(&w->conns, c);
     unwait(w, c);
     wake_waiters(w, c);
     buf_pool_put(&w->in_pool, c->in);
@@ -642,6 +643,25 @@ static void set_nodelay(int fd)
 
 void conn_accepted(struct worker *w, int fd, bool is_tls)
 {
+    struct sockaddr_storage peer;
+    socklen_t peer_len = sizeof(peer);
+    memset(&peer, 0, sizeof(peer));
+    getpeername(fd, (struct sockaddr *)&peer, &peer_len);
+    if (is_tls && conn_peer_count(&w->conns, (struct sockaddr *)&peer) >=
+                      w->cfg->limits.max_connections_per_peer) {
+        w->counters.rejected_per_peer++;
+        char ip[INET6_ADDRSTRLEN] = "?";
+        const void *addr = peer.ss_family == AF_INET6
+                               ? (const void *)&((struct sockaddr_in6 *)&peer)->sin6_addr
+                               : (const void *)&((struct sockaddr_in *)&peer)->sin_addr;
+        inet_ntop(peer.ss_family, addr, ip, sizeof(ip));
+        LOG_RATELIMITED(
+            LOG_WARN, "limits.max_connections_per_peer reached; refusing connection",
+            LF_STR("peer", ip),
+            LF_UINT("max_connections_per_peer", w->cfg->limits.max_connections_per_peer));
+        close(fd);
+        return;
+    }
     struct conn *c = conn_alloc(&w->conns, is_tls ? CONN_TLS_IN : CONN_EGRESS);
     if (!c) {
         w->counters.rejected_max_connections++;
@@ -652,11 +672,12 @@ void conn_accepted(struct worker *w, int fd, bool is_tls)
     }
     w->counters.accepted++;
     c->fd = fd;
-    c->peer_len = sizeof(c->peer);
-    getpeername(fd, (struct sockaddr *)&c->peer, &c->peer_len);
+    c->peer = peer;
+    c->peer_len = peer_len;
     set_nodelay(fd);
     c->last_active_ms = w->now_ms;
     if (is_tls) {
+        conn_peer_track(&w->conns, c);
         c->tls = tls_conn_new_server(w->tls_ctx);
         if (!c->tls) {
             conn_close(w, c, CLOSE_ABORT, "tls alloc");

@@ -121,7 +121,9 @@ struct conn {
     /* Routing (TLS): the key it is indexed by, the domain it was dialled for,
      * and once verified the identities the peer's certificate proves. */
     struct conn_key key;
-    uint32_t key_next; /* next slot+1 in the same index bucket */
+    uint32_t key_next;  /* next slot+1 in the same index bucket */
+    uint32_t peer_next; /* next slot+1 in the same per-peer-IP bucket */
+    bool peer_tracked;  /* counted against limits.max_connections_per_peer */
     char domain[256];
     struct tls_identities *ids;
     const struct cfg_hostport *targets; /* static-route targets (snapshot-owned) */
@@ -139,6 +141,7 @@ struct conn {
 struct counters {
     uint64_t accepted;
     uint64_t rejected_max_connections;
+    uint64_t rejected_per_peer;
     uint64_t requests_relayed;
     uint64_t responses_relayed;
     uint64_t dropped_unknown_branch;

@@ -297,3 +297,24 @@ def test_ipv6_listeners_and_targets(tmp_path):
         assert "[::1]:" in out  # A's connection to B runs over IPv6 loopback
     finally:
         assert p.stop() == (0, 0)
+
+
+def test_connections_per_peer_are_limited(tmp_path):
+    p = Pair(BIN, SRC, str(tmp_path), b_extra="limits:\n  max_connections_per_peer: 1\n")
+    try:
+        roundtrip_options(p, b"z9hG4bK-pp")  # A (127.0.0.2) holds its one connection
+        extra = socket.socket()
+        extra.bind((A_HOST, 0))
+        extra.settimeout(5)
+        extra.connect((B_HOST, p.b_tls))
+        assert extra.recv(100) == b""  # refused at once, long before any timeout
+        extra.close()
+        assert "max_connections_per_peer reached" in p.b.read_log()
+        other = socket.create_connection((B_HOST, p.b_tls), timeout=5)  # from 127.0.0.1
+        other.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            other.recv(100)  # accepted: B waits for its ClientHello
+        other.close()
+        roundtrip_options(p, b"z9hG4bK-pp-2")
+    finally:
+        assert p.stop() == (0, 0)
