@@ -195,7 +195,7 @@ static struct conn *pick_connection(struct worker *w, const struct route_plan *p
         if (c)
             return c;
     }
-    return conn_dial(w, domain, plan->targets, plan->n_targets, 0, why);
+    return conn_dial(w, w->cfg, domain, plan->targets, plan->n_targets, 0, why);
 }
 
 /* from_legacy handles a request from the legacy proxy on E (routed) or on
