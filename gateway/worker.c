@@ -67,7 +67,17 @@ int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_
         return -err;
     }
     w->now_ms = timer_now_ms();
+    worker_cache_names(w);
     return 0;
+}
+
+void worker_cache_names(struct worker *w)
+{
+    w->sent_by_len = cfg_hostport_format(&w->cfg->identity.sent_by, w->sent_by, sizeof(w->sent_by));
+    const struct cfg_hostport *legacy[2] = {&w->cfg->legacy.forward_to, &w->cfg->legacy.listen};
+    for (size_t i = 0; i < 2; i++)
+        w->legacy_name_lens[i] =
+            cfg_hostport_format(legacy[i], w->legacy_names[i], sizeof(w->legacy_names[i]));
 }
 
 void worker_free(struct worker *w)
