@@ -1,10 +1,10 @@
 /* relay: the DESIGN.md message-flow table, one function per row. */
 #include "relay.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "addr.h"
 #include "alias.h"
 #include "config/config.h"
 #include "conn_io.h"
@@ -26,12 +26,6 @@ struct parsed {
     struct sip_via via;
     struct sip_header headers[MAX_HEADERS];
 };
-
-static const char *kind_name(const struct conn *c)
-{
-    static const char *const names[] = {"tls-in", "tls-out", "mirror", "egress"};
-    return names[c->kind];
-}
 
 /* build_answer writes the response reusegw originates for request |p|
  * (|reason| NULL: the standard phrase), with a Warning naming |why| when not
@@ -160,7 +154,7 @@ static void forward_request(struct worker *w, struct conn *from, struct conn *to
     if (!conn_send(w, to, w->scratch, n)) {
         w->counters.dropped_buffer_full++;
         LOG_RATELIMITED(LOG_WARN, "peer connection cannot take more; answering 503",
-                        LF_STR("conn", kind_name(to)));
+                        LF_STR("conn", conn_kind_name(to)));
         if (!is_ack)
             answer(w, from, p, 503, "Service Unavailable", "peer connection congested");
         return;
@@ -182,17 +176,10 @@ static struct conn *pick_connection(struct worker *w, const struct route_plan *p
     for (size_t i = 0; i < plan->n_targets; i++) {
         struct conn_key key;
         struct sockaddr_storage ss;
-        memset(&ss, 0, sizeof(ss));
-        const struct cfg_hostport *t = &plan->targets[i];
-        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-        if (inet_pton(AF_INET, t->host, &in->sin_addr) == 1)
-            in->sin_family = AF_INET;
-        else if (inet_pton(AF_INET6, t->host, &in6->sin6_addr) == 1)
-            in6->sin6_family = AF_INET6;
-        else
+        socklen_t len;
+        if (!addr_from_hostport(&plan->targets[i], &ss, &len) ||
+            !conn_key_from_sockaddr(&key, (struct sockaddr *)&ss, 0))
             continue;
-        conn_key_from_sockaddr(&key, (struct sockaddr *)&ss, t->port);
         struct conn *c = conn_index_find(&w->conns, &key, domain);
         if (c)
             return c;
@@ -373,7 +360,7 @@ static bool parse(struct worker *w, struct conn *c, const char *msg, size_t len,
         err = sip_via_parse_first(&p->msg, &p->via, NULL, 0);
     if (!err)
         return true;
-    LOG_RATELIMITED(LOG_INFO, "malformed SIP message", LF_STR("conn", kind_name(c)),
+    LOG_RATELIMITED(LOG_INFO, "malformed SIP message", LF_STR("conn", conn_kind_name(c)),
                     LF_STR("reason", sip_err_text(err)));
     if (p->msg.is_request && !is_method(&p->msg, "ACK")) {
         answer_error(w, c, p, err);
@@ -411,7 +398,7 @@ void relay_dial_failed(struct worker *w, struct conn *c, const char *why)
 {
     char buf[8192];
     LOG_RATELIMITED(LOG_WARN, "connection failed; answering held requests with 503",
-                    LF_STR("conn", kind_name(c)), LF_STR("domain", c->domain),
+                    LF_STR("conn", conn_kind_name(c)), LF_STR("domain", c->domain),
                     LF_STR("reason", why));
     size_t n;
     while ((n = conn_held_next(w, c, w->scratch, w->scratch_size)) > 0) {

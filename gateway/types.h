@@ -28,11 +28,6 @@ struct conn_ref {
     uint32_t gen;
 };
 
-static inline bool conn_ref_is_set(struct conn_ref ref)
-{
-    return ref.slot != 0;
-}
-
 static inline bool conn_ref_eq(struct conn_ref a, struct conn_ref b)
 {
     return a.slot == b.slot && a.gen == b.gen;
