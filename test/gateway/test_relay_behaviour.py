@@ -357,3 +357,27 @@ def test_sighup_reloads_routes_and_refuses_bad_configs(tmp_path):
         roundtrip_options(p, b"z9hG4bK-r2")
     finally:
         assert p.stop() == (0, 0)
+
+
+def test_route_naming_reusegw_is_popped_and_the_next_one_routes(pair):
+    route = b"Route: <sip:a.test:%d;lr>, <sip:b.test;lr>\r\n" % pair.a_tls
+    pair.egress_a.send(request(b"OPTIONS", b"sip:bob@elsewhere.test", b"z9hG4bK-route",
+                               b"route@a", 1, extra=route))
+    conn_b, got = pair.legacy_b.next(timeout=15)
+    assert b"Route: <sip:b.test;lr>\r\n" in got  # only reusegw's own entry went
+    assert got.startswith(b"OPTIONS sip:bob@elsewhere.test SIP/2.0\r\n")
+    conn_b.send(respond(got, 200, b"OK"))
+    assert pair.egress_a.recv().startswith(b"SIP/2.0 200 OK")
+
+
+def test_silent_tls_client_is_closed_after_the_handshake_timeout(tmp_path):
+    p = Pair(BIN, SRC, str(tmp_path), b_handshake_timeout="1s")
+    try:
+        s = socket.create_connection((B_HOST, p.b_tls), timeout=10)
+        start = time.monotonic()
+        assert s.recv(100) == b""  # B gave up on the handshake and closed
+        elapsed = time.monotonic() - start
+        assert 0.8 < elapsed < 5, elapsed
+        s.close()
+    finally:
+        assert p.stop() == (0, 0)
