@@ -28,6 +28,9 @@ def rewritten(msg, branch, gw):
 # ---------------------------------------------------------------- sipp calls
 
 def sipp_side(procs, name, scenario, calls, dest, remote=None, extra=()):
+    """A sipp playing a legacy proxy on 127.0.0.1 (free port) for `calls`
+    calls, [dest] = dest: a UAC dialling remote, or (remote None) a UAS,
+    returned once it listens."""
     local = ("127.0.0.1", h.free_port())
     s = h.Sipp(procs, name, scenario, local, remote,
                extra=["-m", str(calls), "-key", "dest", dest, *extra])
