@@ -701,6 +701,11 @@ RES=${RESULTS:-$HERE/results.md}
     echo "- reusegw: $("$REUSEGW_BIN" --version 2>/dev/null || echo "not built") ($REUSEGW_BIN, git $(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo "?"))"
     echo "- pinning: relays on CPU $RELAY_CPU, sipp UAC+UAS on CPU $LOAD_CPU; Kamailio tcp_children=$KAM_TCP_CHILDREN"
     echo
+    other_max=$(tail -n +2 "$STEPS" | awk -F'\t' 'BEGIN {m = 0} $14 + 0 > m {m = $14 + 0} END {print m}')
+    if awk -v o="$other_max" 'BEGIN { exit !(o > 20) }'; then
+        echo "**Warning: other programs used up to ${other_max}% of a core during the rate runs: max rates, CPU shares and latency tails are skewed by them (memory per connection is not).**"
+        echo
+    fi
     echo "## reusegw against the alternatives"
     echo
     cat "$COMPARE"
