@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "config/config.h"
 #include "log.h"
 #include "relay.h"
@@ -18,12 +19,6 @@
 #include "tls/identities.h"
 
 enum { CLOSE_GRACE_MS = 2000 }; /* how long a closing connection may flush */
-
-static const char *kind_name(const struct conn *c)
-{
-    static const char *const names[] = {"tls-in", "tls-out", "mirror", "egress"};
-    return names[c->kind];
-}
 
 static bool is_live(const struct conn *c)
 {
@@ -106,7 +101,7 @@ void conn_throttle(struct worker *w, struct conn *src, struct conn *dst)
         struct conn_ref r = ref_of(w, src);
         loop_cancel(w->loop, tag_make(OP_RECV, r.slot, r.gen));
     }
-    LOG_RATELIMITED(LOG_DEBUG, "back-pressure: pausing reads", LF_STR("conn", kind_name(src)),
+    LOG_RATELIMITED(LOG_DEBUG, "back-pressure: pausing reads", LF_STR("conn", conn_kind_name(src)),
                     LF_UINT("queued", conn_backlog(dst)));
 }
 
@@ -119,6 +114,7 @@ static void finish_close(struct worker *w, struct conn *c)
     c->state = CONN_DEAD;
     timer_disarm(&w->timers, &c->timer);
     conn_index_remove(&w->conns, c);
+    conn_peer_untrack(&w->conns, c);
     unwait(w, c);
     wake_waiters(w, c);
     buf_pool_put(&w->in_pool, c->in);
@@ -129,6 +125,8 @@ static void finish_close(struct worker *w, struct conn *c)
     c->tls = NULL;
     tls_identities_unref(c->ids);
     c->ids = NULL;
+    cfg_unref(c->route_cfg);
+    c->route_cfg = NULL;
     if (c->fd >= 0) {
         struct conn_ref r = ref_of(w, c);
         loop_cancel_fd(w->loop, c->fd);
@@ -177,7 +175,7 @@ static bool pull_ciphertext(struct worker *w, struct conn *c)
     if (!buf_queue_append(&c->out, &w->out_pool, data, n)) {
         w->counters.dropped_buffer_full++;
         LOG_RATELIMITED(LOG_WARN, "send buffers exhausted; closing connection",
-                        LF_STR("conn", kind_name(c)));
+                        LF_STR("conn", conn_kind_name(c)));
         finish_close(w, c);
         return false;
     }
@@ -190,7 +188,7 @@ void conn_close(struct worker *w, struct conn *c, enum conn_close_mode mode, con
 {
     if (!is_live(c) || c->state == CONN_CLOSING)
         return;
-    LOG_DEBUG("closing connection", LF_STR("conn", kind_name(c)), LF_STR("why", why));
+    LOG_DEBUG("closing connection", LF_STR("conn", conn_kind_name(c)), LF_STR("why", why));
     conn_index_remove(&w->conns, c);
     if (mode == CLOSE_ABORT || c->state == CONN_CONNECTING) {
         finish_close(w, c);
@@ -219,7 +217,8 @@ bool conn_send(struct worker *w, struct conn *c, const void *data, size_t len)
         }
         return pull_ciphertext(w, c);
     }
-    if (c->kind == CONN_TLS_OUT || c->kind == CONN_TLS_IN) {
+    if (c->tls || c->kind == CONN_TLS_OUT || c->kind == CONN_TLS_IN ||
+        c->state == CONN_CONNECTING) {
         uint32_t prefix = (uint32_t)len;
         if (c->hold.bytes + sizeof(prefix) + len > w->cfg->limits.max_buffered_bytes)
             return false;
@@ -275,11 +274,13 @@ static void on_timer(void *ctx, struct timer *timer)
     case CONN_CONNECTING:
     case CONN_HANDSHAKE:
         w->counters.timeouts_handshake++;
-        if (c->kind == CONN_TLS_OUT) {
-            relay_dial_failed(w, c, "TLS connect/handshake timed out");
+        if (c->kind == CONN_TLS_OUT || c->kind == CONN_MIRROR) {
+            relay_dial_failed(w, c,
+                              c->kind == CONN_MIRROR ? "legacy proxy did not accept in time"
+                                                     : "TLS connect/handshake timed out");
             conn_close(w, c, CLOSE_ABORT, "handshake timeout");
         } else {
-            LOG_RATELIMITED(LOG_INFO, "handshake timed out", LF_STR("conn", kind_name(c)));
+            LOG_RATELIMITED(LOG_INFO, "handshake timed out", LF_STR("conn", conn_kind_name(c)));
             conn_close(w, c, CLOSE_ABORT, "handshake timeout");
         }
         break;
@@ -317,8 +318,8 @@ static void framing_error(struct worker *w, struct conn *c, enum sip_err err)
     if (c->in)
         relay_framing_error(w, c, (const char *)c->in->data + c->in->head,
                             c->in->tail - c->in->head, err);
-    LOG_RATELIMITED(LOG_WARN, "framing error; closing connection", LF_STR("conn", kind_name(c)),
-                    LF_STR("reason", sip_err_text(err)));
+    LOG_RATELIMITED(LOG_WARN, "framing error; closing connection",
+                    LF_STR("conn", conn_kind_name(c)), LF_STR("reason", sip_err_text(err)));
     conn_close(w, c, CLOSE_GRACEFUL, "framing error");
 }
 
@@ -374,7 +375,7 @@ static bool ensure_in(struct worker *w, struct conn *c)
         return true;
     w->counters.dropped_buffer_full++;
     LOG_RATELIMITED(LOG_WARN, "receive buffers exhausted; closing connection",
-                    LF_STR("conn", kind_name(c)));
+                    LF_STR("conn", conn_kind_name(c)));
     conn_close(w, c, CLOSE_ABORT, "no receive buffer");
     return false;
 }
@@ -398,15 +399,9 @@ static void ingest_plain(struct worker *w, struct conn *c, const uint8_t *data, 
     }
 }
 
-static void handshake_done(struct worker *w, struct conn *c)
+/* release_held sends, in order, what waited for the connection to open. */
+static void release_held(struct worker *w, struct conn *c)
 {
-    c->state = CONN_OPEN;
-    c->ids = tls_identities_ref(tls_conn_identities(c->tls));
-    LOG_DEBUG("tls established", LF_STR("conn", kind_name(c)),
-              LF_STR("version", tls_conn_version(c->tls)), LF_STR("domain", c->domain));
-    c->last_active_ms = w->now_ms;
-    arm_timer(w, c, w->cfg->reuse.idle_timeout_ms);
-    /* Release what waited for the handshake, in order. */
     size_t n;
     while ((n = conn_held_next(w, c, w->scratch, w->scratch_size)) > 0) {
         if (!conn_send(w, c, w->scratch, n))
@@ -414,19 +409,30 @@ static void handshake_done(struct worker *w, struct conn *c)
     }
 }
 
+static void handshake_done(struct worker *w, struct conn *c)
+{
+    c->state = CONN_OPEN;
+    c->ids = tls_identities_ref(tls_conn_identities(c->tls));
+    LOG_DEBUG("tls established", LF_STR("conn", conn_kind_name(c)),
+              LF_STR("version", tls_conn_version(c->tls)), LF_STR("domain", c->domain));
+    c->last_active_ms = w->now_ms;
+    arm_timer(w, c, w->cfg->reuse.idle_timeout_ms);
+    release_held(w, c);
+}
+
 static void handshake_failed(struct worker *w, struct conn *c)
 {
     w->counters.tls_handshake_failures++;
     const char *reason = tls_conn_error_reason(c->tls);
-    LOG_RATELIMITED(LOG_WARN, "tls handshake failed", LF_STR("conn", kind_name(c)),
+    LOG_RATELIMITED(LOG_WARN, "tls handshake failed", LF_STR("conn", conn_kind_name(c)),
                     LF_STR("domain", c->domain), LF_STR("reason", reason));
     if (c->kind == CONN_TLS_OUT) {
         /* Try the next target before giving up on the held requests. */
         const char *why = NULL;
-        struct conn *next =
-            c->target_index + 1 < c->n_targets
-                ? conn_dial(w, c->domain, c->targets, c->n_targets, c->target_index + 1u, &why)
-                : NULL;
+        struct conn *next = c->target_index + 1 < c->n_targets
+                                ? conn_dial(w, c->route_cfg, c->domain, c->targets, c->n_targets,
+                                            c->target_index + 1u, &why)
+                                : NULL;
         if (next) {
             next->hold = c->hold;
             memset(&c->hold, 0, sizeof(c->hold));
@@ -481,7 +487,7 @@ static bool pump_tls(struct worker *w, struct conn *c)
             return false;
         }
         if (p == TLS_PROGRESS_FAILED) {
-            LOG_RATELIMITED(LOG_INFO, "tls connection failed", LF_STR("conn", kind_name(c)),
+            LOG_RATELIMITED(LOG_INFO, "tls connection failed", LF_STR("conn", conn_kind_name(c)),
                             LF_STR("reason", tls_conn_error_reason(c->tls)));
             conn_close(w, c, CLOSE_ABORT, "tls failure");
             return false;
@@ -561,8 +567,8 @@ static void on_connect(struct worker *w, struct conn *c, const struct loop_event
         if (c->kind == CONN_TLS_OUT) {
             const char *next_why = NULL;
             struct conn *next = c->target_index + 1 < c->n_targets
-                                    ? conn_dial(w, c->domain, c->targets, c->n_targets,
-                                                c->target_index + 1u, &next_why)
+                                    ? conn_dial(w, c->route_cfg, c->domain, c->targets,
+                                                c->n_targets, c->target_index + 1u, &next_why)
                                     : NULL;
             LOG_RATELIMITED(LOG_WARN, "connect failed", LF_STR("domain", c->domain),
                             LF_STR("reason", why), LF_STR("failover", next ? "yes" : "no"));
@@ -573,9 +579,9 @@ static void on_connect(struct worker *w, struct conn *c, const struct loop_event
                 relay_dial_failed(w, c, "TCP connect to the peer failed");
             }
         } else {
-            w->counters.dropped_buffer_full += c->out.bytes ? 1 : 0;
             LOG_RATELIMITED(LOG_ERROR, "cannot connect to legacy.forward_to",
                             LF_STR("reason", why));
+            relay_dial_failed(w, c, "legacy proxy unreachable");
         }
         conn_close(w, c, CLOSE_ABORT, "connect failed");
         return;
@@ -596,7 +602,7 @@ static void on_connect(struct worker *w, struct conn *c, const struct loop_event
     timer_disarm(&w->timers, &c->timer);
     c->state = CONN_OPEN;
     arm_recv(w, c);
-    flush(w, c);
+    release_held(w, c);
 }
 
 void conn_on_event(struct worker *w, const struct loop_event *ev)
@@ -634,6 +640,25 @@ static void set_nodelay(int fd)
 
 void conn_accepted(struct worker *w, int fd, bool is_tls)
 {
+    struct sockaddr_storage peer;
+    socklen_t peer_len = sizeof(peer);
+    memset(&peer, 0, sizeof(peer));
+    getpeername(fd, (struct sockaddr *)&peer, &peer_len);
+    if (is_tls && conn_peer_count(&w->conns, (struct sockaddr *)&peer) >=
+                      w->cfg->limits.max_connections_per_peer) {
+        w->counters.rejected_per_peer++;
+        char ip[INET6_ADDRSTRLEN] = "?";
+        const void *addr = peer.ss_family == AF_INET6
+                               ? (const void *)&((struct sockaddr_in6 *)&peer)->sin6_addr
+                               : (const void *)&((struct sockaddr_in *)&peer)->sin_addr;
+        inet_ntop(peer.ss_family, addr, ip, sizeof(ip));
+        LOG_RATELIMITED(
+            LOG_WARN, "limits.max_connections_per_peer reached; refusing connection",
+            LF_STR("peer", ip),
+            LF_UINT("max_connections_per_peer", w->cfg->limits.max_connections_per_peer));
+        close(fd);
+        return;
+    }
     struct conn *c = conn_alloc(&w->conns, is_tls ? CONN_TLS_IN : CONN_EGRESS);
     if (!c) {
         w->counters.rejected_max_connections++;
@@ -644,11 +669,12 @@ void conn_accepted(struct worker *w, int fd, bool is_tls)
     }
     w->counters.accepted++;
     c->fd = fd;
-    c->peer_len = sizeof(c->peer);
-    getpeername(fd, (struct sockaddr *)&c->peer, &c->peer_len);
+    c->peer = peer;
+    c->peer_len = peer_len;
     set_nodelay(fd);
     c->last_active_ms = w->now_ms;
     if (is_tls) {
+        conn_peer_track(&w->conns, c);
         c->tls = tls_conn_new_server(w->tls_ctx);
         if (!c->tls) {
             conn_close(w, c, CLOSE_ABORT, "tls alloc");
@@ -662,27 +688,6 @@ void conn_accepted(struct worker *w, int fd, bool is_tls)
     arm_recv(w, c);
 }
 
-/* sockaddr_of parses an IP literal |hp| into |ss|; false for names. */
-static bool sockaddr_of(const struct cfg_hostport *hp, struct sockaddr_storage *ss, socklen_t *len)
-{
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *in = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, hp->host, &in->sin_addr) == 1) {
-        in->sin_family = AF_INET;
-        in->sin_port = htons(hp->port);
-        *len = sizeof(*in);
-        return true;
-    }
-    if (inet_pton(AF_INET6, hp->host, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(hp->port);
-        *len = sizeof(*in6);
-        return true;
-    }
-    return false;
-}
-
 /* bind_source binds |fd| to the first non-wildcard tls.listen address of
  * |family|: peers alias by our source address (DESIGN.md, routing step 3). */
 static void bind_source(struct worker *w, int fd, int family)
@@ -690,7 +695,7 @@ static void bind_source(struct worker *w, int fd, int family)
     for (size_t i = 0; i < w->cfg->tls.n_listen; i++) {
         struct sockaddr_storage ss;
         socklen_t len;
-        if (!sockaddr_of(&w->cfg->tls.listen[i], &ss, &len) || ss.ss_family != family)
+        if (!addr_from_hostport(&w->cfg->tls.listen[i], &ss, &len) || ss.ss_family != family)
             continue;
         if (family == AF_INET) {
             struct sockaddr_in *in = (struct sockaddr_in *)&ss;
@@ -718,7 +723,7 @@ static struct conn *open_socket(struct worker *w, enum conn_kind kind,
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    if (!sockaddr_of(hp, &ss, &len)) {
+    if (!addr_from_hostport(hp, &ss, &len)) {
         *why = "target is not an IP address and DNS resolution is not available";
         return NULL;
     }
@@ -756,8 +761,9 @@ static struct conn *open_socket(struct worker *w, enum conn_kind kind,
     return c;
 }
 
-struct conn *conn_dial(struct worker *w, const char *domain, const struct cfg_hostport *targets,
-                       size_t n_targets, size_t index, const char **why)
+struct conn *conn_dial(struct worker *w, struct cfg_snapshot *route_cfg, const char *domain,
+                       const struct cfg_hostport *targets, size_t n_targets, size_t index,
+                       const char **why)
 {
     *why = "no target";
     for (; index < n_targets; index++) {
@@ -765,6 +771,7 @@ struct conn *conn_dial(struct worker *w, const char *domain, const struct cfg_ho
         if (!c)
             continue;
         snprintf(c->domain, sizeof(c->domain), "%s", domain);
+        c->route_cfg = cfg_ref(route_cfg);
         c->targets = targets;
         c->n_targets = (uint16_t)n_targets;
         c->target_index = (uint16_t)index;
