@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "conn_io.h"
 #include "log.h"
+#include "reuse_decision.h"
 #include "route.h"
 #include "sip/check.h"
 #include "sip/edit.h"
@@ -177,6 +178,8 @@ static struct conn *pick_connection(struct worker *w, const struct route_plan *p
 {
     char domain[256];
     snprintf(domain, sizeof(domain), "%.*s", (int)plan->domain.len, plan->domain.p);
+    enum reuse_reason miss = REUSE_NO_ROW;
+    struct conn_key first = {0};
     for (size_t i = 0; i < plan->n_targets; i++) {
         struct conn_key key;
         struct sockaddr_storage ss;
@@ -192,9 +195,16 @@ static struct conn *pick_connection(struct worker *w, const struct route_plan *p
             continue;
         conn_key_from_sockaddr(&key, (struct sockaddr *)&ss, t->port);
         struct conn *c = conn_index_find(&w->conns, &key, domain);
-        if (c)
+        if (c) {
+            reuse_decided(w, REUSE_REUSED, domain, &key);
             return c;
+        }
+        if (!first.family)
+            first = key;
+        if (miss == REUSE_NO_ROW)
+            miss = conn_index_miss(&w->conns, &key);
     }
+    reuse_decided(w, miss, domain, &first);
     return conn_dial(w, domain, plan->targets, plan->n_targets, 0, why);
 }
 
@@ -211,6 +221,7 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
     if (c->kind == CONN_MIRROR) {
         struct conn *t = conn_get(&w->conns, c->partner);
         if (!t || t->peer_closed) {
+            reuse_decided(w, REUSE_CONNECTION_GONE, t ? t->domain : NULL, NULL);
             if (!is_ack)
                 answer(w, c, p, 503, "Service Unavailable", "peer connection is gone");
             return;
@@ -224,9 +235,12 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
             pending_find(&w->pending, p->via.branch.p, p->via.branch.len, PENDING_INVITE);
         struct conn *t = inv ? conn_get(&w->conns, inv->tls) : NULL;
         if (t && t->state != CONN_CLOSING && t->state != CONN_DEAD) {
+            reuse_decided(w, REUSE_REUSED, inv->domain, &inv->target);
             forward_request(w, c, t, p, NULL, (struct sip_str){inv->domain, strlen(inv->domain)});
             return;
         }
+        if (inv)
+            reuse_decided(w, REUSE_CONNECTION_GONE, inv->domain, &inv->target);
     }
     struct route_plan plan;
     route_plan(w->cfg, &p->msg, &plan);
