@@ -113,6 +113,28 @@ static size_t emit(struct worker *w, const struct sip_edit *ed)
  * transport TLS, sent-by identity.sent_by, the original parameters, and
  * `;alias` on a connection reusegw opened; a topmost Route naming reusegw
  * is popped. Returns the length in scratch, or 0. */
+/* drop_alias removes every `;alias` flag of the legacy proxy's top Via
+ * |via|. After the rewrite the sent-by is reusegw's, so only reusegw may ask
+ * for reuse of the connection; the legacy proxy's flag was about its plain
+ * TCP hop (RFC5923.md §6, "proxy in front of a proxy"; R-5923-26). */
+static enum sip_err drop_alias(struct sip_edit *ed, const struct sip_via *via)
+{
+    struct sip_param params[32];
+    struct sip_via v;
+    enum sip_err err = sip_via_parse(via->parm, &v, params, 32);
+    for (size_t i = 0; !err && i < v.nparams; i++) {
+        const struct sip_param *q = &params[i];
+        if (sip_str_present(q->value) || !sip_str_ieq(q->name, "alias", 5))
+            continue;
+        const char *semi = q->name.p;
+        while (semi > via->parm.p && *semi != ';')
+            semi--;
+        err = sip_edit_replace(ed, semi, (size_t)(q->name.p + q->name.len - semi),
+                               (struct sip_str){"", 0});
+    }
+    return err;
+}
+
 static size_t rewrite_request(struct worker *w, const struct parsed *p, const struct conn *to,
                               bool pop_route)
 {
@@ -121,7 +143,8 @@ static size_t rewrite_request(struct worker *w, const struct parsed *p, const st
     sip_edit_init(&ed, &p->msg);
     if ((pop_route && sip_edit_pop_route(&ed) != SIP_OK) ||
         sip_edit_via_client(&ed, &p->via, (struct sip_str){w->sent_by, w->sent_by_len}, alias) !=
-            SIP_OK)
+            SIP_OK ||
+        (p->via.alias && !alias && drop_alias(&ed, &p->via) != SIP_OK))
         return 0;
     return emit(w, &ed);
 }
