@@ -7,6 +7,8 @@ legacy proxy (harness.LegacyServer). Both roles:
 (b) reusegw dials Kamailio with ;alias; Kamailio (tcp_accept_aliases=yes)
     sends its request for a.test down reusegw's connection, and reusegw
     relays it to the legacy proxy (client role, R-5923-04/-05/-07).
+(c) Kamailio does not honour reusegw's alias and dials back; reusegw, which
+    never assumed the alias was made, accepts (R-5923-06/-07).
 
 "No new connection" is checked twice: with ss (no ESTABLISHED socket towards
 the other side's listener) and with Kamailio's own log (source port and TCP
@@ -109,4 +111,24 @@ def test_reusegw_dials_with_alias_and_kamailio_reuses_its_connection(
     replies = topo.kam.lines("KAM-REPLY")
     assert replies and replies[-1]["conid"] == got[0]["conid"], (replies, got)
     assert replies[-1]["src"] == got[0]["src"]
+    topo.stop()
+
+
+def test_kamailio_ignoring_the_alias_dials_reusegw_which_accepts(procs, reusegw_bin, pki, legacy):
+    """R-5923-06/-07: reusegw asked for an alias, but Kamailio
+    (tcp_accept_aliases=no) does not honour it and dials reusegw's listener
+    for its request to a.test; reusegw, which never assumed the alias was
+    made, accepts that connection and relays the request."""
+    legacy_gw = legacy()
+    topo = Topology(procs, reusegw_bin, pki, legacy_gw.ep, accept_aliases=False,
+                    send_alias=False)
+    egress = h.tcp_connect(topo.gw.legacy_listen)
+    egress.send(h.request("OPTIONS", "sip:svc@k.test", h.LEGACY_VIA))
+    assert egress.recv().status == 200
+    client = request_via_kamailio(topo, "sip:svc@a.test")
+    _, backward = legacy_gw.next()
+    assert backward.first_line == "OPTIONS sip:svc@a.test SIP/2.0"
+    assert client.recv().status == 200
+    assert h.established(topo.kam.ip, topo.gw.tls) == 1
+    assert h.established(topo.gw_ip, topo.kam.tls) == 1
     topo.stop()
