@@ -4,6 +4,7 @@ and, where a test needs to choose a certificate or a Via, a Python TLS peer
 that plays A from A's address. Each test cites the R-5923 IDs it proves
 (COVERAGE.md). Decisions are also checked in B's counters, printed in its
 "reusegw stopped" line (gateway/reuse_decision.h)."""
+import os
 import re
 import socket
 import ssl
@@ -274,6 +275,20 @@ def test_dead_alias_is_replaced_by_a_fresh_dial_that_is_then_reused(make_pair, l
     assert h.established(pair.b_ip, pair.a.tls) == 1
     n = counters(pair.b)
     assert n["reuse_no_row"] == 1 and n["reuse_reused"] == 1
+
+
+def test_row_dies_with_a_tls_error(make_pair, legacy, pki):
+    """DESIGN.md closing: a TLS record that does not decrypt ends the aliased
+    connection at B and its alias with it; B's next request for a.test dials
+    A instead of writing to a dead row."""
+    legacy_a, legacy_b = legacy(), legacy()
+    pair = make_pair(legacy_a.ep, legacy_b.ep)
+    conn = peer(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
+    os.write(conn.sock.fileno(), b"\x17\x03\x03\x00\x20" + b"\x00" * 32)  # bad MAC
+    assert conn.closed_by_peer(), "B kept a connection whose record failed"
+    backward_dials_a(pair, legacy_a)
+    n = counters(pair.b)
+    assert n["aliases_recorded"] == 1 and n["reuse_no_row"] == 1 and n["reuse_reused"] == 0
 
 
 # ------------------------------------------------------------ client role
