@@ -193,6 +193,38 @@ static void forward_request(struct worker *w, struct conn *from, struct conn *to
     conn_throttle(w, from, to);
 }
 
+/* target_key is the index key of static target |t|; false when |t| is not
+ * an IP address. */
+static bool target_key(const struct cfg_hostport *t, struct conn_key *key)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, t->host, &in->sin_addr) == 1)
+        in->sin_family = AF_INET;
+    else if (inet_pton(AF_INET6, t->host, &in6->sin6_addr) == 1)
+        in6->sin6_family = AF_INET6;
+    else
+        return false;
+    return conn_key_from_sockaddr(key, (struct sockaddr *)&ss, t->port);
+}
+
+/* narrow_to keeps only the target of |plan| that is |key|, when one is: a
+ * CANCEL or non-2xx ACK whose INVITE's connection died goes to the address
+ * the INVITE went to, never to a failover alternative (R-5923-13). */
+static void narrow_to(struct route_plan *plan, const struct conn_key *key)
+{
+    for (size_t i = 0; i < plan->n_targets; i++) {
+        struct conn_key k;
+        if (target_key(&plan->targets[i], &k) && conn_key_eq(&k, key)) {
+            plan->targets += i;
+            plan->n_targets = 1;
+            return;
+        }
+    }
+}
+
 /* pick_connection finds or dials the TLS connection for a routed request:
  * an existing one to a target whose identities cover the domain, in target
  * order, else a new dial with failover (DESIGN.md routing step 3). */
@@ -207,18 +239,8 @@ static struct conn *pick_connection(struct worker *w, const struct route_plan *p
     struct conn_key first = {0};
     for (size_t i = 0; i < plan->n_targets; i++) {
         struct conn_key key;
-        struct sockaddr_storage ss;
-        memset(&ss, 0, sizeof(ss));
-        const struct cfg_hostport *t = &plan->targets[i];
-        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-        if (inet_pton(AF_INET, t->host, &in->sin_addr) == 1)
-            in->sin_family = AF_INET;
-        else if (inet_pton(AF_INET6, t->host, &in6->sin6_addr) == 1)
-            in6->sin6_family = AF_INET6;
-        else
+        if (!target_key(&plan->targets[i], &key))
             continue;
-        conn_key_from_sockaddr(&key, (struct sockaddr *)&ss, t->port);
         struct conn *c = conn_index_find(&w->conns, &key, domain);
         if (c) {
             reuse_decided(w, REUSE_REUSED, domain, &key);
@@ -255,6 +277,7 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
         return;
     }
     /* CANCEL and non-2xx ACK follow their INVITE (R-5923-13). */
+    struct conn_key bound = {0};
     if (is_ack || is_method(&p->msg, "CANCEL")) {
         struct pending *inv =
             pending_find(&w->pending, p->via.branch.p, p->via.branch.len, PENDING_INVITE);
@@ -264,11 +287,15 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
             forward_request(w, c, t, p, NULL, (struct sip_str){inv->domain, strlen(inv->domain)});
             return;
         }
-        if (inv)
+        if (inv) {
             reuse_decided(w, REUSE_CONNECTION_GONE, inv->domain, &inv->target);
+            bound = inv->target;
+        }
     }
     struct route_plan plan;
     route_plan(w->cfg, &p->msg, &plan);
+    if (plan.verdict == ROUTE_OK && bound.family)
+        narrow_to(&plan, &bound);
     const char *why = plan.why;
     struct conn *t = plan.verdict == ROUTE_OK ? pick_connection(w, &plan, &why) : NULL;
     if (!t) {
@@ -283,8 +310,10 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
 }
 
 /* response_from_peer restores the legacy proxy's Via and sends the response
- * to the connection its transaction came from. */
-static void response_from_peer(struct worker *w, const struct parsed *p)
+ * to the connection its transaction came from. |from| is the TLS connection
+ * it arrived on (NULL for an answer reusegw made): the transaction lives
+ * there now, whatever connection it was first handed to (failover). */
+static void response_from_peer(struct worker *w, struct conn *from, const struct parsed *p)
 {
     struct sip_cseq cseq;
     if (sip_check_cseq(&p->msg, &cseq) != SIP_OK) {
@@ -299,6 +328,11 @@ static void response_from_peer(struct worker *w, const struct parsed *p)
         LOG_RATELIMITED(LOG_INFO, "dropping response: unknown transaction",
                         LF_UINT("status", p->msg.status));
         return;
+    }
+    if (from) {
+        e->tls = conn_ref_of(&w->conns, from);
+        if (from->key.family)
+            e->target = from->key;
     }
     pending_on_response(&w->pending, e, p->msg.status, w->now_ms);
     struct sip_edit ed;
@@ -348,7 +382,7 @@ static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
     bool from_tls = c->kind == CONN_TLS_IN || c->kind == CONN_TLS_OUT;
     if (!p->msg.is_request) {
         if (from_tls) {
-            response_from_peer(w, p);
+            response_from_peer(w, c, p);
         } else if (c->kind == CONN_MIRROR) {
             struct conn *t = conn_get(&w->conns, c->partner);
             if (!t || !conn_send(w, t, p->buf, p->len)) {
@@ -477,7 +511,7 @@ void relay_dial_failed(struct worker *w, struct conn *c, const char *why)
         if (sip_parse(buf, rn, &r.msg, r.headers, MAX_HEADERS) == SIP_OK &&
             sip_via_parse_first(&r.msg, &r.via, NULL, 0) == SIP_OK) {
             w->counters.answered_503++;
-            response_from_peer(w, &r);
+            response_from_peer(w, NULL, &r);
         }
     }
 }
