@@ -385,11 +385,10 @@ def test_cancel_follows_its_invite_over_a_new_connection_when_the_first_died(
 class SniServer:
     """One TLS address hosting two domains: the certificate presented is
     chosen by SNI (gw-a for a.test, gw-b for b.test), a client certificate
-    is required, every request is answered 200 and every accepted
-    connection counted. A Python stand-in for a multi-domain peer, which no
+    is required, every message is recorded and every request answered 200. A Python stand-in for a multi-domain peer, which no
     packaged SIP server on this machine can play with per-SNI certificates."""
 
-    def __init__(self, pki, ip):
+    def __init__(self, pki, ip, port=0):
         self.contexts = {}
         for leaf, domain in (("gw-a", "a.test"), ("gw-b", "b.test")):
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -401,7 +400,8 @@ class SniServer:
         default.sni_callback = self._sni
         self.ctx = default
         self.sni = []
-        self.listener = socket.create_server((ip, 0))
+        self.received = []
+        self.listener = socket.create_server((ip, port))
         self.ep = self.listener.getsockname()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -423,6 +423,7 @@ class SniServer:
             conn = h.SipConnection(self.ctx.wrap_socket(s, server_side=True))
             while True:
                 m = conn.recv(timeout=60)
+                self.received.append(m)
                 if m.is_request and m.method != "ACK":
                     conn.send(h.response(m))
         except (AssertionError, OSError, ssl.SSLError):
@@ -488,3 +489,42 @@ def test_one_certificate_proving_two_domains_serves_both(make_pair, legacy, pki)
         assert c.recv().status == 200
     assert h.established(pair.b_ip, pair.a.tls) == 0
     assert counters(pair.b)["reuse_reused"] == 2
+
+
+def test_cancel_goes_where_its_invite_went_not_to_a_failover_alternative(
+        make_pair, legacy, pki):
+    """R-5923-13, RFC5923.md §7 edge case 9: A routes b.test to [X, B]. X is
+    down when the INVITE leaves, so it fails over to B, whose legacy proxy
+    answers 180. B then closes the idle connection. By the time the CANCEL
+    comes, X is up and proves b.test too; the CANCEL must still go to B,
+    the address its INVITE went to, over a new connection."""
+    legacy_a = legacy()
+    legacy_b = legacy(answer=lambda m: h.response(m, 180, "Ringing")
+                      if m.method == "INVITE" else None)
+    holder = {}
+
+    def edit(name, cfg):
+        if name == "a":
+            net = cfg["tls"]["listen"][0].rsplit(".", 1)[0]
+            holder["x"] = (f"{net}.8", h.free_port(f"{net}.8"))
+            route = [r for r in cfg["routes"] if r["domain"] == "b.test"][0]
+            route["targets"] = [h.hostport(holder["x"])] + route["targets"]
+        if name == "b":
+            cfg["reuse"]["idle_timeout"] = "1s"
+
+    pair = make_pair(legacy_a.ep, legacy_b.ep, edit_a_drain(edit))
+    branch = h.new_branch()
+    e = _a_to_b(pair, "INVITE", branch)
+    assert e.recv().status == 180
+    _, inv = legacy_b.next()
+    assert h.wait_until(lambda: pair.tls_connections() == 0), "B did not close when idle"
+    x = SniServer(pki, *holder["x"])
+    try:
+        _a_to_b(pair, "CANCEL", branch, egress=e)
+        _, cancel = legacy_b.next()
+        assert cancel.method == "CANCEL" and h.branch_of(cancel) == h.branch_of(inv)
+        assert not x.received and not x.sni, "the CANCEL went to a failover alternative"
+    finally:
+        x.close()
+    n = counters(pair.a)
+    assert n["reuse_connection_gone"] == 1
