@@ -757,3 +757,34 @@ class Pair:
     def stop(self):
         """SIGTERMs the gateways that were started; their exit codes."""
         return [g.stop() for g in (self.a, self.b) if g.proc]
+
+
+# ---------------------------------------------------------------- Kamailio
+
+KAMAILIO_CFG = pathlib.Path(__file__).resolve().parent / "kamailio" / "relay.cfg"
+
+
+def start_kamailio(procs, name, pki, leaf, tcp, tls, next_proto, next_hop):
+    """Kamailio 5.6 (kamailio/relay.cfg) listening on tcp and tls (ip, port),
+    presenting leaf's certificate and requiring a verified client
+    certificate, forwarding every request statelessly to next_hop (ip,
+    port) over next_proto "TLS" or "TCP". A real RFC 5923-era SIP TLS stack
+    (OpenSSL) to interoperate with. Returns once both ports listen."""
+    work = procs.log_dir / name
+    work.mkdir(exist_ok=True)
+    tls_cfg = work / "tls.cfg"
+    section = (f"method = TLSv1.2+\nverify_certificate = yes\nrequire_certificate = yes\n"
+               f"certificate = {pki / (leaf + '.chain.pem')}\n"
+               f"private_key = {pki / (leaf + '.key')}\nca_list = {pki / 'ca.pem'}\n")
+    tls_cfg.write_text(f"[server:default]\n{section}\n[client:default]\n{section}")
+    argv = ["kamailio", "-f", KAMAILIO_CFG, "-DD", "-E", "-m", "64", "-M", "8",
+            "-Y", work, "-P", work / "kamailio.pid", "-w", work,
+            "-l", f"tcp:{hostport(tcp)}", "-l", f"tls:{hostport(tls)}",
+            "-A", f'TLS_CONFIG="{tls_cfg}"', "-A", f'CTL_SOCKET="unix:{work}/kam.ctl"',
+            "-A", "TCP_CHILDREN=1", "-A", "MAX_CONNS=1024",
+            "-A", f"NEXT_PROTO_{next_proto}", "-A", f'NEXT_HOST="{next_hop[0]}"',
+            "-A", f"NEXT_PORT={next_hop[1]}"]
+    p = procs.start(name, argv)
+    wait_listening(tcp, p)
+    wait_listening(tls, p)
+    return p
