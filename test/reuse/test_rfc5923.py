@@ -104,6 +104,36 @@ def test_certificate_for_one_domain_cannot_attract_another_domains_requests(
     n = counters(pair.b)
     assert n["aliases_recorded"] == 1
     assert n["reuse_identity_mismatch"] == 1 and n["reuse_reused"] == 0
+    line = (f'msg="reuse decision" reason=identity_mismatch domain=a.test '
+            f'address={pair.a_ip}:{a_port(pair)}')
+    assert line in pair.b.log(), "no debug line for the decision"
+
+
+def test_require_sent_by_identity_declines_a_sent_by_the_certificate_does_not_prove(
+        make_pair, legacy, pki):
+    """DESIGN.md, reuse.require_sent_by_identity (stricter than RFC 5923,
+    RFC5923.md §3.5): a peer proving a.test that names b.test in its sent-by
+    is served but gets no row (the backward request dials a.test, which is
+    down here: 503); naming a.test it gets one and is reused."""
+    legacy_b = legacy()
+
+    def edit(name, cfg):
+        if name == "b":
+            cfg["reuse"]["require_sent_by_identity"] = True
+
+    pair = make_pair(h.dead_endpoint(), legacy_b.ep, edit, with_a=False)
+    bad = peer(pair, pki, "gw-a", f"b.test:{a_port(pair)}")
+    c, _ = backward_request(pair)
+    assert c.recv().status == 503
+    assert not bad.pending
+    good = peer(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
+    c, _ = backward_request(pair)
+    req = good.recv()
+    good.send(h.response(req))
+    assert c.recv().status == 200
+    n = counters(pair.b)
+    assert n["aliases_declined"] == 1 and n["aliases_recorded"] == 1
+    assert n["reuse_no_row"] == 1 and n["reuse_reused"] == 1
 
 
 def test_alias_in_a_lower_via_is_ignored(make_pair, legacy, pki):
