@@ -112,10 +112,6 @@ static size_t emit(struct worker *w, const struct sip_edit *ed)
     return total;
 }
 
-/* rewrite_request applies the client-role rewrite (DESIGN.md): top Via with
- * transport TLS, sent-by identity.sent_by, the original parameters, and
- * `;alias` on a connection reusegw opened; a topmost Route naming reusegw
- * is popped. Returns the length in scratch, or 0. */
 /* drop_alias removes every `;alias` flag of the legacy proxy's top Via
  * |via|. After the rewrite the sent-by is reusegw's, so only reusegw may ask
  * for reuse of the connection; the legacy proxy's flag was about its plain
@@ -138,6 +134,10 @@ static enum sip_err drop_alias(struct sip_edit *ed, const struct sip_via *via)
     return err;
 }
 
+/* rewrite_request applies the client-role rewrite (DESIGN.md): top Via with
+ * transport TLS, sent-by identity.sent_by, the original parameters, and
+ * `;alias` on a connection reusegw opened; a topmost Route naming reusegw
+ * is popped. Returns the length in scratch, or 0. */
 static size_t rewrite_request(struct worker *w, const struct parsed *p, const struct conn *to,
                               bool pop_route)
 {
