@@ -52,6 +52,12 @@ void conn_frame_all(struct worker *w, struct conn *c);
 /* conn_framing_error answers what can be answered (400) and closes |c|. */
 void conn_framing_error(struct worker *w, struct conn *c, enum sip_err err);
 
+/* conn_dial_failed handles a connection reusegw opened that will not open:
+ * an outbound TLS connection fails over to its next static-route target,
+ * taking what it holds along; when none is left, or for a mirror, the held
+ * requests are answered 503 with |why|. The caller closes |c|. */
+void conn_dial_failed(struct worker *w, struct conn *c, const char *why);
+
 /* conn_on_connect completes a dial (TLS: starts the handshake; mirror:
  * starts sending) or fails it over / answers what it held. */
 void conn_on_connect(struct worker *w, struct conn *c, const struct loop_event *ev);

@@ -237,9 +237,9 @@ static void on_timer(void *ctx, struct timer *timer)
     case CONN_HANDSHAKE:
         w->counters.timeouts_handshake++;
         if (c->kind == CONN_TLS_OUT || c->kind == CONN_MIRROR) {
-            relay_dial_failed(w, c,
-                              c->kind == CONN_MIRROR ? "legacy proxy did not accept in time"
-                                                     : "TLS connect/handshake timed out");
+            conn_dial_failed(w, c,
+                             c->kind == CONN_MIRROR ? "legacy proxy did not accept in time"
+                                                    : "TLS connect/handshake timed out");
             conn_close(w, c, CLOSE_ABORT, "handshake timeout");
         } else {
             LOG_RATELIMITED(LOG_INFO, "handshake timed out", LF_STR("conn", conn_kind_name(c)));

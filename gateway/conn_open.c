@@ -185,6 +185,23 @@ struct conn *conn_mirror(struct worker *w, struct conn *t)
     t->partner = conn_ref_of(&w->conns, m);
     return m;
 }
+void conn_dial_failed(struct worker *w, struct conn *c, const char *why)
+{
+    if (c->kind == CONN_TLS_OUT && c->target_index + 1u < c->n_targets) {
+        const char *next_why = NULL;
+        struct conn *next = conn_dial(w, c->route_cfg, c->domain, c->targets, c->n_targets,
+                                      c->target_index + 1u, &next_why);
+        if (next) {
+            LOG_RATELIMITED(LOG_INFO, "failing over to the next target",
+                            LF_STR("domain", c->domain), LF_STR("reason", why));
+            next->hold = c->hold;
+            memset(&c->hold, 0, sizeof(c->hold));
+            return;
+        }
+    }
+    relay_dial_failed(w, c, why);
+}
+
 void conn_on_connect(struct worker *w, struct conn *c, const struct loop_event *ev)
 {
     c->op_inflight = false;
@@ -193,26 +210,12 @@ void conn_on_connect(struct worker *w, struct conn *c, const struct loop_event *
         return;
     }
     if (ev->res < 0) {
-        const char *why = strerror(-ev->res);
-        if (c->kind == CONN_TLS_OUT) {
-            const char *next_why = NULL;
-            struct conn *next = c->target_index + 1 < c->n_targets
-                                    ? conn_dial(w, c->route_cfg, c->domain, c->targets,
-                                                c->n_targets, c->target_index + 1u, &next_why)
-                                    : NULL;
-            LOG_RATELIMITED(LOG_WARN, "connect failed", LF_STR("domain", c->domain),
-                            LF_STR("reason", why), LF_STR("failover", next ? "yes" : "no"));
-            if (next) {
-                next->hold = c->hold;
-                memset(&c->hold, 0, sizeof(c->hold));
-            } else {
-                relay_dial_failed(w, c, "TCP connect to the peer failed");
-            }
-        } else {
-            LOG_RATELIMITED(LOG_ERROR, "cannot connect to legacy.forward_to",
-                            LF_STR("reason", why));
-            relay_dial_failed(w, c, "legacy proxy unreachable");
-        }
+        LOG_RATELIMITED(c->kind == CONN_MIRROR ? LOG_ERROR : LOG_WARN, "connect failed",
+                        LF_STR("conn", conn_kind_name(c)), LF_STR("domain", c->domain),
+                        LF_STR("reason", strerror(-ev->res)));
+        conn_dial_failed(w, c,
+                         c->kind == CONN_MIRROR ? "legacy proxy unreachable"
+                                                : "TCP connect to the peer failed");
         conn_close(w, c, CLOSE_ABORT, "connect failed");
         return;
     }
@@ -220,7 +223,7 @@ void conn_on_connect(struct worker *w, struct conn *c, const struct loop_event *
     if (c->kind == CONN_TLS_OUT) {
         c->tls = tls_conn_new_client(w->tls_ctx, c->domain, NULL, &c->peer, c->peer_len);
         if (!c->tls) {
-            relay_dial_failed(w, c, "out of memory");
+            conn_dial_failed(w, c, "out of memory");
             conn_close(w, c, CLOSE_ABORT, "tls alloc");
             return;
         }

@@ -1,19 +1,17 @@
 /* tlsio: a TLS connection's bytes through the tls/ engine — ciphertext in
  * from the loop, plaintext out to framing, ciphertext back to the out queue,
  * and the handshake's outcome (identities, failover, held requests). */
-#include <string.h>
 
 #include "config/config.h"
 #include "conn.h"
 #include "conn_internal.h"
 #include "conn_io.h"
 #include "log.h"
-#include "relay.h"
 #include "tls/conn.h"
 #include "tls/identities.h"
 
-/* pull_ciphertext moves what the TLS engine wants sent into |c|'s queue:
- * the engine's buffer may move on its next call, a send in flight must not. */
+/* The engine's buffer may move on its next call while a send in flight must
+ * not: ciphertext is copied into the out queue. */
 bool tlsio_pull(struct worker *w, struct conn *c)
 {
     const uint8_t *data;
@@ -52,26 +50,12 @@ static void handshake_failed(struct worker *w, struct conn *c)
     const char *reason = tls_conn_error_reason(c->tls);
     LOG_RATELIMITED(LOG_WARN, "tls handshake failed", LF_STR("conn", conn_kind_name(c)),
                     LF_STR("domain", c->domain), LF_STR("reason", reason));
-    if (c->kind == CONN_TLS_OUT) {
-        /* Try the next target before giving up on the held requests. */
-        const char *why = NULL;
-        struct conn *next = c->target_index + 1 < c->n_targets
-                                ? conn_dial(w, c->route_cfg, c->domain, c->targets, c->n_targets,
-                                            c->target_index + 1u, &why)
-                                : NULL;
-        if (next) {
-            next->hold = c->hold;
-            memset(&c->hold, 0, sizeof(c->hold));
-        } else {
-            relay_dial_failed(w, c, *reason ? reason : "TLS handshake failed");
-        }
-    }
+    if (c->kind == CONN_TLS_OUT)
+        conn_dial_failed(w, c, *reason ? reason : "TLS handshake failed");
     tlsio_pull(w, c); /* the alert, if any */
     conn_close(w, c, CLOSE_FLUSH, "handshake failed");
 }
 
-/* pump_tls advances the handshake and decrypts everything fed so far.
- * Returns false when |c| stopped being usable. */
 bool tlsio_pump(struct worker *w, struct conn *c)
 {
     if (c->state == CONN_HANDSHAKE) {
