@@ -5,6 +5,8 @@ import importlib.util
 import pathlib
 import sys
 
+import pytest
+
 _E2E = pathlib.Path(__file__).resolve().parents[1] / "e2e"
 sys.path.insert(0, str(_E2E))
 
@@ -19,3 +21,14 @@ pki = _e2e.pki
 procs = _e2e.procs
 make_pair = _e2e.make_pair
 legacy = _e2e.legacy
+
+
+@pytest.fixture
+def kamailios(procs):
+    """A list the test appends its kamailio.Kamailio peers to; each is
+    stopped at teardown, worker processes included, before `procs` prints
+    the logs."""
+    started = []
+    yield started
+    for k in started:
+        k.stop()

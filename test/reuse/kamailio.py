@@ -10,7 +10,9 @@ request arriving over plain TCP is relayed over TLS to `gateway` (ip, port),
 with a bare ;alias in its Via when `send_alias` (core xavp_via_params with an
 empty value, enabled per message by corex via_add_xavp_params). Each request and reply is logged as one line starting KAM-IN
 or KAM-REPLY with protocol, source, and TCP connection id."""
+import os
 import re
+import signal
 
 import harness as h
 
@@ -114,6 +116,38 @@ class Kamailio:
                 raise AssertionError(f"kamailio not listening on {h.hostport(ep)}:\n"
                                      f"{self.proc.log_text()}")
         return self
+
+    def _workers(self):
+        """PIDs of the processes the main Kamailio process forked."""
+        out = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == self.proc.pid:
+                out.append(int(d))
+        return out
+
+    def stop(self):
+        """SIGTERMs Kamailio and waits (harness timeouts); then SIGKILLs, by
+        PID, any of its workers still running with this config (a main
+        process killed after the timeout would leave them behind)."""
+        if self.proc is None or self.proc.popen is None:
+            return
+        workers = self._workers() if self.proc.alive() else []
+        self.proc.stop()
+        for pid in workers:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if str(self.cfg).encode() not in f.read():
+                        continue
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
     def lines(self, tag):
         """The KAM-IN / KAM-REPLY log lines so far, each as a dict of its

@@ -21,11 +21,13 @@ class Topology:
     """reusegw on NET.2, Kamailio on NET.5; routes k.test -> Kamailio's TLS
     listener; the legacy proxy on 127.0.0.1."""
 
-    def __init__(self, procs, reusegw_bin, pki, legacy_ep, accept_aliases, send_alias):
+    def __init__(self, procs, kamailios, reusegw_bin, pki, legacy_ep, accept_aliases,
+                 send_alias):
         net = h.unique_net()
         self.gw_ip = f"{net}.2"
         gw_tls = (self.gw_ip, h.free_port(self.gw_ip))
         self.kam = Kamailio(procs, pki, f"{net}.5", gw_tls, accept_aliases, send_alias)
+        kamailios.append(self.kam)
         cfg = h.gateway_config(pki, "gw-a", f"a.test:{gw_tls[1]}", gw_tls, legacy_ep,
                                (self.gw_ip, h.free_port(self.gw_ip)),
                                {"k.test": [self.kam.tls]}, ("127.0.0.1", h.free_port()))
@@ -47,7 +49,7 @@ def request_via_kamailio(topo, ruri):
 
 
 def test_kamailio_dials_with_alias_and_the_backward_request_uses_its_connection(
-        procs, reusegw_bin, pki, legacy):
+        procs, kamailios, reusegw_bin, pki, legacy):
     """(a) R-5923-15/-17/-19/-20: Kamailio's request carries `;alias` and
     sent-by k.test:<its TLS port>; reusegw aliases Kamailio's connection
     (peer-k proves k.test), so the legacy proxy's OPTIONS for k.test is sent
@@ -55,7 +57,7 @@ def test_kamailio_dials_with_alias_and_the_backward_request_uses_its_connection(
     TCP connection id its own request left on, and nobody dials Kamailio's
     listener."""
     legacy_gw = legacy()
-    topo = Topology(procs, reusegw_bin, pki, legacy_gw.ep, accept_aliases=False,
+    topo = Topology(procs, kamailios, reusegw_bin, pki, legacy_gw.ep, accept_aliases=False,
                     send_alias=True)
     client = request_via_kamailio(topo, "sip:svc@a.test")
     _, forwarded = legacy_gw.next()
@@ -83,14 +85,14 @@ def test_kamailio_dials_with_alias_and_the_backward_request_uses_its_connection(
 
 
 def test_reusegw_dials_with_alias_and_kamailio_reuses_its_connection(
-        procs, reusegw_bin, pki, legacy):
+        procs, kamailios, reusegw_bin, pki, legacy):
     """(b) R-5923-04/-05/-07: reusegw's request to k.test carries `;alias`
     and sent-by a.test:<its TLS port>; Kamailio (tcp_accept_aliases=yes)
     sends its request for a.test down reusegw's outbound connection, which
     reusegw accepts and relays to the legacy proxy. Kamailio never connects
     to reusegw's listener."""
     legacy_gw = legacy()
-    topo = Topology(procs, reusegw_bin, pki, legacy_gw.ep, accept_aliases=True,
+    topo = Topology(procs, kamailios, reusegw_bin, pki, legacy_gw.ep, accept_aliases=True,
                     send_alias=False)
     egress = h.tcp_connect(topo.gw.legacy_listen)
     egress.send(h.request("OPTIONS", "sip:svc@k.test", h.LEGACY_VIA))
@@ -114,13 +116,14 @@ def test_reusegw_dials_with_alias_and_kamailio_reuses_its_connection(
     topo.stop()
 
 
-def test_kamailio_ignoring_the_alias_dials_reusegw_which_accepts(procs, reusegw_bin, pki, legacy):
+def test_kamailio_ignoring_the_alias_dials_reusegw_which_accepts(procs, kamailios, reusegw_bin,
+                                                                 pki, legacy):
     """R-5923-06/-07: reusegw asked for an alias, but Kamailio
     (tcp_accept_aliases=no) does not honour it and dials reusegw's listener
     for its request to a.test; reusegw, which never assumed the alias was
     made, accepts that connection and relays the request."""
     legacy_gw = legacy()
-    topo = Topology(procs, reusegw_bin, pki, legacy_gw.ep, accept_aliases=False,
+    topo = Topology(procs, kamailios, reusegw_bin, pki, legacy_gw.ep, accept_aliases=False,
                     send_alias=False)
     egress = h.tcp_connect(topo.gw.legacy_listen)
     egress.send(h.request("OPTIONS", "sip:svc@k.test", h.LEGACY_VIA))
