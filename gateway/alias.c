@@ -4,13 +4,23 @@
 #include "config/config.h"
 #include "conn.h"
 #include "log.h"
+#include "reuse_decision.h"
 #include "tls/identities.h"
 
 void alias_consider(struct worker *w, struct conn *t, const struct sip_via *via)
 {
-    if (!via->alias || t->kind != CONN_TLS_IN || !w->cfg->reuse.accept_alias)
+    if (!via->alias || t->kind != CONN_TLS_IN)
         return;
-    if (!t->ids || tls_identities_count(t->ids) == 0 || !sip_str_ieq(via->transport, "tls", 3)) {
+    if (!w->cfg->reuse.accept_alias) {
+        reuse_decided(w, REUSE_ALIASING_OFF, NULL, NULL);
+        return;
+    }
+    if (!t->ids || tls_identities_count(t->ids) == 0) {
+        w->counters.aliases_declined++;
+        reuse_decided(w, REUSE_CERTLESS, NULL, NULL);
+        return;
+    }
+    if (!sip_str_ieq(via->transport, "tls", 3)) {
         w->counters.aliases_declined++;
         return;
     }
@@ -29,8 +39,10 @@ void alias_consider(struct worker *w, struct conn *t, const struct sip_via *via)
     /* Replace an older inbound row for the same key; rows of connections
      * reusegw dialled stay (they are the client-role table). */
     struct conn *old;
-    while ((old = conn_index_find_inbound(&w->conns, &key)) != NULL)
+    while ((old = conn_index_find_inbound(&w->conns, &key)) != NULL) {
         conn_index_remove(&w->conns, old);
+        reuse_decided(w, REUSE_ROW_REPLACED, tls_identities_get(t->ids, 0), &key);
+    }
     conn_index_set(&w->conns, t, &key);
     w->counters.aliases_recorded++;
     LOG_DEBUG("alias recorded", LF_UINT("port", key.port),

@@ -243,3 +243,21 @@ uint32_t conn_peer_count(const struct conn_table *t, const struct sockaddr *sa)
     }
     return n;
 }
+
+enum reuse_reason conn_index_miss(const struct conn_table *t, const struct conn_key *key)
+{
+    enum reuse_reason why = REUSE_NO_ROW;
+    uint32_t slot = t->buckets[key_hash(key) & t->bucket_mask];
+    while (slot) {
+        const struct conn *c = &t->slots[slot - 1];
+        slot = c->key_next;
+        if (!conn_key_eq(&c->key, key))
+            continue;
+        bool usable = !c->peer_closed && (c->state == CONN_OPEN || c->state == CONN_CONNECTING ||
+                                          c->state == CONN_HANDSHAKE);
+        if (usable)
+            return REUSE_IDENTITY_MISMATCH;
+        why = REUSE_CONNECTION_GONE;
+    }
+    return why;
+}

@@ -92,4 +92,11 @@ void conn_index_remove(struct conn_table *t, struct conn *c);
 struct conn *conn_index_find(const struct conn_table *t, const struct conn_key *key,
                              const char *domain);
 
+/* conn_index_miss explains why conn_index_find found nothing under |key|:
+ * REUSE_IDENTITY_MISMATCH when a usable connection is indexed there (its
+ * identities, or the domain it is being dialled for, do not cover the
+ * domain), REUSE_CONNECTION_GONE when the only ones there can take no new
+ * transaction (the peer closed), REUSE_NO_ROW when nothing is. */
+enum reuse_reason conn_index_miss(const struct conn_table *t, const struct conn_key *key);
+
 #endif

@@ -64,6 +64,14 @@ int gateway_run(struct cfg_snapshot *cfg)
                      LF_UINT("framing_errors", n->framing_errors),
                      LF_UINT("tls_handshake_failures", n->tls_handshake_failures),
                      LF_UINT("aliases_recorded", n->aliases_recorded),
+                     LF_UINT("aliases_declined", n->aliases_declined),
+                     LF_UINT("reuse_reused", n->reuse[REUSE_REUSED]),
+                     LF_UINT("reuse_no_row", n->reuse[REUSE_NO_ROW]),
+                     LF_UINT("reuse_identity_mismatch", n->reuse[REUSE_IDENTITY_MISMATCH]),
+                     LF_UINT("reuse_certless", n->reuse[REUSE_CERTLESS]),
+                     LF_UINT("reuse_aliasing_off", n->reuse[REUSE_ALIASING_OFF]),
+                     LF_UINT("reuse_row_replaced", n->reuse[REUSE_ROW_REPLACED]),
+                     LF_UINT("reuse_connection_gone", n->reuse[REUSE_CONNECTION_GONE]),
                      LF_UINT("legacy_address_leaks", n->legacy_address_leaks));
             status = GATEWAY_EXIT_OK;
         }

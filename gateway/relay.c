@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "conn_io.h"
 #include "log.h"
+#include "reuse_decision.h"
 #include "route.h"
 #include "sip/check.h"
 #include "sip/edit.h"
@@ -111,6 +112,28 @@ static size_t emit(struct worker *w, const struct sip_edit *ed)
     return total;
 }
 
+/* drop_alias removes every `;alias` flag of the legacy proxy's top Via
+ * |via|. After the rewrite the sent-by is reusegw's, so only reusegw may ask
+ * for reuse of the connection; the legacy proxy's flag was about its plain
+ * TCP hop (RFC5923.md §6, "proxy in front of a proxy"; R-5923-26). */
+static enum sip_err drop_alias(struct sip_edit *ed, const struct sip_via *via)
+{
+    struct sip_param params[32];
+    struct sip_via v;
+    enum sip_err err = sip_via_parse(via->parm, &v, params, 32);
+    for (size_t i = 0; !err && i < v.nparams; i++) {
+        const struct sip_param *q = &params[i];
+        if (sip_str_present(q->value) || !sip_str_ieq(q->name, "alias", 5))
+            continue;
+        const char *semi = q->name.p;
+        while (semi > via->parm.p && *semi != ';')
+            semi--;
+        err = sip_edit_replace(ed, semi, (size_t)(q->name.p + q->name.len - semi),
+                               (struct sip_str){"", 0});
+    }
+    return err;
+}
+
 /* rewrite_request applies the client-role rewrite (DESIGN.md): top Via with
  * transport TLS, sent-by identity.sent_by, the original parameters, and
  * `;alias` on a connection reusegw opened; a topmost Route naming reusegw
@@ -123,7 +146,8 @@ static size_t rewrite_request(struct worker *w, const struct parsed *p, const st
     sip_edit_init(&ed, &p->msg);
     if ((pop_route && sip_edit_pop_route(&ed) != SIP_OK) ||
         sip_edit_via_client(&ed, &p->via, (struct sip_str){w->sent_by, w->sent_by_len}, alias) !=
-            SIP_OK)
+            SIP_OK ||
+        (p->via.alias && !alias && drop_alias(&ed, &p->via) != SIP_OK))
         return 0;
     return emit(w, &ed);
 }
@@ -173,6 +197,31 @@ static void forward_request(struct worker *w, struct conn *from, struct conn *to
         answer(w, from, p, 503, NULL, "peer connection congested");
 }
 
+/* target_key is the index key of static target |t|; false when |t| is not
+ * an IP address. */
+static bool target_key(const struct cfg_hostport *t, struct conn_key *key)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    return addr_from_hostport(t, &ss, &len) &&
+           conn_key_from_sockaddr(key, (struct sockaddr *)&ss, 0);
+}
+
+/* narrow_to keeps only the target of |plan| that is |key|, when one is: a
+ * CANCEL or non-2xx ACK whose INVITE's connection died goes to the address
+ * the INVITE went to, never to a failover alternative (R-5923-13). */
+static void narrow_to(struct route_plan *plan, const struct conn_key *key)
+{
+    for (size_t i = 0; i < plan->n_targets; i++) {
+        struct conn_key k;
+        if (target_key(&plan->targets[i], &k) && conn_key_eq(&k, key)) {
+            plan->targets += i;
+            plan->n_targets = 1;
+            return;
+        }
+    }
+}
+
 /* pick_connection finds or dials the TLS connection for a routed request:
  * an existing one to a target whose identities cover the domain, in target
  * order, else a new dial with failover (DESIGN.md routing step 3). */
@@ -183,17 +232,23 @@ static struct conn *pick_connection(struct worker *w, const struct route_plan *p
     size_t n = plan->domain.len < sizeof(domain) ? plan->domain.len : sizeof(domain) - 1;
     memcpy(domain, plan->domain.p, n);
     domain[n] = 0;
+    enum reuse_reason miss = REUSE_NO_ROW;
+    struct conn_key first = {0};
     for (size_t i = 0; i < plan->n_targets; i++) {
         struct conn_key key;
-        struct sockaddr_storage ss;
-        socklen_t len;
-        if (!addr_from_hostport(&plan->targets[i], &ss, &len) ||
-            !conn_key_from_sockaddr(&key, (struct sockaddr *)&ss, 0))
+        if (!target_key(&plan->targets[i], &key))
             continue;
         struct conn *c = conn_index_find(&w->conns, &key, domain);
-        if (c)
+        if (c) {
+            reuse_decided(w, REUSE_REUSED, domain, &key);
             return c;
+        }
+        if (!first.family)
+            first = key;
+        if (miss == REUSE_NO_ROW)
+            miss = conn_index_miss(&w->conns, &key);
     }
+    reuse_decided(w, miss, domain, &first);
     return conn_dial(w, w->cfg, domain, plan->targets, plan->n_targets, 0, why);
 }
 
@@ -210,6 +265,7 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
     if (c->kind == CONN_MIRROR) {
         struct conn *t = conn_get(&w->conns, c->partner);
         if (!t || t->peer_closed) {
+            reuse_decided(w, REUSE_CONNECTION_GONE, t ? t->domain : NULL, NULL);
             if (!is_ack)
                 answer(w, c, p, 503, "Service Unavailable", "peer connection is gone");
             return;
@@ -218,6 +274,7 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
         return;
     }
     /* CANCEL and non-2xx ACK follow their INVITE (R-5923-13). */
+    struct conn_key bound = {0};
     if (is_ack || is_method(&p->msg, "CANCEL")) {
         struct pending *inv =
             pending_find(&w->pending, p->via.branch.p, p->via.branch.len, PENDING_INVITE);
@@ -225,12 +282,19 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
         if (inv && (!t || t->state == CONN_CLOSING || t->state == CONN_DEAD))
             t = conn_index_find(&w->conns, &inv->target, inv->domain); /* same address */
         if (t && t->state != CONN_CLOSING && t->state != CONN_DEAD) {
+            reuse_decided(w, REUSE_REUSED, inv->domain, &inv->target);
             forward_request(w, c, t, p, NULL, (struct sip_str){inv->domain, strlen(inv->domain)});
             return;
+        }
+        if (inv) {
+            reuse_decided(w, REUSE_CONNECTION_GONE, inv->domain, &inv->target);
+            bound = inv->target;
         }
     }
     struct route_plan plan;
     route_plan(w->cfg, &p->msg, &plan);
+    if (plan.verdict == ROUTE_OK && bound.family)
+        narrow_to(&plan, &bound);
     const char *why = plan.why;
     struct conn *t = plan.verdict == ROUTE_OK ? pick_connection(w, &plan, &why) : NULL;
     if (!t) {
@@ -245,7 +309,9 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
 }
 
 /* response_from_peer restores the legacy proxy's Via and sends the response
- * to the connection its transaction came from. */
+ * to the connection its transaction came from. |from| is the connection it
+ * arrived on; when that is an open TLS connection the transaction lives
+ * there now, whatever connection it was first handed to (failover). */
 static void response_from_peer(struct worker *w, const struct conn *from, const struct parsed *p)
 {
     struct sip_cseq cseq;
@@ -263,6 +329,11 @@ static void response_from_peer(struct worker *w, const struct conn *from, const 
     if (!legacy) {
         drop(&w->counters.dropped_peer_gone, from, "the legacy connection of this response closed");
         return;
+    }
+    if (from->state == CONN_OPEN) {
+        e->tls = conn_ref_of(&w->conns, from);
+        if (from->key.family)
+            e->target = from->key;
     }
     pending_on_response(&w->pending, e, p->msg.status, w->now_ms);
     struct sip_edit ed;

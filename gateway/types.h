@@ -133,6 +133,38 @@ struct conn {
     struct conn_ref blocked_on;
 };
 
+/* reuse_reason says why one RFC 5923 reuse decision went the way it did.
+ * Routing a request towards a peer: REUSED (an indexed connection proves
+ * the domain), NO_ROW (nothing indexed at the resolved address: dial),
+ * IDENTITY_MISMATCH (a connection is there but its certificate does not
+ * prove the domain: dial, R-5923-11/-20/-27), CONNECTION_GONE (the
+ * connection the request was bound to, or the only one at the address, can
+ * take no new transaction: dial or 503, R-5923-12/-13/-16/-23). An inbound
+ * `;alias`: CERTLESS (no verified certificate identity, R-5923-25),
+ * ALIASING_OFF (reuse.accept_alias is false, R-5923-15), ROW_REPLACED (a
+ * newer connection took the alias of an older one). The order is the export
+ * order of reusegw_reuse_decisions_total. */
+enum reuse_reason {
+    REUSE_REUSED,
+    REUSE_NO_ROW,
+    REUSE_IDENTITY_MISMATCH,
+    REUSE_CERTLESS,
+    REUSE_ALIASING_OFF,
+    REUSE_ROW_REPLACED,
+    REUSE_CONNECTION_GONE,
+    REUSE_REASONS
+};
+
+/* reuse_reason_name is the label value of |r| ("reused", "no_row"...). */
+static inline const char *reuse_reason_name(enum reuse_reason r)
+{
+    static const char *const names[REUSE_REASONS] = {
+        "reused",       "no_row",       "identity_mismatch", "certless",
+        "aliasing_off", "row_replaced", "connection_gone",
+    };
+    return names[r];
+}
+
 /* counters are the worker's plain event counts (exposed by the admin
  * endpoint later). Every drop increments exactly one of them. */
 struct counters {
@@ -160,6 +192,7 @@ struct counters {
     uint64_t legacy_address_leaks; /* Record-Route/Contact naming legacy addresses */
     uint64_t timeouts_handshake;
     uint64_t pending_expired;
+    uint64_t reuse[REUSE_REASONS]; /* reuse decisions by reason */
 };
 
 #endif

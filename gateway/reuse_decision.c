@@ -1,0 +1,24 @@
+/* reuse_decision: counter + debug line per decision. */
+#include "reuse_decision.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+
+#include "log.h"
+
+void reuse_decided(struct worker *w, enum reuse_reason r, const char *domain,
+                   const struct conn_key *key)
+{
+    w->counters.reuse[r]++;
+    if (!log_enabled(LOG_DEBUG))
+        return;
+    char addr[INET6_ADDRSTRLEN + 8] = "";
+    if (key && key->family) {
+        char ip[INET6_ADDRSTRLEN];
+        inet_ntop(key->family, key->addr, ip, sizeof(ip));
+        snprintf(addr, sizeof(addr), key->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
+                 (unsigned)key->port);
+    }
+    LOG_DEBUG("reuse decision", LF_STR("reason", reuse_reason_name(r)),
+              LF_STR("domain", domain ? domain : ""), LF_STR("address", addr));
+}
