@@ -27,6 +27,8 @@ static void dispatch(void *ctx, const struct loop_event *ev)
         dns_on_event(l->dns, ev);
     else if (op == OPS_TAG_ADMIN && l->admin)
         admin_on_event(l->admin, ev);
+    else if (op == OPS_TAG_STOP)
+        l->stopped = true;
 }
 
 void ops_loop_init(struct ops_loop *l)

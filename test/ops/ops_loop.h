@@ -17,13 +17,16 @@
 #include "loop.h"
 #include "timer.h"
 
-enum { OPS_TAG_DNS = 0x41, OPS_TAG_ADMIN = 0x42 };
+/* Tag ops: completions for the resolver, the admin server, and any other
+ * operation, which just sets |stopped| (a test's "stop" signal). */
+enum { OPS_TAG_DNS = 0x41, OPS_TAG_ADMIN = 0x42, OPS_TAG_STOP = 0x43 };
 
 struct ops_loop {
     struct loop *loop;
     struct timer_heap timers;
     struct dns_resolver *dns;   /* borrowed; may be NULL */
     struct admin_server *admin; /* borrowed; may be NULL */
+    bool stopped;               /* an OPS_TAG_STOP operation completed */
 };
 
 /* ops_loop_init creates the loop and a timer heap; aborts the test on
