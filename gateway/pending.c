@@ -111,6 +111,8 @@ struct pending *pending_add(struct pending_table *t, const char *branch, size_t 
         *head = index;
         t->used++;
     }
+    if (p->final_seen || p->timer.slot == 0)
+        t->open++;
     p->final_seen = false;
     p->via_len = (uint16_t)via_len;
     memcpy(p->via, via, via_len);
@@ -123,6 +125,8 @@ void pending_on_response(struct pending_table *t, struct pending *p, unsigned st
                          uint64_t now_ms)
 {
     if (status >= 200) {
+        if (!p->final_seen)
+            t->open--;
         p->final_seen = true;
         timer_arm(t->timers, &p->timer, now_ms + PENDING_LINGER_MS);
     } else if (!p->final_seen && p->method == PENDING_INVITE) {
@@ -143,6 +147,8 @@ void pending_remove(struct pending_table *t, struct pending *p)
         link = &t->entries[*link - 1].hash_next;
     }
     timer_disarm(t->timers, &p->timer);
+    if (!p->final_seen)
+        t->open--;
     p->in_use = false;
     p->hash_next = t->free_head;
     t->free_head = index;

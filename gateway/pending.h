@@ -51,6 +51,7 @@ struct pending_table {
     struct pending *entries;
     uint32_t capacity;
     uint32_t used;
+    uint32_t open; /* entries still waiting for a final response */
     uint32_t high;
     uint32_t free_head;
     uint32_t *buckets;

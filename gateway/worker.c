@@ -188,7 +188,7 @@ static void on_accept(struct worker *w, const struct loop_event *ev)
 
 static void arm_signal(struct worker *w)
 {
-    loop_read(w->loop, w->signal_fd, w->signal_buf, sizeof(struct signalfd_siginfo),
+    loop_read(w->loop, w->signal_fd, &w->signal_info, sizeof(w->signal_info),
               tag_make(OP_SIGNAL, 0, 0));
 }
 
@@ -199,7 +199,7 @@ static void start_drain(struct worker *w, const char *signame)
     w->stopping = true;
     w->drain_deadline_ms = w->now_ms + w->cfg->runtime.drain_timeout_ms;
     LOG_INFO("stopping: no new connections, draining transactions", LF_STR("signal", signame),
-             LF_UINT("pending", w->pending.used),
+             LF_UINT("pending", w->pending.open),
              LF_UINT("drain_timeout_ms", w->cfg->runtime.drain_timeout_ms));
     for (size_t i = 0; i < w->n_listeners; i++) {
         struct listener *l = &w->listeners[i];
@@ -214,7 +214,7 @@ static void start_drain(struct worker *w, const char *signame)
 static void on_signal(struct worker *w, const struct loop_event *ev)
 {
     if (ev->res == (int)sizeof(struct signalfd_siginfo)) {
-        const struct signalfd_siginfo *si = (const void *)w->signal_buf;
+        const struct signalfd_siginfo *si = &w->signal_info;
         if (si->ssi_signo == SIGTERM || si->ssi_signo == SIGINT)
             start_drain(w, si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
         else
@@ -260,10 +260,10 @@ int worker_run(struct worker *w, int signal_fd)
         w->now_ms = timer_now_ms();
         timer_run(&w->timers, w->now_ms);
         if (w->stopping) {
-            if (!closing_all && (w->pending.used == 0 || w->now_ms >= w->drain_deadline_ms)) {
-                if (w->pending.used)
+            if (!closing_all && (w->pending.open == 0 || w->now_ms >= w->drain_deadline_ms)) {
+                if (w->pending.open)
                     LOG_WARN("drain timeout: abandoning transactions",
-                             LF_UINT("pending", w->pending.used));
+                             LF_UINT("pending", w->pending.open));
                 close_all(w);
                 closing_all = true;
             }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/signalfd.h>
 
 #include "buf.h"
 #include "conn.h"
@@ -47,7 +48,7 @@ struct worker {
     bool stopping;
     uint64_t drain_deadline_ms;
     int signal_fd;
-    uint8_t signal_buf[128];
+    struct signalfd_siginfo signal_info;
     char *scratch; /* one rewritten message; max_message_bytes + slack */
     size_t scratch_size;
 };

@@ -1,0 +1,146 @@
+/* Unit tests of gateway/conn: generation-checked references (a recycled
+ * slot never answers to an old ref, DESIGN.md "never a bare fd") and the
+ * routing index: a connection carries a request for a domain only when its
+ * verified identities contain that domain (R-5923-11, -20, -27), on real
+ * certificates from test/certs/gen.sh. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <cmocka.h>
+#include <netinet/in.h>
+#include <openssl/pem.h>
+
+#include "conn.h"
+#include "tls/identities.h"
+#include "tls_test_support.h"
+
+static struct tls_identities *ids_of(const char *leaf)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "%s.pem", leaf);
+    FILE *f = fopen(pki_path(name), "r");
+    assert_non_null(f);
+    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    assert_non_null(x);
+    struct tls_identities *ids = tls_identities_from_x509(x);
+    X509_free(x);
+    assert_non_null(ids);
+    return ids;
+}
+
+static struct conn_key key_of(const char *ip, uint16_t port)
+{
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, ip, &in.sin_addr);
+    struct conn_key k;
+    assert_true(conn_key_from_sockaddr(&k, (struct sockaddr *)&in, 0));
+    return k;
+}
+
+static void stale_refs_resolve_to_null(void **state)
+{
+    struct conn_table t;
+    assert_true(conn_table_init(&t, 2));
+    struct conn *a = conn_alloc(&t, CONN_EGRESS);
+    struct conn *b = conn_alloc(&t, CONN_EGRESS);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_null(conn_alloc(&t, CONN_EGRESS)); /* limits.max_connections */
+    struct conn_ref ra = conn_ref_of(&t, a);
+    assert_ptr_equal(conn_get(&t, ra), a);
+    conn_release(&t, a);
+    assert_null(conn_get(&t, ra));
+    struct conn *c = conn_alloc(&t, CONN_MIRROR); /* reuses a's slot */
+    assert_ptr_equal(c, a);
+    assert_null(conn_get(&t, ra)); /* the old ref stays stale */
+    assert_ptr_equal(conn_get(&t, conn_ref_of(&t, c)), c);
+    assert_null(conn_get(&t, (struct conn_ref){0}));
+    conn_table_free(&t);
+}
+
+static void index_matches_identities_not_just_address(void **state)
+{
+    struct conn_table t;
+    assert_true(conn_table_init(&t, 8));
+    struct conn_key k = key_of("127.0.0.3", 5061);
+    struct conn *b = conn_alloc(&t, CONN_TLS_OUT);
+    b->state = CONN_OPEN;
+    b->ids = ids_of("gw-b"); /* sip:b.test */
+    conn_index_set(&t, b, &k);
+    struct conn *v = conn_alloc(&t, CONN_TLS_OUT);
+    v->state = CONN_OPEN;
+    v->ids = ids_of("virtual"); /* sip:a.virt.test, sip:b.virt.test */
+    conn_index_set(&t, v, &k);
+
+    assert_ptr_equal(conn_index_find(&t, &k, "b.test"), b);
+    assert_ptr_equal(conn_index_find(&t, &k, "B.TEST"), b); /* case-insensitive */
+    assert_ptr_equal(conn_index_find(&t, &k, "a.virt.test"), v);
+    assert_ptr_equal(conn_index_find(&t, &k, "b.virt.test"), v);
+    /* R-5923-27: same address, domain nobody proved: no reuse. */
+    assert_null(conn_index_find(&t, &k, "c.test"));
+    assert_null(conn_index_find(&t, &k, "test")); /* no suffix match */
+    /* Other port, same identities: no reuse (R-5923-11 (a)). */
+    struct conn_key k2 = key_of("127.0.0.3", 5062);
+    assert_null(conn_index_find(&t, &k2, "b.test"));
+
+    /* A peer that sent close_notify takes no new transactions (R-5923-23). */
+    b->peer_closed = true;
+    assert_null(conn_index_find(&t, &k, "b.test"));
+    b->peer_closed = false;
+    /* Released connections leave the index. */
+    conn_release(&t, b);
+    assert_null(conn_index_find(&t, &k, "b.test"));
+    assert_ptr_equal(conn_index_find(&t, &k, "b.virt.test"), v);
+    tls_identities_unref(b->ids);
+    tls_identities_unref(v->ids);
+    conn_table_free(&t);
+}
+
+static void dialling_connection_matches_only_its_domain(void **state)
+{
+    struct conn_table t;
+    assert_true(conn_table_init(&t, 4));
+    struct conn_key k = key_of("127.0.0.3", 5061);
+    struct conn *c = conn_alloc(&t, CONN_TLS_OUT);
+    snprintf(c->domain, sizeof(c->domain), "b.test");
+    conn_index_set(&t, c, &k);
+    assert_ptr_equal(conn_index_find(&t, &k, "b.test"), c); /* join the dial */
+    assert_null(conn_index_find(&t, &k, "b.virt.test"));
+    c->state = CONN_HANDSHAKE;
+    assert_ptr_equal(conn_index_find(&t, &k, "b.test"), c);
+    c->state = CONN_CLOSING;
+    assert_null(conn_index_find(&t, &k, "b.test"));
+    /* An open connection with no proven identity (certless client) never
+     * matches anything. */
+    c->state = CONN_OPEN;
+    assert_null(conn_index_find(&t, &k, "b.test"));
+    conn_table_free(&t);
+}
+
+static int setup(void **state)
+{
+    pki_setup();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    pki_teardown();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(stale_refs_resolve_to_null),
+        cmocka_unit_test(index_matches_identities_not_just_address),
+        cmocka_unit_test(dialling_connection_matches_only_its_domain),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,124 @@
+/* Unit tests of gateway/pending: the bounded client-transaction table keyed
+ * by (branch, method class), RFC 3261 expiry (64*T1 after a final response,
+ * INVITE 2xx included; Timer C / F without one), R-5923-13 (CANCEL shares
+ * its INVITE's branch yet is its own transaction). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "pending.h"
+
+struct fixture {
+    struct timer_heap timers;
+    struct pending_table table;
+};
+
+static int setup(void **state)
+{
+    static struct fixture f;
+    assert_true(timer_heap_init(&f.timers, 8));
+    assert_true(pending_table_init(&f.table, 4, &f.timers));
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    pending_table_free(&f->table);
+    timer_heap_free(&f->timers);
+    return 0;
+}
+
+#define ADD(t, b, m, now) pending_add((t), (b), strlen(b), (m), "VIA", 3, (now))
+#define FIND(t, b, m) pending_find((t), (b), strlen(b), (m))
+
+static void keyed_by_branch_and_method(void **state)
+{
+    struct fixture *f = *state;
+    struct pending *inv = ADD(&f->table, "z9hG4bK-1", PENDING_INVITE, 0);
+    struct pending *can = ADD(&f->table, "z9hG4bK-1", PENDING_CANCEL, 0);
+    assert_non_null(inv);
+    assert_non_null(can);
+    assert_ptr_not_equal(inv, can);
+    assert_ptr_equal(FIND(&f->table, "z9hG4bK-1", PENDING_INVITE), inv);
+    assert_ptr_equal(FIND(&f->table, "z9hG4bK-1", PENDING_CANCEL), can);
+    assert_null(FIND(&f->table, "z9hG4bK-1", PENDING_OTHER));
+    assert_null(FIND(&f->table, "Z9HG4BK-1", PENDING_INVITE)); /* case-sensitive */
+    assert_memory_equal(inv->via, "VIA", 3);
+    assert_int_equal(inv->via_len, 3);
+    /* A retransmission finds the same entry. */
+    assert_ptr_equal(ADD(&f->table, "z9hG4bK-1", PENDING_INVITE, 5), inv);
+    assert_int_equal(f->table.used, 2);
+    assert_int_equal(f->table.open, 2);
+}
+
+static void bounded_and_refuses_bad_keys(void **state)
+{
+    struct fixture *f = *state;
+    char long_branch[PENDING_BRANCH_MAX + 2];
+    memset(long_branch, 'x', sizeof(long_branch) - 1);
+    long_branch[sizeof(long_branch) - 1] = 0;
+    assert_null(ADD(&f->table, long_branch, PENDING_OTHER, 0));
+    assert_null(ADD(&f->table, "", PENDING_OTHER, 0));
+    char via[PENDING_VIA_MAX + 1] = {0};
+    assert_null(pending_add(&f->table, "b", 1, PENDING_OTHER, via, sizeof(via), 0));
+    for (int i = 0; i < 4; i++) {
+        char b[8];
+        snprintf(b, sizeof(b), "b%d", i);
+        assert_non_null(ADD(&f->table, b, PENDING_OTHER, 0));
+    }
+    assert_null(ADD(&f->table, "b4", PENDING_OTHER, 0));
+    pending_remove(&f->table, FIND(&f->table, "b2", PENDING_OTHER));
+    assert_non_null(ADD(&f->table, "b4", PENDING_OTHER, 0)); /* slot reused */
+    assert_non_null(FIND(&f->table, "b3", PENDING_OTHER));
+    assert_null(FIND(&f->table, "b2", PENDING_OTHER));
+}
+
+static void final_response_lingers_64_t1(void **state)
+{
+    struct fixture *f = *state;
+    struct pending *p = ADD(&f->table, "inv", PENDING_INVITE, 1000);
+    pending_on_response(&f->table, p, 180, 2000);
+    pending_on_response(&f->table, p, 200, 3000); /* INVITE 2xx included */
+    assert_int_equal(f->table.open, 0);
+    timer_run(&f->timers, 3000 + PENDING_LINGER_MS - 1);
+    assert_non_null(FIND(&f->table, "inv", PENDING_INVITE)); /* 2xx retransmissions */
+    timer_run(&f->timers, 3000 + PENDING_LINGER_MS);
+    assert_null(FIND(&f->table, "inv", PENDING_INVITE));
+    assert_int_equal(f->table.used, 0);
+    assert_int_equal(f->table.expired, 1);
+}
+
+static void unanswered_transactions_are_bounded(void **state)
+{
+    struct fixture *f = *state;
+    ADD(&f->table, "opt", PENDING_OTHER, 0);
+    struct pending *inv = ADD(&f->table, "inv", PENDING_INVITE, 0);
+    timer_run(&f->timers, PENDING_NON_INVITE_MS);
+    assert_null(FIND(&f->table, "opt", PENDING_OTHER)); /* Timer F */
+    assert_non_null(FIND(&f->table, "inv", PENDING_INVITE));
+    /* A provisional restarts Timer C. */
+    pending_on_response(&f->table, inv, 183, 100000);
+    timer_run(&f->timers, PENDING_INVITE_MS + 1000);
+    assert_non_null(FIND(&f->table, "inv", PENDING_INVITE));
+    timer_run(&f->timers, 100000 + PENDING_INVITE_MS);
+    assert_null(FIND(&f->table, "inv", PENDING_INVITE));
+    assert_int_equal(f->table.open, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(keyed_by_branch_and_method, setup, teardown),
+        cmocka_unit_test_setup_teardown(bounded_and_refuses_bad_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(final_response_lingers_64_t1, setup, teardown),
+        cmocka_unit_test_setup_teardown(unanswered_transactions_are_bounded, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
