@@ -147,6 +147,15 @@ static inline void metrics_inc(struct metrics *m, enum metric_id id)
     metrics_add(m, id, 1);
 }
 
+/* metrics_relayed counts one relayed message of |len| bytes in series |msg|
+ * and |bytes|. */
+static inline void metrics_relayed(struct metrics *m, enum metric_id msg, enum metric_id bytes,
+                                   size_t len)
+{
+    metrics_inc(m, msg);
+    metrics_add(m, bytes, len);
+}
+
 /* metrics_gauge_add moves gauge |id| by |delta| (negative to lower it); a
  * worker's gauge may go below zero as long as the sum over workers does not
  * (a connection accepted on one worker and closed on another). */
@@ -156,7 +165,8 @@ static inline void metrics_gauge_add(struct metrics *m, enum metric_id id, int64
 }
 
 /* metrics_conn_id is the gauge of connections of |kind| (enum conn_kind) in
- * |state| (enum conn_state, CONN_CONNECTING..CONN_DEAD). */
+ * state index |state| (enum conn_state minus CONN_CONNECTING: 0 connecting,
+ * 1 handshake, 2 open, 3 closing, 4 dead). */
 enum metric_id metrics_conn_id(unsigned kind, unsigned state);
 
 /* metrics_parse_error_id maps a SIP parse error to its reason series. */
