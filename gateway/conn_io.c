@@ -314,6 +314,7 @@ static void arm_timer(struct worker *w, struct conn *c, uint64_t after_ms)
 static void framing_error(struct worker *w, struct conn *c, enum sip_err err)
 {
     w->counters.framing_errors++;
+    metrics_inc(&w->metrics, metrics_parse_error_id(err));
     if (c->in)
         relay_framing_error(w, c, (const char *)c->in->data + c->in->head,
                             c->in->tail - c->in->head, err);

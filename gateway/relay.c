@@ -8,6 +8,7 @@
 #include "alias.h"
 #include "config/config.h"
 #include "conn_io.h"
+#include "dns_route.h"
 #include "log.h"
 #include "respond.h"
 #include "route.h"
@@ -182,6 +183,7 @@ static void forward_request(struct worker *w, struct conn *from, struct conn *to
         return;
     }
     w->counters.requests_relayed++;
+    metrics_relayed(&w->metrics, M_MSG_TO_PEER_REQUEST, M_BYTES_TO_PEER, n);
     conn_throttle(w, from, to);
 }
 
@@ -246,6 +248,8 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
     }
     struct route_plan plan;
     route_plan(w->cfg, &p->msg, &plan);
+    if (plan.verdict == ROUTE_DNS && !dns_routes_plan(w, c, p->buf, p->len, is_ack, &plan))
+        return; /* waiting for DNS: relay_message sees it again with the answer */
     const char *why = plan.why;
     struct conn *t = plan.verdict == ROUTE_OK ? pick_connection(w, &plan, &why) : NULL;
     if (!t) {
@@ -280,6 +284,7 @@ static void response_from_peer(struct worker *w, const struct parsed *p)
         return;
     }
     w->counters.responses_relayed++;
+    metrics_relayed(&w->metrics, M_MSG_TO_LEGACY_RESPONSE, M_BYTES_TO_LEGACY, n);
 }
 
 /* names_legacy is true when |value| mentions |hp| as "host:port". */
@@ -324,6 +329,7 @@ static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
                 return;
             }
             w->counters.responses_relayed++;
+            metrics_relayed(&w->metrics, M_MSG_TO_PEER_RESPONSE, M_BYTES_TO_PEER, p->len);
             conn_throttle(w, c, t);
         } else {
             w->counters.dropped_response_on_egress++;
@@ -349,6 +355,7 @@ static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
             return;
         }
         w->counters.requests_relayed++;
+        metrics_relayed(&w->metrics, M_MSG_TO_LEGACY_REQUEST, M_BYTES_TO_LEGACY, p->len);
         conn_throttle(w, c, m);
         return;
     }
@@ -368,6 +375,7 @@ static bool parse(struct worker *w, struct conn *c, const char *msg, size_t len,
         return true;
     LOG_RATELIMITED(LOG_INFO, "malformed SIP message", LF_STR("conn", kind_name(c)),
                     LF_STR("reason", sip_err_text(err)));
+    metrics_inc(&w->metrics, metrics_parse_error_id(err));
     if (p->msg.is_request && !is_method(&p->msg, "ACK")) {
         char reason[96];
         snprintf(reason, sizeof(reason), "Bad Request (%s)", sip_err_text(err));

@@ -181,12 +181,15 @@ class Gateway:
 A_HOST, B_HOST = "127.0.0.2", "127.0.0.3"
 
 
-def gateway_config(name, host, tls_port, legacy_listen, forward_to, certs, routes, extra=""):
+def gateway_config(name, host, tls_port, legacy_listen, forward_to, certs, routes, extra="",
+                   dns_server="127.0.0.1:1"):
     """A reusegw config for gateway |name| (certificate gw-|name|, identity
-    |name|.test). |routes| is a list of (domain, ["ip:port", ...])."""
+    |name|.test). |routes| is a list of (domain, ["ip:port", ...]). The
+    default |dns_server| refuses at once, so a domain without a route gets
+    its 503 immediately."""
     route_text = "".join(
         "  - domain: %s\n    targets: [%s]\n" % (d, ", ".join('"%s"' % t for t in targets))
-        for d, targets in routes)
+        for d, targets in routes) or "  []\n"
     return f"""
 identity:
   sent_by: {name}.test:{tls_port}
@@ -200,7 +203,11 @@ legacy:
   forward_to: 127.0.0.1:{forward_to}
   listen: {host}:{legacy_listen}
 routes:
-{route_text}log:
+{route_text}dns:
+  servers: ["{dns_server}"]
+admin:
+  listen: {host}:{free_port(host)}
+log:
   level: debug
 {extra}"""
 
