@@ -210,9 +210,12 @@ static struct conn *pick_connection(struct worker *w, const struct route_plan *p
             continue;
         conn_key_from_sockaddr(&key, (struct sockaddr *)&ss, t->port);
         struct conn *c = conn_index_find(&w->conns, &key, domain);
-        if (c)
+        if (c) {
+            metrics_inc(&w->metrics, M_REUSE_REUSED);
             return c;
+        }
     }
+    metrics_inc(&w->metrics, M_REUSE_NO_ROW);
     return conn_dial(w, domain, plan->targets, plan->n_targets, 0, why);
 }
 

@@ -128,6 +128,12 @@ def test_srv_routes_request_with_failover(world):
     resp = world["egress_a"].recv(timeout=TIMEOUT)
     assert resp.startswith(b"SIP/2.0 200 OK\r\n")
     assert top_via(resp) == b"SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bK-srv-1;rport"
+    # A second request finds the answer cached and the connection open.
+    world["egress_a"].send(request(b"OPTIONS", b"sip:b.test", b"z9hG4bK-srv-2", b"srv-2@a", 2))
+    conn_b2, got = world["legacy_b"].next(timeout=TIMEOUT)
+    assert conn_b2 is conn_b  # same TLS connection, same mirror
+    conn_b.send(respond(got, 200, b"OK"))
+    assert world["egress_a"].recv(timeout=TIMEOUT).startswith(b"SIP/2.0 200 OK\r\n")
     # Priority 5 (the dead port) was tried first, then priority 10.
     log = world["a"].read_log()
     assert ('msg="connect failed" domain=b.test reason="Connection refused" failover=yes'
@@ -152,10 +158,14 @@ def test_metrics_health_ready(world):
     check = subprocess.run(["/usr/bin/promtool", "check", "metrics"], input=body,
                            capture_output=True, text=True, timeout=TIMEOUT)
     assert check.returncode == 0 and check.stdout + check.stderr == "", check.stdout + check.stderr
-    assert metric(body, 'reusegw_dns_queries_total{type="srv"}') >= 1
+    assert metric(body, 'reusegw_dns_queries_total{type="naptr"}') == 2  # b.test, nobody.test
+    assert metric(body, 'reusegw_dns_queries_total{type="srv"}') == 1
+    assert metric(body, 'reusegw_dns_cache_lookups_total{result="hit"}') == 1  # srv-2
+    assert metric(body, 'reusegw_reuse_decisions_total{reason="no_row"}') == 1
+    assert metric(body, 'reusegw_reuse_decisions_total{reason="reused"}') >= 1
     assert metric(body, 'reusegw_dns_failures_total{reason="nxdomain"}') == 1
     assert metric(body, 'reusegw_503_sent_total{reason="dns_failed"}') == 1
-    assert metric(body, 'reusegw_messages_total{direction="to_peer",kind="request"}') >= 1
+    assert metric(body, 'reusegw_messages_total{direction="to_peer",kind="request"}') == 2
     assert metric(body, 'reusegw_messages_total{direction="to_legacy",kind="response"}') >= 1
     assert metric(body, 'reusegw_connections{kind="tls_out",state="open"}') == 1
     assert metric(body, 'reusegw_connections{kind="egress",state="open"}') >= 1
@@ -178,3 +188,58 @@ def test_aliases_of_the_peer(world):
     assert rows[0]["address"] == A_HOST
     assert rows[0]["transport"] == "tls"
     assert "a.test" in rows[0]["identities"]
+
+
+@pytest.fixture(scope="module")
+def silent(tmp_path_factory):
+    """Gateway A whose only DNS server never answers."""
+    work = str(tmp_path_factory.mktemp("silent"))
+    certs = os.path.join(work, "certs")
+    subprocess.run([os.path.join(os.environ["REUSEGW_SOURCE_DIR"], "test/certs/gen.sh"), certs],
+                   check=True, stdout=subprocess.DEVNULL)
+    hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    hole.bind(("127.0.0.1", 0))
+    legacy_a = LegacyServer("127.0.0.1")
+    a_tls, a_legacy = free_port(A_HOST), free_port(A_HOST)
+    a = Gateway(os.environ["REUSEGW_BIN"], work, "a",
+                gateway_config("a", A_HOST, a_tls, a_legacy, legacy_a.port, certs, [],
+                               dns_server="127.0.0.1:%d" % hole.getsockname()[1]))
+    try:
+        a.wait_listening(A_HOST, a_legacy)
+        yield {"a": a, "a_legacy": a_legacy}
+    finally:
+        code = a.stop()
+        legacy_a.close()
+        hole.close()
+        print("--- A log ---\n" + a.read_log())
+        assert code == 0
+
+
+def test_dns_timeout_gets_503_with_reason(silent):
+    c = Client.connect(A_HOST, silent["a_legacy"])
+    start = time.monotonic()
+    c.send(request(b"OPTIONS", b"sip:slow.test", b"z9hG4bK-to-1", b"to-1@a", 1))
+    resp = c.recv(timeout=TIMEOUT)
+    took = time.monotonic() - start
+    assert resp.startswith(b"SIP/2.0 503 ")
+    assert b"DNS: timeout" in resp
+    assert top_via(resp) == b"SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bK-to-1;rport"
+    assert 1 < took < 20  # c-ares: 2 s, then 4 s
+    c.close()
+
+
+def test_request_whose_connection_closes_during_dns_is_dropped(silent):
+    port = admin_port(silent["a"])
+    c = Client.connect(A_HOST, silent["a_legacy"])
+    c.send(request(b"OPTIONS", b"sip:gone.test", b"z9hG4bK-gone-1", b"gone-1@a", 1))
+    deadline = time.monotonic() + TIMEOUT
+    while metric(http_get(A_HOST, port, "/metrics")[1],
+                 'reusegw_dns_cache_lookups_total{result="miss"}') < 2:
+        assert time.monotonic() < deadline  # wait until it is queued
+    c.close()
+    series = 'reusegw_dropped_messages_total{reason="connection_gone_during_dns"}'
+    while metric(http_get(A_HOST, port, "/metrics")[1], series) < 1:
+        assert time.monotonic() < deadline
+    body = http_get(A_HOST, port, "/metrics")[1]
+    assert metric(body, 'reusegw_503_sent_total{reason="dns_timeout"}') == 1  # the first test's
+    assert metric(body, 'reusegw_dns_failures_total{reason="timeout"}') == 2
