@@ -238,6 +238,13 @@ void dns_on_event(struct dns_resolver *r, const struct loop_event *ev)
         return; /* a poll we already replaced or cancelled */
     if (!ev->more)
         s->armed = false;
+    if (ev->res < 0 && ev->res != -ECANCELED) {
+        /* A poll that fails would fail again: leave the socket to c-ares'
+         * own timeout instead of spinning. */
+        LOG_RATELIMITED(LOG_WARN, "DNS socket poll failed", LF_STR("reason", strerror(-ev->res)));
+        reschedule(r);
+        return;
+    }
     if (ev->res > 0) {
         int fd = s->fd;
         ares_socket_t rfd = ev->res & (POLLIN | POLLERR | POLLHUP) ? fd : ARES_SOCKET_BAD;
@@ -336,29 +343,30 @@ static void note_ttl(struct dns_query *q, uint32_t ttl_s)
 }
 
 /* answer_ttl is the least TTL of the |type| records in a raw DNS answer;
- * c-ares' NAPTR and SRV parsers do not report TTLs. */
+ * c-ares' NAPTR and SRV parsers do not report TTLs. Reads stay within
+ * |alen| bytes whatever the packet says. */
 static uint32_t answer_ttl(const unsigned char *abuf, int alen, unsigned type)
 {
-    const unsigned char *p = abuf + 12, *end = abuf + alen;
-    if (alen < 12)
+    size_t len = alen > 0 ? (size_t)alen : 0, at = 12;
+    if (len < 12)
         return 0;
     unsigned qd = (unsigned)abuf[4] << 8 | abuf[5];
     unsigned an = (unsigned)abuf[6] << 8 | abuf[7];
     uint32_t ttl = UINT32_MAX;
-    for (unsigned rr = 0; rr < qd + an; rr++) {
-        while (p < end && *p && (*p & 0xc0) != 0xc0)
-            p += 1 + *p;
-        p += p < end && *p ? 2 : 1; /* compression pointer or root label */
+    for (unsigned rr = 0; rr < qd + an && at < len; rr++) {
+        while (at < len && abuf[at] && (abuf[at] & 0xc0) != 0xc0)
+            at += 1u + abuf[at];
+        at += at < len && abuf[at] ? 2 : 1; /* compression pointer or root label */
         if (rr < qd) {
-            p += 4;
+            at += 4;
             continue;
         }
-        if (end - p < 10)
+        if (at + 10 > len)
             break;
+        const unsigned char *p = abuf + at;
         unsigned t = (unsigned)p[0] << 8 | p[1];
         uint32_t rttl = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
-        unsigned rdlen = (unsigned)p[8] << 8 | p[9];
-        p += 10 + rdlen;
+        at += 10u + ((unsigned)p[8] << 8 | p[9]);
         if (t == type && rttl < ttl)
             ttl = rttl;
     }
