@@ -119,6 +119,7 @@ static void finish_close(struct worker *w, struct conn *c)
     c->state = CONN_DEAD;
     timer_disarm(&w->timers, &c->timer);
     conn_index_remove(&w->conns, c);
+    conn_peer_untrack(&w->conns, c);
     unwait(w, c);
     wake_waiters(w, c);
     buf_pool_put(&w->in_pool, c->in);
@@ -129,6 +130,8 @@ static void finish_close(struct worker *w, struct conn *c)
     c->tls = NULL;
     tls_identities_unref(c->ids);
     c->ids = NULL;
+    cfg_unref(c->route_cfg);
+    c->route_cfg = NULL;
     if (c->fd >= 0) {
         struct conn_ref r = ref_of(w, c);
         loop_cancel_fd(w->loop, c->fd);
@@ -219,7 +222,8 @@ bool conn_send(struct worker *w, struct conn *c, const void *data, size_t len)
         }
         return pull_ciphertext(w, c);
     }
-    if (c->kind == CONN_TLS_OUT || c->kind == CONN_TLS_IN) {
+    if (c->tls || c->kind == CONN_TLS_OUT || c->kind == CONN_TLS_IN ||
+        c->state == CONN_CONNECTING) {
         uint32_t prefix = (uint32_t)len;
         if (c->hold.bytes + sizeof(prefix) + len > w->cfg->limits.max_buffered_bytes)
             return false;
@@ -275,8 +279,10 @@ static void on_timer(void *ctx, struct timer *timer)
     case CONN_CONNECTING:
     case CONN_HANDSHAKE:
         w->counters.timeouts_handshake++;
-        if (c->kind == CONN_TLS_OUT) {
-            relay_dial_failed(w, c, "TLS connect/handshake timed out");
+        if (c->kind == CONN_TLS_OUT || c->kind == CONN_MIRROR) {
+            relay_dial_failed(w, c,
+                              c->kind == CONN_MIRROR ? "legacy proxy did not accept in time"
+                                                     : "TLS connect/handshake timed out");
             conn_close(w, c, CLOSE_ABORT, "handshake timeout");
         } else {
             LOG_RATELIMITED(LOG_INFO, "handshake timed out", LF_STR("conn", kind_name(c)));
@@ -399,6 +405,16 @@ static void ingest_plain(struct worker *w, struct conn *c, const uint8_t *data, 
     }
 }
 
+/* release_held sends, in order, what waited for the connection to open. */
+static void release_held(struct worker *w, struct conn *c)
+{
+    size_t n;
+    while ((n = conn_held_next(w, c, w->scratch, w->scratch_size)) > 0) {
+        if (!conn_send(w, c, w->scratch, n))
+            w->counters.dropped_buffer_full++;
+    }
+}
+
 static void handshake_done(struct worker *w, struct conn *c)
 {
     c->state = CONN_OPEN;
@@ -407,12 +423,7 @@ static void handshake_done(struct worker *w, struct conn *c)
               LF_STR("version", tls_conn_version(c->tls)), LF_STR("domain", c->domain));
     c->last_active_ms = w->now_ms;
     arm_timer(w, c, w->cfg->reuse.idle_timeout_ms);
-    /* Release what waited for the handshake, in order. */
-    size_t n;
-    while ((n = conn_held_next(w, c, w->scratch, w->scratch_size)) > 0) {
-        if (!conn_send(w, c, w->scratch, n))
-            w->counters.dropped_buffer_full++;
-    }
+    release_held(w, c);
 }
 
 static void handshake_failed(struct worker *w, struct conn *c)
@@ -424,10 +435,10 @@ static void handshake_failed(struct worker *w, struct conn *c)
     if (c->kind == CONN_TLS_OUT) {
         /* Try the next target before giving up on the held requests. */
         const char *why = NULL;
-        struct conn *next =
-            c->target_index + 1 < c->n_targets
-                ? conn_dial(w, c->domain, c->targets, c->n_targets, c->target_index + 1u, &why)
-                : NULL;
+        struct conn *next = c->target_index + 1 < c->n_targets
+                                ? conn_dial(w, c->route_cfg, c->domain, c->targets, c->n_targets,
+                                            c->target_index + 1u, &why)
+                                : NULL;
         if (next) {
             next->hold = c->hold;
             memset(&c->hold, 0, sizeof(c->hold));
@@ -562,8 +573,8 @@ static void on_connect(struct worker *w, struct conn *c, const struct loop_event
         if (c->kind == CONN_TLS_OUT) {
             const char *next_why = NULL;
             struct conn *next = c->target_index + 1 < c->n_targets
-                                    ? conn_dial(w, c->domain, c->targets, c->n_targets,
-                                                c->target_index + 1u, &next_why)
+                                    ? conn_dial(w, c->route_cfg, c->domain, c->targets,
+                                                c->n_targets, c->target_index + 1u, &next_why)
                                     : NULL;
             LOG_RATELIMITED(LOG_WARN, "connect failed", LF_STR("domain", c->domain),
                             LF_STR("reason", why), LF_STR("failover", next ? "yes" : "no"));
@@ -574,9 +585,9 @@ static void on_connect(struct worker *w, struct conn *c, const struct loop_event
                 relay_dial_failed(w, c, "TCP connect to the peer failed");
             }
         } else {
-            w->counters.dropped_buffer_full += c->out.bytes ? 1 : 0;
             LOG_RATELIMITED(LOG_ERROR, "cannot connect to legacy.forward_to",
                             LF_STR("reason", why));
+            relay_dial_failed(w, c, "legacy proxy unreachable");
         }
         conn_close(w, c, CLOSE_ABORT, "connect failed");
         return;
@@ -597,7 +608,7 @@ static void on_connect(struct worker *w, struct conn *c, const struct loop_event
     timer_disarm(&w->timers, &c->timer);
     c->state = CONN_OPEN;
     arm_recv(w, c);
-    flush(w, c);
+    release_held(w, c);
 }
 
 void conn_on_event(struct worker *w, const struct loop_event *ev)
@@ -635,6 +646,25 @@ static void set_nodelay(int fd)
 
 void conn_accepted(struct worker *w, int fd, bool is_tls)
 {
+    struct sockaddr_storage peer;
+    socklen_t peer_len = sizeof(peer);
+    memset(&peer, 0, sizeof(peer));
+    getpeername(fd, (struct sockaddr *)&peer, &peer_len);
+    if (is_tls && conn_peer_count(&w->conns, (struct sockaddr *)&peer) >=
+                      w->cfg->limits.max_connections_per_peer) {
+        w->counters.rejected_per_peer++;
+        char ip[INET6_ADDRSTRLEN] = "?";
+        const void *addr = peer.ss_family == AF_INET6
+                               ? (const void *)&((struct sockaddr_in6 *)&peer)->sin6_addr
+                               : (const void *)&((struct sockaddr_in *)&peer)->sin_addr;
+        inet_ntop(peer.ss_family, addr, ip, sizeof(ip));
+        LOG_RATELIMITED(
+            LOG_WARN, "limits.max_connections_per_peer reached; refusing connection",
+            LF_STR("peer", ip),
+            LF_UINT("max_connections_per_peer", w->cfg->limits.max_connections_per_peer));
+        close(fd);
+        return;
+    }
     struct conn *c = conn_alloc(&w->conns, is_tls ? CONN_TLS_IN : CONN_EGRESS);
     if (!c) {
         w->counters.rejected_max_connections++;
@@ -645,11 +675,12 @@ void conn_accepted(struct worker *w, int fd, bool is_tls)
     }
     w->counters.accepted++;
     c->fd = fd;
-    c->peer_len = sizeof(c->peer);
-    getpeername(fd, (struct sockaddr *)&c->peer, &c->peer_len);
+    c->peer = peer;
+    c->peer_len = peer_len;
     set_nodelay(fd);
     c->last_active_ms = w->now_ms;
     if (is_tls) {
+        conn_peer_track(&w->conns, c);
         c->tls = tls_conn_new_server(w->tls_ctx);
         if (!c->tls) {
             conn_close(w, c, CLOSE_ABORT, "tls alloc");
@@ -757,8 +788,9 @@ static struct conn *open_socket(struct worker *w, enum conn_kind kind,
     return c;
 }
 
-struct conn *conn_dial(struct worker *w, const char *domain, const struct cfg_hostport *targets,
-                       size_t n_targets, size_t index, const char **why)
+struct conn *conn_dial(struct worker *w, struct cfg_snapshot *route_cfg, const char *domain,
+                       const struct cfg_hostport *targets, size_t n_targets, size_t index,
+                       const char **why)
 {
     *why = "no target";
     for (; index < n_targets; index++) {
@@ -766,6 +798,7 @@ struct conn *conn_dial(struct worker *w, const char *domain, const struct cfg_ho
         if (!c)
             continue;
         snprintf(c->domain, sizeof(c->domain), "%s", domain);
+        c->route_cfg = cfg_ref(route_cfg);
         c->targets = targets;
         c->n_targets = (uint16_t)n_targets;
         c->target_index = (uint16_t)index;

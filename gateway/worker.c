@@ -17,6 +17,7 @@
 #include "conn_io.h"
 #include "dns_route.h"
 #include "log.h"
+#include "reload.h"
 #include "tls/conn.h"
 #include "tls/ctx.h"
 #include "tls/identities.h"
@@ -87,6 +88,7 @@ void worker_free(struct worker *w)
         buf_queue_clear(&c->hold, &w->out_pool);
         tls_conn_free(c->tls);
         tls_identities_unref(c->ids);
+        cfg_unref(c->route_cfg);
     }
     for (size_t i = 0; i < w->n_listeners; i++)
         if (w->listeners[i].fd >= 0)
@@ -225,9 +227,8 @@ static void on_signal(struct worker *w, const struct loop_event *ev)
         const struct signalfd_siginfo *si = &w->signal_info;
         if (si->ssi_signo == SIGTERM || si->ssi_signo == SIGINT)
             start_drain(w, si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-        else
-            LOG_INFO("ignoring signal (reload is not implemented yet)",
-                     LF_UINT("signal", si->ssi_signo));
+        else if (si->ssi_signo == SIGHUP)
+            reload_worker(w);
     }
     arm_signal(w);
 }
