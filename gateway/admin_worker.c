@@ -151,6 +151,11 @@ void admin_worker_free(struct admin_worker *aw)
     free(aw);
 }
 
+void admin_worker_reloaded(struct admin_worker *aw)
+{
+    aw->cert_not_after = metrics_cert_not_after(aw->w->cfg->tls.certificate);
+}
+
 void admin_worker_on_event(struct admin_worker *aw, const struct loop_event *ev)
 {
     if (tag_op(ev->tag) == OP_PROBE)

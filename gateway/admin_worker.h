@@ -22,6 +22,10 @@ struct admin_worker *admin_worker_new(struct worker *w);
 /* admin_worker_free closes the endpoint. NULL is a no-op. */
 void admin_worker_free(struct admin_worker *aw);
 
+/* admin_worker_reloaded re-reads what a reload may change: the
+ * certificate whose expiry /metrics shows. */
+void admin_worker_reloaded(struct admin_worker *aw);
+
 /* admin_worker_on_event handles an OP_ADMIN or OP_PROBE completion. */
 void admin_worker_on_event(struct admin_worker *aw, const struct loop_event *ev);
 

@@ -227,8 +227,13 @@ static void on_signal(struct worker *w, const struct loop_event *ev)
         const struct signalfd_siginfo *si = &w->signal_info;
         if (si->ssi_signo == SIGTERM || si->ssi_signo == SIGINT)
             start_drain(w, si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-        else if (si->ssi_signo == SIGHUP)
-            reload_worker(w);
+        else if (si->ssi_signo == SIGHUP && reload_worker(w)) {
+            metrics_inc(&w->metrics, M_RELOAD_OK);
+            if (w->admin)
+                admin_worker_reloaded(w->admin);
+        } else if (si->ssi_signo == SIGHUP) {
+            metrics_inc(&w->metrics, M_RELOAD_FAILED);
+        }
     }
     arm_signal(w);
 }

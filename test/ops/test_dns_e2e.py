@@ -8,6 +8,7 @@ promtool and counts what happened; /healthz, /ready and B's /aliases answer
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -188,6 +189,30 @@ def test_aliases_of_the_peer(world):
     assert rows[0]["address"] == A_HOST
     assert rows[0]["transport"] == "tls"
     assert "a.test" in rows[0]["identities"]
+
+
+def wait_metric(host, port, series, value):
+    deadline = time.monotonic() + TIMEOUT
+    while metric(http_get(host, port, "/metrics")[1], series) != value:
+        assert time.monotonic() < deadline, series
+        time.sleep(0.05)
+
+
+def test_reloads_are_counted(world):
+    a, port = world["a"], admin_port(world["a"])
+    a.proc.send_signal(signal.SIGHUP)
+    wait_metric(A_HOST, port, 'reusegw_reloads_total{result="ok"}', 1)
+    # The resolver was built from dns.servers: changing them needs a restart.
+    with open(a.config) as f:
+        text = f.read()
+    with open(a.config, "w") as f:
+        f.write(re.sub(r'servers: \["[0-9.]+:', 'servers: ["127.0.0.9:', text))
+    a.proc.send_signal(signal.SIGHUP)
+    wait_metric(A_HOST, port, 'reusegw_reloads_total{result="failed"}', 1)
+    assert 'reload refused: this setting changes only with a restart" key=dns.servers' in \
+        a.read_log()
+    with open(a.config, "w") as f:
+        f.write(text)
 
 
 @pytest.fixture(scope="module")
