@@ -22,13 +22,18 @@ enum {
     DNS_ROUTE_SETS = 256, /* distinct target lists in use, per worker */
 };
 
-/* dns_wait is one request held until its domain resolves. */
+/* dns_wait is one request held until its domain resolves. Requests for a
+ * (domain, port) already being resolved join that resolution instead of
+ * starting their own, and all of them are replayed in arrival order. */
 struct dns_wait {
     struct dns_routes *d;
     struct conn_ref from;
-    struct dns_handle handle;
-    char *msg; /* copy; NULL when the entry is free */
+    struct dns_handle handle; /* set on the entry that started the lookup */
+    uint64_t seq;             /* arrival order */
+    char *msg;                /* copy; NULL when the entry is free */
     size_t len;
+    uint16_t port;
+    char domain[DNS_HOST_MAX + 1];
 };
 
 /* dns_route_set is a resolved target list in the form connections dial
@@ -46,6 +51,7 @@ struct dns_routes {
     struct worker *w;
     struct dns_resolver *resolver;
     const struct dns_result *answer; /* set while a waiting request re-enters */
+    uint64_t next_seq;
     struct dns_wait waits[DNS_WAIT_MAX];
     struct dns_route_set sets[DNS_ROUTE_SETS];
 };
@@ -178,36 +184,82 @@ static void apply(struct dns_routes *d, const struct dns_result *res, bool is_ac
     plan->n_targets = s->n;
 }
 
+/* next_waiting is the earliest-arrived entry waiting on (domain, port). */
+static struct dns_wait *next_waiting(struct dns_routes *d, const char *domain, uint16_t port)
+{
+    struct dns_wait *first = NULL;
+    for (size_t i = 0; i < DNS_WAIT_MAX; i++) {
+        struct dns_wait *e = &d->waits[i];
+        if (e->msg && e->port == port && strcasecmp(e->domain, domain) == 0 &&
+            (!first || e->seq < first->seq))
+            first = e;
+    }
+    return first;
+}
+
+/* on_answer replays every request waiting on the answered (domain, port),
+ * oldest first; one whose legacy connection is gone is dropped. */
 static void on_answer(void *ctx, const struct dns_result *res)
 {
-    struct dns_wait *e = ctx;
-    struct dns_routes *d = e->d;
+    struct dns_wait *leader = ctx;
+    struct dns_routes *d = leader->d;
     struct worker *w = d->w;
-    struct conn *from = conn_get(&w->conns, e->from);
-    if (!from || from->state == CONN_CLOSING || from->state == CONN_DEAD) {
-        metrics_inc(&w->metrics, M_DROP_DNS_CONNECTION_GONE);
-    } else {
-        d->answer = res;
-        relay_message(w, from, e->msg, e->len);
-        d->answer = NULL;
+    char domain[DNS_HOST_MAX + 1];
+    uint16_t port = leader->port;
+    memcpy(domain, leader->domain, sizeof(domain));
+    leader->handle = (struct dns_handle){0};
+    struct dns_wait *e;
+    while ((e = next_waiting(d, domain, port)) != NULL) {
+        char *msg = e->msg;
+        e->msg = NULL; /* free before the replay, which may queue anew */
+        struct conn *from = conn_get(&w->conns, e->from);
+        if (!from || from->state == CONN_CLOSING || from->state == CONN_DEAD) {
+            metrics_inc(&w->metrics, M_DROP_DNS_CONNECTION_GONE);
+        } else {
+            d->answer = res;
+            relay_message(w, from, msg, e->len);
+            d->answer = NULL;
+        }
+        free(msg);
     }
-    free(e->msg);
-    e->msg = NULL;
-    e->handle = (struct dns_handle){0};
+}
+
+/* wait_for queues a copy of the request on |e|. */
+static bool wait_for(struct dns_routes *d, struct dns_wait *e, struct conn *from, const char *msg,
+                     size_t len, const char *domain, uint16_t port)
+{
+    e->msg = malloc(len);
+    if (!e->msg)
+        return false;
+    memcpy(e->msg, msg, len);
+    e->len = len;
+    e->d = d;
+    e->from = conn_ref_of(&d->w->conns, from);
+    e->seq = d->next_seq++;
+    e->port = port;
+    memcpy(e->domain, domain, sizeof(e->domain));
+    return true;
+}
+
+static void queue_full(struct worker *w, bool is_ack, struct route_plan *plan)
+{
+    plan->verdict = ROUTE_UNROUTABLE;
+    plan->why = "DNS: too many requests waiting for resolution";
+    if (!is_ack)
+        metrics_inc(&w->metrics, M_503_DNS_QUEUE_FULL);
 }
 
 bool dns_routes_plan(struct worker *w, struct conn *from, const char *msg, size_t len, bool is_ack,
                      struct route_plan *plan)
 {
     struct dns_routes *d = w->dns;
-    char domain[DNS_HOST_MAX + 1];
+    char domain[DNS_HOST_MAX + 1] = "";
     if (plan->domain.len > DNS_HOST_MAX) {
         plan->verdict = ROUTE_UNROUTABLE;
         plan->why = dns_status_text(DNS_ERR_BAD_NAME);
         return true;
     }
     memcpy(domain, plan->domain.p, plan->domain.len);
-    domain[plan->domain.len] = '\0';
     if (d->answer && strcasecmp(d->answer->domain, domain) == 0) {
         const struct dns_result *res = d->answer;
         d->answer = NULL; /* one answer for one request */
@@ -218,25 +270,26 @@ bool dns_routes_plan(struct worker *w, struct conn *from, const char *msg, size_
     for (size_t i = 0; i < DNS_WAIT_MAX && !e; i++)
         if (!d->waits[i].msg)
             e = &d->waits[i];
+    if (next_waiting(d, domain, plan->port)) {
+        /* Its lookup is under way: wait behind the requests already queued. */
+        if (!e || !wait_for(d, e, from, msg, len, domain, plan->port)) {
+            queue_full(w, is_ack, plan);
+            return true;
+        }
+        return false;
+    }
     struct dns_result now;
     struct dns_handle handle;
     if (dns_resolve(d->resolver, domain, plan->port, on_answer, e, &now, &handle) == DNS_DONE) {
         apply(d, &now, is_ack, plan);
         return true;
     }
-    if (!e || !(e->msg = malloc(len))) {
+    if (!e || !wait_for(d, e, from, msg, len, domain, plan->port)) {
         /* No room to wait: a cache miss under a flood of new domains. */
         dns_cancel(d->resolver, handle);
-        plan->verdict = ROUTE_UNROUTABLE;
-        plan->why = "DNS: too many requests waiting for resolution";
-        if (!is_ack)
-            metrics_inc(&w->metrics, M_503_DNS_QUEUE_FULL);
+        queue_full(w, is_ack, plan);
         return true;
     }
-    memcpy(e->msg, msg, len);
     e->handle = handle;
-    e->len = len;
-    e->d = d;
-    e->from = conn_ref_of(&w->conns, from);
     return false;
 }
