@@ -34,8 +34,6 @@ enum {
     DNS_C_IN = 1,
 };
 
-enum stage { STAGE_NAPTR, STAGE_SRV, STAGE_ADDR };
-
 struct dns_query;
 
 /* dns_call is the c-ares callback argument of one lookup of a query. */
@@ -57,7 +55,7 @@ struct dns_query {
     bool used;
     bool starting;       /* inside dns_resolve: finish() must not call back */
     bool finished;       /* finished while starting */
-    uint8_t stage;       /* enum stage */
+    bool host_only;      /* looking up the URI host itself, not SRV targets */
     uint8_t outstanding; /* c-ares calls issued and not yet called back */
     uint8_t n_names, next_name;
     int status;      /* enum dns_status once finished */
@@ -380,7 +378,6 @@ static void on_addr(void *arg, int status, int timeouts, struct ares_addrinfo *a
 
 static void query_srv(struct dns_query *q)
 {
-    q->stage = STAGE_SRV;
     q->outstanding++;
     count(q->r, M_DNS_QUERY_SRV);
     ares_query(q->r->channel, q->names[q->next_name++], DNS_C_IN, DNS_T_SRV, on_srv, &q->calls[0]);
@@ -389,7 +386,6 @@ static void query_srv(struct dns_query *q)
 /* query_addrs looks up every SRV target (or the host itself) at once. */
 static void query_addrs(struct dns_query *q)
 {
-    q->stage = STAGE_ADDR;
     struct ares_addrinfo_hints hints = {.ai_family = AF_UNSPEC, .ai_flags = ARES_AI_NOSORT};
     uint8_t n = q->answer.n_srv;
     q->outstanding += n; /* before any call: a callback may come at once */
@@ -404,6 +400,7 @@ static void query_addrs(struct dns_query *q)
  * explicit port, or 5061. */
 static void query_host_only(struct dns_query *q)
 {
+    q->host_only = true;
     q->answer.n_srv = 1;
     q->answer.srv[0] = (struct dns_srv){.port = q->port ? q->port : DNS_SIPS_PORT};
     snprintf(q->hosts[0].host, sizeof(q->hosts[0].host), "%s", q->host);
@@ -541,7 +538,7 @@ static void on_addr(void *arg, int status, int timeouts, struct ares_addrinfo *a
     }
     if (ans->n_addr)
         finish(q, DNS_OK);
-    else if (first_error == ARES_ENOTFOUND && q->stage == STAGE_ADDR && q->n_names == 0)
+    else if (first_error == ARES_ENOTFOUND && q->host_only)
         finish(q, DNS_ERR_NXDOMAIN); /* the URI host itself does not exist */
     else
         finish(q, first_error == ARES_SUCCESS || first_error == ARES_ENOTFOUND
@@ -621,7 +618,6 @@ enum dns_start dns_resolve(struct dns_resolver *r, const char *host, uint16_t po
     if (port) {
         query_host_only(q);
     } else {
-        q->stage = STAGE_NAPTR;
         q->outstanding++;
         count(r, M_DNS_QUERY_NAPTR);
         ares_query(r->channel, q->host, DNS_C_IN, DNS_T_NAPTR, on_naptr, &q->calls[0]);

@@ -54,6 +54,8 @@ static const char *const records[] = {
     /* No NAPTR, no SRV: A and AAAA of the host on 5061. */
     "--host-record=dual.test,127.0.0.51,::1",
     "--host-record=v6only.test,::1",
+    /* An SRV record whose target does not exist. */
+    "--srv-host=_sips._tcp.badtarget.test,missing.test,5061,10,10",
     NULL,
 };
 
@@ -246,6 +248,14 @@ static void nxdomain_is_cached(void **state)
     assert_int_equal(a.res.status, DNS_ERR_NXDOMAIN);
     assert_true(a.res.from_cache);
     assert_int_equal(fx.m.v[M_DNS_QUERY_NAPTR], 1);
+    /* With an explicit port the host lookup itself says NXDOMAIN. */
+    resolve("nowhere.test", 5070, &a);
+    assert_int_equal(a.res.status, DNS_ERR_NXDOMAIN);
+    assert_false(a.res.from_cache);
+    /* The domain exists, its only SRV target does not: no SIPS target. */
+    resolve("badtarget.test", 0, &a);
+    assert_int_equal(a.res.status, DNS_ERR_NODATA);
+    assert_int_equal(fx.m.v[M_DNS_FAIL_NODATA], 1);
 }
 
 static void cancel_never_calls_back(void **state)
