@@ -29,6 +29,7 @@ enum metric_id {
     M_ACCEPTED,
     /* reusegw_connections_rejected_total{reason} */
     M_REJECTED_MAX_CONNECTIONS,
+    M_REJECTED_MAX_PER_PEER,
     /* gauge reusegw_connections{kind,state}: see metrics_conn_id */
     M_CONNS_FIRST,
     M_CONNS_LAST = M_CONNS_FIRST + METRIC_CONN_KINDS * METRIC_CONN_STATES - 1,
@@ -77,14 +78,15 @@ enum metric_id {
     M_503_DNS_FAILED,
     M_503_DNS_TIMEOUT,
     M_503_DNS_QUEUE_FULL,
-    M_503_OTHER, /* no route, dial or handshake failure, congestion, ... */
+    M_503_PENDING_FULL, /* limits.max_pending_transactions reached */
+    M_503_OTHER,        /* dial or handshake failure, congestion, peer gone... */
     /* reusegw_dropped_messages_total{reason} */
     M_DROP_UNKNOWN_BRANCH,
     M_DROP_RESPONSE_ON_EGRESS,
     M_DROP_ACK_UNROUTABLE,
     M_DROP_BUFFER_FULL,
-    M_DROP_PENDING_FULL,
-    M_DROP_MALFORMED,
+    M_DROP_PEER_GONE,           /* its destination connection closed */
+    M_DROP_MALFORMED,           /* unparseable and not answerable */
     M_DROP_DNS_CONNECTION_GONE, /* its legacy connection closed during DNS */
     /* reusegw_keepalive_pongs_total */
     M_KEEPALIVE_PONGS,

@@ -22,6 +22,7 @@ void metrics_bridge_absorb(struct worker *w)
     const struct counters *c = &w->counters;
     metrics_set(m, M_ACCEPTED, c->accepted);
     metrics_set(m, M_REJECTED_MAX_CONNECTIONS, c->rejected_max_connections);
+    metrics_set(m, M_REJECTED_MAX_PER_PEER, c->rejected_per_peer);
     metrics_set(m, M_HSFAIL_TIMEOUT, c->timeouts_handshake);
     metrics_set(m, M_HSFAIL_ERROR, c->tls_handshake_failures);
     metrics_set(m, M_HANDSHAKE_FAILED, c->timeouts_handshake + c->tls_handshake_failures);
@@ -29,15 +30,16 @@ void metrics_bridge_absorb(struct worker *w)
     metrics_set(m, M_ALIAS_DECLINED, c->aliases_declined);
     metrics_set(m, M_ANSWER_BAD_REQUEST, c->answered_400);
     metrics_set(m, M_ANSWER_TOO_MANY_HOPS, c->answered_483);
-    uint64_t dns_503 =
-        m->v[M_503_DNS_FAILED] + m->v[M_503_DNS_TIMEOUT] + m->v[M_503_DNS_QUEUE_FULL];
-    metrics_set(m, M_503_OTHER, minus(c->answered_503, dns_503));
+    metrics_set(m, M_503_PENDING_FULL, c->refused_pending_full);
+    uint64_t classified = m->v[M_503_DNS_FAILED] + m->v[M_503_DNS_TIMEOUT] +
+                          m->v[M_503_DNS_QUEUE_FULL] + c->refused_pending_full;
+    metrics_set(m, M_503_OTHER, minus(c->answered_503, classified));
     metrics_set(m, M_DROP_UNKNOWN_BRANCH, c->dropped_unknown_branch);
     metrics_set(m, M_DROP_RESPONSE_ON_EGRESS, c->dropped_response_on_egress);
     metrics_set(m, M_DROP_ACK_UNROUTABLE, c->dropped_ack_unroutable);
     metrics_set(m, M_DROP_BUFFER_FULL, c->dropped_buffer_full);
-    metrics_set(m, M_DROP_PENDING_FULL, c->dropped_pending_full);
-    metrics_set(m, M_DROP_MALFORMED, c->framing_errors);
+    metrics_set(m, M_DROP_PEER_GONE, c->dropped_peer_gone);
+    metrics_set(m, M_DROP_MALFORMED, c->dropped_malformed);
     metrics_set(m, M_KEEPALIVE_PONGS, c->keepalive_pongs);
     metrics_set(m, M_LEGACY_ADDRESS_LEAKS, c->legacy_address_leaks);
     metrics_set(m, M_TIMEOUT_IDLE, c->timeouts_idle);

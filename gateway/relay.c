@@ -1,10 +1,10 @@
 /* relay: the DESIGN.md message-flow table, one function per row. */
 #include "relay.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "addr.h"
 #include "alias.h"
 #include "config/config.h"
 #include "conn_io.h"
@@ -28,10 +28,13 @@ struct parsed {
     struct sip_header headers[MAX_HEADERS];
 };
 
-static const char *kind_name(const struct conn *c)
+/* drop counts a message reusegw discards in |counter| and logs why,
+ * rate-limited. */
+static void drop(uint64_t *counter, const struct conn *c, const char *why)
 {
-    static const char *const names[] = {"tls-in", "tls-out", "mirror", "egress"};
-    return names[c->kind];
+    (*counter)++;
+    LOG_RATELIMITED(LOG_INFO, "dropping message", LF_STR("from", conn_kind_name(c)),
+                    LF_STR("why", why));
 }
 
 /* build_answer writes the response reusegw originates for request |p|
@@ -40,8 +43,7 @@ static const char *kind_name(const struct conn *c)
 static size_t build_answer(struct worker *w, const struct parsed *p, unsigned status,
                            const char *reason, const char *why, char *out, size_t cap)
 {
-    char agent[300];
-    cfg_hostport_format(&w->cfg->identity.sent_by, agent, sizeof(agent));
+    const char *agent = w->sent_by;
     char warning[512];
     if (why) {
         /* Warning text is a quoted-string: leave out what would end it. */
@@ -67,7 +69,7 @@ static void answer(struct worker *w, struct conn *c, const struct parsed *p, uns
     char out[8192];
     size_t n = build_answer(w, p, status, reason, why, out, sizeof(out));
     if (n == 0 || !conn_send(w, c, out, n)) {
-        w->counters.dropped_buffer_full++;
+        drop(&w->counters.dropped_buffer_full, c, "cannot queue reusegw's own answer");
         return;
     }
     if (status == 483)
@@ -117,13 +119,12 @@ static size_t emit(struct worker *w, const struct sip_edit *ed)
 static size_t rewrite_request(struct worker *w, const struct parsed *p, const struct conn *to,
                               bool pop_route)
 {
-    char sent_by[300];
-    size_t n = cfg_hostport_format(&w->cfg->identity.sent_by, sent_by, sizeof(sent_by));
     bool alias = w->cfg->reuse.request_alias && to->kind == CONN_TLS_OUT;
     struct sip_edit ed;
     sip_edit_init(&ed, &p->msg);
     if ((pop_route && sip_edit_pop_route(&ed) != SIP_OK) ||
-        sip_edit_via_client(&ed, &p->via, (struct sip_str){sent_by, n}, alias) != SIP_OK)
+        sip_edit_via_client(&ed, &p->via, (struct sip_str){w->sent_by, w->sent_by_len}, alias) !=
+            SIP_OK)
         return 0;
     return emit(w, &ed);
 }
@@ -136,12 +137,13 @@ static void forward_request(struct worker *w, struct conn *from, struct conn *to
                             const struct sip_str domain)
 {
     bool is_ack = is_method(&p->msg, "ACK");
+    struct pending *e = NULL;
     if (!is_ack) {
         enum pending_method pm = pending_method_of(p->msg.method.p, p->msg.method.len);
-        struct pending *e = pending_add(&w->pending, p->via.branch.p, p->via.branch.len, pm,
-                                        p->via.parm.p, p->via.parm.len, w->now_ms);
+        e = pending_add(&w->pending, p->via.branch.p, p->via.branch.len, pm, p->via.parm.p,
+                        p->via.parm.len, w->now_ms);
         if (!e) {
-            w->counters.dropped_pending_full++;
+            w->counters.refused_pending_full++;
             LOG_RATELIMITED(LOG_WARN, "cannot track transaction; answering 503",
                             LF_UINT("pending", w->pending.used));
             answer(w, from, p, 503, "Service Unavailable",
@@ -151,24 +153,26 @@ static void forward_request(struct worker *w, struct conn *from, struct conn *to
         e->legacy = conn_ref_of(&w->conns, from);
         e->tls = conn_ref_of(&w->conns, to);
         e->target = to->key;
-        snprintf(e->domain, sizeof(e->domain), "%.*s", (int)domain.len, domain.p);
+        size_t n = domain.len < sizeof(e->domain) ? domain.len : sizeof(e->domain) - 1;
+        memcpy(e->domain, domain.p, n);
+        e->domain[n] = 0;
     }
     size_t n = rewrite_request(w, p, to, drop_route != NULL);
-    if (n == 0) {
-        answer(w, from, p, 400, "Bad Request", "message too large after Via rewrite");
+    bool sent = n > 0 && conn_send(w, to, w->scratch, n);
+    if (sent) {
+        w->counters.requests_relayed++;
+        metrics_relayed(&w->metrics, M_MSG_TO_PEER_REQUEST, M_BYTES_TO_PEER, n);
+        conn_throttle(w, from, to);
         return;
     }
-    if (!conn_send(w, to, w->scratch, n)) {
-        w->counters.dropped_buffer_full++;
-        LOG_RATELIMITED(LOG_WARN, "peer connection cannot take more; answering 503",
-                        LF_STR("conn", kind_name(to)));
-        if (!is_ack)
-            answer(w, from, p, 503, "Service Unavailable", "peer connection congested");
-        return;
-    }
-    w->counters.requests_relayed++;
-    metrics_relayed(&w->metrics, M_MSG_TO_PEER_REQUEST, M_BYTES_TO_PEER, n);
-    conn_throttle(w, from, to);
+    if (e)
+        pending_remove(&w->pending, e); /* never sent: nothing will answer it */
+    if (is_ack)
+        drop(&w->counters.dropped_buffer_full, from, "peer connection cannot take the ACK");
+    else if (n == 0)
+        answer(w, from, p, 400, NULL, "message too large after Via rewrite");
+    else
+        answer(w, from, p, 503, NULL, "peer connection congested");
 }
 
 /* pick_connection finds or dials the TLS connection for a routed request:
@@ -178,21 +182,16 @@ static struct conn *pick_connection(struct worker *w, const struct route_plan *p
                                     const char **why)
 {
     char domain[256];
-    snprintf(domain, sizeof(domain), "%.*s", (int)plan->domain.len, plan->domain.p);
+    size_t n = plan->domain.len < sizeof(domain) ? plan->domain.len : sizeof(domain) - 1;
+    memcpy(domain, plan->domain.p, n);
+    domain[n] = 0;
     for (size_t i = 0; i < plan->n_targets; i++) {
         struct conn_key key;
         struct sockaddr_storage ss;
-        memset(&ss, 0, sizeof(ss));
-        const struct cfg_hostport *t = &plan->targets[i];
-        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-        if (inet_pton(AF_INET, t->host, &in->sin_addr) == 1)
-            in->sin_family = AF_INET;
-        else if (inet_pton(AF_INET6, t->host, &in6->sin6_addr) == 1)
-            in6->sin6_family = AF_INET6;
-        else
+        socklen_t len;
+        if (!addr_from_hostport(&plan->targets[i], &ss, &len) ||
+            !conn_key_from_sockaddr(&key, (struct sockaddr *)&ss, 0))
             continue;
-        conn_key_from_sockaddr(&key, (struct sockaddr *)&ss, t->port);
         struct conn *c = conn_index_find(&w->conns, &key, domain);
         if (c) {
             metrics_inc(&w->metrics, M_REUSE_REUSED);
@@ -228,6 +227,8 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
         struct pending *inv =
             pending_find(&w->pending, p->via.branch.p, p->via.branch.len, PENDING_INVITE);
         struct conn *t = inv ? conn_get(&w->conns, inv->tls) : NULL;
+        if (inv && (!t || t->state == CONN_CLOSING || t->state == CONN_DEAD))
+            t = conn_index_find(&w->conns, &inv->target, inv->domain); /* same address */
         if (t && t->state != CONN_CLOSING && t->state != CONN_DEAD) {
             forward_request(w, c, t, p, NULL, (struct sip_str){inv->domain, strlen(inv->domain)});
             return;
@@ -242,7 +243,7 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
     if (!t) {
         LOG_RATELIMITED(LOG_INFO, "cannot route request", LF_STR("reason", why));
         if (is_ack)
-            w->counters.dropped_ack_unroutable++;
+            drop(&w->counters.dropped_ack_unroutable, c, why);
         else
             answer(w, c, p, 503, "Service Unavailable", why);
         return;
@@ -252,20 +253,22 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
 
 /* response_from_peer restores the legacy proxy's Via and sends the response
  * to the connection its transaction came from. */
-static void response_from_peer(struct worker *w, const struct parsed *p)
+static void response_from_peer(struct worker *w, const struct conn *from, const struct parsed *p)
 {
     struct sip_cseq cseq;
     if (sip_check_cseq(&p->msg, &cseq) != SIP_OK) {
-        w->counters.dropped_unknown_branch++;
+        drop(&w->counters.dropped_malformed, from, "response without a valid CSeq");
         return;
     }
     enum pending_method pm = pending_method_of(cseq.method.p, cseq.method.len);
     struct pending *e = pending_find(&w->pending, p->via.branch.p, p->via.branch.len, pm);
     struct conn *legacy = e ? conn_get(&w->conns, e->legacy) : NULL;
+    if (!e) {
+        drop(&w->counters.dropped_unknown_branch, from, "response to an unknown transaction");
+        return;
+    }
     if (!legacy) {
-        w->counters.dropped_unknown_branch++;
-        LOG_RATELIMITED(LOG_INFO, "dropping response: unknown transaction",
-                        LF_UINT("status", p->msg.status));
+        drop(&w->counters.dropped_peer_gone, from, "the legacy connection of this response closed");
         return;
     }
     pending_on_response(&w->pending, e, p->msg.status, w->now_ms);
@@ -275,19 +278,21 @@ static void response_from_peer(struct worker *w, const struct parsed *p)
                    ? emit(w, &ed)
                    : 0;
     if (n == 0 || !conn_send(w, legacy, w->scratch, n)) {
-        w->counters.dropped_buffer_full++;
+        drop(&w->counters.dropped_buffer_full, from, "legacy connection cannot take the response");
         return;
     }
     w->counters.responses_relayed++;
     metrics_relayed(&w->metrics, M_MSG_TO_LEGACY_RESPONSE, M_BYTES_TO_LEGACY, n);
 }
 
-/* names_legacy is true when |value| mentions |hp| as "host:port". */
-static bool names_legacy(struct sip_str value, const struct cfg_hostport *hp)
+/* names_legacy is true when |value| mentions legacy.forward_to or
+ * legacy.listen as "host:port". */
+static bool names_legacy(const struct worker *w, struct sip_str value)
 {
-    char text[300];
-    size_t n = cfg_hostport_format(hp, text, sizeof(text));
-    return n < sizeof(text) && memmem(value.p, value.len, text, n) != NULL;
+    for (size_t i = 0; i < 2; i++)
+        if (memmem(value.p, value.len, w->legacy_names[i], w->legacy_name_lens[i]))
+            return true;
+    return false;
 }
 
 /* warn_legacy_leak warns (DESIGN.md "Dialogs and Record-Route") when a
@@ -298,8 +303,7 @@ static void warn_legacy_leak(struct worker *w, const struct sip_msg *m)
     static const enum sip_hdr kinds[] = {SIP_HDR_RECORD_ROUTE, SIP_HDR_CONTACT};
     for (size_t k = 0; k < 2; k++)
         for (const struct sip_header *h = sip_msg_header(m, kinds[k]); h; h = sip_msg_next(m, h))
-            if (names_legacy(h->value, &w->cfg->legacy.forward_to) ||
-                names_legacy(h->value, &w->cfg->legacy.listen)) {
+            if (names_legacy(w, h->value)) {
                 w->counters.legacy_address_leaks++;
                 LOG_RATELIMITED(LOG_WARN,
                                 "legacy proxy advertises an internal address to a TLS peer; "
@@ -316,20 +320,23 @@ static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
     bool from_tls = c->kind == CONN_TLS_IN || c->kind == CONN_TLS_OUT;
     if (!p->msg.is_request) {
         if (from_tls) {
-            response_from_peer(w, p);
+            response_from_peer(w, c, p);
         } else if (c->kind == CONN_MIRROR) {
             struct conn *t = conn_get(&w->conns, c->partner);
-            if (!t || !conn_send(w, t, p->buf, p->len)) {
-                w->counters.dropped_buffer_full++;
+            if (!t) {
+                drop(&w->counters.dropped_peer_gone, c, "the TLS connection closed");
+                return;
+            }
+            if (!conn_send(w, t, p->buf, p->len)) {
+                drop(&w->counters.dropped_buffer_full, c, "TLS connection cannot take more");
                 return;
             }
             w->counters.responses_relayed++;
             metrics_relayed(&w->metrics, M_MSG_TO_PEER_RESPONSE, M_BYTES_TO_PEER, p->len);
             conn_throttle(w, c, t);
         } else {
-            w->counters.dropped_response_on_egress++;
-            LOG_RATELIMITED(LOG_INFO, "dropping response from the legacy proxy on egress",
-                            LF_UINT("status", p->msg.status));
+            drop(&w->counters.dropped_response_on_egress, c,
+                 "a response on egress: reusegw never sends requests there");
         }
         return;
     }
@@ -349,7 +356,7 @@ static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
             return;
         }
         if (!conn_send(w, m, p->buf, p->len)) {
-            w->counters.dropped_buffer_full++;
+            drop(&w->counters.dropped_buffer_full, c, "mirror cannot take more");
             return;
         }
         w->counters.requests_relayed++;
@@ -380,14 +387,13 @@ static bool parse(struct worker *w, struct conn *c, const char *msg, size_t len,
         err = sip_via_parse_first(&p->msg, &p->via, NULL, 0);
     if (!err)
         return true;
-    LOG_RATELIMITED(LOG_INFO, "malformed SIP message", LF_STR("conn", kind_name(c)),
+    LOG_RATELIMITED(LOG_INFO, "malformed SIP message", LF_STR("conn", conn_kind_name(c)),
                     LF_STR("reason", sip_err_text(err)));
     metrics_inc(&w->metrics, metrics_parse_error_id(err));
-    if (p->msg.is_request && !is_method(&p->msg, "ACK")) {
+    if (p->msg.is_request && !is_method(&p->msg, "ACK"))
         answer_error(w, c, p, err);
-    } else {
-        w->counters.framing_errors++;
-    }
+    else
+        drop(&w->counters.dropped_malformed, c, sip_err_text(err));
     return false;
 }
 
@@ -419,7 +425,7 @@ void relay_dial_failed(struct worker *w, struct conn *c, const char *why)
 {
     char buf[8192];
     LOG_RATELIMITED(LOG_WARN, "connection failed; answering held requests with 503",
-                    LF_STR("conn", kind_name(c)), LF_STR("domain", c->domain),
+                    LF_STR("conn", conn_kind_name(c)), LF_STR("domain", c->domain),
                     LF_STR("reason", why));
     size_t n;
     while ((n = conn_held_next(w, c, w->scratch, w->scratch_size)) > 0) {
@@ -448,7 +454,7 @@ void relay_dial_failed(struct worker *w, struct conn *c, const char *why)
         if (sip_parse(buf, rn, &r.msg, r.headers, MAX_HEADERS) == SIP_OK &&
             sip_via_parse_first(&r.msg, &r.via, NULL, 0) == SIP_OK) {
             w->counters.answered_503++;
-            response_from_peer(w, &r);
+            response_from_peer(w, c, &r);
         }
     }
 }

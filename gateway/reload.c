@@ -88,6 +88,7 @@ bool reload_worker(struct worker *w)
     w->tls_ctx = ctx;
     cfg_unref(w->cfg);
     w->cfg = next;
+    worker_cache_names(w);
     LOG_INFO("configuration reloaded", LF_STR("config", path), LF_UINT("routes", next->n_routes));
     return true;
 }

@@ -12,6 +12,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "config/config.h"
 #include "admin_worker.h"
 #include "conn_io.h"
@@ -70,8 +71,18 @@ int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_
         return -err;
     }
     w->now_ms = timer_now_ms();
+    worker_cache_names(w);
     w->dns = dns_routes_new(w);
     return w->dns ? 0 : -EINVAL;
+}
+
+void worker_cache_names(struct worker *w)
+{
+    w->sent_by_len = cfg_hostport_format(&w->cfg->identity.sent_by, w->sent_by, sizeof(w->sent_by));
+    const struct cfg_hostport *legacy[2] = {&w->cfg->legacy.forward_to, &w->cfg->legacy.listen};
+    for (size_t i = 0; i < 2; i++)
+        w->legacy_name_lens[i] =
+            cfg_hostport_format(legacy[i], w->legacy_names[i], sizeof(w->legacy_names[i]));
 }
 
 void worker_free(struct worker *w)
@@ -114,19 +125,8 @@ static int listen_on(struct worker *w, const struct cfg_hostport *hp, bool is_tl
     char name[300];
     cfg_hostport_format(hp, name, sizeof(name));
     struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
     socklen_t len;
-    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, hp->host, &in->sin_addr) == 1) {
-        in->sin_family = AF_INET;
-        in->sin_port = htons(hp->port);
-        len = sizeof(*in);
-    } else if (inet_pton(AF_INET6, hp->host, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(hp->port);
-        len = sizeof(*in6);
-    } else {
+    if (!addr_from_hostport(hp, &ss, &len)) {
         LOG_ERROR("listen address is not an IP address", LF_STR("address", name));
         return -1;
     }
