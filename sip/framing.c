@@ -49,7 +49,7 @@ enum sip_err sip_content_length_parse(const char *p, const char *end, size_t *va
 {
     /* LWS may hide folded line ends: treat CR and LF as white space here,
      * `end` already bounds the logical header. */
-    while (p < end && (sip_is_wsp(*p) || *p == '\r' || *p == '\n'))
+    while (p < end && sip_is_lws(*p))
         p++;
     uint64_t v = 0;
     const char *digits = p;
@@ -61,7 +61,7 @@ enum sip_err sip_content_length_parse(const char *p, const char *end, size_t *va
     }
     if (p == digits)
         return SIP_ERR_CL_INVALID;
-    while (p < end && (sip_is_wsp(*p) || *p == '\r' || *p == '\n'))
+    while (p < end && sip_is_lws(*p))
         p++;
     if (p != end)
         return SIP_ERR_CL_INVALID;
@@ -186,9 +186,7 @@ enum sip_frame_event sip_framer_feed(struct sip_framer *f, const char *buf, size
                 return fail(f, out, SIP_ERR_HEADERS_TOO_LARGE);
             return SIP_FRAME_NEED_MORE;
         }
-        if (f->header_len > max_message_bytes)
-            return fail(f, out, SIP_ERR_HEADERS_TOO_LARGE);
-        size_t body_len;
+        size_t body_len; /* header_len <= avail <= max_message_bytes here */
         enum sip_err err = header_section_length(f, buf, &body_len);
         if (err)
             return fail(f, out, err);
