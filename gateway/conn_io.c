@@ -277,6 +277,7 @@ void conn_arm_timer(struct worker *w, struct conn *c, uint64_t after_ms)
 void conn_framing_error(struct worker *w, struct conn *c, enum sip_err err)
 {
     w->counters.framing_errors++;
+    metrics_inc(&w->metrics, metrics_parse_error_id(err));
     if (c->in)
         relay_framing_error(w, c, (const char *)c->in->data + c->in->head,
                             c->in->tail - c->in->head, err);
@@ -383,6 +384,12 @@ static void on_recv(struct worker *w, struct conn *c, const struct loop_event *e
             ingest_plain(w, c, ev->data, ev->len);
     } else if (ev->res == 0 || (ev->res < 0 && ev->res != -ENOBUFS && ev->res != -ECANCELED)) {
         c->peer_closed = true;
+        if (c->kind == CONN_TLS_OUT && c->state == CONN_HANDSHAKE) {
+            /* A peer that hangs up mid-handshake failed it: fail over (or
+             * answer what is held) instead of dropping the held requests. */
+            w->counters.tls_handshake_failures++;
+            conn_dial_failed(w, c, "peer closed the connection during the TLS handshake");
+        }
         conn_close(w, c, ev->res == 0 ? CLOSE_FLUSH : CLOSE_ABORT, "peer closed");
     }
     if (!c->recv_armed && ev->res != 0)

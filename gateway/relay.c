@@ -8,6 +8,7 @@
 #include "alias.h"
 #include "config/config.h"
 #include "conn_io.h"
+#include "dns_route.h"
 #include "log.h"
 #include "reuse_decision.h"
 #include "route.h"
@@ -184,6 +185,7 @@ static void forward_request(struct worker *w, struct conn *from, struct conn *to
     bool sent = n > 0 && conn_send(w, to, w->scratch, n);
     if (sent) {
         w->counters.requests_relayed++;
+        metrics_relayed(&w->metrics, M_MSG_TO_PEER_REQUEST, M_BYTES_TO_PEER, n);
         conn_throttle(w, from, to);
         return;
     }
@@ -293,6 +295,8 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
     }
     struct route_plan plan;
     route_plan(w->cfg, &p->msg, &plan);
+    if (plan.verdict == ROUTE_DNS && !dns_routes_plan(w, c, p->buf, p->len, is_ack, &plan))
+        return; /* waiting for DNS: relay_message sees it again with the answer */
     if (plan.verdict == ROUTE_OK && bound.family)
         narrow_to(&plan, &bound);
     const char *why = plan.why;
@@ -346,6 +350,7 @@ static void response_from_peer(struct worker *w, const struct conn *from, const 
         return;
     }
     w->counters.responses_relayed++;
+    metrics_relayed(&w->metrics, M_MSG_TO_LEGACY_RESPONSE, M_BYTES_TO_LEGACY, n);
 }
 
 /* names_legacy is true when |value| mentions legacy.forward_to or
@@ -395,6 +400,7 @@ static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
                 return;
             }
             w->counters.responses_relayed++;
+            metrics_relayed(&w->metrics, M_MSG_TO_PEER_RESPONSE, M_BYTES_TO_PEER, p->len);
             conn_throttle(w, c, t);
         } else {
             drop(&w->counters.dropped_response_on_egress, c,
@@ -422,6 +428,7 @@ static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
             return;
         }
         w->counters.requests_relayed++;
+        metrics_relayed(&w->metrics, M_MSG_TO_LEGACY_REQUEST, M_BYTES_TO_LEGACY, p->len);
         conn_throttle(w, c, m);
         return;
     }
@@ -450,6 +457,7 @@ static bool parse(struct worker *w, struct conn *c, const char *msg, size_t len,
         return true;
     LOG_RATELIMITED(LOG_INFO, "malformed SIP message", LF_STR("conn", conn_kind_name(c)),
                     LF_STR("reason", sip_err_text(err)));
+    metrics_inc(&w->metrics, metrics_parse_error_id(err));
     if (p->msg.is_request && !is_method(&p->msg, "ACK"))
         answer_error(w, c, p, err);
     else

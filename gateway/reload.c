@@ -45,6 +45,13 @@ static const char *restart_key(const struct cfg_snapshot *cur, const struct cfg_
         return "limits.max_pending_transactions";
     if (cur->limits.max_message_bytes != next->limits.max_message_bytes)
         return "limits.max_message_bytes";
+    if (!same_hostport(&cur->admin.listen, &next->admin.listen))
+        return "admin.listen";
+    if (cur->dns.n_servers != next->dns.n_servers)
+        return "dns.servers";
+    for (size_t i = 0; i < cur->dns.n_servers; i++)
+        if (!same_hostport(&cur->dns.servers[i], &next->dns.servers[i]))
+            return "dns.servers";
     return NULL;
 }
 

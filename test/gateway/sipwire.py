@@ -189,9 +189,12 @@ A_HOST, B_HOST = "127.0.0.2", "127.0.0.3"
 
 
 def gateway_config(name, host, tls_port, legacy_listen, forward_to, certs, routes, extra="",
-                   tls_extra="", handshake_timeout="5s"):
+                   tls_extra="", handshake_timeout="5s", client_certificate="required",
+                   dns_server="127.0.0.1:1"):
     """A reusegw config for gateway |name| (certificate gw-|name|, identity
-    |name|.test). |routes| is a list of (domain, ["ip:port", ...])."""
+    |name|.test). |routes| is a list of (domain, ["ip:port", ...]). The
+    default |dns_server| refuses at once, so a domain without a route gets
+    its 503 immediately."""
     route_text = "".join(
         "  - domain: %s\n    targets: [%s]\n" % (d, ", ".join('"%s"' % t for t in targets))
         for d, targets in routes) or "  []\n"
@@ -204,11 +207,16 @@ tls:
   private_key: {certs}/gw-{name}.key
   ca: {certs}/ca.pem
   handshake_timeout: {handshake_timeout}
+  client_certificate: {client_certificate}
 legacy:
   forward_to: 127.0.0.1:{forward_to}
   listen: {host}:{legacy_listen}
 routes:
-{route_text}log:
+{route_text}dns:
+  servers: ["{dns_server}"]
+admin:
+  listen: {host}:{free_port(host)}
+log:
   level: debug
 {extra}"""
 
@@ -220,7 +228,7 @@ class Pair:
 
     def __init__(self, binary, source, workdir, a_extra="", b_extra="", a_routes=None,
                  b_tls=None, b_forward_port=None, a_tls_extra="", b_tls_extra="",
-                 b_handshake_timeout="5s"):
+                 b_handshake_timeout="5s", b_client_certificate="required"):
         certs = os.path.join(workdir, "certs")
         subprocess.run([os.path.join(source, "test/certs/gen.sh"), certs], check=True,
                        stdout=subprocess.DEVNULL)
@@ -239,7 +247,7 @@ class Pair:
                          gateway_config("b", B_HOST, self.b_tls, self.b_legacy,
                                         b_forward_port or self.legacy_b.port, certs,
                                         [("a.test", ["%s:%d" % (A_HOST, self.a_tls)])], b_extra,
-                                        b_tls_extra, b_handshake_timeout))
+                                        b_tls_extra, b_handshake_timeout, b_client_certificate))
         try:
             for gw, host, ports in ((self.a, A_HOST, (self.a_tls, self.a_legacy)),
                                     (self.b, B_HOST, (self.b_tls, self.b_legacy))):
