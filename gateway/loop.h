@@ -82,6 +82,12 @@ int loop_connect(struct loop *loop, int fd, const struct sockaddr *sa, socklen_t
  * for descriptors that are not sockets, such as a signalfd. */
 int loop_read(struct loop *loop, int fd, void *buf, size_t len, uint64_t tag);
 
+/* loop_poll arms a multishot readiness poll on |fd| for |events| (POLLIN,
+ * POLLOUT): |res| carries the ready mask each time, until an event with
+ * |more| false ends it (re-arm if still wanted). End it with loop_cancel on
+ * |tag|. For sockets owned by a library (c-ares) that does its own I/O. */
+int loop_poll(struct loop *loop, int fd, unsigned events, uint64_t tag);
+
 /* loop_close closes |fd| through the loop. */
 int loop_close(struct loop *loop, int fd, uint64_t tag);
 

@@ -199,6 +199,16 @@ int loop_read(struct loop *loop, int fd, void *buf, size_t len, uint64_t tag)
     return 0;
 }
 
+int loop_poll(struct loop *loop, int fd, unsigned events, uint64_t tag)
+{
+    struct io_uring_sqe *sqe = get_sqe(loop);
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_poll_multishot(sqe, fd, events);
+    io_uring_sqe_set_data64(sqe, tag);
+    return 0;
+}
+
 int loop_close(struct loop *loop, int fd, uint64_t tag)
 {
     struct io_uring_sqe *sqe = get_sqe(loop);
