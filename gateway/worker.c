@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "conn_io.h"
+#include "io_backend.h"
 #include "log.h"
 #include "tls/conn.h"
 #include "tls/ctx.h"
@@ -59,12 +60,9 @@ int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_
         .recv_buffer_count = RECV_BUFFER_COUNT,
         .recv_buffer_size = RECV_BUFFER_SIZE,
     };
-    w->loop = loop_new(&lo, dispatch, w);
-    if (!w->loop) {
-        int err = errno;
-        LOG_ERROR("cannot create the io_uring event loop", LF_STR("reason", strerror(err)));
-        return -err;
-    }
+    w->loop = io_backend_loop_new(cfg->runtime.io_backend, &lo, dispatch, w);
+    if (!w->loop)
+        return -errno;
     w->now_ms = timer_now_ms();
     return 0;
 }
