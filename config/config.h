@@ -131,7 +131,9 @@ struct cfg_snapshot *cfg_ref(struct cfg_snapshot *snap);
 void cfg_unref(struct cfg_snapshot *snap);
 
 /* cfg_error_format writes "FILE:LINE:COLUMN: KEY: MESSAGE" into |buf| (at
- * most |size| bytes, NUL-terminated) and returns the length it wanted. */
+ * most |size| bytes, NUL-terminated) and returns the length it wanted.
+ * "KEY: " is left out when the key is "" (the whole document), ":LINE:COLUMN"
+ * when the line is 0 (the whole file, e.g. too large to parse). */
 size_t cfg_error_format(const struct cfg_error *error, char *buf, size_t size);
 
 /* cfg_errors_clear frees every error in |errors| and empties it. */

@@ -24,6 +24,12 @@
 /* CFG_MAX_FILE_BYTES: larger files are refused before parsing. */
 #define CFG_MAX_FILE_BYTES (1024 * 1024)
 #define KEY_PATH_MAX 256
+/* The schema nests four levels deep; libyaml's scanner is quadratic in flow
+ * nesting, so deeper input is refused before the document is built. */
+#define MAX_DEPTH 16
+/* No mapping of the schema has more than ten keys; a huge one is refused
+ * whole instead of being checked key by key (duplicates are O(n^2)). */
+#define MAX_MAPPING_KEYS 64
 /* Every listen address: tls.listen (at most 16), legacy.listen, admin.listen. */
 #define MAX_LISTENS 18
 
@@ -53,9 +59,8 @@ static void report(struct loader *ld, const yaml_node_t *node, const char *key, 
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    unsigned line = node ? (unsigned)node->start_mark.line + 1 : 0;
-    unsigned column = node ? (unsigned)node->start_mark.column + 1 : 0;
-    cfg_errors_add(ld->errors, ld->file, line, column, key, "%s", message);
+    cfg_errors_add(ld->errors, ld->file, (unsigned)node->start_mark.line + 1,
+                   (unsigned)node->start_mark.column + 1, key, "%s", message);
 }
 
 static bool is_null(const yaml_node_t *node)
@@ -134,11 +139,17 @@ static void note_listen(struct loader *ld, const yaml_node_t *node, const char *
                         const struct cfg_hostport *addr)
 {
     for (size_t i = 0; i < ld->n_listens; i++) {
-        if (cfg_hostport_equal(&ld->listens[i].addr, addr)) {
-            char text[300];
-            cfg_hostport_format(addr, text, sizeof text);
-            report(ld, node, key, "duplicate listen address %s (also %s)", text,
-                   ld->listens[i].key);
+        const struct listen_seen *earlier = &ld->listens[i];
+        char text[300], other[300];
+        cfg_hostport_format(addr, text, sizeof text);
+        if (cfg_hostport_equal(&earlier->addr, addr)) {
+            report(ld, node, key, "duplicate listen address %s (also %s)", text, earlier->key);
+            return;
+        }
+        if (cfg_hostport_overlaps(&earlier->addr, addr)) {
+            cfg_hostport_format(&earlier->addr, other, sizeof other);
+            report(ld, node, key, "listen address %s overlaps %s (%s): both cannot be bound", text,
+                   other, earlier->key);
             return;
         }
     }
@@ -440,6 +451,11 @@ static void load_map(struct loader *ld, const yaml_node_t *node, const char *pat
     bool seen[CFG_MAX_FIELDS] = {false};
     const yaml_node_pair_t *pairs = node->data.mapping.pairs.start;
     size_t n_pairs = (size_t)(node->data.mapping.pairs.top - pairs);
+    if (n_pairs > MAX_MAPPING_KEYS) {
+        report(ld, node, path, "a mapping of %zu keys; at most %d are allowed", n_pairs,
+               MAX_MAPPING_KEYS);
+        return;
+    }
     for (size_t p = 0; p < n_pairs; p++) {
         const yaml_node_t *key_node = yaml_document_get_node(ld->doc, pairs[p].key);
         const yaml_node_t *value = yaml_document_get_node(ld->doc, pairs[p].value);
@@ -592,6 +608,50 @@ static bool set_directory(struct loader *ld, const char *path)
     return true;
 }
 
+/* check_depth runs libyaml's event parser over |text| and refuses nesting
+ * deeper than MAX_DEPTH. A syntax error ends the check quietly: loading the
+ * document reports it. */
+static bool check_depth(struct loader *ld, const char *text, size_t size)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) {
+        fputs("reusegw: out of memory while loading the configuration\n", stderr);
+        abort();
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, size);
+    int depth = 0;
+    bool ok = true, done = false;
+    while (!done) {
+        yaml_event_t event;
+        if (!yaml_parser_parse(&parser, &event))
+            break;
+        switch (event.type) {
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (++depth > MAX_DEPTH) {
+                cfg_errors_add(ld->errors, ld->file, (unsigned)event.start_mark.line + 1,
+                               (unsigned)event.start_mark.column + 1, "",
+                               "nesting is deeper than %d levels", MAX_DEPTH);
+                ok = false;
+                done = true;
+            }
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            break;
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&event);
+    }
+    yaml_parser_delete(&parser);
+    return ok;
+}
+
 /* parse_document parses |text| into |doc| and checks that it is the only
  * document and a mapping; reports and returns false otherwise. */
 static bool parse_document(struct loader *ld, const char *text, size_t size, yaml_document_t *doc)
@@ -604,6 +664,8 @@ static bool parse_document(struct loader *ld, const char *text, size_t size, yam
                        "binary data (a NUL byte); expected YAML text");
         return false;
     }
+    if (!check_depth(ld, text, size))
+        return false;
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) {
         fputs("reusegw: out of memory while loading the configuration\n", stderr);

@@ -260,6 +260,18 @@ bool cfg_hostport_equal(const struct cfg_hostport *a, const struct cfg_hostport 
     return strcasecmp(a->host, b->host) == 0;
 }
 
+bool cfg_hostport_overlaps(const struct cfg_hostport *a, const struct cfg_hostport *b)
+{
+    static const unsigned char any[16];
+    unsigned char addr_a[16] = {0}, addr_b[16] = {0};
+    int family_a, family_b;
+    if (a->port != b->port || !parse_ip(a->host, addr_a, &family_a) ||
+        !parse_ip(b->host, addr_b, &family_b) || family_a != family_b)
+        return false;
+    bool any_a = memcmp(addr_a, any, sizeof any) == 0, any_b = memcmp(addr_b, any, sizeof any) == 0;
+    return any_a != any_b;
+}
+
 size_t cfg_hostport_format(const struct cfg_hostport *hp, char *buf, size_t size)
 {
     int n = snprintf(buf, size, hp->is_ipv6_literal ? "[%s]:%u" : "%s:%u", hp->host,

@@ -54,4 +54,9 @@ void cfg_quote(const char *text, char *buf, size_t size);
  * port (IP literals compared as addresses, names case-insensitively). */
 bool cfg_hostport_equal(const struct cfg_hostport *a, const struct cfg_hostport *b);
 
+/* cfg_hostport_overlaps reports whether binding both endpoints would clash
+ * although they differ: same port, same address family, and one of them the
+ * wildcard address (0.0.0.0 or ::). */
+bool cfg_hostport_overlaps(const struct cfg_hostport *a, const struct cfg_hostport *b);
+
 #endif

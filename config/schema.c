@@ -184,6 +184,20 @@ static const struct cfg_field top_fields[] = {
 
 const struct cfg_map_schema cfg_top_schema = SCHEMA(top_fields);
 
+/* The loader's seen-set holds CFG_MAX_FIELDS keys per mapping. */
+#define FITS(fields) _Static_assert(sizeof fields / sizeof fields[0] <= CFG_MAX_FIELDS, #fields)
+FITS(identity_fields);
+FITS(tls_fields);
+FITS(legacy_fields);
+FITS(reuse_fields);
+FITS(route_fields);
+FITS(dns_fields);
+FITS(limits_fields);
+FITS(admin_fields);
+FITS(runtime_fields);
+FITS(log_fields);
+FITS(top_fields);
+
 /* Enum keys are stored through an int; the enums of config.h must be int-sized. */
 _Static_assert(sizeof(enum cfg_client_cert) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cfg_io_backend) == sizeof(int), "enum size");

@@ -116,7 +116,7 @@ static uint32_t key_hash(const struct conn_key *key)
     return h;
 }
 
-static bool key_eq(const struct conn_key *a, const struct conn_key *b)
+bool conn_key_eq(const struct conn_key *a, const struct conn_key *b)
 {
     return a->family == b->family && a->port == b->port &&
            memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16) == 0;
@@ -155,7 +155,7 @@ struct conn *conn_index_find(const struct conn_table *t, const struct conn_key *
     while (slot) {
         struct conn *c = &t->slots[slot - 1];
         slot = c->key_next;
-        if (!key_eq(&c->key, key) || c->peer_closed)
+        if (!conn_key_eq(&c->key, key) || c->peer_closed)
             continue;
         if (c->state == CONN_OPEN) {
             if (tls_identities_contains(c->ids, domain, strlen(domain)))
@@ -164,6 +164,18 @@ struct conn *conn_index_find(const struct conn_table *t, const struct conn_key *
             if (c->kind == CONN_TLS_OUT && strcasecmp(c->domain, domain) == 0)
                 return c;
         }
+    }
+    return NULL;
+}
+
+struct conn *conn_index_find_inbound(const struct conn_table *t, const struct conn_key *key)
+{
+    uint32_t slot = t->buckets[key_hash(key) & t->bucket_mask];
+    while (slot) {
+        struct conn *c = &t->slots[slot - 1];
+        slot = c->key_next;
+        if (c->kind == CONN_TLS_IN && conn_key_eq(&c->key, key))
+            return c;
     }
     return NULL;
 }

@@ -54,6 +54,13 @@ struct conn *conn_at(const struct conn_table *t, uint32_t slot);
  * overriding the address's own port when nonzero. False for other families. */
 bool conn_key_from_sockaddr(struct conn_key *key, const struct sockaddr *sa, uint16_t port);
 
+/* conn_key_eq compares two keys (family, address, port). */
+bool conn_key_eq(const struct conn_key *a, const struct conn_key *b);
+
+/* conn_index_find_inbound returns an inbound (server-role alias) connection
+ * indexed under |key|, whatever its identities, or NULL. */
+struct conn *conn_index_find_inbound(const struct conn_table *t, const struct conn_key *key);
+
 /* conn_index_set indexes |c| under |key| (replacing its previous key). */
 void conn_index_set(struct conn_table *t, struct conn *c, const struct conn_key *key);
 

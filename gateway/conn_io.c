@@ -314,6 +314,9 @@ static void arm_timer(struct worker *w, struct conn *c, uint64_t after_ms)
 static void framing_error(struct worker *w, struct conn *c, enum sip_err err)
 {
     w->counters.framing_errors++;
+    if (c->in)
+        relay_framing_error(w, c, (const char *)c->in->data + c->in->head,
+                            c->in->tail - c->in->head, err);
     LOG_RATELIMITED(LOG_WARN, "framing error; closing connection", LF_STR("conn", kind_name(c)),
                     LF_STR("reason", sip_err_text(err)));
     conn_close(w, c, CLOSE_GRACEFUL, "framing error");

@@ -65,7 +65,21 @@ int gateway_run(struct cfg_snapshot *cfg)
     if (sfd >= 0 && w && worker_init(w, cfg, ctx) == 0 && worker_listen(w) == 0) {
         log_startup(w);
         if (worker_run(w, sfd) == 0) {
-            LOG_INFO("reusegw stopped");
+            const struct counters *n = &w->counters;
+            LOG_INFO("reusegw stopped", LF_UINT("accepted", n->accepted),
+                     LF_UINT("requests_relayed", n->requests_relayed),
+                     LF_UINT("responses_relayed", n->responses_relayed),
+                     LF_UINT("answered_503", n->answered_503),
+                     LF_UINT("answered_400", n->answered_400),
+                     LF_UINT("answered_483", n->answered_483),
+                     LF_UINT("dropped_unknown_branch", n->dropped_unknown_branch),
+                     LF_UINT("dropped_response_on_egress", n->dropped_response_on_egress),
+                     LF_UINT("dropped_buffer_full", n->dropped_buffer_full),
+                     LF_UINT("dropped_pending_full", n->dropped_pending_full),
+                     LF_UINT("framing_errors", n->framing_errors),
+                     LF_UINT("tls_handshake_failures", n->tls_handshake_failures),
+                     LF_UINT("aliases_recorded", n->aliases_recorded),
+                     LF_UINT("legacy_address_leaks", n->legacy_address_leaks));
             status = GATEWAY_EXIT_OK;
         }
     }

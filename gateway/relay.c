@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alias.h"
 #include "config/config.h"
 #include "conn_io.h"
 #include "log.h"
@@ -47,12 +48,12 @@ static void answer(struct worker *w, struct conn *c, const struct parsed *p, uns
         w->counters.dropped_buffer_full++;
         return;
     }
-    if (status == 400)
-        w->counters.answered_400++;
-    else if (status == 483)
+    if (status == 483)
         w->counters.answered_483++;
     else if (status == 503)
         w->counters.answered_503++;
+    else
+        w->counters.answered_400++; /* 400, or 505/513 for the same causes */
 }
 
 static bool is_method(const struct sip_msg *m, const char *name)
@@ -281,8 +282,37 @@ static void response_from_peer(struct worker *w, const struct parsed *p)
     w->counters.responses_relayed++;
 }
 
+/* names_legacy is true when |value| mentions |hp| as "host:port". */
+static bool names_legacy(struct sip_str value, const struct cfg_hostport *hp)
+{
+    char text[300];
+    size_t n = cfg_hostport_format(hp, text, sizeof(text));
+    return n < sizeof(text) && memmem(value.p, value.len, text, n) != NULL;
+}
+
+/* warn_legacy_leak warns (DESIGN.md "Dialogs and Record-Route") when a
+ * message leaving for a TLS peer carries a Record-Route or Contact naming
+ * reusegw's internal legacy addresses: the peer could never reach them. */
+static void warn_legacy_leak(struct worker *w, const struct sip_msg *m)
+{
+    static const enum sip_hdr kinds[] = {SIP_HDR_RECORD_ROUTE, SIP_HDR_CONTACT};
+    for (size_t k = 0; k < 2; k++)
+        for (const struct sip_header *h = sip_msg_header(m, kinds[k]); h; h = sip_msg_next(m, h))
+            if (names_legacy(h->value, &w->cfg->legacy.forward_to) ||
+                names_legacy(h->value, &w->cfg->legacy.listen)) {
+                w->counters.legacy_address_leaks++;
+                LOG_RATELIMITED(LOG_WARN,
+                                "legacy proxy advertises an internal address to a TLS peer; "
+                                "set its advertised address to identity.sent_by",
+                                LF_STR("header", sip_hdr_name(kinds[k])));
+                return;
+            }
+}
+
 static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
 {
+    if (c->kind == CONN_MIRROR || c->kind == CONN_EGRESS)
+        warn_legacy_leak(w, &p->msg);
     bool from_tls = c->kind == CONN_TLS_IN || c->kind == CONN_TLS_OUT;
     if (!p->msg.is_request) {
         if (from_tls) {
@@ -307,6 +337,7 @@ static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
         return;
     }
     if (from_tls) {
+        alias_consider(w, c, &p->via);
         struct conn *m = conn_mirror(w, c);
         if (!m) {
             if (!is_method(&p->msg, "ACK"))
@@ -352,6 +383,25 @@ void relay_message(struct worker *w, struct conn *c, const char *msg, size_t len
     struct parsed p; /* bounded: MAX_HEADERS entries, on the stack */
     if (parse(w, c, msg, len, &p))
         relay_parsed(w, c, &p);
+}
+
+void relay_framing_error(struct worker *w, struct conn *c, const char *buf, size_t len,
+                         enum sip_err err)
+{
+    const char *end = memmem(buf, len, "\r\n\r\n", 4);
+    if (!end)
+        return;
+    struct parsed p;
+    p.buf = buf;
+    p.len = (size_t)(end + 4 - buf);
+    /* The framing rule that failed (Content-Length) may fail the parse too;
+     * what matters is that the headers a response copies were indexed. */
+    sip_parse(buf, p.len, &p.msg, p.headers, MAX_HEADERS);
+    if (!p.msg.is_request || is_method(&p.msg, "ACK"))
+        return;
+    char reason[96];
+    snprintf(reason, sizeof(reason), "Bad Request (%s)", sip_err_text(err));
+    answer(w, c, &p, sip_err_status(err), reason, NULL);
 }
 
 void relay_dial_failed(struct worker *w, struct conn *c, const char *why)

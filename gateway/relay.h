@@ -10,12 +10,19 @@
 
 #include <stddef.h>
 
+#include "sip/error.h"
 #include "types.h"
 #include "worker.h"
 
 /* relay_message handles one framed message |msg| (|len| bytes) that arrived
  * on |c|. May close |c|. */
 void relay_message(struct worker *w, struct conn *c, const char *msg, size_t len);
+
+/* relay_framing_error answers the request at the start of |buf| (|len|
+ * bytes, its stream unframeable for |err|) with a 400 naming the reason when
+ * its header section is complete enough to build one. The caller closes |c|. */
+void relay_framing_error(struct worker *w, struct conn *c, const char *buf, size_t len,
+                         enum sip_err err);
 
 /* relay_dial_failed answers every request held on the outbound connection
  * |c| with a 503 carrying |why| (ACKs are dropped), routed back like any

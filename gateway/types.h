@@ -153,6 +153,9 @@ struct counters {
     uint64_t keepalive_pongs;
     uint64_t tls_handshake_failures;
     uint64_t timeouts_idle;
+    uint64_t aliases_recorded;
+    uint64_t aliases_declined;
+    uint64_t legacy_address_leaks; /* Record-Route/Contact naming legacy addresses */
     uint64_t timeouts_handshake;
     uint64_t pending_expired;
 };

@@ -258,10 +258,10 @@ int worker_run(struct worker *w, int signal_fd)
         w->now_ms = timer_now_ms();
         timer_run(&w->timers, w->now_ms);
         if (w->stopping) {
-            if (!closing_all && (w->pending.used == 0 || w->now_ms >= w->drain_deadline_ms)) {
-                if (w->pending.used)
+            if (!closing_all && (w->pending.open == 0 || w->now_ms >= w->drain_deadline_ms)) {
+                if (w->pending.open)
                     LOG_WARN("drain timeout: abandoning transactions",
-                             LF_UINT("pending", w->pending.used));
+                             LF_UINT("pending", w->pending.open));
                 close_all(w);
                 closing_all = true;
             }

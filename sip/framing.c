@@ -148,18 +148,21 @@ enum sip_frame_event sip_framer_feed(struct sip_framer *f, const char *buf, size
             if (buf[0] == '\r' || buf[0] == '\n')
                 return keepalive(f, buf, len, out);
         }
+        /* Never look past the limit: the verdict must not depend on how
+         * much of an oversized message happened to arrive. */
+        size_t avail = len < max_message_bytes ? len : max_message_bytes;
         size_t ls = f->line_start, pos = f->scan;
         for (;;) {
             if (pos == ls) {
                 /* A fresh line: an empty one ends the header section. */
-                if (ls >= len)
+                if (ls >= avail)
                     break;
                 if (buf[ls] == '\n') {
                     f->header_len = ls + 1;
                     break;
                 }
                 if (buf[ls] == '\r') {
-                    if (ls + 1 >= len)
+                    if (ls + 1 >= avail)
                         break;
                     if (buf[ls + 1] != '\n')
                         return fail(f, out, SIP_ERR_BARE_CR);
@@ -167,9 +170,9 @@ enum sip_frame_event sip_framer_feed(struct sip_framer *f, const char *buf, size
                     break;
                 }
             }
-            const char *nl = memchr(buf + pos, '\n', len - pos);
+            const char *nl = memchr(buf + pos, '\n', avail - pos);
             if (nl == NULL) {
-                pos = len;
+                pos = avail;
                 break;
             }
             if (ls > 0 && content_length_value(buf + ls, nl) != NULL && f->cl_count++ == 0)

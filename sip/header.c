@@ -13,37 +13,41 @@ struct name_entry {
         s, sizeof(s) - 1, id                                                                       \
     }
 
-/* Full names, grouped by first letter so a lookup compares a handful. */
+/* Full names sorted by length, so a lookup compares a handful. */
 static const struct name_entry full_names[] = {
-    E("via", SIP_HDR_VIA),
-    E("from", SIP_HDR_FROM),
     E("to", SIP_HDR_TO),
-    E("call-id", SIP_HDR_CALL_ID),
+    E("via", SIP_HDR_VIA),
     E("cseq", SIP_HDR_CSEQ),
-    E("max-forwards", SIP_HDR_MAX_FORWARDS),
-    E("content-length", SIP_HDR_CONTENT_LENGTH),
-    E("content-type", SIP_HDR_CONTENT_TYPE),
-    E("content-encoding", SIP_HDR_CONTENT_ENCODING),
-    E("contact", SIP_HDR_CONTACT),
-    E("route", SIP_HDR_ROUTE),
-    E("record-route", SIP_HDR_RECORD_ROUTE),
-    E("require", SIP_HDR_REQUIRE),
-    E("proxy-require", SIP_HDR_PROXY_REQUIRE),
-    E("supported", SIP_HDR_SUPPORTED),
-    E("subject", SIP_HDR_SUBJECT),
+    E("from", SIP_HDR_FROM),
     E("event", SIP_HDR_EVENT),
-    E("allow-events", SIP_HDR_ALLOW_EVENTS),
-    E("refer-to", SIP_HDR_REFER_TO),
-    E("referred-by", SIP_HDR_REFERRED_BY),
-    E("session-expires", SIP_HDR_SESSION_EXPIRES),
-    E("accept-contact", SIP_HDR_ACCEPT_CONTACT),
-    E("reject-contact", SIP_HDR_REJECT_CONTACT),
-    E("request-disposition", SIP_HDR_REQUEST_DISPOSITION),
-    E("identity", SIP_HDR_IDENTITY),
-    E("identity-info", SIP_HDR_IDENTITY_INFO),
+    E("route", SIP_HDR_ROUTE),
     E("reason", SIP_HDR_REASON),
+    E("call-id", SIP_HDR_CALL_ID),
+    E("contact", SIP_HDR_CONTACT),
+    E("require", SIP_HDR_REQUIRE),
+    E("subject", SIP_HDR_SUBJECT),
     E("warning", SIP_HDR_WARNING),
+    E("identity", SIP_HDR_IDENTITY),
+    E("refer-to", SIP_HDR_REFER_TO),
+    E("supported", SIP_HDR_SUPPORTED),
+    E("referred-by", SIP_HDR_REFERRED_BY),
+    E("allow-events", SIP_HDR_ALLOW_EVENTS),
+    E("content-type", SIP_HDR_CONTENT_TYPE),
+    E("max-forwards", SIP_HDR_MAX_FORWARDS),
+    E("record-route", SIP_HDR_RECORD_ROUTE),
+    E("identity-info", SIP_HDR_IDENTITY_INFO),
+    E("proxy-require", SIP_HDR_PROXY_REQUIRE),
+    E("accept-contact", SIP_HDR_ACCEPT_CONTACT),
+    E("content-length", SIP_HDR_CONTENT_LENGTH),
+    E("reject-contact", SIP_HDR_REJECT_CONTACT),
+    E("session-expires", SIP_HDR_SESSION_EXPIRES),
+    E("content-encoding", SIP_HDR_CONTENT_ENCODING),
+    E("request-disposition", SIP_HDR_REQUEST_DISPOSITION),
 };
+
+/* full_names[by_len[n] .. by_len[n + 1]) are the names of length n. */
+static const unsigned char by_len[21] = {0,  0,  0,  1,  2,  4,  6,  7,  12, 14, 15,
+                                         15, 16, 20, 22, 25, 26, 27, 27, 27, 28};
 
 static const char *const canonical[SIP_HDR__COUNT] = {
     [SIP_HDR_VIA] = "Via",
@@ -108,9 +112,11 @@ enum sip_hdr sip_hdr_lookup(const char *name, size_t len)
     if (len == 1)
         return (unsigned char)(first - 'a') < 26 ? (enum sip_hdr)compact[first - 'a']
                                                  : SIP_HDR_OTHER;
-    for (size_t i = 0; i < sizeof(full_names) / sizeof(full_names[0]); i++) {
+    if (len >= sizeof(by_len) - 1)
+        return SIP_HDR_OTHER;
+    for (size_t i = by_len[len]; i < by_len[len + 1]; i++) {
         const struct name_entry *e = &full_names[i];
-        if (e->len == len && (unsigned char)e->lower[0] == first &&
+        if ((unsigned char)e->lower[0] == first &&
             sip_str_ieq((struct sip_str){name, len}, e->lower, len))
             return (enum sip_hdr)e->id;
     }
@@ -127,6 +133,12 @@ static bool is_lws(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* Bytes that change sip_list_next's state; everything else is skipped by
+ * one table look-up. */
+static const unsigned char list_special[256] = {
+    ['"'] = 1, ['\\'] = 1, ['<'] = 1, ['>'] = 1, [','] = 1,
+};
+
 bool sip_list_next(struct sip_str *rest, struct sip_str *item)
 {
     const char *p = rest->p, *end = rest->p + rest->len;
@@ -141,6 +153,8 @@ bool sip_list_next(struct sip_str *rest, struct sip_str *item)
     bool quoted = false, angle = false;
     for (; p < end; p++) {
         char c = *p;
+        if (!list_special[(unsigned char)c])
+            continue;
         if (quoted) {
             if (c == '\\' && p + 1 < end)
                 p++;

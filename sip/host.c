@@ -10,7 +10,7 @@ static bool is_alnum(unsigned char c)
 
 /* inet_pton wants a NUL-terminated string: copy into a bounded stack
  * buffer (an IPv6 literal is at most 45 bytes). */
-static bool is_address(int af, const char *p, size_t len)
+static bool is_ipv6(const char *p, size_t len)
 {
     char text[INET6_ADDRSTRLEN];
     unsigned char bin[16];
@@ -18,7 +18,27 @@ static bool is_address(int af, const char *p, size_t len)
         return false;
     memcpy(text, p, len);
     text[len] = '\0';
-    return inet_pton(af, text, bin) == 1;
+    return inet_pton(AF_INET6, text, bin) == 1;
+}
+
+/* Dotted quad, each part 0..255 (RFC 3261 IPv4address). */
+static bool is_ipv4(const char *p, size_t len)
+{
+    const char *end = p + len;
+    for (int part = 0; part < 4; part++) {
+        unsigned v = 0;
+        const char *digits = p;
+        while (p < end && (unsigned char)(*p - '0') < 10 && p - digits < 3)
+            v = v * 10 + (unsigned)(*p++ - '0');
+        if (p == digits || v > 255)
+            return false;
+        if (part < 3) {
+            if (p == end || *p != '.')
+                return false;
+            p++;
+        }
+    }
+    return p == end;
 }
 
 const char *sip_hostport_parse(const char *p, const char *end, struct sip_hostport *hp,
@@ -29,7 +49,7 @@ const char *sip_hostport_parse(const char *p, const char *end, struct sip_hostpo
     hp->port = 0;
     if (p < end && *p == '[') {
         const char *close = memchr(p, ']', (size_t)(end - p));
-        if (close == NULL || !is_address(AF_INET6, p + 1, (size_t)(close - p - 1))) {
+        if (close == NULL || !is_ipv6(p + 1, (size_t)(close - p - 1))) {
             *err = SIP_ERR_HOST;
             return NULL;
         }
@@ -45,8 +65,7 @@ const char *sip_hostport_parse(const char *p, const char *end, struct sip_hostpo
             *err = SIP_ERR_HOST;
             return NULL;
         }
-        hp->kind = numeric && is_address(AF_INET, start, (size_t)(p - start)) ? SIP_HOST_IPV4
-                                                                              : SIP_HOST_DNS;
+        hp->kind = numeric && is_ipv4(start, (size_t)(p - start)) ? SIP_HOST_IPV4 : SIP_HOST_DNS;
     }
     hp->host = (struct sip_str){start, (size_t)(p - start)};
     if (p < end && *p == ':') {

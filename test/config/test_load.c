@@ -512,13 +512,41 @@ static void error_count_is_bounded(void **state)
 {
     struct fixture *fx = *state;
     static char text[64 * 1024];
-    size_t used = (size_t)snprintf(text, sizeof text, "%s", VALID "reuse:\n");
+    size_t used = (size_t)snprintf(text, sizeof text, "%s", VALID "routes:\n");
     for (int i = 0; i < 500; i++)
-        used += (size_t)snprintf(text + used, sizeof text - used, "  bogus%d: 1\n", i);
+        used += (size_t)snprintf(text + used, sizeof text - used,
+                                 "  - {domain: bad_%d, targets: [\"a.test:1\"]}\n", i);
     assert_null(load_text(fx, text));
     assert_int_equal(fx->errors.count, CFG_MAX_ERRORS);
+    assert_string_equal(fx->errors.items[0].key, "routes[0].domain");
+    assert_string_equal(fx->errors.items[CFG_MAX_ERRORS - 2].key, "routes[98].domain");
     assert_string_equal(fx->errors.items[CFG_MAX_ERRORS - 1].message,
                         "too many errors; the rest are not reported");
+}
+
+static void deep_and_wide_documents_are_refused_quickly(void **state)
+{
+    struct fixture *fx = *state;
+    /* Half a million open brackets: libyaml alone would take minutes. */
+    size_t depth = 500000;
+    char *text = malloc(3 + 2 * depth + 1);
+    memcpy(text, "a: ", 3);
+    memset(text + 3, '[', depth);
+    memset(text + 3 + depth, ']', depth);
+    text[3 + 2 * depth] = '\0';
+    assert_null(load_text(fx, text));
+    free(text);
+    assert_int_equal(fx->errors.count, 1);
+    assert_string_equal(first_error(fx), "reusegw.yaml:1:19: nesting is deeper than 16 levels");
+
+    static char wide[64 * 1024];
+    size_t used = (size_t)snprintf(wide, sizeof wide, "%s", VALID "log:\n");
+    for (int i = 0; i < 2000; i++)
+        used += (size_t)snprintf(wide + used, sizeof wide - used, "  k%d: 1\n", i);
+    assert_null(load_text(fx, wide));
+    assert_int_equal(fx->errors.count, 1);
+    assert_string_equal(first_error(fx),
+                        "reusegw.yaml:9:3: log: a mapping of 2000 keys; at most 64 are allowed");
 }
 
 static void oversized_file_is_refused_unparsed(void **state)
@@ -577,6 +605,7 @@ int main(void)
         T(every_error_class_has_its_message),
         T(all_errors_of_a_file_are_reported_in_order),
         T(error_count_is_bounded),
+        T(deep_and_wide_documents_are_refused_quickly),
         T(oversized_file_is_refused_unparsed),
         T(binary_and_missing_files_get_clear_errors),
     };

@@ -142,6 +142,24 @@ static void hostport_equal_compares_addresses(void **state)
     assert_false(cfg_hostport_equal(&a, &d));
 }
 
+static void hostport_overlaps_only_against_a_wildcard(void **state)
+{
+    struct cfg_hostport any4 = {.host = "0.0.0.0", .port = 5061};
+    struct cfg_hostport lo4 = {.host = "127.0.0.1", .port = 5061};
+    struct cfg_hostport lo4_other_port = {.host = "127.0.0.1", .port = 5062};
+    struct cfg_hostport other4 = {.host = "127.0.0.2", .port = 5061};
+    struct cfg_hostport any6 = {.host = "::", .port = 5061, .is_ipv6_literal = true};
+    struct cfg_hostport lo6 = {.host = "::1", .port = 5061, .is_ipv6_literal = true};
+    struct cfg_hostport name = {.host = "localhost", .port = 5061};
+    assert_true(cfg_hostport_overlaps(&any4, &lo4));
+    assert_true(cfg_hostport_overlaps(&lo6, &any6));
+    assert_false(cfg_hostport_overlaps(&any4, &any6)); /* IPV6_V6ONLY keeps them apart */
+    assert_false(cfg_hostport_overlaps(&any4, &lo4_other_port));
+    assert_false(cfg_hostport_overlaps(&lo4, &other4));
+    assert_false(cfg_hostport_overlaps(&any4, &any4)); /* equal, not overlapping */
+    assert_false(cfg_hostport_overlaps(&any4, &name));
+}
+
 static void bool_is_true_or_false_only(void **state)
 {
     char problem[CFG_PROBLEM_MAX];
@@ -225,6 +243,7 @@ int main(void)
         cmocka_unit_test(hostport_refuses_bad_forms),
         cmocka_unit_test(hostport_format_brackets_v6),
         cmocka_unit_test(hostport_equal_compares_addresses),
+        cmocka_unit_test(hostport_overlaps_only_against_a_wildcard),
         cmocka_unit_test(bool_is_true_or_false_only),
         cmocka_unit_test(uint_checks_digits_and_range),
         cmocka_unit_test(enum_lists_the_choices),

@@ -92,6 +92,8 @@ class LegacyServer:
         self.messages = queue.Queue()
         self.clients = []
         self.stopping = False
+        self.reading = threading.Event()  # cleared: stop reading (a slow proxy)
+        self.reading.set()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -106,6 +108,7 @@ class LegacyServer:
 
     def _read(self, client):
         while not self.stopping:
+            self.reading.wait()
             try:
                 msg = read_message(client.sock, client.buf, 3600)
             except (OSError, ConnectionError):
@@ -117,6 +120,7 @@ class LegacyServer:
 
     def close(self):
         self.stopping = True
+        self.reading.set()
         self.listener.close()
         for c in self.clients:
             c.close()
@@ -184,3 +188,94 @@ class Gateway:
                 self.proc.wait()
         self.log.close()
         return self.proc.returncode
+
+
+A_HOST, B_HOST = "127.0.0.2", "127.0.0.3"
+
+
+def gateway_config(name, host, tls_port, legacy_listen, forward_to, certs, routes, extra=""):
+    """A reusegw config for gateway |name| (certificate gw-|name|, identity
+    |name|.test). |routes| is a list of (domain, ["ip:port", ...])."""
+    route_text = "".join(
+        "  - domain: %s\n    targets: [%s]\n" % (d, ", ".join('"%s"' % t for t in targets))
+        for d, targets in routes)
+    return f"""
+identity:
+  sent_by: {name}.test:{tls_port}
+tls:
+  listen: ["{host}:{tls_port}"]
+  certificate: {certs}/gw-{name}.pem
+  private_key: {certs}/gw-{name}.key
+  ca: {certs}/ca.pem
+  handshake_timeout: 5s
+legacy:
+  forward_to: 127.0.0.1:{forward_to}
+  listen: {host}:{legacy_listen}
+routes:
+{route_text}log:
+  level: debug
+{extra}"""
+
+
+class Pair:
+    """Gateways A (127.0.0.2, a.test) and B (127.0.0.3, b.test) routing to
+    each other, each with a LegacyServer behind it and a connection from
+    "legacy A" to A's legacy.listen (egress_a)."""
+
+    def __init__(self, binary, source, workdir, a_extra="", b_extra="", a_routes=None,
+                 b_tls=None):
+        certs = os.path.join(workdir, "certs")
+        subprocess.run([os.path.join(source, "test/certs/gen.sh"), certs], check=True,
+                       stdout=subprocess.DEVNULL)
+        self.certs = certs
+        self.legacy_a = LegacyServer("127.0.0.1")
+        self.legacy_b = LegacyServer("127.0.0.1")
+        self.a_tls, self.b_tls = free_port(A_HOST), b_tls or free_port(B_HOST)
+        self.a_legacy, self.b_legacy = free_port(A_HOST), free_port(B_HOST)
+        if a_routes is None:
+            a_routes = [("b.test", ["%s:%d" % (B_HOST, self.b_tls)])]
+        self.a = Gateway(binary, workdir, "a",
+                         gateway_config("a", A_HOST, self.a_tls, self.a_legacy,
+                                        self.legacy_a.port, certs, a_routes, a_extra))
+        self.b = Gateway(binary, workdir, "b",
+                         gateway_config("b", B_HOST, self.b_tls, self.b_legacy,
+                                        self.legacy_b.port, certs,
+                                        [("a.test", ["%s:%d" % (A_HOST, self.a_tls)])], b_extra))
+        try:
+            for gw, host, ports in ((self.a, A_HOST, (self.a_tls, self.a_legacy)),
+                                    (self.b, B_HOST, (self.b_tls, self.b_legacy))):
+                for port in ports:
+                    gw.wait_listening(host, port)
+            self.egress_a = Client.connect(A_HOST, self.a_legacy)
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self):
+        codes = (self.a.stop(), self.b.stop())
+        self.legacy_a.close()
+        self.legacy_b.close()
+        print("--- A log ---\n" + self.a.read_log() + "\n--- B log ---\n" + self.b.read_log())
+        return codes
+
+
+def request(method, uri, branch, call_id, cseq, content=b"", extra=b"",
+            via_host=b"127.0.0.1:5999"):
+    """A request as legacy A writes it (plain TCP Via with rport)."""
+    return (b"%s %s SIP/2.0\r\n" % (method, uri) +
+            b"Via: SIP/2.0/TCP %s;branch=%s;rport\r\n" % (via_host, branch) +
+            b"Max-Forwards: 70\r\n"
+            b"From: <sip:alice@a.test>;tag=caller\r\n"
+            b"To: <sip:bob@b.test>\r\n"
+            b"Call-ID: %s\r\n" % call_id +
+            b"CSeq: %d %s\r\n" % (cseq, method) + extra +
+            b"Content-Length: %d\r\n\r\n" % len(content) + content)
+
+
+def rss_kib(pid):
+    """Resident set size of process |pid| in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise ValueError("no VmRSS")

@@ -6,91 +6,21 @@ client-role Via rewrite with ;alias on the TLS hop (R-5923-01 bare flag),
 exact restore in responses, bodies untouched, requests both ways, and an
 immediate 503 for an unroutable domain."""
 import os
-import pathlib
-import subprocess
 import sys
 import time
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from sipwire import Client, Gateway, LegacyServer, body, free_port, respond, top_via  # noqa: E402
-
-A_HOST, B_HOST = "127.0.0.2", "127.0.0.3"
-
-
-def config(name, host, tls_port, legacy_listen, forward_to, certs, peer_domain, peer_host,
-           peer_port):
-    return f"""
-identity:
-  sent_by: {name}.test:{tls_port}
-tls:
-  listen: ["{host}:{tls_port}"]
-  certificate: {certs}/gw-{name}.pem
-  private_key: {certs}/gw-{name}.key
-  ca: {certs}/ca.pem
-  handshake_timeout: 5s
-legacy:
-  forward_to: 127.0.0.1:{forward_to}
-  listen: {host}:{legacy_listen}
-reuse:
-  idle_timeout: 10m
-routes:
-  - domain: {peer_domain}
-    targets: ["{peer_host}:{peer_port}"]
-log:
-  level: debug
-"""
-
-
-class Pair:
-    pass
+from sipwire import A_HOST, B_HOST, Client, Pair, body, request, respond, top_via  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
-    binary = pathlib.Path(os.environ["REUSEGW_BIN"])
-    source = pathlib.Path(os.environ["REUSEGW_SOURCE_DIR"])
-    work = tmp_path_factory.mktemp("relay")
-    certs = work / "certs"
-    subprocess.run([str(source / "test/certs/gen.sh"), str(certs)], check=True,
-                   stdout=subprocess.DEVNULL)
-    p = Pair()
-    p.legacy_a = LegacyServer("127.0.0.1")
-    p.legacy_b = LegacyServer("127.0.0.1")
-    p.a_tls, p.b_tls = free_port(A_HOST), free_port(B_HOST)
-    p.a_legacy, p.b_legacy = free_port(A_HOST), free_port(B_HOST)
-    p.a = Gateway(binary, str(work), "a",
-                  config("a", A_HOST, p.a_tls, p.a_legacy, p.legacy_a.port, certs, "b.test",
-                         B_HOST, p.b_tls))
-    p.b = Gateway(binary, str(work), "b",
-                  config("b", B_HOST, p.b_tls, p.b_legacy, p.legacy_b.port, certs, "a.test",
-                         A_HOST, p.a_tls))
-    try:
-        for gw, host, ports in ((p.a, A_HOST, (p.a_tls, p.a_legacy)),
-                                (p.b, B_HOST, (p.b_tls, p.b_legacy))):
-            for port in ports:
-                gw.wait_listening(host, port)
-        # The legacy proxy A's outbound connection (E on A).
-        p.egress_a = Client.connect(A_HOST, p.a_legacy)
-        yield p
-    finally:
-        codes = (p.a.stop(), p.b.stop())
-        p.legacy_a.close()
-        p.legacy_b.close()
-        print("--- A log ---\n" + p.a.read_log() + "\n--- B log ---\n" + p.b.read_log())
-        assert codes == (0, 0), "SIGTERM must drain and exit 0"
-
-
-def request(method, uri, branch, call_id, cseq, content=b"", extra=b""):
-    return (b"%s %s SIP/2.0\r\n" % (method, uri) +
-            b"Via: SIP/2.0/TCP 127.0.0.1:5999;branch=%s;rport\r\n" % branch +
-            b"Max-Forwards: 70\r\n"
-            b"From: <sip:alice@a.test>;tag=caller\r\n"
-            b"To: <sip:bob@b.test>\r\n"
-            b"Call-ID: %s\r\n" % call_id +
-            b"CSeq: %d %s\r\n" % (cseq, method) + extra +
-            b"Content-Length: %d\r\n\r\n" % len(content) + content)
+    p = Pair(os.environ["REUSEGW_BIN"], os.environ["REUSEGW_SOURCE_DIR"],
+             str(tmp_path_factory.mktemp("relay")))
+    yield p
+    assert p.stop() == (0, 0), "SIGTERM must drain and exit 0"
 
 
 def test_options_rewritten_on_tls_hop_and_restored(pair):
@@ -192,3 +122,28 @@ def test_keepalive_ping_gets_pong(pair):
     c.sock.settimeout(5)
     assert c.sock.recv(16) == b"\r\n"
     c.close()
+
+
+def test_backward_request_reuses_the_aliased_connection(pair):
+    # Server role (R-5923-19/-20): A's requests carry ;alias and A's client
+    # certificate proves a.test, so B keys A's connection by (127.0.0.2,
+    # A's Via port). Legacy B's request for a.test, sent through B's egress,
+    # goes down that connection instead of a new one.
+    pair.egress_a.send(request(b"OPTIONS", b"sip:b.test", b"z9hG4bK-al-1", b"al-1@a", 1))
+    conn_b, got = pair.legacy_b.next(timeout=15)
+    conn_b.send(respond(got, 200, b"OK"))
+    pair.egress_a.recv()
+    egress_b = Client.connect(B_HOST, pair.b_legacy)
+    back = request(b"OPTIONS", b"sip:a.test", b"z9hG4bK-al-back", b"al-back@b", 1,
+                   via_host=b"127.0.0.1:6998")
+    egress_b.send(back)
+    conn_a, got_a = pair.legacy_a.next(timeout=10)
+    # No ;alias: B did not open this connection.
+    assert top_via(got_a) == b"SIP/2.0/TLS b.test:%d;branch=z9hG4bK-al-back;rport" % pair.b_tls
+    conn_a.send(respond(got_a, 200, b"OK"))
+    resp = egress_b.recv(timeout=10)
+    assert top_via(resp) == b"SIP/2.0/TCP 127.0.0.1:6998;branch=z9hG4bK-al-back;rport"
+    egress_b.close()
+    log_b = pair.b.read_log()
+    assert "alias recorded" in log_b
+    assert "conn=tls-out" not in log_b  # B never dialled A

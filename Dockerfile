@@ -1,0 +1,37 @@
+# reusegw container image. Build: docker build -t reusegw .
+# Run with a directory holding config.yaml and the files it names (paths in
+# the configuration are relative to its own directory):
+#   docker run -v "$PWD/conf:/etc/reusegw:ro" -p 5061:5061 reusegw
+# Docker's default seccomp profile refuses io_uring; reusegw then falls back
+# to epoll on its own (runtime.io_backend: auto).
+
+# --- builder: the same scripts as a developer machine and CI -----------------
+FROM debian:12-slim AS builder
+WORKDIR /src
+COPY scripts/deps scripts/deps
+RUN scripts/deps --build && rm -rf /var/lib/apt/lists/*
+COPY . .
+RUN scripts/build normal
+
+# --- runtime: shared libraries and the binary, nothing else ------------------
+FROM debian:12-slim
+COPY scripts/deps /usr/local/lib/reusegw/deps
+RUN /usr/local/lib/reusegw/deps --runtime \
+    && rm -rf /var/lib/apt/lists/* /usr/local/lib/reusegw \
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin reusegw \
+    && mkdir -p /etc/reusegw
+# The binary keeps its build-tree RUNPATH to BoringSSL's android/ folder,
+# which the runtime package installs at the same place.
+COPY --from=builder /src/build/gateway/reusegw /usr/local/bin/reusegw
+# Fail the image build, not the first start, when a shared library is missing.
+RUN ! ldd /usr/local/bin/reusegw | grep -q "not found" && reusegw --version
+
+USER reusegw
+EXPOSE 5061
+# Placeholder, on purpose: there is no health check yet. Once the admin
+# endpoint (admin.listen, default 127.0.0.1:9091) serves /healthz this becomes
+#   HEALTHCHECK --interval=10s --timeout=3s CMD curl -fsS http://127.0.0.1:9091/healthz || exit 1
+# with curl added to the runtime packages. Until then a check could only show
+# that the binary starts, which says nothing about the gateway.
+HEALTHCHECK NONE
+CMD ["reusegw", "-c", "/etc/reusegw/config.yaml"]

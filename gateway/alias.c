@@ -1,0 +1,39 @@
+/* alias: server-role alias rows as entries of the connection index. */
+#include "alias.h"
+
+#include "config/config.h"
+#include "conn.h"
+#include "log.h"
+#include "tls/identities.h"
+
+void alias_consider(struct worker *w, struct conn *t, const struct sip_via *via)
+{
+    if (!via->alias || t->kind != CONN_TLS_IN || !w->cfg->reuse.accept_alias)
+        return;
+    if (!t->ids || tls_identities_count(t->ids) == 0 || !sip_str_ieq(via->transport, "tls", 3)) {
+        w->counters.aliases_declined++;
+        return;
+    }
+    if (w->cfg->reuse.require_sent_by_identity &&
+        !tls_identities_contains(t->ids, via->hp.host.p, via->hp.host.len)) {
+        w->counters.aliases_declined++;
+        LOG_RATELIMITED(LOG_INFO, "alias declined: sent-by host is not a certificate identity",
+                        LF_STR("first_identity", tls_identities_get(t->ids, 0)));
+        return;
+    }
+    struct conn_key key;
+    if (!conn_key_from_sockaddr(&key, (const struct sockaddr *)&t->peer, sip_via_port(via)))
+        return;
+    if (t->key.family && conn_key_eq(&t->key, &key))
+        return; /* already this row: the common case, one per request */
+    /* Replace an older inbound row for the same key; rows of connections
+     * reusegw dialled stay (they are the client-role table). */
+    struct conn *old;
+    while ((old = conn_index_find_inbound(&w->conns, &key)) != NULL)
+        conn_index_remove(&w->conns, old);
+    conn_index_set(&w->conns, t, &key);
+    w->counters.aliases_recorded++;
+    LOG_DEBUG("alias recorded", LF_UINT("port", key.port),
+              LF_STR("first_identity", tls_identities_get(t->ids, 0)),
+              LF_UINT("identities", tls_identities_count(t->ids)));
+}

@@ -1,0 +1,183 @@
+/* metrics: the counters and gauges of one worker as a plain array indexed by
+ * enum metric_id, and their Prometheus text rendering summed over workers.
+ *
+ * Owns nothing but the array inside struct metrics (embedded by its worker).
+ * Borrows the registries it renders. Never locks and never allocates: each
+ * worker writes only its own registry (single writer, relaxed stores) and a
+ * scrape reads all of them with relaxed loads. */
+#ifndef REUSEGW_METRICS_H
+#define REUSEGW_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sip/error.h"
+
+/* Label dimensions shared by several families. */
+enum {
+    METRIC_CONN_KINDS = 4,
+    METRIC_CONN_STATES = 5
+};                                  /* enum conn_kind; states
+                                      CONNECTING..DEAD */
+enum { METRIC_BATCH_BUCKETS = 10 }; /* 1 2 4 ... 256 +Inf */
+
+/* metric_id names one time series. Groups of ids form one metric family;
+ * the comment above each group gives the family and its label. Counters only
+ * grow; the ids marked gauge go up and down (metrics_gauge_add). */
+enum metric_id {
+    /* reusegw_connections_accepted_total{listener} */
+    M_ACCEPTED_TLS,
+    M_ACCEPTED_LEGACY,
+    /* reusegw_connections_rejected_total{reason} */
+    M_REJECTED_MAX_CONNECTIONS,
+    M_REJECTED_MAX_PER_PEER,
+    /* gauge reusegw_connections{kind,state}: see metrics_conn_id */
+    M_CONNS_FIRST,
+    M_CONNS_LAST = M_CONNS_FIRST + METRIC_CONN_KINDS * METRIC_CONN_STATES - 1,
+    /* reusegw_tls_handshakes_total{result} */
+    M_HANDSHAKE_FULL,
+    M_HANDSHAKE_RESUMED,
+    M_HANDSHAKE_FAILED,
+    /* reusegw_tls_handshake_failures_total{reason}: one of these per FAILED */
+    M_HSFAIL_TIMEOUT,
+    M_HSFAIL_CERTIFICATE,
+    M_HSFAIL_IDENTITY,
+    M_HSFAIL_PROTOCOL,
+    /* gauge reusegw_alias_rows */
+    M_ALIAS_ROWS,
+    /* reusegw_reuse_decisions_total{reason} */
+    M_REUSE_REUSED,
+    M_REUSE_NO_ROW,
+    M_REUSE_IDENTITY_MISMATCH,
+    M_REUSE_CERTLESS,
+    M_REUSE_ALIASING_OFF,
+    M_REUSE_ROW_REPLACED,
+    M_REUSE_CONNECTION_GONE,
+    /* reusegw_messages_total{direction,kind} */
+    M_MSG_TO_LEGACY_REQUEST,
+    M_MSG_TO_LEGACY_RESPONSE,
+    M_MSG_TO_PEER_REQUEST,
+    M_MSG_TO_PEER_RESPONSE,
+    /* reusegw_bytes_total{direction}: SIP plaintext relayed */
+    M_BYTES_TO_LEGACY,
+    M_BYTES_TO_PEER,
+    /* reusegw_parse_errors_total{reason}: see metrics_parse_error_id */
+    M_PARSE_FRAMING,
+    M_PARSE_TOO_LARGE,
+    M_PARSE_START_LINE,
+    M_PARSE_HEADER,
+    M_PARSE_VIA,
+    M_PARSE_URI,
+    M_PARSE_MISSING_HEADER,
+    /* reusegw_local_answers_total{status}: answers reusegw wrote itself,
+     * 503s apart */
+    M_ANSWER_400,
+    M_ANSWER_483,
+    M_ANSWER_505,
+    M_ANSWER_513,
+    /* reusegw_503_sent_total{reason} */
+    M_503_NO_ROUTE,
+    M_503_DNS_FAILED,
+    M_503_DNS_TIMEOUT,
+    M_503_CONNECT_FAILED,
+    M_503_HANDSHAKE_FAILED,
+    M_503_PENDING_FULL,
+    M_503_DNS_QUEUE_FULL,
+    M_503_DRAINING,
+    /* reusegw_dropped_messages_total{reason} */
+    M_DROP_UNKNOWN_BRANCH,
+    M_DROP_RESPONSE_ON_EGRESS,
+    M_DROP_ACK_UNROUTABLE,
+    M_DROP_BUFFER_FULL,
+    M_DROP_PENDING_FULL,
+    M_DROP_FRAMING,
+    /* reusegw_keepalive_pongs_total */
+    M_KEEPALIVE_PONGS,
+    /* reusegw_timeouts_total{kind} */
+    M_TIMEOUT_IDLE,
+    M_TIMEOUT_HANDSHAKE,
+    M_TIMEOUT_TRANSACTION,
+    /* reusegw_dns_queries_total{type} */
+    M_DNS_QUERY_NAPTR,
+    M_DNS_QUERY_SRV,
+    M_DNS_QUERY_ADDRESS, /* one A+AAAA lookup of a host */
+    /* reusegw_dns_failures_total{reason}: resolutions that gave no target */
+    M_DNS_FAIL_NXDOMAIN,
+    M_DNS_FAIL_NODATA,
+    M_DNS_FAIL_TIMEOUT,
+    M_DNS_FAIL_SERVER,
+    M_DNS_FAIL_OTHER,
+    /* reusegw_dns_cache_lookups_total{result} */
+    M_DNS_CACHE_HIT,
+    M_DNS_CACHE_MISS,
+    /* reusegw_reloads_total{result} */
+    M_RELOAD_OK,
+    M_RELOAD_FAILED,
+    /* reusegw_loop_iterations_total */
+    M_LOOP_ITERATIONS,
+    /* histogram reusegw_loop_batch_size: completions per loop turn; buckets
+     * are stored per bucket (not cumulative), the sum beside them */
+    M_BATCH_BUCKET_FIRST,
+    M_BATCH_BUCKET_LAST = M_BATCH_BUCKET_FIRST + METRIC_BATCH_BUCKETS - 1,
+    M_BATCH_SUM,
+    M__COUNT
+};
+
+/* metrics is one worker's registry; zero-initialised is empty. */
+struct metrics {
+    uint64_t v[M__COUNT];
+};
+
+/* metrics_add adds |n| to counter |id|. Only the owning worker writes; the
+ * relaxed store keeps a concurrent scrape free of torn reads without a
+ * locked instruction. */
+static inline void metrics_add(struct metrics *m, enum metric_id id, uint64_t n)
+{
+    __atomic_store_n(&m->v[id], __atomic_load_n(&m->v[id], __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+/* metrics_inc adds one to counter |id|. */
+static inline void metrics_inc(struct metrics *m, enum metric_id id)
+{
+    metrics_add(m, id, 1);
+}
+
+/* metrics_gauge_add moves gauge |id| by |delta| (negative to lower it); a
+ * worker's gauge may go below zero as long as the sum over workers does not
+ * (a connection accepted on one worker and closed on another). */
+static inline void metrics_gauge_add(struct metrics *m, enum metric_id id, int64_t delta)
+{
+    metrics_add(m, id, (uint64_t)delta);
+}
+
+/* metrics_conn_id is the gauge of connections of |kind| (enum conn_kind) in
+ * |state| (enum conn_state, CONN_CONNECTING..CONN_DEAD). */
+enum metric_id metrics_conn_id(unsigned kind, unsigned state);
+
+/* metrics_parse_error_id maps a SIP parse error to its reason series. */
+enum metric_id metrics_parse_error_id(enum sip_err err);
+
+/* metrics_observe_batch records one loop turn that delivered |completions|:
+ * one iteration, one histogram observation. */
+void metrics_observe_batch(struct metrics *m, uint64_t completions);
+
+/* metrics_info is what a scrape knows beyond the registries: the process'
+ * event-loop backend and the expiry of the loaded certificate. */
+struct metrics_info {
+    const char *io_backend; /* "io_uring", "epoll", ...; borrowed */
+    int64_t cert_not_after; /* Unix seconds; 0: no certificate loaded */
+    int64_t now;            /* Unix seconds at the scrape */
+};
+
+/* METRICS_RENDER_MAX bounds the text metrics_render produces. */
+#define METRICS_RENDER_MAX (64 * 1024)
+
+/* metrics_render writes the Prometheus text exposition (version 0.0.4) of
+ * the sum of |regs|[0..|n|) plus |info| into |buf| (|cap| bytes,
+ * NUL-terminated when |cap| > 0). Returns the length of the whole text; a
+ * result >= |cap| means it was cut short. The registries are borrowed and
+ * read while their workers keep writing. */
+size_t metrics_render(const struct metrics *const *regs, size_t n, const struct metrics_info *info,
+                      char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,113 @@
+#include "sip/check.h"
+
+#include <string.h>
+
+#include "sip/chars.h"
+
+enum sip_err sip_check_required(const struct sip_msg *msg, bool need_max_forwards)
+{
+    static const struct {
+        enum sip_hdr id;
+        enum sip_err missing;
+    } required[] = {
+        {SIP_HDR_VIA, SIP_ERR_MISSING_VIA},   {SIP_HDR_FROM, SIP_ERR_MISSING_FROM},
+        {SIP_HDR_TO, SIP_ERR_MISSING_TO},     {SIP_HDR_CALL_ID, SIP_ERR_MISSING_CALL_ID},
+        {SIP_HDR_CSEQ, SIP_ERR_MISSING_CSEQ},
+    };
+    for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+        if (msg->first[required[i].id] == SIP_NO_HEADER)
+            return required[i].missing;
+    if (need_max_forwards && msg->first[SIP_HDR_MAX_FORWARDS] == SIP_NO_HEADER)
+        return SIP_ERR_MISSING_MAX_FORWARDS;
+    return SIP_OK;
+}
+
+enum sip_err sip_check_single(const struct sip_msg *msg)
+{
+    static const enum sip_hdr single[] = {SIP_HDR_FROM,         SIP_HDR_TO,
+                                          SIP_HDR_CALL_ID,      SIP_HDR_CSEQ,
+                                          SIP_HDR_MAX_FORWARDS, SIP_HDR_CONTENT_LENGTH};
+    for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++)
+        if (msg->count[single[i]] > 1)
+            return SIP_ERR_MULTIPLE_VALUES;
+    return SIP_OK;
+}
+
+static bool is_lws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+enum sip_err sip_cseq_parse(struct sip_str value, struct sip_cseq *cseq)
+{
+    const char *p = value.p, *end = value.p + value.len;
+    uint64_t n = 0;
+    const char *digits = p;
+    while (p < end && (unsigned char)(*p - '0') < 10) {
+        n = n * 10 + (uint64_t)(*p++ - '0');
+        if (n > 0x7fffffffu)
+            return SIP_ERR_CSEQ;
+    }
+    if (p == digits || p == end || !is_lws(*p))
+        return SIP_ERR_CSEQ;
+    while (p < end && is_lws(*p))
+        p++;
+    const char *method = p;
+    while (p < end && sip_token_chars[(unsigned char)*p])
+        p++;
+    if (p == method || p != end)
+        return SIP_ERR_CSEQ;
+    cseq->number = (uint32_t)n;
+    cseq->method = (struct sip_str){method, (size_t)(end - method)};
+    return SIP_OK;
+}
+
+enum sip_err sip_check_cseq(const struct sip_msg *msg, struct sip_cseq *cseq)
+{
+    const struct sip_header *h = sip_msg_header(msg, SIP_HDR_CSEQ);
+    if (h == NULL)
+        return SIP_ERR_MISSING_CSEQ;
+    enum sip_err err = sip_cseq_parse(h->value, cseq);
+    if (err)
+        return err;
+    if (msg->is_request && (cseq->method.len != msg->method.len ||
+                            memcmp(cseq->method.p, msg->method.p, msg->method.len) != 0))
+        return SIP_ERR_CSEQ_METHOD;
+    return SIP_OK;
+}
+
+enum sip_err sip_check_version(const struct sip_msg *msg)
+{
+    return sip_str_ieq(msg->version, "sip/2.0", 7) ? SIP_OK : SIP_ERR_VERSION;
+}
+
+enum sip_err sip_max_forwards(const struct sip_msg *msg, unsigned *value, bool *present)
+{
+    const struct sip_header *h = sip_msg_header(msg, SIP_HDR_MAX_FORWARDS);
+    *present = h != NULL;
+    if (h == NULL)
+        return SIP_OK;
+    unsigned v = 0;
+    if (h->value.len == 0)
+        return SIP_ERR_MAX_FORWARDS;
+    for (size_t i = 0; i < h->value.len; i++) {
+        char c = h->value.p[i];
+        if ((unsigned char)(c - '0') >= 10)
+            return SIP_ERR_MAX_FORWARDS;
+        v = v * 10 + (unsigned)(c - '0');
+        if (v > 255)
+            return SIP_ERR_MAX_FORWARDS;
+    }
+    *value = v;
+    return SIP_OK;
+}
+
+enum sip_err sip_check_request_uri(const struct sip_msg *msg, struct sip_uri *uri)
+{
+    enum sip_err err = sip_uri_parse(msg->uri.p, msg->uri.len, uri);
+    if (err == SIP_ERR_URI_SCHEME)
+        return err;
+    if (err || sip_str_present(uri->headers))
+        return SIP_ERR_REQUEST_URI;
+    return SIP_OK;
+}

@@ -1,0 +1,293 @@
+"""reusegw --check-config on good and bad files: every error is printed as
+FILE:LINE:COL: KEY: MESSAGE on stderr with exit code 1; a good file prints
+"FILE: configuration OK" with exit code 0. The certificates are a real test
+PKI made by test/certs/gen.sh."""
+import os
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+
+IDENTITY = "identity: {sent_by: a.test}\n"
+TLS = ('tls:\n'
+       '  listen: ["127.0.0.1:5061"]\n'
+       '  certificate: tls/proxy.pem\n'
+       '  private_key: tls/proxy.key\n'
+       '  ca: tls/ca.pem\n')
+LEGACY = 'legacy: {forward_to: "127.0.0.1:5060", listen: "127.0.0.1:5070"}\n'
+VALID = IDENTITY + TLS + LEGACY  # 7 lines: whatever follows starts on line 8
+
+
+def tls_with(line):
+    """TLS with one line replaced or added (by key name)."""
+    key = line.split(":")[0]
+    lines = [l for l in TLS.splitlines() if not l.startswith(key + ":")]
+    lines.insert(1, line)
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="session")
+def reusegw_bin():
+    path = os.environ.get("REUSEGW_BIN")
+    assert path, "REUSEGW_BIN is not set: run this test through ctest"
+    return pathlib.Path(path)
+
+
+@pytest.fixture(scope="session")
+def source_dir():
+    return pathlib.Path(os.environ.get("REUSEGW_SOURCE_DIR",
+                                       pathlib.Path(__file__).resolve().parents[2]))
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory, source_dir):
+    out = tmp_path_factory.mktemp("pki")
+    subprocess.run(["bash", str(source_dir / "test/certs/gen.sh"), str(out)], check=True,
+                   timeout=300, capture_output=True)
+    return out
+
+
+@pytest.fixture
+def confdir(tmp_path, pki):
+    """A directory holding tls/proxy.pem, tls/proxy.key and tls/ca.pem."""
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    shutil.copy(pki / "gw-a.chain.pem", tls / "proxy.pem")
+    shutil.copy(pki / "gw-a.key", tls / "proxy.key")
+    shutil.copy(pki / "ca.pem", tls / "ca.pem")
+    return tmp_path
+
+
+def check(reusegw_bin, path):
+    return subprocess.run([str(reusegw_bin), "--check-config", "-c", str(path)],
+                          capture_output=True, timeout=60)
+
+
+# (id, file contents, expected stderr line after "FILE:"); {dir} is the
+# directory of the file.
+BAD = [
+    ("wrong_type_bool", VALID + "reuse: {accept_alias: 3}\n",
+     '8:23: reuse.accept_alias: expected true or false, got "3"'),
+    ("yaml11_yes_is_not_bool", VALID + "reuse: {request_alias: yes}\n",
+     '8:24: reuse.request_alias: expected true or false, got "yes"'),
+    ("wrong_type_int", VALID + "limits: {max_connections: lots}\n",
+     '8:27: limits.max_connections: expected an integer in 1..10000000, got "lots"'),
+    ("int_out_of_range", VALID + "limits: {max_connections_per_peer: 0}\n",
+     "8:36: limits.max_connections_per_peer: 0 is out of range 1..10000000"),
+    ("duration_without_unit", VALID + "reuse: {idle_timeout: 10}\n",
+     '8:23: reuse.idle_timeout: duration "10" needs a unit: ms, s, m or h'),
+    ("duration_negative", VALID + "reuse: {idle_timeout: -1s}\n",
+     '8:23: reuse.idle_timeout: expected a duration such as 10s or 250ms, got "-1s"'),
+    ("duration_bad_unit", VALID + "runtime: {drain_timeout: 5x}\n",
+     '8:26: runtime.drain_timeout: unknown unit in duration "5x"; use ms, s, m or h'),
+    ("duration_out_of_range", IDENTITY + tls_with("  handshake_timeout: 2h") + LEGACY,
+     "3:22: tls.handshake_timeout: duration 2h is out of range 1ms..1h"),
+    ("port_0", IDENTITY + TLS + 'legacy: {forward_to: "127.0.0.1:0", listen: "127.0.0.1:5070"}\n',
+     '7:22: legacy.forward_to: port 0 is out of range 1..65535 in "127.0.0.1:0"'),
+    ("port_65536", IDENTITY + tls_with('  listen: ["127.0.0.1:65536"]') + LEGACY,
+     '3:12: tls.listen[0]: port 65536 is out of range 1..65535 in "127.0.0.1:65536"'),
+    ("missing_port", IDENTITY + tls_with('  listen: ["127.0.0.1:5061", "x"]') + LEGACY,
+     '3:30: tls.listen[1]: expected host:port, got "x"'),
+    ("missing_port_admin", VALID + "admin: {listen: localhost}\n",
+     '8:17: admin.listen: expected host:port, got "localhost"'),
+    ("ipv6_without_brackets", IDENTITY + tls_with('  listen: ["::1:5061"]') + LEGACY,
+     '3:12: tls.listen[0]: IPv6 addresses need brackets, as in [::1]:5061; got "::1:5061"'),
+    ("ipv6_unclosed_bracket", IDENTITY + tls_with('  listen: ["[::1:5061"]') + LEGACY,
+     '3:12: tls.listen[0]: missing "]" in "[::1:5061"'),
+    ("ipv4_in_brackets", "identity: {sent_by: \"[192.0.2.1]\"}\n" + TLS + LEGACY,
+     '1:21: identity.sent_by: "192.0.2.1" in brackets is not an IPv6 address'),
+    ("duplicate_listen", IDENTITY + tls_with('  listen: ["127.0.0.1:5061", "127.0.0.1:5061"]') + LEGACY,
+     "3:30: tls.listen[1]: duplicate listen address 127.0.0.1:5061 (also tls.listen[0])"),
+    ("duplicate_listen_across_sections", VALID + 'admin: {listen: "127.0.0.1:5070"}\n',
+     "8:17: admin.listen: duplicate listen address 127.0.0.1:5070 (also legacy.listen)"),
+    ("listen_overlaps_wildcard",
+     IDENTITY + tls_with('  listen: ["0.0.0.0:5061"]') + 'legacy: {forward_to: "127.0.0.1:5060", '
+     'listen: "127.0.0.1:5061"}\n',
+     "7:48: legacy.listen: listen address 127.0.0.1:5061 overlaps 0.0.0.0:5061 (tls.listen[0]): "
+     "both cannot be bound"),
+    ("unknown_key", VALID + "metrics: {}\n",
+     '8:1: metrics: unknown key "metrics"; valid keys: identity, tls, legacy, reuse, routes, '
+     'dns, limits, admin, runtime, log'),
+    ("unknown_nested_key_suggested", IDENTITY + tls_with("  handshake_timout: 1s") + LEGACY,
+     '3:3: tls.handshake_timout: unknown key "handshake_timout"; did you mean "handshake_timeout"?'),
+    ("missing_required_key", IDENTITY + TLS.replace("  ca: tls/ca.pem\n", "") + LEGACY,
+     "3:3: tls.ca: required key is missing"),
+    ("missing_required_section", IDENTITY + TLS,
+     "1:1: legacy: required key is missing"),
+    ("duplicate_key", VALID + "log: {level: info}\nlog: {level: debug}\n",
+     '9:1: log: duplicate key "log" (first at line 8)'),
+    ("cert_missing", IDENTITY + tls_with("  certificate: tls/nope.pem") + LEGACY,
+     '3:16: tls.certificate: cannot read "{dir}/tls/nope.pem": No such file or directory'),
+    ("ca_not_a_directory", IDENTITY + tls_with("  ca: tls/proxy.pem/ca.pem") + LEGACY,
+     '3:7: tls.ca: cannot read "{dir}/tls/proxy.pem/ca.pem": Not a directory'),
+    ("key_is_a_directory", IDENTITY + tls_with("  private_key: tls") + LEGACY,
+     '3:16: tls.private_key: "{dir}/tls" is not a regular file'),
+    ("bad_enum", IDENTITY + tls_with("  client_certificate: sometimes") + LEGACY,
+     '3:23: tls.client_certificate: expected one of required, optional; got "sometimes"'),
+    ("bad_enum_backend", VALID + "runtime: {io_backend: kqueue}\n",
+     '8:23: runtime.io_backend: expected one of auto, io_uring, epoll; got "kqueue"'),
+    ("workers_0", VALID + "runtime: {workers: 0}\n",
+     '8:20: runtime.workers: expected auto or an integer in 1..256, got "0"'),
+    ("workers_300", VALID + "runtime: {workers: 300}\n",
+     '8:20: runtime.workers: expected auto or an integer in 1..256, got "300"'),
+    ("list_where_map_expected", VALID + "reuse: [accept_alias]\n",
+     "8:8: reuse: expected a mapping (keys: accept_alias, request_alias, "
+     "require_sent_by_identity, idle_timeout), got a list"),
+    ("map_where_list_expected", VALID + "dns: {servers: {a: 1}}\n",
+     "8:16: dns.servers: expected a list of host[:port], got a mapping"),
+    ("string_where_list_expected", IDENTITY + tls_with('  listen: "127.0.0.1:5061"') + LEGACY,
+     '3:11: tls.listen: expected a list of host:port, got "127.0.0.1:5061"'),
+    ("dns_server_by_name", VALID + "dns: {servers: [ns.example.com]}\n",
+     '8:17: dns.servers[0]: expected an IP address, got host name "ns.example.com"'),
+    ("route_without_targets", VALID + "routes:\n  - domain: b.test\n",
+     "9:5: routes[0].targets: required key is missing"),
+    ("yaml_syntax_error", VALID + "log: {level: info\n",
+     "9:1: YAML syntax error: did not find expected ',' or '}' (while parsing a flow mapping "
+     "at line 8, column 6)"),
+    ("yaml_bad_indentation", VALID + "log:\n  level: info\n format: json\n",
+     "10:2: YAML syntax error: did not find expected key (while parsing a block mapping at "
+     "line 1, column 1)"),
+    ("empty_file", "", "1:1: the file is empty; expected a mapping with identity, tls and legacy"),
+    ("top_level_list", "- identity\n- tls\n",
+     "1:1: expected a mapping (keys: identity, tls, legacy, reuse, routes, dns, limits, admin, "
+     "runtime, log), got a list"),
+    ("two_documents", VALID + "---\n" + VALID,
+     "9:1: only one YAML document is allowed; this is a second one"),
+    ("nesting_too_deep", VALID + "log: " + "[" * 100000 + "]" * 100000 + "\n",
+     "8:21: nesting is deeper than 16 levels"),
+    ("invalid_utf8", VALID.encode() + b"log: {level: \xc3\x28}\n",
+     "8:15: not valid YAML text: invalid trailing UTF-8 octet (byte 0x28); is this a binary file?"),
+]
+
+
+@pytest.mark.parametrize("name,text,expected", BAD, ids=[c[0] for c in BAD])
+def test_bad_config_is_reported_with_position_and_key(reusegw_bin, confdir, name, text, expected):
+    path = confdir / f"{name}.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    r = check(reusegw_bin, path)
+    assert r.returncode == 1, r
+    assert r.stdout == b""
+    lines = r.stderr.decode().splitlines()
+    assert lines == [f"{path}:" + expected.replace("{dir}", str(confdir))]
+
+
+def test_table_is_large_enough():
+    assert len(BAD) >= 30
+
+
+def test_binary_garbage_is_refused(reusegw_bin, confdir):
+    path = confdir / "garbage.yaml"
+    path.write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 4)
+    r = check(reusegw_bin, path)
+    assert r.returncode == 1
+    assert r.stderr.decode().splitlines() == [
+        f"{path}:1:8: binary data (a NUL byte); expected YAML text"]
+
+
+def test_ten_megabyte_file_is_refused_without_parsing(reusegw_bin, confdir):
+    path = confdir / "huge.yaml"
+    path.write_bytes((VALID + "#" * 1000 + "\n").encode() * 10 * 1024)
+    size = path.stat().st_size
+    assert size > 10 * 1024 * 1024
+    r = check(reusegw_bin, path)
+    assert r.returncode == 1
+    assert r.stderr.decode().splitlines() == [
+        f"{path}: file is {size} bytes, more than the limit of 1048576 (1 MiB); not parsed"]
+
+
+def test_missing_file(reusegw_bin, confdir):
+    path = confdir / "absent.yaml"
+    r = check(reusegw_bin, path)
+    assert r.returncode == 1
+    assert r.stderr.decode() == f"{path}: cannot open: No such file or directory\n"
+
+
+def test_every_error_of_a_file_is_reported_in_order(reusegw_bin, confdir):
+    path = confdir / "many.yaml"
+    path.write_text("identity: {sent_by: \"a.test:99999\"}\n"
+                    "tls:\n"
+                    "  listen: [\"0.0.0.0:5061\", \"0.0.0.0:5061\"]\n"
+                    "  certificate: tls/proxy.pem\n"
+                    "  private_key: tls/missing.key\n"
+                    "  ca: tls/ca.pem\n"
+                    "  client_certificate: maybe\n"
+                    "legacy: {forward_to: \"127.0.0.1:5060\"}\n"
+                    "reuse: {idle_timeout: 10}\n"
+                    "runtime: {workers: 0, io_backend: kqueue}\n"
+                    "lgo: {}\n")
+    r = check(reusegw_bin, path)
+    assert r.returncode == 1
+    p = str(path)
+    assert r.stderr.decode().splitlines() == [
+        f'{p}:1:21: identity.sent_by: port 99999 is out of range 1..65535 in "a.test:99999"',
+        f"{p}:3:28: tls.listen[1]: duplicate listen address 0.0.0.0:5061 (also tls.listen[0])",
+        f'{p}:5:16: tls.private_key: cannot read "{confdir}/tls/missing.key": '
+        "No such file or directory",
+        f'{p}:7:23: tls.client_certificate: expected one of required, optional; got "maybe"',
+        f"{p}:8:9: legacy.listen: required key is missing",
+        f'{p}:9:23: reuse.idle_timeout: duration "10" needs a unit: ms, s, m or h',
+        f'{p}:10:20: runtime.workers: expected auto or an integer in 1..256, got "0"',
+        f'{p}:10:35: runtime.io_backend: expected one of auto, io_uring, epoll; got "kqueue"',
+        f'{p}:11:1: lgo: unknown key "lgo"; did you mean "log"?',
+    ]
+
+
+def test_example_config_passes(reusegw_bin, confdir, source_dir):
+    path = confdir / "example.yaml"
+    shutil.copy(source_dir / "config/example.yaml", path)
+    r = check(reusegw_bin, path)
+    assert r.stderr == b""
+    assert r.stdout.decode() == f"{path}: configuration OK\n"
+    assert r.returncode == 0
+
+
+def test_relative_config_path_resolves_files_next_to_it(reusegw_bin, confdir, source_dir):
+    shutil.copy(source_dir / "config/example.yaml", confdir / "example.yaml")
+    r = subprocess.run([str(reusegw_bin), "--check-config", "-c", "example.yaml"],
+                       cwd=confdir, capture_output=True, timeout=60)
+    assert r.stdout.decode() == "example.yaml: configuration OK\n"
+    assert r.returncode == 0
+
+
+def test_check_config_without_file_is_a_usage_error(reusegw_bin):
+    r = subprocess.run([str(reusegw_bin), "--check-config"], capture_output=True, timeout=60)
+    assert r.returncode == 2
+    assert b"usage:" in r.stderr
+
+
+def key_secrets(key_path):
+    """Every 12-character piece of the key's base64 body: none may be printed."""
+    body = "".join(l for l in key_path.read_text().splitlines() if not l.startswith("-----"))
+    assert len(body) > 100
+    return [body[i:i + 12] for i in range(0, len(body) - 12)]
+
+
+def test_errors_never_print_private_key_contents(reusegw_bin, confdir):
+    key = confdir / "tls/proxy.key"
+    pem = key.read_text()
+    indented = "".join("    " + l + "\n" for l in pem.splitlines())
+    one_line = " ".join(pem.splitlines())
+    attempts = {
+        # The key file itself given as the configuration.
+        "key_as_config": (None, key),
+        # The key pasted where its path belongs, as a literal and a folded block.
+        "inline_literal": (IDENTITY + tls_with("  private_key: |\n" + indented.rstrip("\n"))
+                           + LEGACY, None),
+        "inline_folded": (IDENTITY + tls_with("  private_key: >\n" + indented.rstrip("\n"))
+                          + LEGACY, None),
+        # The key on one line in a key that echoes bad values.
+        "one_line_in_sent_by": (f'identity: {{sent_by: "{one_line}"}}\n' + TLS + LEGACY, None),
+        "as_unknown_key": (VALID + f'"{one_line}": 1\n', None),
+    }
+    secrets = key_secrets(key)
+    for name, (text, path) in attempts.items():
+        if path is None:
+            path = confdir / f"{name}.yaml"
+            path.write_text(text)
+        r = check(reusegw_bin, path)
+        assert r.returncode == 1, name
+        output = (r.stdout + r.stderr).decode()
+        assert output, name
+        leaked = [s for s in secrets if s in output]
+        assert not leaked, f"{name} printed key material: {output}"

@@ -1,0 +1,59 @@
+/* libFuzzer target: stream framing. Invariants: framing at any split point
+ * gives the one-shot answer; a framed message lies inside the input and
+ * parsing it never reads outside it. */
+#include <stdint.h>
+
+#include "fuzz_check.h"
+#include <stdlib.h>
+#include <string.h>
+
+#include "sip/framing.h"
+#include "sip/message.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void same(const struct sip_frame *a, const struct sip_frame *b)
+{
+    FUZZ_CHECK(a->event == b->event && a->len == b->len && a->err == b->err &&
+               a->header_len == b->header_len);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *buf = (const char *)data;
+    const size_t max = 2048;
+    struct sip_framer f;
+    struct sip_frame once, split;
+    sip_framer_init(&f);
+    sip_framer_feed(&f, buf, size, max, &once);
+
+    /* Resume from a split point chosen by the input itself. */
+    if (size > 1) {
+        size_t k = 1 + (size_t)data[0] * 7919 % (size - 1);
+        sip_framer_init(&f);
+        if (sip_framer_feed(&f, buf, k, max, &split) == SIP_FRAME_NEED_MORE)
+            sip_framer_feed(&f, buf, size, max, &split);
+        same(&once, &split);
+    }
+
+    /* Walk the stream message by message, parsing each framed message. */
+    size_t off = 0;
+    sip_framer_init(&f);
+    for (int n = 0; n < 64 && off < size; n++) {
+        struct sip_frame fr;
+        if (sip_framer_feed(&f, buf + off, size - off, max, &fr) == SIP_FRAME_NEED_MORE ||
+            fr.event == SIP_FRAME_ERROR)
+            break;
+        FUZZ_CHECK(fr.len > 0 && fr.len <= size - off && fr.len <= max);
+        if (fr.event == SIP_FRAME_MESSAGE) {
+            struct sip_header hdrs[32];
+            struct sip_msg msg;
+            FUZZ_CHECK(fr.header_len > 0 && fr.header_len <= fr.len);
+            enum sip_err err = sip_parse(buf + off, fr.len, &msg, hdrs, 32);
+            FUZZ_CHECK(err != SIP_OK ||
+                       (msg.body.len == fr.len - fr.header_len && msg.header_len == fr.header_len));
+        }
+        off += fr.len;
+    }
+    return 0;
+}

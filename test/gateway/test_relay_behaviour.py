@@ -1,0 +1,241 @@
+"""End-to-end behaviour of the relay beyond the happy path, with the same
+two-gateway set-up as the smoke test: error answers (483, 400 with reason),
+drops (responses on egress, unknown branches), CANCEL following its INVITE
+(R-5923-13), identity-checked reuse (R-5923-11/-27), failover across
+targets, idle timeout with re-dial, and the SIGTERM drain (R-5923-21)."""
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from sipwire import (A_HOST, B_HOST, Client, Pair, free_port, request, respond, rss_kib,  # noqa: E402
+                     top_via)
+
+BIN = os.environ.get("REUSEGW_BIN", "")
+SRC = os.environ.get("REUSEGW_SOURCE_DIR", "")
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    work = str(tmp_path_factory.mktemp("behaviour"))
+    b_tls = free_port(B_HOST)
+    p = Pair(BIN, SRC, work, a_routes=[("b.test", ["%s:%d" % (B_HOST, b_tls)]),
+                                       ("c.test", ["%s:%d" % (B_HOST, b_tls)])],
+             b_tls=b_tls)
+    yield p
+    assert p.stop() == (0, 0)
+
+
+def expect_nothing(server, seconds=0.5):
+    with pytest.raises(queue.Empty):
+        server.next(timeout=seconds)
+
+
+def roundtrip_options(pair, branch):
+    pair.egress_a.send(request(b"OPTIONS", b"sip:b.test", branch, branch + b"@a", 1))
+    conn_b, got = pair.legacy_b.next(timeout=15)
+    conn_b.send(respond(got, 200, b"OK"))
+    resp = pair.egress_a.recv()
+    assert resp.startswith(b"SIP/2.0 200 OK\r\n")
+    return conn_b
+
+
+def test_max_forwards_zero_gets_483_and_is_not_relayed(pair):
+    req = request(b"OPTIONS", b"sip:b.test", b"z9hG4bK-mf0", b"mf0@a", 1)
+    pair.egress_a.send(req.replace(b"Max-Forwards: 70", b"Max-Forwards: 0"))
+    resp = pair.egress_a.recv(timeout=5)
+    assert resp.startswith(b"SIP/2.0 483 ")
+    assert top_via(resp) == b"SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bK-mf0;rport"
+    expect_nothing(pair.legacy_b)
+
+
+def test_framing_error_answers_400_with_reason_then_closes(pair):
+    c = Client.connect(A_HOST, pair.a_legacy)
+    bad = request(b"OPTIONS", b"sip:b.test", b"z9hG4bK-nocl", b"nocl@a", 1)
+    bad = bad.replace(b"Content-Length: 0\r\n", b"")
+    c.send(bad)
+    resp = c.recv(timeout=5)
+    assert resp.startswith(b"SIP/2.0 400 Bad Request (")
+    assert b"z9hG4bK-nocl" in top_via(resp)
+    c.sock.settimeout(5)
+    assert c.sock.recv(100) == b""  # closed after the answer
+    c.close()
+    expect_nothing(pair.legacy_b)
+
+
+def test_response_from_legacy_on_egress_is_dropped(pair):
+    stray = respond(request(b"OPTIONS", b"sip:b.test", b"z9hG4bK-stray", b"stray@a", 1), 200,
+                    b"OK")
+    pair.egress_a.send(stray)
+    expect_nothing(pair.legacy_b)
+    roundtrip_options(pair, b"z9hG4bK-after-stray")  # the connection still works
+
+
+def test_response_with_unknown_branch_is_dropped(pair):
+    conn_b = roundtrip_options(pair, b"z9hG4bK-known")
+    ghost = request(b"OPTIONS", b"sip:b.test", b"z9hG4bK-ghost", b"ghost@a", 1)
+    conn_b.send(respond(ghost.replace(b"SIP/2.0/TCP 127.0.0.1:5999",
+                                      b"SIP/2.0/TLS a.test:%d" % pair.a_tls), 200, b"OK"))
+    pair.egress_a.sock.settimeout(0.5)
+    with pytest.raises(socket.timeout):
+        pair.egress_a.recv(timeout=0.5)
+
+
+def test_cancel_and_non2xx_ack_follow_the_invite(pair):
+    branch = b"z9hG4bK-inv-cancel"
+    invite = request(b"INVITE", b"sip:bob@b.test", branch, b"cancel@a", 1)
+    pair.egress_a.send(invite)
+    conn_b, got = pair.legacy_b.next(timeout=15)
+    conn_b.send(respond(got, 180, b"Ringing"))
+    assert pair.egress_a.recv().startswith(b"SIP/2.0 180 Ringing")
+    pair.egress_a.send(request(b"CANCEL", b"sip:bob@b.test", branch, b"cancel@a", 1))
+    conn_c, got_cancel = pair.legacy_b.next(timeout=10)
+    assert conn_c is conn_b  # same TLS connection, same mirror
+    assert got_cancel.startswith(b"CANCEL ")
+    assert top_via(got_cancel) == top_via(got)
+    conn_b.send(respond(got_cancel, 200, b"OK"))
+    conn_b.send(respond(got, 487, b"Request Terminated"))
+    r1, r2 = pair.egress_a.recv(), pair.egress_a.recv()
+    by_status = {r.split(b" ")[1]: r for r in (r1, r2)}
+    assert b"CSeq: 1 CANCEL" in by_status[b"200"]
+    assert b"CSeq: 1 INVITE" in by_status[b"487"]
+    for r in (r1, r2):
+        assert top_via(r) == b"SIP/2.0/TCP 127.0.0.1:5999;branch=%s;rport" % branch
+    pair.egress_a.send(request(b"ACK", b"sip:bob@b.test", branch, b"cancel@a", 1))
+    conn_a, ack = pair.legacy_b.next(timeout=10)
+    assert conn_a is conn_b and ack.startswith(b"ACK ")
+
+
+def test_domain_not_proved_by_the_certificate_is_never_sent(pair):
+    # R-5923-27 / -11: c.test routes to B's address, where a b.test
+    # connection exists; B's certificate does not prove c.test, so A must not
+    # reuse that connection, and a fresh dial fails RFC 5922 7.3.
+    roundtrip_options(pair, b"z9hG4bK-warm")
+    pair.egress_a.send(request(b"OPTIONS", b"sip:c.test", b"z9hG4bK-ctest", b"ctest@a", 1))
+    resp = pair.egress_a.recv(timeout=10)
+    assert resp.startswith(b"SIP/2.0 503 ")
+    assert b"Warning: 399 a.test:" in resp
+    assert top_via(resp) == b"SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bK-ctest;rport"
+    expect_nothing(pair.legacy_b)
+
+
+def test_failover_to_the_next_target(tmp_path):
+    dead = free_port(B_HOST)  # nothing listens there: connection refused
+    b_tls = free_port(B_HOST)
+    p = Pair(BIN, SRC, str(tmp_path),
+             a_routes=[("b.test", ["%s:%d" % (B_HOST, dead), "%s:%d" % (B_HOST, b_tls)])],
+             b_tls=b_tls)
+    try:
+        roundtrip_options(p, b"z9hG4bK-failover")
+    finally:
+        assert p.stop() == (0, 0)
+
+
+def test_idle_timeout_closes_and_next_request_redials(tmp_path):
+    p = Pair(BIN, SRC, str(tmp_path), a_extra="reuse:\n  idle_timeout: 1s\n")
+    try:
+        roundtrip_options(p, b"z9hG4bK-idle-1")
+        deadline = time.monotonic() + 10
+        while "idle timeout" not in p.a.read_log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "idle timeout" in p.a.read_log()
+        roundtrip_options(p, b"z9hG4bK-idle-2")
+        assert p.a.read_log().count("tls established") == 2
+    finally:
+        assert p.stop() == (0, 0)
+
+
+def test_sigterm_drains_open_transaction_then_exits_0(tmp_path):
+    p = Pair(BIN, SRC, str(tmp_path))
+    try:
+        p.egress_a.send(request(b"INVITE", b"sip:bob@b.test", b"z9hG4bK-drain", b"drain@a", 1))
+        conn_b, got = p.legacy_b.next(timeout=15)
+        p.a.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)  # let A enter the drain; the answer must still pass
+        assert p.a.proc.poll() is None
+        with pytest.raises(OSError):
+            socket.create_connection((A_HOST, p.a_legacy), timeout=1).close()
+        conn_b.send(respond(got, 486, b"Busy Here"))
+        resp = p.egress_a.recv(timeout=10)
+        assert resp.startswith(b"SIP/2.0 486 Busy Here")
+        assert p.a.proc.wait(timeout=10) == 0
+    finally:
+        assert p.stop() == (0, 0)
+
+
+def test_alias_declined_when_accept_alias_is_off(tmp_path):
+    # R-5923-15: B handles A's aliased requests normally but keeps no row,
+    # so its backward request dials A afresh.
+    p = Pair(BIN, SRC, str(tmp_path), b_extra="reuse:\n  accept_alias: false\n")
+    try:
+        roundtrip_options(p, b"z9hG4bK-noalias")
+        egress_b = Client.connect(B_HOST, p.b_legacy)
+        egress_b.send(request(b"OPTIONS", b"sip:a.test", b"z9hG4bK-nb", b"nb@b", 1))
+        conn_a, got_a = p.legacy_a.next(timeout=10)
+        conn_a.send(respond(got_a, 200, b"OK"))
+        assert egress_b.recv(timeout=10).startswith(b"SIP/2.0 200 OK")
+        # B opened its own connection, so its Via asks A for reuse.
+        assert top_via(got_a).endswith(b";alias")
+        assert "alias recorded" not in p.b.read_log()
+        assert "conn=tls-out" in p.b.read_log()
+        egress_b.close()
+    finally:
+        assert p.stop() == (0, 0)
+
+
+def test_contact_naming_a_legacy_address_is_relayed_with_a_warning(pair):
+    contact = b"Contact: <sip:alice@127.0.0.1:%d;transport=tcp>\r\n" % pair.legacy_a.port
+    pair.egress_a.send(request(b"OPTIONS", b"sip:b.test", b"z9hG4bK-leak", b"leak@a", 1,
+                               extra=contact))
+    conn_b, got = pair.legacy_b.next(timeout=15)
+    assert contact in got  # relayed untouched
+    conn_b.send(respond(got, 200, b"OK"))
+    pair.egress_a.recv()
+    assert "advertises an internal address" in pair.a.read_log()
+
+
+def test_slow_legacy_proxy_backpressures_instead_of_buffering(tmp_path):
+    # Legacy B stops reading. B's mirror queue passes max_buffered_bytes, B
+    # stops reading the TLS connection, A's queue towards B fills, A stops
+    # reading legacy A: the flood waits in socket buffers, not in reusegw.
+    limits = "limits:\n  max_buffered_bytes: 65536\nruntime:\n  drain_timeout: 1s\n"
+    p = Pair(BIN, SRC, str(tmp_path), a_extra=limits, b_extra=limits)
+    try:
+        roundtrip_options(p, b"z9hG4bK-bp-warm")
+        p.legacy_b.reading.clear()
+        rss_before = (rss_kib(p.a.proc.pid), rss_kib(p.b.proc.pid))
+        payload = bytes(range(256)) * 64  # 16 KiB per message
+        count = 3000  # ~48 MiB in all
+        extra = b"Content-Type: application/octet-stream\r\n"
+
+        def flood():
+            for i in range(count):
+                p.egress_a.send(request(b"MESSAGE", b"sip:b.test", b"z9hG4bK-bp-%d" % i,
+                                        b"bp@a", i + 1, payload, extra))
+
+        sender = threading.Thread(target=flood, daemon=True)
+        sender.start()
+        sender.join(timeout=5)
+        assert sender.is_alive(), "the sender should be blocked by back-pressure"
+        growth = (rss_kib(p.a.proc.pid) - rss_before[0], rss_kib(p.b.proc.pid) - rss_before[1])
+        print("RSS growth while blocked (KiB), A and B:", growth)
+        # Both gateways paused their sources (a sanitizer build's RSS says
+        # nothing about queues, so the log is the witness).
+        assert 'pausing reads" conn=tls-in' in p.b.read_log()
+        assert 'pausing reads" conn=egress' in p.a.read_log()
+        p.legacy_b.reading.set()
+        for i in range(count):
+            _, got = p.legacy_b.next(timeout=30)
+            assert b"CSeq: %d MESSAGE" % (i + 1) in got  # in order, none lost
+            assert got.endswith(payload)
+        sender.join(timeout=30)
+        assert not sender.is_alive()
+    finally:
+        p.legacy_b.reading.set()
+        assert p.stop() == (0, 0)

@@ -1,0 +1,153 @@
+/* Semantic checks: required headers, single values, CSeq, version,
+ * Max-Forwards, Request-URI. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sip/check.h"
+
+static struct sip_header hdrs[32];
+static struct sip_msg m;
+
+static void parse(const char *text)
+{
+    assert_int_equal(sip_parse(text, strlen(text), &m, hdrs, 32), SIP_OK);
+}
+
+#define FULL                                                                                       \
+    "Via: SIP/2.0/TLS h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\n"             \
+    "Call-ID: x\r\nCSeq: 2147483647 INVITE\r\nMax-Forwards: 70\r\n"
+
+static void test_required(void **state)
+{
+    parse("INVITE sip:c@d SIP/2.0\r\n" FULL "\r\n");
+    assert_int_equal(sip_check_required(&m, true), SIP_OK);
+    static const struct {
+        const char *drop;
+        enum sip_err err;
+    } cases[] = {
+        {"Via", SIP_ERR_MISSING_VIA},   {"From", SIP_ERR_MISSING_FROM},
+        {"To", SIP_ERR_MISSING_TO},     {"Call-ID", SIP_ERR_MISSING_CALL_ID},
+        {"CSeq", SIP_ERR_MISSING_CSEQ}, {"Max-Forwards", SIP_ERR_MISSING_MAX_FORWARDS},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[512] = "INVITE sip:c@d SIP/2.0\r\n";
+        const char *lines[] = {"Via: SIP/2.0/TLS h\r\n", "From: <sip:a@b>\r\n",
+                               "To: <sip:c@d>\r\n",      "Call-ID: x\r\n",
+                               "CSeq: 1 INVITE\r\n",     "Max-Forwards: 70\r\n"};
+        for (size_t j = 0; j < 6; j++)
+            if (strncmp(lines[j], cases[i].drop, strlen(cases[i].drop)) != 0 ||
+                lines[j][strlen(cases[i].drop)] != ':')
+                strcat(text, lines[j]);
+        strcat(text, "\r\n");
+        parse(text);
+        if (sip_check_required(&m, true) != cases[i].err)
+            fail_msg("without %s: got %s", cases[i].drop,
+                     sip_err_text(sip_check_required(&m, true)));
+    }
+    parse("INVITE sip:c@d SIP/2.0\r\nv: SIP/2.0/TLS h\r\nf: <sip:a@b>\r\nt: <sip:c@d>\r\n"
+          "i: x\r\nCSeq: 1 INVITE\r\n\r\n");
+    assert_int_equal(sip_check_required(&m, false), SIP_OK);
+    assert_int_equal(sip_check_required(&m, true), SIP_ERR_MISSING_MAX_FORWARDS);
+}
+
+static void test_single(void **state)
+{
+    parse("INVITE sip:c@d SIP/2.0\r\n" FULL "\r\n");
+    assert_int_equal(sip_check_single(&m), SIP_OK);
+    parse("INVITE sip:c@d SIP/2.0\r\n" FULL "i: y\r\n\r\n");
+    assert_int_equal(sip_check_single(&m), SIP_ERR_MULTIPLE_VALUES);
+    parse("INVITE sip:c@d SIP/2.0\r\n" FULL "Via: SIP/2.0/TCP x\r\n\r\n");
+    assert_int_equal(sip_check_single(&m), SIP_OK);
+}
+
+static void test_cseq(void **state)
+{
+    struct sip_cseq c;
+    parse("INVITE sip:c@d SIP/2.0\r\n" FULL "\r\n");
+    assert_int_equal(sip_check_cseq(&m, &c), SIP_OK);
+    assert_int_equal(c.number, 2147483647u);
+    assert_int_equal(c.method.len, 6);
+    parse("ACK sip:c@d SIP/2.0\r\n" FULL "\r\n");
+    assert_int_equal(sip_check_cseq(&m, &c), SIP_ERR_CSEQ_METHOD);
+    parse("invite sip:c@d SIP/2.0\r\n" FULL "\r\n");
+    assert_int_equal(sip_check_cseq(&m, &c), SIP_ERR_CSEQ_METHOD); /* methods are case-sensitive */
+    parse("SIP/2.0 200 OK\r\n" FULL "\r\n");
+    assert_int_equal(sip_check_cseq(&m, &c), SIP_OK);
+    const char *bad[] = {"2147483648 INVITE", "INVITE",    "1", "1INVITE",
+                         "-1 INVITE",         "1 INV ITE", "",  "1 <X>"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (sip_cseq_parse((struct sip_str){bad[i], strlen(bad[i])}, &c) != SIP_ERR_CSEQ)
+            fail_msg("accepted CSeq \"%s\"", bad[i]);
+    assert_int_equal(sip_cseq_parse(SIP_STR_LIT("0009\r\n  INVITE"), &c), SIP_OK);
+    assert_int_equal(c.number, 9);
+    parse("OPTIONS sip:c@d SIP/2.0\r\n\r\n");
+    assert_int_equal(sip_check_cseq(&m, &c), SIP_ERR_MISSING_CSEQ);
+}
+
+static void test_version(void **state)
+{
+    parse("OPTIONS sip:c@d SIP/2.0\r\n\r\n");
+    assert_int_equal(sip_check_version(&m), SIP_OK);
+    parse("OPTIONS sip:c@d sip/2.0\r\n\r\n");
+    assert_int_equal(sip_check_version(&m), SIP_OK);
+    parse("OPTIONS sip:c@d SIP/7.0\r\n\r\n");
+    assert_int_equal(sip_check_version(&m), SIP_ERR_VERSION);
+    parse("SIP/2.00 200 OK\r\n\r\n");
+    assert_int_equal(sip_check_version(&m), SIP_ERR_VERSION);
+}
+
+static void test_max_forwards(void **state)
+{
+    unsigned v = 1234;
+    bool present;
+    parse("OPTIONS sip:c@d SIP/2.0\r\nMax-Forwards: 0068\r\n\r\n");
+    assert_int_equal(sip_max_forwards(&m, &v, &present), SIP_OK);
+    assert_true(present);
+    assert_int_equal(v, 68);
+    parse("OPTIONS sip:c@d SIP/2.0\r\nMax-Forwards: 0\r\n\r\n");
+    assert_int_equal(sip_max_forwards(&m, &v, &present), SIP_OK);
+    assert_int_equal(v, 0);
+    parse("OPTIONS sip:c@d SIP/2.0\r\n\r\n");
+    assert_int_equal(sip_max_forwards(&m, &v, &present), SIP_OK);
+    assert_false(present);
+    const char *bad[] = {"256", "-1", "7 0", "", "x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[128];
+        snprintf(text, sizeof(text), "OPTIONS sip:c@d SIP/2.0\r\nMax-Forwards: %s\r\n\r\n", bad[i]);
+        parse(text);
+        if (sip_max_forwards(&m, &v, &present) != SIP_ERR_MAX_FORWARDS)
+            fail_msg("accepted Max-Forwards \"%s\"", bad[i]);
+    }
+}
+
+static void test_request_uri(void **state)
+{
+    struct sip_uri u;
+    parse("OPTIONS sips:c@d.example.com:5061;transport=tls SIP/2.0\r\n\r\n");
+    assert_int_equal(sip_check_request_uri(&m, &u), SIP_OK);
+    assert_int_equal(u.scheme, SIP_SCHEME_SIPS);
+    assert_int_equal(u.hp.port, 5061);
+    parse("OPTIONS tel:+12015550123 SIP/2.0\r\n\r\n");
+    assert_int_equal(sip_check_request_uri(&m, &u), SIP_ERR_URI_SCHEME);
+    parse("OPTIONS sip:c@d?Route=%3Csip:x%3E SIP/2.0\r\n\r\n");
+    assert_int_equal(sip_check_request_uri(&m, &u), SIP_ERR_REQUEST_URI);
+    parse("OPTIONS sip:c@d:0 SIP/2.0\r\n\r\n");
+    assert_int_equal(sip_check_request_uri(&m, &u), SIP_ERR_REQUEST_URI);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_required),     cmocka_unit_test(test_single),
+        cmocka_unit_test(test_cseq),         cmocka_unit_test(test_version),
+        cmocka_unit_test(test_max_forwards), cmocka_unit_test(test_request_uri),
+    };
+    return cmocka_run_group_tests_name("sip_check", tests, NULL, NULL);
+}
