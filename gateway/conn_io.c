@@ -219,7 +219,8 @@ bool conn_send(struct worker *w, struct conn *c, const void *data, size_t len)
         }
         return pull_ciphertext(w, c);
     }
-    if (c->kind == CONN_TLS_OUT || c->kind == CONN_TLS_IN) {
+    if (c->tls || c->kind == CONN_TLS_OUT || c->kind == CONN_TLS_IN ||
+        c->state == CONN_CONNECTING) {
         uint32_t prefix = (uint32_t)len;
         if (c->hold.bytes + sizeof(prefix) + len > w->cfg->limits.max_buffered_bytes)
             return false;
@@ -275,8 +276,10 @@ static void on_timer(void *ctx, struct timer *timer)
     case CONN_CONNECTING:
     case CONN_HANDSHAKE:
         w->counters.timeouts_handshake++;
-        if (c->kind == CONN_TLS_OUT) {
-            relay_dial_failed(w, c, "TLS connect/handshake timed out");
+        if (c->kind == CONN_TLS_OUT || c->kind == CONN_MIRROR) {
+            relay_dial_failed(w, c,
+                              c->kind == CONN_MIRROR ? "legacy proxy did not accept in time"
+                                                     : "TLS connect/handshake timed out");
             conn_close(w, c, CLOSE_ABORT, "handshake timeout");
         } else {
             LOG_RATELIMITED(LOG_INFO, "handshake timed out", LF_STR("conn", kind_name(c)));
@@ -398,6 +401,16 @@ static void ingest_plain(struct worker *w, struct conn *c, const uint8_t *data, 
     }
 }
 
+/* release_held sends, in order, what waited for the connection to open. */
+static void release_held(struct worker *w, struct conn *c)
+{
+    size_t n;
+    while ((n = conn_held_next(w, c, w->scratch, w->scratch_size)) > 0) {
+        if (!conn_send(w, c, w->scratch, n))
+            w->counters.dropped_buffer_full++;
+    }
+}
+
 static void handshake_done(struct worker *w, struct conn *c)
 {
     c->state = CONN_OPEN;
@@ -406,12 +419,7 @@ static void handshake_done(struct worker *w, struct conn *c)
               LF_STR("version", tls_conn_version(c->tls)), LF_STR("domain", c->domain));
     c->last_active_ms = w->now_ms;
     arm_timer(w, c, w->cfg->reuse.idle_timeout_ms);
-    /* Release what waited for the handshake, in order. */
-    size_t n;
-    while ((n = conn_held_next(w, c, w->scratch, w->scratch_size)) > 0) {
-        if (!conn_send(w, c, w->scratch, n))
-            w->counters.dropped_buffer_full++;
-    }
+    release_held(w, c);
 }
 
 static void handshake_failed(struct worker *w, struct conn *c)
@@ -573,9 +581,9 @@ static void on_connect(struct worker *w, struct conn *c, const struct loop_event
                 relay_dial_failed(w, c, "TCP connect to the peer failed");
             }
         } else {
-            w->counters.dropped_buffer_full += c->out.bytes ? 1 : 0;
             LOG_RATELIMITED(LOG_ERROR, "cannot connect to legacy.forward_to",
                             LF_STR("reason", why));
+            relay_dial_failed(w, c, "legacy proxy unreachable");
         }
         conn_close(w, c, CLOSE_ABORT, "connect failed");
         return;
@@ -596,7 +604,7 @@ static void on_connect(struct worker *w, struct conn *c, const struct loop_event
     timer_disarm(&w->timers, &c->timer);
     c->state = CONN_OPEN;
     arm_recv(w, c);
-    flush(w, c);
+    release_held(w, c);
 }
 
 void conn_on_event(struct worker *w, const struct loop_event *ev)

@@ -9,9 +9,11 @@
 #include "config/config.h"
 #include "conn_io.h"
 #include "log.h"
-#include "respond.h"
 #include "route.h"
+#include "sip/check.h"
+#include "sip/edit.h"
 #include "sip/message.h"
+#include "sip/response.h"
 #include "sip/via.h"
 
 enum { MAX_HEADERS = 256 };
@@ -31,19 +33,38 @@ static const char *kind_name(const struct conn *c)
     return names[c->kind];
 }
 
-static void agent_of(const struct worker *w, char *buf, size_t size)
+/* build_answer writes the response reusegw originates for request |p|
+ * (|reason| NULL: the standard phrase), with a Warning naming |why| when not
+ * NULL, into |out|; returns its length or 0. */
+static size_t build_answer(struct worker *w, const struct parsed *p, unsigned status,
+                           const char *reason, const char *why, char *out, size_t cap)
 {
-    cfg_hostport_format(&w->cfg->identity.sent_by, buf, size);
+    char agent[300];
+    cfg_hostport_format(&w->cfg->identity.sent_by, agent, sizeof(agent));
+    char warning[512];
+    if (why) {
+        /* Warning text is a quoted-string: leave out what would end it. */
+        size_t n = (size_t)snprintf(warning, sizeof(warning), "Warning: 399 %s \"", agent);
+        for (const char *q = why; *q && n < sizeof(warning) - 4; q++)
+            if (*q != '"' && *q != '\\' && *q != '\r' && *q != '\n')
+                warning[n++] = *q;
+        memcpy(warning + n, "\"\r\n", 4);
+    }
+    struct sip_response_spec spec = {
+        .status = status,
+        .reason = reason,
+        .extra = why ? warning : NULL,
+    };
+    size_t n = 0;
+    return sip_build_response(&p->msg, &spec, out, cap, &n) == SIP_OK ? n : 0;
 }
 
-/* answer sends a response reusegw originates for request |p| back on |c|. */
+/* answer sends build_answer's response back on |c| and counts it. */
 static void answer(struct worker *w, struct conn *c, const struct parsed *p, unsigned status,
                    const char *reason, const char *why)
 {
-    char agent[300];
-    agent_of(w, agent, sizeof(agent));
-    char out[4096 + 1024];
-    size_t n = respond_build(&p->msg, status, reason, agent, why, out, sizeof(out));
+    char out[8192];
+    size_t n = build_answer(w, p, status, reason, why, out, sizeof(out));
     if (n == 0 || !conn_send(w, c, out, n)) {
         w->counters.dropped_buffer_full++;
         return;
@@ -56,91 +77,54 @@ static void answer(struct worker *w, struct conn *c, const struct parsed *p, uns
         w->counters.answered_400++; /* 400, or 505/513 for the same causes */
 }
 
+/* answer_error answers a request that failed a syntax rule: 400 (505, 513)
+ * with the reason text of sip/error.h in the reason phrase. */
+static void answer_error(struct worker *w, struct conn *c, const struct parsed *p, enum sip_err err)
+{
+    unsigned status = sip_err_status(err);
+    char reason[96];
+    snprintf(reason, sizeof(reason), "%s (%s)", sip_status_phrase(status), sip_err_text(err));
+    answer(w, c, p, status, reason, NULL);
+}
+
 static bool is_method(const struct sip_msg *m, const char *name)
 {
     size_t n = strlen(name);
     return m->method.len == n && memcmp(m->method.p, name, n) == 0;
 }
 
-/* cseq_method returns the method token of the CSeq header. */
-static struct sip_str cseq_method(const struct sip_msg *m)
+/* emit flattens an edit session into the worker's scratch buffer (one TLS
+ * write per message) and returns its length, or 0 when it does not fit. */
+static size_t emit(struct worker *w, const struct sip_edit *ed)
 {
-    const struct sip_header *h = sip_msg_header(m, SIP_HDR_CSEQ);
-    if (!h)
-        return (struct sip_str){0};
-    const char *p = h->value.p, *end = p + h->value.len;
-    while (p < end && *p >= '0' && *p <= '9')
-        p++;
-    while (p < end && (*p == ' ' || *p == '\t'))
-        p++;
-    const char *start = p;
-    while (p < end && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
-        p++;
-    return (struct sip_str){start, (size_t)(p - start)};
-}
-
-/* max_forwards_zero is true when the request carries Max-Forwards: 0. */
-static bool max_forwards_zero(const struct sip_msg *m)
-{
-    const struct sip_header *h = sip_msg_header(m, SIP_HDR_MAX_FORWARDS);
-    if (!h)
-        return false;
-    size_t i = 0;
-    while (i < h->value.len && h->value.p[i] == '0')
-        i++;
-    return h->value.len > 0 && i == h->value.len;
-}
-
-/* splice builds buf with [cut, cut+cut_len) replaced by |with| into the
- * worker's scratch buffer; 0 when it does not fit. */
-static size_t splice(struct worker *w, const char *buf, size_t len, const char *cut, size_t cut_len,
-                     const char *with, size_t with_len)
-{
-    size_t head = (size_t)(cut - buf);
-    size_t tail = len - head - cut_len;
-    if (head + with_len + tail > w->scratch_size)
+    struct iovec iov[SIP_EDIT_MAX_IOV];
+    size_t niov = 0, total = 0;
+    if (sip_edit_iov(ed, iov, SIP_EDIT_MAX_IOV, &niov, &total) != SIP_OK || total > w->scratch_size)
         return 0;
-    memmove(w->scratch, buf, head);
-    memcpy(w->scratch + head, with, with_len);
-    memcpy(w->scratch + head + with_len, cut + cut_len, tail);
-    return head + with_len + tail;
-}
-
-/* rewrite_via builds the client-role Via (DESIGN.md): transport TLS, sent-by
- * identity.sent_by, the original parameters, `;alias` when asking for reuse
- * on a connection reusegw opened. Returns the rewritten message length in
- * scratch, or 0. |drop| is an extra header line to remove (a Route that
- * named reusegw), or NULL. */
-static size_t rewrite_via(struct worker *w, const struct parsed *p, const struct conn *to,
-                          const struct sip_header *drop)
-{
-    char parm[PENDING_VIA_MAX + 320];
-    char sent_by[300];
-    cfg_hostport_format(&w->cfg->identity.sent_by, sent_by, sizeof(sent_by));
-    bool alias = w->cfg->reuse.request_alias && to->kind == CONN_TLS_OUT && !p->via.alias;
-    int n = snprintf(parm, sizeof(parm), "SIP/2.0/TLS %s%.*s%s", sent_by, (int)p->via.params.len,
-                     p->via.params.p, alias ? ";alias" : "");
-    if (n < 0 || (size_t)n >= sizeof(parm))
-        return 0;
-    const char *buf = p->buf;
-    size_t len = p->len;
-    const char *cut = p->via.parm.p;
-    if (drop && drop->line.p < cut) {
-        /* Remove the Route line first (it precedes the Via only in odd
-         * messages); offsets after it shift left. */
-        size_t m = splice(w, buf, len, drop->line.p, drop->line.len, "", 0);
-        if (m == 0)
-            return 0;
-        cut -= drop->line.len;
-        buf = w->scratch;
-        len = m;
-        return splice(w, buf, len, cut, p->via.parm.len, parm, (size_t)n);
+    size_t off = 0;
+    for (size_t i = 0; i < niov; i++) {
+        memcpy(w->scratch + off, iov[i].iov_base, iov[i].iov_len);
+        off += iov[i].iov_len;
     }
-    size_t m = splice(w, buf, len, cut, p->via.parm.len, parm, (size_t)n);
-    if (m == 0 || !drop)
-        return m;
-    const char *drop_at = w->scratch + (drop->line.p - p->buf) + ((size_t)n - p->via.parm.len);
-    return splice(w, w->scratch, m, drop_at, drop->line.len, "", 0);
+    return total;
+}
+
+/* rewrite_request applies the client-role rewrite (DESIGN.md): top Via with
+ * transport TLS, sent-by identity.sent_by, the original parameters, and
+ * `;alias` on a connection reusegw opened; a topmost Route naming reusegw
+ * is popped. Returns the length in scratch, or 0. */
+static size_t rewrite_request(struct worker *w, const struct parsed *p, const struct conn *to,
+                              bool pop_route)
+{
+    char sent_by[300];
+    size_t n = cfg_hostport_format(&w->cfg->identity.sent_by, sent_by, sizeof(sent_by));
+    bool alias = w->cfg->reuse.request_alias && to->kind == CONN_TLS_OUT;
+    struct sip_edit ed;
+    sip_edit_init(&ed, &p->msg);
+    if ((pop_route && sip_edit_pop_route(&ed) != SIP_OK) ||
+        sip_edit_via_client(&ed, &p->via, (struct sip_str){sent_by, n}, alias) != SIP_OK)
+        return 0;
+    return emit(w, &ed);
 }
 
 /* forward_request sends a legacy-proxy request |p| (arrived on |from|, the
@@ -168,7 +152,7 @@ static void forward_request(struct worker *w, struct conn *from, struct conn *to
         e->target = to->key;
         snprintf(e->domain, sizeof(e->domain), "%.*s", (int)domain.len, domain.p);
     }
-    size_t n = rewrite_via(w, p, to, drop_route);
+    size_t n = rewrite_request(w, p, to, drop_route != NULL);
     if (n == 0) {
         answer(w, from, p, 400, "Bad Request", "message too large after Via rewrite");
         return;
@@ -263,8 +247,12 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
  * to the connection its transaction came from. */
 static void response_from_peer(struct worker *w, const struct parsed *p)
 {
-    struct sip_str method = cseq_method(&p->msg);
-    enum pending_method pm = pending_method_of(method.p, method.len);
+    struct sip_cseq cseq;
+    if (sip_check_cseq(&p->msg, &cseq) != SIP_OK) {
+        w->counters.dropped_unknown_branch++;
+        return;
+    }
+    enum pending_method pm = pending_method_of(cseq.method.p, cseq.method.len);
     struct pending *e = pending_find(&w->pending, p->via.branch.p, p->via.branch.len, pm);
     struct conn *legacy = e ? conn_get(&w->conns, e->legacy) : NULL;
     if (!legacy) {
@@ -274,7 +262,11 @@ static void response_from_peer(struct worker *w, const struct parsed *p)
         return;
     }
     pending_on_response(&w->pending, e, p->msg.status, w->now_ms);
-    size_t n = splice(w, p->buf, p->len, p->via.parm.p, p->via.parm.len, e->via, e->via_len);
+    struct sip_edit ed;
+    sip_edit_init(&ed, &p->msg);
+    size_t n = sip_edit_via_restore(&ed, &p->via, (struct sip_str){e->via, e->via_len}) == SIP_OK
+                   ? emit(w, &ed)
+                   : 0;
     if (n == 0 || !conn_send(w, legacy, w->scratch, n)) {
         w->counters.dropped_buffer_full++;
         return;
@@ -332,7 +324,10 @@ static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
         }
         return;
     }
-    if (max_forwards_zero(&p->msg) && !is_method(&p->msg, "ACK")) {
+    unsigned max_forwards = 0;
+    bool has_max_forwards = false;
+    if (sip_max_forwards(&p->msg, &max_forwards, &has_max_forwards) == SIP_OK && has_max_forwards &&
+        max_forwards == 0 && !is_method(&p->msg, "ACK")) {
         answer(w, c, p, 483, "Too Many Hops", NULL);
         return;
     }
@@ -361,7 +356,16 @@ static bool parse(struct worker *w, struct conn *c, const char *msg, size_t len,
 {
     p->buf = msg;
     p->len = len;
+    struct sip_cseq cseq;
     enum sip_err err = sip_parse(msg, len, &p->msg, p->headers, MAX_HEADERS);
+    if (!err)
+        err = sip_check_version(&p->msg);
+    if (!err)
+        err = sip_check_required(&p->msg, false);
+    if (!err)
+        err = sip_check_single(&p->msg);
+    if (!err)
+        err = sip_check_cseq(&p->msg, &cseq);
     if (!err)
         err = sip_via_parse_first(&p->msg, &p->via, NULL, 0);
     if (!err)
@@ -369,9 +373,7 @@ static bool parse(struct worker *w, struct conn *c, const char *msg, size_t len,
     LOG_RATELIMITED(LOG_INFO, "malformed SIP message", LF_STR("conn", kind_name(c)),
                     LF_STR("reason", sip_err_text(err)));
     if (p->msg.is_request && !is_method(&p->msg, "ACK")) {
-        char reason[96];
-        snprintf(reason, sizeof(reason), "Bad Request (%s)", sip_err_text(err));
-        answer(w, c, p, sip_err_status(err), reason, NULL);
+        answer_error(w, c, p, err);
     } else {
         w->counters.framing_errors++;
     }
@@ -399,29 +401,34 @@ void relay_framing_error(struct worker *w, struct conn *c, const char *buf, size
     sip_parse(buf, p.len, &p.msg, p.headers, MAX_HEADERS);
     if (!p.msg.is_request || is_method(&p.msg, "ACK"))
         return;
-    char reason[96];
-    snprintf(reason, sizeof(reason), "Bad Request (%s)", sip_err_text(err));
-    answer(w, c, &p, sip_err_status(err), reason, NULL);
+    answer_error(w, c, &p, err);
 }
 
 void relay_dial_failed(struct worker *w, struct conn *c, const char *why)
 {
     char buf[8192];
-    LOG_RATELIMITED(LOG_WARN, "no connection to the peer; answering held requests",
-                    LF_STR("domain", c->domain), LF_STR("reason", why));
+    LOG_RATELIMITED(LOG_WARN, "connection failed; answering held requests with 503",
+                    LF_STR("conn", kind_name(c)), LF_STR("domain", c->domain),
+                    LF_STR("reason", why));
     size_t n;
     while ((n = conn_held_next(w, c, w->scratch, w->scratch_size)) > 0) {
         struct parsed p;
         p.buf = w->scratch;
         p.len = n;
         if (sip_parse(w->scratch, n, &p.msg, p.headers, MAX_HEADERS) != SIP_OK ||
-            sip_via_parse_first(&p.msg, &p.via, NULL, 0) != SIP_OK || is_method(&p.msg, "ACK"))
+            !p.msg.is_request || sip_via_parse_first(&p.msg, &p.via, NULL, 0) != SIP_OK ||
+            is_method(&p.msg, "ACK"))
             continue;
-        char agent[300];
-        agent_of(w, agent, sizeof(agent));
-        size_t rn = respond_build(&p.msg, 503, "Service Unavailable", agent, why, buf, sizeof(buf));
+        size_t rn = build_answer(w, &p, 503, NULL, why, buf, sizeof(buf));
         if (rn == 0)
             continue;
+        if (c->kind == CONN_MIRROR) {
+            /* A peer's request the legacy proxy never got: answer the peer. */
+            struct conn *t = conn_get(&w->conns, c->partner);
+            if (t && conn_send(w, t, buf, rn))
+                w->counters.answered_503++;
+            continue;
+        }
         /* The 503 carries the rewritten Via: route it like a peer's response
          * so the legacy proxy gets its own Via back. */
         struct parsed r;

@@ -24,9 +24,10 @@ void relay_message(struct worker *w, struct conn *c, const char *msg, size_t len
 void relay_framing_error(struct worker *w, struct conn *c, const char *buf, size_t len,
                          enum sip_err err);
 
-/* relay_dial_failed answers every request held on the outbound connection
- * |c| with a 503 carrying |why| (ACKs are dropped), routed back like any
- * response. |c| is closed by the caller afterwards. */
+/* relay_dial_failed answers every request held on |c|, an outbound TLS
+ * connection or a mirror that could not be opened, with a 503 carrying |why|
+ * (ACKs are dropped): towards the legacy proxy like any peer response, or
+ * to the mirror's TLS peer. |c| is closed by the caller afterwards. */
 void relay_dial_failed(struct worker *w, struct conn *c, const char *why);
 
 #endif

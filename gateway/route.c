@@ -5,41 +5,20 @@
 #include <strings.h>
 
 #include "config/config.h"
+#include "sip/uri.h"
 
 enum sip_err route_uri_host(struct sip_str uri, struct sip_hostport *hp)
 {
-    const char *p = uri.p, *end = uri.p + uri.len;
-    const char *lt = memchr(p, '<', uri.len);
-    if (lt) {
-        const char *gt = memchr(lt, '>', (size_t)(end - lt));
-        if (!gt)
-            return SIP_ERR_NAME_ADDR;
-        p = lt + 1;
-        end = gt;
-    }
-    while (p < end && (*p == ' ' || *p == '\t'))
-        p++;
-    size_t n = (size_t)(end - p);
-    if (n >= 4 && strncasecmp(p, "sip:", 4) == 0)
-        p += 4;
-    else if (n >= 5 && strncasecmp(p, "sips:", 5) == 0)
-        p += 5;
-    else
-        return SIP_ERR_URI_SCHEME;
-    /* userinfo ends at the last '@' before the host's parameters begin. */
-    const char *stop = p;
-    while (stop < end && *stop != ';' && *stop != '?' && *stop != '>')
-        stop++;
-    for (const char *q = stop; q > p; q--)
-        if (q[-1] == '@') {
-            p = q;
-            break;
-        }
-    enum sip_err err = SIP_OK;
-    const char *after = sip_hostport_parse(p, stop, hp, &err);
-    if (!after)
+    struct sip_name_addr na;
+    enum sip_err err = sip_name_addr_parse(uri, &na);
+    if (err)
         return err;
-    return after == stop ? SIP_OK : SIP_ERR_URI;
+    struct sip_uri parsed;
+    err = sip_uri_parse(na.uri.p, na.uri.len, &parsed);
+    if (err)
+        return err;
+    *hp = parsed.hp;
+    return SIP_OK;
 }
 
 static bool host_eq(struct sip_str host, const struct cfg_hostport *hp)
@@ -86,7 +65,11 @@ static enum sip_err target_of(const struct cfg_snapshot *cfg, const struct sip_m
         }
         route = sip_msg_next(msg, route);
     }
-    return route_uri_host(msg->uri, hp);
+    struct sip_uri ruri;
+    enum sip_err err = sip_uri_parse(msg->uri.p, msg->uri.len, &ruri);
+    if (!err)
+        *hp = ruri.hp;
+    return err;
 }
 
 void route_plan(const struct cfg_snapshot *cfg, const struct sip_msg *msg, struct route_plan *plan)

@@ -18,9 +18,9 @@
 struct cfg_snapshot;
 struct cfg_hostport;
 
-/* route_uri_host parses the host[:port] of a SIP or SIPS URI, written bare
- * ("sip:u@h:5061;lr") or as a name-addr ("Name <sips:h>;p"). SIP_OK or the
- * sip_err of the first problem. */
+/* route_uri_host parses the host[:port] of a SIP or SIPS URI, written as an
+ * addr-spec ("sip:u@h:5061") or a name-addr ("Name <sips:h;lr>;p"), with
+ * sip/uri.h. SIP_OK or the sip_err of the first problem. */
 enum sip_err route_uri_host(struct sip_str uri, struct sip_hostport *hp);
 
 /* route_names_self reports whether |hp| is reusegw itself: the host of

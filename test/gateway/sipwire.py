@@ -32,6 +32,13 @@ def free_port(host):
         return s.getsockname()[1]
 
 
+def free_port6():
+    """A TCP port currently free on ::1."""
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+        s.bind(("::1", 0))
+        return s.getsockname()[1]
+
+
 def read_message(sock, buf, timeout):
     """Reads one SIP message from |sock| (bytes left over stay in |buf|, a
     bytearray). Returns the message bytes or raises socket.timeout."""
@@ -193,17 +200,18 @@ class Gateway:
 A_HOST, B_HOST = "127.0.0.2", "127.0.0.3"
 
 
-def gateway_config(name, host, tls_port, legacy_listen, forward_to, certs, routes, extra=""):
+def gateway_config(name, host, tls_port, legacy_listen, forward_to, certs, routes, extra="",
+                   tls_extra=""):
     """A reusegw config for gateway |name| (certificate gw-|name|, identity
     |name|.test). |routes| is a list of (domain, ["ip:port", ...])."""
     route_text = "".join(
         "  - domain: %s\n    targets: [%s]\n" % (d, ", ".join('"%s"' % t for t in targets))
-        for d, targets in routes)
+        for d, targets in routes) or "  []\n"
     return f"""
 identity:
   sent_by: {name}.test:{tls_port}
 tls:
-  listen: ["{host}:{tls_port}"]
+  listen: ["{host}:{tls_port}"{tls_extra}]
   certificate: {certs}/gw-{name}.pem
   private_key: {certs}/gw-{name}.key
   ca: {certs}/ca.pem
@@ -223,7 +231,7 @@ class Pair:
     "legacy A" to A's legacy.listen (egress_a)."""
 
     def __init__(self, binary, source, workdir, a_extra="", b_extra="", a_routes=None,
-                 b_tls=None):
+                 b_tls=None, b_forward_port=None, a_tls_extra="", b_tls_extra=""):
         certs = os.path.join(workdir, "certs")
         subprocess.run([os.path.join(source, "test/certs/gen.sh"), certs], check=True,
                        stdout=subprocess.DEVNULL)
@@ -236,11 +244,13 @@ class Pair:
             a_routes = [("b.test", ["%s:%d" % (B_HOST, self.b_tls)])]
         self.a = Gateway(binary, workdir, "a",
                          gateway_config("a", A_HOST, self.a_tls, self.a_legacy,
-                                        self.legacy_a.port, certs, a_routes, a_extra))
+                                        self.legacy_a.port, certs, a_routes, a_extra,
+                                        a_tls_extra))
         self.b = Gateway(binary, workdir, "b",
                          gateway_config("b", B_HOST, self.b_tls, self.b_legacy,
-                                        self.legacy_b.port, certs,
-                                        [("a.test", ["%s:%d" % (A_HOST, self.a_tls)])], b_extra))
+                                        b_forward_port or self.legacy_b.port, certs,
+                                        [("a.test", ["%s:%d" % (A_HOST, self.a_tls)])], b_extra,
+                                        b_tls_extra))
         try:
             for gw, host, ports in ((self.a, A_HOST, (self.a_tls, self.a_legacy)),
                                     (self.b, B_HOST, (self.b_tls, self.b_legacy))):

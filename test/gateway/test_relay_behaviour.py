@@ -7,6 +7,7 @@ import os
 import queue
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -14,8 +15,8 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from sipwire import (A_HOST, B_HOST, Client, Pair, free_port, request, respond, rss_kib,  # noqa: E402
-                     top_via)
+from sipwire import (A_HOST, B_HOST, Client, Pair, free_port, free_port6,  # noqa: E402
+                     gateway_config, request, respond, rss_kib, top_via)
 
 BIN = os.environ.get("REUSEGW_BIN", "")
 SRC = os.environ.get("REUSEGW_SOURCE_DIR", "")
@@ -238,4 +239,61 @@ def test_slow_legacy_proxy_backpressures_instead_of_buffering(tmp_path):
         assert not sender.is_alive()
     finally:
         p.legacy_b.reading.set()
+        assert p.stop() == (0, 0)
+
+
+def test_legacy_proxy_down_gets_503_within_a_second(tmp_path):
+    # B's legacy proxy does not listen: B cannot open the mirror, so it
+    # answers A's request 503 itself, and A restores legacy A's Via.
+    p = Pair(BIN, SRC, str(tmp_path), b_forward_port=free_port("127.0.0.1"))
+    try:
+        for i in range(2):  # the first also opens A-B; the second is timed alone
+            start = time.monotonic()
+            branch = b"z9hG4bK-down-%d" % i
+            p.egress_a.send(request(b"OPTIONS", b"sip:b.test", branch, branch, 1))
+            resp = p.egress_a.recv(timeout=10)
+            elapsed = time.monotonic() - start
+            assert resp.startswith(b"SIP/2.0 503 ")
+            assert b"Warning: 399 b.test:" in resp
+            assert top_via(resp) == b"SIP/2.0/TCP 127.0.0.1:5999;branch=%s;rport" % branch
+        assert elapsed < 1.0
+    finally:
+        assert p.stop() == (0, 0)
+
+
+def test_bind_failure_exits_3_with_a_clear_line(tmp_path):
+    source = SRC
+    certs = str(tmp_path / "certs")
+    subprocess.run([os.path.join(source, "test/certs/gen.sh"), certs], check=True,
+                   stdout=subprocess.DEVNULL)
+    busy = socket.socket()
+    busy.bind((A_HOST, 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    try:
+        cfg = tmp_path / "a.yaml"
+        cfg.write_text(gateway_config("a", A_HOST, port, free_port(A_HOST),
+                                      free_port("127.0.0.1"), certs, []))
+        run = subprocess.run([BIN, "-c", str(cfg)], capture_output=True, timeout=30)
+        assert run.returncode == 3
+        err = run.stderr.decode()
+        assert "cannot listen" in err and "%s:%d" % (A_HOST, port) in err
+        assert "tls.listen" in err and "Address already in use" in err
+    finally:
+        busy.close()
+
+
+def test_ipv6_listeners_and_targets(tmp_path):
+    # B also listens on [::1]; A routes b.test there and leaves from its own
+    # [::1] listen address (the source binding DESIGN.md asks for).
+    a6, b6 = free_port6(), free_port6()
+    p = Pair(BIN, SRC, str(tmp_path), a_routes=[("b.test", ["[::1]:%d" % b6])],
+             a_tls_extra=', "[::1]:%d"' % a6, b_tls_extra=', "[::1]:%d"' % b6)
+    try:
+        roundtrip_options(p, b"z9hG4bK-v6")
+        assert "tls_listen=127.0.0.3:%d,[::1]:%d" % (p.b_tls, b6) in p.b.read_log()
+        out = subprocess.run(["ss", "-Htn", "state", "established", "dst", "[::1]:%d" % b6],
+                             capture_output=True, text=True).stdout
+        assert "[::1]:" in out  # A's connection to B runs over IPv6 loopback
+    finally:
         assert p.stop() == (0, 0)

@@ -1,7 +1,6 @@
-/* Unit tests of gateway/route and gateway/respond: which URI a request from
- * the legacy proxy is routed by, the static-route answer, the 503 verdicts
- * (IP literal per RFC 5922 §7.3, unknown domain), and the responses reusegw
- * originates. */
+/* Unit tests of gateway/route: which URI a request from the legacy proxy is
+ * routed by, the static-route answer, and the 503 verdicts (IP literal per
+ * RFC 5922 §7.3, unknown domain). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +11,6 @@
 #include <cmocka.h>
 
 #include "config/config.h"
-#include "respond.h"
 #include "route.h"
 #include "sip/message.h"
 
@@ -124,34 +122,6 @@ static void unroutable_verdicts_say_why(void **state)
     assert_non_null(strstr(plan.why, "no route"));
 }
 
-static void respond_copies_dialog_headers_and_tags_to(void **state)
-{
-    struct sip_msg msg;
-    const char *req = REQ("sip:bob@b.test", "Via: SIP/2.0/TLS x.test;branch=z9hG4bK0\r\n");
-    parse(req, &msg);
-    char out[2048];
-    size_t n = respond_build(&msg, 503, "Service Unavailable", "a.test:5061", "no \"route\"", out,
-                             sizeof(out));
-    assert_true(n > 0);
-    out[n] = 0;
-    assert_non_null(strstr(out, "SIP/2.0 503 Service Unavailable\r\n"));
-    const char *v1 = strstr(out, "Via: SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bK1\r\n");
-    const char *v2 = strstr(out, "Via: SIP/2.0/TLS x.test;branch=z9hG4bK0\r\n");
-    assert_true(v1 && v2 && v1 < v2); /* every Via, in order */
-    assert_non_null(strstr(out, "To: <sip:y@b.test>;tag="));
-    assert_non_null(strstr(out, "Call-ID: c1\r\n"));
-    assert_non_null(strstr(out, "CSeq: 1 OPTIONS\r\n"));
-    assert_non_null(strstr(out, "Warning: 399 a.test:5061 \"no route\"\r\n"));
-    assert_non_null(strstr(out, "Content-Length: 0\r\n\r\n"));
-    /* The answer is itself a well-formed SIP response. */
-    struct sip_msg resp;
-    assert_int_equal(sip_parse(out, n, &resp, headers, 64), SIP_OK);
-    assert_false(resp.is_request);
-    assert_int_equal(resp.status, 503);
-    /* It never overflows the caller's buffer. */
-    assert_int_equal(respond_build(&msg, 503, "x", "a", "why", out, 40), 0);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,7 +129,6 @@ int main(void)
         cmocka_unit_test(request_uri_with_static_route),
         cmocka_unit_test(route_header_wins_and_self_route_is_popped),
         cmocka_unit_test(unroutable_verdicts_say_why),
-        cmocka_unit_test(respond_copies_dialog_headers_and_tags_to),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
