@@ -16,6 +16,7 @@
 #include "relay.h"
 #include "tls/conn.h"
 #include "tls/identities.h"
+#include "transparent.h"
 
 enum { CLOSE_GRACE_MS = 2000 }; /* how long a closing connection may flush */
 
@@ -666,6 +667,8 @@ void conn_accepted(struct worker *w, int fd, bool is_tls)
         arm_timer(w, c, w->cfg->tls.handshake_timeout_ms);
     } else {
         c->state = CONN_OPEN;
+        if (w->cfg->legacy.transparent)
+            transparent_original_dst(fd, &c->original_dst);
     }
     arm_recv(w, c);
 }

@@ -15,6 +15,7 @@
 #include "sip/message.h"
 #include "sip/response.h"
 #include "sip/via.h"
+#include "transparent.h"
 
 enum { MAX_HEADERS = 256 };
 
@@ -230,8 +231,17 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
     }
     struct route_plan plan;
     route_plan(w->cfg, &p->msg, &plan);
+    struct cfg_hostport original;
+    if (c->original_dst.family)
+        transparent_plan(&plan, &c->original_dst, &original);
     const char *why = plan.why;
     struct conn *t = plan.verdict == ROUTE_OK ? pick_connection(w, &plan, &why) : NULL;
+    if (t && t->targets == &original) {
+        /* The kernel named one destination: nothing to fail over to, and
+         * |original| dies with this call. */
+        t->targets = NULL;
+        t->n_targets = 0;
+    }
     if (!t) {
         LOG_RATELIMITED(LOG_INFO, "cannot route request", LF_STR("reason", why));
         if (is_ack)
