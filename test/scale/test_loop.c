@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -416,6 +417,23 @@ static void test_read_from_pipe(void **state)
     close(p[1]);
 }
 
+static void test_read_from_regular_file(void **state)
+{
+    struct fixture *f = *state;
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    assert_int_equal(fwrite("config", 1, 6, tmp), 6);
+    fflush(tmp);
+    int fd = fileno(tmp);
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    char buf[16] = {0};
+    assert_int_equal(loop_read(f->loop, fd, buf, sizeof(buf), 42), 0);
+    run_until(f, 42, 1); /* epoll cannot watch files: still one completion */
+    assert_int_equal(last(f, 42)->res, 6);
+    assert_memory_equal(buf, "config", 6);
+    fclose(tmp);
+}
+
 static void test_close_through_the_loop(void **state)
 {
     struct fixture *f = *state;
@@ -493,6 +511,7 @@ int main(void)
         TEST(test_cancel_by_tag_and_by_fd),
         TEST(test_poll_reports_readiness_until_cancelled),
         TEST(test_read_from_pipe),
+        TEST(test_read_from_regular_file),
         TEST(test_close_through_the_loop),
         TEST(test_run_once_timeouts),
     };
