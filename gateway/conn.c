@@ -17,7 +17,8 @@ bool conn_table_init(struct conn_table *t, uint32_t capacity)
         nb <<= 1;
     t->slots = calloc(capacity ? capacity : 1, sizeof(*t->slots));
     t->buckets = calloc(nb, sizeof(*t->buckets));
-    if (!t->slots || !t->buckets) {
+    t->peer_buckets = calloc(nb, sizeof(*t->peer_buckets));
+    if (!t->slots || !t->buckets || !t->peer_buckets) {
         conn_table_free(t);
         return false;
     }
@@ -30,6 +31,7 @@ void conn_table_free(struct conn_table *t)
 {
     free(t->slots);
     free(t->buckets);
+    free(t->peer_buckets);
     memset(t, 0, sizeof(*t));
 }
 
@@ -57,6 +59,7 @@ struct conn *conn_alloc(struct conn_table *t, enum conn_kind kind)
 void conn_release(struct conn_table *t, struct conn *c)
 {
     conn_index_remove(t, c);
+    conn_peer_untrack(t, c);
     uint32_t slot = (uint32_t)(c - t->slots) + 1;
     c->gen++;
     c->state = CONN_FREE;
@@ -178,4 +181,59 @@ struct conn *conn_index_find_inbound(const struct conn_table *t, const struct co
             return c;
     }
     return NULL;
+}
+
+/* ip_key reduces |sa| to its address (port 0) so every port of a peer
+ * lands in one bucket. */
+static bool ip_key(struct conn_key *key, const struct sockaddr *sa)
+{
+    if (!conn_key_from_sockaddr(key, sa, 0))
+        return false;
+    key->port = 0;
+    return true;
+}
+
+void conn_peer_track(struct conn_table *t, struct conn *c)
+{
+    struct conn_key key;
+    if (c->peer_tracked || !ip_key(&key, (const struct sockaddr *)&c->peer))
+        return;
+    uint32_t *head = &t->peer_buckets[key_hash(&key) & t->bucket_mask];
+    c->peer_next = *head;
+    *head = (uint32_t)(c - t->slots) + 1;
+    c->peer_tracked = true;
+}
+
+void conn_peer_untrack(struct conn_table *t, struct conn *c)
+{
+    struct conn_key key;
+    if (!c->peer_tracked || !ip_key(&key, (const struct sockaddr *)&c->peer))
+        return;
+    uint32_t slot = (uint32_t)(c - t->slots) + 1;
+    uint32_t *link = &t->peer_buckets[key_hash(&key) & t->bucket_mask];
+    while (*link) {
+        if (*link == slot) {
+            *link = c->peer_next;
+            break;
+        }
+        link = &t->slots[*link - 1].peer_next;
+    }
+    c->peer_next = 0;
+    c->peer_tracked = false;
+}
+
+uint32_t conn_peer_count(const struct conn_table *t, const struct sockaddr *sa)
+{
+    struct conn_key key;
+    if (!ip_key(&key, sa))
+        return 0;
+    uint32_t n = 0;
+    for (uint32_t slot = t->peer_buckets[key_hash(&key) & t->bucket_mask]; slot;) {
+        const struct conn *c = &t->slots[slot - 1];
+        struct conn_key other;
+        ip_key(&other, (const struct sockaddr *)&c->peer);
+        n += conn_key_eq(&other, &key);
+        slot = c->peer_next;
+    }
+    return n;
 }

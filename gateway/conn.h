@@ -18,10 +18,11 @@
 struct conn_table {
     struct conn *slots;
     uint32_t capacity;
-    uint32_t used;      /* live connections */
-    uint32_t high;      /* slots ever handed out */
-    uint32_t free_head; /* slot+1 of the first recycled slot */
-    uint32_t *buckets;  /* index heads (slot+1) */
+    uint32_t used;          /* live connections */
+    uint32_t high;          /* slots ever handed out */
+    uint32_t free_head;     /* slot+1 of the first recycled slot */
+    uint32_t *buckets;      /* index heads (slot+1) */
+    uint32_t *peer_buckets; /* per-peer-IP heads (slot+1) */
     uint32_t bucket_mask;
 };
 
@@ -60,6 +61,18 @@ bool conn_key_eq(const struct conn_key *a, const struct conn_key *b);
 /* conn_index_find_inbound returns an inbound (server-role alias) connection
  * indexed under |key|, whatever its identities, or NULL. */
 struct conn *conn_index_find_inbound(const struct conn_table *t, const struct conn_key *key);
+
+/* conn_peer_track counts |c| (its |peer| address already set) against its
+ * peer IP address for limits.max_connections_per_peer, until release. */
+void conn_peer_track(struct conn_table *t, struct conn *c);
+
+/* conn_peer_untrack stops counting |c| (no-op when it is not counted);
+ * conn_release does it too. */
+void conn_peer_untrack(struct conn_table *t, struct conn *c);
+
+/* conn_peer_count returns how many tracked connections come from the IP
+ * address of |sa| (any port). */
+uint32_t conn_peer_count(const struct conn_table *t, const struct sockaddr *sa);
 
 /* conn_index_set indexes |c| under |key| (replacing its previous key). */
 void conn_index_set(struct conn_table *t, struct conn *c, const struct conn_key *key);

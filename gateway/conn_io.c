@@ -120,6 +120,7 @@ static void finish_close(struct worker *w, struct conn *c)
     c->state = CONN_DEAD;
     timer_disarm(&w->timers, &c->timer);
     conn_index_remove(&w->conns, c);
+    conn_peer_untrack(&w->conns, c);
     unwait(w, c);
     wake_waiters(w, c);
     buf_pool_put(&w->in_pool, c->in);
@@ -130,6 +131,8 @@ static void finish_close(struct worker *w, struct conn *c)
     c->tls = NULL;
     tls_identities_unref(c->ids);
     c->ids = NULL;
+    cfg_unref(c->route_cfg);
+    c->route_cfg = NULL;
     if (c->fd >= 0) {
         struct conn_ref r = ref_of(w, c);
         loop_cancel_fd(w->loop, c->fd);
@@ -318,6 +321,7 @@ static void arm_timer(struct worker *w, struct conn *c, uint64_t after_ms)
 static void framing_error(struct worker *w, struct conn *c, enum sip_err err)
 {
     w->counters.framing_errors++;
+    metrics_inc(&w->metrics, metrics_parse_error_id(err));
     if (c->in)
         relay_framing_error(w, c, (const char *)c->in->data + c->in->head,
                             c->in->tail - c->in->head, err);
@@ -432,10 +436,10 @@ static void handshake_failed(struct worker *w, struct conn *c)
     if (c->kind == CONN_TLS_OUT) {
         /* Try the next target before giving up on the held requests. */
         const char *why = NULL;
-        struct conn *next =
-            c->target_index + 1 < c->n_targets
-                ? conn_dial(w, c->domain, c->targets, c->n_targets, c->target_index + 1u, &why)
-                : NULL;
+        struct conn *next = c->target_index + 1 < c->n_targets
+                                ? conn_dial(w, c->route_cfg, c->domain, c->targets, c->n_targets,
+                                            c->target_index + 1u, &why)
+                                : NULL;
         if (next) {
             next->hold = c->hold;
             memset(&c->hold, 0, sizeof(c->hold));
@@ -570,8 +574,8 @@ static void on_connect(struct worker *w, struct conn *c, const struct loop_event
         if (c->kind == CONN_TLS_OUT) {
             const char *next_why = NULL;
             struct conn *next = c->target_index + 1 < c->n_targets
-                                    ? conn_dial(w, c->domain, c->targets, c->n_targets,
-                                                c->target_index + 1u, &next_why)
+                                    ? conn_dial(w, c->route_cfg, c->domain, c->targets,
+                                                c->n_targets, c->target_index + 1u, &next_why)
                                     : NULL;
             LOG_RATELIMITED(LOG_WARN, "connect failed", LF_STR("domain", c->domain),
                             LF_STR("reason", why), LF_STR("failover", next ? "yes" : "no"));
@@ -643,6 +647,25 @@ static void set_nodelay(int fd)
 
 void conn_accepted(struct worker *w, int fd, bool is_tls)
 {
+    struct sockaddr_storage peer;
+    socklen_t peer_len = sizeof(peer);
+    memset(&peer, 0, sizeof(peer));
+    getpeername(fd, (struct sockaddr *)&peer, &peer_len);
+    if (is_tls && conn_peer_count(&w->conns, (struct sockaddr *)&peer) >=
+                      w->cfg->limits.max_connections_per_peer) {
+        w->counters.rejected_per_peer++;
+        char ip[INET6_ADDRSTRLEN] = "?";
+        const void *addr = peer.ss_family == AF_INET6
+                               ? (const void *)&((struct sockaddr_in6 *)&peer)->sin6_addr
+                               : (const void *)&((struct sockaddr_in *)&peer)->sin_addr;
+        inet_ntop(peer.ss_family, addr, ip, sizeof(ip));
+        LOG_RATELIMITED(
+            LOG_WARN, "limits.max_connections_per_peer reached; refusing connection",
+            LF_STR("peer", ip),
+            LF_UINT("max_connections_per_peer", w->cfg->limits.max_connections_per_peer));
+        close(fd);
+        return;
+    }
     struct conn *c = conn_alloc(&w->conns, is_tls ? CONN_TLS_IN : CONN_EGRESS);
     if (!c) {
         w->counters.rejected_max_connections++;
@@ -653,11 +676,12 @@ void conn_accepted(struct worker *w, int fd, bool is_tls)
     }
     w->counters.accepted++;
     c->fd = fd;
-    c->peer_len = sizeof(c->peer);
-    getpeername(fd, (struct sockaddr *)&c->peer, &c->peer_len);
+    c->peer = peer;
+    c->peer_len = peer_len;
     set_nodelay(fd);
     c->last_active_ms = w->now_ms;
     if (is_tls) {
+        conn_peer_track(&w->conns, c);
         c->tls = tls_conn_new_server(w->tls_ctx);
         if (!c->tls) {
             conn_close(w, c, CLOSE_ABORT, "tls alloc");
@@ -767,8 +791,9 @@ static struct conn *open_socket(struct worker *w, enum conn_kind kind,
     return c;
 }
 
-struct conn *conn_dial(struct worker *w, const char *domain, const struct cfg_hostport *targets,
-                       size_t n_targets, size_t index, const char **why)
+struct conn *conn_dial(struct worker *w, struct cfg_snapshot *route_cfg, const char *domain,
+                       const struct cfg_hostport *targets, size_t n_targets, size_t index,
+                       const char **why)
 {
     *why = "no target";
     for (; index < n_targets; index++) {
@@ -776,6 +801,7 @@ struct conn *conn_dial(struct worker *w, const char *domain, const struct cfg_ho
         if (!c)
             continue;
         snprintf(c->domain, sizeof(c->domain), "%s", domain);
+        c->route_cfg = cfg_ref(route_cfg);
         c->targets = targets;
         c->n_targets = (uint16_t)n_targets;
         c->target_index = (uint16_t)index;

@@ -34,8 +34,6 @@ enum {
     DNS_C_IN = 1,
 };
 
-enum stage { STAGE_NAPTR, STAGE_SRV, STAGE_ADDR };
-
 struct dns_query;
 
 /* dns_call is the c-ares callback argument of one lookup of a query. */
@@ -57,7 +55,7 @@ struct dns_query {
     bool used;
     bool starting;       /* inside dns_resolve: finish() must not call back */
     bool finished;       /* finished while starting */
-    uint8_t stage;       /* enum stage */
+    bool host_only;      /* looking up the URI host itself, not SRV targets */
     uint8_t outstanding; /* c-ares calls issued and not yet called back */
     uint8_t n_names, next_name;
     int status;      /* enum dns_status once finished */
@@ -238,6 +236,13 @@ void dns_on_event(struct dns_resolver *r, const struct loop_event *ev)
         return; /* a poll we already replaced or cancelled */
     if (!ev->more)
         s->armed = false;
+    if (ev->res < 0 && ev->res != -ECANCELED) {
+        /* A poll that fails would fail again: leave the socket to c-ares'
+         * own timeout instead of spinning. */
+        LOG_RATELIMITED(LOG_WARN, "DNS socket poll failed", LF_STR("reason", strerror(-ev->res)));
+        reschedule(r);
+        return;
+    }
     if (ev->res > 0) {
         int fd = s->fd;
         ares_socket_t rfd = ev->res & (POLLIN | POLLERR | POLLHUP) ? fd : ARES_SOCKET_BAD;
@@ -336,29 +341,30 @@ static void note_ttl(struct dns_query *q, uint32_t ttl_s)
 }
 
 /* answer_ttl is the least TTL of the |type| records in a raw DNS answer;
- * c-ares' NAPTR and SRV parsers do not report TTLs. */
+ * c-ares' NAPTR and SRV parsers do not report TTLs. Reads stay within
+ * |alen| bytes whatever the packet says. */
 static uint32_t answer_ttl(const unsigned char *abuf, int alen, unsigned type)
 {
-    const unsigned char *p = abuf + 12, *end = abuf + alen;
-    if (alen < 12)
+    size_t len = alen > 0 ? (size_t)alen : 0, at = 12;
+    if (len < 12)
         return 0;
     unsigned qd = (unsigned)abuf[4] << 8 | abuf[5];
     unsigned an = (unsigned)abuf[6] << 8 | abuf[7];
     uint32_t ttl = UINT32_MAX;
-    for (unsigned rr = 0; rr < qd + an; rr++) {
-        while (p < end && *p && (*p & 0xc0) != 0xc0)
-            p += 1 + *p;
-        p += p < end && *p ? 2 : 1; /* compression pointer or root label */
+    for (unsigned rr = 0; rr < qd + an && at < len; rr++) {
+        while (at < len && abuf[at] && (abuf[at] & 0xc0) != 0xc0)
+            at += 1u + abuf[at];
+        at += at < len && abuf[at] ? 2 : 1; /* compression pointer or root label */
         if (rr < qd) {
-            p += 4;
+            at += 4;
             continue;
         }
-        if (end - p < 10)
+        if (at + 10 > len)
             break;
+        const unsigned char *p = abuf + at;
         unsigned t = (unsigned)p[0] << 8 | p[1];
         uint32_t rttl = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
-        unsigned rdlen = (unsigned)p[8] << 8 | p[9];
-        p += 10 + rdlen;
+        at += 10u + ((unsigned)p[8] << 8 | p[9]);
         if (t == type && rttl < ttl)
             ttl = rttl;
     }
@@ -372,7 +378,6 @@ static void on_addr(void *arg, int status, int timeouts, struct ares_addrinfo *a
 
 static void query_srv(struct dns_query *q)
 {
-    q->stage = STAGE_SRV;
     q->outstanding++;
     count(q->r, M_DNS_QUERY_SRV);
     ares_query(q->r->channel, q->names[q->next_name++], DNS_C_IN, DNS_T_SRV, on_srv, &q->calls[0]);
@@ -381,7 +386,6 @@ static void query_srv(struct dns_query *q)
 /* query_addrs looks up every SRV target (or the host itself) at once. */
 static void query_addrs(struct dns_query *q)
 {
-    q->stage = STAGE_ADDR;
     struct ares_addrinfo_hints hints = {.ai_family = AF_UNSPEC, .ai_flags = ARES_AI_NOSORT};
     uint8_t n = q->answer.n_srv;
     q->outstanding += n; /* before any call: a callback may come at once */
@@ -396,6 +400,7 @@ static void query_addrs(struct dns_query *q)
  * explicit port, or 5061. */
 static void query_host_only(struct dns_query *q)
 {
+    q->host_only = true;
     q->answer.n_srv = 1;
     q->answer.srv[0] = (struct dns_srv){.port = q->port ? q->port : DNS_SIPS_PORT};
     snprintf(q->hosts[0].host, sizeof(q->hosts[0].host), "%s", q->host);
@@ -533,7 +538,7 @@ static void on_addr(void *arg, int status, int timeouts, struct ares_addrinfo *a
     }
     if (ans->n_addr)
         finish(q, DNS_OK);
-    else if (first_error == ARES_ENOTFOUND && q->stage == STAGE_ADDR && q->n_names == 0)
+    else if (first_error == ARES_ENOTFOUND && q->host_only)
         finish(q, DNS_ERR_NXDOMAIN); /* the URI host itself does not exist */
     else
         finish(q, first_error == ARES_SUCCESS || first_error == ARES_ENOTFOUND
@@ -613,7 +618,6 @@ enum dns_start dns_resolve(struct dns_resolver *r, const char *host, uint16_t po
     if (port) {
         query_host_only(q);
     } else {
-        q->stage = STAGE_NAPTR;
         q->outstanding++;
         count(r, M_DNS_QUERY_NAPTR);
         ares_query(r->channel, q->host, DNS_C_IN, DNS_T_NAPTR, on_naptr, &q->calls[0]);

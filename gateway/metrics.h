@@ -25,12 +25,10 @@ enum { METRIC_BATCH_BUCKETS = 10 }; /* 1 2 4 ... 256 +Inf */
  * the comment above each group gives the family and its label. Counters only
  * grow; the ids marked gauge go up and down (metrics_gauge_add). */
 enum metric_id {
-    /* reusegw_connections_accepted_total{listener} */
-    M_ACCEPTED_TLS,
-    M_ACCEPTED_LEGACY,
+    /* reusegw_connections_accepted_total */
+    M_ACCEPTED,
     /* reusegw_connections_rejected_total{reason} */
     M_REJECTED_MAX_CONNECTIONS,
-    M_REJECTED_MAX_PER_PEER,
     /* gauge reusegw_connections{kind,state}: see metrics_conn_id */
     M_CONNS_FIRST,
     M_CONNS_LAST = M_CONNS_FIRST + METRIC_CONN_KINDS * METRIC_CONN_STATES - 1,
@@ -38,14 +36,16 @@ enum metric_id {
     M_HANDSHAKE_FULL,
     M_HANDSHAKE_RESUMED,
     M_HANDSHAKE_FAILED,
-    /* reusegw_tls_handshake_failures_total{reason}: one of these per FAILED */
-    M_HSFAIL_TIMEOUT,
-    M_HSFAIL_CERTIFICATE,
-    M_HSFAIL_IDENTITY,
-    M_HSFAIL_PROTOCOL,
+    /* reusegw_tls_handshake_failures_total{reason}: they add up to FAILED */
+    M_HSFAIL_TIMEOUT, /* connect or handshake deadline */
+    M_HSFAIL_ERROR,   /* TLS alert, bad certificate or identity */
     /* gauge reusegw_alias_rows */
     M_ALIAS_ROWS,
-    /* reusegw_reuse_decisions_total{reason} */
+    /* reusegw_alias_decisions_total{result}: ;alias seen on inbound TLS */
+    M_ALIAS_RECORDED,
+    M_ALIAS_DECLINED,
+    /* reusegw_reuse_decisions_total{reason}: how a request towards a peer
+     * found its connection */
     M_REUSE_REUSED,
     M_REUSE_NO_ROW,
     M_REUSE_IDENTITY_MISMATCH,
@@ -69,30 +69,28 @@ enum metric_id {
     M_PARSE_VIA,
     M_PARSE_URI,
     M_PARSE_MISSING_HEADER,
-    /* reusegw_local_answers_total{status}: answers reusegw wrote itself,
-     * 503s apart */
-    M_ANSWER_400,
-    M_ANSWER_483,
-    M_ANSWER_505,
-    M_ANSWER_513,
+    /* reusegw_local_answers_total{reason}: error responses reusegw wrote
+     * itself, 503s apart */
+    M_ANSWER_BAD_REQUEST,   /* 400, 505, 513 */
+    M_ANSWER_TOO_MANY_HOPS, /* 483 */
     /* reusegw_503_sent_total{reason} */
-    M_503_NO_ROUTE,
     M_503_DNS_FAILED,
     M_503_DNS_TIMEOUT,
-    M_503_CONNECT_FAILED,
-    M_503_HANDSHAKE_FAILED,
-    M_503_PENDING_FULL,
     M_503_DNS_QUEUE_FULL,
-    M_503_DRAINING,
+    M_503_OTHER, /* no route, dial or handshake failure, congestion, ... */
     /* reusegw_dropped_messages_total{reason} */
     M_DROP_UNKNOWN_BRANCH,
     M_DROP_RESPONSE_ON_EGRESS,
     M_DROP_ACK_UNROUTABLE,
     M_DROP_BUFFER_FULL,
     M_DROP_PENDING_FULL,
-    M_DROP_FRAMING,
+    M_DROP_MALFORMED,
+    M_DROP_DNS_CONNECTION_GONE, /* its legacy connection closed during DNS */
     /* reusegw_keepalive_pongs_total */
     M_KEEPALIVE_PONGS,
+    /* reusegw_legacy_address_leaks_total: Record-Route/Contact naming the
+     * internal legacy addresses, relayed to a peer */
+    M_LEGACY_ADDRESS_LEAKS,
     /* reusegw_timeouts_total{kind} */
     M_TIMEOUT_IDLE,
     M_TIMEOUT_HANDSHAKE,
@@ -136,10 +134,26 @@ static inline void metrics_add(struct metrics *m, enum metric_id id, uint64_t n)
     __atomic_store_n(&m->v[id], __atomic_load_n(&m->v[id], __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
 
+/* metrics_set stores |v| in |id|: for series copied from elsewhere at
+ * scrape time (see metrics_bridge.h). */
+static inline void metrics_set(struct metrics *m, enum metric_id id, uint64_t v)
+{
+    __atomic_store_n(&m->v[id], v, __ATOMIC_RELAXED);
+}
+
 /* metrics_inc adds one to counter |id|. */
 static inline void metrics_inc(struct metrics *m, enum metric_id id)
 {
     metrics_add(m, id, 1);
+}
+
+/* metrics_relayed counts one relayed message of |len| bytes in series |msg|
+ * and |bytes|. */
+static inline void metrics_relayed(struct metrics *m, enum metric_id msg, enum metric_id bytes,
+                                   size_t len)
+{
+    metrics_inc(m, msg);
+    metrics_add(m, bytes, len);
 }
 
 /* metrics_gauge_add moves gauge |id| by |delta| (negative to lower it); a
@@ -151,7 +165,8 @@ static inline void metrics_gauge_add(struct metrics *m, enum metric_id id, int64
 }
 
 /* metrics_conn_id is the gauge of connections of |kind| (enum conn_kind) in
- * |state| (enum conn_state, CONN_CONNECTING..CONN_DEAD). */
+ * state index |state| (enum conn_state minus CONN_CONNECTING: 0 connecting,
+ * 1 handshake, 2 open, 3 closing, 4 dead). */
 enum metric_id metrics_conn_id(unsigned kind, unsigned state);
 
 /* metrics_parse_error_id maps a SIP parse error to its reason series. */

@@ -8,6 +8,7 @@
 #include "alias.h"
 #include "config/config.h"
 #include "conn_io.h"
+#include "dns_route.h"
 #include "log.h"
 #include "route.h"
 #include "sip/check.h"
@@ -167,6 +168,7 @@ static void forward_request(struct worker *w, struct conn *from, struct conn *to
         return;
     }
     w->counters.requests_relayed++;
+    metrics_relayed(&w->metrics, M_MSG_TO_PEER_REQUEST, M_BYTES_TO_PEER, n);
     conn_throttle(w, from, to);
 }
 
@@ -193,10 +195,13 @@ static struct conn *pick_connection(struct worker *w, const struct route_plan *p
             continue;
         conn_key_from_sockaddr(&key, (struct sockaddr *)&ss, t->port);
         struct conn *c = conn_index_find(&w->conns, &key, domain);
-        if (c)
+        if (c) {
+            metrics_inc(&w->metrics, M_REUSE_REUSED);
             return c;
+        }
     }
-    return conn_dial(w, domain, plan->targets, plan->n_targets, 0, why);
+    metrics_inc(&w->metrics, M_REUSE_NO_ROW);
+    return conn_dial(w, w->cfg, domain, plan->targets, plan->n_targets, 0, why);
 }
 
 /* from_legacy handles a request from the legacy proxy on E (routed) or on
@@ -234,6 +239,8 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
     struct cfg_hostport original;
     if (c->original_dst.family)
         transparent_plan(&plan, &c->original_dst, &original);
+    if (plan.verdict == ROUTE_DNS && !dns_routes_plan(w, c, p->buf, p->len, is_ack, &plan))
+        return; /* waiting for DNS: relay_message sees it again with the answer */
     const char *why = plan.why;
     struct conn *t = plan.verdict == ROUTE_OK ? pick_connection(w, &plan, &why) : NULL;
     if (t && t->targets == &original) {
@@ -282,6 +289,7 @@ static void response_from_peer(struct worker *w, const struct parsed *p)
         return;
     }
     w->counters.responses_relayed++;
+    metrics_relayed(&w->metrics, M_MSG_TO_LEGACY_RESPONSE, M_BYTES_TO_LEGACY, n);
 }
 
 /* names_legacy is true when |value| mentions |hp| as "host:port". */
@@ -326,6 +334,7 @@ static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
                 return;
             }
             w->counters.responses_relayed++;
+            metrics_relayed(&w->metrics, M_MSG_TO_PEER_RESPONSE, M_BYTES_TO_PEER, p->len);
             conn_throttle(w, c, t);
         } else {
             w->counters.dropped_response_on_egress++;
@@ -354,6 +363,7 @@ static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
             return;
         }
         w->counters.requests_relayed++;
+        metrics_relayed(&w->metrics, M_MSG_TO_LEGACY_REQUEST, M_BYTES_TO_LEGACY, p->len);
         conn_throttle(w, c, m);
         return;
     }
@@ -382,6 +392,7 @@ static bool parse(struct worker *w, struct conn *c, const char *msg, size_t len,
         return true;
     LOG_RATELIMITED(LOG_INFO, "malformed SIP message", LF_STR("conn", kind_name(c)),
                     LF_STR("reason", sip_err_text(err)));
+    metrics_inc(&w->metrics, metrics_parse_error_id(err));
     if (p->msg.is_request && !is_method(&p->msg, "ACK")) {
         answer_error(w, c, p, err);
     } else {

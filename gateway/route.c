@@ -97,5 +97,6 @@ void route_plan(const struct cfg_snapshot *cfg, const struct sip_msg *msg, struc
             return;
         }
     }
-    plan->why = "no route for the target domain (DNS resolution not available)";
+    plan->verdict = ROUTE_DNS; /* static routes win; DNS answers the rest */
+    plan->port = hp.has_port ? hp.port : 0;
 }

@@ -4,13 +4,15 @@
  *
  * Borrows the message bytes and the configuration snapshot; results point
  * into them. Never opens a connection and never does DNS: a domain without
- * a static route, or an IP literal (which no certificate identity can ever
- * match, RFC 5922 §7.3), is a verdict with a reason for the 503. */
+ * a static route is a ROUTE_DNS verdict for dns_route.h, and an IP literal
+ * (which no certificate identity can ever match, RFC 5922 §7.3) a verdict
+ * with a reason for the 503. */
 #ifndef REUSEGW_ROUTE_H
 #define REUSEGW_ROUTE_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sip/host.h"
 #include "sip/message.h"
@@ -30,8 +32,9 @@ bool route_names_self(const struct cfg_snapshot *cfg, const struct sip_hostport 
 
 /* route_verdict is the outcome of route_plan. */
 enum route_verdict {
-    ROUTE_OK,        /* |targets| to try in order for |domain| */
-    ROUTE_UNROUTABLE /* answer 503 with |why| */
+    ROUTE_OK,         /* |targets| to try in order for |domain| */
+    ROUTE_DNS,        /* no static route: resolve |domain| (|port|) by DNS */
+    ROUTE_UNROUTABLE, /* answer 503 with |why| */
 };
 
 /* route_plan is the routing decision for one request. */
@@ -39,6 +42,7 @@ struct route_plan {
     enum route_verdict verdict;
     const char *why;                     /* static text when UNROUTABLE */
     struct sip_str domain;               /* the URI host (borrowed from the message) */
+    uint16_t port;                       /* the URI's explicit port, 0 when none */
     const struct sip_header *self_route; /* topmost Route naming reusegw: pop it */
     const struct cfg_hostport *targets;  /* snapshot-owned */
     size_t n_targets;

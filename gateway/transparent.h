@@ -23,7 +23,7 @@ bool transparent_original_dst(int fd, struct conn_key *dst);
 
 /* transparent_plan points |plan| at the one destination |dst| (formatted into
  * |storage|, which must outlive the plan's use) for its domain, replacing
- * static routes. Leaves |plan| alone when it has no DNS domain to prove. */
+ * static routes and DNS. Leaves |plan| alone when it has no DNS domain to prove. */
 void transparent_plan(struct route_plan *plan, const struct conn_key *dst,
                       struct cfg_hostport *storage);
 

@@ -15,6 +15,7 @@
 #include "timer.h"
 
 struct cfg_hostport;
+struct cfg_snapshot;
 struct tls_conn;
 struct tls_identities;
 
@@ -47,6 +48,9 @@ enum worker_op {
     OP_CONNECT,
     OP_CLOSE,
     OP_SIGNAL,
+    OP_DNS,   /* c-ares socket polls (dns.h) */
+    OP_ADMIN, /* admin endpoint (admin.h) */
+    OP_PROBE, /* legacy reachability probe (admin_probe.h) */
 };
 
 static inline uint64_t tag_make(enum worker_op op, uint32_t slot, uint32_t gen)
@@ -121,10 +125,13 @@ struct conn {
     /* Routing (TLS): the key it is indexed by, the domain it was dialled for,
      * and once verified the identities the peer's certificate proves. */
     struct conn_key key;
-    uint32_t key_next; /* next slot+1 in the same index bucket */
+    uint32_t key_next;  /* next slot+1 in the same index bucket */
+    uint32_t peer_next; /* next slot+1 in the same per-peer-IP bucket */
+    bool peer_tracked;  /* counted against limits.max_connections_per_peer */
     char domain[256];
     struct tls_identities *ids;
-    const struct cfg_hostport *targets; /* static-route targets (snapshot-owned) */
+    struct cfg_snapshot *route_cfg;     /* reference keeping |targets| alive */
+    const struct cfg_hostport *targets; /* static-route targets in route_cfg */
     uint16_t n_targets;
     uint16_t target_index; /* which of them this connection dials */
     /* Egress in legacy.transparent mode: where the legacy proxy was going
@@ -142,6 +149,7 @@ struct conn {
 struct counters {
     uint64_t accepted;
     uint64_t rejected_max_connections;
+    uint64_t rejected_per_peer;
     uint64_t requests_relayed;
     uint64_t responses_relayed;
     uint64_t dropped_unknown_branch;

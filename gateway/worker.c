@@ -13,9 +13,12 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "admin_worker.h"
 #include "conn_io.h"
+#include "dns_route.h"
 #include "io_backend.h"
 #include "log.h"
+#include "reload.h"
 #include "tls/conn.h"
 #include "tls/ctx.h"
 #include "tls/identities.h"
@@ -26,6 +29,7 @@ enum {
     RECV_BUFFER_COUNT = 1024,
     RING_ENTRIES = 1024,
     SCRATCH_SLACK = 2048, /* room for a rewritten Via or an added header */
+    OPS_TIMERS = 64,      /* DNS, admin connections, legacy probe */
 };
 
 static void dispatch(void *ctx, const struct loop_event *ev);
@@ -49,7 +53,7 @@ int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_
                   (uint32_t)(out_blocks > UINT32_MAX ? UINT32_MAX : out_blocks));
     buf_pool_init(&w->in_pool, cfg->limits.max_message_bytes + 4, max_conns);
     if (!w->scratch || !conn_table_init(&w->conns, max_conns) ||
-        !timer_heap_init(&w->timers, max_conns + max_pending) ||
+        !timer_heap_init(&w->timers, max_conns + max_pending + OPS_TIMERS) ||
         !pending_table_init(&w->pending, max_pending, &w->timers)) {
         LOG_ERROR("out of memory sizing the worker", LF_UINT("max_connections", max_conns),
                   LF_UINT("max_pending_transactions", max_pending));
@@ -64,7 +68,8 @@ int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_
     if (!w->loop)
         return -errno;
     w->now_ms = timer_now_ms();
-    return 0;
+    w->dns = dns_routes_new(w);
+    return w->dns ? 0 : -EINVAL;
 }
 
 void worker_free(struct worker *w)
@@ -81,10 +86,14 @@ void worker_free(struct worker *w)
         buf_queue_clear(&c->hold, &w->out_pool);
         tls_conn_free(c->tls);
         tls_identities_unref(c->ids);
+        cfg_unref(c->route_cfg);
     }
     for (size_t i = 0; i < w->n_listeners; i++)
         if (w->listeners[i].fd >= 0)
             close(w->listeners[i].fd);
+    /* Before the loop: both cancel what they have in flight on it. */
+    admin_worker_free(w->admin);
+    dns_routes_free(w->dns);
     loop_free(w->loop);
     if (w->pending.entries)
         pending_table_free(&w->pending);
@@ -162,6 +171,7 @@ int worker_listen(struct worker *w)
         return -1;
     for (size_t i = 0; i < w->n_listeners; i++)
         arm_listener(w, i);
+    w->admin = admin_worker_new(w); /* optional: NULL keeps the relay running */
     return 0;
 }
 
@@ -215,9 +225,13 @@ static void on_signal(struct worker *w, const struct loop_event *ev)
         const struct signalfd_siginfo *si = &w->signal_info;
         if (si->ssi_signo == SIGTERM || si->ssi_signo == SIGINT)
             start_drain(w, si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-        else
-            LOG_INFO("ignoring signal (reload is not implemented yet)",
-                     LF_UINT("signal", si->ssi_signo));
+        else if (si->ssi_signo == SIGHUP && reload_worker(w)) {
+            metrics_inc(&w->metrics, M_RELOAD_OK);
+            if (w->admin)
+                admin_worker_reloaded(w->admin);
+        } else if (si->ssi_signo == SIGHUP) {
+            metrics_inc(&w->metrics, M_RELOAD_FAILED);
+        }
     }
     arm_signal(w);
 }
@@ -231,6 +245,14 @@ static void dispatch(void *ctx, const struct loop_event *ev)
         break;
     case OP_SIGNAL:
         on_signal(w, ev);
+        break;
+    case OP_DNS:
+        dns_routes_on_event(w->dns, ev);
+        break;
+    case OP_ADMIN:
+    case OP_PROBE:
+        if (w->admin)
+            admin_worker_on_event(w->admin, ev);
         break;
     default:
         conn_on_event(w, ev);
@@ -272,6 +294,8 @@ int worker_run(struct worker *w, int signal_fd)
         if (w->stopping && (wait < 0 || wait > 100))
             wait = 100; /* re-check the drain condition */
         int n = loop_run_once(w->loop, wait);
+        if (n >= 0)
+            metrics_observe_batch(&w->metrics, (uint64_t)n);
         if (n < 0 && n != -EINTR) {
             LOG_ERROR("event loop failed", LF_STR("reason", strerror(-n)));
             return -1;

@@ -15,11 +15,14 @@
 #include "buf.h"
 #include "conn.h"
 #include "loop.h"
+#include "metrics.h"
 #include "pending.h"
 #include "timer.h"
 #include "types.h"
 
+struct admin_worker;
 struct cfg_snapshot;
+struct dns_routes;
 struct tls_ctx;
 
 #define WORKER_MAX_LISTENERS 17 /* tls.listen addresses + legacy.listen */
@@ -42,6 +45,9 @@ struct worker {
     struct buf_pool out_pool; /* out and hold queues */
     struct buf_pool in_pool;  /* one framing block per busy connection */
     struct counters counters;
+    struct metrics metrics;     /* the registry /metrics renders */
+    struct dns_routes *dns;     /* resolver and requests waiting on it */
+    struct admin_worker *admin; /* admin endpoint; NULL when not bound */
     struct listener listeners[WORKER_MAX_LISTENERS];
     size_t n_listeners;
     uint64_t now_ms;

@@ -201,9 +201,11 @@ A_HOST, B_HOST = "127.0.0.2", "127.0.0.3"
 
 
 def gateway_config(name, host, tls_port, legacy_listen, forward_to, certs, routes, extra="",
-                   tls_extra=""):
+                   tls_extra="", dns_server="127.0.0.1:1"):
     """A reusegw config for gateway |name| (certificate gw-|name|, identity
-    |name|.test). |routes| is a list of (domain, ["ip:port", ...])."""
+    |name|.test). |routes| is a list of (domain, ["ip:port", ...]). The
+    default |dns_server| refuses at once, so a domain without a route gets
+    its 503 immediately."""
     route_text = "".join(
         "  - domain: %s\n    targets: [%s]\n" % (d, ", ".join('"%s"' % t for t in targets))
         for d, targets in routes) or "  []\n"
@@ -220,7 +222,11 @@ legacy:
   forward_to: 127.0.0.1:{forward_to}
   listen: {host}:{legacy_listen}
 routes:
-{route_text}log:
+{route_text}dns:
+  servers: ["{dns_server}"]
+admin:
+  listen: {host}:{free_port(host)}
+log:
   level: debug
 {extra}"""
 

@@ -123,6 +123,34 @@ static void dialling_connection_matches_only_its_domain(void **state)
     conn_table_free(&t);
 }
 
+static void per_peer_counts_every_port_of_one_address(void **state)
+{
+    struct conn_table t;
+    assert_true(conn_table_init(&t, 8));
+    struct conn *c[4];
+    const char *ips[4] = {"10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.1"};
+    for (int i = 0; i < 4; i++) {
+        c[i] = conn_alloc(&t, CONN_TLS_IN);
+        struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(40000 + i))};
+        inet_pton(AF_INET, ips[i], &in.sin_addr);
+        memcpy(&c[i]->peer, &in, sizeof(in));
+        conn_peer_track(&t, c[i]);
+    }
+    struct sockaddr_in probe = {.sin_family = AF_INET, .sin_port = htons(1)};
+    inet_pton(AF_INET, "10.0.0.1", &probe.sin_addr);
+    assert_int_equal(conn_peer_count(&t, (struct sockaddr *)&probe), 3);
+    conn_release(&t, c[1]);
+    assert_int_equal(conn_peer_count(&t, (struct sockaddr *)&probe), 2);
+    conn_peer_untrack(&t, c[0]);
+    conn_peer_untrack(&t, c[0]); /* twice is harmless */
+    assert_int_equal(conn_peer_count(&t, (struct sockaddr *)&probe), 1);
+    inet_pton(AF_INET, "10.0.0.2", &probe.sin_addr);
+    assert_int_equal(conn_peer_count(&t, (struct sockaddr *)&probe), 1);
+    inet_pton(AF_INET, "10.0.0.3", &probe.sin_addr);
+    assert_int_equal(conn_peer_count(&t, (struct sockaddr *)&probe), 0);
+    conn_table_free(&t);
+}
+
 static int setup(void **state)
 {
     pki_setup();
@@ -141,6 +169,7 @@ int main(void)
         cmocka_unit_test(stale_refs_resolve_to_null),
         cmocka_unit_test(index_matches_identities_not_just_address),
         cmocka_unit_test(dialling_connection_matches_only_its_domain),
+        cmocka_unit_test(per_peer_counts_every_port_of_one_address),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -96,10 +96,12 @@ static void route_header_wins_and_self_route_is_popped(void **state)
     route_plan(&cfg, &msg, &plan);
     assert_int_equal(plan.verdict, ROUTE_OK);
     assert_non_null(plan.self_route);
-    /* Same host, other port: not reusegw. */
+    /* Same host, other port: not reusegw; no static route, so DNS on that
+     * explicit port. */
     parse(REQ("sip:bob@b.test", "Route: <sip:a.test:5062;lr>\r\n"), &msg);
     route_plan(&cfg, &msg, &plan);
-    assert_int_equal(plan.verdict, ROUTE_UNROUTABLE);
+    assert_int_equal(plan.verdict, ROUTE_DNS);
+    assert_int_equal(plan.port, 5062);
     assert_null(plan.self_route);
 }
 
@@ -116,10 +118,12 @@ static void unroutable_verdicts_say_why(void **state)
     parse(REQ("sip:[::1]:5061", ""), &msg);
     route_plan(&cfg, &msg, &plan);
     assert_int_equal(plan.verdict, ROUTE_UNROUTABLE);
+    /* A domain without a static route is DNS's to answer (dns_route.h). */
     parse(REQ("sip:nowhere.test", ""), &msg);
     route_plan(&cfg, &msg, &plan);
-    assert_int_equal(plan.verdict, ROUTE_UNROUTABLE);
-    assert_non_null(strstr(plan.why, "no route"));
+    assert_int_equal(plan.verdict, ROUTE_DNS);
+    assert_int_equal(plan.port, 0);
+    assert_true(sip_str_ieq(plan.domain, "nowhere.test", 12));
 }
 
 int main(void)

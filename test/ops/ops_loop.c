@@ -112,7 +112,7 @@ static bool answers(const struct dnsmasq_server *s)
     return ok;
 }
 
-bool dnsmasq_start(struct dnsmasq_server *s, const char *const *records)
+bool dnsmasq_start(struct dnsmasq_server *s, unsigned ttl, const char *const *records)
 {
     pid_t me = getpid();
     snprintf(s->addr, sizeof(s->addr), "127.53.%d.%d", (int)(me / 250 % 250) + 1,
@@ -120,12 +120,13 @@ bool dnsmasq_start(struct dnsmasq_server *s, const char *const *records)
     s->port = free_udp_port(s->addr);
     if (!s->port)
         return false;
-    char port[32], listen[64];
+    char port[32], listen[64], local_ttl[32];
     snprintf(port, sizeof(port), "--port=%u", s->port);
+    snprintf(local_ttl, sizeof(local_ttl), "--local-ttl=%u", ttl);
     snprintf(listen, sizeof(listen), "--listen-address=%s", s->addr);
     const char *argv[64] = {
-        "dnsmasq",     "--no-daemon",     "--conf-file=/dev/null", "--no-resolv",    "--no-hosts",
-        "--pid-file=", "--local-ttl=300", "--bind-interfaces",     "--local=/test/", port,
+        "dnsmasq",     "--no-daemon", "--conf-file=/dev/null", "--no-resolv",    "--no-hosts",
+        "--pid-file=", local_ttl,     "--bind-interfaces",     "--local=/test/", port,
         listen};
     size_t n = 11;
     for (size_t i = 0; records[i] && n < 63; i++)

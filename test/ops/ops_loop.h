@@ -50,9 +50,10 @@ struct dnsmasq_server {
 };
 
 /* dnsmasq_start runs dnsmasq in the foreground on a fresh loopback address
- * with authority for the zone "test" (TTL 300 s) and the extra options |records| (NULL
- * terminated), and waits until it answers. Returns false when it cannot. */
-bool dnsmasq_start(struct dnsmasq_server *s, const char *const *records);
+ * with authority for the zone "test", answering with TTL |ttl| seconds from
+ * the extra options |records| (NULL terminated), and waits until it
+ * answers. Returns false when it cannot. */
+bool dnsmasq_start(struct dnsmasq_server *s, unsigned ttl, const char *const *records);
 
 /* dnsmasq_stop terminates and reaps the child. */
 void dnsmasq_stop(struct dnsmasq_server *s);

@@ -54,6 +54,8 @@ static const char *const records[] = {
     /* No NAPTR, no SRV: A and AAAA of the host on 5061. */
     "--host-record=dual.test,127.0.0.51,::1",
     "--host-record=v6only.test,::1",
+    /* An SRV record whose target does not exist. */
+    "--srv-host=_sips._tcp.badtarget.test,missing.test,5061,10,10",
     NULL,
 };
 
@@ -67,7 +69,7 @@ static struct fixture fx;
 
 static int setup(void **state)
 {
-    if (!dnsmasq_start(&fx.dns, records)) {
+    if (!dnsmasq_start(&fx.dns, 300, records)) {
         fprintf(stderr, "cannot start dnsmasq\n");
         return -1;
     }
@@ -118,17 +120,23 @@ static void on_result(void *ctx, const struct dns_result *res)
     a->res = *res;
 }
 
-/* resolve runs one resolution to its end through the loop. */
-static void resolve(const char *host, uint16_t port, struct answer *a)
+/* resolve_on runs one resolution to its end through loop |l|. */
+static void resolve_on(struct ops_loop *l, const char *host, uint16_t port, struct answer *a)
 {
     memset(a, 0, sizeof(*a));
     struct dns_handle h;
-    if (dns_resolve(fx.l.dns, host, port, on_result, a, &a->res, &h) == DNS_DONE) {
+    if (dns_resolve(l->dns, host, port, on_result, a, &a->res, &h) == DNS_DONE) {
         a->done = true;
         return;
     }
-    assert_true(ops_loop_run(&fx.l, &a->done, 20000));
+    assert_true(ops_loop_run(l, &a->done, 20000));
     assert_int_equal(a->calls, 1);
+}
+
+/* resolve runs one resolution on the shared fixture's resolver. */
+static void resolve(const char *host, uint16_t port, struct answer *a)
+{
+    resolve_on(&fx.l, host, port, a);
 }
 
 static void assert_target(const struct dns_target *t, const char *addr, uint16_t port)
@@ -240,6 +248,14 @@ static void nxdomain_is_cached(void **state)
     assert_int_equal(a.res.status, DNS_ERR_NXDOMAIN);
     assert_true(a.res.from_cache);
     assert_int_equal(fx.m.v[M_DNS_QUERY_NAPTR], 1);
+    /* With an explicit port the host lookup itself says NXDOMAIN. */
+    resolve("nowhere.test", 5070, &a);
+    assert_int_equal(a.res.status, DNS_ERR_NXDOMAIN);
+    assert_false(a.res.from_cache);
+    /* The domain exists, its only SRV target does not: no SIPS target. */
+    resolve("badtarget.test", 0, &a);
+    assert_int_equal(a.res.status, DNS_ERR_NODATA);
+    assert_int_equal(fx.m.v[M_DNS_FAIL_NODATA], 1);
 }
 
 static void cancel_never_calls_back(void **state)
@@ -295,6 +311,39 @@ static void dead_server_times_out(void **state)
     ops_loop_free(&l);
 }
 
+/* The cache keeps an answer for its TTL, not longer: a second dnsmasq
+ * answers with a TTL of one second. */
+static void ttl_is_respected(void **state)
+{
+    static const char *const records_brief[] = {"--host-record=brief.test,127.0.0.61", NULL};
+    struct dnsmasq_server brief;
+    assert_true(dnsmasq_start(&brief, 1, records_brief));
+    struct ops_loop l;
+    ops_loop_init(&l);
+    struct cfg_hostport server = {.port = brief.port};
+    snprintf(server.host, sizeof(server.host), "%s", brief.addr);
+    struct metrics m = {0};
+    struct dns_options o = {.servers = &server, .n_servers = 1, .tag_op = OPS_TAG_DNS};
+    l.dns = dns_resolver_new(l.loop, &l.timers, &m, &o);
+    struct answer a;
+    resolve_on(&l, "brief.test", 5061, &a);
+    assert_int_equal(a.res.status, DNS_OK);
+    assert_false(a.res.from_cache);
+    resolve_on(&l, "brief.test", 5061, &a);
+    assert_true(a.res.from_cache);
+    /* Let the one-second TTL pass (time itself is what is tested here). */
+    uint64_t until = timer_now_ms() + 1100;
+    while (timer_now_ms() < until)
+        usleep(50 * 1000);
+    resolve_on(&l, "brief.test", 5061, &a);
+    assert_int_equal(a.res.status, DNS_OK);
+    assert_false(a.res.from_cache);
+    assert_int_equal(m.v[M_DNS_QUERY_ADDRESS], 2);
+    dns_resolver_free(l.dns);
+    ops_loop_free(&l);
+    dnsmasq_stop(&brief);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +355,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(nxdomain_is_cached, resolver_up, resolver_down),
         cmocka_unit_test_setup_teardown(cancel_never_calls_back, resolver_up, resolver_down),
         cmocka_unit_test(dead_server_times_out),
+        cmocka_unit_test(ttl_is_respected),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,165 @@
+/* admin_worker: admin hooks over a worker's state. */
+#include "admin_worker.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "admin.h"
+#include "admin_probe.h"
+#include "config/config.h"
+#include "log.h"
+#include "metrics.h"
+#include "metrics_bridge.h"
+#include "tls/identities.h"
+#include "types.h"
+#include "worker.h"
+
+enum { PROBE_INTERVAL_MS = 5000 };
+
+struct admin_worker {
+    struct worker *w;
+    struct admin_server *server;
+    struct admin_probe probe;
+    int64_t cert_not_after;
+    char backend[32];
+};
+
+static void readiness(void *ctx, struct admin_readiness *out)
+{
+    struct admin_worker *aw = ctx;
+    const struct worker *w = aw->w;
+    out->listeners_bound = w->n_listeners == w->cfg->tls.n_listen + 1;
+    out->certificate_loaded = w->tls_ctx != NULL;
+    out->legacy_reachable = aw->probe.reachable;
+    out->draining = w->stopping;
+}
+
+static size_t render_metrics(void *ctx, char *buf, size_t cap)
+{
+    struct admin_worker *aw = ctx;
+    metrics_bridge_absorb(aw->w);
+    /* One worker today; N workers would pass every registry here. */
+    const struct metrics *regs[] = {&aw->w->metrics};
+    struct metrics_info info = {
+        .io_backend = aw->backend, .cert_not_after = aw->cert_not_after, .now = time(NULL)};
+    return metrics_render(regs, 1, &info, buf, cap);
+}
+
+/* json is a bounded appender that counts past the end, like snprintf. */
+struct json {
+    char *buf;
+    size_t cap, len;
+};
+
+__attribute__((format(printf, 2, 3))) static void put(struct json *j, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = j->len < j->cap ? j->cap - j->len : 0;
+    int n = vsnprintf(room ? j->buf + j->len : NULL, room, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        j->len += (size_t)n;
+}
+
+/* put_string writes |s| as a JSON string; certificate names are untrusted
+ * text, so quotes, backslashes and control bytes are escaped. */
+static void put_string(struct json *j, const char *s)
+{
+    put(j, "\"");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            put(j, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            put(j, "\\u%04x", c);
+        else
+            put(j, "%c", c);
+    }
+    put(j, "\"");
+}
+
+/* render_aliases lists the alias rows: inbound TLS connections indexed
+ * under (peer address, Via port) with the identities their certificate
+ * proved. */
+static size_t render_aliases(void *ctx, char *buf, size_t cap)
+{
+    struct admin_worker *aw = ctx;
+    const struct worker *w = aw->w;
+    struct json j = {.buf = buf, .cap = cap};
+    if (cap)
+        buf[0] = '\0';
+    put(&j, "[");
+    bool first = true;
+    for (uint32_t i = 1; i <= w->conns.high; i++) {
+        const struct conn *c = conn_at(&w->conns, i);
+        if (c->state != CONN_OPEN || c->kind != CONN_TLS_IN || c->key.family == 0)
+            continue;
+        char addr[INET6_ADDRSTRLEN];
+        inet_ntop(c->key.family, c->key.addr, addr, sizeof(addr));
+        put(&j,
+            "%s\n {\"transport\": \"tls\", \"address\": \"%s\", \"port\": %u, "
+            "\"connection\": %u, \"identities\": [",
+            first ? "" : ",", addr, c->key.port, i);
+        for (size_t k = 0; k < tls_identities_count(c->ids); k++) {
+            put(&j, "%s", k ? ", " : "");
+            put_string(&j, tls_identities_get(c->ids, k));
+        }
+        put(&j, "]}");
+        first = false;
+    }
+    put(&j, "%s]\n", first ? "" : "\n");
+    return j.len;
+}
+
+struct admin_worker *admin_worker_new(struct worker *w)
+{
+    struct admin_worker *aw = calloc(1, sizeof(*aw));
+    if (!aw)
+        return NULL;
+    aw->w = w;
+    aw->probe.fd = -1; /* nothing to close until the probe starts */
+    metrics_bridge_backend(w->loop, aw->backend, sizeof(aw->backend));
+    aw->cert_not_after = metrics_cert_not_after(w->cfg->tls.certificate);
+    struct admin_hooks hooks = {
+        .ctx = aw, .readiness = readiness, .metrics = render_metrics, .aliases = render_aliases};
+    aw->server = admin_new(w->loop, &w->timers, &w->cfg->admin.listen, OP_ADMIN, &hooks);
+    if (!aw->server ||
+        !admin_probe_start(&aw->probe, w->loop, &w->timers, &w->cfg->legacy.forward_to, OP_PROBE,
+                           PROBE_INTERVAL_MS)) {
+        LOG_ERROR("running without the admin endpoint (/metrics, /healthz, /ready)");
+        admin_worker_free(aw);
+        return NULL;
+    }
+    char name[300];
+    cfg_hostport_format(&w->cfg->admin.listen, name, sizeof(name));
+    LOG_INFO("admin endpoint listening", LF_STR("address", name),
+             LF_UINT("port", admin_port(aw->server)));
+    return aw;
+}
+
+void admin_worker_free(struct admin_worker *aw)
+{
+    if (!aw)
+        return;
+    admin_probe_stop(&aw->probe);
+    admin_free(aw->server);
+    free(aw);
+}
+
+void admin_worker_reloaded(struct admin_worker *aw)
+{
+    aw->cert_not_after = metrics_cert_not_after(aw->w->cfg->tls.certificate);
+}
+
+void admin_worker_on_event(struct admin_worker *aw, const struct loop_event *ev)
+{
+    if (tag_op(ev->tag) == OP_PROBE)
+        admin_probe_on_event(&aw->probe, ev);
+    else
+        admin_on_event(aw->server, ev);
+}

@@ -1,0 +1,30 @@
+/* metrics_bridge: the series a worker knows without bumping them — its
+ * event counters (struct counters), its connection table and its loop — and
+ * the certificate expiry, copied into the worker's registry at scrape time.
+ *
+ * Owns nothing. Borrows the worker, on its own thread only. Never bumps a
+ * series: it sets each one it fills, so a scrape can run any number of
+ * times. */
+#ifndef REUSEGW_METRICS_BRIDGE_H
+#define REUSEGW_METRICS_BRIDGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct worker;
+struct loop;
+
+/* metrics_bridge_absorb refreshes |w|->metrics from |w|'s counters and
+ * connection table. The 503 reasons reusegw bumps itself (DNS) are taken
+ * out of the counter of all 503s, the rest is "other". */
+void metrics_bridge_absorb(struct worker *w);
+
+/* metrics_bridge_backend writes the backend family of |loop| ("io_uring"
+ * for every io_uring set-up, else the backend's own name) into |buf|. */
+const char *metrics_bridge_backend(const struct loop *loop, char *buf, size_t cap);
+
+/* metrics_cert_not_after reads the first certificate of the PEM file at
+ * |path| and returns its notAfter in Unix seconds, or 0 when it cannot. */
+int64_t metrics_cert_not_after(const char *path);
+
+#endif
