@@ -5,7 +5,9 @@
  * loop_run_once, which starts them in order, waits on epoll, then performs
  * one syscall per ready operation and delivers its result at once. Receives
  * land in one loop-owned buffer that is reused after each handler returns,
- * so -ENOBUFS never happens here. */
+ * so -ENOBUFS never happens here. The submission queue is not bounded by
+ * |entries|: operations come from a pool that grows in chunks up to 4M in
+ * flight, then loop_* answers -EBUSY. */
 #include "loop_backend.h"
 
 #include <errno.h>
