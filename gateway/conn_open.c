@@ -15,6 +15,7 @@
 #include "conn_internal.h"
 #include "conn_io.h"
 #include "log.h"
+#include "transparent.h"
 #include "relay.h"
 #include "tls/conn.h"
 
@@ -70,6 +71,8 @@ void conn_accepted(struct worker *w, int fd, bool is_tls)
         conn_arm_timer(w, c, w->cfg->tls.handshake_timeout_ms);
     } else {
         c->state = CONN_OPEN;
+        if (w->cfg->legacy.transparent)
+            transparent_original_dst(fd, &c->original_dst);
     }
     conn_arm_recv(w, c);
 }

@@ -29,6 +29,11 @@ static void log_startup(const struct worker *w)
     LOG_INFO("reusegw started", LF_STR("version", REUSEGW_VERSION),
              LF_STR("io_backend", loop_backend_name(w->loop)), LF_STR("tls_listen", addrs),
              LF_STR("legacy_listen", legacy), LF_STR("forward_to", forward), LF_UINT("workers", 1));
+    /* One worker until cross-worker routing exists: N independent workers
+     * would each miss the others' aliases and connections (RFC 5923 reuse). */
+    if (w->cfg->runtime.workers != 1)
+        LOG_WARN("runtime.workers other than 1 is not supported yet; running one worker",
+                 LF_UINT("workers", w->cfg->runtime.workers));
 }
 
 int gateway_run(struct cfg_snapshot *cfg)

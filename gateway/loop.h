@@ -1,7 +1,7 @@
-/* loop: the event-loop interface every I/O backend implements (io_uring now,
- * epoll later), one instance per worker thread.
+/* loop: the event-loop interface every I/O backend implements (io_uring, and
+ * epoll where io_uring is refused), one instance per worker thread.
  *
- * Owns its ring and the provided receive buffers it lends to handlers for the
+ * Owns its ring (or epoll set) and the receive buffers it lends to handlers for the
  * duration of one callback. Borrows the file descriptors and send buffers it
  * is given until their completion is delivered. Never blocks except in
  * loop_run_once, never interprets the bytes it moves, and keeps no global
@@ -36,16 +36,25 @@ typedef void (*loop_handler)(void *ctx, const struct loop_event *ev);
  * they are never delivered to the handler. Callers must not use it. */
 #define LOOP_TAG_NONE UINT64_C(0)
 
+/* loop_backend chooses the kernel interface a loop runs on. Both deliver the
+ * same completions; epoll emulates them from readiness. */
+enum loop_backend {
+    LOOP_BACKEND_IO_URING,
+    LOOP_BACKEND_EPOLL,
+};
+
 /* loop_options sizes a loop. |recv_buffer_count| must be a power of two. */
 struct loop_options {
+    enum loop_backend backend;
     unsigned entries;           /* submission queue size */
     unsigned recv_buffer_count; /* provided receive buffers */
     unsigned recv_buffer_size;  /* bytes per provided buffer */
 };
 
-/* loop_new creates a loop that reports completions to |handler| with |ctx|.
- * Returns NULL with errno set when the kernel refuses (e.g. io_uring blocked
- * by seccomp); the caller logs it and may fall back to another backend.
+/* loop_new creates a loop on |options->backend| that reports completions to
+ * |handler| with |ctx|. Returns NULL with errno set when the kernel refuses
+ * (e.g. io_uring blocked by seccomp); the caller logs it and may fall back to
+ * another backend (io_backend.h does).
  * Release with loop_free. */
 struct loop *loop_new(const struct loop_options *options, loop_handler handler, void *ctx);
 
@@ -54,7 +63,7 @@ struct loop *loop_new(const struct loop_options *options, loop_handler handler, 
 void loop_free(struct loop *loop);
 
 /* loop_backend_name names the backend and the setup it got ("io_uring",
- * "io_uring+defer_taskrun", ...) for the startup log line. */
+ * "io_uring+defer_taskrun", "epoll") for the startup log line. */
 const char *loop_backend_name(const struct loop *loop);
 
 /* The operations below queue work for the next loop_run_once and return 0,

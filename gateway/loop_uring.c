@@ -3,7 +3,7 @@
  * One ring per loop with the strongest task-run mode the kernel accepts, one
  * provided-buffer ring (group 0) for every multishot receive, and one
  * submit-and-wait per turn. */
-#include "loop.h"
+#include "loop_backend.h"
 
 #include <errno.h>
 #include <liburing.h>
@@ -13,7 +13,8 @@
 
 enum { RECV_GROUP = 0 };
 
-struct loop {
+struct uring_loop {
+    struct loop base;
     struct io_uring ring;
     loop_handler handler;
     void *ctx;
@@ -36,7 +37,7 @@ static const struct {
     {0, "io_uring"},
 };
 
-static int setup_ring(struct loop *loop, unsigned entries)
+static int setup_ring(struct uring_loop *loop, unsigned entries)
 {
     int err = -EINVAL;
     for (size_t i = 0; i < sizeof(setups) / sizeof(setups[0]); i++) {
@@ -56,7 +57,7 @@ static int setup_ring(struct loop *loop, unsigned entries)
     return err;
 }
 
-static void recycle_buffer(struct loop *loop, unsigned bid)
+static void recycle_buffer(struct uring_loop *loop, unsigned bid)
 {
     io_uring_buf_ring_add(loop->buf_ring, loop->buffers + (size_t)bid * loop->buffer_size,
                           loop->buffer_size, (unsigned short)bid,
@@ -64,7 +65,7 @@ static void recycle_buffer(struct loop *loop, unsigned bid)
     io_uring_buf_ring_advance(loop->buf_ring, 1);
 }
 
-static int setup_buffers(struct loop *loop, const struct loop_options *o)
+static int setup_buffers(struct uring_loop *loop, const struct loop_options *o)
 {
     if (o->recv_buffer_count == 0 || (o->recv_buffer_count & (o->recv_buffer_count - 1)) ||
         o->recv_buffer_count > 32768)
@@ -95,13 +96,16 @@ static int setup_buffers(struct loop *loop, const struct loop_options *o)
     return 0;
 }
 
-struct loop *loop_new(const struct loop_options *options, loop_handler handler, void *ctx)
+static const struct loop_ops uring_ops;
+
+struct loop *loop_uring_new(const struct loop_options *options, loop_handler handler, void *ctx)
 {
-    struct loop *loop = calloc(1, sizeof(*loop));
+    struct uring_loop *loop = calloc(1, sizeof(*loop));
     if (!loop) {
         errno = ENOMEM;
         return NULL;
     }
+    loop->base.ops = &uring_ops;
     loop->handler = handler;
     loop->ctx = ctx;
     int err = setup_ring(loop, options->entries);
@@ -112,17 +116,16 @@ struct loop *loop_new(const struct loop_options *options, loop_handler handler, 
     }
     err = setup_buffers(loop, options);
     if (err) {
-        loop_free(loop);
+        loop_free(&loop->base);
         errno = -err;
         return NULL;
     }
-    return loop;
+    return &loop->base;
 }
 
-void loop_free(struct loop *loop)
+static void uring_free(struct loop *base)
 {
-    if (!loop)
-        return;
+    struct uring_loop *loop = (struct uring_loop *)base;
     io_uring_queue_exit(&loop->ring);
     if (loop->buf_ring)
         munmap(loop->buf_ring, loop->buf_ring_bytes);
@@ -130,14 +133,15 @@ void loop_free(struct loop *loop)
     free(loop);
 }
 
-const char *loop_backend_name(const struct loop *loop)
+static const char *uring_name(const struct loop *base)
 {
+    const struct uring_loop *loop = (const struct uring_loop *)base;
     return loop->backend;
 }
 
 /* get_sqe flushes the queue to the kernel once when it is full, so a burst
  * of work in one turn degrades to an extra submit instead of an error. */
-static struct io_uring_sqe *get_sqe(struct loop *loop)
+static struct io_uring_sqe *get_sqe(struct uring_loop *loop)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
     if (!sqe) {
@@ -147,8 +151,9 @@ static struct io_uring_sqe *get_sqe(struct loop *loop)
     return sqe;
 }
 
-int loop_accept(struct loop *loop, int fd, uint64_t tag)
+static int uring_accept(struct loop *base, int fd, uint64_t tag)
 {
+    struct uring_loop *loop = (struct uring_loop *)base;
     struct io_uring_sqe *sqe = get_sqe(loop);
     if (!sqe)
         return -EBUSY;
@@ -157,8 +162,9 @@ int loop_accept(struct loop *loop, int fd, uint64_t tag)
     return 0;
 }
 
-int loop_recv(struct loop *loop, int fd, uint64_t tag)
+static int uring_recv(struct loop *base, int fd, uint64_t tag)
 {
+    struct uring_loop *loop = (struct uring_loop *)base;
     struct io_uring_sqe *sqe = get_sqe(loop);
     if (!sqe)
         return -EBUSY;
@@ -169,8 +175,9 @@ int loop_recv(struct loop *loop, int fd, uint64_t tag)
     return 0;
 }
 
-int loop_send(struct loop *loop, int fd, const void *buf, size_t len, uint64_t tag)
+static int uring_send(struct loop *base, int fd, const void *buf, size_t len, uint64_t tag)
 {
+    struct uring_loop *loop = (struct uring_loop *)base;
     struct io_uring_sqe *sqe = get_sqe(loop);
     if (!sqe)
         return -EBUSY;
@@ -179,8 +186,10 @@ int loop_send(struct loop *loop, int fd, const void *buf, size_t len, uint64_t t
     return 0;
 }
 
-int loop_connect(struct loop *loop, int fd, const struct sockaddr *sa, socklen_t len, uint64_t tag)
+static int uring_connect(struct loop *base, int fd, const struct sockaddr *sa, socklen_t len,
+                         uint64_t tag)
 {
+    struct uring_loop *loop = (struct uring_loop *)base;
     struct io_uring_sqe *sqe = get_sqe(loop);
     if (!sqe)
         return -EBUSY;
@@ -189,8 +198,9 @@ int loop_connect(struct loop *loop, int fd, const struct sockaddr *sa, socklen_t
     return 0;
 }
 
-int loop_read(struct loop *loop, int fd, void *buf, size_t len, uint64_t tag)
+static int uring_read(struct loop *base, int fd, void *buf, size_t len, uint64_t tag)
 {
+    struct uring_loop *loop = (struct uring_loop *)base;
     struct io_uring_sqe *sqe = get_sqe(loop);
     if (!sqe)
         return -EBUSY;
@@ -199,8 +209,9 @@ int loop_read(struct loop *loop, int fd, void *buf, size_t len, uint64_t tag)
     return 0;
 }
 
-int loop_poll(struct loop *loop, int fd, unsigned events, uint64_t tag)
+static int uring_poll(struct loop *base, int fd, unsigned events, uint64_t tag)
 {
+    struct uring_loop *loop = (struct uring_loop *)base;
     struct io_uring_sqe *sqe = get_sqe(loop);
     if (!sqe)
         return -EBUSY;
@@ -209,8 +220,9 @@ int loop_poll(struct loop *loop, int fd, unsigned events, uint64_t tag)
     return 0;
 }
 
-int loop_close(struct loop *loop, int fd, uint64_t tag)
+static int uring_close(struct loop *base, int fd, uint64_t tag)
 {
+    struct uring_loop *loop = (struct uring_loop *)base;
     struct io_uring_sqe *sqe = get_sqe(loop);
     if (!sqe)
         return -EBUSY;
@@ -219,8 +231,9 @@ int loop_close(struct loop *loop, int fd, uint64_t tag)
     return 0;
 }
 
-int loop_cancel(struct loop *loop, uint64_t tag)
+static int uring_cancel(struct loop *base, uint64_t tag)
 {
+    struct uring_loop *loop = (struct uring_loop *)base;
     struct io_uring_sqe *sqe = get_sqe(loop);
     if (!sqe)
         return -EBUSY;
@@ -229,7 +242,7 @@ int loop_cancel(struct loop *loop, uint64_t tag)
     return 0;
 }
 
-static void deliver(struct loop *loop, const struct io_uring_cqe *cqe)
+static void deliver(struct uring_loop *loop, const struct io_uring_cqe *cqe)
 {
     uint64_t tag = io_uring_cqe_get_data64(cqe);
     if (tag == LOOP_TAG_NONE)
@@ -252,8 +265,9 @@ static void deliver(struct loop *loop, const struct io_uring_cqe *cqe)
     loop->handler(loop->ctx, &ev);
 }
 
-int loop_run_once(struct loop *loop, int64_t timeout_ms)
+static int uring_run_once(struct loop *base, int64_t timeout_ms)
 {
+    struct uring_loop *loop = (struct uring_loop *)base;
     struct io_uring_cqe *cqe;
     struct __kernel_timespec ts;
     struct __kernel_timespec *tsp = NULL;
@@ -276,8 +290,9 @@ int loop_run_once(struct loop *loop, int64_t timeout_ms)
     return delivered;
 }
 
-int loop_cancel_fd(struct loop *loop, int fd)
+static int uring_cancel_fd(struct loop *base, int fd)
 {
+    struct uring_loop *loop = (struct uring_loop *)base;
     struct io_uring_sqe *sqe = get_sqe(loop);
     if (!sqe)
         return -EBUSY;
@@ -285,3 +300,18 @@ int loop_cancel_fd(struct loop *loop, int fd)
     io_uring_sqe_set_data64(sqe, LOOP_TAG_NONE);
     return 0;
 }
+
+static const struct loop_ops uring_ops = {
+    .free = uring_free,
+    .name = uring_name,
+    .accept = uring_accept,
+    .recv = uring_recv,
+    .send = uring_send,
+    .connect = uring_connect,
+    .read = uring_read,
+    .poll = uring_poll,
+    .close = uring_close,
+    .cancel = uring_cancel,
+    .cancel_fd = uring_cancel_fd,
+    .run_once = uring_run_once,
+};

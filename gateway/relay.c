@@ -17,6 +17,7 @@
 #include "sip/message.h"
 #include "sip/response.h"
 #include "sip/via.h"
+#include "transparent.h"
 
 enum { MAX_HEADERS = 256 };
 
@@ -295,12 +296,21 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
     }
     struct route_plan plan;
     route_plan(w->cfg, &p->msg, &plan);
+    struct cfg_hostport original;
+    if (c->original_dst.family)
+        transparent_plan(&plan, &c->original_dst, &original);
     if (plan.verdict == ROUTE_DNS && !dns_routes_plan(w, c, p->buf, p->len, is_ack, &plan))
         return; /* waiting for DNS: relay_message sees it again with the answer */
     if (plan.verdict == ROUTE_OK && bound.family)
         narrow_to(&plan, &bound);
     const char *why = plan.why;
     struct conn *t = plan.verdict == ROUTE_OK ? pick_connection(w, &plan, &why) : NULL;
+    if (t && t->targets == &original) {
+        /* The kernel named one destination: nothing to fail over to, and
+         * |original| dies with this call. */
+        t->targets = NULL;
+        t->n_targets = 0;
+    }
     if (!t) {
         LOG_RATELIMITED(LOG_INFO, "cannot route request", LF_STR("reason", why));
         if (is_ack)

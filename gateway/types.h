@@ -129,6 +129,9 @@ struct conn {
     const struct cfg_hostport *targets; /* static-route targets in route_cfg */
     uint16_t n_targets;
     uint16_t target_index; /* which of them this connection dials */
+    /* Egress in legacy.transparent mode: where the legacy proxy was going
+     * before the kernel redirected it (family 0: not redirected). */
+    struct conn_key original_dst;
 
     /* Back-pressure: connections whose reading waits for this one to drain. */
     uint32_t waiters;     /* head slot+1 of the waiting list */

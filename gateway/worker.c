@@ -17,6 +17,7 @@
 #include "admin_worker.h"
 #include "conn_io.h"
 #include "dns_route.h"
+#include "io_backend.h"
 #include "log.h"
 #include "reload.h"
 #include "tls/conn.h"
@@ -64,12 +65,9 @@ int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_
         .recv_buffer_count = RECV_BUFFER_COUNT,
         .recv_buffer_size = RECV_BUFFER_SIZE,
     };
-    w->loop = loop_new(&lo, dispatch, w);
-    if (!w->loop) {
-        int err = errno;
-        LOG_ERROR("cannot create the io_uring event loop", LF_STR("reason", strerror(err)));
-        return -err;
-    }
+    w->loop = io_backend_loop_new(cfg->runtime.io_backend, &lo, dispatch, w);
+    if (!w->loop)
+        return -errno;
     w->now_ms = timer_now_ms();
     worker_cache_names(w);
     w->dns = dns_routes_new(w);

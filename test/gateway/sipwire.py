@@ -13,6 +13,18 @@ import threading
 import time
 
 
+def with_test_io_backend(config_text):
+    """|config_text| with runtime.io_backend forced to $REUSEGW_TEST_IO_BACKEND
+    when set: ctest runs every end-to-end test once per backend."""
+    backend = os.environ.get("REUSEGW_TEST_IO_BACKEND")
+    if not backend:
+        return config_text
+    if re.search(r"^runtime:", config_text, re.M):
+        return re.sub(r"^runtime:\n", "runtime:\n  io_backend: %s\n" % backend, config_text,
+                      count=1, flags=re.M)
+    return config_text.rstrip("\n") + "\nruntime:\n  io_backend: %s\n" % backend
+
+
 def free_port(host):
     """A TCP port currently free on |host| (bind port 0, read it back)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -151,7 +163,7 @@ class Gateway:
         self.config = os.path.join(workdir, name + ".yaml")
         self.log_path = os.path.join(workdir, name + ".log")
         with open(self.config, "w") as f:
-            f.write(config_text)
+            f.write(with_test_io_backend(config_text))
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([str(binary), "-c", self.config], stdout=self.log,
                                      stderr=subprocess.STDOUT)
