@@ -438,3 +438,22 @@ def test_require_sent_by_identity(tmp_path, sent_by, aliased):
         assert ("alias declined" in p.b.read_log()) == (not aliased)
     finally:
         assert p.stop() == (0, 0)
+
+
+def test_message_over_max_message_bytes_is_refused_and_the_connection_closed(tmp_path):
+    p = Pair(BIN, SRC, str(tmp_path), a_extra="limits:\n  max_message_bytes: 4096\n")
+    try:
+        big = request(b"MESSAGE", b"sip:b.test", b"z9hG4bK-big", b"big@a", 1, b"x" * 8000,
+                      b"Content-Type: text/plain\r\n")
+        p.egress_a.send(big)
+        resp = p.egress_a.recv(timeout=5)
+        assert resp.startswith(b"SIP/2.0 513 ")
+        assert b"z9hG4bK-big" in top_via(resp)
+        p.egress_a.sock.settimeout(5)
+        try:  # closed; the unread rest of the message may turn the FIN into a RST
+            assert p.egress_a.sock.recv(100) == b""
+        except ConnectionResetError:
+            pass
+        expect_nothing(p.legacy_b)
+    finally:
+        assert p.stop() == (0, 0)
