@@ -1,7 +1,6 @@
 /* tlsio: a TLS connection's bytes through the tls/ engine — ciphertext in
  * from the loop, plaintext out to framing, ciphertext back to the out queue,
  * and the handshake's outcome (identities, failover, held requests). */
-
 #include "config/config.h"
 #include "conn.h"
 #include "conn_internal.h"
