@@ -364,20 +364,29 @@ def _match(ep, want):
     return ep[0] == want
 
 
+def _established_rows():
+    out = subprocess.run(["ss", "-Htn", "state", "established"], capture_output=True,
+                         text=True, timeout=10, check=True).stdout
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 4:
+            yield int(f[0]), _split_ep(f[2]), _split_ep(f[3])
+
+
+def unread_bytes(local, peer):
+    """Recv-Q of the ESTABLISHED socket local -> peer (both (ip, port)):
+    bytes the owning process has not read yet; None if there is none."""
+    for recv_q, lo, pe in _established_rows():
+        if lo == local and pe == peer:
+            return recv_q
+    return None
+
+
 def established(local, peer):
     """Number of ESTABLISHED TCP sockets whose local end matches local and
     whose peer end matches peer (each None, an ip or an (ip, port)). On loopback a
     connection has two sockets: this counts the one seen from local."""
-    out = subprocess.run(["ss", "-Htn", "state", "established"], capture_output=True,
-                         text=True, timeout=10, check=True).stdout
-    n = 0
-    for line in out.splitlines():
-        f = line.split()
-        if len(f) < 4:
-            continue
-        if _match(_split_ep(f[2]), local) and _match(_split_ep(f[3]), peer):
-            n += 1
-    return n
+    return sum(1 for _, lo, pe in _established_rows() if _match(lo, local) and _match(pe, peer))
 
 
 # ---------------------------------------------------------------- SIP text

@@ -194,7 +194,8 @@ def test_peer_resetting_mid_message_is_forgotten(make_pair, legacy, pki):
     peer = h.tls_connect(pair.b.tls, ctx, "b.test")
     peer.send(half)
     local = peer.sock.getsockname()
-    time.sleep(0.2)  # let B read the half message before the reset
+    assert h.wait_until(lambda: h.unread_bytes(pair.b.tls, local) == 0), \
+        "B never read the half message"
     peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     peer.sock.close()
     assert h.wait_until(lambda: h.established(pair.b.tls, local) == 0)
