@@ -259,6 +259,28 @@ def test_plain_tcp_alias_never_creates_a_row(make_pair, legacy, pki):
     assert na["aliases_recorded"] == 0 and nb["aliases_recorded"] == 1
 
 
+def test_request_alias_off_sends_no_alias_even_when_the_legacy_proxy_wrote_one(
+        make_pair, legacy):
+    """DESIGN.md client role, R-5923-26: with reuse.request_alias false, A's
+    requests carry no ;alias, not even the legacy proxy's own; B makes no
+    row, so B's request for a.test dials A's listener."""
+    legacy_a, legacy_b = legacy(), legacy()
+
+    def edit(name, cfg):
+        if name == "a":
+            cfg["reuse"]["request_alias"] = False
+
+    pair = make_pair(legacy_a.ep, legacy_b.ep, edit)
+    e = h.tcp_connect(pair.a.legacy_listen)
+    e.send(h.request("OPTIONS", "sip:svc@b.test", h.LEGACY_VIA + ";alias"))
+    assert e.recv().status == 200
+    _, got = legacy_b.next()
+    assert ";alias" not in got.get("via"), got.get("via")
+    backward_dials_a(pair, legacy_a)
+    n = counters(pair.b)
+    assert n["aliases_recorded"] == 0 and n["reuse_no_row"] == 1
+
+
 # ------------------------------------------------------------ lifetime
 
 def test_row_dies_with_our_close_notify_and_records_after_it_are_dropped(
