@@ -232,7 +232,7 @@ def test_aliasing_off_is_counted_and_the_request_served(make_pair, legacy, pki):
     assert n["reuse_aliasing_off"] == 1 and n["aliases_recorded"] == 0
 
 
-def test_plain_tcp_alias_never_creates_a_row(make_pair, legacy, pki):
+def test_plain_tcp_alias_never_creates_a_row(make_pair, legacy):
     """R-5923-26, RFC5923.md §6 (proxy in front of a proxy), §7.5: `;alias`
     arriving over plain TCP (in the legacy proxy's own Via, on legacy.listen
     and on the mirror) is not an alias request to reusegw: no row on either
