@@ -71,6 +71,12 @@ class Client:
         return read_message(self.sock, self.buf, timeout)
 
     def close(self):
+        # shutdown first: a reader thread blocked in recv would otherwise
+        # keep the socket open and the FIN unsent.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
 
 

@@ -415,3 +415,12 @@ def test_certless_client_with_alias_is_served_but_never_aliased(tmp_path):
         client.close()
     finally:
         assert p.stop() == (0, 0)
+
+
+def test_mirror_closed_by_the_legacy_proxy_is_reopened(pair):
+    conn_b = roundtrip_options(pair, b"z9hG4bK-mirror-1")
+    before = pair.b.read_log().count('conn=mirror why="peer closed"')
+    conn_b.close()  # legacy B hangs up on B's mirror
+    wait_log(pair.b, 'conn=mirror why="peer closed"', before + 1)
+    conn_b2 = roundtrip_options(pair, b"z9hG4bK-mirror-2")
+    assert conn_b2 is not conn_b  # a new mirror connection, same TLS connection
