@@ -432,6 +432,33 @@ def test_cancel_follows_its_invite_over_a_new_connection_when_the_first_died(
     assert n["reuse_connection_gone"] == 1 and n["reuse_no_row"] == 2
 
 
+def test_non_2xx_ack_follows_its_invite_over_a_new_connection_when_the_first_died(
+        make_pair, legacy):
+    """R-5923-13: B's legacy proxy rejects A's INVITE with 486; B then
+    closes the idle connection. The ACK for the 486 (same branch) still
+    reaches B's legacy proxy, over a new connection to the same address."""
+    legacy_a = legacy()
+    legacy_b = legacy(answer=lambda m: h.response(m, 486, "Busy Here")
+                      if m.method == "INVITE" else None)
+
+    def edit(name, cfg):
+        if name == "b":
+            cfg["reuse"]["idle_timeout"] = "1s"
+
+    pair = make_pair(legacy_a.ep, legacy_b.ep, edit)
+    branch = h.new_branch()
+    e = _a_to_b(pair, "INVITE", branch)
+    assert e.recv().status == 486
+    _, inv = legacy_b.next()
+    assert h.wait_until(lambda: pair.tls_connections() == 0), "B did not close when idle"
+    _a_to_b(pair, "ACK", branch, egress=e)
+    _, ack = legacy_b.next()
+    assert ack.method == "ACK" and h.branch_of(ack) == h.branch_of(inv)
+    assert pair.tls_connections() == 1
+    n = counters(pair.a)
+    assert n["reuse_connection_gone"] == 1
+
+
 # ------------------------------------------------------------ virtual servers
 
 class SniServer:
