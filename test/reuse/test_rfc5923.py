@@ -187,6 +187,31 @@ def test_sent_by_port_with_an_rport_value_is_the_alias_port(make_pair, legacy, p
     assert n["reuse_reused"] == 1
 
 
+def test_ipv6_alias_is_keyed_and_reused_like_ipv4(make_pair, legacy, pki):
+    """R-5923-17/-19 over IPv6: B also listens on [::1]; a peer (gw-a)
+    connects from ::1 with `a.test:<P>;alias`, and a.test routes to
+    [::1]:<P>. The backward request travels on the peer's connection."""
+    legacy_b = legacy()
+    holder = {}
+
+    def edit(name, cfg):
+        if name == "b":
+            holder["b6"] = h.free_port("::1")
+            holder["p"] = h.free_port("::1")
+            cfg["tls"]["listen"].append(f"[::1]:{holder['b6']}")
+            cfg["routes"] = [{"domain": "a.test", "targets": [f"[::1]:{holder['p']}"]}]
+
+    pair = make_pair(h.dead_endpoint(), legacy_b.ep, edit, with_a=False)
+    conn = h.tls_connect(("::1", holder["b6"]), h.tls_context(pki, "gw-a"), "b.test",
+                         source=("::1", 0))
+    conn.send(h.request("OPTIONS", "sip:svc@b.test", f"SIP/2.0/TLS a.test:{holder['p']};alias"))
+    assert conn.recv().status == 200
+    backward_reuses(pair, conn)
+    n = counters(pair.b)
+    assert n["aliases_recorded"] == 1 and n["reuse_reused"] == 1
+    assert f"address=[::1]:{holder['p']}" in pair.b.log()
+
+
 def test_ip_literal_uri_never_reuses(make_pair, legacy, pki):
     """RFC5923.md §3.6, RFC 5922 §7.3: an IP-literal URI can match no
     certificate identity, so B never sends it down the aliased connection
