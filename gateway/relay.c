@@ -27,6 +27,15 @@ struct parsed {
     struct sip_header headers[MAX_HEADERS];
 };
 
+/* drop counts a message reusegw discards in |counter| and logs why,
+ * rate-limited. */
+static void drop(uint64_t *counter, const struct conn *c, const char *why)
+{
+    (*counter)++;
+    LOG_RATELIMITED(LOG_INFO, "dropping message", LF_STR("from", conn_kind_name(c)),
+                    LF_STR("why", why));
+}
+
 /* build_answer writes the response reusegw originates for request |p|
  * (|reason| NULL: the standard phrase), with a Warning naming |why| when not
  * NULL, into |out|; returns its length or 0. */
@@ -59,7 +68,7 @@ static void answer(struct worker *w, struct conn *c, const struct parsed *p, uns
     char out[8192];
     size_t n = build_answer(w, p, status, reason, why, out, sizeof(out));
     if (n == 0 || !conn_send(w, c, out, n)) {
-        w->counters.dropped_buffer_full++;
+        drop(&w->counters.dropped_buffer_full, c, "cannot queue reusegw's own answer");
         return;
     }
     if (status == 483)
@@ -127,12 +136,13 @@ static void forward_request(struct worker *w, struct conn *from, struct conn *to
                             const struct sip_str domain)
 {
     bool is_ack = is_method(&p->msg, "ACK");
+    struct pending *e = NULL;
     if (!is_ack) {
         enum pending_method pm = pending_method_of(p->msg.method.p, p->msg.method.len);
-        struct pending *e = pending_add(&w->pending, p->via.branch.p, p->via.branch.len, pm,
-                                        p->via.parm.p, p->via.parm.len, w->now_ms);
+        e = pending_add(&w->pending, p->via.branch.p, p->via.branch.len, pm, p->via.parm.p,
+                        p->via.parm.len, w->now_ms);
         if (!e) {
-            w->counters.dropped_pending_full++;
+            w->counters.refused_pending_full++;
             LOG_RATELIMITED(LOG_WARN, "cannot track transaction; answering 503",
                             LF_UINT("pending", w->pending.used));
             answer(w, from, p, 503, "Service Unavailable",
@@ -147,20 +157,20 @@ static void forward_request(struct worker *w, struct conn *from, struct conn *to
         e->domain[n] = 0;
     }
     size_t n = rewrite_request(w, p, to, drop_route != NULL);
-    if (n == 0) {
-        answer(w, from, p, 400, "Bad Request", "message too large after Via rewrite");
+    bool sent = n > 0 && conn_send(w, to, w->scratch, n);
+    if (sent) {
+        w->counters.requests_relayed++;
+        conn_throttle(w, from, to);
         return;
     }
-    if (!conn_send(w, to, w->scratch, n)) {
-        w->counters.dropped_buffer_full++;
-        LOG_RATELIMITED(LOG_WARN, "peer connection cannot take more; answering 503",
-                        LF_STR("conn", conn_kind_name(to)));
-        if (!is_ack)
-            answer(w, from, p, 503, "Service Unavailable", "peer connection congested");
-        return;
-    }
-    w->counters.requests_relayed++;
-    conn_throttle(w, from, to);
+    if (e)
+        pending_remove(&w->pending, e); /* never sent: nothing will answer it */
+    if (is_ack)
+        drop(&w->counters.dropped_buffer_full, from, "peer connection cannot take the ACK");
+    else if (n == 0)
+        answer(w, from, p, 400, NULL, "message too large after Via rewrite");
+    else
+        answer(w, from, p, 503, NULL, "peer connection congested");
 }
 
 /* pick_connection finds or dials the TLS connection for a routed request:
@@ -212,6 +222,8 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
         struct pending *inv =
             pending_find(&w->pending, p->via.branch.p, p->via.branch.len, PENDING_INVITE);
         struct conn *t = inv ? conn_get(&w->conns, inv->tls) : NULL;
+        if (inv && (!t || t->state == CONN_CLOSING || t->state == CONN_DEAD))
+            t = conn_index_find(&w->conns, &inv->target, inv->domain); /* same address */
         if (t && t->state != CONN_CLOSING && t->state != CONN_DEAD) {
             forward_request(w, c, t, p, NULL, (struct sip_str){inv->domain, strlen(inv->domain)});
             return;
@@ -224,7 +236,7 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
     if (!t) {
         LOG_RATELIMITED(LOG_INFO, "cannot route request", LF_STR("reason", why));
         if (is_ack)
-            w->counters.dropped_ack_unroutable++;
+            drop(&w->counters.dropped_ack_unroutable, c, why);
         else
             answer(w, c, p, 503, "Service Unavailable", why);
         return;
@@ -234,30 +246,32 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
 
 /* response_from_peer restores the legacy proxy's Via and sends the response
  * to the connection its transaction came from. */
-static void response_from_peer(struct worker *w, const struct parsed *p)
+static void response_from_peer(struct worker *w, const struct conn *from, const struct parsed *p)
 {
     struct sip_cseq cseq;
     if (sip_check_cseq(&p->msg, &cseq) != SIP_OK) {
-        w->counters.dropped_unknown_branch++;
+        drop(&w->counters.dropped_malformed, from, "response without a valid CSeq");
         return;
     }
     enum pending_method pm = pending_method_of(cseq.method.p, cseq.method.len);
     struct pending *e = pending_find(&w->pending, p->via.branch.p, p->via.branch.len, pm);
     struct conn *legacy = e ? conn_get(&w->conns, e->legacy) : NULL;
-    if (!legacy) {
-        w->counters.dropped_unknown_branch++;
-        LOG_RATELIMITED(LOG_INFO, "dropping response: unknown transaction",
-                        LF_UINT("status", p->msg.status));
+    if (!e) {
+        drop(&w->counters.dropped_unknown_branch, from, "response to an unknown transaction");
         return;
     }
-    pending_on_response(&w->pending, e, p->msg.status, w->now_ms);
+    if (!legacy) {
+        drop(&w->counters.dropped_peer_gone, from, "the legacy connection of this response closed");
+        return;
+    }
     struct sip_edit ed;
     sip_edit_init(&ed, &p->msg);
     size_t n = sip_edit_via_restore(&ed, &p->via, (struct sip_str){e->via, e->via_len}) == SIP_OK
                    ? emit(w, &ed)
                    : 0;
+    pending_on_response(&w->pending, e, p->msg.status, w->now_ms); /* may free |e| */
     if (n == 0 || !conn_send(w, legacy, w->scratch, n)) {
-        w->counters.dropped_buffer_full++;
+        drop(&w->counters.dropped_buffer_full, from, "legacy connection cannot take the response");
         return;
     }
     w->counters.responses_relayed++;
@@ -298,19 +312,22 @@ static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
     bool from_tls = c->kind == CONN_TLS_IN || c->kind == CONN_TLS_OUT;
     if (!p->msg.is_request) {
         if (from_tls) {
-            response_from_peer(w, p);
+            response_from_peer(w, c, p);
         } else if (c->kind == CONN_MIRROR) {
             struct conn *t = conn_get(&w->conns, c->partner);
-            if (!t || !conn_send(w, t, p->buf, p->len)) {
-                w->counters.dropped_buffer_full++;
+            if (!t) {
+                drop(&w->counters.dropped_peer_gone, c, "the TLS connection closed");
+                return;
+            }
+            if (!conn_send(w, t, p->buf, p->len)) {
+                drop(&w->counters.dropped_buffer_full, c, "TLS connection cannot take more");
                 return;
             }
             w->counters.responses_relayed++;
             conn_throttle(w, c, t);
         } else {
-            w->counters.dropped_response_on_egress++;
-            LOG_RATELIMITED(LOG_INFO, "dropping response from the legacy proxy on egress",
-                            LF_UINT("status", p->msg.status));
+            drop(&w->counters.dropped_response_on_egress, c,
+                 "a response on egress: reusegw never sends requests there");
         }
         return;
     }
@@ -330,7 +347,7 @@ static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
             return;
         }
         if (!conn_send(w, m, p->buf, p->len)) {
-            w->counters.dropped_buffer_full++;
+            drop(&w->counters.dropped_buffer_full, c, "mirror cannot take more");
             return;
         }
         w->counters.requests_relayed++;
@@ -362,11 +379,10 @@ static bool parse(struct worker *w, struct conn *c, const char *msg, size_t len,
         return true;
     LOG_RATELIMITED(LOG_INFO, "malformed SIP message", LF_STR("conn", conn_kind_name(c)),
                     LF_STR("reason", sip_err_text(err)));
-    if (p->msg.is_request && !is_method(&p->msg, "ACK")) {
+    if (p->msg.is_request && !is_method(&p->msg, "ACK"))
         answer_error(w, c, p, err);
-    } else {
-        w->counters.framing_errors++;
-    }
+    else
+        drop(&w->counters.dropped_malformed, c, sip_err_text(err));
     return false;
 }
 
@@ -427,7 +443,7 @@ void relay_dial_failed(struct worker *w, struct conn *c, const char *why)
         if (sip_parse(buf, rn, &r.msg, r.headers, MAX_HEADERS) == SIP_OK &&
             sip_via_parse_first(&r.msg, &r.via, NULL, 0) == SIP_OK) {
             w->counters.answered_503++;
-            response_from_peer(w, &r);
+            response_from_peer(w, c, &r);
         }
     }
 }

@@ -145,7 +145,9 @@ struct counters {
     uint64_t dropped_response_on_egress;
     uint64_t dropped_ack_unroutable;
     uint64_t dropped_buffer_full;
-    uint64_t dropped_pending_full;
+    uint64_t dropped_peer_gone; /* its destination connection closed */
+    uint64_t dropped_malformed; /* unparseable and not answerable */
+    uint64_t refused_pending_full;
     uint64_t answered_503;
     uint64_t answered_400;
     uint64_t answered_483;
