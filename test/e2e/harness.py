@@ -36,9 +36,10 @@ _net_counter = itertools.count(1)
 
 
 def unique_net():
-    """A loopback /24 prefix ("127.X.Y") no other test of this run uses, so
-    that modules run by ctest -j2 never share addresses (ports are free ports
-    anyway). Linux answers for all of 127.0.0.0/8 without configuration."""
+    """A loopback /24 prefix ("127.X.Y") from the process id and a counter:
+    tests of one module never share it and modules run by ctest -j2 almost
+    never do (a collision shares addresses only: ports are the kernel's free
+    picks). Linux answers for all of 127.0.0.0/8 without configuration."""
     n = next(_net_counter)
     return f"127.{20 + os.getpid() % 200}.{n % 250 + 1}"
 

@@ -84,6 +84,23 @@ def test_alias_is_not_used_for_a_domain_the_certificate_does_not_prove(make_pair
     assert not peer.pending
 
 
+def test_alias_from_a_peer_without_certificate_is_ignored_not_rejected(make_pair, legacy, pki):
+    """R-5923-25/-15: client_certificate optional, a peer without one asks
+    for an alias: its request is served (200), no alias is made (the
+    backward request is not sent on its connection)."""
+    legacy_b = legacy()
+
+    def edit(name, cfg):
+        if name == "b":
+            cfg["tls"]["client_certificate"] = "optional"
+
+    pair = make_pair(h.dead_endpoint(), legacy_b.ep, edit, with_a=False)
+    peer = peer_as_a(pair, pki, None, f"a.test:{pair.a.tls[1]}")
+    c, _ = backward_request(pair)
+    assert c.recv().status == 503
+    assert not peer.pending
+
+
 def test_alias_declined_by_policy_is_served_normally(make_pair, legacy, pki):
     """R-5923-15: reuse.accept_alias false: the aliased request gets its 200
     and B's own request for a.test is not sent down the peer's connection."""
