@@ -33,11 +33,6 @@ enum sip_err sip_check_single(const struct sip_msg *msg)
     return SIP_OK;
 }
 
-static bool is_lws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 enum sip_err sip_cseq_parse(struct sip_str value, struct sip_cseq *cseq)
 {
     const char *p = value.p, *end = value.p + value.len;
@@ -48,9 +43,9 @@ enum sip_err sip_cseq_parse(struct sip_str value, struct sip_cseq *cseq)
         if (n > 0x7fffffffu)
             return SIP_ERR_CSEQ;
     }
-    if (p == digits || p == end || !is_lws(*p))
+    if (p == digits || p == end || !sip_is_lws(*p))
         return SIP_ERR_CSEQ;
-    while (p < end && is_lws(*p))
+    while (p < end && sip_is_lws(*p))
         p++;
     const char *method = p;
     while (p < end && sip_token_chars[(unsigned char)*p])

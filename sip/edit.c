@@ -143,18 +143,27 @@ enum sip_err sip_edit_content_length(struct sip_edit *ed, size_t body_len)
     const struct sip_header *h = sip_msg_header(msg, SIP_HDR_CONTENT_LENGTH);
     if (h != NULL && msg->has_content_length && msg->content_length == body_len)
         return SIP_OK;
+    /* Format aside and fill the scratch only once the patch is accepted:
+     * a refused second call must not change the text of the first. */
+    char text[sizeof(ed->scratch)];
+    bool has_empty = true;
+    size_t off;
+    int n;
     if (h != NULL) {
-        int n = snprintf(ed->scratch, sizeof(ed->scratch), "%zu", body_len);
-        return sip_edit_replace(ed, h->value.p, h->value.len,
-                                (struct sip_str){ed->scratch, (size_t)n});
-    }
-    bool has_empty;
-    size_t off = empty_line_offset(msg, &has_empty);
-    int n = snprintf(ed->scratch, sizeof(ed->scratch), "Content-Length: %zu\r\n%s", body_len,
+        off = (size_t)(h->value.p - msg->buf);
+        n = snprintf(text, sizeof(text), "%zu", body_len);
+    } else {
+        off = empty_line_offset(msg, &has_empty);
+        n = snprintf(text, sizeof(text), "Content-Length: %zu\r\n%s", body_len,
                      has_empty ? "" : "\r\n");
-    if (n < 0 || (size_t)n >= sizeof(ed->scratch))
+    }
+    if (n < 0 || (size_t)n >= sizeof(text))
         return SIP_ERR_NO_SPACE;
-    return add_patch(ed, off, 0, (struct sip_str){ed->scratch, (size_t)n});
+    enum sip_err err =
+        add_patch(ed, off, h ? h->value.len : 0, (struct sip_str){ed->scratch, (size_t)n});
+    if (err == SIP_OK)
+        memcpy(ed->scratch, text, (size_t)n);
+    return err;
 }
 
 enum sip_err sip_edit_iov(const struct sip_edit *ed, struct iovec *iov, size_t max_iov,

@@ -38,14 +38,15 @@ struct sip_edit {
 void sip_edit_init(struct sip_edit *ed, const struct sip_msg *msg);
 
 /* Replaces del bytes at `at` (inside the message) with ins (borrowed).
- * SIP_ERR_EDIT_OVERLAP if the range crosses an earlier patch,
- * SIP_ERR_NO_SPACE when the patch list is full. */
+ * SIP_ERR_EDIT_OVERLAP if the range crosses an earlier patch or leaves the
+ * message, SIP_ERR_NO_SPACE when the patch list is full. */
 enum sip_err sip_edit_replace(struct sip_edit *ed, const char *at, size_t del, struct sip_str ins);
 
 /* Client-role rewrite of the topmost Via (top from sip_via_parse_first on
  * the same message): `SIP/2.0/TLS <sent_by><original params>` and, when
  * add_alias is set and the Via has no alias flag yet, `;alias` at the end.
- * Branch and every other parameter stay byte for byte. sent_by borrowed. */
+ * Branch and every other parameter stay byte for byte. sent_by borrowed.
+ * All or nothing: on error the session is as before the call. */
 enum sip_err sip_edit_via_client(struct sip_edit *ed, const struct sip_via *top,
                                  struct sip_str sent_by, bool add_alias);
 
@@ -70,7 +71,8 @@ enum sip_err sip_edit_prepend_header(struct sip_edit *ed, struct sip_str line);
 
 /* Makes Content-Length say body_len: rewrites the first Content-Length
  * value if it differs, or adds a header before the empty line when there is
- * none. Nothing changes when it is already right. */
+ * none. Nothing changes when it is already right. Uses the session's one
+ * scratch buffer: call it at most once per session. */
 enum sip_err sip_edit_content_length(struct sip_edit *ed, size_t body_len);
 
 /* Writes the edited message as at most max_iov entries of iov (use

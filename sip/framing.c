@@ -49,7 +49,7 @@ enum sip_err sip_content_length_parse(const char *p, const char *end, size_t *va
 {
     /* LWS may hide folded line ends: treat CR and LF as white space here,
      * `end` already bounds the logical header. */
-    while (p < end && (sip_is_wsp(*p) || *p == '\r' || *p == '\n'))
+    while (p < end && sip_is_lws(*p))
         p++;
     uint64_t v = 0;
     const char *digits = p;
@@ -61,7 +61,7 @@ enum sip_err sip_content_length_parse(const char *p, const char *end, size_t *va
     }
     if (p == digits)
         return SIP_ERR_CL_INVALID;
-    while (p < end && (sip_is_wsp(*p) || *p == '\r' || *p == '\n'))
+    while (p < end && sip_is_lws(*p))
         p++;
     if (p != end)
         return SIP_ERR_CL_INVALID;

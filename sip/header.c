@@ -128,28 +128,15 @@ const char *sip_hdr_name(enum sip_hdr id)
     return (unsigned)id < SIP_HDR__COUNT ? canonical[id] : NULL;
 }
 
-static bool is_lws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 /* Bytes that change sip_list_next's state; everything else is skipped by
  * one table look-up. */
 static const unsigned char list_special[256] = {
     ['"'] = 1, ['\\'] = 1, ['<'] = 1, ['>'] = 1, [','] = 1,
 };
 
-bool sip_list_next(struct sip_str *rest, struct sip_str *item)
+/* Finds the separating comma (or end) with quote and bracket state. */
+static const char *slow_scan(const char *p, const char *end)
 {
-    const char *p = rest->p, *end = rest->p + rest->len;
-    while (p < end && (is_lws(*p) || *p == ','))
-        p++;
-    if (p == end) {
-        rest->p = end;
-        rest->len = 0;
-        return false;
-    }
-    const char *start = p;
     bool quoted = false, angle = false;
     for (; p < end; p++) {
         char c = *p;
@@ -170,8 +157,33 @@ bool sip_list_next(struct sip_str *rest, struct sip_str *item)
             break;
         }
     }
+    return p;
+}
+
+bool sip_list_next(struct sip_str *rest, struct sip_str *item)
+{
+    const char *p = rest->p, *end = rest->p + rest->len;
+    while (p < end && (sip_is_lws(*p) || *p == ','))
+        p++;
+    if (p == end) {
+        rest->p = end;
+        rest->len = 0;
+        return false;
+    }
+    const char *start = p;
+    /* Fast path: no comma left, or none of quotes and brackets before the
+     * next one, so that comma is the separator (memchr is vectorised). */
+    const char *comma = memchr(p, ',', (size_t)(end - p));
+    if (comma == NULL) {
+        p = end;
+    } else if (memchr(p, '"', (size_t)(comma - p)) == NULL &&
+               memchr(p, '<', (size_t)(comma - p)) == NULL) {
+        p = comma;
+    } else {
+        p = slow_scan(p, end);
+    }
     const char *stop = p;
-    while (stop > start && is_lws(stop[-1]))
+    while (stop > start && sip_is_lws(stop[-1]))
         stop--;
     item->p = start;
     item->len = (size_t)(stop - start);

@@ -3,10 +3,7 @@
 #include <arpa/inet.h>
 #include <string.h>
 
-static bool is_alnum(unsigned char c)
-{
-    return (unsigned char)(c - '0') < 10 || (unsigned char)(sip_lower(c) - 'a') < 26;
-}
+#include "sip/chars.h"
 
 /* inet_pton wants a NUL-terminated string: copy into a bounded stack
  * buffer (an IPv6 literal is at most 45 bytes). */
@@ -57,7 +54,7 @@ const char *sip_hostport_parse(const char *p, const char *end, struct sip_hostpo
         p = close + 1;
     } else {
         bool numeric = true;
-        while (p < end && (is_alnum((unsigned char)*p) || *p == '-' || *p == '.' || *p == '_')) {
+        while (p < end && sip_host_chars[(unsigned char)*p]) {
             numeric &= (unsigned char)(*p - '0') < 10 || *p == '.';
             p++;
         }

@@ -2,16 +2,11 @@
 
 #include <string.h>
 
-static bool is_lws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
+#include "sip/chars.h"
 
-/* Bytes that end an unquoted name or value. */
 static bool is_stop(char c)
 {
-    return is_lws(c) || c == ';' || c == '=' || c == ',' || c == '?' || c == '>' || c == '"' ||
-           c == '<';
+    return sip_param_stop[(unsigned char)c];
 }
 
 enum sip_err sip_param_next(struct sip_str *rest, struct sip_param *out, bool *found,
@@ -19,7 +14,7 @@ enum sip_err sip_param_next(struct sip_str *rest, struct sip_param *out, bool *f
 {
     const char *p = rest->p, *end = rest->p + rest->len;
     *found = false;
-    while (p < end && is_lws(*p))
+    while (p < end && sip_is_lws(*p))
         p++;
     if (p == end) {
         rest->p = end;
@@ -29,7 +24,7 @@ enum sip_err sip_param_next(struct sip_str *rest, struct sip_param *out, bool *f
     if (*p != ';')
         return syntax_err;
     p++;
-    while (p < end && is_lws(*p))
+    while (p < end && sip_is_lws(*p))
         p++;
     const char *name = p;
     while (p < end && !is_stop(*p))
@@ -39,11 +34,11 @@ enum sip_err sip_param_next(struct sip_str *rest, struct sip_param *out, bool *f
     out->name = (struct sip_str){name, (size_t)(p - name)};
     out->value = (struct sip_str){NULL, 0};
     const char *q = p;
-    while (q < end && is_lws(*q))
+    while (q < end && sip_is_lws(*q))
         q++;
     if (q < end && *q == '=') {
         q++;
-        while (q < end && is_lws(*q))
+        while (q < end && sip_is_lws(*q))
             q++;
         const char *value = q;
         if (q < end && *q == '"') {

@@ -17,8 +17,10 @@ struct sip_param {
 /* Reads the next parameter from *rest, which must start (after optional LWS)
  * with ';' or be only LWS. LWS (folded line ends included) is allowed around
  * ';' and '='. On SIP_OK with *found true, *out is filled and *rest moves
- * past it; at the end *found is false. A name must be a token, a value a
- * token-ish run or a quoted string; anything else is the error given. */
+ * past it; at the end *found is false. A name or unquoted value is a
+ * non-empty run of bytes other than LWS and ;=,?<>" (so a URI's parameters
+ * end at '?'), a value may also be a quoted string; anything else returns
+ * syntax_err, the code the caller wants reported. */
 enum sip_err sip_param_next(struct sip_str *rest, struct sip_param *out, bool *found,
                             enum sip_err syntax_err);
 

@@ -148,11 +148,20 @@ static enum sip_err frame_body(struct sip_msg *msg)
 enum sip_err sip_parse(const char *buf, size_t len, struct sip_msg *msg, struct sip_header *headers,
                        size_t max_headers)
 {
-    memset(msg, 0, sizeof(*msg));
-    memset(msg->first, 0xff, sizeof(msg->first));
+    /* Field by field: one memset of the whole struct costs a rep stos. */
     msg->buf = buf;
     msg->len = len;
+    msg->is_request = false;
+    msg->start_line = msg->method = msg->uri = msg->version = msg->reason = (struct sip_str){0};
+    msg->status = 0;
     msg->headers = headers;
+    msg->nheaders = 0;
+    memset(msg->first, 0xff, sizeof(msg->first));
+    memset(msg->count, 0, sizeof(msg->count));
+    msg->header_len = 0;
+    msg->has_content_length = false;
+    msg->content_length = 0;
+    msg->body = (struct sip_str){0};
     if (max_headers > SIP_NO_HEADER - 1)
         max_headers = SIP_NO_HEADER - 1;
 
@@ -177,9 +186,17 @@ enum sip_err sip_parse(const char *buf, size_t len, struct sip_msg *msg, struct 
             msg->header_len = (size_t)(p - buf) + (*p == '\r' ? 2 : 1);
             break;
         }
+        /* Find the line end first: LF is no token byte, so it also bounds
+         * the name scan without a length check per byte. */
+        const char *lf = memchr(p, '\n', (size_t)(end - p));
         const char *name = p;
-        while (p < end && sip_token_chars[(unsigned char)*p])
-            p++;
+        if (lf != NULL) {
+            while (sip_token_chars[(unsigned char)*p])
+                p++;
+        } else {
+            while (p < end && sip_token_chars[(unsigned char)*p])
+                p++;
+        }
         const char *name_end = p;
         while (p < end && sip_is_wsp(*p))
             p++;
@@ -189,7 +206,6 @@ enum sip_err sip_parse(const char *buf, size_t len, struct sip_msg *msg, struct 
         /* The value runs over continuation lines (leading WSP). */
         const char *v = p, *line_end;
         for (;;) {
-            const char *lf = memchr(p, '\n', (size_t)(end - p));
             if (lf == NULL) {
                 line_end = end;
                 p = end;
@@ -200,11 +216,12 @@ enum sip_err sip_parse(const char *buf, size_t len, struct sip_msg *msg, struct 
                 line_end = lf;
                 break;
             }
+            lf = memchr(p, '\n', (size_t)(end - p));
         }
         const char *ve = line_end;
-        while (v < ve && (sip_is_wsp(*v) || *v == '\r' || *v == '\n'))
+        while (v < ve && sip_is_lws(*v))
             v++;
-        while (ve > v && (sip_is_wsp(ve[-1]) || ve[-1] == '\r' || ve[-1] == '\n'))
+        while (ve > v && sip_is_lws(ve[-1]))
             ve--;
         if (msg->nheaders == max_headers)
             return SIP_ERR_TOO_MANY_HEADERS;

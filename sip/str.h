@@ -59,4 +59,11 @@ static inline bool sip_is_wsp(char c)
     return c == ' ' || c == '\t';
 }
 
+/* Linear white space as it appears inside a header value: SP, HTAB, and
+ * the CR/LF of folded continuation lines. */
+static inline bool sip_is_lws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 #endif

@@ -4,11 +4,6 @@
 
 #include "sip/chars.h"
 
-static bool is_lws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 static bool is_hex(char c)
 {
     return (unsigned char)(c - '0') < 10 || (unsigned char)(sip_lower((unsigned char)c) - 'a') < 6;
@@ -127,7 +122,7 @@ enum sip_err sip_uri_parse(const char *p, size_t len, struct sip_uri *uri)
 static bool valid_token_display(const char *p, const char *end)
 {
     for (; p < end; p++)
-        if (!sip_token_chars[(unsigned char)*p] && !is_lws(*p))
+        if (!sip_token_chars[(unsigned char)*p] && !sip_is_lws(*p))
             return false;
     return true;
 }
@@ -136,7 +131,7 @@ enum sip_err sip_name_addr_parse(struct sip_str value, struct sip_name_addr *na)
 {
     memset(na, 0, sizeof(*na));
     const char *p = value.p, *end = value.p + value.len;
-    while (p < end && is_lws(*p))
+    while (p < end && sip_is_lws(*p))
         p++;
     const char *lt;
     if (p < end && *p == '"') {
@@ -148,7 +143,7 @@ enum sip_err sip_name_addr_parse(struct sip_str value, struct sip_name_addr *na)
             return SIP_ERR_NAME_ADDR;
         na->display = (struct sip_str){p, (size_t)(q + 1 - p)};
         q++;
-        while (q < end && is_lws(*q))
+        while (q < end && sip_is_lws(*q))
             q++;
         if (q == end || *q != '<')
             return SIP_ERR_NAME_ADDR;
@@ -157,7 +152,7 @@ enum sip_err sip_name_addr_parse(struct sip_str value, struct sip_name_addr *na)
         lt = memchr(p, '<', (size_t)(end - p));
         if (lt != NULL) {
             const char *d = lt;
-            while (d > p && is_lws(d[-1]))
+            while (d > p && sip_is_lws(d[-1]))
                 d--;
             if (!valid_token_display(p, d))
                 return SIP_ERR_NAME_ADDR;
@@ -176,7 +171,7 @@ enum sip_err sip_name_addr_parse(struct sip_str value, struct sip_name_addr *na)
     } else {
         const char *semi = memchr(p, ';', (size_t)(end - p));
         const char *u_end = semi ? semi : end;
-        while (u_end > p && is_lws(u_end[-1]))
+        while (u_end > p && sip_is_lws(u_end[-1]))
             u_end--;
         if (u_end == p || memchr(p, '?', (size_t)(u_end - p)) != NULL)
             return SIP_ERR_NAME_ADDR;
@@ -184,9 +179,9 @@ enum sip_err sip_name_addr_parse(struct sip_str value, struct sip_name_addr *na)
         rest = semi ? semi : end;
     }
     for (size_t i = 0; i < na->uri.len; i++)
-        if (is_lws(na->uri.p[i]))
+        if (sip_is_lws(na->uri.p[i]))
             return SIP_ERR_NAME_ADDR;
-    while (rest < end && is_lws(*rest))
+    while (rest < end && sip_is_lws(*rest))
         rest++;
     na->params = (struct sip_str){rest, (size_t)(end - rest)};
     struct sip_str scan = na->params;

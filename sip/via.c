@@ -4,14 +4,9 @@
 
 #include <string.h>
 
-static bool is_lws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 static const char *skip_lws(const char *p, const char *end)
 {
-    while (p < end && is_lws(*p))
+    while (p < end && sip_is_lws(*p))
         p++;
     return p;
 }

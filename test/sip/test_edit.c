@@ -152,6 +152,9 @@ static void test_content_length_fix(void **state)
     size_t n, total;
     assert_int_equal(sip_edit_iov(&ed, iov, SIP_EDIT_MAX_IOV, &n, &total), SIP_OK);
     assert_int_equal(total, msg.header_len - 1 + 31);
+    /* A refused second call leaves the first one's text alone. */
+    assert_int_equal(sip_edit_content_length(&ed, 123456), SIP_ERR_EDIT_OVERLAP);
+    expect(REQ_HEAD "Content-Length: 7\r\n\r\n" BODY);
     /* A datagram without Content-Length gets one before the empty line. */
     start(REQ_HEAD "Call-ID: a\r\n\r\nxyz");
     assert_int_equal(sip_edit_content_length(&ed, 3), SIP_OK);

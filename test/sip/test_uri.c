@@ -134,12 +134,48 @@ static void test_bad_name_addrs(void **state)
             fail_msg("accepted bad name-addr \"%s\"", bad[i]);
 }
 
+static void test_param_lists(void **state)
+{
+    const char *text = " ;\r\n a = 1 ;b;c=\"x;\\\"y\";d=";
+    struct sip_str rest = {text, strlen(text)};
+    struct sip_param p;
+    bool found;
+    assert_int_equal(sip_param_next(&rest, &p, &found, SIP_ERR_URI), SIP_OK);
+    assert_true(found);
+    assert_str(p.name, "a");
+    assert_str(p.value, "1");
+    assert_int_equal(sip_param_next(&rest, &p, &found, SIP_ERR_URI), SIP_OK);
+    assert_str(p.name, "b");
+    assert_null(p.value.p);
+    assert_int_equal(sip_param_next(&rest, &p, &found, SIP_ERR_URI), SIP_OK);
+    assert_str(p.value, "\"x;\\\"y\"");
+    assert_int_equal(sip_param_next(&rest, &p, &found, SIP_ERR_URI), SIP_OK);
+    assert_str(p.name, "d");
+    assert_non_null(p.value.p);
+    assert_int_equal(p.value.len, 0);
+    assert_int_equal(sip_param_next(&rest, &p, &found, SIP_ERR_URI), SIP_OK);
+    assert_false(found);
+    /* The caller chooses the error code a bad list reports. */
+    const char *bad[] = {"x", ";", "; =1", ";a=\"open", ";a;;b"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct sip_str r = {bad[i], strlen(bad[i])};
+        enum sip_err err = SIP_OK;
+        while (err == SIP_OK) {
+            err = sip_param_next(&r, &p, &found, SIP_ERR_VIA);
+            if (err == SIP_OK && !found)
+                fail_msg("accepted parameter list \"%s\"", bad[i]);
+        }
+        assert_int_equal(err, SIP_ERR_VIA);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_uri),      cmocka_unit_test(test_minimal_and_hosts),
         cmocka_unit_test(test_other_schemes), cmocka_unit_test(test_bad_uris),
         cmocka_unit_test(test_name_addr),     cmocka_unit_test(test_bad_name_addrs),
+        cmocka_unit_test(test_param_lists),
     };
     return cmocka_run_group_tests_name("sip_uri", tests, NULL, NULL);
 }
