@@ -130,6 +130,8 @@ static void finish_close(struct worker *w, struct conn *c)
     c->tls = NULL;
     tls_identities_unref(c->ids);
     c->ids = NULL;
+    cfg_unref(c->route_cfg);
+    c->route_cfg = NULL;
     if (c->fd >= 0) {
         struct conn_ref r = ref_of(w, c);
         loop_cancel_fd(w->loop, c->fd);
@@ -432,10 +434,10 @@ static void handshake_failed(struct worker *w, struct conn *c)
     if (c->kind == CONN_TLS_OUT) {
         /* Try the next target before giving up on the held requests. */
         const char *why = NULL;
-        struct conn *next =
-            c->target_index + 1 < c->n_targets
-                ? conn_dial(w, c->domain, c->targets, c->n_targets, c->target_index + 1u, &why)
-                : NULL;
+        struct conn *next = c->target_index + 1 < c->n_targets
+                                ? conn_dial(w, c->route_cfg, c->domain, c->targets, c->n_targets,
+                                            c->target_index + 1u, &why)
+                                : NULL;
         if (next) {
             next->hold = c->hold;
             memset(&c->hold, 0, sizeof(c->hold));
@@ -570,8 +572,8 @@ static void on_connect(struct worker *w, struct conn *c, const struct loop_event
         if (c->kind == CONN_TLS_OUT) {
             const char *next_why = NULL;
             struct conn *next = c->target_index + 1 < c->n_targets
-                                    ? conn_dial(w, c->domain, c->targets, c->n_targets,
-                                                c->target_index + 1u, &next_why)
+                                    ? conn_dial(w, c->route_cfg, c->domain, c->targets,
+                                                c->n_targets, c->target_index + 1u, &next_why)
                                     : NULL;
             LOG_RATELIMITED(LOG_WARN, "connect failed", LF_STR("domain", c->domain),
                             LF_STR("reason", why), LF_STR("failover", next ? "yes" : "no"));
@@ -785,8 +787,9 @@ static struct conn *open_socket(struct worker *w, enum conn_kind kind,
     return c;
 }
 
-struct conn *conn_dial(struct worker *w, const char *domain, const struct cfg_hostport *targets,
-                       size_t n_targets, size_t index, const char **why)
+struct conn *conn_dial(struct worker *w, struct cfg_snapshot *route_cfg, const char *domain,
+                       const struct cfg_hostport *targets, size_t n_targets, size_t index,
+                       const char **why)
 {
     *why = "no target";
     for (; index < n_targets; index++) {
@@ -794,6 +797,7 @@ struct conn *conn_dial(struct worker *w, const char *domain, const struct cfg_ho
         if (!c)
             continue;
         snprintf(c->domain, sizeof(c->domain), "%s", domain);
+        c->route_cfg = cfg_ref(route_cfg);
         c->targets = targets;
         c->n_targets = (uint16_t)n_targets;
         c->target_index = (uint16_t)index;

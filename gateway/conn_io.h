@@ -15,6 +15,7 @@
 #include "worker.h"
 
 struct cfg_hostport;
+struct cfg_snapshot;
 
 /* conn_accepted adopts socket |fd| accepted on a tls.listen (|is_tls|) or
  * legacy.listen listener. Closes |fd| itself when the connection limit is
@@ -22,11 +23,13 @@ struct cfg_hostport;
 void conn_accepted(struct worker *w, int fd, bool is_tls);
 
 /* conn_dial opens an outbound TLS connection for |domain| to
- * |targets|[|index|], or the first later target that can be dialled at all.
- * Returns the connection (state CONNECTING, indexed under the target), or
- * NULL with |why| (static storage) when no target is left. */
-struct conn *conn_dial(struct worker *w, const char *domain, const struct cfg_hostport *targets,
-                       size_t n_targets, size_t index, const char **why);
+ * |targets|[|index|] (owned by |route_cfg|, which the connection keeps a
+ * reference to for failover), or the first later target that can be dialled
+ * at all. Returns the connection (state CONNECTING, indexed under the
+ * target), or NULL with |why| (static storage) when no target is left. */
+struct conn *conn_dial(struct worker *w, struct cfg_snapshot *route_cfg, const char *domain,
+                       const struct cfg_hostport *targets, size_t n_targets, size_t index,
+                       const char **why);
 
 /* conn_mirror returns the mirror of TLS connection |t|, opening it to
  * legacy.forward_to on first use; NULL (logged) when that fails at once. */

@@ -11,23 +11,8 @@
 #include "config/config.h"
 #include "log.h"
 #include "tls/ctx.h"
+#include "reload.h"
 #include "worker.h"
-
-static struct tls_ctx *make_tls_ctx(const struct cfg_snapshot *cfg)
-{
-    struct tls_ctx_options o = {
-        .certificate_file = cfg->tls.certificate,
-        .private_key_file = cfg->tls.private_key,
-        .ca_file = cfg->tls.ca,
-        .client_cert_required = cfg->tls.client_certificate == CFG_CLIENT_CERT_REQUIRED,
-        .require_sip_eku = cfg->tls.require_sip_eku,
-    };
-    char err[512];
-    struct tls_ctx *ctx = tls_ctx_new(&o, err, sizeof(err));
-    if (!ctx)
-        LOG_ERROR("cannot build the TLS context", LF_STR("reason", err));
-    return ctx;
-}
 
 static void log_startup(const struct worker *w)
 {
@@ -48,7 +33,7 @@ static void log_startup(const struct worker *w)
 
 int gateway_run(struct cfg_snapshot *cfg)
 {
-    struct tls_ctx *ctx = make_tls_ctx(cfg);
+    struct tls_ctx *ctx = reload_tls_ctx(cfg);
     if (!ctx)
         return GATEWAY_EXIT_RUNTIME;
     sigset_t mask;

@@ -39,8 +39,7 @@ static const char *kind_name(const struct conn *c)
 static size_t build_answer(struct worker *w, const struct parsed *p, unsigned status,
                            const char *reason, const char *why, char *out, size_t cap)
 {
-    char agent[300];
-    cfg_hostport_format(&w->cfg->identity.sent_by, agent, sizeof(agent));
+    const char *agent = w->sent_by;
     char warning[512];
     if (why) {
         /* Warning text is a quoted-string: leave out what would end it. */
@@ -116,13 +115,12 @@ static size_t emit(struct worker *w, const struct sip_edit *ed)
 static size_t rewrite_request(struct worker *w, const struct parsed *p, const struct conn *to,
                               bool pop_route)
 {
-    char sent_by[300];
-    size_t n = cfg_hostport_format(&w->cfg->identity.sent_by, sent_by, sizeof(sent_by));
     bool alias = w->cfg->reuse.request_alias && to->kind == CONN_TLS_OUT;
     struct sip_edit ed;
     sip_edit_init(&ed, &p->msg);
     if ((pop_route && sip_edit_pop_route(&ed) != SIP_OK) ||
-        sip_edit_via_client(&ed, &p->via, (struct sip_str){sent_by, n}, alias) != SIP_OK)
+        sip_edit_via_client(&ed, &p->via, (struct sip_str){w->sent_by, w->sent_by_len}, alias) !=
+            SIP_OK)
         return 0;
     return emit(w, &ed);
 }
@@ -150,7 +148,9 @@ static void forward_request(struct worker *w, struct conn *from, struct conn *to
         e->legacy = conn_ref_of(&w->conns, from);
         e->tls = conn_ref_of(&w->conns, to);
         e->target = to->key;
-        snprintf(e->domain, sizeof(e->domain), "%.*s", (int)domain.len, domain.p);
+        size_t n = domain.len < sizeof(e->domain) ? domain.len : sizeof(e->domain) - 1;
+        memcpy(e->domain, domain.p, n);
+        e->domain[n] = 0;
     }
     size_t n = rewrite_request(w, p, to, drop_route != NULL);
     if (n == 0) {
@@ -176,7 +176,9 @@ static struct conn *pick_connection(struct worker *w, const struct route_plan *p
                                     const char **why)
 {
     char domain[256];
-    snprintf(domain, sizeof(domain), "%.*s", (int)plan->domain.len, plan->domain.p);
+    size_t n = plan->domain.len < sizeof(domain) ? plan->domain.len : sizeof(domain) - 1;
+    memcpy(domain, plan->domain.p, n);
+    domain[n] = 0;
     for (size_t i = 0; i < plan->n_targets; i++) {
         struct conn_key key;
         struct sockaddr_storage ss;
@@ -195,7 +197,7 @@ static struct conn *pick_connection(struct worker *w, const struct route_plan *p
         if (c)
             return c;
     }
-    return conn_dial(w, domain, plan->targets, plan->n_targets, 0, why);
+    return conn_dial(w, w->cfg, domain, plan->targets, plan->n_targets, 0, why);
 }
 
 /* from_legacy handles a request from the legacy proxy on E (routed) or on
@@ -274,12 +276,14 @@ static void response_from_peer(struct worker *w, const struct parsed *p)
     w->counters.responses_relayed++;
 }
 
-/* names_legacy is true when |value| mentions |hp| as "host:port". */
-static bool names_legacy(struct sip_str value, const struct cfg_hostport *hp)
+/* names_legacy is true when |value| mentions legacy.forward_to or
+ * legacy.listen as "host:port". */
+static bool names_legacy(const struct worker *w, struct sip_str value)
 {
-    char text[300];
-    size_t n = cfg_hostport_format(hp, text, sizeof(text));
-    return n < sizeof(text) && memmem(value.p, value.len, text, n) != NULL;
+    for (size_t i = 0; i < 2; i++)
+        if (memmem(value.p, value.len, w->legacy_names[i], w->legacy_name_lens[i]))
+            return true;
+    return false;
 }
 
 /* warn_legacy_leak warns (DESIGN.md "Dialogs and Record-Route") when a
@@ -290,8 +294,7 @@ static void warn_legacy_leak(struct worker *w, const struct sip_msg *m)
     static const enum sip_hdr kinds[] = {SIP_HDR_RECORD_ROUTE, SIP_HDR_CONTACT};
     for (size_t k = 0; k < 2; k++)
         for (const struct sip_header *h = sip_msg_header(m, kinds[k]); h; h = sip_msg_next(m, h))
-            if (names_legacy(h->value, &w->cfg->legacy.forward_to) ||
-                names_legacy(h->value, &w->cfg->legacy.listen)) {
+            if (names_legacy(w, h->value)) {
                 w->counters.legacy_address_leaks++;
                 LOG_RATELIMITED(LOG_WARN,
                                 "legacy proxy advertises an internal address to a TLS peer; "

@@ -15,6 +15,7 @@
 #include "timer.h"
 
 struct cfg_hostport;
+struct cfg_snapshot;
 struct tls_conn;
 struct tls_identities;
 
@@ -126,7 +127,8 @@ struct conn {
     bool peer_tracked;  /* counted against limits.max_connections_per_peer */
     char domain[256];
     struct tls_identities *ids;
-    const struct cfg_hostport *targets; /* static-route targets (snapshot-owned) */
+    struct cfg_snapshot *route_cfg;     /* reference keeping |targets| alive */
+    const struct cfg_hostport *targets; /* static-route targets in route_cfg */
     uint16_t n_targets;
     uint16_t target_index; /* which of them this connection dials */
 

@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "conn_io.h"
 #include "log.h"
+#include "reload.h"
 #include "tls/conn.h"
 #include "tls/ctx.h"
 #include "tls/identities.h"
@@ -66,7 +67,17 @@ int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_
         return -err;
     }
     w->now_ms = timer_now_ms();
+    worker_cache_names(w);
     return 0;
+}
+
+void worker_cache_names(struct worker *w)
+{
+    w->sent_by_len = cfg_hostport_format(&w->cfg->identity.sent_by, w->sent_by, sizeof(w->sent_by));
+    const struct cfg_hostport *legacy[2] = {&w->cfg->legacy.forward_to, &w->cfg->legacy.listen};
+    for (size_t i = 0; i < 2; i++)
+        w->legacy_name_lens[i] =
+            cfg_hostport_format(legacy[i], w->legacy_names[i], sizeof(w->legacy_names[i]));
 }
 
 void worker_free(struct worker *w)
@@ -83,6 +94,7 @@ void worker_free(struct worker *w)
         buf_queue_clear(&c->hold, &w->out_pool);
         tls_conn_free(c->tls);
         tls_identities_unref(c->ids);
+        cfg_unref(c->route_cfg);
     }
     for (size_t i = 0; i < w->n_listeners; i++)
         if (w->listeners[i].fd >= 0)
@@ -217,9 +229,8 @@ static void on_signal(struct worker *w, const struct loop_event *ev)
         const struct signalfd_siginfo *si = &w->signal_info;
         if (si->ssi_signo == SIGTERM || si->ssi_signo == SIGINT)
             start_drain(w, si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-        else
-            LOG_INFO("ignoring signal (reload is not implemented yet)",
-                     LF_UINT("signal", si->ssi_signo));
+        else if (si->ssi_signo == SIGHUP)
+            reload_worker(w);
     }
     arm_signal(w);
 }

@@ -49,6 +49,13 @@ struct worker {
     uint64_t drain_deadline_ms;
     int signal_fd;
     struct signalfd_siginfo signal_info;
+    /* Text forms of configured addresses, formatted once per snapshot so
+     * the per-message path never formats: identity.sent_by, then
+     * legacy.forward_to and legacy.listen. */
+    char sent_by[300];
+    size_t sent_by_len;
+    char legacy_names[2][300];
+    size_t legacy_name_lens[2];
     char *scratch; /* one rewritten message; max_message_bytes + slack */
     size_t scratch_size;
 };
@@ -57,6 +64,10 @@ struct worker {
  * creates its loop. Returns 0 or -errno (logged). Release with
  * worker_free. */
 int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx);
+
+/* worker_cache_names refreshes the text forms above from |w->cfg|; call it
+ * whenever the snapshot changes. */
+void worker_cache_names(struct worker *w);
 
 /* worker_free closes every socket and releases everything. */
 void worker_free(struct worker *w);

@@ -318,3 +318,42 @@ def test_connections_per_peer_are_limited(tmp_path):
         roundtrip_options(p, b"z9hG4bK-pp-2")
     finally:
         assert p.stop() == (0, 0)
+
+
+def wait_log(gw, text, count=1, timeout=10):
+    deadline = time.monotonic() + timeout
+    while gw.read_log().count(text) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gw.read_log().count(text) >= count, text
+
+
+def test_sighup_reloads_routes_and_refuses_bad_configs(tmp_path):
+    p = Pair(BIN, SRC, str(tmp_path), a_routes=[("x.test", ["192.0.2.1:5061"])])
+    try:
+        p.egress_a.send(request(b"OPTIONS", b"sip:b.test", b"z9hG4bK-r0", b"r0@a", 1))
+        assert p.egress_a.recv().startswith(b"SIP/2.0 503 ")
+        with open(p.a.config) as f:
+            good = f.read()
+        # A broken file is refused; the running configuration stays.
+        with open(p.a.config, "w") as f:
+            f.write(good.replace("routes:", "routes: [oops"))
+        p.a.proc.send_signal(signal.SIGHUP)
+        wait_log(p.a, "reload refused: configuration error")
+        # Changing a listen address needs a restart.
+        with open(p.a.config, "w") as f:
+            f.write(good.replace("listen: %s:%d" % (A_HOST, p.a_legacy),
+                                 "listen: %s:%d" % (A_HOST, free_port(A_HOST))))
+        p.a.proc.send_signal(signal.SIGHUP)
+        wait_log(p.a, 'reload refused: this setting changes only with a restart" '
+                      'key=legacy.listen')
+        p.egress_a.send(request(b"OPTIONS", b"sip:b.test", b"z9hG4bK-r1", b"r1@a", 1))
+        assert p.egress_a.recv().startswith(b"SIP/2.0 503 ")
+        # A new route takes effect without dropping the legacy connection.
+        with open(p.a.config, "w") as f:
+            f.write(good.replace('- domain: x.test\n    targets: ["192.0.2.1:5061"]',
+                                 '- domain: b.test\n    targets: ["%s:%d"]' % (B_HOST, p.b_tls)))
+        p.a.proc.send_signal(signal.SIGHUP)
+        wait_log(p.a, "configuration reloaded")
+        roundtrip_options(p, b"z9hG4bK-r2")
+    finally:
+        assert p.stop() == (0, 0)
