@@ -41,8 +41,8 @@ struct model {
     bool live;
     struct conn *c;
     struct conn_ref ref;
-    int key;    /* index into keys or -1 */
-    int ip;     /* peer address index */
+    int key; /* index into keys or -1 */
+    int ip;  /* peer address index */
     bool tracked;
 };
 
@@ -126,8 +126,7 @@ static struct model *pick(struct model *m, struct reader *r)
     return e->live ? e : NULL;
 }
 
-static void check_all(struct conn_table *t, struct model *m, struct conn_ref *stale,
-                      size_t n_stale)
+static void check_all(struct conn_table *t, struct model *m, struct conn_ref *stale, size_t n_stale)
 {
     uint32_t live = 0;
     for (int i = 0; i < CAPACITY; i++) {
