@@ -88,6 +88,12 @@ struct conn *conn_get(const struct conn_table *t, struct conn_ref ref)
     return c;
 }
 
+const char *conn_kind_name(const struct conn *c)
+{
+    static const char *const names[] = {"tls-in", "tls-out", "mirror", "egress"};
+    return names[c->kind];
+}
+
 bool conn_key_from_sockaddr(struct conn_key *key, const struct sockaddr *sa, uint16_t port)
 {
     memset(key, 0, sizeof(*key));

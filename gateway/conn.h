@@ -51,6 +51,10 @@ struct conn *conn_get(const struct conn_table *t, struct conn_ref ref);
 /* conn_at returns the slot |slot| (slot+1 numbering) or NULL. */
 struct conn *conn_at(const struct conn_table *t, uint32_t slot);
 
+/* conn_kind_name names |c|'s kind for logs: "tls-in", "tls-out", "mirror"
+ * or "egress". */
+const char *conn_kind_name(const struct conn *c);
+
 /* conn_key_from_sockaddr fills |key| from an IPv4/IPv6 address with |port|
  * overriding the address's own port when nonzero. False for other families. */
 bool conn_key_from_sockaddr(struct conn_key *key, const struct sockaddr *sa, uint16_t port);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "config/config.h"
 #include "log.h"
 #include "relay.h"
@@ -18,12 +19,6 @@
 #include "tls/identities.h"
 
 enum { CLOSE_GRACE_MS = 2000 }; /* how long a closing connection may flush */
-
-static const char *kind_name(const struct conn *c)
-{
-    static const char *const names[] = {"tls-in", "tls-out", "mirror", "egress"};
-    return names[c->kind];
-}
 
 static bool is_live(const struct conn *c)
 {
@@ -106,7 +101,7 @@ void conn_throttle(struct worker *w, struct conn *src, struct conn *dst)
         struct conn_ref r = ref_of(w, src);
         loop_cancel(w->loop, tag_make(OP_RECV, r.slot, r.gen));
     }
-    LOG_RATELIMITED(LOG_DEBUG, "back-pressure: pausing reads", LF_STR("conn", kind_name(src)),
+    LOG_RATELIMITED(LOG_DEBUG, "back-pressure: pausing reads", LF_STR("conn", conn_kind_name(src)),
                     LF_UINT("queued", conn_backlog(dst)));
 }
 
@@ -180,7 +175,7 @@ static bool pull_ciphertext(struct worker *w, struct conn *c)
     if (!buf_queue_append(&c->out, &w->out_pool, data, n)) {
         w->counters.dropped_buffer_full++;
         LOG_RATELIMITED(LOG_WARN, "send buffers exhausted; closing connection",
-                        LF_STR("conn", kind_name(c)));
+                        LF_STR("conn", conn_kind_name(c)));
         finish_close(w, c);
         return false;
     }
@@ -193,7 +188,7 @@ void conn_close(struct worker *w, struct conn *c, enum conn_close_mode mode, con
 {
     if (!is_live(c) || c->state == CONN_CLOSING)
         return;
-    LOG_DEBUG("closing connection", LF_STR("conn", kind_name(c)), LF_STR("why", why));
+    LOG_DEBUG("closing connection", LF_STR("conn", conn_kind_name(c)), LF_STR("why", why));
     conn_index_remove(&w->conns, c);
     if (mode == CLOSE_ABORT || c->state == CONN_CONNECTING) {
         finish_close(w, c);
@@ -285,7 +280,7 @@ static void on_timer(void *ctx, struct timer *timer)
                                                      : "TLS connect/handshake timed out");
             conn_close(w, c, CLOSE_ABORT, "handshake timeout");
         } else {
-            LOG_RATELIMITED(LOG_INFO, "handshake timed out", LF_STR("conn", kind_name(c)));
+            LOG_RATELIMITED(LOG_INFO, "handshake timed out", LF_STR("conn", conn_kind_name(c)));
             conn_close(w, c, CLOSE_ABORT, "handshake timeout");
         }
         break;
@@ -323,8 +318,8 @@ static void framing_error(struct worker *w, struct conn *c, enum sip_err err)
     if (c->in)
         relay_framing_error(w, c, (const char *)c->in->data + c->in->head,
                             c->in->tail - c->in->head, err);
-    LOG_RATELIMITED(LOG_WARN, "framing error; closing connection", LF_STR("conn", kind_name(c)),
-                    LF_STR("reason", sip_err_text(err)));
+    LOG_RATELIMITED(LOG_WARN, "framing error; closing connection",
+                    LF_STR("conn", conn_kind_name(c)), LF_STR("reason", sip_err_text(err)));
     conn_close(w, c, CLOSE_GRACEFUL, "framing error");
 }
 
@@ -380,7 +375,7 @@ static bool ensure_in(struct worker *w, struct conn *c)
         return true;
     w->counters.dropped_buffer_full++;
     LOG_RATELIMITED(LOG_WARN, "receive buffers exhausted; closing connection",
-                    LF_STR("conn", kind_name(c)));
+                    LF_STR("conn", conn_kind_name(c)));
     conn_close(w, c, CLOSE_ABORT, "no receive buffer");
     return false;
 }
@@ -418,7 +413,7 @@ static void handshake_done(struct worker *w, struct conn *c)
 {
     c->state = CONN_OPEN;
     c->ids = tls_identities_ref(tls_conn_identities(c->tls));
-    LOG_DEBUG("tls established", LF_STR("conn", kind_name(c)),
+    LOG_DEBUG("tls established", LF_STR("conn", conn_kind_name(c)),
               LF_STR("version", tls_conn_version(c->tls)), LF_STR("domain", c->domain));
     c->last_active_ms = w->now_ms;
     arm_timer(w, c, w->cfg->reuse.idle_timeout_ms);
@@ -429,7 +424,7 @@ static void handshake_failed(struct worker *w, struct conn *c)
 {
     w->counters.tls_handshake_failures++;
     const char *reason = tls_conn_error_reason(c->tls);
-    LOG_RATELIMITED(LOG_WARN, "tls handshake failed", LF_STR("conn", kind_name(c)),
+    LOG_RATELIMITED(LOG_WARN, "tls handshake failed", LF_STR("conn", conn_kind_name(c)),
                     LF_STR("domain", c->domain), LF_STR("reason", reason));
     if (c->kind == CONN_TLS_OUT) {
         /* Try the next target before giving up on the held requests. */
@@ -492,7 +487,7 @@ static bool pump_tls(struct worker *w, struct conn *c)
             return false;
         }
         if (p == TLS_PROGRESS_FAILED) {
-            LOG_RATELIMITED(LOG_INFO, "tls connection failed", LF_STR("conn", kind_name(c)),
+            LOG_RATELIMITED(LOG_INFO, "tls connection failed", LF_STR("conn", conn_kind_name(c)),
                             LF_STR("reason", tls_conn_error_reason(c->tls)));
             conn_close(w, c, CLOSE_ABORT, "tls failure");
             return false;
@@ -693,27 +688,6 @@ void conn_accepted(struct worker *w, int fd, bool is_tls)
     arm_recv(w, c);
 }
 
-/* sockaddr_of parses an IP literal |hp| into |ss|; false for names. */
-static bool sockaddr_of(const struct cfg_hostport *hp, struct sockaddr_storage *ss, socklen_t *len)
-{
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *in = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, hp->host, &in->sin_addr) == 1) {
-        in->sin_family = AF_INET;
-        in->sin_port = htons(hp->port);
-        *len = sizeof(*in);
-        return true;
-    }
-    if (inet_pton(AF_INET6, hp->host, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(hp->port);
-        *len = sizeof(*in6);
-        return true;
-    }
-    return false;
-}
-
 /* bind_source binds |fd| to the first non-wildcard tls.listen address of
  * |family|: peers alias by our source address (DESIGN.md, routing step 3). */
 static void bind_source(struct worker *w, int fd, int family)
@@ -721,7 +695,7 @@ static void bind_source(struct worker *w, int fd, int family)
     for (size_t i = 0; i < w->cfg->tls.n_listen; i++) {
         struct sockaddr_storage ss;
         socklen_t len;
-        if (!sockaddr_of(&w->cfg->tls.listen[i], &ss, &len) || ss.ss_family != family)
+        if (!addr_from_hostport(&w->cfg->tls.listen[i], &ss, &len) || ss.ss_family != family)
             continue;
         if (family == AF_INET) {
             struct sockaddr_in *in = (struct sockaddr_in *)&ss;
@@ -749,7 +723,7 @@ static struct conn *open_socket(struct worker *w, enum conn_kind kind,
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    if (!sockaddr_of(hp, &ss, &len)) {
+    if (!addr_from_hostport(hp, &ss, &len)) {
         *why = "target is not an IP address and DNS resolution is not available";
         return NULL;
     }

@@ -60,7 +60,7 @@ int gateway_run(struct cfg_snapshot *cfg)
                      LF_UINT("dropped_unknown_branch", n->dropped_unknown_branch),
                      LF_UINT("dropped_response_on_egress", n->dropped_response_on_egress),
                      LF_UINT("dropped_buffer_full", n->dropped_buffer_full),
-                     LF_UINT("dropped_pending_full", n->dropped_pending_full),
+                     LF_UINT("refused_pending_full", n->refused_pending_full),
                      LF_UINT("framing_errors", n->framing_errors),
                      LF_UINT("tls_handshake_failures", n->tls_handshake_failures),
                      LF_UINT("aliases_recorded", n->aliases_recorded),

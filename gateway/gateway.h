@@ -8,16 +8,15 @@
 
 struct cfg_snapshot;
 
-/* Process exit statuses (README.md). */
+/* The two exit statuses of the run path (the others belong to main.c's
+ * command line and configuration checks; README.md lists all four). */
 enum gateway_exit {
     GATEWAY_EXIT_OK = 0,
-    GATEWAY_EXIT_CONFIG = 1,  /* the configuration is invalid */
-    GATEWAY_EXIT_USAGE = 2,   /* bad command line */
     GATEWAY_EXIT_RUNTIME = 3, /* could not start (bind, TLS files) or failed while running */
 };
 
-/* gateway_run serves |cfg| until SIGTERM or SIGINT has drained and returns
- * the process exit status. */
+/* gateway_run serves |cfg| (borrowed; the worker takes its own reference)
+ * until SIGTERM or SIGINT has drained, and returns the process exit status. */
 int gateway_run(struct cfg_snapshot *cfg);
 
 #endif

@@ -1,10 +1,10 @@
 /* relay: the DESIGN.md message-flow table, one function per row. */
 #include "relay.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "addr.h"
 #include "alias.h"
 #include "config/config.h"
 #include "conn_io.h"
@@ -27,10 +27,13 @@ struct parsed {
     struct sip_header headers[MAX_HEADERS];
 };
 
-static const char *kind_name(const struct conn *c)
+/* drop counts a message reusegw discards in |counter| and logs why,
+ * rate-limited. */
+static void drop(uint64_t *counter, const struct conn *c, const char *why)
 {
-    static const char *const names[] = {"tls-in", "tls-out", "mirror", "egress"};
-    return names[c->kind];
+    (*counter)++;
+    LOG_RATELIMITED(LOG_INFO, "dropping message", LF_STR("from", conn_kind_name(c)),
+                    LF_STR("why", why));
 }
 
 /* build_answer writes the response reusegw originates for request |p|
@@ -65,7 +68,7 @@ static void answer(struct worker *w, struct conn *c, const struct parsed *p, uns
     char out[8192];
     size_t n = build_answer(w, p, status, reason, why, out, sizeof(out));
     if (n == 0 || !conn_send(w, c, out, n)) {
-        w->counters.dropped_buffer_full++;
+        drop(&w->counters.dropped_buffer_full, c, "cannot queue reusegw's own answer");
         return;
     }
     if (status == 483)
@@ -133,12 +136,13 @@ static void forward_request(struct worker *w, struct conn *from, struct conn *to
                             const struct sip_str domain)
 {
     bool is_ack = is_method(&p->msg, "ACK");
+    struct pending *e = NULL;
     if (!is_ack) {
         enum pending_method pm = pending_method_of(p->msg.method.p, p->msg.method.len);
-        struct pending *e = pending_add(&w->pending, p->via.branch.p, p->via.branch.len, pm,
-                                        p->via.parm.p, p->via.parm.len, w->now_ms);
+        e = pending_add(&w->pending, p->via.branch.p, p->via.branch.len, pm, p->via.parm.p,
+                        p->via.parm.len, w->now_ms);
         if (!e) {
-            w->counters.dropped_pending_full++;
+            w->counters.refused_pending_full++;
             LOG_RATELIMITED(LOG_WARN, "cannot track transaction; answering 503",
                             LF_UINT("pending", w->pending.used));
             answer(w, from, p, 503, "Service Unavailable",
@@ -153,20 +157,20 @@ static void forward_request(struct worker *w, struct conn *from, struct conn *to
         e->domain[n] = 0;
     }
     size_t n = rewrite_request(w, p, to, drop_route != NULL);
-    if (n == 0) {
-        answer(w, from, p, 400, "Bad Request", "message too large after Via rewrite");
+    bool sent = n > 0 && conn_send(w, to, w->scratch, n);
+    if (sent) {
+        w->counters.requests_relayed++;
+        conn_throttle(w, from, to);
         return;
     }
-    if (!conn_send(w, to, w->scratch, n)) {
-        w->counters.dropped_buffer_full++;
-        LOG_RATELIMITED(LOG_WARN, "peer connection cannot take more; answering 503",
-                        LF_STR("conn", kind_name(to)));
-        if (!is_ack)
-            answer(w, from, p, 503, "Service Unavailable", "peer connection congested");
-        return;
-    }
-    w->counters.requests_relayed++;
-    conn_throttle(w, from, to);
+    if (e)
+        pending_remove(&w->pending, e); /* never sent: nothing will answer it */
+    if (is_ack)
+        drop(&w->counters.dropped_buffer_full, from, "peer connection cannot take the ACK");
+    else if (n == 0)
+        answer(w, from, p, 400, NULL, "message too large after Via rewrite");
+    else
+        answer(w, from, p, 503, NULL, "peer connection congested");
 }
 
 /* pick_connection finds or dials the TLS connection for a routed request:
@@ -182,17 +186,10 @@ static struct conn *pick_connection(struct worker *w, const struct route_plan *p
     for (size_t i = 0; i < plan->n_targets; i++) {
         struct conn_key key;
         struct sockaddr_storage ss;
-        memset(&ss, 0, sizeof(ss));
-        const struct cfg_hostport *t = &plan->targets[i];
-        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-        if (inet_pton(AF_INET, t->host, &in->sin_addr) == 1)
-            in->sin_family = AF_INET;
-        else if (inet_pton(AF_INET6, t->host, &in6->sin6_addr) == 1)
-            in6->sin6_family = AF_INET6;
-        else
+        socklen_t len;
+        if (!addr_from_hostport(&plan->targets[i], &ss, &len) ||
+            !conn_key_from_sockaddr(&key, (struct sockaddr *)&ss, 0))
             continue;
-        conn_key_from_sockaddr(&key, (struct sockaddr *)&ss, t->port);
         struct conn *c = conn_index_find(&w->conns, &key, domain);
         if (c)
             return c;
@@ -225,6 +222,8 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
         struct pending *inv =
             pending_find(&w->pending, p->via.branch.p, p->via.branch.len, PENDING_INVITE);
         struct conn *t = inv ? conn_get(&w->conns, inv->tls) : NULL;
+        if (inv && (!t || t->state == CONN_CLOSING || t->state == CONN_DEAD))
+            t = conn_index_find(&w->conns, &inv->target, inv->domain); /* same address */
         if (t && t->state != CONN_CLOSING && t->state != CONN_DEAD) {
             forward_request(w, c, t, p, NULL, (struct sip_str){inv->domain, strlen(inv->domain)});
             return;
@@ -237,7 +236,7 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
     if (!t) {
         LOG_RATELIMITED(LOG_INFO, "cannot route request", LF_STR("reason", why));
         if (is_ack)
-            w->counters.dropped_ack_unroutable++;
+            drop(&w->counters.dropped_ack_unroutable, c, why);
         else
             answer(w, c, p, 503, "Service Unavailable", why);
         return;
@@ -247,20 +246,22 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
 
 /* response_from_peer restores the legacy proxy's Via and sends the response
  * to the connection its transaction came from. */
-static void response_from_peer(struct worker *w, const struct parsed *p)
+static void response_from_peer(struct worker *w, const struct conn *from, const struct parsed *p)
 {
     struct sip_cseq cseq;
     if (sip_check_cseq(&p->msg, &cseq) != SIP_OK) {
-        w->counters.dropped_unknown_branch++;
+        drop(&w->counters.dropped_malformed, from, "response without a valid CSeq");
         return;
     }
     enum pending_method pm = pending_method_of(cseq.method.p, cseq.method.len);
     struct pending *e = pending_find(&w->pending, p->via.branch.p, p->via.branch.len, pm);
     struct conn *legacy = e ? conn_get(&w->conns, e->legacy) : NULL;
+    if (!e) {
+        drop(&w->counters.dropped_unknown_branch, from, "response to an unknown transaction");
+        return;
+    }
     if (!legacy) {
-        w->counters.dropped_unknown_branch++;
-        LOG_RATELIMITED(LOG_INFO, "dropping response: unknown transaction",
-                        LF_UINT("status", p->msg.status));
+        drop(&w->counters.dropped_peer_gone, from, "the legacy connection of this response closed");
         return;
     }
     pending_on_response(&w->pending, e, p->msg.status, w->now_ms);
@@ -270,7 +271,7 @@ static void response_from_peer(struct worker *w, const struct parsed *p)
                    ? emit(w, &ed)
                    : 0;
     if (n == 0 || !conn_send(w, legacy, w->scratch, n)) {
-        w->counters.dropped_buffer_full++;
+        drop(&w->counters.dropped_buffer_full, from, "legacy connection cannot take the response");
         return;
     }
     w->counters.responses_relayed++;
@@ -311,19 +312,22 @@ static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
     bool from_tls = c->kind == CONN_TLS_IN || c->kind == CONN_TLS_OUT;
     if (!p->msg.is_request) {
         if (from_tls) {
-            response_from_peer(w, p);
+            response_from_peer(w, c, p);
         } else if (c->kind == CONN_MIRROR) {
             struct conn *t = conn_get(&w->conns, c->partner);
-            if (!t || !conn_send(w, t, p->buf, p->len)) {
-                w->counters.dropped_buffer_full++;
+            if (!t) {
+                drop(&w->counters.dropped_peer_gone, c, "the TLS connection closed");
+                return;
+            }
+            if (!conn_send(w, t, p->buf, p->len)) {
+                drop(&w->counters.dropped_buffer_full, c, "TLS connection cannot take more");
                 return;
             }
             w->counters.responses_relayed++;
             conn_throttle(w, c, t);
         } else {
-            w->counters.dropped_response_on_egress++;
-            LOG_RATELIMITED(LOG_INFO, "dropping response from the legacy proxy on egress",
-                            LF_UINT("status", p->msg.status));
+            drop(&w->counters.dropped_response_on_egress, c,
+                 "a response on egress: reusegw never sends requests there");
         }
         return;
     }
@@ -343,7 +347,7 @@ static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
             return;
         }
         if (!conn_send(w, m, p->buf, p->len)) {
-            w->counters.dropped_buffer_full++;
+            drop(&w->counters.dropped_buffer_full, c, "mirror cannot take more");
             return;
         }
         w->counters.requests_relayed++;
@@ -392,14 +396,14 @@ static bool parse(struct worker *w, struct conn *c, const char *msg, size_t len,
         err = sip_via_parse_first(&p->msg, &p->via, NULL, 0);
     if (!err)
         return true;
-    LOG_RATELIMITED(LOG_INFO, "malformed SIP message", LF_STR("conn", kind_name(c)),
+    LOG_RATELIMITED(LOG_INFO, "malformed SIP message", LF_STR("conn", conn_kind_name(c)),
                     LF_STR("reason", sip_err_text(err)));
     if (p->msg.is_request && !is_method(&p->msg, "ACK")) {
         if (p->msg.nheaders == 0)
             index_behind_stand_in(w, p);
         answer_error(w, c, p, err);
     } else {
-        w->counters.framing_errors++;
+        drop(&w->counters.dropped_malformed, c, sip_err_text(err));
     }
     return false;
 }
@@ -432,7 +436,7 @@ void relay_dial_failed(struct worker *w, struct conn *c, const char *why)
 {
     char buf[8192];
     LOG_RATELIMITED(LOG_WARN, "connection failed; answering held requests with 503",
-                    LF_STR("conn", kind_name(c)), LF_STR("domain", c->domain),
+                    LF_STR("conn", conn_kind_name(c)), LF_STR("domain", c->domain),
                     LF_STR("reason", why));
     size_t n;
     while ((n = conn_held_next(w, c, w->scratch, w->scratch_size)) > 0) {
@@ -461,7 +465,7 @@ void relay_dial_failed(struct worker *w, struct conn *c, const char *why)
         if (sip_parse(buf, rn, &r.msg, r.headers, MAX_HEADERS) == SIP_OK &&
             sip_via_parse_first(&r.msg, &r.via, NULL, 0) == SIP_OK) {
             w->counters.answered_503++;
-            response_from_peer(w, &r);
+            response_from_peer(w, c, &r);
         }
     }
 }

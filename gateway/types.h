@@ -28,11 +28,6 @@ struct conn_ref {
     uint32_t gen;
 };
 
-static inline bool conn_ref_is_set(struct conn_ref ref)
-{
-    return ref.slot != 0;
-}
-
 static inline bool conn_ref_eq(struct conn_ref a, struct conn_ref b)
 {
     return a.slot == b.slot && a.gen == b.gen;
@@ -150,7 +145,9 @@ struct counters {
     uint64_t dropped_response_on_egress;
     uint64_t dropped_ack_unroutable;
     uint64_t dropped_buffer_full;
-    uint64_t dropped_pending_full;
+    uint64_t dropped_peer_gone; /* its destination connection closed */
+    uint64_t dropped_malformed; /* unparseable and not answerable */
+    uint64_t refused_pending_full;
     uint64_t answered_503;
     uint64_t answered_400;
     uint64_t answered_483;

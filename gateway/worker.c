@@ -12,6 +12,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "config/config.h"
 #include "conn_io.h"
 #include "log.h"
@@ -117,19 +118,8 @@ static int listen_on(struct worker *w, const struct cfg_hostport *hp, bool is_tl
     char name[300];
     cfg_hostport_format(hp, name, sizeof(name));
     struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
     socklen_t len;
-    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, hp->host, &in->sin_addr) == 1) {
-        in->sin_family = AF_INET;
-        in->sin_port = htons(hp->port);
-        len = sizeof(*in);
-    } else if (inet_pton(AF_INET6, hp->host, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(hp->port);
-        len = sizeof(*in6);
-    } else {
+    if (!addr_from_hostport(hp, &ss, &len)) {
         LOG_ERROR("listen address is not an IP address", LF_STR("address", name));
         return -1;
     }
