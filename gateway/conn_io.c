@@ -412,7 +412,8 @@ static void release_held(struct worker *w, struct conn *c)
 static void handshake_done(struct worker *w, struct conn *c)
 {
     c->state = CONN_OPEN;
-    c->ids = tls_identities_ref(tls_conn_identities(c->tls));
+    struct tls_identities *ids = tls_conn_identities(c->tls);
+    c->ids = ids ? tls_identities_ref(ids) : NULL; /* NULL: no client certificate */
     LOG_DEBUG("tls established", LF_STR("conn", conn_kind_name(c)),
               LF_STR("version", tls_conn_version(c->tls)), LF_STR("domain", c->domain));
     c->last_active_ms = w->now_ms;
