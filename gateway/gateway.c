@@ -60,9 +60,15 @@ int gateway_run(struct cfg_snapshot *cfg)
                      LF_UINT("dropped_unknown_branch", n->dropped_unknown_branch),
                      LF_UINT("dropped_response_on_egress", n->dropped_response_on_egress),
                      LF_UINT("dropped_buffer_full", n->dropped_buffer_full),
+                     LF_UINT("dropped_malformed", n->dropped_malformed),
+                     LF_UINT("dropped_peer_gone", n->dropped_peer_gone),
+                     LF_UINT("dropped_ack_unroutable", n->dropped_ack_unroutable),
                      LF_UINT("refused_pending_full", n->refused_pending_full),
                      LF_UINT("framing_errors", n->framing_errors),
                      LF_UINT("tls_handshake_failures", n->tls_handshake_failures),
+                     LF_UINT("timeouts_handshake", n->timeouts_handshake),
+                     LF_UINT("timeouts_idle", n->timeouts_idle),
+                     LF_UINT("aliases_declined", n->aliases_declined),
                      LF_UINT("aliases_recorded", n->aliases_recorded),
                      LF_UINT("legacy_address_leaks", n->legacy_address_leaks));
             status = GATEWAY_EXIT_OK;
