@@ -32,7 +32,7 @@ MANIFEST = {row["file"]: row for row in
 FORWARD = ("forward",)          # arrives at the legacy proxy byte-identical
 WAIT = ("incomplete",)          # cannot be framed yet: nothing forwarded, no answer
 RELAY = ("relay",)              # response: reaches the TLS peer byte-identical
-DROP = ("drop",)                # response: not relayed, counted as a framing error
+DROP = ("drop",)                # response: not relayed, counted as malformed
 
 
 def answer(status, text, closes=False):
@@ -222,4 +222,4 @@ def test_response(name, setup):
     n = counters(gw.gw)
     dropped_from_legacy = 1 if EXPECT[name] == DROP else 0
     assert n["responses_relayed"] == 2 - dropped_from_legacy + 1
-    assert n["framing_errors"] + n["dropped_unknown_branch"] == dropped_from_legacy + 1
+    assert n["dropped_malformed"] + n["dropped_unknown_branch"] == dropped_from_legacy + 1
