@@ -120,8 +120,8 @@ struct cfg_errors {
 /* cfg_load reads and validates |path|; |errors| must be empty on entry.
  * Relative file paths in the file are resolved against its directory. On
  * success it returns a new snapshot with a reference count of one (release
- * with cfg_unref) and leaves |errors| empty. On failure it returns NULL and fills |errors| with every problem of
- * the file, not just the first; the caller frees them with cfg_errors_clear. */
+ * with cfg_unref) and leaves |errors| empty. On failure it returns NULL and fills |errors| with
+ * every problem of the file, not just the first; the caller frees them with cfg_errors_clear. */
 struct cfg_snapshot *cfg_load(const char *path, struct cfg_errors *errors);
 
 /* cfg_ref takes another reference to |snap| and returns it. */

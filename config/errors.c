@@ -6,13 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+void cfg_out_of_memory(void)
+{
+    fputs("reusegw: out of memory while loading the configuration\n", stderr);
+    abort();
+}
+
 void *cfg_xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        fputs("reusegw: out of memory while loading the configuration\n", stderr);
-        abort();
-    }
+    if (!p)
+        cfg_out_of_memory();
     return p;
 }
 

@@ -19,6 +19,10 @@
 void cfg_errors_add(struct cfg_errors *errors, const char *file, unsigned line, unsigned column,
                     const char *key, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* cfg_out_of_memory ends the process: a configuration load that cannot
+ * allocate has no sane way to go on. */
+_Noreturn void cfg_out_of_memory(void);
+
 /* cfg_xstrdup copies |s| or aborts when memory runs out. */
 char *cfg_xstrdup(const char *s);
 

@@ -38,6 +38,12 @@ struct listen_seen {
     char key[KEY_PATH_MAX];
 };
 
+/* addresses_clash: two endpoints that are, or bind over, the same socket. */
+static bool addresses_clash(const struct cfg_hostport *a, const struct cfg_hostport *b)
+{
+    return cfg_hostport_equal(a, b) || cfg_hostport_overlaps(a, b);
+}
+
 struct loader {
     const char *file; /* as the user wrote it: errors name it that way */
     char absolute[PATH_MAX];
@@ -46,6 +52,7 @@ struct loader {
     struct cfg_errors *errors;
     struct listen_seen listens[MAX_LISTENS];
     size_t n_listens;
+    struct listen_seen forward; /* legacy.forward_to, once seen (key not "") */
 };
 
 static void report(struct loader *ld, const yaml_node_t *node, const char *key, const char *fmt,
@@ -153,11 +160,36 @@ static void note_listen(struct loader *ld, const yaml_node_t *node, const char *
             return;
         }
     }
+    if (ld->forward.key[0] && addresses_clash(&ld->forward.addr, addr)) {
+        char text[300];
+        cfg_hostport_format(addr, text, sizeof text);
+        report(ld, node, key, "%s is also %s, the legacy proxy's address: traffic would loop", text,
+               ld->forward.key);
+        return;
+    }
     if (ld->n_listens < MAX_LISTENS) {
         ld->listens[ld->n_listens].addr = *addr;
         snprintf(ld->listens[ld->n_listens].key, KEY_PATH_MAX, "%s", key);
         ld->n_listens++;
     }
+}
+
+/* note_forward keeps legacy.forward_to away from reusegw's own addresses:
+ * whichever of the two comes later in the file gets the error. */
+static void note_forward(struct loader *ld, const yaml_node_t *node, const char *key,
+                         const struct cfg_hostport *addr)
+{
+    for (size_t i = 0; i < ld->n_listens; i++) {
+        if (addresses_clash(&ld->listens[i].addr, addr)) {
+            char text[300];
+            cfg_hostport_format(addr, text, sizeof text);
+            report(ld, node, key, "%s is reusegw's own %s: traffic would loop", text,
+                   ld->listens[i].key);
+            return;
+        }
+    }
+    ld->forward.addr = *addr;
+    snprintf(ld->forward.key, KEY_PATH_MAX, "%s", key);
 }
 
 static bool load_hostport(struct loader *ld, const struct cfg_field *f, const yaml_node_t *node,
@@ -181,6 +213,8 @@ static bool load_hostport(struct loader *ld, const struct cfg_field *f, const ya
     }
     if (f->is_listen)
         note_listen(ld, node, key, out);
+    if (f->is_forward)
+        note_forward(ld, node, key, out);
     return true;
 }
 
@@ -232,7 +266,8 @@ static void load_path(struct loader *ld, const yaml_node_t *node, const char *ke
         return;
     }
     cfg_quote(resolved, quoted, sizeof quoted);
-    int fd = open(resolved, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO must be refused below, not hang the load. */
+    int fd = open(resolved, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         report(ld, node, key, "cannot read %s: %s", quoted, strerror(errno));
         return;
@@ -543,7 +578,8 @@ static void report_yaml_error(struct loader *ld, const yaml_parser_t *parser, co
  * frees, or reports why it cannot. */
 static char *read_file(struct loader *ld, size_t *size)
 {
-    int fd = open(ld->file, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO must be refused below, not hang the load. */
+    int fd = open(ld->file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         cfg_errors_add(ld->errors, ld->file, 0, 0, "", "cannot open: %s", strerror(errno));
         return NULL;
@@ -561,30 +597,25 @@ static char *read_file(struct loader *ld, size_t *size)
         close(fd);
         return NULL;
     }
-    /* One byte more than the limit tells a file that grew after fstat. */
-    char *text = cfg_xcalloc(CFG_MAX_FILE_BYTES + 2, 1);
+    /* A file that grows while it is read is cut at its size from fstat. */
+    size_t want = (size_t)st.st_size;
+    char *text = cfg_xcalloc(want + 1, 1);
     size_t used = 0;
-    for (;;) {
-        ssize_t n = read(fd, text + used, CFG_MAX_FILE_BYTES + 1 - used);
+    while (used < want) {
+        ssize_t n = read(fd, text + used, want - used);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
             cfg_errors_add(ld->errors, ld->file, 0, 0, "", "cannot read: %s", strerror(errno));
-            break;
+            close(fd);
+            free(text);
+            return NULL;
         }
-        used += (size_t)n;
-        if (n == 0 || used > CFG_MAX_FILE_BYTES)
+        if (n == 0)
             break;
+        used += (size_t)n;
     }
     close(fd);
-    if (ld->errors->count || used > CFG_MAX_FILE_BYTES) {
-        if (!ld->errors->count)
-            cfg_errors_add(ld->errors, ld->file, 0, 0, "",
-                           "file is more than the limit of %d bytes (1 MiB); not parsed",
-                           CFG_MAX_FILE_BYTES);
-        free(text);
-        return NULL;
-    }
     *size = used;
     return text;
 }
@@ -614,10 +645,8 @@ static bool set_directory(struct loader *ld, const char *path)
 static bool check_depth(struct loader *ld, const char *text, size_t size)
 {
     yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) {
-        fputs("reusegw: out of memory while loading the configuration\n", stderr);
-        abort();
-    }
+    if (!yaml_parser_initialize(&parser))
+        cfg_out_of_memory();
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, size);
     int depth = 0;
     bool ok = true, done = false;
@@ -667,10 +696,8 @@ static bool parse_document(struct loader *ld, const char *text, size_t size, yam
     if (!check_depth(ld, text, size))
         return false;
     yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) {
-        fputs("reusegw: out of memory while loading the configuration\n", stderr);
-        abort();
-    }
+    if (!yaml_parser_initialize(&parser))
+        cfg_out_of_memory();
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, size);
     bool ok = yaml_parser_load(&parser, doc);
     if (!ok) {

@@ -40,11 +40,12 @@ struct cfg_field {
     size_t offset;
     size_t count_offset; /* lists: where the size_t count goes */
     bool required;
-    bool is_listen;                   /* an address reusegw binds: no two may be equal */
-    bool ip_only;                     /* host must be an IP literal (DNS servers) */
-    uint16_t default_port;            /* host:port: 0 makes the port required */
-    uint64_t min, max;                /* integers, durations (ms); lists: entry counts */
-    const char *const *names;         /* CFG_F_ENUM, NULL-terminated */
+    bool is_listen;           /* an address reusegw binds: no two may be equal */
+    bool is_forward;          /* reusegw connects there: must not be its own listen address */
+    bool ip_only;             /* host must be an IP literal (DNS servers) */
+    uint16_t default_port;    /* host:port: 0 makes the port required */
+    uint64_t min, max;        /* integers, durations (ms); lists: entry counts */
+    const char *const *names; /* CFG_F_ENUM, NULL-terminated */
     const struct cfg_map_schema *map; /* CFG_F_MAP, CFG_F_ROUTES */
 };
 

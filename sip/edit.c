@@ -47,8 +47,10 @@ enum sip_err sip_edit_replace(struct sip_edit *ed, const char *at, size_t del, s
 enum sip_err sip_edit_via_client(struct sip_edit *ed, const struct sip_via *top,
                                  struct sip_str sent_by, bool add_alias)
 {
-    /* All three patches or none: undo from a copy (a few hundred bytes). */
-    struct sip_edit before = *ed;
+    /* All three patches or none: undo from a copy of the patch list. */
+    struct sip_patch saved[SIP_EDIT_MAX_PATCHES];
+    size_t nsaved = ed->npatches;
+    memcpy(saved, ed->patches, nsaved * sizeof(saved[0]));
     const char *sb_end = top->sent_by.p + top->sent_by.len;
     enum sip_err err = sip_edit_replace(ed, top->parm.p, (size_t)(sb_end - top->parm.p),
                                         SIP_STR_LIT("SIP/2.0/TLS "));
@@ -56,8 +58,10 @@ enum sip_err sip_edit_via_client(struct sip_edit *ed, const struct sip_via *top,
         err = sip_edit_replace(ed, sb_end, 0, sent_by);
     if (!err && add_alias && !top->alias)
         err = sip_edit_replace(ed, top->parm.p + top->parm.len, 0, SIP_STR_LIT(";alias"));
-    if (err)
-        *ed = before;
+    if (err) {
+        memcpy(ed->patches, saved, nsaved * sizeof(saved[0]));
+        ed->npatches = nsaved;
+    }
     return err;
 }
 

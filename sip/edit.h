@@ -29,7 +29,7 @@ struct sip_edit {
     const struct sip_msg *msg;
     struct sip_patch patches[SIP_EDIT_MAX_PATCHES];
     size_t npatches;
-    char scratch[40]; /* "Content-Length: 4294967295\r\n\r\n" fits */
+    char scratch[48]; /* "Content-Length: <any size_t>\r\n\r\n" fits */
 };
 
 /* Starts an edit session over msg (borrowed, with its buffer, until the

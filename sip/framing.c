@@ -186,9 +186,7 @@ enum sip_frame_event sip_framer_feed(struct sip_framer *f, const char *buf, size
                 return fail(f, out, SIP_ERR_HEADERS_TOO_LARGE);
             return SIP_FRAME_NEED_MORE;
         }
-        if (f->header_len > max_message_bytes)
-            return fail(f, out, SIP_ERR_HEADERS_TOO_LARGE);
-        size_t body_len;
+        size_t body_len; /* header_len <= avail <= max_message_bytes here */
         enum sip_err err = header_section_length(f, buf, &body_len);
         if (err)
             return fail(f, out, err);

@@ -56,8 +56,15 @@ static void note_param(struct sip_via *via, const struct sip_param *prm)
 enum sip_err sip_via_parse(struct sip_str parm, struct sip_via *via, struct sip_param *params,
                            size_t max_params)
 {
-    memset(via, 0, sizeof(*via));
+    /* Field by field: a memset of the whole struct costs a rep stos. */
+    const struct sip_str none = {NULL, 0};
     via->parm = parm;
+    via->name = via->version = via->transport = via->sent_by = via->params = none;
+    via->branch = via->received = via->maddr = via->ttl = via->rport = none;
+    via->hp = (struct sip_hostport){none, SIP_HOST_DNS, false, 0};
+    via->has_rport = false;
+    via->alias = false;
+    via->nparams = 0;
     const char *p = parm.p, *end = parm.p + parm.len;
     p = skip_lws(p, end);
     if ((p = token(p, end, &via->name)) == NULL)

@@ -1,5 +1,11 @@
 /* The per-connection engine: SSL over a BIO that reads and writes the
- * connection's own two byte queues, which exist only while non-empty. */
+ * connection's own two byte queues, which exist only while non-empty.
+ *
+ * Idle memory: this BoringSSL defines SSL_MODE_RELEASE_BUFFERS as 0 because
+ * it always frees its record buffers between records; the queues are freed
+ * when drained; handshake configuration is shed and the server keeps only
+ * the SHA-256 of the client certificate. A queue is allocated when a burst
+ * starts, which is the one allocation on the data path. */
 #include "tls/conn.h"
 
 #include <ctype.h>
@@ -14,6 +20,7 @@
 #include <openssl/ssl.h>
 
 #include "tls/internal.h"
+#include "tls/resumed_identities.h"
 #include "tls/verify.h"
 
 /* BoringSSL never writes a record larger than this (16 KiB plus overhead). */
@@ -270,8 +277,8 @@ enum ssl_verify_result_t tls_verify_peer(SSL *ssl, uint8_t *out_alert)
     conn->ids = result.ids;
     if (!conn->is_client) {
         const CRYPTO_BUFFER *leaf = sk_CRYPTO_BUFFER_value(chain, 0);
-        tls_ctx_remember_identities(conn->ctx, CRYPTO_BUFFER_data(leaf), CRYPTO_BUFFER_len(leaf),
-                                    conn->ids);
+        tls_resumed_identities_remember(CRYPTO_BUFFER_data(leaf), CRYPTO_BUFFER_len(leaf),
+                                        conn->ids);
     }
     return ssl_verify_ok;
 }
@@ -290,19 +297,26 @@ int tls_verify_new_session(SSL *ssl, SSL_SESSION *session)
 static void on_established(struct tls_conn *conn)
 {
     conn->state = TLS_STATE_ESTABLISHED;
-    if (conn->is_client || !SSL_session_reused(conn->ssl))
+    if (conn->is_client)
         return; /* ids came from the verify callback or the session cache */
+    /* BoringSSL holds TLS 1.3 tickets back until the server writes; a SIP
+     * server may stay silent, so flush them now with a zero-byte write. */
+    SSL_write(conn->ssl, NULL, 0);
+    if (!SSL_session_reused(conn->ssl))
+        return;
     /* Server, resumed: only the hash of the client certificate survives in
      * the session; the identities were proven at the full handshake. */
     const uint8_t *sha256;
     size_t len;
     SSL_SESSION_get0_peer_sha256(SSL_get_session(conn->ssl), &sha256, &len);
     tls_identities_unref(conn->ids);
-    conn->ids = len == 32 ? tls_ctx_recall_identities(conn->ctx, sha256) : NULL;
+    conn->ids = len == 32 ? tls_resumed_identities_recall(sha256) : NULL;
 }
 
 size_t tls_conn_feed(struct tls_conn *conn, const void *data, size_t len)
 {
+    if (conn->state == TLS_STATE_CLOSED || conn->state == TLS_STATE_FAILED)
+        return len; /* nothing more will be read: discard */
     size_t room = TLS_CONN_MAX_INPUT - queue_pending(&conn->in);
     if (len > room)
         len = room;

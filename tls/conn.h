@@ -87,7 +87,8 @@ void tls_conn_free(struct tls_conn *conn);
 
 /* tls_conn_feed copies up to |len| bytes of received ciphertext (borrowed)
  * and returns how many it took; fewer than |len| (possibly 0) when
- * TLS_CONN_MAX_INPUT bytes already wait: read plaintext, then feed the rest. */
+ * TLS_CONN_MAX_INPUT bytes already wait: read plaintext, then feed the rest.
+ * In state CLOSED or FAILED the bytes are discarded and reported as taken. */
 size_t tls_conn_feed(struct tls_conn *conn, const void *data, size_t len);
 
 /* tls_conn_handshake advances the handshake with the ciphertext fed so far.

@@ -1,7 +1,8 @@
-/* Building the SSL_CTX from files, and the server's resumed-identity table. */
+/* Building the SSL_CTX from files: certificate, trust anchors, tickets. */
 #include "tls/internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -239,7 +240,6 @@ struct tls_ctx *tls_ctx_new(const struct tls_ctx_options *opts, char *err, size_
     atomic_init(&ctx->refs, 1);
     ctx->generation = atomic_fetch_add(&next_generation, 1);
     ctx->require_sip_eku = opts->require_sip_eku;
-    pthread_mutex_init(&ctx->resumed_lock, NULL);
     pthread_once(&cert_pool_once, cert_pool_init);
     ctx->trust = X509_STORE_new();
     size_t ca_len = 0;
@@ -270,42 +270,5 @@ void tls_ctx_unref(struct tls_ctx *ctx)
         return;
     SSL_CTX_free(ctx->ssl_ctx);
     X509_STORE_free(ctx->trust);
-    for (size_t i = 0; i < TLS_RESUMED_IDENTITIES_SLOTS; i++)
-        tls_identities_unref(ctx->resumed[i].ids);
-    pthread_mutex_destroy(&ctx->resumed_lock);
     free(ctx);
-}
-
-void tls_ctx_remember_identities(struct tls_ctx *ctx, const uint8_t *der, size_t len,
-                                 struct tls_identities *ids)
-{
-    uint8_t digest[SHA256_DIGEST_LENGTH];
-    SHA256(der, len, digest);
-    pthread_mutex_lock(&ctx->resumed_lock);
-    struct tls_resumed_identities *slot = NULL;
-    for (size_t i = 0; i < TLS_RESUMED_IDENTITIES_SLOTS && ctx->resumed[i].ids != NULL; i++)
-        if (memcmp(ctx->resumed[i].cert_sha256, digest, sizeof(digest)) == 0)
-            slot = &ctx->resumed[i];
-    if (slot == NULL) {
-        slot = &ctx->resumed[ctx->resumed_next];
-        ctx->resumed_next = (ctx->resumed_next + 1) % TLS_RESUMED_IDENTITIES_SLOTS;
-    }
-    tls_identities_unref(slot->ids);
-    memcpy(slot->cert_sha256, digest, sizeof(digest));
-    slot->ids = tls_identities_ref(ids);
-    pthread_mutex_unlock(&ctx->resumed_lock);
-}
-
-struct tls_identities *tls_ctx_recall_identities(struct tls_ctx *ctx, const uint8_t cert_sha256[32])
-{
-    struct tls_identities *ids = NULL;
-    pthread_mutex_lock(&ctx->resumed_lock);
-    for (size_t i = 0; i < TLS_RESUMED_IDENTITIES_SLOTS && ctx->resumed[i].ids != NULL; i++) {
-        if (memcmp(ctx->resumed[i].cert_sha256, cert_sha256, SHA256_DIGEST_LENGTH) == 0) {
-            ids = tls_identities_ref(ctx->resumed[i].ids);
-            break;
-        }
-    }
-    pthread_mutex_unlock(&ctx->resumed_lock);
-    return ids;
 }

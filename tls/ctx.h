@@ -36,7 +36,8 @@ struct tls_ctx_options {
     bool max_tls12;
 };
 
-/* tls_ctx is a refcounted, immutable TLS configuration. */
+/* tls_ctx is a refcounted, immutable TLS configuration; one ctx may serve
+ * every worker thread at once. */
 struct tls_ctx;
 
 /* tls_ctx_new builds a ctx from |opts| (borrowed). TLS 1.2 and 1.3 only.

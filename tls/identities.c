@@ -188,7 +188,8 @@ struct tls_identities *tls_identities_from_der(const uint8_t *der, size_t len)
 
 struct tls_identities *tls_identities_ref(struct tls_identities *set)
 {
-    atomic_fetch_add_explicit(&set->refs, 1, memory_order_relaxed);
+    if (set != NULL)
+        atomic_fetch_add_explicit(&set->refs, 1, memory_order_relaxed);
     return set;
 }
 

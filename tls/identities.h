@@ -37,7 +37,9 @@ struct tls_identities *tls_identities_from_x509(X509 *cert);
  * the bytes are not a certificate or on allocation failure. */
 struct tls_identities *tls_identities_from_der(const uint8_t *der, size_t len);
 
-/* tls_identities_ref takes one more reference to |set| and returns it. */
+/* tls_identities_ref takes one more reference to |set| and returns it; NULL
+ * (an unauthenticated peer) gives NULL, so callers can keep the result of
+ * tls_conn_identities without a check. */
 struct tls_identities *tls_identities_ref(struct tls_identities *set);
 
 /* tls_identities_unref drops one reference; the last one frees the set.

@@ -1,10 +1,9 @@
-/* internal: what ctx.c, conn.c and session_cache.c share; not for users of
- * tls/. Owns nothing itself; describes the private layout of struct tls_ctx
- * and the session cache calls the engine makes. */
+/* internal: what the tls/ sources share; not for users of tls/.
+ * Owns nothing itself: the private layout of struct tls_ctx and the session
+ * cache calls the engine makes. Never included outside tls/. */
 #ifndef REUSEGW_TLS_INTERNAL_H
 #define REUSEGW_TLS_INTERNAL_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 
 #include <openssl/ssl.h>
@@ -13,37 +12,13 @@
 #include "tls/identities.h"
 #include "tls/session_cache.h"
 
-/* Server role, resumption: BoringSSL keeps only the SHA-256 of a client's
- * certificate in its session, so the identities proven at the full handshake
- * are kept here under that hash. A miss (entry replaced) leaves the resumed
- * connection unauthenticated, never wrongly authenticated. */
-#define TLS_RESUMED_IDENTITIES_SLOTS 1024
-
-struct tls_resumed_identities {
-    uint8_t cert_sha256[32];
-    struct tls_identities *ids; /* NULL: slot free */
-};
-
 struct tls_ctx {
     atomic_uint refs;
     uint64_t generation; /* distinguishes ctxs for the client session cache */
     SSL_CTX *ssl_ctx;
     X509_STORE *trust;
     bool require_sip_eku;
-    pthread_mutex_t resumed_lock;
-    size_t resumed_next; /* round-robin replacement */
-    struct tls_resumed_identities resumed[TLS_RESUMED_IDENTITIES_SLOTS];
 };
-
-/* tls_ctx_remember_identities stores |ids| (takes a new reference) under the
- * SHA-256 of the leaf certificate |der|. */
-void tls_ctx_remember_identities(struct tls_ctx *ctx, const uint8_t *der, size_t len,
-                                 struct tls_identities *ids);
-
-/* tls_ctx_recall_identities returns a new reference to the identities stored
- * for |cert_sha256|, or NULL. */
-struct tls_identities *tls_ctx_recall_identities(struct tls_ctx *ctx,
-                                                 const uint8_t cert_sha256[32]);
 
 /* tls_session_key identifies one cache entry. */
 struct tls_session_key {
@@ -53,9 +28,11 @@ struct tls_session_key {
     char domain[TLS_IDENTITY_MAX_LEN + 1];
 };
 
-/* tls_session_cache_take removes and returns the session stored for |key|
- * under ctx |generation| (caller owns one session reference) and sets |*ids|
- * to a new reference to the identities proven with it; NULL when none. */
+/* tls_session_cache_take returns the session stored for |key| under ctx
+ * |generation| (caller owns one session reference; a single-use TLS 1.3
+ * session leaves the cache, a TLS 1.2 one stays) and sets |*ids| to a new
+ * reference to the identities proven with it; NULL when none. An entry of
+ * another generation is dropped. */
 SSL_SESSION *tls_session_cache_take(struct tls_session_cache *cache,
                                     const struct tls_session_key *key, uint64_t generation,
                                     struct tls_identities **ids);

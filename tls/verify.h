@@ -17,7 +17,7 @@ struct tls_verify_result {
     enum tls_error error;       /* TLS_ERROR_NONE when the chain is accepted */
     uint8_t alert;              /* TLS alert to send on failure */
     struct tls_identities *ids; /* on success: a new reference */
-    char reason[160];           /* on failure: for the log */
+    char reason[320];           /* on failure: for the log */
 };
 
 /* tls_verify_chain verifies |chain| (leaf first) against |ctx|'s trust

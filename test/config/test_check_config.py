@@ -106,6 +106,16 @@ BAD = [
      'listen: "127.0.0.1:5061"}\n',
      "7:48: legacy.listen: listen address 127.0.0.1:5061 overlaps 0.0.0.0:5061 (tls.listen[0]): "
      "both cannot be bound"),
+    ("forward_to_is_own_listen",
+     IDENTITY + TLS + 'legacy: {listen: "127.0.0.1:5070", forward_to: "127.0.0.1:5070"}\n',
+     "7:48: legacy.forward_to: 127.0.0.1:5070 is reusegw's own legacy.listen: traffic would loop"),
+    ("listen_is_forward_to", VALID + 'admin: {listen: "127.0.0.1:5060"}\n',
+     "8:17: admin.listen: 127.0.0.1:5060 is also legacy.forward_to, the legacy proxy's address: "
+     "traffic would loop"),
+    ("forward_to_under_wildcard",
+     IDENTITY + tls_with('  listen: ["0.0.0.0:5061"]') + 'legacy: {forward_to: "127.0.0.1:5061", '
+     'listen: "127.0.0.1:5070"}\n',
+     "7:22: legacy.forward_to: 127.0.0.1:5061 is reusegw's own tls.listen[0]: traffic would loop"),
     ("unknown_key", VALID + "metrics: {}\n",
      '8:1: metrics: unknown key "metrics"; valid keys: identity, tls, legacy, reuse, routes, '
      'dns, limits, admin, runtime, log'),
@@ -203,6 +213,19 @@ def test_missing_file(reusegw_bin, confdir):
     assert r.stderr.decode() == f"{path}: cannot open: No such file or directory\n"
 
 
+def test_fifo_as_config_or_certificate_does_not_hang(reusegw_bin, confdir):
+    fifo = confdir / "fifo"
+    os.mkfifo(fifo)
+    r = check(reusegw_bin, fifo)
+    assert r.returncode == 1
+    assert r.stderr.decode() == f"{fifo}: not a regular file\n"
+    path = confdir / "ca_fifo.yaml"
+    path.write_text(IDENTITY + tls_with("  ca: fifo") + LEGACY)
+    r = check(reusegw_bin, path)
+    assert r.returncode == 1
+    assert r.stderr.decode() == f'{path}:3:7: tls.ca: "{fifo}" is not a regular file\n'
+
+
 def test_every_error_of_a_file_is_reported_in_order(reusegw_bin, confdir):
     path = confdir / "many.yaml"
     path.write_text("identity: {sent_by: \"a.test:99999\"}\n"
@@ -291,3 +314,36 @@ def test_errors_never_print_private_key_contents(reusegw_bin, confdir):
         assert output, name
         leaked = [s for s in secrets if s in output]
         assert not leaked, f"{name} printed key material: {output}"
+
+
+def key_paths(node, prefix=""):
+    """Every leaf key path of a parsed YAML tree; list entries become []."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from key_paths(v, f"{prefix}.{k}" if prefix else k)
+    elif isinstance(node, list) and node and isinstance(node[0], dict):
+        for item in node:
+            yield from key_paths(item, prefix + "[]")
+    else:
+        yield prefix
+
+
+# The keys of DESIGN.md's contract: they may be extended, never renamed or dropped.
+DESIGN_KEYS = {
+    "identity.sent_by", "tls.listen", "tls.certificate", "tls.private_key", "tls.ca",
+    "tls.client_certificate", "tls.handshake_timeout", "legacy.forward_to", "legacy.listen",
+    "legacy.transparent", "reuse.accept_alias", "reuse.request_alias",
+    "reuse.require_sent_by_identity", "reuse.idle_timeout", "routes[].domain",
+    "routes[].targets", "dns.servers", "limits.max_connections", "limits.max_message_bytes",
+    "admin.listen", "runtime.workers", "runtime.io_backend", "log.level", "log.format",
+}
+
+
+def test_example_and_reference_document_the_same_keys(source_dir):
+    import re
+    import yaml
+    example = set(key_paths(yaml.safe_load((source_dir / "config/example.yaml").read_text())))
+    doc = (source_dir / "docs/configuration.md").read_text()
+    documented = set(re.findall(r"^\| `([a-z_.\[\]]+)` \|", doc, re.M))
+    assert DESIGN_KEYS <= example
+    assert example == documented

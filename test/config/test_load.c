@@ -388,6 +388,9 @@ static const struct bad_case bad_cases[] = {
     {VALID "admin: {listen: \"127.0.0.1:5061\"}\n",
      "reusegw.yaml:8:17: admin.listen: duplicate listen address 127.0.0.1:5061 (also "
      "tls.listen[0])"},
+    {IDENTITY TLS "legacy: {forward_to: \"127.0.0.1:5061\", listen: \"127.0.0.1:5070\"}\n",
+     "reusegw.yaml:7:22: legacy.forward_to: 127.0.0.1:5061 is reusegw's own tls.listen[0]: "
+     "traffic would loop"},
     {VALID "dns: {servers: [resolver.test]}\n",
      "reusegw.yaml:8:17: dns.servers[0]: expected an IP address, got host name "
      "\"resolver.test\""},
@@ -590,6 +593,25 @@ static void binary_and_missing_files_get_clear_errors(void **state)
     assert_null(cfg_load(fx->dir, &fx->errors));
     assert_int_equal(fx->errors.count, 1);
     assert_string_equal(fx->errors.items[0].message, "not a regular file");
+    cfg_errors_clear(&fx->errors);
+
+    /* A FIFO without a writer would block a plain open(2) forever. */
+    char fifo[PATH_MAX];
+    snprintf(fifo, sizeof fifo, "%s/fifo.yaml", fx->dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_null(cfg_load(fifo, &fx->errors));
+    assert_int_equal(fx->errors.count, 1);
+    assert_string_equal(fx->errors.items[0].message, "not a regular file");
+    cfg_errors_clear(&fx->errors);
+
+    assert_null(load_text(fx, IDENTITY "tls:\n  listen: [\"127.0.0.1:5061\"]\n"
+                                       "  certificate: tls/proxy.pem\n"
+                                       "  private_key: tls/proxy.key\n  ca: fifo.yaml\n" LEGACY));
+    assert_int_equal(fx->errors.count, 1);
+    assert_string_equal(fx->errors.items[0].key, "tls.ca");
+    char expected[PATH_MAX + 64];
+    snprintf(expected, sizeof expected, "\"%s\" is not a regular file", fifo);
+    assert_string_equal(fx->errors.items[0].message, expected);
 }
 
 int main(void)

@@ -71,6 +71,12 @@ class Client:
         return read_message(self.sock, self.buf, timeout)
 
     def close(self):
+        # shutdown first: a reader thread blocked in recv would otherwise
+        # keep the socket open and the FIN unsent.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
 
 
@@ -189,7 +195,7 @@ A_HOST, B_HOST = "127.0.0.2", "127.0.0.3"
 
 
 def gateway_config(name, host, tls_port, legacy_listen, forward_to, certs, routes, extra="",
-                   tls_extra=""):
+                   tls_extra="", handshake_timeout="5s", client_certificate="required"):
     """A reusegw config for gateway |name| (certificate gw-|name|, identity
     |name|.test). |routes| is a list of (domain, ["ip:port", ...])."""
     route_text = "".join(
@@ -203,7 +209,8 @@ tls:
   certificate: {certs}/gw-{name}.pem
   private_key: {certs}/gw-{name}.key
   ca: {certs}/ca.pem
-  handshake_timeout: 5s
+  handshake_timeout: {handshake_timeout}
+  client_certificate: {client_certificate}
 legacy:
   forward_to: 127.0.0.1:{forward_to}
   listen: {host}:{legacy_listen}
@@ -219,7 +226,8 @@ class Pair:
     "legacy A" to A's legacy.listen (egress_a)."""
 
     def __init__(self, binary, source, workdir, a_extra="", b_extra="", a_routes=None,
-                 b_tls=None, b_forward_port=None, a_tls_extra="", b_tls_extra=""):
+                 b_tls=None, b_forward_port=None, a_tls_extra="", b_tls_extra="",
+                 b_handshake_timeout="5s", b_client_certificate="required"):
         certs = os.path.join(workdir, "certs")
         subprocess.run([os.path.join(source, "test/certs/gen.sh"), certs], check=True,
                        stdout=subprocess.DEVNULL)
@@ -238,7 +246,7 @@ class Pair:
                          gateway_config("b", B_HOST, self.b_tls, self.b_legacy,
                                         b_forward_port or self.legacy_b.port, certs,
                                         [("a.test", ["%s:%d" % (A_HOST, self.a_tls)])], b_extra,
-                                        b_tls_extra))
+                                        b_tls_extra, b_handshake_timeout, b_client_certificate))
         try:
             for gw, host, ports in ((self.a, A_HOST, (self.a_tls, self.a_legacy)),
                                     (self.b, B_HOST, (self.b_tls, self.b_legacy))):

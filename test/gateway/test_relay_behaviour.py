@@ -357,3 +357,70 @@ def test_sighup_reloads_routes_and_refuses_bad_configs(tmp_path):
         roundtrip_options(p, b"z9hG4bK-r2")
     finally:
         assert p.stop() == (0, 0)
+
+
+def test_route_naming_reusegw_is_popped_and_the_next_one_routes(pair):
+    route = b"Route: <sip:a.test:%d;lr>, <sip:b.test;lr>\r\n" % pair.a_tls
+    pair.egress_a.send(request(b"OPTIONS", b"sip:bob@elsewhere.test", b"z9hG4bK-route",
+                               b"route@a", 1, extra=route))
+    conn_b, got = pair.legacy_b.next(timeout=15)
+    assert b"Route: <sip:b.test;lr>\r\n" in got  # only reusegw's own entry went
+    assert got.startswith(b"OPTIONS sip:bob@elsewhere.test SIP/2.0\r\n")
+    conn_b.send(respond(got, 200, b"OK"))
+    assert pair.egress_a.recv().startswith(b"SIP/2.0 200 OK")
+
+
+def test_silent_tls_client_is_closed_after_the_handshake_timeout(tmp_path):
+    p = Pair(BIN, SRC, str(tmp_path), b_handshake_timeout="1s")
+    try:
+        s = socket.create_connection((B_HOST, p.b_tls), timeout=10)
+        start = time.monotonic()
+        assert s.recv(100) == b""  # B gave up on the handshake and closed
+        elapsed = time.monotonic() - start
+        assert 0.8 < elapsed < 5, elapsed
+        s.close()
+    finally:
+        assert p.stop() == (0, 0)
+
+
+def test_certless_client_with_alias_is_served_but_never_aliased(tmp_path):
+    # R-5923-25 / -15: with client_certificate optional, a peer without a
+    # certificate is relayed normally; its ;alias creates no row, so B's
+    # backward request for the sent-by domain is not sent down its connection.
+    import ssl
+    p = Pair(BIN, SRC, str(tmp_path), b_client_certificate="optional")
+    try:
+        ctx = ssl.create_default_context(cafile=os.path.join(p.certs, "ca.pem"))
+        raw = socket.create_connection((B_HOST, p.b_tls), timeout=10)
+        tls = ctx.wrap_socket(raw, server_hostname="b.test")
+        client = Client(tls)
+        req = (b"OPTIONS sip:b.test SIP/2.0\r\n"
+               b"Via: SIP/2.0/TLS a.test:%d;branch=z9hG4bK-certless;alias\r\n" % p.a_tls +
+               b"Max-Forwards: 70\r\nFrom: <sip:x@a.test>;tag=1\r\nTo: <sip:b.test>\r\n"
+               b"Call-ID: certless\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+        client.send(req)
+        conn_b, got = p.legacy_b.next(timeout=10)
+        assert got == req  # T -> mirror: nothing changes
+        conn_b.send(respond(got, 200, b"OK"))
+        assert client.recv(timeout=10).startswith(b"SIP/2.0 200 OK")
+        assert "alias recorded" not in p.b.read_log()
+        egress_b = Client.connect(B_HOST, p.b_legacy)
+        egress_b.send(request(b"OPTIONS", b"sip:a.test", b"z9hG4bK-cl-back", b"clb@b", 1))
+        conn_a, back = p.legacy_a.next(timeout=10)  # B dialled A itself
+        conn_a.send(respond(back, 200, b"OK"))
+        assert egress_b.recv(timeout=10).startswith(b"SIP/2.0 200 OK")
+        with pytest.raises(socket.timeout):
+            client.recv(timeout=0.5)  # nothing went down the certless connection
+        egress_b.close()
+        client.close()
+    finally:
+        assert p.stop() == (0, 0)
+
+
+def test_mirror_closed_by_the_legacy_proxy_is_reopened(pair):
+    conn_b = roundtrip_options(pair, b"z9hG4bK-mirror-1")
+    before = pair.b.read_log().count('conn=mirror why="peer closed"')
+    conn_b.close()  # legacy B hangs up on B's mirror
+    wait_log(pair.b, 'conn=mirror why="peer closed"', before + 1)
+    conn_b2 = roundtrip_options(pair, b"z9hG4bK-mirror-2")
+    assert conn_b2 is not conn_b  # a new mirror connection, same TLS connection

@@ -109,6 +109,8 @@ static void test_pop_route(void **state)
     expect(REQ_HEAD "l: 0\r\n\r\n");
     start(REQ_HEAD "l: 0\r\n\r\n");
     assert_int_equal(sip_edit_pop_route(&ed), SIP_ERR_NOT_FOUND);
+    start(REQ_HEAD "Route: ,\r\nl: 0\r\n\r\n");
+    assert_int_equal(sip_edit_pop_route(&ed), SIP_ERR_NOT_FOUND);
 }
 
 static void test_drop_last_and_middle_values(void **state)
@@ -162,6 +164,9 @@ static void test_content_length_fix(void **state)
     start(REQ_HEAD "Call-ID: a\r\n");
     assert_int_equal(sip_edit_content_length(&ed, 0), SIP_OK);
     expect(REQ_HEAD "Call-ID: a\r\nContent-Length: 0\r\n\r\n");
+    start("OPTIONS sip:a@b SIP/2.0\nCall-ID: a\n\nxy");
+    assert_int_equal(sip_edit_content_length(&ed, 2), SIP_OK);
+    expect("OPTIONS sip:a@b SIP/2.0\nCall-ID: a\nContent-Length: 2\r\n\nxy");
 }
 
 static void test_overlap_and_limits(void **state)
@@ -175,6 +180,12 @@ static void test_overlap_and_limits(void **state)
     assert_int_equal(sip_edit_via_restore(&ed, &top, SIP_STR_LIT("x")), SIP_ERR_EDIT_OVERLAP);
     assert_int_equal(ed.npatches, before);
     assert_int_equal(sip_edit_replace(&ed, msg.buf + msg.len + 1, 0, SIP_STR_LIT("x")),
+                     SIP_ERR_EDIT_OVERLAP);
+    assert_int_equal(sip_edit_replace(&ed, msg.buf + msg.len - 1, 2, SIP_STR_LIT("x")),
+                     SIP_ERR_EDIT_OVERLAP);
+    assert_int_equal(sip_edit_replace(&ed, msg.buf - 1, 0, SIP_STR_LIT("x")), SIP_ERR_EDIT_OVERLAP);
+    /* A patch may not start inside an earlier one either. */
+    assert_int_equal(sip_edit_replace(&ed, top.parm.p + 1, 0, SIP_STR_LIT("x")),
                      SIP_ERR_EDIT_OVERLAP);
     /* Fill the patch list; the rewrite then fails whole, changing nothing. */
     start(REQ_HEAD TOP_VIA REST);

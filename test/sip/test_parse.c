@@ -80,6 +80,8 @@ static void test_response_line(void **state)
     assert_int_equal(parse("SIP/2.0 700 high\r\n\r\n", &m), SIP_ERR_STATUS);
     assert_int_equal(parse("SIP/2.0 20x OK\r\n\r\n", &m), SIP_ERR_STATUS);
     assert_int_equal(parse("SIP/2.0\r\n\r\n", &m), SIP_ERR_START_LINE);
+    assert_int_equal(parse("SIP/2 200 OK\r\n\r\n", &m), SIP_ERR_START_LINE);
+    assert_int_equal(parse("SIP/2.0 200 O\rK\r\n\r\n", &m), SIP_ERR_STATUS);
 }
 
 static void test_request_line_errors(void **state)
@@ -115,6 +117,15 @@ static void test_header_errors_and_limits(void **state)
     assert_int_equal(parse("OPTIONS sip:a@b SIP/2.0\r\nA: 1\r\n", &m), SIP_OK);
     assert_int_equal(m.nheaders, 1);
     assert_int_equal(m.body.len, 0);
+    /* ... or even in the middle of its last header line. */
+    assert_int_equal(parse("OPTIONS sip:a@b SIP/2.0\r\nA: 1\r\nB: two", &m), SIP_OK);
+    assert_int_equal(m.nheaders, 2);
+    assert_str(m.headers[1].value, "two");
+    assert_int_equal(parse("OPTIONS sip:a@b SIP/2.0\r\nA: 1\r\n  more", &m), SIP_OK);
+    assert_str(m.headers[0].value, "1\r\n  more");
+    assert_int_equal(parse("OPTIONS sip:a@b SIP/2.0\r\nAB", &m), SIP_ERR_HEADER_SYNTAX);
+    /* More than the index can count is clamped, not trusted. */
+    assert_int_equal(sip_parse(three, strlen(three), &m, hdrs, SIZE_MAX), SIP_OK);
 }
 
 static void test_content_length_rules(void **state)
@@ -206,6 +217,8 @@ static void test_error_texts(void **state)
     assert_int_equal(sip_err_status(SIP_ERR_VERSION), 505);
     assert_int_equal(sip_err_status(SIP_ERR_VIA), 400);
     assert_int_equal(sip_err_status(SIP_ERR_MESSAGE_TOO_LARGE), 513);
+    assert_int_equal(sip_err_status(SIP_OK), 200);
+    assert_string_equal(sip_err_text((enum sip_err)SIP_ERR__COUNT), "Bad Request");
 }
 
 int main(void)

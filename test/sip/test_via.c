@@ -102,6 +102,13 @@ static void test_hosts(void **state)
     assert_int_equal(v.hp.kind, SIP_HOST_IPV4);
     assert_int_equal(via("SIP/2.0/UDP 192.0.2.256", &v), SIP_OK);
     assert_int_equal(v.hp.kind, SIP_HOST_DNS);
+    assert_int_equal(via("SIP/2.0/UDP 1920.0.2.1", &v), SIP_OK);
+    assert_int_equal(v.hp.kind, SIP_HOST_DNS);
+    assert_int_equal(via("SIP/2.0/UDP 192.0.2", &v), SIP_OK);
+    assert_int_equal(v.hp.kind, SIP_HOST_DNS);
+    assert_int_equal(via("SIP/2.0/UDP [0000:0000:0000:0000:0000:0000:0000:0000:0000:0000:1]", &v),
+                     SIP_ERR_HOST);
+    assert_str(sip_host_address(&(struct sip_hostport){{"h", 1}, SIP_HOST_DNS, false, 0}), "h");
     assert_int_equal(via("SIP/2.0/UDP [2001:db8::zz]", &v), SIP_ERR_HOST);
     assert_int_equal(via("SIP/2.0/UDP [::1", &v), SIP_ERR_HOST);
     assert_int_equal(via("SIP/2.0/UDP h:65536", &v), SIP_ERR_PORT);
@@ -144,6 +151,11 @@ static void test_bad_vias(void **state)
         "SIP/2.0/TLS h;=x",
         "SIP/2.0/TLS h;x=\"open",
         "/2.0/TLS h",
+        "SIP",
+        "SIP/",
+        "SIP/2.0",
+        "SIP/2.0/",
+        "SIP 2.0/TLS h",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         enum sip_err err = via(bad[i], &v);

@@ -141,6 +141,8 @@ static void refcount_keeps_set_alive(void **state)
     tls_identities_unref(ids);
     assert_true(has(more, "b.test")); /* ASan would flag a use after free */
     tls_identities_unref(more);
+    assert_null(tls_identities_ref(NULL)); /* an unauthenticated peer's set */
+    tls_identities_unref(NULL);
 }
 
 static void eku_classification(void **state)

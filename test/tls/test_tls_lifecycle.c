@@ -8,6 +8,18 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <malloc.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HAVE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAVE_ASAN 1
+#endif
+#endif
+#ifdef HAVE_ASAN
+#include <sanitizer/allocator_interface.h>
+#endif
 
 #include "tls/conn.h"
 #include "tls/session_cache.h"
@@ -70,6 +82,52 @@ static void data_both_ways_and_idle_buffers_released(void **state)
     assert_int_equal(tls_conn_read(p.s, buf, sizeof(buf), &n), TLS_PROGRESS_WANT_READ);
     assert_int_equal(n, 0);
     pair_free(&p);
+}
+
+/* Heap bytes in use, from whichever allocator this build runs on. */
+static size_t heap_in_use(void)
+{
+#ifdef HAVE_ASAN
+    return __sanitizer_get_current_allocated_bytes();
+#else
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+#endif
+}
+
+/* An idle established mutual-TLS connection costs at most 8 KiB of heap on
+ * each side: no record or queue buffers are kept once drained. */
+static void idle_connection_memory_is_bounded(void **state)
+{
+    enum { PAIRS = 200, BUDGET = 8192 };
+    struct tls_ctx *cctx = pki_ctx_new("gw-a", true, false, false);
+    struct tls_ctx *sctx = pki_ctx_new("gw-b", true, false, false);
+    static struct tls_conn *c[PAIRS], *s[PAIRS];
+    for (int round = 0; round < 2; round++) { /* round 0 warms one-time state */
+        size_t before = heap_in_use();
+        for (int i = 0; i < PAIRS; i++) {
+            c[i] = tls_conn_new_client(cctx, "b.test", NULL, NULL, 0);
+            s[i] = tls_conn_new_server(sctx);
+            assert_true(pump_handshake(c[i], s[i]));
+            char buf[16];
+            size_t n;
+            pump_read(s[i], c[i], buf, sizeof(buf), &n); /* take the ticket */
+        }
+        size_t all = heap_in_use();
+        for (int i = 0; i < PAIRS; i++)
+            tls_conn_free(c[i]);
+        size_t servers = heap_in_use();
+        for (int i = 0; i < PAIRS; i++)
+            tls_conn_free(s[i]);
+        if (round == 1) {
+            size_t per_client = (all - servers) / PAIRS, per_server = (servers - before) / PAIRS;
+            printf("idle bytes per connection: client %zu, server %zu\n", per_client, per_server);
+            assert_true(per_client <= BUDGET);
+            assert_true(per_server <= BUDGET);
+        }
+    }
+    tls_ctx_unref(cctx);
+    tls_ctx_unref(sctx);
 }
 
 /* A large transfer moves intact through bounded buffers: the writer is told
@@ -176,9 +234,11 @@ static void resumption_keeps_identities(void **state)
                 tls_conn_new_client(cctx, "a.virt.test", cache, addr, sizeof(addr));
             struct tls_conn *s = tls_conn_new_server(sctx);
             assert_true(pump_handshake(c, s));
-            /* TLS 1.3 tickets arrive after the handshake, with data. */
-            send_text(s, "hello");
-            expect_text(s, c, "hello");
+            /* TLS 1.3 tickets follow the handshake even from a server that
+             * never writes: the client takes them in its next read. */
+            char buf[16];
+            size_t n;
+            assert_int_equal(pump_read(s, c, buf, sizeof(buf), &n), TLS_PROGRESS_WANT_READ);
             if (tls_conn_resumed(c) != (dial > 0))
                 fail_msg("tls12=%d dial %d: resumed=%d", tls12, dial, tls_conn_resumed(c));
             assert_int_equal(tls_conn_resumed(s), dial > 0);
@@ -195,10 +255,85 @@ static void resumption_keeps_identities(void **state)
         assert_false(tls_conn_resumed(c));
         tls_conn_free(c);
         tls_conn_free(s);
+        /* A reloaded client ctx (new certificate or trust) never resumes a
+         * session made under the old one, and drops it. */
+        struct tls_ctx *reloaded = pki_ctx_new("gw-a", true, false, tls12);
+        c = tls_conn_new_client(reloaded, "a.virt.test", cache, addr, sizeof(addr));
+        s = tls_conn_new_server(sctx);
+        assert_true(pump_handshake(c, s));
+        assert_false(tls_conn_resumed(c));
+        tls_conn_free(c);
+        tls_conn_free(s);
+        tls_ctx_unref(reloaded);
         tls_session_cache_free(cache);
         tls_ctx_unref(cctx);
         tls_ctx_unref(sctx);
     }
+}
+
+static struct tls_ctx *ticket_ctx(const char *leaf, const char *ticket_key, char *err, size_t len)
+{
+    char cert[64], key[64];
+    snprintf(cert, sizeof(cert), "%s.chain.pem", leaf);
+    snprintf(key, sizeof(key), "%s.key", leaf);
+    struct tls_ctx_options opts = {
+        .certificate_file = pki_path(cert),
+        .private_key_file = pki_path(key),
+        .ca_file = pki_path("ca.pem"),
+        .client_cert_required = true,
+        .ticket_key_file = pki_path(ticket_key),
+    };
+    return tls_ctx_new(&opts, err, len);
+}
+
+static void write_file(const char *name, const void *data, size_t len)
+{
+    FILE *f = fopen(pki_path(name), "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
+/* Tickets from a key file: a second ctx (a reload, or another process) with
+ * the same key resumes the first one's sessions, and the resumed server side
+ * still knows the client's identities. A key file of the wrong size is
+ * refused with a reason. */
+static void ticket_key_file_shared_across_ctxs(void **state)
+{
+    uint8_t key[48];
+    for (size_t i = 0; i < sizeof(key); i++)
+        key[i] = (uint8_t)(i * 13 + 1);
+    write_file("ticket.key", key, sizeof(key));
+    write_file("short.key", key, 47);
+    char err[512];
+    assert_null(ticket_ctx("gw-b", "short.key", err, sizeof(err)));
+    assert_non_null(strstr(err, "short.key: must hold exactly 48 bytes, has 47"));
+    assert_null(ticket_ctx("gw-b", "absent.key", err, sizeof(err)));
+    assert_non_null(strstr(err, "ticket_key_file"));
+
+    struct tls_ctx *first = ticket_ctx("gw-b", "ticket.key", err, sizeof(err));
+    struct tls_ctx *second = ticket_ctx("gw-b", "ticket.key", err, sizeof(err));
+    assert_non_null(first);
+    assert_non_null(second);
+    struct tls_ctx *cctx = pki_ctx_new("gw-a", true, false, false);
+    struct tls_session_cache *cache = tls_session_cache_new(2);
+    struct tls_ctx *servers[] = {first, second};
+    for (int i = 0; i < 2; i++) {
+        struct tls_conn *c = tls_conn_new_client(cctx, "b.test", cache, "k", 1);
+        struct tls_conn *s = tls_conn_new_server(servers[i]);
+        assert_true(pump_handshake(c, s));
+        char buf[16];
+        size_t n;
+        pump_read(s, c, buf, sizeof(buf), &n);
+        assert_int_equal(tls_conn_resumed(s), i == 1);
+        assert_true(tls_identities_contains(tls_conn_identities(s), "a.test", 6));
+        tls_conn_free(c);
+        tls_conn_free(s);
+    }
+    tls_session_cache_free(cache);
+    tls_ctx_unref(cctx);
+    tls_ctx_unref(first);
+    tls_ctx_unref(second);
 }
 
 /* The cache is bounded: more peers than entries replace the oldest. */
@@ -328,10 +463,12 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(data_both_ways_and_idle_buffers_released),
+        cmocka_unit_test(idle_connection_memory_is_bounded),
         cmocka_unit_test(bulk_transfer_respects_bounds),
         cmocka_unit_test(close_sent_drops_incoming_data),
         cmocka_unit_test(close_received_allows_final_answers),
         cmocka_unit_test(resumption_keeps_identities),
+        cmocka_unit_test(ticket_key_file_shared_across_ctxs),
         cmocka_unit_test(session_cache_is_bounded),
         cmocka_unit_test(reload_with_broken_key_keeps_old_ctx),
         cmocka_unit_test(rsa_and_ec_keys),
