@@ -21,7 +21,9 @@
 #                $NET.4:5061) -> reusegw B (tls.listen $NET.4:5061, client
 #                certificate required, forward_to $NET.5:5060); one worker
 #                each, log level warn, limits.max_pending_transactions
-#                REUSEGW_MAX_PENDING (3000000: transactions linger 32 s);
+#                REUSEGW_MAX_PENDING (3000000: transactions linger 32 s),
+#                limits.max_connections_per_peer above MEM_CONNS (the idle
+#                test's connections all come from one address);
 #                binary REUSEGW_BIN (default build/gateway/reusegw, from
 #                scripts/build normal)
 #
@@ -38,6 +40,10 @@
 # <= MAX_RTT_MS (a growing backlog shows up there first).  Before each run 50
 # warm-up transactions open the relays' onward connections.
 #
+# CPU at equal load: one DURATION_S run per relay topology at FIXED_RATE
+# tx/s (0: skip), so that msgs per relay CPU-second compare at the same rate
+# (at each topology's own max rate the batching differs).
+#
 # Added latency: with no other load, LAT_N ping-pong OPTIONS (helper.py
 # latency, pinned to LOAD_CPU, relays to RELAY_CPU, sipp UAS answering)
 # through each topology; p50/p99 round trip minus the same percentile of
@@ -50,7 +56,7 @@
 #
 # Environment (defaults): DURATION_S=20 PROBE_S=6 REFINE=2 MAX_RTT_MS=20
 #   RATES="2000 5000 10000 15000 20000 30000 40000 50000 60000 80000"
-#   MEM_CONNS=5000 MEM_WARM=20 LAT_N=5000 RELAY_CPU=1 LOAD_CPU=0
+#   MEM_CONNS=5000 MEM_WARM=20 LAT_N=5000 FIXED_RATE=5000 RELAY_CPU=1 LOAD_CPU=0
 #   KAM_TCP_CHILDREN=2 MEM_KAM_TCP_CHILDREN=1
 #   QUICK=1: under 3 minutes: DURATION_S=5 PROBE_S=3 REFINE=0
 #     RATES="5000 15000 30000 45000" MEM_CONNS=500 LAT_N=1000
@@ -82,6 +88,7 @@ REFINE=${REFINE:-2}
 MAX_RTT_MS=${MAX_RTT_MS:-20}
 MEM_CONNS=${MEM_CONNS:-5000}
 LAT_N=${LAT_N:-5000}
+FIXED_RATE=${FIXED_RATE:-5000}
 SKIP_LAT=${SKIP_LAT:-0}
 # reusegw keeps every relayed transaction 64*T1 = 32 s after its final
 # response (DESIGN.md); the default table (65536) caps a sustained rate at
@@ -339,6 +346,7 @@ routes:
 limits:
   max_connections: $((MEM_CONNS + 1000))
   max_pending_transactions: $REUSEGW_MAX_PENDING
+  max_connections_per_peer: $((MEM_CONNS + 1000))
 admin:
   listen: "$ip:9091"
 runtime:
@@ -585,6 +593,21 @@ if ((!SKIP_MEM)); then
     done
 fi
 
+declare -A FIXCPU
+if ((!SKIP_RATE && FIXED_RATE > 0)); then
+    for topo in $TOPOLOGIES; do
+        [[ $topo == direct ]] && continue
+        log "=== $topo: CPU at $FIXED_RATE tx/s"
+        run_step "$topo" "$FIXED_RATE" "$DURATION_S" || log "$topo did not sustain $FIXED_RATE tx/s"
+        row=$(tail -1 "$STEPS")
+        IFS=$'\t' read -r _ _ _ fpass _ _ fach _ _ _ frp _ <<<"$row"
+        if [[ $frp != - ]]; then
+            FIXCPU[$topo]=$(awk -v a="$fach" -v p="$frp" 'BEGIN { printf "%.0f", 2 * a / (p / 100) }')
+            ((fpass)) || FIXCPU[$topo]+=" (run failed)"
+        fi
+    done
+fi
+
 declare -A LAT50 LAT99
 if ((!SKIP_LAT)); then
     for topo in $TOPOLOGIES; do
@@ -670,13 +693,15 @@ ratio() { # a b -> a/b with 2 decimals, or -
     for t in reusegw stunnel "$KAM_REF"; do
         M[$t,max]=${ACHV[$t]:--}
         M[$t,cpu]=${PERCPU[$t]:--}
+        M[$t,fix]=${FIXCPU[$t]:--}
         M[$t,p50]=$(added "$t" LAT50)
         M[$t,p99]=$(added "$t" LAT99)
         M[$t,mem]=${MEMB[$(mem_kind "$t")]:--}
     done
     echo "| Measure | reusegw pair | stunnel pair | Kamailio pair ($KAM_REF) | reusegw / stunnel | reusegw / Kamailio |"
     echo "|---|---:|---:|---:|---:|---:|"
-    for k in max:"Max tx/s, 0 failed (higher is better)" cpu:"SIP msgs per relay CPU-second (higher is better)" \
+    for k in max:"Max tx/s, 0 failed (higher is better)" cpu:"SIP msgs per relay CPU-second at the max rate (higher is better)" \
+             fix:"SIP msgs per relay CPU-second at $FIXED_RATE tx/s (higher is better)" \
              p50:"Added latency p50, us, both relays (lower is better)" p99:"Added latency p99, us, both relays (lower is better)" \
              mem:"Bytes per idle mTLS connection, PSS (lower is better)"; do
         key=${k%%:*} name=${k#*:}
@@ -701,6 +726,11 @@ RES=${RESULTS:-$HERE/results.md}
     echo "- reusegw: $("$REUSEGW_BIN" --version 2>/dev/null || echo "not built") ($REUSEGW_BIN, git $(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo "?"))"
     echo "- pinning: relays on CPU $RELAY_CPU, sipp UAC+UAS on CPU $LOAD_CPU; Kamailio tcp_children=$KAM_TCP_CHILDREN"
     echo
+    other_max=$(tail -n +2 "$STEPS" | awk -F'\t' 'BEGIN {m = 0} $14 + 0 > m {m = $14 + 0} END {print m}')
+    if awk -v o="$other_max" 'BEGIN { exit !(o > 20) }'; then
+        echo "**Warning: other programs used up to ${other_max}% of a core during the rate runs: max rates, CPU shares and latency tails are skewed by them (memory per connection is not).**"
+        echo
+    fi
     echo "## reusegw against the alternatives"
     echo
     cat "$COMPARE"

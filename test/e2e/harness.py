@@ -354,20 +354,29 @@ def _match(ep, want):
     return ep[0] == want
 
 
+def _established_rows():
+    out = subprocess.run(["ss", "-Htn", "state", "established"], capture_output=True,
+                         text=True, timeout=10, check=True).stdout
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 4:
+            yield int(f[0]), _split_ep(f[2]), _split_ep(f[3])
+
+
+def unread_bytes(local, peer):
+    """Recv-Q of the ESTABLISHED socket local -> peer (both (ip, port)):
+    bytes the owning process has not read yet; None if there is none."""
+    for recv_q, lo, pe in _established_rows():
+        if lo == local and pe == peer:
+            return recv_q
+    return None
+
+
 def established(local, peer):
     """Number of ESTABLISHED TCP sockets whose local end matches local and
     whose peer end matches peer (each None, an ip or an (ip, port)). On loopback a
     connection has two sockets: this counts the one seen from local."""
-    out = subprocess.run(["ss", "-Htn", "state", "established"], capture_output=True,
-                         text=True, timeout=10, check=True).stdout
-    n = 0
-    for line in out.splitlines():
-        f = line.split()
-        if len(f) < 4:
-            continue
-        if _match(_split_ep(f[2]), local) and _match(_split_ep(f[3]), peer):
-            n += 1
-    return n
+    return sum(1 for _, lo, pe in _established_rows() if _match(lo, local) and _match(pe, peer))
 
 
 # ---------------------------------------------------------------- SIP text
@@ -757,3 +766,34 @@ class Pair:
     def stop(self):
         """SIGTERMs the gateways that were started; their exit codes."""
         return [g.stop() for g in (self.a, self.b) if g.proc]
+
+
+# ---------------------------------------------------------------- Kamailio
+
+KAMAILIO_CFG = pathlib.Path(__file__).resolve().parent / "kamailio" / "relay.cfg"
+
+
+def start_kamailio(procs, name, pki, leaf, tcp, tls, next_proto, next_hop):
+    """Kamailio 5.6 (kamailio/relay.cfg) listening on tcp and tls (ip, port),
+    presenting leaf's certificate and requiring a verified client
+    certificate, forwarding every request statelessly to next_hop (ip,
+    port) over next_proto "TLS" or "TCP". A real RFC 5923-era SIP TLS stack
+    (OpenSSL) to interoperate with. Returns once both ports listen."""
+    work = procs.log_dir / name
+    work.mkdir(exist_ok=True)
+    tls_cfg = work / "tls.cfg"
+    section = (f"method = TLSv1.2+\nverify_certificate = yes\nrequire_certificate = yes\n"
+               f"certificate = {pki / (leaf + '.chain.pem')}\n"
+               f"private_key = {pki / (leaf + '.key')}\nca_list = {pki / 'ca.pem'}\n")
+    tls_cfg.write_text(f"[server:default]\n{section}\n[client:default]\n{section}")
+    argv = ["kamailio", "-f", KAMAILIO_CFG, "-DD", "-E", "-m", "64", "-M", "8",
+            "-Y", work, "-P", work / "kamailio.pid", "-w", work,
+            "-l", f"tcp:{hostport(tcp)}", "-l", f"tls:{hostport(tls)}",
+            "-A", f'TLS_CONFIG="{tls_cfg}"', "-A", f'CTL_SOCKET="unix:{work}/kam.ctl"',
+            "-A", "TCP_CHILDREN=1", "-A", "MAX_CONNS=1024",
+            "-A", f"NEXT_PROTO_{next_proto}", "-A", f'NEXT_HOST="{next_hop[0]}"',
+            "-A", f"NEXT_PORT={next_hop[1]}"]
+    p = procs.start(name, argv)
+    wait_listening(tcp, p)
+    wait_listening(tls, p)
+    return p

@@ -28,6 +28,9 @@ def rewritten(msg, branch, gw):
 # ---------------------------------------------------------------- sipp calls
 
 def sipp_side(procs, name, scenario, calls, dest, remote=None, extra=()):
+    """A sipp playing a legacy proxy on 127.0.0.1 (free port) for `calls`
+    calls, [dest] = dest: a UAC dialling remote, or (remote None) a UAS,
+    returned once it listens."""
     local = ("127.0.0.1", h.free_port())
     s = h.Sipp(procs, name, scenario, local, remote,
                extra=["-m", str(calls), "-key", "dest", dest, *extra])
@@ -191,7 +194,8 @@ def test_peer_resetting_mid_message_is_forgotten(make_pair, legacy, pki):
     peer = h.tls_connect(pair.b.tls, ctx, "b.test")
     peer.send(half)
     local = peer.sock.getsockname()
-    time.sleep(0.2)  # let B read the half message before the reset
+    assert h.wait_until(lambda: h.unread_bytes(pair.b.tls, local) == 0), \
+        "B never read the half message"
     peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     peer.sock.close()
     assert h.wait_until(lambda: h.established(pair.b.tls, local) == 0)
@@ -206,6 +210,26 @@ def test_peer_resetting_mid_message_is_forgotten(make_pair, legacy, pki):
 
 
 # ---------------------------------------------------------------- failures
+
+def test_legacy_proxy_down_gets_503_within_a_second(make_pair):
+    """B's legacy proxy is not listening: the request A's legacy proxy sent
+    is answered 503 (with a Warning saying why) in under a second."""
+    pair = make_pair(h.dead_endpoint(), h.dead_endpoint())
+    c = h.tcp_connect(pair.a.legacy_listen)
+    # first open the A-B connection, so the second is timed on the relay only
+    c.send(h.request("OPTIONS", "sip:svc@b.test", h.LEGACY_VIA))
+    assert c.recv().status == 503
+    t0 = time.monotonic()
+    msg = h.request("OPTIONS", "sip:svc@b.test", h.LEGACY_VIA)
+    c.send(msg)
+    answer = c.recv()
+    elapsed = time.monotonic() - t0
+    assert answer.status == 503
+    assert elapsed < 1.0, f"503 took {elapsed:.3f} s"
+    assert answer.get("warning"), "the 503 does not say why"
+    assert answer.all("via") == [f"{h.LEGACY_VIA};branch={h.branch_of(h.SipMessage(msg))}"]
+    c.close()
+
 
 def test_unreachable_route_gets_503(make_pair):
     """A route whose only target refuses connections: A answers its legacy

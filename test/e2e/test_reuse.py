@@ -158,3 +158,53 @@ def test_aliases_die_with_the_peers_close_notify(make_pair, legacy, pki):
         except (OSError, ssl.SSLError):
             pass  # B may close without answering with its own alert
     _backward_after_peer_left(make_pair, legacy, pki, close_notify)
+
+
+def test_one_connection_serves_every_domain_its_certificate_proves(make_pair, legacy, pki):
+    """R-5923-09/-19/-20 with a virtual (multi-domain) peer: its certificate
+    proves a.virt.test and b.virt.test, both routed to its address and Via
+    port, so requests for both go down its one connection; c.virt.test,
+    routed there too but not proven, does not (the dial fails: 503)."""
+    legacy_b = legacy()
+
+    def edit(name, cfg):
+        if name == "b":
+            a_test = next(r for r in cfg["routes"] if r["domain"] == "a.test")
+            for d in ("a.virt.test", "b.virt.test", "c.virt.test"):
+                cfg["routes"].append({"domain": d, "targets": list(a_test["targets"])})
+
+    pair = make_pair(h.dead_endpoint(), legacy_b.ep, edit, with_a=False)
+    peer = peer_as_a(pair, pki, "virtual", f"a.virt.test:{pair.a.tls[1]}")
+    c = h.tcp_connect(pair.b.legacy_listen)
+    for domain in ("a.virt.test", "b.virt.test"):
+        c.send(h.request("OPTIONS", f"sip:svc@{domain}", h.LEGACY_VIA))
+        req = peer.recv()
+        assert req.first_line == f"OPTIONS sip:svc@{domain} SIP/2.0"
+        peer.send(h.response(req))
+        assert c.recv().status == 200
+    c.send(h.request("OPTIONS", "sip:svc@c.virt.test", h.LEGACY_VIA))
+    assert c.recv().status == 503
+    assert not peer.pending
+
+
+def test_connection_for_one_domain_is_not_used_for_another(make_pair, legacy):
+    """R-5923-27/-11/-08, client role: A holds a connection to B opened for
+    b.test; c.test also routes to B's address, but B's certificate does not
+    prove c.test, so A neither sends it on that connection nor accepts a new
+    one (503); B's legacy proxy only ever sees the b.test request."""
+    legacy_b = legacy()
+
+    def edit(name, cfg):
+        if name == "a":
+            b_test = next(r for r in cfg["routes"] if r["domain"] == "b.test")
+            cfg["routes"].append({"domain": "c.test", "targets": list(b_test["targets"])})
+
+    pair = make_pair(h.dead_endpoint(), legacy_b.ep, edit)
+    c = h.tcp_connect(pair.a.legacy_listen)
+    c.send(h.request("OPTIONS", "sip:svc@b.test", h.LEGACY_VIA))
+    assert c.recv().status == 200
+    c.send(h.request("OPTIONS", "sip:svc@c.test", h.LEGACY_VIA))
+    assert c.recv().status == 503
+    _, got = legacy_b.next()
+    assert got.first_line == "OPTIONS sip:svc@b.test SIP/2.0"
+    assert legacy_b.received.empty()
