@@ -424,3 +424,17 @@ def test_mirror_closed_by_the_legacy_proxy_is_reopened(pair):
     wait_log(pair.b, 'conn=mirror why="peer closed"', before + 1)
     conn_b2 = roundtrip_options(pair, b"z9hG4bK-mirror-2")
     assert conn_b2 is not conn_b  # a new mirror connection, same TLS connection
+
+
+@pytest.mark.parametrize("sent_by,aliased", [("a.test", True), ("not-in-cert.test", False)])
+def test_require_sent_by_identity(tmp_path, sent_by, aliased):
+    # reuse.require_sent_by_identity: B records A's alias only when the Via
+    # sent-by host is one of the identities A's certificate proves (a.test).
+    p = Pair(BIN, SRC, str(tmp_path), a_sent_by_host=sent_by,
+             b_extra="reuse:\n  require_sent_by_identity: true\n")
+    try:
+        roundtrip_options(p, b"z9hG4bK-sbi")
+        assert ("alias recorded" in p.b.read_log()) == aliased
+        assert ("alias declined" in p.b.read_log()) == (not aliased)
+    finally:
+        assert p.stop() == (0, 0)
