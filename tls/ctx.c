@@ -190,15 +190,14 @@ static void set_session_context(SSL_CTX *ssl_ctx, const uint8_t *ca_pem, size_t 
     SSL_CTX_set_session_id_context(ssl_ctx, digest, SSL_MAX_SID_CTX_LENGTH);
 }
 
-static SSL_CTX *new_ssl_ctx(struct tls_ctx *ctx, const struct tls_ctx_options *opts,
-                            const uint8_t *ca_pem, size_t ca_len, char *err, size_t err_len)
+static SSL_CTX *new_ssl_ctx(const struct tls_ctx_options *opts, const uint8_t *ca_pem,
+                            size_t ca_len, char *err, size_t err_len)
 {
     SSL_CTX *ssl_ctx = SSL_CTX_new(TLS_with_buffers_method());
     if (ssl_ctx == NULL) {
         set_error(err, err_len, "cannot create SSL_CTX (%s)", ssl_reason());
         return NULL;
     }
-    SSL_CTX_set_app_data(ssl_ctx, ctx);
     SSL_CTX_set_min_proto_version(ssl_ctx, TLS1_2_VERSION);
     SSL_CTX_set_max_proto_version(ssl_ctx, opts->max_tls12 ? TLS1_2_VERSION : TLS1_3_VERSION);
     SSL_CTX_set0_buffer_pool(ssl_ctx, cert_pool);
@@ -248,7 +247,7 @@ struct tls_ctx *tls_ctx_new(const struct tls_ctx_options *opts, char *err, size_
         set_error(err, err_len, "out of memory");
     } else if ((ca_pem = read_file("ca_file", opts->ca_file, &ca_len, err, err_len)) != NULL &&
                load_trust(ctx->trust, opts->ca_file, ca_pem, ca_len, err, err_len) > 0) {
-        ctx->ssl_ctx = new_ssl_ctx(ctx, opts, ca_pem, ca_len, err, err_len);
+        ctx->ssl_ctx = new_ssl_ctx(opts, ca_pem, ca_len, err, err_len);
     }
     free(ca_pem);
     if (ctx->ssl_ctx == NULL) {

@@ -71,15 +71,15 @@ def wait_listening(host, port, proc):
         time.sleep(0.05)
 
 
-def s_server(pki, host, tmp_path, extra):
+def s_server(pki, host, tmp_path, extra, leaf="gw-b"):
     """openssl s_server for one connection. Its stdin is a pipe holding the
     pattern and kept open (EOF on stdin would end the session early); its
     stdout, a file, collects what it received."""
     port = free_port(host)
     with open(tmp_path / "received", "wb") as stdout:
         proc = subprocess.Popen(
-            ["openssl", "s_server", "-accept", f"{host}:{port}", "-cert", str(pki / "gw-b.pem"),
-             "-key", str(pki / "gw-b.key"), "-CAfile", str(pki / "ca.pem"), "-Verify", "1",
+            ["openssl", "s_server", "-accept", f"{host}:{port}", "-cert", str(pki / f"{leaf}.pem"),
+             "-key", str(pki / f"{leaf}.key"), "-CAfile", str(pki / "ca.pem"), "-Verify", "1",
              "-naccept", "1", "-quiet"] + extra,
             stdin=subprocess.PIPE, stdout=stdout, stderr=subprocess.PIPE)
     proc.stdin.write(pattern(SIZE))
@@ -137,6 +137,24 @@ def test_client_refuses_s_server_for_other_domain(tls_peer, pki, tmp_path):
     assert client.returncode != 0
     assert "certificate does not prove domain a.test" in client.stdout.decode()
     assert (tmp_path / "received").read_bytes() == b""
+
+
+def test_client_sends_sni(tls_peer, pki, tmp_path):
+    """SNI = the dialled domain: s_server presents a.test's certificate by
+    default and b.test's only when the client names b.test, so the client
+    (which requires b.test) succeeds only if it sent SNI."""
+    host = unique_host()
+    server, port = s_server(pki, host, tmp_path,
+                            ["-servername", "b.test", "-servername_fatal",
+                             "-cert2", str(pki / "gw-b.pem"), "-key2", str(pki / "gw-b.key")],
+                            leaf="gw-a")
+    client = subprocess.run([tls_peer, "client", host, str(port), "b.test", str(pki / "gw-a"),
+                             str(pki / "ca.pem"), str(SIZE), str(SIZE)],
+                            capture_output=True, timeout=TIMEOUT)
+    assert client.returncode == 0, client.stdout.decode() + client.stderr.decode()
+    assert "identities=b.test" in client.stdout.decode()
+    s_server_finish(server)
+    assert (tmp_path / "received").read_bytes() == pattern(SIZE)
 
 
 def test_server_against_openssl_s_client(tls_peer, pki):

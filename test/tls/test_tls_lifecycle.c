@@ -190,6 +190,9 @@ static void close_sent_drops_incoming_data(void **state)
     assert_int_equal(tls_conn_state(p.c), TLS_STATE_CLOSED);
     assert_int_equal(pump_read(p.c, p.s, buf, sizeof(buf), &n), TLS_PROGRESS_CLOSED);
     assert_int_equal(tls_conn_state(p.s), TLS_STATE_CLOSED);
+    /* Bytes after both close_notify alerts are discarded, never buffered. */
+    assert_int_equal(tls_conn_feed(p.s, "junk", 4), 4);
+    assert_int_equal(tls_conn_read(p.s, buf, sizeof(buf), &n), TLS_PROGRESS_CLOSED);
     pair_free(&p);
 }
 
