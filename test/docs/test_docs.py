@@ -32,8 +32,7 @@ HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 def exposed_families(text):
     """{family: (type, {label: {values}})} of a Prometheus text exposition;
-    a histogram's le label is left out (its buckets are not documented one
-    by one)."""
+    a histogram's _bucket, _sum and _count samples belong to its family."""
     types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
     families = {name: (kind, {}) for name, kind in types.items()}
     for line in text.splitlines():
@@ -48,8 +47,7 @@ def exposed_families(text):
                 f"sample {name} has no # TYPE line"
             name = base
         for label, value in re.findall(r'(\w+)="([^"]*)"', labels):
-            if label != "le":
-                families[name][1].setdefault(label, set()).add(value)
+            families[name][1].setdefault(label, set()).add(value)
     return families
 
 
