@@ -52,6 +52,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(plan.targets == targets && plan.n_targets == 1);
         CHECK(plan.domain.p >= buf && plan.domain.p + plan.domain.len <= buf + size);
         CHECK(plan.domain.len > 0 && plan.domain.p[0] != '[');
+    } else if (plan.verdict == ROUTE_DNS) {
+        /* No static route: a DNS name inside the message, never an IP literal. */
+        CHECK(plan.domain.p >= buf && plan.domain.p + plan.domain.len <= buf + size);
+        CHECK(plan.domain.len > 0 && plan.domain.p[0] != '[');
     } else {
         CHECK(plan.verdict == ROUTE_UNROUTABLE && plan.why && *plan.why);
     }

@@ -253,7 +253,10 @@ def test_legacy_proxy_killed_and_restarted_under_load(env, legacy):
                 peer.send(h.request("OPTIONS", "sip:svc@b.test", "SIP/2.0/TLS a.test:5061",
                                     call_id=call_id))
                 r = peer.recv(timeout=h.IO_TIMEOUT)
-                log.append((sent_in, r.status, r.get("call-id") == call_id))
+                # A request whose answer came back in another phase than it
+                # was sent in (the machine was slow) proves neither phase.
+                label = sent_in if phase["name"] == sent_in else "transition"
+                log.append((label, r.status, r.get("call-id") == call_id))
             except (AssertionError, OSError) as err:
                 log.append((sent_in, "lost", str(err)))
                 peer = e.connect()
