@@ -227,7 +227,7 @@ void conn_on_connect(struct worker *w, struct conn *c, const struct loop_event *
     }
     c->last_active_ms = w->now_ms;
     if (c->kind == CONN_TLS_OUT) {
-        c->tls = tls_conn_new_client(w->tls_ctx, c->domain, NULL, &c->peer, c->peer_len);
+        c->tls = tls_conn_new_client(w->tls_ctx, c->domain, w->tls_sessions, &c->peer, c->peer_len);
         if (!c->tls) {
             conn_dial_failed(w, c, "out of memory");
             conn_close(w, c, CLOSE_ABORT, "tls alloc");

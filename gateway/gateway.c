@@ -52,6 +52,14 @@ static void warn_unbuilt(const struct cfg_snapshot *cfg)
         LOG_WARN("dns.servers: DNS resolution is not built yet; only static routes are used");
 }
 
+void gateway_apply_log_config(const struct cfg_snapshot *cfg)
+{
+    _Static_assert((int)CFG_LOG_ERROR == (int)LOG_ERROR && (int)CFG_LOG_DEBUG == (int)LOG_DEBUG,
+                   "config and log levels line up");
+    _Static_assert((int)CFG_LOG_JSON == (int)LOG_FORMAT_JSON, "config and log formats line up");
+    log_configure((enum log_level)cfg->log.level, (enum log_format)cfg->log.format);
+}
+
 int gateway_run(struct cfg_snapshot *cfg)
 {
     warn_unbuilt(cfg);

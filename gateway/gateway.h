@@ -15,6 +15,10 @@ enum gateway_exit {
     GATEWAY_EXIT_RUNTIME = 3, /* could not start (bind, TLS files) or failed while running */
 };
 
+/* gateway_apply_log_config hands |cfg|'s log level and format to the log
+ * module: at start-up and on every accepted reload. */
+void gateway_apply_log_config(const struct cfg_snapshot *cfg);
+
 /* gateway_run serves |cfg| (borrowed; the worker takes its own reference)
  * until SIGTERM or SIGINT has drained, and returns the process exit status. */
 int gateway_run(struct cfg_snapshot *cfg);

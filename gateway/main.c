@@ -17,15 +17,6 @@ enum {
     EXIT_RUNTIME = 3 /* could not start or failed while running */
 };
 
-/* apply_log_config hands the snapshot's log settings to the log module. */
-static void apply_log_config(const struct cfg_snapshot *cfg)
-{
-    _Static_assert((int)CFG_LOG_ERROR == (int)LOG_ERROR && (int)CFG_LOG_DEBUG == (int)LOG_DEBUG,
-                   "config and log levels line up");
-    _Static_assert((int)CFG_LOG_JSON == (int)LOG_FORMAT_JSON, "config and log formats line up");
-    log_configure((enum log_level)cfg->log.level, (enum log_format)cfg->log.format);
-}
-
 static void usage(FILE *out)
 {
     fputs("usage: reusegw -c FILE            run the gateway\n"
@@ -79,7 +70,7 @@ int main(int argc, char **argv)
         cfg_unref(cfg);
         return EXIT_OK;
     }
-    apply_log_config(cfg);
+    gateway_apply_log_config(cfg);
     int status = gateway_run(cfg);
     cfg_unref(cfg);
     return status;

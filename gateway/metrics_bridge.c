@@ -49,7 +49,7 @@ void metrics_bridge_absorb(struct worker *w)
     metrics_set(m, M_LEGACY_ADDRESS_LEAKS, c->legacy_address_leaks);
     metrics_set(m, M_TIMEOUT_IDLE, c->timeouts_idle);
     metrics_set(m, M_TIMEOUT_HANDSHAKE, c->timeouts_handshake);
-    metrics_set(m, M_TIMEOUT_TRANSACTION, c->pending_expired);
+    metrics_set(m, M_TIMEOUT_TRANSACTION, w->pending.expired);
 
     /* Connections by kind and state, and alias rows (inbound TLS
      * connections indexed under an alias key), counted afresh. */

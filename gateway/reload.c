@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "gateway.h"
 #include "log.h"
 #include "tls/ctx.h"
 
@@ -90,5 +91,7 @@ bool reload_worker(struct worker *w)
     w->cfg = next;
     worker_cache_names(w);
     LOG_INFO("configuration reloaded", LF_STR("config", path), LF_UINT("routes", next->n_routes));
+    /* After the line above, so that it is written under the old level. */
+    gateway_apply_log_config(next);
     return true;
 }

@@ -6,6 +6,7 @@
 #include "conn_internal.h"
 #include "conn_io.h"
 #include "log.h"
+#include "metrics.h"
 #include "tls/conn.h"
 #include "tls/identities.h"
 
@@ -33,8 +34,10 @@ static void handshake_done(struct worker *w, struct conn *c)
 {
     c->state = CONN_OPEN;
     c->ids = tls_identities_ref(tls_conn_identities(c->tls));
+    metrics_inc(&w->metrics, tls_conn_resumed(c->tls) ? M_HANDSHAKE_RESUMED : M_HANDSHAKE_FULL);
     LOG_DEBUG("tls established", LF_STR("conn", conn_kind_name(c)),
-              LF_STR("version", tls_conn_version(c->tls)), LF_STR("domain", c->domain));
+              LF_STR("version", tls_conn_version(c->tls)), LF_STR("domain", c->domain),
+              LF_STR("resumed", tls_conn_resumed(c->tls) ? "yes" : "no"));
     c->last_active_ms = w->now_ms;
     conn_arm_timer(w, c, w->cfg->reuse.idle_timeout_ms);
     conn_release_held(w, c);

@@ -197,7 +197,6 @@ struct counters {
     uint64_t aliases_declined;
     uint64_t legacy_address_leaks; /* Record-Route/Contact naming legacy addresses */
     uint64_t timeouts_handshake;
-    uint64_t pending_expired;
     uint64_t reuse[REUSE_REASONS]; /* reuse decisions by reason */
 };
 

@@ -23,6 +23,7 @@
 #include "reload.h"
 #include "tls/conn.h"
 #include "tls/ctx.h"
+#include "tls/session_cache.h"
 #include "tls/identities.h"
 
 enum {
@@ -30,8 +31,9 @@ enum {
     RECV_BUFFER_SIZE = 16 * 1024,
     RECV_BUFFER_COUNT = 1024,
     RING_ENTRIES = 1024,
-    SCRATCH_SLACK = 2048, /* room for a rewritten Via or an added header */
-    OPS_TIMERS = 64,      /* DNS, admin connections, legacy probe */
+    SCRATCH_SLACK = 2048,           /* room for a rewritten Via or an added header */
+    OPS_TIMERS = 64,                /* DNS, admin connections, legacy probe */
+    TLS_SESSIONS_PER_WORKER = 4096, /* (address, domain) pairs whose re-dial resumes */
 };
 
 static void dispatch(void *ctx, const struct loop_event *ev);
@@ -71,6 +73,9 @@ int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_
         return -errno;
     w->now_ms = timer_now_ms();
     worker_cache_names(w);
+    w->tls_sessions = tls_session_cache_new(TLS_SESSIONS_PER_WORKER);
+    if (!w->tls_sessions)
+        return -ENOMEM;
     w->dns = dns_routes_new(w);
     return w->dns ? 0 : -EINVAL;
 }
@@ -114,6 +119,7 @@ void worker_free(struct worker *w)
     buf_pool_free(&w->out_pool);
     buf_pool_free(&w->in_pool);
     free(w->scratch);
+    tls_session_cache_free(w->tls_sessions); /* after every conn that used it */
     tls_ctx_unref(w->tls_ctx);
     cfg_unref(w->cfg);
     memset(w, 0, sizeof(*w));
@@ -229,6 +235,8 @@ static void start_drain(struct worker *w, const char *signame)
     if (w->stopping)
         return;
     w->stopping = true;
+    /* now_ms is as old as the last wake-up, which an idle loop makes seconds old. */
+    w->now_ms = timer_now_ms();
     w->drain_deadline_ms = w->now_ms + w->cfg->runtime.drain_timeout_ms;
     LOG_INFO("stopping: no new connections, draining transactions", LF_STR("signal", signame),
              LF_UINT("pending", w->pending.open),

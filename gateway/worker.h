@@ -24,6 +24,7 @@ struct admin_worker;
 struct cfg_snapshot;
 struct dns_routes;
 struct tls_ctx;
+struct tls_session_cache;
 
 #define WORKER_MAX_LISTENERS 17 /* tls.listen addresses + legacy.listen */
 
@@ -39,6 +40,7 @@ struct listener {
 struct worker {
     struct cfg_snapshot *cfg;
     struct tls_ctx *tls_ctx;
+    struct tls_session_cache *tls_sessions; /* client sessions, so re-dials resume */
     struct loop *loop;
     struct conn_table conns;
     struct pending_table pending;

@@ -147,7 +147,12 @@ def test_idle_timeout_closes_and_next_request_redials(tmp_path):
             time.sleep(0.1)
         assert "idle timeout" in p.a.read_log()
         roundtrip_options(p, b"z9hG4bK-idle-2")
-        assert p.a.read_log().count("tls established") == 2
+        established = [line for line in p.a.read_log().splitlines()
+                       if "tls established" in line]
+        assert len(established) == 2
+        # The re-dial resumes the session the first dial stored (the
+        # worker's session cache, keyed by address and domain).
+        assert "resumed=no" in established[0] and "resumed=yes" in established[1]
     finally:
         assert p.stop() == (0, 0)
 
@@ -355,6 +360,16 @@ def test_sighup_reloads_routes_and_refuses_bad_configs(tmp_path):
         p.a.proc.send_signal(signal.SIGHUP)
         wait_log(p.a, "configuration reloaded")
         roundtrip_options(p, b"z9hG4bK-r2")
+        # log.level reloads too: from debug to warn, a call leaves no debug line.
+        with open(p.a.config) as f:
+            current = f.read()
+        with open(p.a.config, "w") as f:
+            f.write(current.replace("level: debug", "level: warn"))
+        p.a.proc.send_signal(signal.SIGHUP)
+        wait_log(p.a, "configuration reloaded", count=2)
+        before = len(p.a.read_log())
+        roundtrip_options(p, b"z9hG4bK-r3")
+        assert "level=debug" not in p.a.read_log()[before:]
     finally:
         assert p.stop() == (0, 0)
 
