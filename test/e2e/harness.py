@@ -44,11 +44,22 @@ def unique_net():
     return f"127.{20 + os.getpid() % 200}.{n % 250 + 1}"
 
 
+_ports_given = set()
+
+
 def free_port(host="127.0.0.1"):
-    """A TCP port nothing listens on at host right now (the kernel's pick)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A TCP port nothing listens on at host (IPv4 or IPv6) right now (the
+    kernel's pick), never one this process handed out before: the kernel may
+    pick a port again once its probe socket is closed, and a config with the
+    same port twice (tls.listen and legacy.listen) does not start."""
+    while True:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def hostport(ep):
@@ -229,7 +240,9 @@ def gateway_config(pki, leaf, sent_by, tls_listen, forward_to, legacy_listen, ro
                    for d, ts in routes.items()],
         "limits": {"max_connections": 1000, "max_message_bytes": 131072},
         "admin": {"listen": hostport(admin_listen)},
-        "runtime": {"workers": 1},
+        # ctest runs every e2e module once per event-loop backend.
+        "runtime": {"workers": 1,
+                    "io_backend": os.environ.get("REUSEGW_TEST_IO_BACKEND", "auto")},
         "log": {"level": level, "format": "logfmt"},
     }
 
