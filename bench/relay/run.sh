@@ -723,7 +723,7 @@ RES=${RESULTS:-$HERE/results.md}
     echo "- nproc: $(nproc); CPU: $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo); RAM: $(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
     echo "- kernel: $(uname -srm); Debian $(cat /etc/debian_version)"
     echo "- sip-tester (sipp) $(pkg_version sip-tester); stunnel4 $(pkg_version stunnel4) ($(stunnel -version 2>&1 | grep -m1 '^Running' || true)); kamailio $(pkg_version kamailio), kamailio-tls-modules $(pkg_version kamailio-tls-modules); libssl3 $(pkg_version libssl3); openssl $(pkg_version openssl); python3 $(pkg_version python3)"
-    echo "- reusegw: $("$REUSEGW_BIN" --version 2>/dev/null || echo "not built") ($REUSEGW_BIN, git $(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo "?"))"
+    echo "- reusegw: $("$REUSEGW_BIN" --version 2>/dev/null || echo "not built") ($REUSEGW_BIN); this harness at git $(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo "?")"
     echo "- pinning: relays on CPU $RELAY_CPU, sipp UAC+UAS on CPU $LOAD_CPU; Kamailio tcp_children=$KAM_TCP_CHILDREN"
     echo
     other_max=$(tail -n +2 "$STEPS" | awk -F'\t' 'BEGIN {m = 0} $14 + 0 > m {m = $14 + 0} END {print m}')
