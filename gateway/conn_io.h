@@ -1,6 +1,6 @@
-/* conn_io: a connection's life on the loop — accept, dial with failover,
- * TLS driving, receive and framing, ordered sends, back-pressure, timers
- * and close.
+/* conn_io: the public face of a connection's life on the loop — accept,
+ * dial with failover, mirrors, ordered sends, back-pressure and close
+ * (implemented in conn_open.c, tlsio.c and conn_io.c).
  *
  * Owns nothing beyond what struct conn holds; every connection belongs to
  * the worker. Borrows the worker's loop, pools and TLS context. Never looks

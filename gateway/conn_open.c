@@ -175,8 +175,10 @@ struct conn *conn_dial(struct worker *w, struct cfg_snapshot *route_cfg, const c
 struct conn *conn_mirror(struct worker *w, struct conn *t)
 {
     struct conn *m = conn_get(&w->conns, t->partner);
-    if (m)
+    if (m && (m->state == CONN_CONNECTING || m->state == CONN_OPEN))
         return m;
+    if (m) /* closing: the legacy proxy hung up; its successor takes over */
+        m->partner = (struct conn_ref){0};
     const char *why = NULL;
     m = open_socket(w, CONN_MIRROR, &w->cfg->legacy.forward_to, &why);
     if (!m) {
@@ -188,6 +190,7 @@ struct conn *conn_mirror(struct worker *w, struct conn *t)
     t->partner = conn_ref_of(&w->conns, m);
     return m;
 }
+
 void conn_dial_failed(struct worker *w, struct conn *c, const char *why)
 {
     if (c->kind == CONN_TLS_OUT && c->target_index + 1u < c->n_targets) {

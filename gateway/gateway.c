@@ -36,8 +36,25 @@ static void log_startup(const struct worker *w)
                  LF_UINT("workers", w->cfg->runtime.workers));
 }
 
+/* warn_unbuilt says which configured features this build does not run
+ * yet, so an operator never mistakes a silently ignored key for a working
+ * one. */
+static void warn_unbuilt(const struct cfg_snapshot *cfg)
+{
+    if (cfg->runtime.workers != 1)
+        LOG_WARN("runtime.workers: only one worker is built yet; running one",
+                 LF_UINT("configured", cfg->runtime.workers));
+    if (cfg->runtime.io_backend == CFG_IO_EPOLL)
+        LOG_WARN("runtime.io_backend: the epoll backend is not built yet; using io_uring");
+    if (cfg->legacy.transparent)
+        LOG_WARN("legacy.transparent: transparent mode is not built yet; ignored");
+    if (cfg->dns.n_servers > 0)
+        LOG_WARN("dns.servers: DNS resolution is not built yet; only static routes are used");
+}
+
 int gateway_run(struct cfg_snapshot *cfg)
 {
+    warn_unbuilt(cfg);
     struct tls_ctx *ctx = reload_tls_ctx(cfg);
     if (!ctx)
         return GATEWAY_EXIT_RUNTIME;

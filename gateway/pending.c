@@ -124,7 +124,9 @@ struct pending *pending_add(struct pending_table *t, const char *branch, size_t 
 void pending_on_response(struct pending_table *t, struct pending *p, unsigned status,
                          uint64_t now_ms)
 {
-    if (status >= 200) {
+    if (status >= 200 && p->method != PENDING_INVITE) {
+        pending_remove(t, p); /* Timer K is 0 on reliable transports */
+    } else if (status >= 200) {
         if (!p->final_seen)
             t->open--;
         p->final_seen = true;

@@ -83,9 +83,13 @@ struct pending *pending_add(struct pending_table *t, const char *branch, size_t 
 struct pending *pending_find(const struct pending_table *t, const char *branch, size_t branch_len,
                              enum pending_method method);
 
-/* pending_on_response updates expiry for a response with |status|: a final
- * one (>= 200, INVITE 2xx included) schedules removal 64*T1 later; an INVITE
- * provisional restarts Timer C. */
+/* pending_on_response updates |p| for a response with |status|. Both hops
+ * are reliable (TCP, TLS), so a non-INVITE or CANCEL transaction ends with
+ * its final response (RFC 3261 §17.1.2.2: Timer K = 0) and |p| is removed:
+ * do not use it afterwards. An INVITE lingers 64*T1 after a final response,
+ * 2xx included (RFC 6026 Timer M: 2xx retransmissions, and the ACK of a
+ * non-2xx must still find where the INVITE went, R-5923-13); a provisional
+ * restarts its Timer C. */
 void pending_on_response(struct pending_table *t, struct pending *p, unsigned status,
                          uint64_t now_ms);
 

@@ -349,12 +349,12 @@ static void response_from_peer(struct worker *w, const struct conn *from, const 
         if (from->key.family)
             e->target = from->key;
     }
-    pending_on_response(&w->pending, e, p->msg.status, w->now_ms);
     struct sip_edit ed;
     sip_edit_init(&ed, &p->msg);
     size_t n = sip_edit_via_restore(&ed, &p->via, (struct sip_str){e->via, e->via_len}) == SIP_OK
                    ? emit(w, &ed)
                    : 0;
+    pending_on_response(&w->pending, e, p->msg.status, w->now_ms); /* may free |e| */
     if (n == 0 || !conn_send(w, legacy, w->scratch, n)) {
         drop(&w->counters.dropped_buffer_full, from, "legacy connection cannot take the response");
         return;

@@ -1,6 +1,7 @@
 /* relay: what happens to each complete SIP message, per the DESIGN.md flow
  * table — forwarding, the client-role Via rewrite and its exact restore,
- * routing of the legacy proxy's requests, keepalive-free error answers.
+ * routing of the legacy proxy's requests, and the answers reusegw originates
+ * itself (400, 483, 503).
  *
  * Owns no state of its own: it works on the worker's pending table and
  * connections. Borrows each message for the duration of the call. Never

@@ -2,8 +2,9 @@
  * for a worker (connection idle/handshake timers, transaction expiry).
  *
  * Owns only the heap array. Borrows every timer, which lives inside the
- * object it times (intrusive), so arming never allocates. Never reads the
- * clock: callers pass "now" in milliseconds of CLOCK_MONOTONIC. */
+ * object it times (intrusive), so arming never allocates. Reads the clock
+ * only in timer_now_ms: every other call takes "now" (milliseconds of
+ * CLOCK_MONOTONIC) from the caller, once per loop turn. */
 #ifndef REUSEGW_TIMER_H
 #define REUSEGW_TIMER_H
 

@@ -83,6 +83,12 @@ class Client:
         return read_message(self.sock, self.buf, timeout)
 
     def close(self):
+        # shutdown first: a reader thread blocked in recv would otherwise
+        # keep the socket open and the FIN unsent.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
 
 
@@ -202,7 +208,7 @@ A_HOST, B_HOST = "127.0.0.2", "127.0.0.3"
 
 def gateway_config(name, host, tls_port, legacy_listen, forward_to, certs, routes, extra="",
                    tls_extra="", handshake_timeout="5s", client_certificate="required",
-                   dns_server="127.0.0.1:1"):
+                   dns_server="127.0.0.1:1", sent_by_host=None):
     """A reusegw config for gateway |name| (certificate gw-|name|, identity
     |name|.test). |routes| is a list of (domain, ["ip:port", ...]). The
     default |dns_server| refuses at once, so a domain without a route gets
@@ -212,7 +218,7 @@ def gateway_config(name, host, tls_port, legacy_listen, forward_to, certs, route
         for d, targets in routes) or "  []\n"
     return f"""
 identity:
-  sent_by: {name}.test:{tls_port}
+  sent_by: {sent_by_host or name + ".test"}:{tls_port}
 tls:
   listen: ["{host}:{tls_port}"{tls_extra}]
   certificate: {certs}/gw-{name}.pem
@@ -240,7 +246,7 @@ class Pair:
 
     def __init__(self, binary, source, workdir, a_extra="", b_extra="", a_routes=None,
                  b_tls=None, b_forward_port=None, a_tls_extra="", b_tls_extra="",
-                 b_handshake_timeout="5s", b_client_certificate="required"):
+                 b_handshake_timeout="5s", b_client_certificate="required", a_sent_by_host=None):
         certs = os.path.join(workdir, "certs")
         subprocess.run([os.path.join(source, "test/certs/gen.sh"), certs], check=True,
                        stdout=subprocess.DEVNULL)
@@ -254,7 +260,7 @@ class Pair:
         self.a = Gateway(binary, workdir, "a",
                          gateway_config("a", A_HOST, self.a_tls, self.a_legacy,
                                         self.legacy_a.port, certs, a_routes, a_extra,
-                                        a_tls_extra))
+                                        a_tls_extra, sent_by_host=a_sent_by_host))
         self.b = Gateway(binary, workdir, "b",
                          gateway_config("b", B_HOST, self.b_tls, self.b_legacy,
                                         b_forward_port or self.legacy_b.port, certs,

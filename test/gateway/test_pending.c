@@ -1,7 +1,8 @@
 /* Unit tests of gateway/pending: the bounded client-transaction table keyed
- * by (branch, method class), RFC 3261 expiry (64*T1 after a final response,
- * INVITE 2xx included; Timer C / F without one), R-5923-13 (CANCEL shares
- * its INVITE's branch yet is its own transaction). */
+ * by (branch, method class), RFC 3261 expiry on reliable transports (INVITE:
+ * 64*T1 after a final response, 2xx included; non-INVITE: at its final
+ * response; Timer C / F without one), R-5923-13 (CANCEL shares its INVITE's
+ * branch yet is its own transaction). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -95,6 +96,22 @@ static void final_response_lingers_64_t1(void **state)
     assert_int_equal(f->table.expired, 1);
 }
 
+static void non_invite_ends_with_its_final_response(void **state)
+{
+    struct fixture *f = *state;
+    struct pending *p = ADD(&f->table, "opt", PENDING_OTHER, 0);
+    struct pending *c = ADD(&f->table, "inv", PENDING_CANCEL, 0);
+    pending_on_response(&f->table, p, 100, 10);
+    assert_non_null(FIND(&f->table, "opt", PENDING_OTHER)); /* provisional: still open */
+    pending_on_response(&f->table, p, 404, 20);
+    pending_on_response(&f->table, c, 200, 20);
+    assert_null(FIND(&f->table, "opt", PENDING_OTHER)); /* Timer K = 0 on TCP/TLS */
+    assert_null(FIND(&f->table, "inv", PENDING_CANCEL));
+    assert_int_equal(f->table.used, 0);
+    assert_int_equal(f->table.open, 0);
+    assert_int_equal(f->timers.count, 0);
+}
+
 static void unanswered_transactions_are_bounded(void **state)
 {
     struct fixture *f = *state;
@@ -118,6 +135,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(keyed_by_branch_and_method, setup, teardown),
         cmocka_unit_test_setup_teardown(bounded_and_refuses_bad_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(final_response_lingers_64_t1, setup, teardown),
+        cmocka_unit_test_setup_teardown(non_invite_ends_with_its_final_response, setup, teardown),
         cmocka_unit_test_setup_teardown(unanswered_transactions_are_bounded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

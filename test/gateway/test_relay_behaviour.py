@@ -415,3 +415,45 @@ def test_certless_client_with_alias_is_served_but_never_aliased(tmp_path):
         client.close()
     finally:
         assert p.stop() == (0, 0)
+
+
+def test_mirror_closed_by_the_legacy_proxy_is_reopened(pair):
+    conn_b = roundtrip_options(pair, b"z9hG4bK-mirror-1")
+    before = pair.b.read_log().count('conn=mirror why="peer closed"')
+    conn_b.close()  # legacy B hangs up on B's mirror
+    wait_log(pair.b, 'conn=mirror why="peer closed"', before + 1)
+    conn_b2 = roundtrip_options(pair, b"z9hG4bK-mirror-2")
+    assert conn_b2 is not conn_b  # a new mirror connection, same TLS connection
+
+
+@pytest.mark.parametrize("sent_by,aliased", [("a.test", True), ("not-in-cert.test", False)])
+def test_require_sent_by_identity(tmp_path, sent_by, aliased):
+    # reuse.require_sent_by_identity: B records A's alias only when the Via
+    # sent-by host is one of the identities A's certificate proves (a.test).
+    p = Pair(BIN, SRC, str(tmp_path), a_sent_by_host=sent_by,
+             b_extra="reuse:\n  require_sent_by_identity: true\n")
+    try:
+        roundtrip_options(p, b"z9hG4bK-sbi")
+        assert ("alias recorded" in p.b.read_log()) == aliased
+        assert ("alias declined" in p.b.read_log()) == (not aliased)
+    finally:
+        assert p.stop() == (0, 0)
+
+
+def test_message_over_max_message_bytes_is_refused_and_the_connection_closed(tmp_path):
+    p = Pair(BIN, SRC, str(tmp_path), a_extra="limits:\n  max_message_bytes: 4096\n")
+    try:
+        big = request(b"MESSAGE", b"sip:b.test", b"z9hG4bK-big", b"big@a", 1, b"x" * 8000,
+                      b"Content-Type: text/plain\r\n")
+        p.egress_a.send(big)
+        resp = p.egress_a.recv(timeout=5)
+        assert resp.startswith(b"SIP/2.0 513 ")
+        assert b"z9hG4bK-big" in top_via(resp)
+        p.egress_a.sock.settimeout(5)
+        try:  # closed; the unread rest of the message may turn the FIN into a RST
+            assert p.egress_a.sock.recv(100) == b""
+        except ConnectionResetError:
+            pass
+        expect_nothing(p.legacy_b)
+    finally:
+        assert p.stop() == (0, 0)

@@ -1,0 +1,67 @@
+/* libFuzzer target for gateway/route: any message the legacy proxy could
+ * send is parsed and routed under a fixed configuration. Invariants: a
+ * verdict always comes with targets or a reason, the domain is a slice of
+ * the input, an IP literal is never routed (RFC 5922 §7.3), and a popped
+ * Route is the message's first one. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "route.h"
+#include "sip/message.h"
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);           \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static struct cfg_hostport listen_addr = {.host = "127.0.0.2", .port = 5061};
+static struct cfg_hostport targets[] = {{.host = "127.0.0.3", .port = 5061}};
+static struct cfg_route routes[] = {
+    {.domain = "b.test", .targets = targets, .n_targets = 1},
+    {.domain = "example.com", .targets = targets, .n_targets = 1},
+};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static struct cfg_snapshot cfg;
+    if (cfg.tls.n_listen == 0) {
+        snprintf(cfg.identity.sent_by.host, sizeof(cfg.identity.sent_by.host), "a.test");
+        cfg.identity.sent_by.port = 5061;
+        cfg.tls.listen = &listen_addr;
+        cfg.tls.n_listen = 1;
+        cfg.routes = routes;
+        cfg.n_routes = 2;
+    }
+    static struct sip_header headers[128];
+    struct sip_msg msg;
+    const char *buf = (const char *)data;
+    if (sip_parse(buf, size, &msg, headers, 128) != SIP_OK || !msg.is_request)
+        return 0;
+    struct route_plan plan;
+    route_plan(&cfg, &msg, &plan);
+    if (plan.verdict == ROUTE_OK) {
+        CHECK(plan.targets == targets && plan.n_targets == 1);
+        CHECK(plan.domain.p >= buf && plan.domain.p + plan.domain.len <= buf + size);
+        CHECK(plan.domain.len > 0 && plan.domain.p[0] != '[');
+    } else {
+        CHECK(plan.verdict == ROUTE_UNROUTABLE && plan.why && *plan.why);
+    }
+    if (plan.self_route)
+        CHECK(plan.self_route == sip_msg_header(&msg, SIP_HDR_ROUTE));
+    for (const struct sip_header *h = sip_msg_header(&msg, SIP_HDR_CONTACT); h;
+         h = sip_msg_next(&msg, h)) {
+        struct sip_hostport hp;
+        if (route_uri_host(h->value, &hp) == SIP_OK)
+            CHECK(hp.host.p >= h->value.p && hp.host.p + hp.host.len <= h->value.p + h->value.len);
+    }
+    return 0;
+}
