@@ -32,10 +32,7 @@ bool tlsio_pull(struct worker *w, struct conn *c)
 static void handshake_done(struct worker *w, struct conn *c)
 {
     c->state = CONN_OPEN;
-    /* A peer without a certificate (client_certificate: optional) proves
-     * no identity: no set, so it never matches and never aliases (R-5923-25). */
-    struct tls_identities *ids = tls_conn_identities(c->tls);
-    c->ids = ids ? tls_identities_ref(ids) : NULL;
+    c->ids = tls_identities_ref(tls_conn_identities(c->tls));
     LOG_DEBUG("tls established", LF_STR("conn", conn_kind_name(c)),
               LF_STR("version", tls_conn_version(c->tls)), LF_STR("domain", c->domain));
     c->last_active_ms = w->now_ms;

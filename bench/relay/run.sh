@@ -21,7 +21,9 @@
 #                $NET.4:5061) -> reusegw B (tls.listen $NET.4:5061, client
 #                certificate required, forward_to $NET.5:5060); one worker
 #                each, log level warn, limits.max_pending_transactions
-#                REUSEGW_MAX_PENDING (3000000: transactions linger 32 s);
+#                REUSEGW_MAX_PENDING (3000000: transactions linger 32 s),
+#                limits.max_connections_per_peer above MEM_CONNS (the idle
+#                test's connections all come from one address);
 #                binary REUSEGW_BIN (default build/gateway/reusegw, from
 #                scripts/build normal)
 #
@@ -344,6 +346,7 @@ routes:
 limits:
   max_connections: $((MEM_CONNS + 1000))
   max_pending_transactions: $REUSEGW_MAX_PENDING
+  max_connections_per_peer: $((MEM_CONNS + 1000))
 admin:
   listen: "$ip:9091"
 runtime:

@@ -47,12 +47,13 @@ _ports_given = set()
 
 
 def free_port(host="127.0.0.1"):
-    """A TCP port nothing listens on at host right now (the kernel's pick),
-    never one this process handed out before: the kernel may pick a port
-    again once its probe socket is closed, and a config with the same port
-    twice (tls.listen and legacy.listen) does not start."""
+    """A TCP port nothing listens on at host (IPv4 or IPv6) right now (the
+    kernel's pick), never one this process handed out before: the kernel may
+    pick a port again once its probe socket is closed, and a config with the
+    same port twice (tls.listen and legacy.listen) does not start."""
     while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as s:
             s.bind((host, 0))
             port = s.getsockname()[1]
         if port not in _ports_given:

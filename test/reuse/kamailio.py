@@ -13,6 +13,7 @@ or KAM-REPLY with protocol, source, and TCP connection id."""
 import os
 import re
 import signal
+import time
 
 import harness as h
 
@@ -110,7 +111,7 @@ class Kamailio:
         self.proc = self.procs.start("kamailio", [
             "kamailio", "-DD", "-E", "-f", self.cfg, "-Y", self.dir, "-w", self.dir,
             "-m", "64", "-M", "16"])
-        deadline = h.time.monotonic() + h.START_TIMEOUT
+        deadline = time.monotonic() + h.START_TIMEOUT
         for ep in (self.tcp, self.tls):
             if not h.wait_connectable(ep, deadline, self.proc.alive):
                 raise AssertionError(f"kamailio not listening on {h.hostport(ep)}:\n"

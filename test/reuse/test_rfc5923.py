@@ -187,6 +187,31 @@ def test_sent_by_port_with_an_rport_value_is_the_alias_port(make_pair, legacy, p
     assert n["reuse_reused"] == 1
 
 
+def test_ipv6_alias_is_keyed_and_reused_like_ipv4(make_pair, legacy, pki):
+    """R-5923-17/-19 over IPv6: B also listens on [::1]; a peer (gw-a)
+    connects from ::1 with `a.test:<P>;alias`, and a.test routes to
+    [::1]:<P>. The backward request travels on the peer's connection."""
+    legacy_b = legacy()
+    holder = {}
+
+    def edit(name, cfg):
+        if name == "b":
+            holder["b6"] = h.free_port("::1")
+            holder["p"] = h.free_port("::1")
+            cfg["tls"]["listen"].append(f"[::1]:{holder['b6']}")
+            cfg["routes"] = [{"domain": "a.test", "targets": [f"[::1]:{holder['p']}"]}]
+
+    pair = make_pair(h.dead_endpoint(), legacy_b.ep, edit, with_a=False)
+    conn = h.tls_connect(("::1", holder["b6"]), h.tls_context(pki, "gw-a"), "b.test",
+                         source=("::1", 0))
+    conn.send(h.request("OPTIONS", "sip:svc@b.test", f"SIP/2.0/TLS a.test:{holder['p']};alias"))
+    assert conn.recv().status == 200
+    backward_reuses(pair, conn)
+    n = counters(pair.b)
+    assert n["aliases_recorded"] == 1 and n["reuse_reused"] == 1
+    assert f"address=[::1]:{holder['p']}" in pair.b.log()
+
+
 def test_ip_literal_uri_never_reuses(make_pair, legacy, pki):
     """RFC5923.md §3.6, RFC 5922 §7.3: an IP-literal URI can match no
     certificate identity, so B never sends it down the aliased connection
@@ -232,7 +257,7 @@ def test_aliasing_off_is_counted_and_the_request_served(make_pair, legacy, pki):
     assert n["reuse_aliasing_off"] == 1 and n["aliases_recorded"] == 0
 
 
-def test_plain_tcp_alias_never_creates_a_row(make_pair, legacy, pki):
+def test_plain_tcp_alias_never_creates_a_row(make_pair, legacy):
     """R-5923-26, RFC5923.md §6 (proxy in front of a proxy), §7.5: `;alias`
     arriving over plain TCP (in the legacy proxy's own Via, on legacy.listen
     and on the mirror) is not an alias request to reusegw: no row on either
@@ -257,6 +282,28 @@ def test_plain_tcp_alias_never_creates_a_row(make_pair, legacy, pki):
     # B's one row is from A's TLS request (A opened that connection); the
     # plain TCP flags made none, on either side.
     assert na["aliases_recorded"] == 0 and nb["aliases_recorded"] == 1
+
+
+def test_request_alias_off_sends_no_alias_even_when_the_legacy_proxy_wrote_one(
+        make_pair, legacy):
+    """DESIGN.md client role, R-5923-26: with reuse.request_alias false, A's
+    requests carry no ;alias, not even the legacy proxy's own; B makes no
+    row, so B's request for a.test dials A's listener."""
+    legacy_a, legacy_b = legacy(), legacy()
+
+    def edit(name, cfg):
+        if name == "a":
+            cfg["reuse"]["request_alias"] = False
+
+    pair = make_pair(legacy_a.ep, legacy_b.ep, edit)
+    e = h.tcp_connect(pair.a.legacy_listen)
+    e.send(h.request("OPTIONS", "sip:svc@b.test", h.LEGACY_VIA + ";alias"))
+    assert e.recv().status == 200
+    _, got = legacy_b.next()
+    assert ";alias" not in got.get("via"), got.get("via")
+    backward_dials_a(pair, legacy_a)
+    n = counters(pair.b)
+    assert n["aliases_recorded"] == 0 and n["reuse_no_row"] == 1
 
 
 # ------------------------------------------------------------ lifetime
@@ -408,6 +455,33 @@ def test_cancel_follows_its_invite_over_a_new_connection_when_the_first_died(
     assert pair.tls_connections() == 1
     n = counters(pair.a)
     assert n["reuse_connection_gone"] == 1 and n["reuse_no_row"] == 2
+
+
+def test_non_2xx_ack_follows_its_invite_over_a_new_connection_when_the_first_died(
+        make_pair, legacy):
+    """R-5923-13: B's legacy proxy rejects A's INVITE with 486; B then
+    closes the idle connection. The ACK for the 486 (same branch) still
+    reaches B's legacy proxy, over a new connection to the same address."""
+    legacy_a = legacy()
+    legacy_b = legacy(answer=lambda m: h.response(m, 486, "Busy Here")
+                      if m.method == "INVITE" else None)
+
+    def edit(name, cfg):
+        if name == "b":
+            cfg["reuse"]["idle_timeout"] = "1s"
+
+    pair = make_pair(legacy_a.ep, legacy_b.ep, edit)
+    branch = h.new_branch()
+    e = _a_to_b(pair, "INVITE", branch)
+    assert e.recv().status == 486
+    _, inv = legacy_b.next()
+    assert h.wait_until(lambda: pair.tls_connections() == 0), "B did not close when idle"
+    _a_to_b(pair, "ACK", branch, egress=e)
+    _, ack = legacy_b.next()
+    assert ack.method == "ACK" and h.branch_of(ack) == h.branch_of(inv)
+    assert pair.tls_connections() == 1
+    n = counters(pair.a)
+    assert n["reuse_connection_gone"] == 1
 
 
 # ------------------------------------------------------------ virtual servers
