@@ -445,6 +445,25 @@ static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
     request_from_legacy(w, c, p);
 }
 
+/* index_behind_stand_in indexes the header lines of request |p|, whose
+ * start line failed to parse (so none were indexed), behind a stand-in start
+ * line in the worker's scratch buffer: the 400 must copy Via, From, To,
+ * Call-ID and CSeq (RFC 3261 §8.2.6.2) or its sender cannot match it. */
+static void index_behind_stand_in(struct worker *w, struct parsed *p)
+{
+    static const char stand_in[] = "OPTIONS sip:invalid SIP/2.0\r\n";
+    const char *eol = memmem(p->buf, p->len, "\r\n", 2);
+    if (!eol)
+        return;
+    size_t rest = p->len - (size_t)(eol + 2 - p->buf);
+    size_t n = sizeof(stand_in) - 1;
+    if (n + rest > w->scratch_size)
+        return;
+    memcpy(w->scratch, stand_in, n);
+    memcpy(w->scratch + n, eol + 2, rest);
+    sip_parse(w->scratch, n + rest, &p->msg, p->headers, MAX_HEADERS);
+}
+
 /* parse fills |p| for |msg|; on a syntax error it answers a request that
  * can be answered with 400 and the reason, and returns false. */
 static bool parse(struct worker *w, struct conn *c, const char *msg, size_t len, struct parsed *p)
@@ -468,10 +487,13 @@ static bool parse(struct worker *w, struct conn *c, const char *msg, size_t len,
     LOG_RATELIMITED(LOG_INFO, "malformed SIP message", LF_STR("conn", conn_kind_name(c)),
                     LF_STR("reason", sip_err_text(err)));
     metrics_inc(&w->metrics, metrics_parse_error_id(err));
-    if (p->msg.is_request && !is_method(&p->msg, "ACK"))
+    if (p->msg.is_request && !is_method(&p->msg, "ACK")) {
+        if (p->msg.nheaders == 0)
+            index_behind_stand_in(w, p);
         answer_error(w, c, p, err);
-    else
+    } else {
         drop(&w->counters.dropped_malformed, c, sip_err_text(err));
+    }
     return false;
 }
 

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -54,7 +55,8 @@ int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_
                   (uint32_t)(out_blocks > UINT32_MAX ? UINT32_MAX : out_blocks));
     buf_pool_init(&w->in_pool, cfg->limits.max_message_bytes + 4, max_conns);
     if (!w->scratch || !conn_table_init(&w->conns, max_conns) ||
-        !timer_heap_init(&w->timers, max_conns + max_pending + OPS_TIMERS) ||
+        !timer_heap_init(&w->timers,
+                         max_conns + max_pending + OPS_TIMERS + WORKER_MAX_LISTENERS) ||
         !pending_table_init(&w->pending, max_pending, &w->timers)) {
         LOG_ERROR("out of memory sizing the worker", LF_UINT("max_connections", max_conns),
                   LF_UINT("max_pending_transactions", max_pending));
@@ -175,6 +177,24 @@ int worker_listen(struct worker *w)
     return 0;
 }
 
+/* How long a listener rests after accept ran out of fds or memory. */
+enum { ACCEPT_RETRY_MS = 100 };
+
+static void retry_accept(void *ctx, struct timer *timer)
+{
+    struct worker *w = ctx;
+    struct listener *l = (struct listener *)((char *)timer - offsetof(struct listener, retry));
+    if (!w->stopping)
+        arm_listener(w, (size_t)(l - w->listeners));
+}
+
+/* out_of_resources is true for accept errors that leave the connection in
+ * the backlog: accepting again at once fails again, so the loop would spin. */
+static bool out_of_resources(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
 static void on_accept(struct worker *w, const struct loop_event *ev)
 {
     uint32_t i = tag_ref(ev->tag).slot - 1;
@@ -189,6 +209,11 @@ static void on_accept(struct worker *w, const struct loop_event *ev)
     } else if (ev->res != -ECANCELED) {
         LOG_RATELIMITED(LOG_WARN, "accept failed", LF_STR("listener", l->name),
                         LF_STR("reason", strerror(-ev->res)));
+        l->retry.fire = retry_accept;
+        l->retry.ctx = w;
+        if (!l->armed && out_of_resources(-ev->res) &&
+            timer_arm(&w->timers, &l->retry, w->now_ms + ACCEPT_RETRY_MS))
+            return;
     }
     if (!w->stopping)
         arm_listener(w, i);

@@ -32,7 +32,8 @@ struct listener {
     int fd;
     bool is_tls; /* tls.listen (peers) or legacy.listen (egress) */
     bool armed;
-    char name[300]; /* "host:port" for logs */
+    struct timer retry; /* re-arms accept after fds or memory ran out */
+    char name[300];     /* "host:port" for logs */
 };
 
 struct worker {

@@ -1,0 +1,217 @@
+/* libFuzzer target: arbitrary bytes through a connection's receive path —
+ * framing, parsing and the relay decision of gateway/conn_io.c and relay.c —
+ * without sockets. Each input is a series of (connection, chunk) records
+ * delivered as receive completions to one of four connections of a real
+ * worker: an inbound TLS connection T from a verified peer (gw-a), its
+ * legacy mirror M, an outbound TLS connection O still being dialled to
+ * a.test, and an egress connection E from the legacy proxy. Connections
+ * have no fd, so whatever the relay sends stays in their queues, where the
+ * invariants are checked:
+ *   - M's queue holds whole messages only, and every request in it came
+ *     from T's stream unchanged (never a part of one the stream could not
+ *     frame): each occurs verbatim in T's input;
+ *   - queues stay within limits.max_buffered_bytes (plus one message);
+ *   - the worker's tables stay consistent (live connections = table use).
+ * The TLS context and certificates are real (test/certs/gen.sh, run once at
+ * start-up into a temporary directory); the io_uring loop is real but never
+ * run. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/pem.h>
+
+#include "config/config.h"
+#include "conn.h"
+#include "conn_io.h"
+#include "fuzz_check.h"
+#include "log.h"
+#include "reload.h"
+#include "tls/ctx.h"
+#include "tls/identities.h"
+#include "worker.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+enum { MAX_BUFFERED = 65536, MAX_MESSAGE = 4096, MAX_INPUT = 1 << 16 };
+
+static struct cfg_snapshot *cfg;
+static struct tls_ctx *tls;
+static struct tls_identities *gw_a_ids;
+
+static void must(bool ok, const char *what)
+{
+    if (!ok) {
+        fprintf(stderr, "fuzz_relay_stream: %s\n", what);
+        exit(1);
+    }
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    char dir[] = "/tmp/fuzz_relay_stream.XXXXXX";
+    must(mkdtemp(dir) != NULL, "mkdtemp");
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "bash '%s/gen.sh' '%s' >/dev/null 2>&1", TEST_CERTS_DIR, dir);
+    must(system(cmd) == 0, "test/certs/gen.sh failed");
+    char path[300];
+    snprintf(path, sizeof(path), "%s/gw.yaml", dir);
+    FILE *f = fopen(path, "w");
+    must(f != NULL, "config file");
+    fprintf(f,
+            "identity: {sent_by: \"b.test:5061\"}\n"
+            "tls: {listen: [\"127.0.0.3:5061\"], certificate: \"%s/gw-b.chain.pem\",\n"
+            "      private_key: \"%s/gw-b.key\", ca: \"%s/ca.pem\"}\n"
+            "legacy: {forward_to: \"127.0.0.1:9\", listen: \"127.0.0.3:9\"}\n"
+            "routes: [{domain: a.test, targets: [\"127.0.0.2:5061\"]}]\n"
+            "limits: {max_connections: 16, max_pending_transactions: 64,\n"
+            "         max_message_bytes: %d, max_buffered_bytes: %d}\n"
+            "log: {level: error}\n",
+            dir, dir, dir, MAX_MESSAGE, MAX_BUFFERED);
+    fclose(f);
+    struct cfg_errors errors = {0};
+    cfg = cfg_load(path, &errors);
+    must(cfg != NULL, "config does not load");
+    cfg_errors_clear(&errors);
+    log_configure(LOG_ERROR, LOG_FORMAT_LOGFMT);
+    tls = reload_tls_ctx(cfg);
+    must(tls != NULL, "TLS context");
+    snprintf(path, sizeof(path), "%s/gw-a.pem", dir);
+    f = fopen(path, "r");
+    must(f != NULL, "gw-a.pem");
+    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    gw_a_ids = tls_identities_from_x509(x);
+    X509_free(x);
+    must(gw_a_ids != NULL, "gw-a identities");
+    return 0;
+}
+
+static struct conn *make_conn(struct worker *w, enum conn_kind kind, enum conn_state state,
+                              const char *ip, uint16_t port)
+{
+    struct conn *c = conn_alloc(&w->conns, kind);
+    FUZZ_CHECK(c != NULL);
+    c->state = (uint8_t)state;
+    c->recv_armed = true; /* a multishot receive that never ends */
+    struct sockaddr_in *in = (struct sockaddr_in *)&c->peer;
+    in->sin_family = AF_INET;
+    in->sin_port = htons(port);
+    inet_pton(AF_INET, ip, &in->sin_addr);
+    c->peer_len = sizeof(*in);
+    return c;
+}
+
+/* queued copies the bytes of |q| (all of them) into |out|; returns the count. */
+static size_t queued(const struct buf_queue *q, uint8_t *out, size_t cap)
+{
+    size_t n = 0;
+    for (const struct buf_block *b = q->head; b && n < cap; b = b->next) {
+        size_t len = b->tail - b->head;
+        if (len > cap - n)
+            len = cap - n;
+        memcpy(out + n, b->data + b->head, len);
+        n += len;
+    }
+    return n;
+}
+
+/* check_mirror: M's out queue is a sequence of whole messages, each of them
+ * found verbatim in T's input stream. */
+static void check_mirror(const struct conn *m, const uint8_t *t_in, size_t t_len)
+{
+    static uint8_t out[4 * MAX_BUFFERED];
+    size_t n = queued(&m->out, out, sizeof(out));
+    FUZZ_CHECK(n == m->out.bytes);
+    FUZZ_CHECK(n <= MAX_BUFFERED + MAX_MESSAGE);
+    struct sip_framer fr;
+    sip_framer_init(&fr);
+    size_t off = 0;
+    while (off < n) {
+        if (n - off >= 2 && out[off] == '\r' && out[off + 1] == '\n') {
+            off += 2; /* a pong answering the legacy side's keepalive ping */
+            continue;
+        }
+        struct sip_frame f;
+        enum sip_frame_event k =
+            sip_framer_feed(&fr, (const char *)out + off, n - off, MAX_MESSAGE, &f);
+        FUZZ_CHECK(k == SIP_FRAME_MESSAGE);
+        /* Responses on M are the gateway's answers to the legacy proxy
+         * (400, 503) or a peer's, restored; requests can only be T's. */
+        bool response = f.len >= 4 && memcmp(out + off, "SIP/", 4) == 0;
+        FUZZ_CHECK(response || memmem(t_in, t_len, out + off, f.len) != NULL);
+        off += f.len;
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static uint8_t t_in[MAX_INPUT];
+    size_t t_len = 0;
+    struct worker *w = calloc(1, sizeof(*w));
+    FUZZ_CHECK(w && worker_init(w, cfg, tls) == 0);
+    w->now_ms = 1000;
+
+    struct conn *t = make_conn(w, CONN_TLS_IN, CONN_OPEN, "127.0.0.2", 40000);
+    t->ids = tls_identities_ref(gw_a_ids);
+    struct conn *m = make_conn(w, CONN_MIRROR, CONN_OPEN, "127.0.0.1", 9);
+    t->partner = conn_ref_of(&w->conns, m);
+    m->partner = conn_ref_of(&w->conns, t);
+    struct conn *o = make_conn(w, CONN_TLS_OUT, CONN_CONNECTING, "127.0.0.2", 5061);
+    snprintf(o->domain, sizeof(o->domain), "a.test");
+    struct conn_key key;
+    conn_key_from_sockaddr(&key, (const struct sockaddr *)&o->peer, 0);
+    conn_index_set(&w->conns, o, &key);
+    struct conn *e = make_conn(w, CONN_EGRESS, CONN_OPEN, "127.0.0.1", 41000);
+    struct conn *conns[4] = {t, m, o, e};
+    struct conn_ref refs[4];
+    for (int i = 0; i < 4; i++)
+        refs[i] = conn_ref_of(&w->conns, conns[i]);
+
+    /* Records: one byte picks the connection (low 2 bits) and the chunk
+     * length (high 6 bits, x16, 0 = rest of input). */
+    while (size > 0) {
+        unsigned which = data[0] & 3, len = (unsigned)(data[0] >> 2) * 16u;
+        data++;
+        size--;
+        size_t n = len == 0 || len > size ? size : len;
+        struct conn *c = conn_get(&w->conns, refs[which]);
+        if (c && n > 0) {
+            if (which == 0 && t_len + n <= sizeof(t_in)) {
+                memcpy(t_in + t_len, data, n);
+                t_len += n;
+            }
+            struct loop_event ev = {
+                .tag = tag_make(OP_RECV, refs[which].slot, refs[which].gen),
+                .res = (int32_t)n,
+                .more = true,
+                .data = data,
+                .len = n,
+            };
+            conn_on_event(w, &ev);
+        }
+        data += n;
+        size -= n;
+        struct conn *mc = conn_get(&w->conns, refs[1]);
+        if (mc && t_len < sizeof(t_in))
+            check_mirror(mc, t_in, t_len);
+        for (int i = 0; i < 4; i++) {
+            struct conn *x = conn_get(&w->conns, refs[i]);
+            FUZZ_CHECK(!x || x->hold.bytes <= MAX_BUFFERED);
+        }
+    }
+    uint32_t live = 0;
+    for (uint32_t s = 1; s <= w->conns.high; s++)
+        live += conn_at(&w->conns, s)->state != CONN_FREE;
+    FUZZ_CHECK(live == w->conns.used);
+    worker_free(w);
+    free(w);
+    return 0;
+}
