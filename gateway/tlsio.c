@@ -32,6 +32,7 @@ bool tlsio_pull(struct worker *w, struct conn *c)
 static void handshake_done(struct worker *w, struct conn *c)
 {
     c->state = CONN_OPEN;
+    limits_handshake_over(w, c);
     c->ids = tls_identities_ref(tls_conn_identities(c->tls));
     LOG_DEBUG("tls established", LF_STR("conn", conn_kind_name(c)),
               LF_STR("version", tls_conn_version(c->tls)), LF_STR("domain", c->domain));

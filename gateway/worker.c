@@ -55,8 +55,7 @@ int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_
                   (uint32_t)(out_blocks > UINT32_MAX ? UINT32_MAX : out_blocks));
     buf_pool_init(&w->in_pool, cfg->limits.max_message_bytes + 4, max_conns);
     if (!w->scratch || !conn_table_init(&w->conns, max_conns) ||
-        !timer_heap_init(&w->timers,
-                         max_conns + max_pending + OPS_TIMERS + WORKER_MAX_LISTENERS) ||
+        !timer_heap_init(&w->timers, max_conns + max_pending + OPS_TIMERS + WORKER_MAX_LISTENERS) ||
         !pending_table_init(&w->pending, max_pending, &w->timers)) {
         LOG_ERROR("out of memory sizing the worker", LF_UINT("max_connections", max_conns),
                   LF_UINT("max_pending_transactions", max_pending));
