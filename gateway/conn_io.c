@@ -96,7 +96,7 @@ void conn_throttle(struct worker *w, struct conn *src, struct conn *dst)
     }
     /* Warn: a reader that stays this slow is closed by send_timeout. */
     limits_hit(&w->metrics, LIMIT_MAX_BUFFERED_BYTES);
-    LOG_RATELIMITED(LOG_WARN, "limits.max_buffered_bytes reached; pausing reads of the sender",
+    LOG_RATELIMITED(LOG_WARN, "limits.max_buffered_bytes reached; pausing reads",
                     LF_STR("conn", conn_kind_name(src)), LF_STR("slow", conn_kind_name(dst)),
                     LF_UINT("queued", conn_backlog(dst)),
                     LF_UINT("max_buffered_bytes", w->cfg->limits.max_buffered_bytes));
