@@ -7,7 +7,8 @@ sequential transactions through limits.max_pending_transactions: 100).
 
 Gateway A (127.0.0.2) takes limits on its own inbound side: handshake_rate
 1/s, message_timeout 1s, max_pending_transactions 100. Gateway B
-(127.0.0.3): max_concurrent_handshakes 2, max_connections_per_peer 2,
+(127.0.0.3): max_connections 8, max_concurrent_handshakes 2,
+max_connections_per_peer 2,
 send_timeout 2s, max_buffered_bytes 64 KiB."""
 import os
 import re
@@ -36,6 +37,7 @@ runtime:
   drain_timeout: 1s  # the slow-reader test leaves transactions unanswered
 """
 B_LIMITS = """limits:
+  max_connections: 8
   max_concurrent_handshakes: 2
   max_connections_per_peer: 2
   send_timeout: 2s
@@ -149,6 +151,25 @@ def test_max_connections_per_peer(pair):
         for s in held + [extra]:
             s.close()
     roundtrip(pair, b"z9hG4bK-after-peer")
+
+
+def test_max_connections(pair):
+    # B holds its TLS connection from A and its mirror; plain connections to
+    # its legacy.listen take the other slots until one is refused.
+    socks = []
+    try:
+        for _ in range(20):  # a late close only means more refused ones follow
+            socks.append(raw(B_HOST, pair.b_legacy))
+            if closed_by_peer(socks[-1], 0.3):
+                break
+        else:
+            pytest.fail("20 more connections accepted at max_connections 8")
+        wait_log(pair.b, r"limits\.max_connections reached; refusing connection.*max_connections=8")
+        assert limit_hits(pair.b, "max_connections") >= 1
+    finally:
+        for s in socks:
+            s.close()
+    roundtrip(pair, b"z9hG4bK-after-max")
 
 
 def test_handshake_rate(pair):
