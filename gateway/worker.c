@@ -291,6 +291,10 @@ static void on_signal(struct worker *w, const struct loop_event *ev)
 static void dispatch(void *ctx, const struct loop_event *ev)
 {
     struct worker *w = ctx;
+    /* worker_run read the clock before the loop slept: without a fresh
+     * reading, deadlines and durations started here would date from before
+     * the wait. CLOCK_MONOTONIC is a vDSO read, not a system call. */
+    w->now_ms = timer_now_ms();
     switch (tag_op(ev->tag)) {
     case OP_ACCEPT:
         on_accept(w, ev);
