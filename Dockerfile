@@ -28,10 +28,12 @@ RUN ! ldd /usr/local/bin/reusegw | grep -q "not found" && reusegw --version
 
 USER reusegw
 EXPOSE 5061
-# Placeholder, on purpose: there is no health check yet. Once the admin
-# endpoint (admin.listen, default 127.0.0.1:9091) serves /healthz this becomes
-#   HEALTHCHECK --interval=10s --timeout=3s CMD curl -fsS http://127.0.0.1:9091/healthz || exit 1
-# with curl added to the runtime packages. Until then a check could only show
-# that the binary starts, which says nothing about the gateway.
-HEALTHCHECK NONE
-CMD ["reusegw", "-c", "/etc/reusegw/config.yaml"]
+# Liveness from the admin endpoint (admin.listen, default 127.0.0.1:9091),
+# with bash's /dev/tcp so the image needs no HTTP client.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s CMD ["bash", "-c", \
+  "exec 3<>/dev/tcp/127.0.0.1/9091 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '"]
+# SIGTERM drains (runtime.drain_timeout, default 20 s): give `docker stop` a
+# longer grace period, e.g. `docker stop -t 30`.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["reusegw"]
+CMD ["-c", "/etc/reusegw/config.yaml"]

@@ -90,7 +90,9 @@ bool reload_worker(struct worker *w)
     cfg_unref(w->cfg);
     w->cfg = next;
     worker_cache_names(w);
-    LOG_INFO("configuration reloaded", LF_STR("config", path), LF_UINT("routes", next->n_routes));
+    /* |path| belonged to the snapshot just released. */
+    LOG_INFO("configuration reloaded", LF_STR("config", next->path),
+             LF_UINT("routes", next->n_routes));
     /* After the line above, so that it is written under the old level. */
     gateway_apply_log_config(next);
     return true;

@@ -7,6 +7,7 @@ import os
 import queue
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -471,4 +472,55 @@ def test_message_over_max_message_bytes_is_refused_and_the_connection_closed(tmp
             pass
         expect_nothing(p.legacy_b)
     finally:
+        assert p.stop() == (0, 0)
+
+
+def test_sighup_under_load_loses_no_transaction_and_keeps_a_good_certificate(tmp_path):
+    """Reloads while transactions flow: none fails. A reload whose new
+    certificate is broken is refused, and A keeps serving the old one to new
+    handshakes."""
+    p = Pair(BIN, SRC, str(tmp_path))
+    stop = threading.Event()
+
+    def legacy_b_answers():
+        while not stop.is_set():
+            try:
+                conn, got = p.legacy_b.next(timeout=0.2)
+            except queue.Empty:
+                continue
+            conn.send(respond(got, 200, b"OK"))
+
+    answerer = threading.Thread(target=legacy_b_answers, daemon=True)
+    answerer.start()
+    try:
+        with open(p.a.config) as f:
+            good = f.read()
+        broken = tmp_path / "broken.pem"
+        broken.write_text("-----BEGIN CERTIFICATE-----\nnot a certificate\n"
+                          "-----END CERTIFICATE-----\n")
+        steps = {50: good, 100: good.replace("%s/gw-a.pem" % p.certs, str(broken)), 150: good}
+        for i in range(200):
+            if i in steps:
+                with open(p.a.config, "w") as f:
+                    f.write(steps[i])
+                p.a.proc.send_signal(signal.SIGHUP)
+            branch = b"z9hG4bK-load-%d" % i
+            p.egress_a.send(request(b"OPTIONS", b"sip:b.test", branch, branch + b"@a", 1))
+            resp = p.egress_a.recv(timeout=15)
+            assert resp.startswith(b"SIP/2.0 200 OK\r\n"), (i, resp[:80])
+            if i == 120:
+                # The broken reload is refused; a new handshake still gets
+                # A's running certificate.
+                wait_log(p.a, "reload refused")
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.load_verify_locations(os.path.join(p.certs, "ca.pem"))
+                ctx.load_cert_chain(os.path.join(p.certs, "gw-b.chain.pem"),
+                                    os.path.join(p.certs, "gw-b.key"))
+                with socket.create_connection((A_HOST, p.a_tls), timeout=10) as s:
+                    with ctx.wrap_socket(s, server_hostname="a.test") as t:
+                        assert ("DNS", "a.test") in t.getpeercert()["subjectAltName"]
+        wait_log(p.a, "configuration reloaded", count=2)
+    finally:
+        stop.set()
+        answerer.join(timeout=5)
         assert p.stop() == (0, 0)
