@@ -151,18 +151,6 @@ static void per_peer_counts_every_port_of_one_address(void **state)
     conn_table_free(&t);
 }
 
-static int setup(void **state)
-{
-    pki_setup();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    pki_teardown();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,5 +159,5 @@ int main(void)
         cmocka_unit_test(dialling_connection_matches_only_its_domain),
         cmocka_unit_test(per_peer_counts_every_port_of_one_address),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, pki_group_setup, pki_group_teardown);
 }

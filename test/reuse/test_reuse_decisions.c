@@ -98,18 +98,6 @@ static void each_decision_counts_once_under_its_own_name(void **state)
         assert_int_equal(w.counters.reuse[r], r + 1);
 }
 
-static int setup(void **state)
-{
-    pki_setup();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    pki_teardown();
-    return 0;
-}
-
 int main(void)
 {
     log_configure(LOG_DEBUG, LOG_FORMAT_LOGFMT); /* the debug line is formatted too */
@@ -117,5 +105,5 @@ int main(void)
         cmocka_unit_test(miss_reason_explains_an_index_miss),
         cmocka_unit_test(each_decision_counts_once_under_its_own_name),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, pki_group_setup, pki_group_teardown);
 }

@@ -166,18 +166,6 @@ static void eku_classification(void **state)
     }
 }
 
-static int setup(void **state)
-{
-    pki_setup();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    pki_teardown();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,5 +181,5 @@ int main(void)
         cmocka_unit_test(refcount_keeps_set_alive),
         cmocka_unit_test(eku_classification),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, pki_group_setup, pki_group_teardown);
 }
