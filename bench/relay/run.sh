@@ -231,6 +231,10 @@ gen_certs() {
 # Each start_* adds its PID to RELAY_ROOTS (comma-separated), sets
 # RELAY_PID_A or RELAY_PID_B, and adds it to PIDS.
 RELAY_ROOTS="" RELAY_PID_A="" RELAY_PID_B=""
+relay_started() {   # role(a|b) pid: the relay is listening
+    RELAY_ROOTS+="${RELAY_ROOTS:+,}$2"
+    if [[ $1 == a ]]; then RELAY_PID_A=$2; else RELAY_PID_B=$2; fi
+}
 
 stunnel_conf() {   # role(a|b) file
     {
@@ -271,8 +275,7 @@ start_stunnel() {   # role(a|b)
     PIDS+=("$pid")
     if [[ $role == a ]]; then ip=$A_IP port=$SIP_PORT; else ip=$B_IP port=$TLS_PORT; fi
     wait_listen "$ip" "$port" "$pid" || { tail -5 "$WORK/stunnel-$role.log" >&2; die "stunnel $role did not start"; }
-    RELAY_ROOTS+="${RELAY_ROOTS:+,}$pid"
-    if [[ $role == a ]]; then RELAY_PID_A=$pid; else RELAY_PID_B=$pid; fi
+    relay_started "$role" "$pid"
 }
 
 kam_tm=0 kam_tlsf=0
@@ -319,8 +322,7 @@ EOF
     wait_listen "$ip" "$port" "$pid" || { tail -20 "$dir/kamailio.log" >&2; die "kamailio $role did not start"; }
     # wait for the ctl socket too: the children are up by then
     wait_file "$dir/kam.ctl" 10 || true
-    RELAY_ROOTS+="${RELAY_ROOTS:+,}$pid"
-    if [[ $role == a ]]; then RELAY_PID_A=$pid; else RELAY_PID_B=$pid; fi
+    relay_started "$role" "$pid"
 }
 
 reusegw_conf() {   # role(a|b) file
@@ -369,8 +371,7 @@ start_reusegw() {   # role(a|b)
     for port in $TLS_PORT $SIP_PORT; do
         wait_listen "$ip" "$port" "$pid" || { tail -5 "$WORK/reusegw-$role.log" >&2; die "reusegw $role did not start"; }
     done
-    RELAY_ROOTS+="${RELAY_ROOTS:+,}$pid"
-    if [[ $role == a ]]; then RELAY_PID_A=$pid; else RELAY_PID_B=$pid; fi
+    relay_started "$role" "$pid"
 }
 
 start_relays() {   # topology
