@@ -742,7 +742,7 @@ RES=${RESULTS:-$HERE/results.md}
     echo
     echo "- tx = one OPTIONS + its 200 (request ~540 B, response ~430 B as sipp sends them; each Kamailio hop adds a Via). SIP msgs/s = 2 x tx/s; every message crosses both relays (one TCP->TLS hop and one TLS->TCP hop), so one relay process does the work of one sidecar."
     echo "- A run passes when every call succeeds, calls/elapsed >= 97% of the target and the mean response time <= ${MAX_RTT_MS} ms. Max = highest target that passed a full ${DURATION_S} s run (bisected ${REFINE}x between ladder rates)."
-    echo "- Interference check: busy CPU time not used by the relays or sipp (other programs, kernel threads) was at most $(tail -n +2 "$STEPS" | awk -F'\t' 'BEGIN {m = 0} $14 + 0 > m {m = $14 + 0} END {print m}')% of a core in any run (column 'other CPU %' below)."
+    echo "- Interference check: busy CPU time not used by the relays or sipp (other programs, kernel threads) was at most ${other_max}% of a core in any run (column 'other CPU %' below)."
     echo "- CPU: process CPU from /proc/PID/task/*/schedstat (ns), core busy from /proc/stat idle (this VM's tick-based utime/stime, hence pidstat/top, under-count). Window: from 2 s after start to 1 s before the planned end. 100% = one core. 'msgs per relay CPU-s' = SIP msgs/s / relay CPU share, measured at the max rate."
     if ((!SKIP_LAT)); then
         echo "- Added latency: $LAT_N sequential OPTIONS/200 round trips per topology over one TCP connection, no other load (helper.py latency); round-trip percentile minus direct's. Raw p50/p99 us:$(for t in $TOPOLOGIES; do printf ' %s %s/%s;' "$t" "${LAT50[$t]:--}" "${LAT99[$t]:--}"; done)"
