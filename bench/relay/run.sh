@@ -120,6 +120,8 @@ B_NAME="relay-b.test"
 T_START=$SECONDS
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# kv_value key text -> the number after "key=" in helper.py's output
+kv_value() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 
 # ---------------------------------------------------------------- packages
 PKGS=(sip-tester stunnel4 kamailio kamailio-tls-modules openssl python3 iproute2)
@@ -527,13 +529,13 @@ mem_test() {
     alive=$(cat "$dir/alive" 2>/dev/null || echo "?")
     stop_all
     ((rc == 0)) || { cat "$dir/tlsidle.out" >&2; die "$kind: tlsidle failed"; }
-    pss0=$(sed -n 's/.*pss=\([0-9]*\).*/\1/p' <<<"$m0")
-    pss1=$(sed -n 's/.*pss=\([0-9]*\).*/\1/p' <<<"$m1")
+    pss0=$(kv_value pss "$m0")
+    pss1=$(kv_value pss "$m1")
     # divide by the connections that were really held: a relay may drop some
     local held=$MEM_CONNS rss0 rss1 extra
     [[ $alive =~ ^[0-9]+$ ]] && ((alive - MEM_WARM > 0)) && held=$((alive - MEM_WARM))
-    rss0=$(sed -n 's/.*rss=\([0-9]*\).*/\1/p' <<<"$m0")
-    rss1=$(sed -n 's/.*rss=\([0-9]*\).*/\1/p' <<<"$m1")
+    rss0=$(kv_value rss "$m0")
+    rss1=$(kv_value rss "$m1")
     # summed RSS counts a shared page once per process that maps it
     extra="summed-RSS delta $(((rss1 - rss0) / held)) B/conn"
     if [[ -n $shm0 && -n $shm1 ]]; then
@@ -615,8 +617,8 @@ if ((!SKIP_LAT)); then
         log "=== $topo: latency, $LAT_N ping-pong round trips"
         lat_test "$topo"
         log "latency $topo: $LAT"
-        LAT50[$topo]=$(sed -n 's/.*p50_us=\([0-9.]*\).*/\1/p' <<<"$LAT")
-        LAT99[$topo]=$(sed -n 's/.*p99_us=\([0-9.]*\).*/\1/p' <<<"$LAT")
+        LAT50[$topo]=$(kv_value p50_us "$LAT")
+        LAT99[$topo]=$(kv_value p99_us "$LAT")
     done
 fi
 
