@@ -392,6 +392,19 @@ start_relays() {   # topology
 }
 
 # ---------------------------------------------------------------- one run
+# start_uas dir [sipp args...] -> UAS_PID: the sipp UAS answering on
+# $UAS_IP:$SIP_PORT, listening, its output in dir/uas.out
+UAS_PID=""
+start_uas() {
+    local rdir=$1
+    shift
+    taskset -c "$LOAD_CPU" sipp -sf "$HERE/sipp/uas.xml" -t t1 -i "$UAS_IP" -p "$SIP_PORT" \
+        -nostdin "$@" >"$rdir/uas.out" 2>&1 &
+    UAS_PID=$!
+    PIDS+=("$UAS_PID")
+    wait_listen "$UAS_IP" "$SIP_PORT" "$UAS_PID" || die "sipp UAS did not start ($rdir/uas.out)"
+}
+
 STEPS=$WORK/steps.tsv
 printf 'topo\trate\tdur\tpass\tok\tfailed\tachieved\trtt_ms\tcpu_relay_core\tcpu_load_core\trelay_proc\tload_proc\trc\tother\trelay_a\trelay_b\n' >"$STEPS"
 RUN_N=0
@@ -402,11 +415,8 @@ run_step() {
     RUN_N=$((RUN_N + 1))
     local rdir=$WORK/run-$RUN_N-$topo-$rate-$dur
     mkdir -p "$rdir"
-    taskset -c "$LOAD_CPU" sipp -sf "$HERE/sipp/uas.xml" -t t1 -i "$UAS_IP" -p "$SIP_PORT" \
-        -nostdin -trace_err -error_file "$rdir/uas.err" >"$rdir/uas.out" 2>&1 &
-    uas=$!
-    PIDS+=("$uas")
-    wait_listen "$UAS_IP" "$SIP_PORT" "$uas" || die "sipp UAS did not start ($rdir/uas.out)"
+    start_uas "$rdir" -trace_err -error_file "$rdir/uas.err"
+    uas=$UAS_PID
     start_relays "$topo"
     if [[ $topo == direct ]]; then target=$UAS_IP:$SIP_PORT; else target=$A_IP:$SIP_PORT; fi
     # warm-up: 50 transactions open the relays' onward connections (a relay
@@ -554,13 +564,9 @@ mem_test() {
 # lat_test topology -> sets LAT ("p50_us=.. p99_us=.. mean_us=..")
 LAT=""
 lat_test() {
-    local topo=$1 rdir=$WORK/lat-$1 uas target
+    local topo=$1 rdir=$WORK/lat-$1 target
     mkdir -p "$rdir"
-    taskset -c "$LOAD_CPU" sipp -sf "$HERE/sipp/uas.xml" -t t1 -i "$UAS_IP" -p "$SIP_PORT" \
-        -nostdin >"$rdir/uas.out" 2>&1 &
-    uas=$!
-    PIDS+=("$uas")
-    wait_listen "$UAS_IP" "$SIP_PORT" "$uas" || die "sipp UAS did not start ($rdir/uas.out)"
+    start_uas "$rdir"
     start_relays "$topo"
     if [[ $topo == direct ]]; then target=$UAS_IP; else target=$A_IP; fi
     LAT=$(taskset -c "$LOAD_CPU" "$PY" "$HELPER" latency "$UAC_IP" "$target" "$SIP_PORT" "$LAT_N" \
