@@ -8,6 +8,7 @@ waits without a deadline.
 
 Python standard library only; Debian's python3 + pytest run it.
 """
+import importlib.util
 import itertools
 import os
 import pathlib
@@ -103,6 +104,17 @@ def generate_pki(out):
     subprocess.run(["bash", str(SOURCE_DIR / "test" / "certs" / "gen.sh"), str(out)],
                    check=True, capture_output=True, timeout=300)
     return out
+
+
+def e2e_conftest():
+    """test/e2e/conftest.py loaded as a module named e2e_conftest (pytest
+    already holds "conftest" for the suite asking), so that other suites
+    take its fixtures by name instead of copying them."""
+    path = pathlib.Path(__file__).resolve().with_name("conftest.py")
+    spec = importlib.util.spec_from_file_location("e2e_conftest", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 # ---------------------------------------------------------------- processes
