@@ -81,9 +81,13 @@ struct cfg_snapshot {
         uint32_t max_connections;   /* default 100000 */
         uint32_t max_message_bytes; /* default 65535 */
         /* Extensions of the DESIGN.md contract (same section, new keys). */
-        uint32_t max_connections_per_peer; /* default 1000, per peer IP address */
-        uint32_t max_pending_transactions; /* default 65536 */
-        uint32_t max_buffered_bytes;       /* default 1 MiB queued per connection */
+        uint32_t max_connections_per_peer;  /* default 1000, per peer IP address */
+        uint32_t max_pending_transactions;  /* default 65536 */
+        uint32_t max_buffered_bytes;        /* default 1 MiB queued per connection */
+        uint32_t max_concurrent_handshakes; /* default 1024 inbound TLS handshakes at once */
+        uint32_t handshake_rate;     /* default 2000 new inbound handshakes/s, burst = rate */
+        uint64_t message_timeout_ms; /* default 30s: longest a partial SIP message may sit */
+        uint64_t send_timeout_ms;    /* default 60s: longest a send queue may go undrained */
     } limits;
 
     struct {

@@ -24,6 +24,10 @@ struct cfg_snapshot *cfg_snapshot_new(void)
     s->limits.max_connections_per_peer = 1000;
     s->limits.max_pending_transactions = 65536;
     s->limits.max_buffered_bytes = 1024 * 1024;
+    s->limits.max_concurrent_handshakes = 1024;
+    s->limits.handshake_rate = 2000;
+    s->limits.message_timeout_ms = 30 * 1000;
+    s->limits.send_timeout_ms = 60 * 1000;
     strcpy(s->admin.listen.host, "127.0.0.1");
     s->admin.listen.port = 9091;
     s->runtime.workers = 1;

@@ -27,7 +27,9 @@ void alias_consider(struct worker *w, struct conn *t, const struct sip_via *via)
     if (w->cfg->reuse.require_sent_by_identity &&
         !tls_identities_contains(t->ids, via->hp.host.p, via->hp.host.len)) {
         w->counters.aliases_declined++;
-        LOG_RATELIMITED(LOG_INFO, "alias declined: sent-by host is not a certificate identity",
+        /* Warn: the peer's certificate does not back its sent-by (per message, so
+         * rate-limited). */
+        LOG_RATELIMITED(LOG_WARN, "alias declined: sent-by host is not a certificate identity",
                         LF_STR("first_identity", tls_identities_get(t->ids, 0)));
         return;
     }

@@ -10,6 +10,8 @@
 
 #include "config/config.h"
 #include "conn_internal.h"
+#include "conn_log.h"
+#include "conn_limits.h"
 #include "log.h"
 #include "relay.h"
 #include "tls/conn.h"
@@ -92,8 +94,12 @@ void conn_throttle(struct worker *w, struct conn *src, struct conn *dst)
         struct conn_ref r = conn_ref_of(&w->conns, src);
         loop_cancel(w->loop, tag_make(OP_RECV, r.slot, r.gen));
     }
-    LOG_RATELIMITED(LOG_DEBUG, "back-pressure: pausing reads", LF_STR("conn", conn_kind_name(src)),
-                    LF_UINT("queued", conn_backlog(dst)));
+    /* Warn: a reader that stays this slow is closed by send_timeout. */
+    limits_hit(&w->metrics, LIMIT_MAX_BUFFERED_BYTES);
+    LOG_RATELIMITED(LOG_WARN, "limits.max_buffered_bytes reached; pausing reads",
+                    LF_STR("conn", conn_kind_name(src)), LF_STR("slow", conn_kind_name(dst)),
+                    LF_UINT("queued", conn_backlog(dst)),
+                    LF_UINT("max_buffered_bytes", w->cfg->limits.max_buffered_bytes));
 }
 
 /* finish_close drops every resource of |c| and closes its socket; the slot
@@ -102,6 +108,8 @@ void conn_finish_close(struct worker *w, struct conn *c)
 {
     if (!conn_is_live(c))
         return;
+    conn_log_closed(w, c);
+    limits_handshake_over(w, c);
     c->state = CONN_DEAD;
     timer_disarm(&w->timers, &c->timer);
     conn_index_remove(&w->conns, c);
@@ -151,8 +159,10 @@ void conn_flush(struct worker *w, struct conn *c)
         return;
     }
     struct conn_ref r = conn_ref_of(&w->conns, c);
-    if (loop_send(w->loop, c->fd, data, n, tag_make(OP_SEND, r.slot, r.gen)) == 0)
+    if (loop_send(w->loop, c->fd, data, n, tag_make(OP_SEND, r.slot, r.gen)) == 0) {
         c->send_inflight = true;
+        limits_note_send_started(w, c);
+    }
 }
 
 void conn_close(struct worker *w, struct conn *c, enum conn_close_mode mode, const char *why)
@@ -160,6 +170,8 @@ void conn_close(struct worker *w, struct conn *c, enum conn_close_mode mode, con
     if (!conn_is_live(c) || c->state == CONN_CLOSING)
         return;
     LOG_DEBUG("closing connection", LF_STR("conn", conn_kind_name(c)), LF_STR("why", why));
+    c->close_why = why;
+    limits_handshake_over(w, c);
     conn_index_remove(&w->conns, c);
     if (mode == CLOSE_ABORT || c->state == CONN_CONNECTING) {
         conn_finish_close(w, c);
@@ -242,18 +254,30 @@ static void on_timer(void *ctx, struct timer *timer)
                                                     : "TLS connect/handshake timed out");
             conn_close(w, c, CLOSE_ABORT, "handshake timeout");
         } else {
-            LOG_RATELIMITED(LOG_INFO, "handshake timed out", LF_STR("conn", conn_kind_name(c)));
+            /* Per connection: its close line already says "handshake timeout". */
+            LOG_RATELIMITED(LOG_DEBUG, "handshake timed out", LF_STR("conn", conn_kind_name(c)));
             conn_close(w, c, CLOSE_ABORT, "handshake timeout");
         }
         break;
     case CONN_OPEN: {
+        enum limit broken = limits_broken(w, c);
+        if (broken != LIMITS_COUNT) {
+            conn_close(w, c, CLOSE_ABORT, limit_name(broken));
+            break;
+        }
+        /* Only TLS connections idle out (reuse.idle_timeout); the timer of
+         * a plain one watches its limits alone. */
         uint64_t idle = w->cfg->reuse.idle_timeout_ms;
-        if (w->now_ms - c->last_active_ms >= idle) {
+        uint64_t next = limits_deadline(w, c);
+        if (c->tls && w->now_ms - c->last_active_ms >= idle) {
             w->counters.timeouts_idle++;
             conn_close(w, c, CLOSE_GRACEFUL, "idle timeout");
-        } else {
-            timer_arm(&w->timers, &c->timer, c->last_active_ms + idle);
+            break;
         }
+        if (c->tls && c->last_active_ms + idle < next)
+            next = c->last_active_ms + idle;
+        if (next != UINT64_MAX)
+            timer_arm(&w->timers, &c->timer, next);
         break;
     }
     case CONN_CLOSING:
@@ -277,6 +301,8 @@ void conn_arm_timer(struct worker *w, struct conn *c, uint64_t after_ms)
 void conn_framing_error(struct worker *w, struct conn *c, enum sip_err err)
 {
     w->counters.framing_errors++;
+    if (err == SIP_ERR_MESSAGE_TOO_LARGE || err == SIP_ERR_HEADERS_TOO_LARGE)
+        limits_hit(&w->metrics, LIMIT_MAX_MESSAGE_BYTES);
     metrics_inc(&w->metrics, metrics_parse_error_id(err));
     if (c->in)
         relay_framing_error(w, c, (const char *)c->in->data + c->in->head,
@@ -301,15 +327,18 @@ void conn_frame_all(struct worker *w, struct conn *c)
             goto compact;
         case SIP_FRAME_MESSAGE:
             c->in->head += (uint32_t)fr.len;
+            limits_note_framed(w, c, c->in->head < c->in->tail);
             relay_message(w, c, buf, fr.len);
             break;
         case SIP_FRAME_PING:
             c->in->head += (uint32_t)fr.len;
+            limits_note_framed(w, c, c->in->head < c->in->tail);
             w->counters.keepalive_pongs++;
             conn_send(w, c, pong, 2);
             break;
         case SIP_FRAME_PONG:
             c->in->head += (uint32_t)fr.len;
+            limits_note_framed(w, c, c->in->head < c->in->tail);
             break;
         case SIP_FRAME_ERROR:
             conn_framing_error(w, c, fr.err);
@@ -378,6 +407,8 @@ static void on_recv(struct worker *w, struct conn *c, const struct loop_event *e
         c->recv_armed = false;
     if (ev->res > 0 && conn_is_live(c)) {
         c->last_active_ms = w->now_ms;
+        if (c->state == CONN_OPEN) /* handshake bytes are the handshake timer's */
+            limits_note_received(w, c);
         if (c->tls)
             tlsio_ingest(w, c, ev->data, ev->len);
         else if (c->state == CONN_OPEN)

@@ -14,6 +14,8 @@
 #include "conn.h"
 #include "conn_internal.h"
 #include "conn_io.h"
+#include "conn_log.h"
+#include "conn_limits.h"
 #include "log.h"
 #include "transparent.h"
 #include "relay.h"
@@ -46,6 +48,10 @@ void conn_accepted(struct worker *w, int fd, bool is_tls)
         close(fd);
         return;
     }
+    if (is_tls && !limits_admit_handshake(w, &peer)) {
+        close(fd);
+        return;
+    }
     struct conn *c = conn_alloc(&w->conns, is_tls ? CONN_TLS_IN : CONN_EGRESS);
     if (!c) {
         w->counters.rejected_max_connections++;
@@ -60,7 +66,9 @@ void conn_accepted(struct worker *w, int fd, bool is_tls)
     c->peer_len = peer_len;
     set_nodelay(fd);
     c->last_active_ms = w->now_ms;
+    conn_log_opened(w, c);
     if (is_tls) {
+        limits_handshake_started(w, c);
         conn_peer_track(&w->conns, c);
         c->tls = tls_conn_new_server(w->tls_ctx);
         if (!c->tls) {
@@ -147,6 +155,7 @@ static struct conn *open_socket(struct worker *w, enum conn_kind kind,
     c->op_inflight = true;
     c->state = CONN_CONNECTING;
     conn_arm_timer(w, c, w->cfg->tls.handshake_timeout_ms);
+    conn_log_opened(w, c);
     return c;
 }
 

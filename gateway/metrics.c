@@ -31,6 +31,12 @@ static const char *const conn_kinds[METRIC_CONN_KINDS] = {"tls_in", "tls_out", "
 static const char *const conn_states[METRIC_CONN_STATES] = {"connecting", "handshake", "open",
                                                             "closing", "dead"};
 
+const char *const metrics_limit_names[METRIC_LIMITS] = {
+    "max_connections",    "max_connections_per_peer", "max_concurrent_handshakes",
+    "handshake_rate",     "max_message_bytes",        "max_pending_transactions",
+    "max_buffered_bytes", "message_timeout",          "send_timeout",
+};
+
 static const struct family families[] = {
     {"reusegw_connections_accepted_total", "Connections accepted on every listener.", COUNTER,
      M_ACCEPTED, NO_LABEL, NO_LABEL},
@@ -88,6 +94,8 @@ static const struct family families[] = {
      "result", VALUES("hit", "miss"), NO_LABEL},
     {"reusegw_reloads_total", "Configuration reloads (SIGHUP), by result.", COUNTER, M_RELOAD_OK,
      "result", VALUES("ok", "failed"), NO_LABEL},
+    {"reusegw_limit_hits_total", "Times a configured limit refused or ended something, by limit.",
+     COUNTER, M_LIMIT_FIRST, "limit", metrics_limit_names, METRIC_LIMITS, NO_LABEL},
     {"reusegw_loop_iterations_total", "Event-loop turns.", COUNTER, M_LOOP_ITERATIONS, NO_LABEL,
      NO_LABEL},
 };

@@ -20,6 +20,7 @@ enum {
 };                                  /* enum conn_kind; states
                                       CONNECTING..DEAD */
 enum { METRIC_BATCH_BUCKETS = 10 }; /* 1 2 4 ... 256 +Inf */
+enum { METRIC_LIMITS = 9 };         /* enum limit (conn_limits.h) */
 
 /* metric_id names one time series. Groups of ids form one metric family;
  * the comment above each group gives the family and its label. Counters only
@@ -113,6 +114,10 @@ enum metric_id {
     /* reusegw_reloads_total{result} */
     M_RELOAD_OK,
     M_RELOAD_FAILED,
+    /* reusegw_limit_hits_total{limit}: one series per enum limit, in its
+     * order (conn_limits.h) */
+    M_LIMIT_FIRST,
+    M_LIMIT_LAST = M_LIMIT_FIRST + METRIC_LIMITS - 1,
     /* reusegw_loop_iterations_total */
     M_LOOP_ITERATIONS,
     /* histogram reusegw_loop_batch_size: completions per loop turn; buckets
@@ -165,6 +170,10 @@ static inline void metrics_gauge_add(struct metrics *m, enum metric_id id, int64
 {
     metrics_add(m, id, (uint64_t)delta);
 }
+
+/* metrics_limit_names are the label values of reusegw_limit_hits_total:
+ * the configuration keys of the limits, without "limits.". */
+extern const char *const metrics_limit_names[METRIC_LIMITS];
 
 /* metrics_conn_id is the gauge of connections of |kind| (enum conn_kind) in
  * state index |state| (enum conn_state minus CONN_CONNECTING: 0 connecting,

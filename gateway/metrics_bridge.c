@@ -36,6 +36,11 @@ void metrics_bridge_absorb(struct worker *w)
     metrics_set(m, M_ANSWER_BAD_REQUEST, c->answered_400);
     metrics_set(m, M_ANSWER_TOO_MANY_HOPS, c->answered_483);
     metrics_set(m, M_503_PENDING_FULL, c->refused_pending_full);
+    /* The limits whose hits were counted before the limit family existed;
+     * limits.c counts the others in the registry directly. */
+    metrics_set(m, M_LIMIT_FIRST + LIMIT_MAX_CONNECTIONS, c->rejected_max_connections);
+    metrics_set(m, M_LIMIT_FIRST + LIMIT_MAX_CONNECTIONS_PER_PEER, c->rejected_per_peer);
+    metrics_set(m, M_LIMIT_FIRST + LIMIT_MAX_PENDING_TRANSACTIONS, c->refused_pending_full);
     uint64_t classified = m->v[M_503_DNS_FAILED] + m->v[M_503_DNS_TIMEOUT] +
                           m->v[M_503_DNS_QUEUE_FULL] + c->refused_pending_full;
     metrics_set(m, M_503_OTHER, minus(c->answered_503, classified));

@@ -22,7 +22,8 @@
 
 /* RFC 3261 timers, milliseconds. */
 #define PENDING_T1_MS 500u
-#define PENDING_LINGER_MS (64u * PENDING_T1_MS)     /* after the last final response */
+#define PENDING_LINGER_MS (64u * PENDING_T1_MS)     /* after an INVITE's 2xx */
+#define PENDING_NON2XX_LINGER_MS 5000u              /* T4: after an INVITE's non-2xx */
 #define PENDING_NON_INVITE_MS (64u * PENDING_T1_MS) /* Timer F: no final answer */
 #define PENDING_INVITE_MS (180u * 1000u)            /* Timer C (§16.6 step 11) */
 

@@ -31,11 +31,12 @@ struct parsed {
 };
 
 /* drop counts a message reusegw discards in |counter| and logs why,
- * rate-limited. */
+ * rate-limited. Debug, not info: nothing is logged per message at info, and
+ * every drop reason has its series in reusegw_dropped_messages_total. */
 static void drop(uint64_t *counter, const struct conn *c, const char *why)
 {
     (*counter)++;
-    LOG_RATELIMITED(LOG_INFO, "dropping message", LF_STR("from", conn_kind_name(c)),
+    LOG_RATELIMITED(LOG_DEBUG, "dropping message", LF_STR("from", conn_kind_name(c)),
                     LF_STR("why", why));
 }
 
@@ -312,7 +313,8 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
         t->n_targets = 0;
     }
     if (!t) {
-        LOG_RATELIMITED(LOG_INFO, "cannot route request", LF_STR("reason", why));
+        /* Per message, and counted in reusegw_503_sent_total: debug. */
+        LOG_RATELIMITED(LOG_DEBUG, "cannot route request", LF_STR("reason", why));
         if (is_ack)
             drop(&w->counters.dropped_ack_unroutable, c, why);
         else
@@ -484,7 +486,9 @@ static bool parse(struct worker *w, struct conn *c, const char *msg, size_t len,
         err = sip_via_parse_first(&p->msg, &p->via, NULL, 0);
     if (!err)
         return true;
-    LOG_RATELIMITED(LOG_INFO, "malformed SIP message", LF_STR("conn", conn_kind_name(c)),
+    /* Warn, rate-limited: a peer or the legacy proxy sending broken SIP is
+     * an interop or abuse problem an operator must hear of. */
+    LOG_RATELIMITED(LOG_WARN, "malformed SIP message", LF_STR("conn", conn_kind_name(c)),
                     LF_STR("reason", sip_err_text(err)));
     metrics_inc(&w->metrics, metrics_parse_error_id(err));
     if (p->msg.is_request && !is_method(&p->msg, "ACK")) {

@@ -33,6 +33,7 @@ bool tlsio_pull(struct worker *w, struct conn *c)
 static void handshake_done(struct worker *w, struct conn *c)
 {
     c->state = CONN_OPEN;
+    limits_handshake_over(w, c);
     c->ids = tls_identities_ref(tls_conn_identities(c->tls));
     metrics_inc(&w->metrics, tls_conn_resumed(c->tls) ? M_HANDSHAKE_RESUMED : M_HANDSHAKE_FULL);
     LOG_DEBUG("tls established", LF_STR("conn", conn_kind_name(c)),

@@ -137,6 +137,12 @@ struct conn {
     uint32_t waiters;     /* head slot+1 of the waiting list */
     uint32_t waiter_next; /* next slot+1 while this one waits */
     struct conn_ref blocked_on;
+    /* Limits and the connection log (conn_limits.h, conn_log.h). */
+    bool handshake_counted;    /* holds one of limits.max_concurrent_handshakes */
+    uint64_t opened_ms;        /* accepted or dialled at */
+    uint64_t partial_since_ms; /* 0, or when its unfinished message began */
+    uint64_t send_progress_ms; /* when its send in flight was handed over */
+    const char *close_why;     /* static text; NULL while it is not closing */
 };
 
 /* reuse_reason says why one RFC 5923 reuse decision went the way it did.

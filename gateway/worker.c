@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -125,6 +126,24 @@ void worker_free(struct worker *w)
     memset(w, 0, sizeof(*w));
 }
 
+/* bind_retrying binds |fd|, retrying EADDRINUSE for up to two seconds: a
+ * previous instance's listener can outlive its process briefly, because the
+ * kernel tears an io_uring (and the accept armed on it) down asynchronously.
+ * Start-up only, before the loop runs, so sleeping here blocks nothing. */
+static int bind_retrying(int fd, const struct sockaddr *sa, socklen_t len, const char *name)
+{
+    enum { BIND_RETRY_MS = 50, BIND_RETRIES = 40 };
+    for (int attempt = 0;; attempt++) {
+        if (bind(fd, sa, len) == 0)
+            return 0;
+        if (errno != EADDRINUSE || attempt == BIND_RETRIES)
+            return -1;
+        if (attempt == 0)
+            LOG_INFO("listen address in use, retrying for 2 s", LF_STR("address", name));
+        nanosleep(&(struct timespec){.tv_nsec = BIND_RETRY_MS * 1000000L}, NULL);
+    }
+}
+
 static int listen_on(struct worker *w, const struct cfg_hostport *hp, bool is_tls)
 {
     char name[300];
@@ -146,7 +165,8 @@ static int listen_on(struct worker *w, const struct cfg_hostport *hp, bool is_tl
         if (ss.ss_family == AF_INET6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     }
-    if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 1024) != 0) {
+    if (fd < 0 || bind_retrying(fd, (struct sockaddr *)&ss, len, name) != 0 ||
+        listen(fd, 1024) != 0) {
         LOG_ERROR("cannot listen", LF_STR("address", name),
                   LF_STR("listener", is_tls ? "tls.listen" : "legacy.listen"),
                   LF_STR("reason", strerror(errno)));
@@ -271,6 +291,10 @@ static void on_signal(struct worker *w, const struct loop_event *ev)
 static void dispatch(void *ctx, const struct loop_event *ev)
 {
     struct worker *w = ctx;
+    /* worker_run read the clock before the loop slept: without a fresh
+     * reading, deadlines and durations started here would date from before
+     * the wait. CLOCK_MONOTONIC is a vDSO read, not a system call. */
+    w->now_ms = timer_now_ms();
     switch (tag_op(ev->tag)) {
     case OP_ACCEPT:
         on_accept(w, ev);

@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "conn.h"
+#include "conn_limits.h"
 #include "loop.h"
 #include "metrics.h"
 #include "pending.h"
@@ -48,6 +49,7 @@ struct worker {
     struct buf_pool out_pool; /* out and hold queues */
     struct buf_pool in_pool;  /* one framing block per busy connection */
     struct counters counters;
+    struct limits_state limits; /* handshake admission (conn_limits.h) */
     struct metrics metrics;     /* the registry /metrics renders */
     struct dns_routes *dns;     /* resolver and requests waiting on it */
     struct admin_worker *admin; /* admin endpoint; NULL when not bound */

@@ -128,6 +128,10 @@ static void full_config_parses_every_key(void **state)
                       "  max_connections_per_peer: 20\n"
                       "  max_pending_transactions: 300\n"
                       "  max_buffered_bytes: 65536\n"
+                      "  max_concurrent_handshakes: 64\n"
+                      "  handshake_rate: 500\n"
+                      "  message_timeout: 1500ms\n"
+                      "  send_timeout: 2m\n"
                       "admin:\n"
                       "  listen: \"[::1]:9999\"\n"
                       "runtime:\n"
@@ -196,6 +200,10 @@ static void full_config_parses_every_key(void **state)
     assert_int_equal(s->limits.max_connections_per_peer, 20);
     assert_int_equal(s->limits.max_pending_transactions, 300);
     assert_int_equal(s->limits.max_buffered_bytes, 65536);
+    assert_int_equal(s->limits.max_concurrent_handshakes, 64);
+    assert_int_equal(s->limits.handshake_rate, 500);
+    assert_int_equal(s->limits.message_timeout_ms, 1500);
+    assert_int_equal(s->limits.send_timeout_ms, 120000);
 
     assert_string_equal(s->admin.listen.host, "::1");
     assert_int_equal(s->admin.listen.port, 9999);
@@ -232,6 +240,10 @@ static void minimal_config_gets_every_default(void **state)
     assert_int_equal(s->limits.max_connections_per_peer, 1000);
     assert_int_equal(s->limits.max_pending_transactions, 65536);
     assert_int_equal(s->limits.max_buffered_bytes, 1048576);
+    assert_int_equal(s->limits.max_concurrent_handshakes, 1024);
+    assert_int_equal(s->limits.handshake_rate, 2000);
+    assert_int_equal(s->limits.message_timeout_ms, 30000);
+    assert_int_equal(s->limits.send_timeout_ms, 60000);
     assert_string_equal(s->admin.listen.host, "127.0.0.1");
     assert_int_equal(s->admin.listen.port, 9091);
     assert_int_equal(s->runtime.workers, 1);

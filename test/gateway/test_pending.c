@@ -96,6 +96,33 @@ static void final_response_lingers_64_t1(void **state)
     assert_int_equal(f->table.expired, 1);
 }
 
+static void invite_non_2xx_lingers_only_briefly(void **state)
+{
+    struct fixture *f = *state;
+    struct pending *p = ADD(&f->table, "inv", PENDING_INVITE, 1000);
+    pending_on_response(&f->table, p, 486, 2000);
+    assert_int_equal(f->table.open, 0);
+    timer_run(&f->timers, 2000 + PENDING_NON2XX_LINGER_MS - 1);
+    assert_non_null(FIND(&f->table, "inv", PENDING_INVITE)); /* its ACK, a late duplicate */
+    pending_on_response(&f->table, p, 486, 3000);            /* a duplicate does not extend */
+    timer_run(&f->timers, 2000 + PENDING_NON2XX_LINGER_MS);
+    assert_null(FIND(&f->table, "inv", PENDING_INVITE));
+    assert_true(PENDING_NON2XX_LINGER_MS < PENDING_LINGER_MS / 4);
+    assert_int_equal(f->table.used, 0);
+}
+
+static void invite_2xx_after_non_2xx_keeps_the_long_linger(void **state)
+{
+    struct fixture *f = *state;
+    struct pending *p = ADD(&f->table, "inv", PENDING_INVITE, 0);
+    pending_on_response(&f->table, p, 200, 1000);
+    pending_on_response(&f->table, p, 486, 2000); /* a stray non-2xx cannot shorten it */
+    timer_run(&f->timers, 1000 + PENDING_LINGER_MS - 1);
+    assert_non_null(FIND(&f->table, "inv", PENDING_INVITE));
+    timer_run(&f->timers, 1000 + PENDING_LINGER_MS);
+    assert_null(FIND(&f->table, "inv", PENDING_INVITE));
+}
+
 static void non_invite_ends_with_its_final_response(void **state)
 {
     struct fixture *f = *state;
@@ -135,6 +162,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(keyed_by_branch_and_method, setup, teardown),
         cmocka_unit_test_setup_teardown(bounded_and_refuses_bad_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(final_response_lingers_64_t1, setup, teardown),
+        cmocka_unit_test_setup_teardown(invite_non_2xx_lingers_only_briefly, setup, teardown),
+        cmocka_unit_test_setup_teardown(invite_2xx_after_non_2xx_keeps_the_long_linger, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(non_invite_ends_with_its_final_response, setup, teardown),
         cmocka_unit_test_setup_teardown(unanswered_transactions_are_bounded, setup, teardown),
     };

@@ -52,6 +52,8 @@ static void fill(void)
     metrics_gauge_add(&workers[1], metrics_conn_id(0, 2), -1);
     metrics_gauge_add(&workers[1], M_ALIAS_ROWS, 4);
     metrics_inc(&workers[0], metrics_parse_error_id(SIP_ERR_CL_MISSING));
+    metrics_add(&workers[0], M_LIMIT_FIRST + 7, 2); /* message_timeout */
+    metrics_inc(&workers[1], M_LIMIT_FIRST + 7);
     metrics_observe_batch(&workers[0], 1);
     metrics_observe_batch(&workers[0], 3);
     metrics_observe_batch(&workers[1], 300);

@@ -83,6 +83,8 @@ def test_metrics_pass_promtool_and_sum_workers(ready_demo, tmp_path):
     assert metric(body, "reusegw_alias_rows") == 4
     assert metric(body, "reusegw_parse_errors_total", 'reason="framing"') == 1
     assert metric(body, "reusegw_io_backend", 'backend="io_uring"') == 1
+    assert metric(body, "reusegw_limit_hits_total", 'limit="message_timeout"') == 3
+    assert metric(body, "reusegw_limit_hits_total", 'limit="send_timeout"') == 0
     assert metric(body, "reusegw_loop_iterations_total") == 3
     assert metric(body, "reusegw_loop_batch_size_bucket", 'le="1"') == 1
     assert metric(body, "reusegw_loop_batch_size_bucket", 'le="2"') == 1
