@@ -120,6 +120,8 @@ B_NAME="relay-b.test"
 T_START=$SECONDS
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# kv_value key text -> the number after "key=" in helper.py's output
+kv_value() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 
 # ---------------------------------------------------------------- packages
 PKGS=(sip-tester stunnel4 kamailio kamailio-tls-modules openssl python3 iproute2)
@@ -231,6 +233,10 @@ gen_certs() {
 # Each start_* adds its PID to RELAY_ROOTS (comma-separated), sets
 # RELAY_PID_A or RELAY_PID_B, and adds it to PIDS.
 RELAY_ROOTS="" RELAY_PID_A="" RELAY_PID_B=""
+relay_started() {   # role(a|b) pid: the relay is listening
+    RELAY_ROOTS+="${RELAY_ROOTS:+,}$2"
+    if [[ $1 == a ]]; then RELAY_PID_A=$2; else RELAY_PID_B=$2; fi
+}
 
 stunnel_conf() {   # role(a|b) file
     {
@@ -271,8 +277,7 @@ start_stunnel() {   # role(a|b)
     PIDS+=("$pid")
     if [[ $role == a ]]; then ip=$A_IP port=$SIP_PORT; else ip=$B_IP port=$TLS_PORT; fi
     wait_listen "$ip" "$port" "$pid" || { tail -5 "$WORK/stunnel-$role.log" >&2; die "stunnel $role did not start"; }
-    RELAY_ROOTS+="${RELAY_ROOTS:+,}$pid"
-    if [[ $role == a ]]; then RELAY_PID_A=$pid; else RELAY_PID_B=$pid; fi
+    relay_started "$role" "$pid"
 }
 
 kam_tm=0 kam_tlsf=0
@@ -319,8 +324,7 @@ EOF
     wait_listen "$ip" "$port" "$pid" || { tail -20 "$dir/kamailio.log" >&2; die "kamailio $role did not start"; }
     # wait for the ctl socket too: the children are up by then
     wait_file "$dir/kam.ctl" 10 || true
-    RELAY_ROOTS+="${RELAY_ROOTS:+,}$pid"
-    if [[ $role == a ]]; then RELAY_PID_A=$pid; else RELAY_PID_B=$pid; fi
+    relay_started "$role" "$pid"
 }
 
 reusegw_conf() {   # role(a|b) file
@@ -369,8 +373,7 @@ start_reusegw() {   # role(a|b)
     for port in $TLS_PORT $SIP_PORT; do
         wait_listen "$ip" "$port" "$pid" || { tail -5 "$WORK/reusegw-$role.log" >&2; die "reusegw $role did not start"; }
     done
-    RELAY_ROOTS+="${RELAY_ROOTS:+,}$pid"
-    if [[ $role == a ]]; then RELAY_PID_A=$pid; else RELAY_PID_B=$pid; fi
+    relay_started "$role" "$pid"
 }
 
 start_relays() {   # topology
@@ -389,6 +392,19 @@ start_relays() {   # topology
 }
 
 # ---------------------------------------------------------------- one run
+# start_uas dir [sipp args...] -> UAS_PID: the sipp UAS answering on
+# $UAS_IP:$SIP_PORT, listening, its output in dir/uas.out
+UAS_PID=""
+start_uas() {
+    local rdir=$1
+    shift
+    taskset -c "$LOAD_CPU" sipp -sf "$HERE/sipp/uas.xml" -t t1 -i "$UAS_IP" -p "$SIP_PORT" \
+        -nostdin "$@" >"$rdir/uas.out" 2>&1 &
+    UAS_PID=$!
+    PIDS+=("$UAS_PID")
+    wait_listen "$UAS_IP" "$SIP_PORT" "$UAS_PID" || die "sipp UAS did not start ($rdir/uas.out)"
+}
+
 STEPS=$WORK/steps.tsv
 printf 'topo\trate\tdur\tpass\tok\tfailed\tachieved\trtt_ms\tcpu_relay_core\tcpu_load_core\trelay_proc\tload_proc\trc\tother\trelay_a\trelay_b\n' >"$STEPS"
 RUN_N=0
@@ -399,11 +415,8 @@ run_step() {
     RUN_N=$((RUN_N + 1))
     local rdir=$WORK/run-$RUN_N-$topo-$rate-$dur
     mkdir -p "$rdir"
-    taskset -c "$LOAD_CPU" sipp -sf "$HERE/sipp/uas.xml" -t t1 -i "$UAS_IP" -p "$SIP_PORT" \
-        -nostdin -trace_err -error_file "$rdir/uas.err" >"$rdir/uas.out" 2>&1 &
-    uas=$!
-    PIDS+=("$uas")
-    wait_listen "$UAS_IP" "$SIP_PORT" "$uas" || die "sipp UAS did not start ($rdir/uas.out)"
+    start_uas "$rdir" -trace_err -error_file "$rdir/uas.err"
+    uas=$UAS_PID
     start_relays "$topo"
     if [[ $topo == direct ]]; then target=$UAS_IP:$SIP_PORT; else target=$A_IP:$SIP_PORT; fi
     # warm-up: 50 transactions open the relays' onward connections (a relay
@@ -526,13 +539,13 @@ mem_test() {
     alive=$(cat "$dir/alive" 2>/dev/null || echo "?")
     stop_all
     ((rc == 0)) || { cat "$dir/tlsidle.out" >&2; die "$kind: tlsidle failed"; }
-    pss0=$(sed -n 's/.*pss=\([0-9]*\).*/\1/p' <<<"$m0")
-    pss1=$(sed -n 's/.*pss=\([0-9]*\).*/\1/p' <<<"$m1")
+    pss0=$(kv_value pss "$m0")
+    pss1=$(kv_value pss "$m1")
     # divide by the connections that were really held: a relay may drop some
     local held=$MEM_CONNS rss0 rss1 extra
     [[ $alive =~ ^[0-9]+$ ]] && ((alive - MEM_WARM > 0)) && held=$((alive - MEM_WARM))
-    rss0=$(sed -n 's/.*rss=\([0-9]*\).*/\1/p' <<<"$m0")
-    rss1=$(sed -n 's/.*rss=\([0-9]*\).*/\1/p' <<<"$m1")
+    rss0=$(kv_value rss "$m0")
+    rss1=$(kv_value rss "$m1")
     # summed RSS counts a shared page once per process that maps it
     extra="summed-RSS delta $(((rss1 - rss0) / held)) B/conn"
     if [[ -n $shm0 && -n $shm1 ]]; then
@@ -551,13 +564,9 @@ mem_test() {
 # lat_test topology -> sets LAT ("p50_us=.. p99_us=.. mean_us=..")
 LAT=""
 lat_test() {
-    local topo=$1 rdir=$WORK/lat-$1 uas target
+    local topo=$1 rdir=$WORK/lat-$1 target
     mkdir -p "$rdir"
-    taskset -c "$LOAD_CPU" sipp -sf "$HERE/sipp/uas.xml" -t t1 -i "$UAS_IP" -p "$SIP_PORT" \
-        -nostdin >"$rdir/uas.out" 2>&1 &
-    uas=$!
-    PIDS+=("$uas")
-    wait_listen "$UAS_IP" "$SIP_PORT" "$uas" || die "sipp UAS did not start ($rdir/uas.out)"
+    start_uas "$rdir"
     start_relays "$topo"
     if [[ $topo == direct ]]; then target=$UAS_IP; else target=$A_IP; fi
     LAT=$(taskset -c "$LOAD_CPU" "$PY" "$HELPER" latency "$UAC_IP" "$target" "$SIP_PORT" "$LAT_N" \
@@ -614,8 +623,8 @@ if ((!SKIP_LAT)); then
         log "=== $topo: latency, $LAT_N ping-pong round trips"
         lat_test "$topo"
         log "latency $topo: $LAT"
-        LAT50[$topo]=$(sed -n 's/.*p50_us=\([0-9.]*\).*/\1/p' <<<"$LAT")
-        LAT99[$topo]=$(sed -n 's/.*p99_us=\([0-9.]*\).*/\1/p' <<<"$LAT")
+        LAT50[$topo]=$(kv_value p50_us "$LAT")
+        LAT99[$topo]=$(kv_value p99_us "$LAT")
     done
 fi
 
@@ -741,7 +750,7 @@ RES=${RESULTS:-$HERE/results.md}
     echo
     echo "- tx = one OPTIONS + its 200 (request ~540 B, response ~430 B as sipp sends them; each Kamailio hop adds a Via). SIP msgs/s = 2 x tx/s; every message crosses both relays (one TCP->TLS hop and one TLS->TCP hop), so one relay process does the work of one sidecar."
     echo "- A run passes when every call succeeds, calls/elapsed >= 97% of the target and the mean response time <= ${MAX_RTT_MS} ms. Max = highest target that passed a full ${DURATION_S} s run (bisected ${REFINE}x between ladder rates)."
-    echo "- Interference check: busy CPU time not used by the relays or sipp (other programs, kernel threads) was at most $(tail -n +2 "$STEPS" | awk -F'\t' 'BEGIN {m = 0} $14 + 0 > m {m = $14 + 0} END {print m}')% of a core in any run (column 'other CPU %' below)."
+    echo "- Interference check: busy CPU time not used by the relays or sipp (other programs, kernel threads) was at most ${other_max}% of a core in any run (column 'other CPU %' below)."
     echo "- CPU: process CPU from /proc/PID/task/*/schedstat (ns), core busy from /proc/stat idle (this VM's tick-based utime/stime, hence pidstat/top, under-count). Window: from 2 s after start to 1 s before the planned end. 100% = one core. 'msgs per relay CPU-s' = SIP msgs/s / relay CPU share, measured at the max rate."
     if ((!SKIP_LAT)); then
         echo "- Added latency: $LAT_N sequential OPTIONS/200 round trips per topology over one TCP connection, no other load (helper.py latency); round-trip percentile minus direct's. Raw p50/p99 us:$(for t in $TOPOLOGIES; do printf ' %s %s/%s;' "$t" "${LAT50[$t]:--}" "${LAT99[$t]:--}"; done)"

@@ -3,7 +3,6 @@ FILE:LINE:COL: KEY: MESSAGE on stderr with exit code 1; a good file prints
 "FILE: configuration OK" with exit code 0. The certificates are a real test
 PKI made by test/certs/gen.sh."""
 import os
-import pathlib
 import shutil
 import subprocess
 
@@ -25,27 +24,6 @@ def tls_with(line):
     lines = [l for l in TLS.splitlines() if not l.startswith(key + ":")]
     lines.insert(1, line)
     return "\n".join(lines) + "\n"
-
-
-@pytest.fixture(scope="session")
-def reusegw_bin():
-    path = os.environ.get("REUSEGW_BIN")
-    assert path, "REUSEGW_BIN is not set: run this test through ctest"
-    return pathlib.Path(path)
-
-
-@pytest.fixture(scope="session")
-def source_dir():
-    return pathlib.Path(os.environ.get("REUSEGW_SOURCE_DIR",
-                                       pathlib.Path(__file__).resolve().parents[2]))
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory, source_dir):
-    out = tmp_path_factory.mktemp("pki")
-    subprocess.run(["bash", str(source_dir / "test/certs/gen.sh"), str(out)], check=True,
-                   timeout=300, capture_output=True)
-    return out
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ waits without a deadline.
 
 Python standard library only; Debian's python3 + pytest run it.
 """
+import importlib.util
 import itertools
 import os
 import pathlib
@@ -103,6 +104,17 @@ def generate_pki(out):
     subprocess.run(["bash", str(SOURCE_DIR / "test" / "certs" / "gen.sh"), str(out)],
                    check=True, capture_output=True, timeout=300)
     return out
+
+
+def e2e_conftest():
+    """test/e2e/conftest.py loaded as a module named e2e_conftest (pytest
+    already holds "conftest" for the suite asking), so that other suites
+    take its fixtures by name instead of copying them."""
+    path = pathlib.Path(__file__).resolve().with_name("conftest.py")
+    spec = importlib.util.spec_from_file_location("e2e_conftest", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 # ---------------------------------------------------------------- processes
@@ -787,6 +799,16 @@ class Pair:
 KAMAILIO_CFG = pathlib.Path(__file__).resolve().parent / "kamailio" / "relay.cfg"
 
 
+def kamailio_tls_config(pki, leaf):
+    """Kamailio's tls.cfg: TLS 1.2+ with leaf's certificate from pki, the
+    test CA, and a verified certificate required from the other side, the
+    same whether Kamailio accepts (server) or dials (client)."""
+    section = (f"method = TLSv1.2+\nverify_certificate = yes\nrequire_certificate = yes\n"
+               f"certificate = {pki / (leaf + '.chain.pem')}\n"
+               f"private_key = {pki / (leaf + '.key')}\nca_list = {pki / 'ca.pem'}\n")
+    return f"[server:default]\n{section}\n[client:default]\n{section}"
+
+
 def start_kamailio(procs, name, pki, leaf, tcp, tls, next_proto, next_hop):
     """Kamailio 5.6 (kamailio/relay.cfg) listening on tcp and tls (ip, port),
     presenting leaf's certificate and requiring a verified client
@@ -796,10 +818,7 @@ def start_kamailio(procs, name, pki, leaf, tcp, tls, next_proto, next_hop):
     work = procs.log_dir / name
     work.mkdir(exist_ok=True)
     tls_cfg = work / "tls.cfg"
-    section = (f"method = TLSv1.2+\nverify_certificate = yes\nrequire_certificate = yes\n"
-               f"certificate = {pki / (leaf + '.chain.pem')}\n"
-               f"private_key = {pki / (leaf + '.key')}\nca_list = {pki / 'ca.pem'}\n")
-    tls_cfg.write_text(f"[server:default]\n{section}\n[client:default]\n{section}")
+    tls_cfg.write_text(kamailio_tls_config(pki, leaf))
     argv = ["kamailio", "-f", KAMAILIO_CFG, "-DD", "-E", "-m", "64", "-M", "8",
             "-Y", work, "-P", work / "kamailio.pid", "-w", work,
             "-l", f"tcp:{hostport(tcp)}", "-l", f"tls:{hostport(tls)}",

@@ -13,16 +13,18 @@ import pytest
 import harness as h
 
 
-def peer_as_a(pair, pki, leaf, via_sent_by, alias=True):
-    """A TLS connection to B from A's address with leaf's certificate (None:
-    none) that sends one OPTIONS whose topmost Via has via_sent_by (and
-    ;alias) and reads its 200."""
+def peer_as_a(pair, pki, leaf, via_sent_by, alias=True, extra_vias=(), source=None, rport=""):
+    """A TLS connection to B from A's address (source: (ip, port), default
+    A's ip, any port) with leaf's certificate (None: none) that sends one
+    OPTIONS whose topmost Via is `SIP/2.0/TLS via_sent_by` [+ rport]
+    [+ ;alias], with extra_vias below it, and reads its 200 (an alias is
+    never a reason to refuse, R-5923-15)."""
     ctx = h.tls_context(pki, leaf)
-    peer = h.tls_connect(pair.b.tls, ctx, "b.test", source=(pair.a_ip, 0))
+    peer = h.tls_connect(pair.b.tls, ctx, "b.test", source=source or (pair.a_ip, 0))
     via = f"SIP/2.0/TLS {via_sent_by}"
-    msg = h.request("OPTIONS", "sip:svc@b.test", via)
-    if alias:
-        msg = msg.replace(b";branch=", b";alias;branch=", 1)
+    msg = h.request("OPTIONS", "sip:svc@b.test", via, headers=[f"Via: {v}" for v in extra_vias])
+    params = rport + (";alias" if alias else "")
+    msg = msg.replace(b";branch=", params.encode() + b";branch=", 1)
     peer.send(msg)
     assert peer.recv().status == 200, "B refused a request because of its alias"
     return peer

@@ -6,20 +6,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "config/config.h"
+#include "fuzz_check.h"
 #include "route.h"
 #include "sip/message.h"
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static struct cfg_hostport listen_addr = {.host = "127.0.0.2", .port = 5061};
 static struct cfg_hostport targets[] = {{.host = "127.0.0.3", .port = 5061}};
@@ -49,25 +41,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct route_plan plan;
     route_plan(&cfg, &msg, &plan);
     if (plan.verdict == ROUTE_OK) {
-        CHECK(plan.targets == targets && plan.n_targets == 1);
-        CHECK(plan.domain.p >= buf && plan.domain.p + plan.domain.len <= buf + size);
-        CHECK(plan.domain.len > 0 && plan.domain.p[0] != '[');
+        FUZZ_CHECK(plan.targets == targets && plan.n_targets == 1);
+        FUZZ_CHECK(plan.domain.p >= buf && plan.domain.p + plan.domain.len <= buf + size);
+        FUZZ_CHECK(plan.domain.len > 0 && plan.domain.p[0] != '[');
     } else if (plan.verdict == ROUTE_DNS) {
         /* No static route: a DNS name inside the message, never an IP literal. */
-        CHECK(plan.domain.p >= buf && plan.domain.p + plan.domain.len <= buf + size);
-        CHECK(plan.domain.len > 0 && plan.domain.p[0] != '[');
+        FUZZ_CHECK(plan.domain.p >= buf && plan.domain.p + plan.domain.len <= buf + size);
+        FUZZ_CHECK(plan.domain.len > 0 && plan.domain.p[0] != '[');
     } else {
         /* No static route: RFC 3263 DNS takes over (gateway/dns_route.h). */
-        CHECK(plan.verdict == ROUTE_DNS ||
-              (plan.verdict == ROUTE_UNROUTABLE && plan.why && *plan.why));
+        FUZZ_CHECK(plan.verdict == ROUTE_DNS ||
+                   (plan.verdict == ROUTE_UNROUTABLE && plan.why && *plan.why));
     }
     if (plan.self_route)
-        CHECK(plan.self_route == sip_msg_header(&msg, SIP_HDR_ROUTE));
+        FUZZ_CHECK(plan.self_route == sip_msg_header(&msg, SIP_HDR_ROUTE));
     for (const struct sip_header *h = sip_msg_header(&msg, SIP_HDR_CONTACT); h;
          h = sip_msg_next(&msg, h)) {
         struct sip_hostport hp;
         if (route_uri_host(h->value, &hp) == SIP_OK)
-            CHECK(hp.host.p >= h->value.p && hp.host.p + hp.host.len <= h->value.p + h->value.len);
+            FUZZ_CHECK(hp.host.p >= h->value.p &&
+                       hp.host.p + hp.host.len <= h->value.p + h->value.len);
     }
     return 0;
 }

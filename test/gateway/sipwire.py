@@ -206,6 +206,13 @@ class Gateway:
 A_HOST, B_HOST = "127.0.0.2", "127.0.0.3"
 
 
+def generate_certs(source, certs):
+    """Runs |source|/test/certs/gen.sh into directory |certs| (created);
+    raises CalledProcessError when it fails."""
+    subprocess.run([os.path.join(source, "test/certs/gen.sh"), str(certs)], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
 def gateway_config(name, host, tls_port, legacy_listen, forward_to, certs, routes, extra="",
                    tls_extra="", handshake_timeout="5s", client_certificate="required",
                    dns_server="127.0.0.1:1", sent_by_host=None):
@@ -248,8 +255,7 @@ class Pair:
                  b_tls=None, b_forward_port=None, a_tls_extra="", b_tls_extra="",
                  b_handshake_timeout="5s", b_client_certificate="required", a_sent_by_host=None):
         certs = os.path.join(workdir, "certs")
-        subprocess.run([os.path.join(source, "test/certs/gen.sh"), certs], check=True,
-                       stdout=subprocess.DEVNULL)
+        generate_certs(source, certs)
         self.certs = certs
         self.legacy_a = LegacyServer("127.0.0.1")
         self.legacy_b = LegacyServer("127.0.0.1")

@@ -13,35 +13,12 @@
 #include <arpa/inet.h>
 #include <cmocka.h>
 #include <netinet/in.h>
-#include <openssl/pem.h>
 
 #include "conn.h"
+#include "conn_key_support.h"
+#include "pki_cert.h"
 #include "tls/identities.h"
 #include "tls_test_support.h"
-
-static struct tls_identities *ids_of(const char *leaf)
-{
-    char name[64];
-    snprintf(name, sizeof(name), "%s.pem", leaf);
-    FILE *f = fopen(pki_path(name), "r");
-    assert_non_null(f);
-    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
-    fclose(f);
-    assert_non_null(x);
-    struct tls_identities *ids = tls_identities_from_x509(x);
-    X509_free(x);
-    assert_non_null(ids);
-    return ids;
-}
-
-static struct conn_key key_of(const char *ip, uint16_t port)
-{
-    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(port)};
-    inet_pton(AF_INET, ip, &in.sin_addr);
-    struct conn_key k;
-    assert_true(conn_key_from_sockaddr(&k, (struct sockaddr *)&in, 0));
-    return k;
-}
 
 static void stale_refs_resolve_to_null(void **state)
 {
@@ -68,14 +45,14 @@ static void index_matches_identities_not_just_address(void **state)
 {
     struct conn_table t;
     assert_true(conn_table_init(&t, 8));
-    struct conn_key k = key_of("127.0.0.3", 5061);
+    struct conn_key k = conn_key_of_ipv4("127.0.0.3", 5061);
     struct conn *b = conn_alloc(&t, CONN_TLS_OUT);
     b->state = CONN_OPEN;
-    b->ids = ids_of("gw-b"); /* sip:b.test */
+    b->ids = pki_identities_load("gw-b"); /* sip:b.test */
     conn_index_set(&t, b, &k);
     struct conn *v = conn_alloc(&t, CONN_TLS_OUT);
     v->state = CONN_OPEN;
-    v->ids = ids_of("virtual"); /* sip:a.virt.test, sip:b.virt.test */
+    v->ids = pki_identities_load("virtual"); /* sip:a.virt.test, sip:b.virt.test */
     conn_index_set(&t, v, &k);
 
     assert_ptr_equal(conn_index_find(&t, &k, "b.test"), b);
@@ -86,7 +63,7 @@ static void index_matches_identities_not_just_address(void **state)
     assert_null(conn_index_find(&t, &k, "c.test"));
     assert_null(conn_index_find(&t, &k, "test")); /* no suffix match */
     /* Other port, same identities: no reuse (R-5923-11 (a)). */
-    struct conn_key k2 = key_of("127.0.0.3", 5062);
+    struct conn_key k2 = conn_key_of_ipv4("127.0.0.3", 5062);
     assert_null(conn_index_find(&t, &k2, "b.test"));
 
     /* A peer that sent close_notify takes no new transactions (R-5923-23). */
@@ -106,7 +83,7 @@ static void dialling_connection_matches_only_its_domain(void **state)
 {
     struct conn_table t;
     assert_true(conn_table_init(&t, 4));
-    struct conn_key k = key_of("127.0.0.3", 5061);
+    struct conn_key k = conn_key_of_ipv4("127.0.0.3", 5061);
     struct conn *c = conn_alloc(&t, CONN_TLS_OUT);
     snprintf(c->domain, sizeof(c->domain), "b.test");
     conn_index_set(&t, c, &k);
@@ -151,18 +128,6 @@ static void per_peer_counts_every_port_of_one_address(void **state)
     conn_table_free(&t);
 }
 
-static int setup(void **state)
-{
-    pki_setup();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    pki_teardown();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,5 +136,5 @@ int main(void)
         cmocka_unit_test(dialling_connection_matches_only_its_domain),
         cmocka_unit_test(per_peer_counts_every_port_of_one_address),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, pki_group_setup, pki_group_teardown);
 }

@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from sipwire import (A_HOST, B_HOST, Client, Pair, free_port, free_port6,  # noqa: E402
-                     gateway_config, request, respond, rss_kib, top_via)
+                     gateway_config, generate_certs, request, respond, rss_kib, top_via)
 
 BIN = os.environ.get("REUSEGW_BIN", "")
 SRC = os.environ.get("REUSEGW_SOURCE_DIR", "")
@@ -270,8 +270,7 @@ def test_legacy_proxy_down_gets_503_within_a_second(tmp_path):
 def test_bind_failure_exits_3_with_a_clear_line(tmp_path):
     source = SRC
     certs = str(tmp_path / "certs")
-    subprocess.run([os.path.join(source, "test/certs/gen.sh"), certs], check=True,
-                   stdout=subprocess.DEVNULL)
+    generate_certs(source, certs)
     busy = socket.socket()
     busy.bind((A_HOST, 0))
     busy.listen(1)

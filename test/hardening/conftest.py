@@ -2,7 +2,6 @@
 test/e2e/conftest.py (binary, PKI, process bookkeeping, gateway pairs,
 legacy stand-ins) reused as they are, plus one gateway in front of a
 byte-exact legacy stand-in."""
-import importlib.util
 import pathlib
 import sys
 
@@ -13,9 +12,7 @@ sys.path.insert(0, str(E2E_DIR))
 
 import harness as h  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("e2e_conftest", E2E_DIR / "conftest.py")
-_e2e = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_e2e)
+_e2e = h.e2e_conftest()
 reusegw_bin, source_dir, pki = _e2e.reusegw_bin, _e2e.source_dir, _e2e.pki
 procs, make_pair, legacy = _e2e.procs, _e2e.make_pair, _e2e.legacy
 

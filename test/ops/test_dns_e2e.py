@@ -20,7 +20,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.environ["REUSEGW_SOURCE_DIR"], "test", "gateway"))
 from sipwire import (A_HOST, B_HOST, Client, Gateway, LegacyServer, free_port,  # noqa: E402
-                     gateway_config, request, respond, top_via)
+                     gateway_config, generate_certs, request, respond, top_via)
 
 TIMEOUT = 30
 
@@ -115,8 +115,7 @@ def metric(text, series):
 def world(tmp_path_factory):
     work = str(tmp_path_factory.mktemp("dns"))
     certs = os.path.join(work, "certs")
-    subprocess.run([os.path.join(os.environ["REUSEGW_SOURCE_DIR"], "test/certs/gen.sh"), certs],
-                   check=True, stdout=subprocess.DEVNULL)
+    generate_certs(os.environ["REUSEGW_SOURCE_DIR"], certs)
     a_tls, b_tls = free_port(A_HOST), free_port(B_HOST)
     decoy = Decoy(B_HOST)
     a_legacy, b_legacy = free_port(A_HOST), free_port(B_HOST)
@@ -252,8 +251,7 @@ def silent(tmp_path_factory):
     """Gateway A whose only DNS server never answers."""
     work = str(tmp_path_factory.mktemp("silent"))
     certs = os.path.join(work, "certs")
-    subprocess.run([os.path.join(os.environ["REUSEGW_SOURCE_DIR"], "test/certs/gen.sh"), certs],
-                   check=True, stdout=subprocess.DEVNULL)
+    generate_certs(os.environ["REUSEGW_SOURCE_DIR"], certs)
     hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     hole.bind(("127.0.0.1", 0))
     legacy_a = LegacyServer("127.0.0.1")

@@ -67,24 +67,6 @@ onreply_route {{
 }}
 """
 
-TLS_CFG = """[server:default]
-method = TLSv1.2+
-verify_certificate = yes
-require_certificate = yes
-certificate = {pki}/peer-k.chain.pem
-private_key = {pki}/peer-k.key
-ca_list = {pki}/ca.pem
-
-[client:default]
-method = TLSv1.2+
-verify_certificate = yes
-require_certificate = yes
-certificate = {pki}/peer-k.chain.pem
-private_key = {pki}/peer-k.key
-ca_list = {pki}/ca.pem
-"""
-
-
 class Kamailio:
     """Kamailio on ip with a plain TCP and a TLS listener (free ports).
     start() returns once both accept connections."""
@@ -97,7 +79,7 @@ class Kamailio:
         self.dir = procs.log_dir / "kamailio"
         self.dir.mkdir(exist_ok=True)
         tls_cfg = self.dir / "tls.cfg"
-        tls_cfg.write_text(TLS_CFG.format(pki=pki))
+        tls_cfg.write_text(h.kamailio_tls_config(pki, "peer-k"))
         self.cfg = self.dir / "kamailio.cfg"
         self.cfg.write_text(CFG.format(
             ip=ip, tcp_port=self.tcp[1], tls_port=self.tls[1], modules=MODULES,

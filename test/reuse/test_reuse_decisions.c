@@ -9,40 +9,15 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <arpa/inet.h>
 #include <cmocka.h>
-#include <netinet/in.h>
-#include <openssl/pem.h>
 
 #include "conn.h"
+#include "conn_key_support.h"
 #include "log.h"
+#include "pki_cert.h"
 #include "reuse_decision.h"
 #include "tls/identities.h"
 #include "tls_test_support.h"
-
-static struct tls_identities *ids_of(const char *leaf)
-{
-    char name[64];
-    snprintf(name, sizeof(name), "%s.pem", leaf);
-    FILE *f = fopen(pki_path(name), "r");
-    assert_non_null(f);
-    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
-    fclose(f);
-    assert_non_null(x);
-    struct tls_identities *ids = tls_identities_from_x509(x);
-    X509_free(x);
-    assert_non_null(ids);
-    return ids;
-}
-
-static struct conn_key key_of(const char *ip, uint16_t port)
-{
-    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(port)};
-    inet_pton(AF_INET, ip, &in.sin_addr);
-    struct conn_key k;
-    assert_true(conn_key_from_sockaddr(&k, (struct sockaddr *)&in, 0));
-    return k;
-}
 
 /* The miss reason follows what is indexed at the address, whatever the
  * domain asked: nothing, a usable connection proving other domains, or only
@@ -51,17 +26,17 @@ static void miss_reason_explains_an_index_miss(void **state)
 {
     struct conn_table t;
     assert_true(conn_table_init(&t, 8));
-    struct conn_key k = key_of("127.0.0.3", 5061);
+    struct conn_key k = conn_key_of_ipv4("127.0.0.3", 5061);
     assert_int_equal(conn_index_miss(&t, &k), REUSE_NO_ROW);
 
     struct conn *v = conn_alloc(&t, CONN_TLS_IN);
     v->state = CONN_OPEN;
-    v->ids = ids_of("virtual"); /* sip:a.virt.test, sip:b.virt.test */
+    v->ids = pki_identities_load("virtual"); /* sip:a.virt.test, sip:b.virt.test */
     conn_index_set(&t, v, &k);
     assert_null(conn_index_find(&t, &k, "c.virt.test"));
     assert_int_equal(conn_index_miss(&t, &k), REUSE_IDENTITY_MISMATCH);
     /* Another port of the same address is another key (R-5923-11 (a)). */
-    struct conn_key k2 = key_of("127.0.0.3", 5062);
+    struct conn_key k2 = conn_key_of_ipv4("127.0.0.3", 5062);
     assert_int_equal(conn_index_miss(&t, &k2), REUSE_NO_ROW);
 
     v->peer_closed = true; /* close_notify or EOF received (R-5923-23) */
@@ -88,7 +63,7 @@ static void each_decision_counts_once_under_its_own_name(void **state)
         "reused",       "no_row",       "identity_mismatch", "certless",
         "aliasing_off", "row_replaced", "connection_gone",
     };
-    struct conn_key k = key_of("127.0.0.3", 5061);
+    struct conn_key k = conn_key_of_ipv4("127.0.0.3", 5061);
     for (int r = 0; r < REUSE_REASONS; r++) {
         assert_string_equal(reuse_reason_name((enum reuse_reason)r), names[r]);
         for (int n = 0; n <= r; n++)
@@ -98,18 +73,6 @@ static void each_decision_counts_once_under_its_own_name(void **state)
         assert_int_equal(w.counters.reuse[r], r + 1);
 }
 
-static int setup(void **state)
-{
-    pki_setup();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    pki_teardown();
-    return 0;
-}
-
 int main(void)
 {
     log_configure(LOG_DEBUG, LOG_FORMAT_LOGFMT); /* the debug line is formatted too */
@@ -117,5 +80,5 @@ int main(void)
         cmocka_unit_test(miss_reason_explains_an_index_miss),
         cmocka_unit_test(each_decision_counts_once_under_its_own_name),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, pki_group_setup, pki_group_teardown);
 }

@@ -13,7 +13,7 @@ import threading
 import time
 
 import harness as h
-from test_reuse import backward_request  # test/e2e/test_reuse.py
+from test_reuse import backward_request, peer_as_a  # test/e2e/test_reuse.py
 
 
 def counters(gw):
@@ -22,23 +22,6 @@ def counters(gw):
     m = re.search(r'msg="reusegw stopped"(.*)', gw.log())
     assert m, gw.log()
     return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))}
-
-
-def peer(pair, pki, leaf, sent_by, alias=True, extra_vias=(), source=None, rport=""):
-    """A TLS connection to B from A's address (source: (ip, port), default
-    A's ip, any port) with leaf's certificate (None: none). Sends one OPTIONS
-    whose topmost Via is `SIP/2.0/TLS sent_by` [+ rport] [+ ;alias], with
-    extra_vias below it, and reads its 200 (an alias is never a reason to
-    refuse, R-5923-15)."""
-    conn = h.tls_connect(pair.b.tls, h.tls_context(pki, leaf), "b.test",
-                         source=source or (pair.a_ip, 0))
-    params = rport + (";alias" if alias else "")
-    msg = h.request("OPTIONS", "sip:svc@b.test", f"SIP/2.0/TLS {sent_by}",
-                    headers=[f"Via: {v}" for v in extra_vias])
-    msg = msg.replace(b";branch=", params.encode() + b";branch=", 1)
-    conn.send(msg)
-    assert conn.recv().status == 200
-    return conn
 
 
 def a_port(pair):
@@ -82,7 +65,7 @@ def test_certless_peer_alias_is_ignored_and_the_backward_request_dials_out(
             cfg["tls"]["client_certificate"] = "optional"
 
     pair = make_pair(legacy_a.ep, legacy_b.ep, edit)
-    conn = peer(pair, pki, None, f"a.test:{a_port(pair)}")
+    conn = peer_as_a(pair, pki, None, f"a.test:{a_port(pair)}")
     backward_dials_a(pair, legacy_a)
     assert not conn.pending and not conn.closed_by_peer(timeout=0.5)
     n = counters(pair.b)
@@ -98,7 +81,7 @@ def test_certificate_for_one_domain_cannot_attract_another_domains_requests(
     a.test must not use it: it dials the real A."""
     legacy_a, legacy_b = legacy(), legacy()
     pair = make_pair(legacy_a.ep, legacy_b.ep)
-    conn = peer(pair, pki, "gw-b", f"a.test:{a_port(pair)}")
+    conn = peer_as_a(pair, pki, "gw-b", f"a.test:{a_port(pair)}")
     backward_dials_a(pair, legacy_a)
     assert not conn.pending
     n = counters(pair.b)
@@ -122,11 +105,11 @@ def test_require_sent_by_identity_declines_a_sent_by_the_certificate_does_not_pr
             cfg["reuse"]["require_sent_by_identity"] = True
 
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, edit, with_a=False)
-    bad = peer(pair, pki, "gw-a", f"b.test:{a_port(pair)}")
+    bad = peer_as_a(pair, pki, "gw-a", f"b.test:{a_port(pair)}")
     c, _ = backward_request(pair)
     assert c.recv().status == 503
     assert not bad.pending
-    good = peer(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
+    good = peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
     c, _ = backward_request(pair)
     req = good.recv()
     good.send(h.response(req))
@@ -142,8 +125,8 @@ def test_alias_in_a_lower_via_is_ignored(make_pair, legacy, pki):
     row, the backward request dials A."""
     legacy_a, legacy_b = legacy(), legacy()
     pair = make_pair(legacy_a.ep, legacy_b.ep)
-    peer(pair, pki, "gw-a", f"a.test:{a_port(pair)}", alias=False,
-         extra_vias=[f"SIP/2.0/TLS a.test:{a_port(pair)};branch=z9hG4bK-lower;alias"])
+    peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}", alias=False,
+              extra_vias=[f"SIP/2.0/TLS a.test:{a_port(pair)};branch=z9hG4bK-lower;alias"])
     backward_dials_a(pair, legacy_a)
     n = counters(pair.b)
     assert n["aliases_recorded"] == 0 and n["reuse_no_row"] == 1
@@ -165,8 +148,8 @@ def test_alias_port_is_never_rport_or_the_source_port(make_pair, legacy, pki):
 
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, edit, with_a=False)
     assert pair.b.config["routes"][0]["domain"] == "a.test"
-    conn = peer(pair, pki, "gw-a", "a.test", rport=";rport",
-                source=(pair.a_ip, holder["port"]))
+    conn = peer_as_a(pair, pki, "gw-a", "a.test", rport=";rport",
+                     source=(pair.a_ip, holder["port"]))
     c, _ = backward_request(pair)
     assert c.recv().status == 503
     assert not conn.pending
@@ -180,8 +163,8 @@ def test_sent_by_port_with_an_rport_value_is_the_alias_port(make_pair, legacy, p
     legacy_b = legacy()
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, with_a=False)
     src = h.free_port(pair.a_ip)
-    conn = peer(pair, pki, "gw-a", f"a.test:{a_port(pair)}", rport=f";rport={src}",
-                source=(pair.a_ip, src))
+    conn = peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}", rport=f";rport={src}",
+                     source=(pair.a_ip, src))
     backward_reuses(pair, conn)
     n = counters(pair.b)
     assert n["reuse_reused"] == 1
@@ -218,7 +201,7 @@ def test_ip_literal_uri_never_reuses(make_pair, legacy, pki):
     whose key is exactly that address (it answers 503 with a reason)."""
     legacy_b = legacy()
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, with_a=False)
-    conn = peer(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
+    conn = peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
     c = h.tcp_connect(pair.b.legacy_listen)
     c.send(h.request("OPTIONS", f"sip:svc@{pair.a_ip}:{a_port(pair)}", h.LEGACY_VIA))
     answer = c.recv()
@@ -232,8 +215,8 @@ def test_newer_alias_replaces_the_older_row(make_pair, legacy, pki):
     key; the backward request goes to the newer one only."""
     legacy_b = legacy()
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, with_a=False)
-    old = peer(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
-    new = peer(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
+    old = peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
+    new = peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
     backward_reuses(pair, new)
     assert not old.pending and not old.closed_by_peer(timeout=0.5)
     n = counters(pair.b)
@@ -251,7 +234,7 @@ def test_aliasing_off_is_counted_and_the_request_served(make_pair, legacy, pki):
             cfg["reuse"]["accept_alias"] = False
 
     pair = make_pair(legacy_a.ep, legacy_b.ep, edit)
-    peer(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
+    peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
     backward_dials_a(pair, legacy_a)
     n = counters(pair.b)
     assert n["reuse_aliasing_off"] == 1 and n["aliases_recorded"] == 0
@@ -320,7 +303,7 @@ def test_row_dies_with_our_close_notify_and_records_after_it_are_dropped(
             cfg["reuse"]["idle_timeout"] = "1s"
 
     pair = make_pair(legacy_a.ep, legacy_b.ep, edit)
-    conn = peer(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
+    conn = peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
     legacy_b.next()  # the aliased OPTIONS itself
     conn.sock.settimeout(h.IO_TIMEOUT)
     assert conn.sock.recv(1) == b"", "no close_notify from B after the idle timeout"
@@ -342,7 +325,7 @@ def test_dead_alias_is_replaced_by_a_fresh_dial_that_is_then_reused(make_pair, l
     it reuses (still one connection B->A, one handshake)."""
     legacy_a, legacy_b = legacy(), legacy()
     pair = make_pair(legacy_a.ep, legacy_b.ep)
-    conn = peer(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
+    conn = peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
     conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     conn.sock.close()
     c = backward_dials_a(pair, legacy_a)
@@ -360,7 +343,7 @@ def test_row_dies_with_a_tls_error(make_pair, legacy, pki):
     A instead of writing to a dead row."""
     legacy_a, legacy_b = legacy(), legacy()
     pair = make_pair(legacy_a.ep, legacy_b.ep)
-    conn = peer(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
+    conn = peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
     os.write(conn.sock.fileno(), b"\x17\x03\x03\x00\x20" + b"\x00" * 32)  # bad MAC
     assert conn.closed_by_peer(), "B kept a connection whose record failed"
     backward_dials_a(pair, legacy_a)
@@ -583,7 +566,7 @@ def test_one_certificate_proving_two_domains_serves_both(make_pair, legacy, pki)
                              {"domain": "b.virt.test", "targets": a}]
 
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, edit, with_a=False)
-    conn = peer(pair, pki, "virtual", f"a.virt.test:{a_port(pair)}")
+    conn = peer_as_a(pair, pki, "virtual", f"a.virt.test:{a_port(pair)}")
     c = h.tcp_connect(pair.b.legacy_listen)
     for domain in ("a.virt.test", "b.virt.test"):
         c.send(h.request("OPTIONS", f"sip:svc@{domain}", h.LEGACY_VIA))

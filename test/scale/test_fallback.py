@@ -13,7 +13,8 @@ import pytest
 
 SOURCE = pathlib.Path(os.environ["REUSEGW_SOURCE_DIR"])
 sys.path.insert(0, str(SOURCE / "test/gateway"))
-from sipwire import Client, Gateway, LegacyServer, free_port, respond, top_via  # noqa: E402
+from sipwire import (Client, Gateway, LegacyServer, free_port, generate_certs, respond,  # noqa: E402
+                     top_via)
 
 A_HOST, B_HOST = "127.0.5.2", "127.0.5.3"
 FALLBACK_LINE = 'msg="io_uring unavailable (Operation not permitted), using epoll"'
@@ -43,8 +44,7 @@ runtime:
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     work = tmp_path_factory.mktemp("fallback")
-    subprocess.run([str(SOURCE / "test/certs/gen.sh"), str(work / "certs")], check=True,
-                   stdout=subprocess.DEVNULL)
+    generate_certs(SOURCE, work / "certs")
     # sipwire starts BINARY -c CONFIG; this wrapper puts the filter first.
     wrapper = work / "reusegw-no-uring"
     wrapper.write_text('#!/bin/sh\nexec "%s" "%s" "$@"\n' %

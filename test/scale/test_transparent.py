@@ -17,7 +17,7 @@ import pytest
 
 SOURCE = pathlib.Path(os.environ["REUSEGW_SOURCE_DIR"])
 sys.path.insert(0, str(SOURCE / "test/gateway"))
-from sipwire import Gateway, LegacyServer, free_port, respond, top_via  # noqa: E402
+from sipwire import Gateway, LegacyServer, free_port, generate_certs, respond, top_via  # noqa: E402
 
 A_HOST, B_HOST = "127.0.6.2", "127.0.6.3"
 LEGACY_UID = 65534
@@ -74,8 +74,7 @@ def legacy_send(host, port, message):
 def net(tmp_path):
     os.chmod(tmp_path, 0o755)  # the legacy stand-in runs unprivileged
     certs = tmp_path / "certs"
-    subprocess.run([str(SOURCE / "test/certs/gen.sh"), str(certs)], check=True,
-                   stdout=subprocess.DEVNULL)
+    generate_certs(SOURCE, certs)
     legacy_a, legacy_b = LegacyServer("127.0.0.1"), LegacyServer("127.0.0.1")
     a_tls, b_tls, b_legacy = free_port(A_HOST), free_port(B_HOST), free_port(B_HOST)
     a_legacy = free_port("127.0.0.1")  # REDIRECT from OUTPUT delivers to 127.0.0.1

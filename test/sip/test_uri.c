@@ -9,14 +9,7 @@
 #include <cmocka.h>
 
 #include "sip/uri.h"
-
-#define assert_str(s, lit)                                                                         \
-    do {                                                                                           \
-        struct sip_str s_ = (s);                                                                   \
-        assert_non_null(s_.p);                                                                     \
-        assert_int_equal(s_.len, sizeof(lit) - 1);                                                 \
-        assert_memory_equal(s_.p, lit, sizeof(lit) - 1);                                           \
-    } while (0)
+#include "testutil.h"
 
 static enum sip_err uri(const char *text, struct sip_uri *u)
 {
@@ -31,17 +24,17 @@ static void test_full_uri(void **state)
                          &u),
                      SIP_OK);
     assert_int_equal(u.scheme, SIP_SCHEME_SIPS);
-    assert_str(u.scheme_str, "sips");
-    assert_str(u.user, "alice");
-    assert_str(u.password, "secret");
-    assert_str(u.hp.host, "Example.COM");
+    assert_sip_str_equal(u.scheme_str, "sips");
+    assert_sip_str_equal(u.user, "alice");
+    assert_sip_str_equal(u.password, "secret");
+    assert_sip_str_equal(u.hp.host, "Example.COM");
     assert_int_equal(u.hp.port, 5061);
-    assert_str(u.transport, "tls");
+    assert_sip_str_equal(u.transport, "tls");
     assert_true(u.lr);
-    assert_str(u.maddr, "[::1]");
-    assert_str(u.user_param, "phone");
-    assert_str(u.params, ";transport=tls;lr;maddr=[::1];user=phone");
-    assert_str(u.headers, "subject=x&priority=urgent");
+    assert_sip_str_equal(u.maddr, "[::1]");
+    assert_sip_str_equal(u.user_param, "phone");
+    assert_sip_str_equal(u.params, ";transport=tls;lr;maddr=[::1];user=phone");
+    assert_sip_str_equal(u.headers, "subject=x&priority=urgent");
 }
 
 static void test_minimal_and_hosts(void **state)
@@ -62,10 +55,10 @@ static void test_minimal_and_hosts(void **state)
     assert_int_equal(u.hp.kind, SIP_HOST_IPV4);
     /* RFC 4475 semiuri and escnull: ';' and %00 inside the user part. */
     assert_int_equal(uri("sip:user;par=u%40example.net@example.com", &u), SIP_OK);
-    assert_str(u.user, "user;par=u%40example.net");
-    assert_str(u.hp.host, "example.com");
+    assert_sip_str_equal(u.user, "user;par=u%40example.net");
+    assert_sip_str_equal(u.hp.host, "example.com");
     assert_int_equal(uri("sip:null-%00-null@example.com", &u), SIP_OK);
-    assert_str(u.user, "null-%00-null");
+    assert_sip_str_equal(u.user, "null-%00-null");
 }
 
 static void test_other_schemes(void **state)
@@ -73,7 +66,7 @@ static void test_other_schemes(void **state)
     struct sip_uri u;
     assert_int_equal(uri("tel:+1-201-555-0123", &u), SIP_ERR_URI_SCHEME);
     assert_int_equal(u.scheme, SIP_SCHEME_OTHER);
-    assert_str(u.scheme_str, "tel");
+    assert_sip_str_equal(u.scheme_str, "tel");
     assert_int_equal(uri("http:", &u), SIP_ERR_URI);
 }
 
@@ -99,26 +92,26 @@ static void test_name_addr(void **state)
 {
     struct sip_name_addr a;
     assert_int_equal(na("\"Bob \\\"B\\\" <x>\" <sip:bob@example.com;lr>;tag=9;q=0.5", &a), SIP_OK);
-    assert_str(a.display, "\"Bob \\\"B\\\" <x>\"");
-    assert_str(a.uri, "sip:bob@example.com;lr");
+    assert_sip_str_equal(a.display, "\"Bob \\\"B\\\" <x>\"");
+    assert_sip_str_equal(a.uri, "sip:bob@example.com;lr");
     assert_true(a.angle);
-    assert_str(a.params, ";tag=9;q=0.5");
+    assert_sip_str_equal(a.params, ";tag=9;q=0.5");
     struct sip_param tag;
     assert_true(sip_param_find(a.params, "tag", &tag));
-    assert_str(tag.value, "9");
+    assert_sip_str_equal(tag.value, "9");
     assert_false(sip_param_find(a.params, "expires", &tag));
 
     assert_int_equal(na("Bob Smith <sip:b@h>", &a), SIP_OK);
-    assert_str(a.display, "Bob Smith");
+    assert_sip_str_equal(a.display, "Bob Smith");
     assert_int_equal(na("caller<sip:caller@example.com>;tag=323", &a), SIP_OK);
-    assert_str(a.display, "caller");
+    assert_sip_str_equal(a.display, "caller");
     assert_int_equal(na("<sip:services.example.com;lr;unknownwith=value;unknown-no-value>", &a),
                      SIP_OK);
     assert_null(a.display.p);
     assert_int_equal(na("sip:a@b;tag=1", &a), SIP_OK);
     assert_false(a.angle);
-    assert_str(a.uri, "sip:a@b");
-    assert_str(a.params, ";tag=1");
+    assert_sip_str_equal(a.uri, "sip:a@b");
+    assert_sip_str_equal(a.params, ";tag=1");
 }
 
 static void test_bad_name_addrs(void **state)
@@ -142,15 +135,15 @@ static void test_param_lists(void **state)
     bool found;
     assert_int_equal(sip_param_next(&rest, &p, &found, SIP_ERR_URI), SIP_OK);
     assert_true(found);
-    assert_str(p.name, "a");
-    assert_str(p.value, "1");
+    assert_sip_str_equal(p.name, "a");
+    assert_sip_str_equal(p.value, "1");
     assert_int_equal(sip_param_next(&rest, &p, &found, SIP_ERR_URI), SIP_OK);
-    assert_str(p.name, "b");
+    assert_sip_str_equal(p.name, "b");
     assert_null(p.value.p);
     assert_int_equal(sip_param_next(&rest, &p, &found, SIP_ERR_URI), SIP_OK);
-    assert_str(p.value, "\"x;\\\"y\"");
+    assert_sip_str_equal(p.value, "\"x;\\\"y\"");
     assert_int_equal(sip_param_next(&rest, &p, &found, SIP_ERR_URI), SIP_OK);
-    assert_str(p.name, "d");
+    assert_sip_str_equal(p.name, "d");
     assert_non_null(p.value.p);
     assert_int_equal(p.value.len, 0);
     assert_int_equal(sip_param_next(&rest, &p, &found, SIP_ERR_URI), SIP_OK);

@@ -9,14 +9,7 @@
 #include <cmocka.h>
 
 #include "sip/via.h"
-
-#define assert_str(s, lit)                                                                         \
-    do {                                                                                           \
-        struct sip_str s_ = (s);                                                                   \
-        assert_non_null(s_.p);                                                                     \
-        assert_int_equal(s_.len, sizeof(lit) - 1);                                                 \
-        assert_memory_equal(s_.p, lit, sizeof(lit) - 1);                                           \
-    } while (0)
+#include "testutil.h"
 
 static enum sip_err via(const char *text, struct sip_via *v)
 {
@@ -30,27 +23,28 @@ static void test_full_via(void **state)
     const char *t = "SIP/2.0/TLS edge7.example.org:5071;branch=z9hG4bK.w4Tq9e;rport=40112;alias;"
                     "received=198.51.100.23;maddr=224.2.0.1;ttl=16;x-foo=\"a b\";flag";
     assert_int_equal(sip_via_parse((struct sip_str){t, strlen(t)}, &v, params, 8), SIP_OK);
-    assert_str(v.name, "SIP");
-    assert_str(v.version, "2.0");
-    assert_str(v.transport, "TLS");
-    assert_str(v.sent_by, "edge7.example.org:5071");
-    assert_str(v.hp.host, "edge7.example.org");
+    assert_sip_str_equal(v.name, "SIP");
+    assert_sip_str_equal(v.version, "2.0");
+    assert_sip_str_equal(v.transport, "TLS");
+    assert_sip_str_equal(v.sent_by, "edge7.example.org:5071");
+    assert_sip_str_equal(v.hp.host, "edge7.example.org");
     assert_int_equal(v.hp.kind, SIP_HOST_DNS);
     assert_true(v.hp.has_port);
     assert_int_equal(v.hp.port, 5071);
-    assert_str(v.branch, "z9hG4bK.w4Tq9e");
+    assert_sip_str_equal(v.branch, "z9hG4bK.w4Tq9e");
     assert_true(v.has_rport);
-    assert_str(v.rport, "40112");
-    assert_str(v.received, "198.51.100.23");
-    assert_str(v.maddr, "224.2.0.1");
-    assert_str(v.ttl, "16");
+    assert_sip_str_equal(v.rport, "40112");
+    assert_sip_str_equal(v.received, "198.51.100.23");
+    assert_sip_str_equal(v.maddr, "224.2.0.1");
+    assert_sip_str_equal(v.ttl, "16");
     assert_true(v.alias);
     assert_int_equal(v.nparams, 8);
-    assert_str(params[6].name, "x-foo");
-    assert_str(params[6].value, "\"a b\"");
-    assert_str(params[7].name, "flag");
+    assert_sip_str_equal(params[6].name, "x-foo");
+    assert_sip_str_equal(params[6].value, "\"a b\"");
+    assert_sip_str_equal(params[7].name, "flag");
     assert_null(params[7].value.p);
-    assert_str(v.params, ";branch=z9hG4bK.w4Tq9e;rport=40112;alias;received=198.51.100.23;"
+    assert_sip_str_equal(v.params,
+                         ";branch=z9hG4bK.w4Tq9e;rport=40112;alias;received=198.51.100.23;"
                          "maddr=224.2.0.1;ttl=16;x-foo=\"a b\";flag");
     /* R-5923-17: the alias port is the sent-by port, never rport. */
     assert_int_equal(sip_via_port(&v), 5071);
@@ -95,8 +89,8 @@ static void test_hosts(void **state)
     struct sip_via v;
     assert_int_equal(via("SIP/2.0/TLS [2001:db8::1]:5061;branch=z9hG4bKa", &v), SIP_OK);
     assert_int_equal(v.hp.kind, SIP_HOST_IPV6);
-    assert_str(v.hp.host, "[2001:db8::1]");
-    assert_str(sip_host_address(&v.hp), "2001:db8::1");
+    assert_sip_str_equal(v.hp.host, "[2001:db8::1]");
+    assert_sip_str_equal(sip_host_address(&v.hp), "2001:db8::1");
     assert_int_equal(v.hp.port, 5061);
     assert_int_equal(via("SIP/2.0/UDP 192.0.2.1", &v), SIP_OK);
     assert_int_equal(v.hp.kind, SIP_HOST_IPV4);
@@ -108,7 +102,8 @@ static void test_hosts(void **state)
     assert_int_equal(v.hp.kind, SIP_HOST_DNS);
     assert_int_equal(via("SIP/2.0/UDP [0000:0000:0000:0000:0000:0000:0000:0000:0000:0000:1]", &v),
                      SIP_ERR_HOST);
-    assert_str(sip_host_address(&(struct sip_hostport){{"h", 1}, SIP_HOST_DNS, false, 0}), "h");
+    assert_sip_str_equal(sip_host_address(&(struct sip_hostport){{"h", 1}, SIP_HOST_DNS, false, 0}),
+                         "h");
     assert_int_equal(via("SIP/2.0/UDP [2001:db8::zz]", &v), SIP_ERR_HOST);
     assert_int_equal(via("SIP/2.0/UDP [::1", &v), SIP_ERR_HOST);
     assert_int_equal(via("SIP/2.0/UDP h:65536", &v), SIP_ERR_PORT);
@@ -124,13 +119,13 @@ static void test_lws_everywhere(void **state)
     /* From RFC 4475 wsinv: LWS and folding around every separator. */
     const char *t = "SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=390skdjuw";
     assert_int_equal(via(t, &v), SIP_OK);
-    assert_str(v.transport, "UDP");
-    assert_str(v.sent_by, "192.0.2.2");
-    assert_str(v.branch, "390skdjuw");
+    assert_sip_str_equal(v.transport, "UDP");
+    assert_sip_str_equal(v.sent_by, "192.0.2.2");
+    assert_sip_str_equal(v.branch, "390skdjuw");
     t = "SIP  / 2.0  / TCP     spindle.example.com   ;\r\n  branch  =   z9hG4bK9ikj8";
     assert_int_equal(via(t, &v), SIP_OK);
-    assert_str(v.sent_by, "spindle.example.com");
-    assert_str(v.branch, "z9hG4bK9ikj8");
+    assert_sip_str_equal(v.sent_by, "spindle.example.com");
+    assert_sip_str_equal(v.branch, "z9hG4bK9ikj8");
     assert_int_equal(via("SIP/2.0/TLS h ; rport ; alias", &v), SIP_OK);
     assert_true(v.has_rport);
     assert_int_equal(v.rport.len, 0);
@@ -174,7 +169,7 @@ static void test_first_via_of_message(void **state)
     struct sip_via v;
     assert_int_equal(sip_parse(msg, strlen(msg), &m, h, 8), SIP_OK);
     assert_int_equal(sip_via_parse_first(&m, &v, NULL, 0), SIP_OK);
-    assert_str(v.parm, "SIP/2.0/TLS first.example.com;branch=z9hG4bK1");
+    assert_sip_str_equal(v.parm, "SIP/2.0/TLS first.example.com;branch=z9hG4bK1");
     assert_int_equal(v.parm.p - msg, strlen("SIP/2.0 200 OK\r\nVia: "));
     /* alias in a Via other than the topmost does not count. */
     assert_false(v.alias);

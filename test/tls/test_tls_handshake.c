@@ -284,18 +284,6 @@ static void garbage_input_fails_with_reason(void **state)
     tls_ctx_unref(sctx);
 }
 
-static int setup(void **state)
-{
-    pki_setup();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    pki_teardown();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,5 +297,5 @@ int main(void)
         cmocka_unit_test(certless_client_required_and_optional),
         cmocka_unit_test(garbage_input_fails_with_reason),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, pki_group_setup, pki_group_teardown);
 }

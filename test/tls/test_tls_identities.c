@@ -8,32 +8,11 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "tls/identities.h"
+#include "pki_cert.h"
 #include "tls_test_support.h"
-
-static X509 *load(const char *leaf)
-{
-    char name[128];
-    snprintf(name, sizeof(name), "%s.pem", leaf);
-    FILE *f = fopen(pki_path(name), "r");
-    assert_non_null(f);
-    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
-    fclose(f);
-    assert_non_null(x);
-    return x;
-}
-
-static struct tls_identities *ids_of(const char *leaf)
-{
-    X509 *x = load(leaf);
-    struct tls_identities *ids = tls_identities_from_x509(x);
-    X509_free(x);
-    assert_non_null(ids);
-    return ids;
-}
 
 static bool has(const struct tls_identities *ids, const char *host)
 {
@@ -42,7 +21,7 @@ static bool has(const struct tls_identities *ids, const char *host)
 
 static void assert_exactly(const char *leaf, const char *const *names, size_t n)
 {
-    struct tls_identities *ids = ids_of(leaf);
+    struct tls_identities *ids = pki_identities_load(leaf);
     assert_int_equal(tls_identities_count(ids), n);
     for (size_t i = 0; i < n; i++)
         assert_true(has(ids, names[i]));
@@ -52,7 +31,7 @@ static void assert_exactly(const char *leaf, const char *const *names, size_t n)
 static void sip_uri_san_wins_over_dns(void **state)
 {
     assert_exactly("sipuri", (const char *const[]){"sipuri.test"}, 1);
-    struct tls_identities *ids = ids_of("sipuri");
+    struct tls_identities *ids = pki_identities_load("sipuri");
     assert_false(has(ids, "other.test")); /* dNSName ignored beside a sip URI */
     tls_identities_unref(ids);
 }
@@ -60,7 +39,7 @@ static void sip_uri_san_wins_over_dns(void **state)
 static void dns_only_uses_dns_not_cn(void **state)
 {
     assert_exactly("dnsonly", (const char *const[]){"dns.test"}, 1);
-    struct tls_identities *ids = ids_of("dnsonly");
+    struct tls_identities *ids = pki_identities_load("dnsonly");
     assert_false(has(ids, "ignored-cn.test"));
     tls_identities_unref(ids);
 }
@@ -72,7 +51,7 @@ static void cn_only_without_san(void **state)
 
 static void ip_san_gives_nothing_and_hides_cn(void **state)
 {
-    struct tls_identities *ids = ids_of("ipsan");
+    struct tls_identities *ids = pki_identities_load("ipsan");
     assert_int_equal(tls_identities_count(ids), 0);
     assert_false(has(ids, "ipsan.test"));
     assert_false(has(ids, "127.0.0.1"));
@@ -81,7 +60,7 @@ static void ip_san_gives_nothing_and_hides_cn(void **state)
 
 static void wildcard_is_literal(void **state)
 {
-    struct tls_identities *ids = ids_of("wildcard");
+    struct tls_identities *ids = pki_identities_load("wildcard");
     assert_int_equal(tls_identities_count(ids), 1);
     assert_true(has(ids, "*.wild.test"));
     assert_false(has(ids, "x.wild.test"));
@@ -96,7 +75,7 @@ static void virtual_server_two_domains(void **state)
 
 static void sips_and_userinfo_ignored(void **state)
 {
-    struct tls_identities *ids = ids_of("sipsuser");
+    struct tls_identities *ids = pki_identities_load("sipsuser");
     assert_int_equal(tls_identities_count(ids), 1);
     assert_true(has(ids, "fallback.test"));
     assert_false(has(ids, "sips.test"));
@@ -106,7 +85,7 @@ static void sips_and_userinfo_ignored(void **state)
 
 static void matching_is_whole_string_case_insensitive(void **state)
 {
-    struct tls_identities *ids = ids_of("gw-a");
+    struct tls_identities *ids = pki_identities_load("gw-a");
     assert_true(has(ids, "a.test"));
     assert_true(has(ids, "A.TeSt"));
     assert_false(has(ids, "x.a.test"));
@@ -119,7 +98,7 @@ static void matching_is_whole_string_case_insensitive(void **state)
 
 static void from_der_matches_from_x509(void **state)
 {
-    X509 *x = load("virtual");
+    X509 *x = pki_x509_load("virtual");
     uint8_t *der = NULL;
     int len = i2d_X509(x, &der);
     assert_true(len > 0);
@@ -136,7 +115,7 @@ static void from_der_matches_from_x509(void **state)
 
 static void refcount_keeps_set_alive(void **state)
 {
-    struct tls_identities *ids = ids_of("gw-b");
+    struct tls_identities *ids = pki_identities_load("gw-b");
     struct tls_identities *more = tls_identities_ref(ids);
     tls_identities_unref(ids);
     assert_true(has(more, "b.test")); /* ASan would flag a use after free */
@@ -157,25 +136,13 @@ static void eku_classification(void **state)
         {"gw-a", TLS_EKU_OTHER, true, false}, /* serverAuth+clientAuth */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        X509 *x = load(cases[i].leaf);
+        X509 *x = pki_x509_load(cases[i].leaf);
         enum tls_eku_verdict v = tls_eku_classify(x);
         X509_free(x);
         assert_int_equal(v, cases[i].verdict);
         assert_int_equal(tls_eku_acceptable(v, false), cases[i].lax);
         assert_int_equal(tls_eku_acceptable(v, true), cases[i].strict);
     }
-}
-
-static int setup(void **state)
-{
-    pki_setup();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    pki_teardown();
-    return 0;
 }
 
 int main(void)
@@ -193,5 +160,5 @@ int main(void)
         cmocka_unit_test(refcount_keeps_set_alive),
         cmocka_unit_test(eku_classification),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, pki_group_setup, pki_group_teardown);
 }

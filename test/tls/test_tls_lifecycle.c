@@ -450,18 +450,6 @@ static void client_rejects_bad_arguments(void **state)
     tls_ctx_unref(cctx);
 }
 
-static int setup(void **state)
-{
-    pki_setup();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    pki_teardown();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -477,5 +465,5 @@ int main(void)
         cmocka_unit_test(rsa_and_ec_keys),
         cmocka_unit_test(client_rejects_bad_arguments),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, pki_group_setup, pki_group_teardown);
 }

@@ -52,6 +52,20 @@ void pki_teardown(void)
         fprintf(stderr, "could not remove %s\n", pki_dir);
 }
 
+int pki_group_setup(void **state)
+{
+    (void)state;
+    pki_setup();
+    return 0;
+}
+
+int pki_group_teardown(void **state)
+{
+    (void)state;
+    pki_teardown();
+    return 0;
+}
+
 const char *pki_path(const char *name)
 {
     static char bufs[4][PATH_MAX];

@@ -20,6 +20,12 @@
 const char *pki_setup(void);
 void pki_teardown(void);
 
+/* pki_group_setup and pki_group_teardown wrap pki_setup and pki_teardown as
+ * cmocka group fixtures, for tests whose whole group shares one PKI. |state|
+ * is left untouched. Both return 0. */
+int pki_group_setup(void **state);
+int pki_group_teardown(void **state);
+
 /* pki_path formats "<pki dir>/<name>" into a static rotating buffer. */
 const char *pki_path(const char *name);
 
