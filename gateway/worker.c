@@ -107,8 +107,10 @@ void worker_free(struct worker *w)
         cfg_unref(c->route_cfg);
     }
     for (size_t i = 0; i < w->n_listeners; i++)
-        if (w->listeners[i].fd >= 0)
+        if (w->listeners[i].fd >= 0) {
+            shutdown(w->listeners[i].fd, SHUT_RDWR); /* see start_drain */
             close(w->listeners[i].fd);
+        }
     /* Before the loop: both cancel what they have in flight on it. */
     admin_worker_free(w->admin);
     dns_routes_free(w->dns);
@@ -265,6 +267,11 @@ static void start_drain(struct worker *w, const char *signame)
         struct listener *l = &w->listeners[i];
         if (l->fd < 0)
             continue;
+        /* shutdown() stops a listening socket at once; the accept armed on
+         * the ring keeps the file alive until the kernel tears the ring
+         * down, and until then a restarted gateway could neither bind the
+         * address nor stop that old socket from taking its connections. */
+        shutdown(l->fd, SHUT_RDWR);
         loop_cancel_fd(w->loop, l->fd);
         loop_close(w->loop, l->fd, LOOP_TAG_NONE);
         l->fd = -1;

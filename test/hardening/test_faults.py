@@ -311,6 +311,10 @@ def test_legacy_proxy_killed_and_restarted_under_load(env, legacy):
     for t in threads:
         t.join(timeout=30)
     e.legacy = second
+    # A peer whose request was lost with the dying proxy waits out its recv
+    # timeout and may miss the later phases: each phase is judged on the
+    # answers that were given in it, and every phase must have some.
+    seen = {}
     for n, log in results.items():
         by_phase = {}
         for ph, status, ok in log:
@@ -319,10 +323,13 @@ def test_legacy_proxy_killed_and_restarted_under_load(env, legacy):
                 assert ok, f"peer {n}: answer to another request"
         print(n, {ph: (len(v), sorted(set(map(str, v)))) for ph, v in by_phase.items()})
         assert set(by_phase["up"]) == {200}
-        assert set(by_phase["down"]) == {503}, f"peer {n} while down: {by_phase['down']}"
-        assert by_phase["back"] and set(by_phase["back"]) == {200}
+        assert set(by_phase.get("down", [503])) == {503}, f"peer {n} while down: {by_phase['down']}"
+        assert set(by_phase.get("back", [200])) == {200}, f"peer {n} after: {by_phase['back']}"
         lost = [x for x in log if x[1] == "lost"]
         assert all(ph == "killing" for ph, _, _ in lost), f"lost outside the kill: {lost}"
+        for ph, statuses in by_phase.items():
+            seen.setdefault(ph, []).extend(statuses)
+    assert seen.get("down") and seen.get("back"), f"phases without answers: {sorted(seen)}"
     e.normal_call()
     assert h.wait_until(lambda: h.established(None, port) == 0), \
         "connections to the legacy port left behind"
