@@ -218,33 +218,57 @@ static bool load_hostport(struct loader *ld, const struct cfg_field *f, const ya
     return true;
 }
 
-static void load_hostport_list(struct loader *ld, const struct cfg_field *f,
-                               const yaml_node_t *node, const char *key, void *base)
+/* item_loader loads one list item |item| (path |item_key|) into element |i|
+ * of |array|. */
+typedef void (*item_loader)(struct loader *ld, const struct cfg_field *f, yaml_node_t *item,
+                            const char *item_key, void *array, size_t i);
+
+/* load_sequence is the walk every list field shares: |node| must be a
+ * sequence of f->min..f->max items (|what| names the expected type, |noun|
+ * one item, |nouns| several); it allocates one |size|-byte element per item,
+ * stores the array and its count in the field, and loads each item. */
+static void load_sequence(struct loader *ld, const struct cfg_field *f, const yaml_node_t *node,
+                          const char *key, void *base, const char *what, const char *noun,
+                          const char *nouns, size_t size, item_loader load_item)
 {
     if (node->type != YAML_SEQUENCE_NODE) {
-        report_type(ld, node, key,
-                    f->default_port ? "a list of host[:port]" : "a list of host:port");
+        report_type(ld, node, key, what);
         return;
     }
     size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
     if (n < f->min) {
-        report(ld, node, key, "needs at least %llu address", (unsigned long long)f->min);
+        report(ld, node, key, "needs at least %llu %s", (unsigned long long)f->min,
+               f->min == 1 ? noun : nouns);
         return;
     }
     if (n > f->max) {
-        report(ld, node, key, "at most %llu addresses are allowed, got %zu",
-               (unsigned long long)f->max, n);
+        report(ld, node, key, "at most %llu %s are allowed, got %zu", (unsigned long long)f->max,
+               nouns, n);
         return;
     }
-    struct cfg_hostport *list = cfg_xcalloc(n, sizeof *list);
+    void *array = cfg_xcalloc(n, size);
+    *(void **)((char *)base + f->offset) = array;
+    *(size_t *)((char *)base + f->count_offset) = n;
     for (size_t i = 0; i < n; i++) {
         char item_key[KEY_PATH_MAX];
         index_key(item_key, key, i);
-        yaml_node_t *item = yaml_document_get_node(ld->doc, node->data.sequence.items.start[i]);
-        load_hostport(ld, f, item, item_key, &list[i]);
+        load_item(ld, f, yaml_document_get_node(ld->doc, node->data.sequence.items.start[i]),
+                  item_key, array, i);
     }
-    *(struct cfg_hostport **)((char *)base + f->offset) = list;
-    *(size_t *)((char *)base + f->count_offset) = n;
+}
+
+static void load_hostport_item(struct loader *ld, const struct cfg_field *f, yaml_node_t *item,
+                               const char *item_key, void *array, size_t i)
+{
+    load_hostport(ld, f, item, item_key, &((struct cfg_hostport *)array)[i]);
+}
+
+static void load_hostport_list(struct loader *ld, const struct cfg_field *f,
+                               const yaml_node_t *node, const char *key, void *base)
+{
+    load_sequence(ld, f, node, key, base,
+                  f->default_port ? "a list of host[:port]" : "a list of host:port", "address",
+                  "addresses", sizeof(struct cfg_hostport), load_hostport_item);
 }
 
 static void load_path(struct loader *ld, const yaml_node_t *node, const char *key, char **out)
@@ -285,35 +309,25 @@ static void load_path(struct loader *ld, const yaml_node_t *node, const char *ke
 static void load_map(struct loader *ld, const yaml_node_t *node, const char *path,
                      const struct cfg_map_schema *schema, void *base);
 
+static void load_route_item(struct loader *ld, const struct cfg_field *f, yaml_node_t *item,
+                            const char *item_key, void *array, size_t i)
+{
+    struct cfg_route *routes = array;
+    load_map(ld, item, item_key, f->map, &routes[i]);
+    for (size_t j = 0; routes[i].domain && j < i; j++) {
+        if (routes[j].domain && strcasecmp(routes[j].domain, routes[i].domain) == 0) {
+            report(ld, item, item_key, "duplicate route for domain \"%s\" (also routes[%zu])",
+                   routes[i].domain, j);
+            break;
+        }
+    }
+}
+
 static void load_routes(struct loader *ld, const struct cfg_field *f, const yaml_node_t *node,
                         const char *key, void *base)
 {
-    if (node->type != YAML_SEQUENCE_NODE) {
-        report_type(ld, node, key, "a list of routes (write [] for none)");
-        return;
-    }
-    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
-    if (n > f->max) {
-        report(ld, node, key, "at most %llu routes are allowed, got %zu",
-               (unsigned long long)f->max, n);
-        return;
-    }
-    struct cfg_route *routes = cfg_xcalloc(n, sizeof *routes);
-    *(struct cfg_route **)((char *)base + f->offset) = routes;
-    *(size_t *)((char *)base + f->count_offset) = n;
-    for (size_t i = 0; i < n; i++) {
-        char item_key[KEY_PATH_MAX];
-        index_key(item_key, key, i);
-        yaml_node_t *item = yaml_document_get_node(ld->doc, node->data.sequence.items.start[i]);
-        load_map(ld, item, item_key, f->map, &routes[i]);
-        for (size_t j = 0; routes[i].domain && j < i; j++) {
-            if (routes[j].domain && strcasecmp(routes[j].domain, routes[i].domain) == 0) {
-                report(ld, item, item_key, "duplicate route for domain \"%s\" (also %s[%zu])",
-                       routes[i].domain, key, j);
-                break;
-            }
-        }
-    }
+    load_sequence(ld, f, node, key, base, "a list of routes (write [] for none)", "route", "routes",
+                  sizeof(struct cfg_route), load_route_item);
 }
 
 static void load_field(struct loader *ld, const struct cfg_field *f, const yaml_node_t *node,
