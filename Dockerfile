@@ -18,7 +18,7 @@ FROM debian:12-slim
 COPY scripts/deps /usr/local/lib/reusegw/deps
 RUN /usr/local/lib/reusegw/deps --runtime \
     && rm -rf /var/lib/apt/lists/* /usr/local/lib/reusegw \
-    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin reusegw \
+    && useradd --uid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin reusegw \
     && mkdir -p /etc/reusegw
 # The binary keeps its build-tree RUNPATH to BoringSSL's android/ folder,
 # which the runtime package installs at the same place.
