@@ -1,0 +1,56 @@
+#include "cpu.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+double cpu_pid_seconds(pid_t pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(line, 1, sizeof(line) - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    /* The command name (field 2) may hold spaces and parentheses: fields
+     * are counted from the last ')'. utime and stime are fields 14, 15. */
+    const char *p = strrchr(line, ')');
+    unsigned long long utime, stime;
+    if (!p ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+double cpu_self_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+bool cpu_machine_seconds(double *busy, double *nice, double *total)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return false;
+    unsigned long long v[8] = {0};
+    int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                     &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (got < 5)
+        return false;
+    /* user nice system idle iowait irq softirq steal */
+    unsigned long long all = 0;
+    for (int i = 0; i < 8; i++)
+        all += v[i];
+    double tick = (double)sysconf(_SC_CLK_TCK);
+    *total = (double)all / tick;
+    *busy = (double)(all - v[1] - v[3] - v[4]) / tick;
+    *nice = (double)v[1] / tick;
+    return true;
+}

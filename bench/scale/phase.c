@@ -1,0 +1,107 @@
+#include "phase.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cpu.h"
+
+uint64_t phase_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_s(double s)
+{
+    if (s <= 0)
+        return;
+    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+bool watch_parse(const char *arg, struct watch *w)
+{
+    const char *eq = strchr(arg, '=');
+    char *end;
+    if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(w->name))
+        return false;
+    long pid = strtol(eq + 1, &end, 10);
+    if (*end || pid <= 0)
+        return false;
+    *w = (struct watch){.pid = (pid_t)pid};
+    memcpy(w->name, arg, (size_t)(eq - arg));
+    return true;
+}
+
+void phase_drive(struct phase *ph, unsigned nthreads, const struct phase_times *t,
+                 struct window_report *r)
+{
+    sleep_s(t->warmup_s);
+    double busy0, nice0, total0, busy1, nice1, total1;
+    bool machine = cpu_machine_seconds(&busy0, &nice0, &total0);
+    for (unsigned i = 0; i < r->nwatches; i++)
+        r->watches[i].start_s = cpu_pid_seconds(r->watches[i].pid);
+    double self0 = cpu_self_seconds();
+    uint64_t t0 = phase_now_ns();
+    atomic_store(&ph->measuring, true);
+
+    sleep_s(t->duration_s);
+
+    atomic_store(&ph->measuring, false);
+    uint64_t t1 = phase_now_ns();
+    r->self_cpu_s = cpu_self_seconds() - self0;
+    for (unsigned i = 0; i < r->nwatches; i++) {
+        struct watch *w = &r->watches[i];
+        double now = cpu_pid_seconds(w->pid);
+        w->used_s = (w->start_s < 0 || now < 0) ? -1 : now - w->start_s;
+    }
+    machine = machine && cpu_machine_seconds(&busy1, &nice1, &total1);
+    r->busy_cpu_s = machine ? busy1 - busy0 : -1;
+    r->nice_cpu_s = machine ? nice1 - nice0 : -1;
+    r->total_cpu_s = machine ? total1 - total0 : -1;
+    r->elapsed_s = (double)(t1 - t0) / 1e9;
+
+    atomic_store(&ph->sending, false);
+    uint64_t deadline = phase_now_ns() + (uint64_t)(t->drain_s * 1e9);
+    while (atomic_load(&ph->settled) < nthreads && phase_now_ns() < deadline)
+        sleep_s(0.005);
+}
+
+void phase_serve(double max_s)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    struct timespec ts = {.tv_sec = (time_t)max_s};
+    sigtimedwait(&set, NULL, &ts);
+}
+
+void phase_report(FILE *f, const char *tool, const char *mode, const struct meter *m,
+                  const struct window_report *r)
+{
+    fprintf(f, "tool=%s mode=%s sent=%llu completed=%llu answered=%llu errors=%llu", tool, mode,
+            (unsigned long long)m->sent, (unsigned long long)m->completed,
+            (unsigned long long)m->answered, (unsigned long long)meter_errors(m));
+    fprintf(f, " err_status=%llu err_match=%llu err_parse=%llu err_conn=%llu lost=%llu",
+            (unsigned long long)m->err_status, (unsigned long long)m->err_match,
+            (unsigned long long)m->err_parse, (unsigned long long)m->err_conn,
+            (unsigned long long)m->lost);
+    if (r) {
+        fprintf(f, " elapsed_s=%.3f tx=%llu tps=%.0f p50_us=%.1f p99_us=%.1f self_cpu_s=%.3f",
+                r->elapsed_s, (unsigned long long)m->tx, (double)m->tx / r->elapsed_s,
+                (double)hist_quantile(&m->latency, 0.50) / 1e3,
+                (double)hist_quantile(&m->latency, 0.99) / 1e3, r->self_cpu_s);
+        for (unsigned i = 0; i < r->nwatches; i++)
+            fprintf(f, " cpu_%s_s=%.3f", r->watches[i].name, r->watches[i].used_s);
+        fprintf(f, " busy_cpu_s=%.3f nice_cpu_s=%.3f total_cpu_s=%.3f", r->busy_cpu_s,
+                r->nice_cpu_s, r->total_cpu_s);
+    }
+    fputc('\n', f);
+    fflush(f);
+}

@@ -1,0 +1,376 @@
+#!/usr/bin/env bash
+# bench/scale/run.sh -- reusegw's throughput with runtime.workers 1, then 2
+# (WORKERS), same configuration otherwise, on this machine.
+#
+#   scale_load ==mTLS==> reusegw tls.listen   mirror --TCP--> scale_sink serve
+#   (TLS peers, $NET.3)  ($NET.1:5061)                        ($NET.2, forward_to)
+#   scale_load answer <==mTLS== reusegw <--TCP-- scale_sink drive
+#                       (aliased connections)    (legacy.listen $NET.1:5070)
+#
+# forward:  scale_load keeps CONNS mutually authenticated TLS connections,
+#           each with a window of OPTIONS in flight; reusegw relays them to
+#           one mirror connection each; scale_sink answers 200.
+# backward: scale_load opens CONNS connections and registers each with one
+#           ;alias request (Via sent-by p<i>.scale.test:<20000+i>); then
+#           scale_sink opens ECONNS connections to legacy.listen and sends
+#           OPTIONS to p0..p<CONNS-1>.scale.test in turn; `routes` send
+#           p<i>.scale.test to $NET.3:<20000+i>, the alias of connection i,
+#           so reusegw reuses the peers' connections (RFC 5923) and, with two
+#           workers, hands requests between workers; scale_load answers 200.
+#
+# Offered load is the number of transactions in flight: the window per
+# connection climbs the WINDOWS (forward) or BWINDOWS (backward) ladder, one
+# STEP_S window after WARMUP_S each, until throughput grows by less than
+# GROWTH; the best step is the max. Then one paced run at half the max
+# (same window as a cap) gives the latency at half load. reusegw, the
+# serving sink and the TLS peers stay up for all steps of one worker count;
+# each forward step opens fresh TLS connections (during its warm-up).
+#
+# CPU: utime+stime from /proc/PID/stat (10 ms ticks) of reusegw and of each
+# tool process, and the machine's busy time from /proc/stat, sampled by the
+# driving tool at the edges of its measurement window. Nothing is pinned:
+# the tools and reusegw share the 2 cores, so the table reports the tools'
+# CPU and "other" CPU (busy time of no process of this bench), and the
+# transactions per reusegw CPU-second, whose 2/1 ratio is the scaling
+# efficiency when the cores are shared. PIN=1 pins the tools to LOAD_CPU
+# and reusegw to all cores (only useful on machines with more cores).
+#
+# Environment (defaults): WORKERS="1 2" DIRECTIONS="forward backward"
+#   CONNS=32 ECONNS=4 WINDOWS="1 2 4 8 16 32 64" BWINDOWS="8 16 32 64 128 256"
+#   STEP_S=3 WARMUP_S=1 GROWTH=1.05 LOAD_THREADS=$(nproc) SINK_THREADS=1
+#   PENDING=3000000 (limits.max_pending_transactions: at the max rate of
+#   the backward runs reusegw holds one per request in flight, with room)
+#   NET=127.<random>.<random> (a /24 of loopback nobody else listens on)
+#   QUICK=1: about 30 s (STEP_S=1.5 WARMUP_S=0.5, shorter ladders)
+#   SMOKE=1: one worker count (2), one step per direction, no half-load
+#     run; exits 1 unless every tool counted transactions and 0 errors
+#     (the ctest bench_scale_smoke)
+#   BUILD=build (cmake build dir; the tools and reusegw are built there
+#     first unless NO_BUILD=1), REUSEGW_BIN, LOAD_BIN, SINK_BIN override
+#   KEEP=1 keeps the work dir (configs, logs, every tool's report line)
+#
+# Output: one line per step on stderr, the table on stdout.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SOURCE=$(cd "$HERE/../.." && pwd)
+SMOKE=${SMOKE:-0}
+QUICK=${QUICK:-0}
+if ((SMOKE)); then
+    WORKERS=${WORKERS:-2} STEP_S=${STEP_S:-1.5} WARMUP_S=${WARMUP_S:-0.5}
+    WINDOWS=${WINDOWS:-4} BWINDOWS=${BWINDOWS:-16} CONNS=${CONNS:-8}
+elif ((QUICK)); then
+    STEP_S=${STEP_S:-1.5} WARMUP_S=${WARMUP_S:-0.5}
+    WINDOWS=${WINDOWS:-"2 8 32"} BWINDOWS=${BWINDOWS:-"16 64 256"}
+fi
+WORKERS=${WORKERS:-"1 2"}
+DIRECTIONS=${DIRECTIONS:-"forward backward"}
+CONNS=${CONNS:-32}
+ECONNS=${ECONNS:-4}
+WINDOWS=${WINDOWS:-"1 2 4 8 16 32 64"}
+BWINDOWS=${BWINDOWS:-"8 16 32 64 128 256"}
+STEP_S=${STEP_S:-3}
+WARMUP_S=${WARMUP_S:-1}
+GROWTH=${GROWTH:-1.05}
+LOAD_THREADS=${LOAD_THREADS:-$(nproc)}
+SINK_THREADS=${SINK_THREADS:-1}
+PENDING=${PENDING:-3000000}
+PIN=${PIN:-0}
+LOAD_CPU=${LOAD_CPU:-0}
+KEEP=${KEEP:-0}
+BUILD=${BUILD:-$SOURCE/build}
+REUSEGW_BIN=${REUSEGW_BIN:-$BUILD/gateway/reusegw}
+LOAD_BIN=${LOAD_BIN:-$BUILD/bench/scale/scale_load}
+SINK_BIN=${SINK_BIN:-$BUILD/bench/scale/scale_sink}
+BASE_PORT=20000 # names.h NAMES_BASE_PORT
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+# kv KEY LINE: the value after "KEY=" in a report line
+kv() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" <<<" $2"; }
+
+if [[ ${NO_BUILD:-0} != 1 ]]; then
+    [[ -f $BUILD/build.ninja ]] || "$SOURCE/scripts/build" normal >&2
+    cmake --build "$BUILD" --target reusegw scale_load scale_sink >&2
+fi
+for b in "$REUSEGW_BIN" "$LOAD_BIN" "$SINK_BIN"; do [[ -x $b ]] || die "$b not built"; done
+
+pick_net() { # a 127.x.y.0/24 with nothing listening on it
+    local net i
+    for ((i = 0; i < 50; i++)); do
+        net=127.$((RANDOM % 150 + 100)).$((RANDOM % 250 + 1))
+        ss -Hltn | awk '{print $4}' | grep -q "^$net\." || { echo "$net"; return; }
+    done
+    die "no free loopback /24 found"
+}
+NET=${NET:-$(pick_net)}
+GW_IP=$NET.1 SINK_IP=$NET.2 LOAD_IP=$NET.3
+
+WORK=$(mktemp -d /tmp/scale-bench.XXXXXX)
+PIDS=()
+stop_pid() { # pid: SIGTERM, then SIGKILL after 5 s
+    local i
+    kill -TERM "$1" 2>/dev/null || return 0
+    for ((i = 0; i < 50; i++)); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$1" 2>/dev/null || true
+}
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do stop_pid "$p"; done
+    wait 2>/dev/null || true
+    if ((KEEP)); then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+LOAD_PIN=() GW_PIN=()
+if ((PIN)); then LOAD_PIN=(taskset -c "$LOAD_CPU"); fi
+
+# ---------------------------------------------------------------- PKI
+# test/certs/gen.sh's CA, gateway certificate gw-a (a.test), and one peer
+# certificate proving p0..p<CONNS-1>.scale.test (sip-URI SANs) for all
+# of scale_load's connections.
+CERTS=$WORK/certs
+"$SOURCE/test/certs/gen.sh" "$CERTS" >/dev/null
+make_peer_cert() {
+    local san="" i
+    for ((i = 0; i < CONNS; i++)); do san+="${san:+,}URI:sip:p$i.scale.test"; done
+    printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+        "extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=$san" >"$CERTS/scale-peer.ext"
+    openssl ecparam -name prime256v1 -genkey -noout -out "$CERTS/scale-peer.key" 2>/dev/null
+    openssl req -new -key "$CERTS/scale-peer.key" -subj "/CN=scale-peer" \
+        -out "$CERTS/scale-peer.csr" 2>/dev/null
+    openssl x509 -req -sha256 -days 2 -in "$CERTS/scale-peer.csr" -CA "$CERTS/ca.pem" \
+        -CAkey "$CERTS/ca.key" -set_serial "0x$(openssl rand -hex 8)" \
+        -extfile "$CERTS/scale-peer.ext" -out "$CERTS/scale-peer.pem" 2>/dev/null
+    cat "$CERTS/scale-peer.pem" "$CERTS/ca.pem" >"$CERTS/scale-peer.chain.pem"
+}
+make_peer_cert
+
+# ---------------------------------------------------------------- processes
+wait_listen() { # ip port pid
+    local i
+    for ((i = 0; i < 150; i++)); do
+        ss -Hltn "sport = :$2" | awk '{print $4}' | grep -qx "$1:$2" && return 0
+        kill -0 "$3" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+wait_line() { # file pattern pid: the first line of file matching pattern
+    local i
+    for ((i = 0; i < 300; i++)); do
+        grep -m1 "$2" "$1" 2>/dev/null && return 0
+        kill -0 "$3" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
+gateway_config() { # workers sink_port
+    cat <<CFG
+identity:
+  sent_by: a.test:5061
+tls:
+  listen: ["$GW_IP:5061"]
+  certificate: $CERTS/gw-a.chain.pem
+  private_key: $CERTS/gw-a.key
+  ca: $CERTS/ca.pem
+  client_certificate: required
+legacy:
+  forward_to: $SINK_IP:$2
+  listen: $GW_IP:5070
+admin:
+  listen: $GW_IP:9091
+limits:
+  max_pending_transactions: $PENDING
+runtime:
+  workers: $1
+log:
+  level: warn
+routes:
+CFG
+    local i
+    for ((i = 0; i < CONNS; i++)); do
+        printf '  - domain: p%d.scale.test\n    targets: ["%s:%d"]\n' "$i" "$LOAD_IP" $((BASE_PORT + i))
+    done
+}
+
+SINK_PID="" GW_PID="" ANSWER_PID=""
+start_sink() {
+    "${LOAD_PIN[@]}" "$SINK_BIN" -m serve -l "$SINK_IP:0" -t "$SINK_THREADS" -d 86400 \
+        >"$RUN/sink.out" 2>&1 &
+    SINK_PID=$!
+    PIDS+=("$SINK_PID")
+    local line
+    line=$(wait_line "$RUN/sink.out" '^ready' "$SINK_PID") || die "scale_sink: $(cat "$RUN/sink.out")"
+    SINK_PORT=${line##*:}
+}
+start_gateway() { # workers
+    gateway_config "$1" "$SINK_PORT" >"$RUN/reusegw.yaml"
+    "$REUSEGW_BIN" -c "$RUN/reusegw.yaml" 2>"$RUN/reusegw.log" &
+    GW_PID=$!
+    PIDS+=("$GW_PID")
+    wait_listen "$GW_IP" 5061 "$GW_PID" && wait_listen "$GW_IP" 5070 "$GW_PID" ||
+        die "reusegw did not start: $(cat "$RUN/reusegw.log")"
+}
+LOAD_ARGS=()
+set_load_args() {
+    LOAD_ARGS=(-c "$GW_IP:5061" -b "$LOAD_IP" -C "$CERTS/scale-peer.chain.pem"
+        -K "$CERTS/scale-peer.key" -A "$CERTS/ca.pem" -H a.test -n "$CONNS" -t "$LOAD_THREADS")
+}
+start_answering_peers() {
+    "${LOAD_PIN[@]}" "$LOAD_BIN" -m answer "${LOAD_ARGS[@]}" -W 1 -d 86400 >"$RUN/answer.out" 2>&1 &
+    ANSWER_PID=$!
+    PIDS+=("$ANSWER_PID")
+    wait_line "$RUN/answer.out" '^ready' "$ANSWER_PID" >/dev/null ||
+        die "scale_load -m answer: $(cat "$RUN/answer.out")"
+}
+# stop_checked PID OUTFILE WHAT: SIGTERM a serving tool; its report must
+# show 0 errors (SMOKE also wants some answered requests).
+FAILED=0
+stop_checked() {
+    stop_pid "$1"
+    wait "$1" 2>/dev/null || true
+    local line
+    line=$(grep '^tool=' "$2" || true)
+    if [[ -z $line || $(kv errors "$line") != 0 ]]; then
+        log "FAIL: $3: ${line:-no report}"
+        FAILED=1
+    elif ((SMOKE)) && [[ $(kv answered "$line") == 0 ]]; then
+        log "FAIL: $3 answered nothing: $line"
+        FAILED=1
+    fi
+}
+
+# step DIRECTION WINDOW [RATE]: one measured run; its report line in
+# STEP_LINE (empty when the tool failed).
+STEP_N=0 STEP_LINE=
+step() {
+    local dir=$1 win=$2 rate=${3:-0} out line status=0
+    STEP_N=$((STEP_N + 1))
+    out=$RUN/step-$STEP_N-$dir-w$win-r$rate.out
+    local common=(-W "$win" -r "$rate" -u "$WARMUP_S" -d "$STEP_S" -w "reusegw=$GW_PID"
+        -w "sink=$SINK_PID")
+    if [[ $dir == forward ]]; then
+        "${LOAD_PIN[@]}" "$LOAD_BIN" -m forward "${LOAD_ARGS[@]}" "${common[@]}" >"$out" 2>&1 ||
+            status=$?
+    else
+        "${LOAD_PIN[@]}" "$SINK_BIN" -m drive -c "$GW_IP:5070" -N "$CONNS" -n "$ECONNS" \
+            -t "$SINK_THREADS" "${common[@]}" -w "load=$ANSWER_PID" >"$out" 2>&1 || status=$?
+    fi
+    line=$(grep '^tool=' "$out" || true)
+    if ((status != 0)) || [[ -z $line ]]; then
+        log "FAIL: $dir window $win rate $rate: exit $status: $(tail -5 "$out")"
+        FAILED=1
+    fi
+    kill -0 "$GW_PID" 2>/dev/null || die "reusegw exited: $(tail -20 "$RUN/reusegw.log")"
+    STEP_LINE=$line
+}
+
+# summary LINE DIRECTION: the numbers one table row needs, from a report
+# line: tps, reusegw CPU-s, tools' CPU-s (this tool + the others watched
+# but reusegw), other CPU-s, elapsed, p50, p99.
+summary() {
+    local line=$1 self reusegw sink load busy elapsed tools other
+    self=$(kv self_cpu_s "$line") reusegw=$(kv cpu_reusegw_s "$line")
+    sink=$(kv cpu_sink_s "$line") load=$(kv cpu_load_s "$line")
+    busy=$(kv busy_cpu_s "$line") elapsed=$(kv elapsed_s "$line")
+    tools=$(awk -v a="$self" -v b="$sink" -v c="${load:-0}" 'BEGIN { print a + b + c }')
+    other=$(awk -v b="$busy" -v r="$reusegw" -v t="$tools" 'BEGIN { o = b - r - t; print (o < 0 ? 0 : o) }')
+    echo "$(kv tps "$line") $reusegw $tools $other $elapsed $(kv p50_us "$line") $(kv p99_us "$line")"
+}
+
+# ladder DIRECTION: climbs the window ladder; sets BEST_LINE, BEST_WIN.
+ladder() {
+    local dir=$1 wins win line tps best=0
+    [[ $dir == forward ]] && wins=$WINDOWS || wins=$BWINDOWS
+    BEST_LINE="" BEST_WIN=""
+    for win in $wins; do
+        step "$dir" "$win"
+        line=$STEP_LINE
+        [[ -n $line ]] || break
+        tps=$(kv tps "$line")
+        log "  $dir workers=$W window=$win: $tps tx/s, errors $(kv errors "$line"), reusegw CPU $(kv cpu_reusegw_s "$line") s, p50/p99 $(kv p50_us "$line")/$(kv p99_us "$line") us"
+        if awk -v t="$tps" -v b="$best" -v g="$GROWTH" 'BEGIN { exit !(t >= b * g) }'; then
+            best=$tps BEST_LINE=$line BEST_WIN=$win
+        else
+            if awk -v t="$tps" -v b="$best" 'BEGIN { exit !(t > b) }'; then
+                best=$tps BEST_LINE=$line BEST_WIN=$win
+            fi
+            break
+        fi
+    done
+}
+
+# ---------------------------------------------------------------- runs
+declare -A ROW
+set_load_args
+log "NET=$NET, $(nproc) CPUs, workers: $WORKERS, directions: $DIRECTIONS, $CONNS TLS connections"
+for W in $WORKERS; do
+    RUN=$WORK/workers-$W
+    mkdir -p "$RUN"
+    start_sink
+    start_gateway "$W"
+    for dir in $DIRECTIONS; do
+        [[ $dir == backward ]] && start_answering_peers
+        ladder "$dir"
+        if [[ -n $BEST_LINE ]]; then
+            ROW[$dir.$W]=$(summary "$BEST_LINE")
+            ROW[$dir.$W.win]=$BEST_WIN
+            if ((!SMOKE)); then
+                half=$(awk -v t="$(kv tps "$BEST_LINE")" 'BEGIN { printf "%d", t / 2 }')
+                step "$dir" "$BEST_WIN" "$half"
+                line=$STEP_LINE
+                log "  $dir workers=$W half load ($half tx/s): p50/p99 $(kv p50_us "$line")/$(kv p99_us "$line") us"
+                ROW[$dir.$W.half]="$(kv p50_us "$line") $(kv p99_us "$line")"
+            fi
+        fi
+        if [[ $dir == backward ]]; then
+            stop_checked "$ANSWER_PID" "$RUN/answer.out" "scale_load -m answer (workers $W)"
+        fi
+    done
+    stop_pid "$GW_PID"
+    stop_checked "$SINK_PID" "$RUN/sink.out" "scale_sink -m serve (workers $W)"
+    PIDS=()
+done
+
+# ---------------------------------------------------------------- table
+row() { # direction workers
+    local r=${ROW[$1.$2]:-} tps gw tools other el p50 p99 half
+    [[ -n $r ]] || return 0
+    read -r tps gw tools other el p50 p99 <<<"$r"
+    half=${ROW[$1.$2.half]:-"- -"}
+    awk -v d="$1" -v w="$2" -v tps="$tps" -v gw="$gw" -v tools="$tools" -v other="$other" \
+        -v el="$el" -v p50="$p50" -v p99="$p99" -v half="$half" -v win="${ROW[$1.$2.win]}" \
+        -v conns="$([[ $1 == forward ]] && echo "$CONNS" || echo "$ECONNS")" 'BEGIN {
+        split(half, h, " ")
+        printf "| %s | %d | %.0f | %d x %d | %.0f%% | %.3f | %.0f | %.0f%% | %.0f%% | %.0f / %.0f | %s / %s |\n",
+            d, w, tps, conns, win, 100 * gw / el, (tps > 0 ? 1000 * gw / (tps * el) : 0),
+            (gw > 0 ? tps * el / gw : 0), 100 * tools / el, 100 * other / el, p50, p99,
+            (h[1] == "-" ? "-" : sprintf("%.0f", h[1])), (h[2] == "-" ? "-" : sprintf("%.0f", h[2])) }'
+}
+echo
+echo "| direction | workers | max tx/s | in flight (conns x window) | reusegw CPU, % of a core | reusegw CPU-s per 1,000 tx | tx per reusegw CPU-second | tools' CPU, % of a core | other CPU, % of a core | p50 / p99 µs at max | p50 / p99 µs at half max |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for dir in $DIRECTIONS; do
+    for W in $WORKERS; do row "$dir" "$W"; done
+done
+set -- $WORKERS
+if (($# == 2)); then
+    echo
+    for dir in $DIRECTIONS; do
+        a=${ROW[$dir.$1]:-} b=${ROW[$dir.$2]:-}
+        [[ -n $a && -n $b ]] || continue
+        read -r ta ga _ _ ea _ <<<"$a"
+        read -r tb gb _ _ eb _ <<<"$b"
+        awk -v d="$dir" -v w1="$1" -v w2="$2" -v ta="$ta" -v tb="$tb" -v ga="$ga" -v gb="$gb" \
+            -v ea="$ea" -v eb="$eb" 'BEGIN {
+            printf "%s: max tx/s %d/%d workers = %.2fx; tx per reusegw CPU-second %d/%d = %.2fx\n",
+                d, w2, w1, tb / ta, w2, w1, (tb * eb / gb) / (ta * ea / ga) }'
+    done
+fi
+if ((FAILED)); then
+    log "some runs counted errors (see above)"
+    exit 1
+fi
