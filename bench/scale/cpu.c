@@ -33,24 +33,25 @@ double cpu_self_seconds(void)
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-bool cpu_machine_seconds(double *busy, double *nice, double *total)
+bool cpu_machine_read(struct cpu_machine *m)
 {
     FILE *f = fopen("/proc/stat", "r");
     if (!f)
         return false;
+    /* user nice system idle iowait irq softirq steal */
     unsigned long long v[8] = {0};
     int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
                      &v[4], &v[5], &v[6], &v[7]);
     fclose(f);
-    if (got < 5)
+    if (got < 7)
         return false;
-    /* user nice system idle iowait irq softirq steal */
     unsigned long long all = 0;
     for (int i = 0; i < 8; i++)
         all += v[i];
     double tick = (double)sysconf(_SC_CLK_TCK);
-    *total = (double)all / tick;
-    *busy = (double)(all - v[1] - v[3] - v[4]) / tick;
-    *nice = (double)v[1] / tick;
+    m->total = (double)all / tick;
+    m->busy = (double)(all - v[1] - v[3] - v[4]) / tick;
+    m->nice = (double)v[1] / tick;
+    m->softirq = (double)(v[5] + v[6]) / tick;
     return true;
 }

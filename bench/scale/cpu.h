@@ -15,10 +15,17 @@ double cpu_pid_seconds(pid_t pid);
 /* User + system time of this process, all threads, in seconds. */
 double cpu_self_seconds(void);
 
-/* Machine-wide CPU seconds since boot summed over all cores: *busy (all
- * but idle, iowait and nice), *nice (processes with a positive nice value,
- * which only take cycles nobody else wants, e.g. the lead's nice 19
- * fuzzers) and *total. False when /proc/stat is unreadable. */
-bool cpu_machine_seconds(double *busy, double *nice, double *total);
+/* Machine-wide CPU seconds since boot, summed over all cores. */
+struct cpu_machine {
+    double busy;    /* all but idle, iowait and nice */
+    double nice;    /* processes with a positive nice value: they only take
+                       cycles nobody else wants (e.g. nice 19 fuzzers) */
+    double softirq; /* irq + softirq, inside busy: on loopback, most of it is
+                       the bench's own TCP traffic, charged to no process */
+    double total;
+};
+
+/* Reads /proc/stat's first line; false when it is unreadable. */
+bool cpu_machine_read(struct cpu_machine *m);
 
 #endif

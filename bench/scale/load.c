@@ -1,8 +1,9 @@
 /* scale_load: TLS peers of reusegw for the scaling benchmark. Opens -n
  * mutually authenticated TLS connections to reusegw's tls.listen, from a
- * chosen source address, each proving every p<i>.scale.test domain with one
- * client certificate and sending Via sent-by p<i>.scale.test:<port+i> with
- * ;alias, spread over -t epoll threads.
+ * chosen source address; connection i proves p<i>.scale.test with client
+ * certificate i / 16 (-C/-K given once per 16 connections, names.h) and
+ * sends Via sent-by p<i>.scale.test:<port+i> with ;alias. Connections are
+ * spread over -t epoll threads.
  *
  *   forward: keeps -W OPTIONS in flight per connection (or paces to -r) and
  *            reports transactions/s and latency over the window.
@@ -28,7 +29,8 @@
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: scale_load -c TLS_ADDR -b SOURCE_IP -C CHAIN -K KEY -A CA [options]\n"
+    fprintf(stderr, "usage: scale_load -c TLS_ADDR -b SOURCE_IP -A CA -C CHAIN -K KEY [-C -K ...]\n"
+                    "  -C/-K        client certificate chain and key, once per 16 connections\n"
                     "  -m MODE      forward (default) or answer\n"
                     "  -H NAME      reusegw's certificate name, for SNI and checking (a.test)\n"
                     "  -P PORT      Via sent-by port of connection 0 (20000)\n" TOOL_USAGE);
@@ -83,7 +85,9 @@ int main(int argc, char **argv)
 {
     struct tool_opts o;
     tool_defaults(&o);
-    const char *addr = NULL, *source = NULL, *chain = NULL, *key = NULL, *ca = NULL;
+    const char *addr = NULL, *source = NULL, *ca = NULL;
+    const char *chains[64], *keys[64];
+    unsigned nchains = 0, nkeys = 0;
     const char *mode = "forward", *server_name = "a.test";
     long base_port = NAMES_BASE_PORT;
     int c;
@@ -99,10 +103,14 @@ int main(int argc, char **argv)
             source = optarg;
             break;
         case 'C':
-            chain = optarg;
+            if (nchains == 64)
+                usage();
+            chains[nchains++] = optarg;
             break;
         case 'K':
-            key = optarg;
+            if (nkeys == 64)
+                usage();
+            keys[nkeys++] = optarg;
             break;
         case 'A':
             ca = optarg;
@@ -120,12 +128,14 @@ int main(int argc, char **argv)
     }
     bool forward = strcmp(mode, "forward") == 0;
     struct net_addr to, from;
-    if (!addr || !source || !chain || !key || !ca || (!forward && strcmp(mode, "answer") != 0) ||
-        !net_parse(addr, &to) || !net_parse_ip(source, &from) || base_port < 1 ||
-        base_port + o.conns > 65536)
+    if (!addr || !source || !ca || nchains != nkeys || nchains * NAMES_PER_CERT < o.conns ||
+        (!forward && strcmp(mode, "answer") != 0) || !net_parse(addr, &to) ||
+        !net_parse_ip(source, &from) || base_port < 1 || base_port + o.conns > 65536)
         usage();
 
-    SSL_CTX *ctx = client_ctx(chain, key, ca);
+    SSL_CTX *ctxs[64];
+    for (unsigned i = 0; i < nchains; i++)
+        ctxs[i] = client_ctx(chains[i], keys[i], ca);
     static const char *const targets[] = {NAMES_LEGACY_TARGET};
     struct phase phase = {0};
     struct loop *loops = calloc(o.threads, sizeof(*loops));
@@ -147,7 +157,7 @@ int main(int argc, char **argv)
         names_peer_domain(i, domain, sizeof(domain));
         snprintf(form.sent_by, sizeof(form.sent_by), "%s:%ld", domain, base_port + (long)i);
         int fd;
-        SSL *ssl = connect_tls(ctx, &to, &from, server_name, &fd);
+        SSL *ssl = connect_tls(ctxs[i / NAMES_PER_CERT], &to, &from, server_name, &fd);
         if (!loop_add(&loops[i % o.threads], fd, ssl, i, &form)) {
             fprintf(stderr, "scale_load: out of memory\n");
             return 1;
@@ -158,6 +168,7 @@ int main(int argc, char **argv)
     snprintf(ready, sizeof(ready), "ready conns=%u", o.conns);
     int status = tool_run(&phase, loops, o.threads, &o, forward, "scale_load", mode, ready);
     free(loops);
-    SSL_CTX_free(ctx);
+    for (unsigned i = 0; i < nchains; i++)
+        SSL_CTX_free(ctxs[i]);
     return status;
 }

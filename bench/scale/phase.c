@@ -6,8 +6,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cpu.h"
-
 uint64_t phase_now_ns(void)
 {
     struct timespec ts;
@@ -42,8 +40,8 @@ void phase_drive(struct phase *ph, unsigned nthreads, const struct phase_times *
                  struct window_report *r)
 {
     sleep_s(t->warmup_s);
-    double busy0, nice0, total0, busy1, nice1, total1;
-    bool machine = cpu_machine_seconds(&busy0, &nice0, &total0);
+    struct cpu_machine m0, m1;
+    bool machine = cpu_machine_read(&m0);
     for (unsigned i = 0; i < r->nwatches; i++)
         r->watches[i].start_s = cpu_pid_seconds(r->watches[i].pid);
     double self0 = cpu_self_seconds();
@@ -60,10 +58,12 @@ void phase_drive(struct phase *ph, unsigned nthreads, const struct phase_times *
         double now = cpu_pid_seconds(w->pid);
         w->used_s = (w->start_s < 0 || now < 0) ? -1 : now - w->start_s;
     }
-    machine = machine && cpu_machine_seconds(&busy1, &nice1, &total1);
-    r->busy_cpu_s = machine ? busy1 - busy0 : -1;
-    r->nice_cpu_s = machine ? nice1 - nice0 : -1;
-    r->total_cpu_s = machine ? total1 - total0 : -1;
+    r->machine_read = machine && cpu_machine_read(&m1);
+    if (r->machine_read)
+        r->machine = (struct cpu_machine){.busy = m1.busy - m0.busy,
+                                          .nice = m1.nice - m0.nice,
+                                          .softirq = m1.softirq - m0.softirq,
+                                          .total = m1.total - m0.total};
     r->elapsed_s = (double)(t1 - t0) / 1e9;
 
     atomic_store(&ph->sending, false);
@@ -99,8 +99,9 @@ void phase_report(FILE *f, const char *tool, const char *mode, const struct mete
                 (double)hist_quantile(&m->latency, 0.99) / 1e3, r->self_cpu_s);
         for (unsigned i = 0; i < r->nwatches; i++)
             fprintf(f, " cpu_%s_s=%.3f", r->watches[i].name, r->watches[i].used_s);
-        fprintf(f, " busy_cpu_s=%.3f nice_cpu_s=%.3f total_cpu_s=%.3f", r->busy_cpu_s,
-                r->nice_cpu_s, r->total_cpu_s);
+        if (r->machine_read)
+            fprintf(f, " busy_cpu_s=%.3f softirq_cpu_s=%.3f nice_cpu_s=%.3f total_cpu_s=%.3f",
+                    r->machine.busy, r->machine.softirq, r->machine.nice, r->machine.total);
     }
     fputc('\n', f);
     fflush(f);

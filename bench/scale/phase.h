@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "cpu.h"
 #include "meter.h"
 
 /* Flags the main thread sets and every bench thread polls once per loop. */
@@ -38,11 +39,10 @@ struct phase_times {
 
 /* The measurement window as the main thread saw it. */
 struct window_report {
-    double elapsed_s;   /* wall time of the window */
-    double self_cpu_s;  /* this process, all threads */
-    double busy_cpu_s;  /* the whole machine, every core, nice time apart */
-    double nice_cpu_s;  /* the machine's nice (low-priority) time */
-    double total_cpu_s; /* elapsed times the number of cores */
+    double elapsed_s;           /* wall time of the window */
+    double self_cpu_s;          /* this process, all threads */
+    bool machine_read;          /* /proc/stat was readable at both edges */
+    struct cpu_machine machine; /* the machine's time inside the window */
     struct watch watches[PHASE_MAX_WATCHES];
     unsigned nwatches;
 };
