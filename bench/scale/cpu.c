@@ -1,14 +1,16 @@
 #include "cpu.h"
 
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
-double cpu_pid_seconds(pid_t pid)
+/* utime + stime from a /proc stat file, in seconds; -1 if unreadable. */
+static double stat_seconds(const char *path)
 {
-    char path[64], line[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    char line[1024];
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
@@ -23,6 +25,35 @@ double cpu_pid_seconds(pid_t pid)
         sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
         return -1;
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+double cpu_pid_seconds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    return stat_seconds(path);
+}
+
+unsigned cpu_pid_threads(pid_t pid, struct cpu_thread *out, unsigned max)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    unsigned n = 0;
+    struct dirent *e;
+    while (n < max && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char stat[sizeof(path) + sizeof(e->d_name) + 8];
+        snprintf(stat, sizeof(stat), "%s/%s/stat", path, e->d_name);
+        double s = stat_seconds(stat);
+        if (s >= 0)
+            out[n++] = (struct cpu_thread){.tid = (pid_t)atoi(e->d_name), .seconds = s};
+    }
+    closedir(d);
+    return n;
 }
 
 double cpu_self_seconds(void)

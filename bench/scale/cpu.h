@@ -12,6 +12,16 @@
  * resolution, 10 ms); -1 when the process is gone or unreadable. */
 double cpu_pid_seconds(pid_t pid);
 
+/* One thread's utime + stime. */
+struct cpu_thread {
+    pid_t tid;
+    double seconds;
+};
+
+/* utime + stime of up to max threads of pid (/proc/PID/task/TID/stat), in
+ * directory order; returns how many were read (0 when pid is gone). */
+unsigned cpu_pid_threads(pid_t pid, struct cpu_thread *out, unsigned max);
+
 /* User + system time of this process, all threads, in seconds. */
 double cpu_self_seconds(void);
 

@@ -42,8 +42,11 @@ void phase_drive(struct phase *ph, unsigned nthreads, const struct phase_times *
     sleep_s(t->warmup_s);
     struct cpu_machine m0, m1;
     bool machine = cpu_machine_read(&m0);
-    for (unsigned i = 0; i < r->nwatches; i++)
-        r->watches[i].start_s = cpu_pid_seconds(r->watches[i].pid);
+    for (unsigned i = 0; i < r->nwatches; i++) {
+        struct watch *w = &r->watches[i];
+        w->start_s = cpu_pid_seconds(w->pid);
+        w->nthreads = cpu_pid_threads(w->pid, w->threads, WATCH_MAX_THREADS);
+    }
     double self0 = cpu_self_seconds();
     uint64_t t0 = phase_now_ns();
     atomic_store(&ph->measuring, true);
@@ -57,6 +60,16 @@ void phase_drive(struct phase *ph, unsigned nthreads, const struct phase_times *
         struct watch *w = &r->watches[i];
         double now = cpu_pid_seconds(w->pid);
         w->used_s = (w->start_s < 0 || now < 0) ? -1 : now - w->start_s;
+        struct cpu_thread end[WATCH_MAX_THREADS];
+        unsigned nend = cpu_pid_threads(w->pid, end, WATCH_MAX_THREADS);
+        for (unsigned j = 0; j < w->nthreads; j++) {
+            struct cpu_thread *th = &w->threads[j];
+            double then = th->seconds;
+            th->seconds = 0; /* a thread gone by the end used nothing we saw */
+            for (unsigned k = 0; k < nend; k++)
+                if (end[k].tid == th->tid)
+                    th->seconds = end[k].seconds - then;
+        }
     }
     r->machine_read = machine && cpu_machine_read(&m1);
     if (r->machine_read)
@@ -97,8 +110,15 @@ void phase_report(FILE *f, const char *tool, const char *mode, const struct mete
                 r->elapsed_s, (unsigned long long)m->tx, (double)m->tx / r->elapsed_s,
                 (double)hist_quantile(&m->latency, 0.50) / 1e3,
                 (double)hist_quantile(&m->latency, 0.99) / 1e3, r->self_cpu_s);
-        for (unsigned i = 0; i < r->nwatches; i++)
-            fprintf(f, " cpu_%s_s=%.3f", r->watches[i].name, r->watches[i].used_s);
+        for (unsigned i = 0; i < r->nwatches; i++) {
+            const struct watch *w = &r->watches[i];
+            fprintf(f, " cpu_%s_s=%.3f", w->name, w->used_s);
+            if (w->nthreads > 1) {
+                fprintf(f, " cpu_%s_threads_s=", w->name);
+                for (unsigned t = 0; t < w->nthreads; t++)
+                    fprintf(f, "%s%.2f", t ? "," : "", w->threads[t].seconds);
+            }
+        }
         if (r->machine_read)
             fprintf(f, " busy_cpu_s=%.3f softirq_cpu_s=%.3f nice_cpu_s=%.3f total_cpu_s=%.3f",
                     r->machine.busy, r->machine.softirq, r->machine.nice, r->machine.total);

@@ -20,12 +20,18 @@ struct phase {
     atomic_uint settled;   /* threads with nothing in flight and nothing more to send */
 };
 
-/* Another process whose CPU time the report includes (-w name=pid). */
+/* Threads of a watched process whose time is reported one by one. */
+#define WATCH_MAX_THREADS 16
+
+/* Another process whose CPU time the report includes (-w name=pid), in
+ * all and per thread (e.g. reusegw's workers). */
 struct watch {
     char name[24];
     pid_t pid;
     double start_s; /* CPU seconds at the window's start */
     double used_s;  /* CPU seconds inside the window; -1 if unreadable */
+    struct cpu_thread threads[WATCH_MAX_THREADS]; /* at the start, then used */
+    unsigned nthreads;
 };
 
 #define PHASE_MAX_WATCHES 8
