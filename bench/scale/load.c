@@ -118,9 +118,13 @@ int main(int argc, char **argv)
         case 'H':
             server_name = optarg;
             break;
-        case 'P':
-            base_port = strtol(optarg, NULL, 10);
+        case 'P': {
+            char *end;
+            base_port = strtol(optarg, &end, 10);
+            if (*end || end == optarg)
+                usage();
             break;
+        }
         default:
             if (!strchr(TOOL_OPTSTRING, c) || !tool_option(&o, c, optarg))
                 usage();

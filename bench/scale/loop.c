@@ -34,14 +34,20 @@ static void watch(struct loop *l, struct conn *c, int op)
 
 bool loop_add(struct loop *l, int fd, SSL *ssl, unsigned id, const struct peer_form *form)
 {
-    if (l->nconns == l->spec.max_conns)
+    /* A server sees a new set of connections per run: reuse closed slots. */
+    struct conn *c = NULL;
+    for (unsigned i = 0; i < l->nconns && !c; i++)
+        if (l->conns[i].dead)
+            c = &l->conns[i];
+    if (!c && l->nconns < l->spec.max_conns)
+        c = &l->conns[l->nconns++];
+    if (!c)
         return false;
-    struct conn *c = &l->conns[l->nconns];
     if (!conn_init(c, fd, ssl, id, l->spec.window, form, &l->meter)) {
         peer_free(&c->sip);
+        *c = (struct conn){.dead = true};
         return false;
     }
-    l->nconns++;
     watch(l, c, EPOLL_CTL_ADD);
     return true;
 }

@@ -52,8 +52,10 @@ struct loop {
 bool loop_init(struct loop *l, const struct loop_spec *spec);
 
 /* Adds a connected, non-blocking socket (takes ownership of fd and ssl,
- * NULL for plain TCP) before loop_start. False when the table is full or
- * memory runs out (fd and ssl then still belong to the caller). */
+ * NULL for plain TCP): before loop_start, or on the loop's own thread
+ * (accepted connections). A closed connection's slot is reused. False when
+ * every slot is in use or memory runs out (fd and ssl then still belong to
+ * the caller). */
 bool loop_add(struct loop *l, int fd, SSL *ssl, unsigned id, const struct peer_form *form);
 
 /* Runs the loop on a new thread. */

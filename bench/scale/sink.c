@@ -64,9 +64,13 @@ int main(int argc, char **argv)
         case 'c':
             connect_to = optarg;
             break;
-        case 'N':
-            ndomains = strtol(optarg, NULL, 10);
+        case 'N': {
+            char *end;
+            ndomains = strtol(optarg, &end, 10);
+            if (*end || end == optarg)
+                usage();
             break;
+        }
         default:
             if (!strchr(TOOL_OPTSTRING, c) || !tool_option(&o, c, optarg))
                 usage();

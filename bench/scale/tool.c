@@ -21,17 +21,20 @@ static bool number(const char *arg, double lo, double hi, double *v)
 
 bool tool_option(struct tool_opts *o, int c, const char *arg)
 {
-    double v;
-    bool ok = true;
+    double v = 0;
+    bool ok;
     switch (c) {
     case 't':
-        ok = number(arg, 1, 64, &v) && (o->threads = (unsigned)v);
+        ok = number(arg, 1, 64, &v);
+        o->threads = (unsigned)v;
         break;
     case 'n':
-        ok = number(arg, 1, 100000, &v) && (o->conns = (unsigned)v);
+        ok = number(arg, 1, 100000, &v);
+        o->conns = (unsigned)v;
         break;
     case 'W':
-        ok = number(arg, 1, 4096, &v) && (o->window = (unsigned)v);
+        ok = number(arg, 1, 4096, &v);
+        o->window = (unsigned)v;
         break;
     case 'r':
         ok = number(arg, 0, 1e8, &o->rate);
