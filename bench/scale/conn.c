@@ -1,14 +1,72 @@
 #include "conn.h"
 
 #include <errno.h>
-#include <stdbool.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+/* Ciphertext one socket read takes: one read() per wakeup instead of two per
+ * TLS record (BoringSSL reads a record's header and body separately, with no
+ * read-ahead), and no memmove per record as a memory BIO would do. */
+#define CONN_CIPHER_CAP 65536
+
+/* The SSL object's read BIO: hands out the rest of c->cipher. */
+static int cipher_read(BIO *bio, char *out, int len)
+{
+    struct conn *c = BIO_get_data(bio);
+    BIO_clear_retry_flags(bio);
+    size_t n = c->cipher_len - c->cipher_off;
+    if (n == 0) {
+        BIO_set_retry_read(bio);
+        return -1;
+    }
+    if (n > (size_t)len)
+        n = (size_t)len;
+    memcpy(out, c->cipher + c->cipher_off, n);
+    c->cipher_off += n;
+    return (int)n;
+}
+
+static long cipher_ctrl(BIO *bio, int cmd, long larg, void *parg)
+{
+    return cmd == BIO_CTRL_FLUSH;
+}
+
+static BIO_METHOD *cipher_method;
+static pthread_once_t cipher_method_once = PTHREAD_ONCE_INIT;
+
+static void cipher_method_init(void)
+{
+    cipher_method = BIO_meth_new(BIO_TYPE_SOURCE_SINK, "scale cipher");
+    if (cipher_method && (!BIO_meth_set_read(cipher_method, cipher_read) ||
+                          !BIO_meth_set_ctrl(cipher_method, cipher_ctrl))) {
+        BIO_meth_free(cipher_method);
+        cipher_method = NULL;
+    }
+}
 
 bool conn_init(struct conn *c, int fd, SSL *ssl, unsigned id, unsigned window,
                const struct peer_form *form, struct meter *meter)
 {
     *c = (struct conn){.fd = fd, .ssl = ssl};
-    return peer_init(&c->sip, id, window, form, meter);
+    if (!peer_init(&c->sip, id, window, form, meter))
+        return false;
+    if (!ssl)
+        return true;
+    pthread_once(&cipher_method_once, cipher_method_init);
+    BIO *rbio = cipher_method ? BIO_new(cipher_method) : NULL;
+    c->cipher = malloc(CONN_CIPHER_CAP);
+    if (!rbio || !c->cipher) {
+        BIO_free(rbio);
+        free(c->cipher);
+        peer_free(&c->sip);
+        return false;
+    }
+    BIO_set_data(rbio, c);
+    BIO_set_init(rbio, 1);
+    SSL_set0_rbio(ssl, rbio);
+    return true;
 }
 
 enum conn_io conn_flush(struct conn *c)
@@ -37,11 +95,6 @@ enum conn_io conn_flush(struct conn *c)
     c->blocked = false;
     return CONN_IO_OK;
 }
-
-/* Ciphertext read from a socket before it goes into the SSL object's
- * memory BIO: one read() per wakeup instead of two per TLS record
- * (BoringSSL reads a record's header and body separately, no read-ahead). */
-static _Thread_local char cipher_in[65536];
 
 /* Reads the socket once into dst; -1 after a clean close, -2 on error, 0
  * when nothing is there. *drained: the socket had less than cap bytes, so
@@ -82,11 +135,12 @@ static ssize_t read_some(struct conn *c, bool *drained)
             return -2;
         if (*drained)
             return 0;
-        ssize_t n = read_socket(c->fd, cipher_in, sizeof(cipher_in), drained);
+        /* WANT_READ: the BIO is empty, so the buffer can be refilled. */
+        ssize_t n = read_socket(c->fd, c->cipher, CONN_CIPHER_CAP, drained);
         if (n <= 0)
             return n;
-        if (BIO_write(SSL_get_rbio(c->ssl), cipher_in, (int)n) != n)
-            return -2;
+        c->cipher_off = 0;
+        c->cipher_len = (size_t)n;
     }
 }
 
@@ -130,6 +184,7 @@ void conn_close(struct conn *c)
         if (!c->blocked)
             SSL_shutdown(c->ssl);
         SSL_free(c->ssl);
+        free(c->cipher);
     }
     close(c->fd);
     c->dead = true;

@@ -13,7 +13,10 @@
 struct conn {
     struct peer sip;
     int fd;
-    SSL *ssl;       /* NULL: plain TCP */
+    SSL *ssl;     /* NULL: plain TCP */
+    char *cipher; /* TLS: one socket read of ciphertext, which the SSL object
+                     reads through a BIO without copying it again */
+    size_t cipher_off, cipher_len;
     bool blocked;   /* a send waits for the socket: read and queue nothing */
     bool dead;      /* closed after an error or the other side's close */
     bool sent_once; /* SEND_ONCE policy: its one request is queued */
@@ -28,9 +31,9 @@ enum conn_io {
 };
 
 /* Takes ownership of fd (non-blocking, connected) and ssl (NULL for plain
- * TCP; handshake done, reading from a memory BIO that conn_receive fills
- * from fd, writing to fd); sets up the peer. False when out of memory (fd and
- * ssl still belong to the caller then). */
+ * TCP; handshake done, writing to fd); from now on ssl reads what
+ * conn_receive reads from fd. Sets up the peer. False when out of memory
+ * (fd and ssl still belong to the caller then). */
 bool conn_init(struct conn *c, int fd, SSL *ssl, unsigned id, unsigned window,
                const struct peer_form *form, struct meter *meter);
 

@@ -70,13 +70,6 @@ static SSL *connect_tls(SSL_CTX *ctx, const struct net_addr *to, const struct ne
         ERR_print_errors_fp(stderr);
         exit(1);
     }
-    /* From now on conn_receive reads the socket and fills this BIO. */
-    BIO *rbio = BIO_new(BIO_s_mem());
-    if (!rbio) {
-        fprintf(stderr, "scale_load: out of memory\n");
-        exit(1);
-    }
-    SSL_set0_rbio(ssl, rbio);
     *fd_out = fd;
     return ssl;
 }
