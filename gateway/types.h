@@ -43,9 +43,10 @@ enum worker_op {
     OP_CONNECT,
     OP_CLOSE,
     OP_SIGNAL,
-    OP_DNS,   /* c-ares socket polls (dns.h) */
-    OP_ADMIN, /* admin endpoint (admin.h) */
-    OP_PROBE, /* legacy reachability probe (admin_probe.h) */
+    OP_DNS,     /* c-ares socket polls (dns.h) */
+    OP_ADMIN,   /* admin endpoint (admin.h) */
+    OP_PROBE,   /* legacy reachability probe (admin_probe.h) */
+    OP_HANDOFF, /* the wake-up eventfd of the hand-off channels (handoff.h) */
 };
 
 static inline uint64_t tag_make(enum worker_op op, uint32_t slot, uint32_t gen)
