@@ -287,7 +287,8 @@ step() {
 
 # summary LINE: the numbers one table row needs, from a report line: tps,
 # reusegw CPU-s, tools' CPU-s (the driving tool + the other tools it
-# watched), other CPU-s (busy time of no bench process), elapsed, p50, p99.
+# watched), other CPU-s (busy time of no bench process), elapsed, p50, p99,
+# reusegw's CPU-s per thread (comma-separated, "-" for one thread).
 # Loopback TCP's softirq work mostly runs in the sending process's context
 # and, with this kernel's tick accounting (no IRQ_TIME_ACCOUNTING), is
 # charged to that process too, so it is inside the process columns; the
@@ -299,7 +300,9 @@ summary() {
     busy=$(kv busy_cpu_s "$line") elapsed=$(kv elapsed_s "$line")
     tools=$(awk -v a="$self" -v b="$sink" -v c="${load:-0}" 'BEGIN { print a + b + c }')
     other=$(awk -v b="$busy" -v r="$reusegw" -v t="$tools" 'BEGIN { o = b - r - t; print (o < 0 ? 0 : o) }')
-    echo "$(kv tps "$line") $reusegw $tools $other $elapsed $(kv p50_us "$line") $(kv p99_us "$line")"
+    local threads
+    threads=$(kv cpu_reusegw_threads_s "$line")
+    echo "$(kv tps "$line") $reusegw $tools $other $elapsed $(kv p50_us "$line") $(kv p99_us "$line") ${threads:--}"
 }
 
 # ladder DIRECTION: climbs the window ladder until two steps in a row fail
@@ -361,23 +364,30 @@ done
 
 # ---------------------------------------------------------------- table
 row() { # direction workers
-    local r=${ROW[$1.$2]:-} tps gw tools other el p50 p99 half
+    local r=${ROW[$1.$2]:-} tps gw tools other el p50 p99 threads half
     [[ -n $r ]] || return 0
-    read -r tps gw tools other el p50 p99 <<<"$r"
+    read -r tps gw tools other el p50 p99 threads <<<"$r"
     half=${ROW[$1.$2.half]:-"- -"}
     awk -v d="$1" -v w="$2" -v tps="$tps" -v gw="$gw" -v tools="$tools" \
         -v other="$other" -v el="$el" -v p50="$p50" -v p99="$p99" -v half="$half" \
-        -v win="${ROW[$1.$2.win]}" \
+        -v win="${ROW[$1.$2.win]}" -v threads="$threads" \
         -v conns="$([[ $1 == forward ]] && echo "$CONNS" || echo "$ECONNS")" 'BEGIN {
         split(half, h, " ")
-        printf "| %s | %d | %.0f | %d x %d | %.0f%% | %.4f | %.0f | %.0f%% | %.0f%% | %.0f / %.0f | %s / %s |\n",
-            d, w, tps, conns, win, 100 * gw / el, (tps > 0 ? 1000 * gw / (tps * el) : 0),
+        per = ""
+        if (threads != "-") {
+            n = split(threads, t, ",")
+            for (i = 1; i <= n; i++)
+                per = per (i > 1 ? " + " : " (") sprintf("%.0f", 100 * t[i] / el)
+            per = per ")"
+        }
+        printf "| %s | %d | %.0f | %d x %d | %.0f%%%s | %.4f | %.0f | %.0f%% | %.0f%% | %.0f / %.0f | %s / %s |\n",
+            d, w, tps, conns, win, 100 * gw / el, per, (tps > 0 ? 1000 * gw / (tps * el) : 0),
             (gw > 0 ? tps * el / gw : 0), 100 * tools / el, 100 * other / el,
             p50, p99, (h[1] == "-" ? "-" : sprintf("%.0f", h[1])),
             (h[2] == "-" ? "-" : sprintf("%.0f", h[2])) }'
 }
 echo
-echo "| direction | workers | max tx/s | in flight (conns x window) | reusegw CPU, % of a core | reusegw CPU-s per 1,000 tx | tx per reusegw CPU-second | tools' CPU, % of a core | other CPU, % of a core | p50 / p99 µs at max | p50 / p99 µs at half max |"
+echo "| direction | workers | max tx/s | in flight (conns x window) | reusegw CPU, % of a core (per thread) | reusegw CPU-s per 1,000 tx | tx per reusegw CPU-second | tools' CPU, % of a core | other CPU, % of a core | p50 / p99 µs at max | p50 / p99 µs at half max |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for dir in $DIRECTIONS; do
     for W in $WORKERS; do row "$dir" "$W"; done
@@ -388,12 +398,22 @@ if (($# == 2)); then
     for dir in $DIRECTIONS; do
         a=${ROW[$dir.$1]:-} b=${ROW[$dir.$2]:-}
         [[ -n $a && -n $b ]] || continue
-        read -r ta ga _ _ ea _ <<<"$a"
-        read -r tb gb _ _ eb _ <<<"$b"
+        read -r ta ga _ _ ea _ _ _ <<<"$a"
+        read -r tb gb _ _ eb _ _ threads <<<"$b"
+        # The projection assumes a core per worker and the tools elsewhere:
+        # the busiest worker thread saturates first, so reusegw can use
+        # (its CPU / its busiest thread's CPU) cores at the measured cost.
         awk -v d="$dir" -v w1="$1" -v w2="$2" -v ta="$ta" -v tb="$tb" -v ga="$ga" -v gb="$gb" \
-            -v ea="$ea" -v eb="$eb" 'BEGIN {
-            printf "%s: max tx/s %d/%d workers = %.2fx; tx per reusegw CPU-second %d/%d = %.2fx\n",
-                d, w2, w1, tb / ta, w2, w1, (tb * eb / gb) / (ta * ea / ga) }'
+            -v ea="$ea" -v eb="$eb" -v threads="$threads" 'BEGIN {
+            eff = (tb * eb / gb) / (ta * ea / ga)
+            printf "%s: max tx/s %d/%d workers = %.2fx; tx per reusegw CPU-second %d/%d = %.2fx", \
+                d, w2, w1, tb / ta, w2, w1, eff
+            n = split(threads, t, ","); busiest = 0; sum = 0
+            for (i = 1; i <= n; i++) { sum += t[i]; if (t[i] > busiest) busiest = t[i] }
+            if (n > 1 && busiest > 0)
+                printf "; projection (not measured), a core per worker: %.2f x %.2f = %.2fx", \
+                    eff, sum / busiest, eff * sum / busiest
+            printf "\n" }'
     done
 fi
 if ((FAILED)); then
