@@ -19,7 +19,9 @@ static void replace_elsewhere(struct worker *w, const struct conn *t, const stru
     for (size_t i = 0; i < n; i++) {
         struct handoff_msg msg = {
             .kind = HANDOFF_UNALIAS, .from = (uint8_t)w->id, .tls = old[i].ref, .target = *key};
-        if (!handoff_post(w->group->mesh, w->id, old[i].worker, &msg, ""))
+        if (handoff_post(w->group->mesh, w->id, old[i].worker, &msg, ""))
+            worker_wake(w, old[i].worker);
+        else
             metrics_inc(&w->metrics, M_HANDOFF_REFUSED);
         reuse_decided(w, REUSE_ROW_REPLACED, tls_identities_get(t->ids, 0), key);
     }

@@ -107,7 +107,9 @@ static void log_stopped(const struct counters *n)
 
 /* member is one worker of a group and its thread. A worker is set up,
  * run and freed on its own thread: an io_uring set up with SINGLE_ISSUER
- * refuses submissions from any other. */
+ * refuses submissions from any other. It is freed only once every worker
+ * has stopped running, because until then another may still post a
+ * MSG_RING to its ring. */
 struct member {
     struct worker *w;
     struct worker_group *group;
@@ -116,8 +118,11 @@ struct member {
     unsigned id;
     pthread_t thread;
     bool started;
-    sem_t ready;              /* posted once set-up finished, |status| says how */
-    int status;               /* 0, or -1 when set-up or the loop failed */
+    sem_t ready;              /* posted once set-up finished, |set_up| says how */
+    sem_t stopped;            /* posted once its loop has returned */
+    sem_t release;            /* posted by the main thread: free the worker now */
+    int set_up;               /* 0, or -1 when set-up failed; read after |ready| */
+    int status;               /* 0, or -1 when set-up or the loop failed; read after join */
     struct counters counters; /* its counters at exit */
 };
 
@@ -141,11 +146,15 @@ static void member_finish(struct member *m, int status)
 static void *member_main(void *arg)
 {
     struct member *m = arg;
-    m->status = member_setup(m);
-    int status = m->status;
-    sem_post(&m->ready); /* |m->status| belongs to the main thread from here */
-    if (status == 0)
+    int status = member_setup(m);
+    m->set_up = status;
+    sem_post(&m->ready);
+    if (status == 0) {
         status = worker_run(m->w, -1);
+        sem_post(&m->stopped);
+        while (sem_wait(&m->release) != 0)
+            ; /* EINTR */
+    }
     member_finish(m, status);
     return NULL;
 }
@@ -166,6 +175,8 @@ static bool start_members(struct member *members, unsigned n)
     for (unsigned i = 1; i < n; i++) {
         struct member *m = &members[i];
         sem_init(&m->ready, 0, 0);
+        sem_init(&m->stopped, 0, 0);
+        sem_init(&m->release, 0, 0);
         m->started = pthread_create(&m->thread, NULL, member_main, m) == 0;
         if (!m->started) {
             LOG_ERROR("cannot start a worker thread", LF_UINT("worker", i));
@@ -173,7 +184,7 @@ static bool start_members(struct member *members, unsigned n)
         }
         while (sem_wait(&m->ready) != 0)
             ; /* EINTR */
-        if (m->status != 0)
+        if (m->set_up != 0)
             return false;
     }
     return true;
@@ -207,13 +218,21 @@ static int run_workers(struct cfg_snapshot *cfg, struct tls_ctx *ctx, unsigned n
         if (members[i].started)
             handoff_request_stop(group.mesh, i);
     bool clean = ok && first == 0;
+    for (unsigned i = 1; i < n; i++)
+        if (members[i].started && members[i].set_up == 0)
+            while (sem_wait(&members[i].stopped) != 0)
+                ; /* EINTR */
     if (first_tried)
         member_finish(&members[0], first);
     struct counters sum = {0};
     for (unsigned i = 0; i < n && group.workers; i++) {
         if (i > 0 && members[i].started) {
+            if (members[i].set_up == 0)
+                sem_post(&members[i].release);
             pthread_join(members[i].thread, NULL);
             sem_destroy(&members[i].ready);
+            sem_destroy(&members[i].stopped);
+            sem_destroy(&members[i].release);
         }
         clean = clean && members[i].status == 0;
         counters_add(&sum, &members[i].counters);

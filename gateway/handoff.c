@@ -71,13 +71,21 @@ int handoff_eventfd(const struct handoff_mesh *m, unsigned to)
     return m->inboxes[to].efd;
 }
 
+bool handoff_claim_wake(struct handoff_mesh *m, unsigned to)
+{
+    return !atomic_exchange(&m->inboxes[to].wake_pending, true);
+}
+
+void handoff_wake_eventfd(struct handoff_mesh *m, unsigned to)
+{
+    ssize_t n = write(m->inboxes[to].efd, &(uint64_t){1}, sizeof(uint64_t));
+    (void)n; /* EAGAIN only at a counter of 2^64-2: it is readable anyway */
+}
+
 static void wake(struct handoff_mesh *m, unsigned to)
 {
-    struct inbox *in = &m->inboxes[to];
-    if (!atomic_exchange(&in->wake_pending, true)) {
-        ssize_t n = write(in->efd, &(uint64_t){1}, sizeof(uint64_t));
-        (void)n; /* EAGAIN only at a counter of 2^64-2: it is readable anyway */
-    }
+    if (handoff_claim_wake(m, to))
+        handoff_wake_eventfd(m, to);
 }
 
 bool handoff_post(struct handoff_mesh *m, unsigned from, unsigned to, const struct handoff_msg *msg,
@@ -91,7 +99,6 @@ bool handoff_post(struct handoff_mesh *m, unsigned from, unsigned to, const stru
     memcpy(p, msg, sizeof(*msg));
     memcpy(p + sizeof(*msg), bytes, msg->len);
     handoff_ring_commit(r, total);
-    wake(m, to);
     return true;
 }
 

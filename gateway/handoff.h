@@ -4,8 +4,9 @@
  *
  * Owns the rings, the eventfds and whatever control payload is waiting in
  * a mailbox. Borrows nothing. Never interprets a record: handoff_msg is the
- * header the relay writes and reads; waking is the only system call, and
- * only when the consumer is not already due to wake. */
+ * header the relay writes and reads. Never wakes a consumer that is already
+ * due to wake; how a wake-up travels (IORING_OP_MSG_RING or the eventfd) is
+ * the worker's choice (worker_wake). */
 #ifndef REUSEGW_HANDOFF_H
 #define REUSEGW_HANDOFF_H
 
@@ -55,9 +56,16 @@ void handoff_mesh_free(struct handoff_mesh *m, void (*free_control)(void *payloa
  * and calls handoff_woken when that read completes. */
 int handoff_eventfd(const struct handoff_mesh *m, unsigned to);
 
+/* handoff_claim_wake is true when the caller must wake |to| (and is now
+ * the one to do it); false when a wake-up is already on its way. */
+bool handoff_claim_wake(struct handoff_mesh *m, unsigned to);
+
+/* handoff_wake_eventfd wakes |to| through its eventfd (after a claim). */
+void handoff_wake_eventfd(struct handoff_mesh *m, unsigned to);
+
 /* handoff_post (producer |from|) copies |msg| (its |len| set) and the
- * |msg|->len bytes of |bytes| into the ring to |to| and wakes |to|. False
- * when the ring is full: nothing was queued. */
+ * |msg|->len bytes of |bytes| into the ring to |to|; the caller then wakes
+ * |to| (worker_wake). False when the ring is full: nothing was queued. */
 bool handoff_post(struct handoff_mesh *m, unsigned from, unsigned to, const struct handoff_msg *msg,
                   const void *bytes);
 
@@ -74,7 +82,8 @@ const struct handoff_msg *handoff_next(struct handoff_mesh *m, unsigned from, un
 /* handoff_done (consumer |to|) frees the record handoff_next returned. */
 void handoff_done(struct handoff_mesh *m, unsigned from, unsigned to);
 
-/* handoff_request_stop asks worker |to| to drain and stop, and wakes it. */
+/* handoff_request_stop asks worker |to| to drain and stop, and wakes it
+ * (through the eventfd: control is rare and may come from any thread). */
 void handoff_request_stop(struct handoff_mesh *m, unsigned to);
 
 /* handoff_offer_reload leaves |payload| (takes ownership) in |to|'s

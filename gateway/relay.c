@@ -62,6 +62,7 @@ static bool post(struct worker *w, unsigned to, struct handoff_msg *msg, const v
     msg->from = (uint8_t)w->id;
     msg->len = (uint32_t)len;
     if (handoff_post(w->group->mesh, w->id, to, msg, bytes)) {
+        worker_wake(w, to);
         metrics_inc(&w->metrics,
                     msg->kind == HANDOFF_REQUEST ? M_HANDOFF_REQUEST : M_HANDOFF_RESPONSE);
         return true;

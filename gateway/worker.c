@@ -324,7 +324,17 @@ static void on_signal(struct worker *w, const struct loop_event *ev)
 static void arm_wake(struct worker *w)
 {
     loop_read(w->loop, handoff_eventfd(w->group->mesh, w->id), &w->wake_value,
-              sizeof(w->wake_value), tag_make(OP_HANDOFF, 0, 0));
+              sizeof(w->wake_value), tag_make(OP_HANDOFF, WAKE_EVENTFD, 0));
+}
+
+void worker_wake(struct worker *w, unsigned to)
+{
+    struct handoff_mesh *m = w->group->mesh;
+    if (!handoff_claim_wake(m, to))
+        return;
+    if (loop_msg(w->loop, w->group->workers[to].loop, tag_make(OP_HANDOFF, WAKE_MSG_RING, 0),
+                 tag_make(OP_HANDOFF, WAKE_MSG_REFUSED, to)) != 0)
+        handoff_wake_eventfd(m, to);
 }
 
 void worker_install(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx)
@@ -343,9 +353,14 @@ void worker_install(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *
 /* on_handoff runs when another worker woke this one: control first (a new
  * configuration applies to the messages drained after it), then every
  * inbound channel until empty. */
-static void on_handoff(struct worker *w)
+static void on_handoff(struct worker *w, const struct loop_event *ev)
 {
     struct handoff_mesh *m = w->group->mesh;
+    enum handoff_wake how = (enum handoff_wake)tag_ref(ev->tag).slot;
+    if (how == WAKE_MSG_REFUSED) { /* the wake-up is still ours to deliver */
+        handoff_wake_eventfd(m, tag_ref(ev->tag).gen);
+        return;
+    }
     handoff_woken(m, w->id);
     bool stop = false;
     struct reload_payload *reload = handoff_take_control(m, w->id, &stop);
@@ -364,7 +379,8 @@ static void on_handoff(struct worker *w)
             handoff_done(m, from, w->id);
         }
     }
-    arm_wake(w);
+    if (how == WAKE_EVENTFD)
+        arm_wake(w);
 }
 
 /* BRIDGE_MS: how stale another worker's share of a /metrics scrape may be. */
@@ -392,7 +408,7 @@ static void dispatch(void *ctx, const struct loop_event *ev)
         on_signal(w, ev);
         break;
     case OP_HANDOFF:
-        on_handoff(w);
+        on_handoff(w, ev);
         break;
     case OP_DNS:
         dns_routes_on_event(w->dns, ev);

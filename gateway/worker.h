@@ -139,6 +139,12 @@ int worker_listen(struct worker *w);
  * on a loop failure (logged). */
 int worker_run(struct worker *w, int signal_fd);
 
+/* worker_wake wakes worker |to| of |w|'s group after |w| posted to it:
+ * IORING_OP_MSG_RING from |w|'s ring to |to|'s, leaving with |w|'s next
+ * turn; the eventfd where the backend cannot (epoll) or the kernel
+ * refused. Nothing when |to| is already due to wake. */
+void worker_wake(struct worker *w, unsigned to);
+
 /* worker_install swaps |cfg| and |tls_ctx| in (references taken) for new
  * connections and requests: a reload, once vetted by reload.h. */
 void worker_install(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx);
