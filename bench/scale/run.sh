@@ -35,6 +35,11 @@
 # this bench) and the transactions per reusegw CPU-second, whose 2/1 ratio
 # is the scaling efficiency when the cores are shared.
 #
+# GW_CPUS and TOOL_CPUS (taskset lists, default: none) pin reusegw and the
+# tools: on a machine with 4 or more cores, GW_CPUS=0,1 TOOL_CPUS=2-3
+# gives two workers two cores of their own and measures the worker scaling
+# without the tools in the way, which this 2-core machine cannot.
+#
 # SCHED=rt runs reusegw and the tools SCHED_FIFO priority 1 (chrt): with
 # background work at nice 19 (this machine's fuzzers), Linux 6.x's EEVDF
 # scheduler lets a running nice-19 task finish its slice before a woken
@@ -45,7 +50,7 @@
 # Environment (defaults): WORKERS="1 2" DIRECTIONS="forward backward"
 #   CONNS=32 ECONNS=4 WINDOWS="4 8 16 32 64 128" BWINDOWS="16 32 64 128 256 512"
 #   STEP_S=2.5 WARMUP_S=0.5 GROWTH=1.05 LOAD_THREADS=$(nproc) SINK_THREADS=1
-#   SCHED=normal (or rt, above) PENDING=3000000 (limits.max_pending_transactions: at the max rate of
+#   SCHED=normal (or rt, above) GW_CPUS= TOOL_CPUS= PENDING=3000000 (limits.max_pending_transactions: at the max rate of
 #   the backward runs reusegw holds one per request in flight, with room)
 #   NET=127.<random>.<random> (a /24 of loopback nobody else listens on)
 #   QUICK=1: about 30 s (STEP_S=1 WARMUP_S=0.3, three-step ladders)
@@ -83,6 +88,8 @@ LOAD_THREADS=${LOAD_THREADS:-$(nproc)}
 SINK_THREADS=${SINK_THREADS:-1}
 PENDING=${PENDING:-3000000}
 SCHED=${SCHED:-normal}
+GW_CPUS=${GW_CPUS:-}
+TOOL_CPUS=${TOOL_CPUS:-}
 KEEP=${KEEP:-0}
 BUILD=${BUILD:-$SOURCE/build}
 REUSEGW_BIN=${REUSEGW_BIN:-$BUILD/gateway/reusegw}
@@ -129,12 +136,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Command prefixes: scheduling class, then CPU pinning (both exec).
 PRIO=()
 case $SCHED in
 normal) ;;
 rt) PRIO=(chrt -f 1) ;;
 *) die "SCHED: normal or rt, not $SCHED" ;;
 esac
+GW_RUN=("${PRIO[@]}") TOOL_RUN=("${PRIO[@]}")
+[[ -z $GW_CPUS ]] || GW_RUN+=(taskset -c "$GW_CPUS")
+[[ -z $TOOL_CPUS ]] || TOOL_RUN+=(taskset -c "$TOOL_CPUS")
 
 # ---------------------------------------------------------------- PKI
 # test/certs/gen.sh's CA and gateway certificate gw-a (a.test), plus peer
@@ -215,7 +226,7 @@ CFG
 
 SINK_PID="" GW_PID="" ANSWER_PID=""
 start_sink() {
-    "${PRIO[@]}" "$SINK_BIN" -m serve -l "$SINK_IP:0" -t "$SINK_THREADS" -d 86400 \
+    "${TOOL_RUN[@]}" "$SINK_BIN" -m serve -l "$SINK_IP:0" -t "$SINK_THREADS" -d 86400 \
         >"$RUN/sink.out" 2>&1 &
     SINK_PID=$!
     PIDS+=("$SINK_PID")
@@ -225,7 +236,7 @@ start_sink() {
 }
 start_gateway() { # workers
     gateway_config "$1" "$SINK_PORT" >"$RUN/reusegw.yaml"
-    "${PRIO[@]}" "$REUSEGW_BIN" -c "$RUN/reusegw.yaml" 2>"$RUN/reusegw.log" &
+    "${GW_RUN[@]}" "$REUSEGW_BIN" -c "$RUN/reusegw.yaml" 2>"$RUN/reusegw.log" &
     GW_PID=$!
     PIDS+=("$GW_PID")
     wait_listen "$GW_IP" 5061 "$GW_PID" && wait_listen "$GW_IP" 5070 "$GW_PID" ||
@@ -237,7 +248,7 @@ set_load_args() {
         -n "$CONNS" -t "$LOAD_THREADS")
 }
 start_answering_peers() {
-    "${PRIO[@]}" "$LOAD_BIN" -m answer "${LOAD_ARGS[@]}" -W 1 -d 86400 >"$RUN/answer.out" 2>&1 &
+    "${TOOL_RUN[@]}" "$LOAD_BIN" -m answer "${LOAD_ARGS[@]}" -W 1 -d 86400 >"$RUN/answer.out" 2>&1 &
     ANSWER_PID=$!
     PIDS+=("$ANSWER_PID")
     wait_line "$RUN/answer.out" '^ready' "$ANSWER_PID" >/dev/null ||
@@ -270,10 +281,10 @@ step() {
     local common=(-W "$win" -r "$rate" -u "$WARMUP_S" -d "$STEP_S" -w "reusegw=$GW_PID"
         -w "sink=$SINK_PID")
     if [[ $dir == forward ]]; then
-        "${PRIO[@]}" "$LOAD_BIN" -m forward "${LOAD_ARGS[@]}" "${common[@]}" >"$out" 2>&1 ||
+        "${TOOL_RUN[@]}" "$LOAD_BIN" -m forward "${LOAD_ARGS[@]}" "${common[@]}" >"$out" 2>&1 ||
             status=$?
     else
-        "${PRIO[@]}" "$SINK_BIN" -m drive -c "$GW_IP:5070" -N "$CONNS" -n "$ECONNS" \
+        "${TOOL_RUN[@]}" "$SINK_BIN" -m drive -c "$GW_IP:5070" -N "$CONNS" -n "$ECONNS" \
             -t "$SINK_THREADS" "${common[@]}" -w "load=$ANSWER_PID" >"$out" 2>&1 || status=$?
     fi
     line=$(grep '^tool=' "$out" || true)
@@ -333,7 +344,7 @@ ladder() {
 # ---------------------------------------------------------------- runs
 declare -A ROW
 set_load_args
-log "NET=$NET, $(nproc) CPUs, SCHED=$SCHED, workers: $WORKERS, directions: $DIRECTIONS, $CONNS TLS connections"
+log "NET=$NET, $(nproc) CPUs, SCHED=$SCHED, GW_CPUS=${GW_CPUS:-all}, TOOL_CPUS=${TOOL_CPUS:-all}, workers: $WORKERS, directions: $DIRECTIONS, $CONNS TLS connections"
 for W in $WORKERS; do
     RUN=$WORK/workers-$W
     mkdir -p "$RUN"
