@@ -1,6 +1,8 @@
 /* relay: the DESIGN.md message-flow table, one function per row. */
 #include "relay.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -717,6 +719,20 @@ static void bounce(struct worker *w, const struct handoff_msg *msg, const char *
         w->counters.answered_503++;
 }
 
+/* still_established asks the kernel whether open connection |c| is still
+ * established: a reset or FIN the loop has not delivered yet shows there
+ * first. One getsockopt, on the hand-off path only: a worker's own requests
+ * meet the connection's end in its event order, a handed one arrives from
+ * another thread in no order with it, and is better routed again than lost
+ * on a dead connection. */
+static bool still_established(const struct conn *c)
+{
+    uint8_t state = 0; /* tcpi_state, the first byte of struct tcp_info */
+    socklen_t len = sizeof(state);
+    return c->state != CONN_OPEN || (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &state, &len) == 0 &&
+                                     state == TCP_ESTABLISHED);
+}
+
 /* request_handed sends a request another worker routed to this worker's
  * connection, keeping an entry that forwards its responses back. */
 static void request_handed(struct worker *w, const struct handoff_msg *msg, const char *bytes)
@@ -724,7 +740,8 @@ static void request_handed(struct worker *w, const struct handoff_msg *msg, cons
     struct conn *t = conn_get(&w->conns, msg->tls);
     bool usable =
         t && (t->kind == CONN_TLS_IN || t->kind == CONN_TLS_OUT) && !t->peer_closed &&
-        (t->state == CONN_CONNECTING || t->state == CONN_HANDSHAKE || t->state == CONN_OPEN);
+        (t->state == CONN_CONNECTING || t->state == CONN_HANDSHAKE || t->state == CONN_OPEN) &&
+        still_established(t);
     if (!usable) {
         /* Its row was still in the peer index when the sender looked: let
          * the sender route it again, as one worker would have. */
