@@ -63,16 +63,15 @@ static bool post(struct worker *w, unsigned to, struct handoff_msg *msg, const v
 {
     msg->from = (uint8_t)w->id;
     msg->len = (uint32_t)len;
+    bool response = msg->kind == HANDOFF_RESPONSE; /* else a request, or one coming back */
     if (handoff_post(w->group->mesh, w->id, to, msg, bytes)) {
         worker_wake(w, to);
-        metrics_inc(&w->metrics,
-                    msg->kind == HANDOFF_REQUEST ? M_HANDOFF_REQUEST : M_HANDOFF_RESPONSE);
+        metrics_inc(&w->metrics, response ? M_HANDOFF_RESPONSE : M_HANDOFF_REQUEST);
         return true;
     }
     metrics_inc(&w->metrics, M_HANDOFF_REFUSED);
     LOG_RATELIMITED(LOG_WARN, "hand-off channel to another worker is full",
-                    LF_UINT("to_worker", to),
-                    LF_STR("kind", msg->kind == HANDOFF_REQUEST ? "request" : "response"));
+                    LF_UINT("to_worker", to), LF_STR("kind", response ? "response" : "request"));
     return false;
 }
 
@@ -364,8 +363,9 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
         struct pending *inv =
             pending_find(&w->pending, p->via.branch.p, p->via.branch.len, PENDING_INVITE);
         if (inv && inv->tls_worker != w->id && !w->local_only) {
-            /* Its owner checks the connection and answers 503 when it is
-             * gone: no failover to the same address from here. */
+            /* Its owner checks the connection; when that is gone the
+             * CANCEL comes back and is routed again here, to the INVITE's
+             * address (reroute_handed). */
             reuse_decided(w, REUSE_REUSED, inv->domain, &inv->target);
             struct dest d = {.remote = {.worker = inv->tls_worker,
                                         .kind = inv->tls_kind,

@@ -166,6 +166,22 @@ static int bind_retrying(int fd, const struct sockaddr *sa, socklen_t len, const
     }
 }
 
+/* listen_socket makes a listening socket of |family|, sharing its address
+ * with the other workers' when |shared|. -1 with errno on failure. */
+static int listen_socket(int family, bool shared)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (shared)
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        if (family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    }
+    return fd;
+}
+
 static int listen_on(struct worker *w, const struct cfg_hostport *hp, bool is_tls)
 {
     char name[300];
@@ -180,15 +196,16 @@ static int listen_on(struct worker *w, const struct cfg_hostport *hp, bool is_tl
         LOG_ERROR("too many listen addresses", LF_UINT("max", WORKER_MAX_LISTENERS));
         return -1;
     }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd >= 0) {
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (w->group)
-            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-        if (ss.ss_family == AF_INET6)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    }
+    /* SO_REUSEPORT would also let a group share the address with another
+     * process of the same user, such as a previous instance still dying:
+     * worker 0 first proves it free with a socket of its own, waiting as
+     * bind_retrying does. */
+    int probe = w->group && w->id == 0 ? listen_socket(ss.ss_family, false) : -1;
+    bool free_now = !w->group || w->id != 0 ||
+                    (probe >= 0 && bind_retrying(probe, (struct sockaddr *)&ss, len, name) == 0);
+    if (probe >= 0)
+        close(probe);
+    int fd = free_now ? listen_socket(ss.ss_family, w->group != NULL) : -1;
     if (fd < 0 || bind_retrying(fd, (struct sockaddr *)&ss, len, name) != 0 ||
         listen(fd, 1024) != 0) {
         LOG_ERROR("cannot listen", LF_STR("address", name),
@@ -350,6 +367,10 @@ void worker_install(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *
     worker_cache_names(w);
 }
 
+/* HANDOFF_BATCH bounds the records taken from one worker per wake-up, so
+ * that a busy sender cannot starve this worker's own connections. */
+enum { HANDOFF_BATCH = 256 };
+
 /* on_handoff runs when another worker woke this one: control first (a new
  * configuration applies to the messages drained after it), then every
  * inbound channel until empty. */
@@ -371,14 +392,22 @@ static void on_handoff(struct worker *w, const struct loop_event *ev)
     }
     if (stop)
         start_drain(w, "SIGTERM");
+    bool more = false;
     for (unsigned from = 0; from < w->group->n; from++) {
         const struct handoff_msg *msg;
         const char *bytes;
+        unsigned taken = 0;
         while (from != w->id && (msg = handoff_next(m, from, w->id, &bytes)) != NULL) {
             relay_handoff(w, msg, bytes);
             handoff_done(m, from, w->id);
+            if (++taken == HANDOFF_BATCH) { /* the rest after this worker's own events */
+                more = true;
+                break;
+            }
         }
     }
+    if (more && handoff_claim_wake(m, w->id))
+        handoff_wake_eventfd(m, w->id);
     if (how == WAKE_EVENTFD)
         arm_wake(w);
 }

@@ -11,6 +11,7 @@ asks for an alias under A's TLS port, on which this test listens itself so
 that any dial reusegw made instead of reusing would be seen. The test plays
 B's legacy proxy with many TCP connections, which the kernel spreads over
 both workers."""
+import json
 import os
 import pathlib
 import re
@@ -48,6 +49,13 @@ def metrics(gw):
             name, value = line.rsplit(" ", 1)
             out[name] = float(value)
     return out
+
+
+def aliases(gw):
+    """B's /aliases (every worker's rows)."""
+    admin = gw.config["admin"]["listen"]
+    with urllib.request.urlopen(f"http://{admin}/aliases", timeout=h.IO_TIMEOUT) as r:
+        return json.loads(r.read())
 
 
 def handoffs(gw):
@@ -150,6 +158,10 @@ def test_backward_requests_from_every_worker_reuse_the_peers_connection(
     assert handoffs(pair.b) > 0, "no request crossed workers: SO_REUSEPORT not spreading?"
     assert listener.count() == 0, "reusegw dialled instead of reusing the peer's connection"
     assert h.established(pair.b_ip, pair.a.tls) == 0
+    rows = aliases(pair.b)
+    assert [(r["address"], r["port"], r["identities"]) for r in rows] == [
+        (pair.a_ip, pair.a.tls[1], ["a.test"])], rows
+    assert rows[0]["worker"] in (0, 1)
     listener.close()
 
 
@@ -241,3 +253,20 @@ def test_auto_runs_one_worker_per_core(make_pair, legacy):
     pair = start_b(make_pair, legacy, workers="auto")
     started_with(pair.b, nproc)
     assert metrics(pair.b)["reusegw_workers"] == nproc
+
+
+def test_a_second_instance_cannot_share_the_listen_addresses(make_pair, legacy, procs,
+                                                              reusegw_bin):
+    """SO_REUSEPORT lets a group of workers share one address; it must not
+    let a second reusegw (same user) join them and take half of the
+    connections: it fails to listen (after the 2 s start-up retry), exit 3."""
+    pair = start_b(make_pair, legacy)
+    started_with(pair.b, 2)
+    config = json.loads(json.dumps(pair.b.config))  # a deep copy
+    config["admin"]["listen"] = h.hostport(("127.0.0.1", h.free_port()))
+    second = h.Gateway(procs, reusegw_bin, "reusegw-second", config)
+    path = second.write_config()
+    proc = procs.start(second.name, [reusegw_bin, "-c", path])
+    assert proc.wait() == 3
+    assert 'msg="cannot listen"' in proc.log_text()
+    assert 'reason="Address in use"' in proc.log_text() or "Address already in use" in proc.log_text()
