@@ -26,7 +26,7 @@ bool loop_init(struct loop *l, const struct loop_spec *spec)
     return true;
 }
 
-static void watch(struct loop *l, struct conn *c, int op)
+static void set_interest(struct loop *l, struct conn *c, int op)
 {
     struct epoll_event ev = {.events = c->blocked ? EPOLLOUT : EPOLLIN, .data.ptr = c};
     epoll_ctl(l->ep, op, c->fd, &ev);
@@ -48,7 +48,7 @@ bool loop_add(struct loop *l, int fd, SSL *ssl, unsigned id, const struct peer_f
         *c = (struct conn){.dead = true};
         return false;
     }
-    watch(l, c, EPOLL_CTL_ADD);
+    set_interest(l, c, EPOLL_CTL_ADD);
     return true;
 }
 
@@ -68,7 +68,7 @@ static void settle_io(struct loop *l, struct conn *c, enum conn_io io, bool was_
     if (io == CONN_IO_FAILED || io == CONN_IO_CLOSED)
         drop(l, c, io);
     else if (c->blocked != was_blocked)
-        watch(l, c, EPOLL_CTL_MOD);
+        set_interest(l, c, EPOLL_CTL_MOD);
 }
 
 static void accept_all(struct loop *l)
