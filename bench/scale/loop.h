@@ -1,9 +1,9 @@
 /* bench/scale/loop.h: one bench thread: an epoll loop over its connections
  * (and, for a server, its listening socket) that keeps each connection's
  * window of requests full, or paced to a rate, until the phase says stop.
- * Owns its connections and epoll instance; borrows the phase flags, the
- * target names and the TLS-free accept form; never allocates after
- * loop_init. */
+ * Owns its connections and epoll instance; borrows the phase flags and the
+ * target names; allocates only when a connection is added, never per
+ * message. */
 #ifndef REUSEGW_BENCH_SCALE_LOOP_H
 #define REUSEGW_BENCH_SCALE_LOOP_H
 

@@ -1,7 +1,7 @@
 /* bench/scale/tool.h: what scale_load and scale_sink share around their
  * threads: the common command-line options and the run itself (start the
  * loops, drive or serve, stop, merge the meters, report). Borrows the
- * caller's loops; owns the phase flags of the run; never opens sockets. */
+ * caller's loops and phase flags; never opens sockets. */
 #ifndef REUSEGW_BENCH_SCALE_TOOL_H
 #define REUSEGW_BENCH_SCALE_TOOL_H
 
