@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "metrics_bridge.h"
+#include "peer_index.h"
 #include "tls/identities.h"
 #include "types.h"
 #include "worker.h"
@@ -41,12 +42,15 @@ static void readiness(void *ctx, struct admin_readiness *out)
 static size_t render_metrics(void *ctx, char *buf, size_t cap)
 {
     struct admin_worker *aw = ctx;
-    metrics_bridge_absorb(aw->w);
-    /* One worker today; N workers would pass every registry here. */
-    const struct metrics *regs[] = {&aw->w->metrics};
+    metrics_bridge_absorb(aw->w); /* the others refresh theirs on a timer */
+    const struct worker_group *g = aw->w->group;
+    const struct metrics *regs[WORKER_MAX];
+    size_t n = g ? g->n : 1;
+    for (size_t i = 0; i < n; i++)
+        regs[i] = g ? &g->workers[i].metrics : &aw->w->metrics;
     struct metrics_info info = {
         .io_backend = aw->backend, .cert_not_after = aw->cert_not_after, .now = time(NULL)};
-    return metrics_render(regs, 1, &info, buf, cap);
+    return metrics_render(regs, n, &info, buf, cap);
 }
 
 /* json is a bounded appender that counts past the end, like snprintf. */
@@ -83,37 +87,59 @@ static void put_string(struct json *j, const char *s)
     put(j, "\"");
 }
 
-/* render_aliases lists the alias rows: inbound TLS connections indexed
- * under (peer address, Via port) with the identities their certificate
+/* alias_list is the /aliases JSON array being written. */
+struct alias_list {
+    struct json j;
+    bool first;
+};
+
+/* put_alias writes one alias row: an inbound TLS connection |slot| of
+ * |worker| indexed under |key| with the identities its certificate
  * proved. */
+static void put_alias(struct alias_list *l, const struct conn_key *key, unsigned worker,
+                      uint32_t slot, const struct tls_identities *ids)
+{
+    char addr[INET6_ADDRSTRLEN];
+    inet_ntop(key->family, key->addr, addr, sizeof(addr));
+    put(&l->j,
+        "%s\n {\"transport\": \"tls\", \"address\": \"%s\", \"port\": %u, "
+        "\"worker\": %u, \"connection\": %u, \"identities\": [",
+        l->first ? "" : ",", addr, key->port, worker, slot);
+    for (size_t k = 0; k < tls_identities_count(ids); k++) {
+        put(&l->j, "%s", k ? ", " : "");
+        put_string(&l->j, tls_identities_get(ids, k));
+    }
+    put(&l->j, "]}");
+    l->first = false;
+}
+
+static void put_alias_row(void *ctx, const struct peer_row_view *row)
+{
+    if (row->kind == CONN_TLS_IN && row->open)
+        put_alias(ctx, row->key, row->worker, row->ref.slot, row->ids);
+}
+
+/* render_aliases lists the alias rows of every worker: its own table with
+ * one worker, the shared peer index with several. */
 static size_t render_aliases(void *ctx, char *buf, size_t cap)
 {
     struct admin_worker *aw = ctx;
     const struct worker *w = aw->w;
-    struct json j = {.buf = buf, .cap = cap};
+    struct alias_list l = {.j = {.buf = buf, .cap = cap}, .first = true};
     if (cap)
         buf[0] = '\0';
-    put(&j, "[");
-    bool first = true;
-    for (uint32_t i = 1; i <= w->conns.high; i++) {
-        const struct conn *c = conn_at(&w->conns, i);
-        if (c->state != CONN_OPEN || c->kind != CONN_TLS_IN || c->key.family == 0)
-            continue;
-        char addr[INET6_ADDRSTRLEN];
-        inet_ntop(c->key.family, c->key.addr, addr, sizeof(addr));
-        put(&j,
-            "%s\n {\"transport\": \"tls\", \"address\": \"%s\", \"port\": %u, "
-            "\"connection\": %u, \"identities\": [",
-            first ? "" : ",", addr, c->key.port, i);
-        for (size_t k = 0; k < tls_identities_count(c->ids); k++) {
-            put(&j, "%s", k ? ", " : "");
-            put_string(&j, tls_identities_get(c->ids, k));
+    put(&l.j, "[");
+    if (w->group) {
+        peer_index_each(w->group->index, put_alias_row, &l);
+    } else {
+        for (uint32_t i = 1; i <= w->conns.high; i++) {
+            const struct conn *c = conn_at(&w->conns, i);
+            if (c->state == CONN_OPEN && c->kind == CONN_TLS_IN && c->key.family != 0)
+                put_alias(&l, &c->key, 0, i, c->ids);
         }
-        put(&j, "]}");
-        first = false;
     }
-    put(&j, "%s]\n", first ? "" : "\n");
-    return j.len;
+    put(&l.j, "%s]\n", l.first ? "" : "\n");
+    return l.j.len;
 }
 
 struct admin_worker *admin_worker_new(struct worker *w)

@@ -3,9 +3,36 @@
 
 #include "config/config.h"
 #include "conn.h"
+#include "handoff.h"
 #include "log.h"
+#include "peer_index.h"
 #include "reuse_decision.h"
 #include "tls/identities.h"
+
+/* replace_elsewhere asks the other workers owning an inbound row for |key|
+ * to drop it. The newer row |t| is about to publish sits in front of theirs
+ * in the shared index, so lookups prefer it even before they do. */
+static void replace_elsewhere(struct worker *w, const struct conn *t, const struct conn_key *key)
+{
+    struct peer_hit old[8];
+    size_t n = peer_index_inbound(w->group->index, key, w->id, old, 8);
+    for (size_t i = 0; i < n; i++) {
+        struct handoff_msg msg = {
+            .kind = HANDOFF_UNALIAS, .from = (uint8_t)w->id, .tls = old[i].ref, .target = *key};
+        if (handoff_post(w->group->mesh, w->id, old[i].worker, &msg, ""))
+            worker_wake(w, old[i].worker);
+        else
+            metrics_inc(&w->metrics, M_HANDOFF_REFUSED);
+        reuse_decided(w, REUSE_ROW_REPLACED, tls_identities_get(t->ids, 0), key);
+    }
+}
+
+void alias_unalias(struct worker *w, struct conn_ref ref, const struct conn_key *key)
+{
+    struct conn *c = conn_get(&w->conns, ref);
+    if (c && c->kind == CONN_TLS_IN && c->key.family && conn_key_eq(&c->key, key))
+        conn_index_remove(&w->conns, c);
+}
 
 void alias_consider(struct worker *w, struct conn *t, const struct sip_via *via)
 {
@@ -45,6 +72,8 @@ void alias_consider(struct worker *w, struct conn *t, const struct sip_via *via)
         conn_index_remove(&w->conns, old);
         reuse_decided(w, REUSE_ROW_REPLACED, tls_identities_get(t->ids, 0), &key);
     }
+    if (w->group)
+        replace_elsewhere(w, t, &key);
     conn_index_set(&w->conns, t, &key);
     w->counters.aliases_recorded++;
     LOG_DEBUG("alias recorded", LF_UINT("port", key.port),

@@ -22,4 +22,9 @@
  * alias for the same key replaces the older one. */
 void alias_consider(struct worker *w, struct conn *t, const struct sip_via *via);
 
+/* alias_unalias drops the alias of this worker's inbound connection |ref|
+ * under |key| (no-op when it no longer has that one): another worker
+ * recorded a newer alias for the key and counted the replacement. */
+void alias_unalias(struct worker *w, struct conn_ref ref, const struct conn_key *key);
+
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "peer_index.h"
 #include "tls/identities.h"
 
 bool conn_table_init(struct conn_table *t, uint32_t capacity)
@@ -112,7 +113,7 @@ bool conn_key_from_sockaddr(struct conn_key *key, const struct sockaddr *sa, uin
     return true;
 }
 
-static uint32_t key_hash(const struct conn_key *key)
+uint32_t conn_key_hash(const struct conn_key *key)
 {
     /* FNV-1a over the meaningful bytes; peers are few, collisions cheap. */
     uint32_t h = 2166136261u;
@@ -135,8 +136,10 @@ void conn_index_remove(struct conn_table *t, struct conn *c)
 {
     if (!c->key.family)
         return;
+    if (t->shared)
+        peer_index_remove(t->shared, &c->key, t->worker_id, conn_ref_of(t, c));
     uint32_t slot = (uint32_t)(c - t->slots) + 1;
-    uint32_t *link = &t->buckets[key_hash(&c->key) & t->bucket_mask];
+    uint32_t *link = &t->buckets[conn_key_hash(&c->key) & t->bucket_mask];
     while (*link) {
         if (*link == slot) {
             *link = c->key_next;
@@ -152,15 +155,26 @@ void conn_index_set(struct conn_table *t, struct conn *c, const struct conn_key 
 {
     conn_index_remove(t, c);
     c->key = *key;
-    uint32_t *head = &t->buckets[key_hash(key) & t->bucket_mask];
+    uint32_t *head = &t->buckets[conn_key_hash(key) & t->bucket_mask];
     c->key_next = *head;
     *head = (uint32_t)(c - t->slots) + 1;
+    /* A full shared index only costs cross-worker reuse of |c|: other
+     * workers dial instead. */
+    if (t->shared)
+        (void)peer_index_publish(t->shared, key, t->worker_id, conn_ref_of(t, c),
+                                 (enum conn_kind)c->kind, c->domain, c->ids, c->state == CONN_OPEN);
+}
+
+void conn_index_opened(struct conn_table *t, struct conn *c)
+{
+    if (t->shared && c->key.family)
+        peer_index_opened(t->shared, &c->key, t->worker_id, conn_ref_of(t, c), c->ids);
 }
 
 struct conn *conn_index_find(const struct conn_table *t, const struct conn_key *key,
                              const char *domain)
 {
-    uint32_t slot = t->buckets[key_hash(key) & t->bucket_mask];
+    uint32_t slot = t->buckets[conn_key_hash(key) & t->bucket_mask];
     while (slot) {
         struct conn *c = &t->slots[slot - 1];
         slot = c->key_next;
@@ -179,7 +193,7 @@ struct conn *conn_index_find(const struct conn_table *t, const struct conn_key *
 
 struct conn *conn_index_find_inbound(const struct conn_table *t, const struct conn_key *key)
 {
-    uint32_t slot = t->buckets[key_hash(key) & t->bucket_mask];
+    uint32_t slot = t->buckets[conn_key_hash(key) & t->bucket_mask];
     while (slot) {
         struct conn *c = &t->slots[slot - 1];
         slot = c->key_next;
@@ -204,7 +218,7 @@ void conn_peer_track(struct conn_table *t, struct conn *c)
     struct conn_key key;
     if (c->peer_tracked || !ip_key(&key, (const struct sockaddr *)&c->peer))
         return;
-    uint32_t *head = &t->peer_buckets[key_hash(&key) & t->bucket_mask];
+    uint32_t *head = &t->peer_buckets[conn_key_hash(&key) & t->bucket_mask];
     c->peer_next = *head;
     *head = (uint32_t)(c - t->slots) + 1;
     c->peer_tracked = true;
@@ -216,7 +230,7 @@ void conn_peer_untrack(struct conn_table *t, struct conn *c)
     if (!c->peer_tracked || !ip_key(&key, (const struct sockaddr *)&c->peer))
         return;
     uint32_t slot = (uint32_t)(c - t->slots) + 1;
-    uint32_t *link = &t->peer_buckets[key_hash(&key) & t->bucket_mask];
+    uint32_t *link = &t->peer_buckets[conn_key_hash(&key) & t->bucket_mask];
     while (*link) {
         if (*link == slot) {
             *link = c->peer_next;
@@ -234,7 +248,7 @@ uint32_t conn_peer_count(const struct conn_table *t, const struct sockaddr *sa)
     if (!ip_key(&key, sa))
         return 0;
     uint32_t n = 0;
-    for (uint32_t slot = t->peer_buckets[key_hash(&key) & t->bucket_mask]; slot;) {
+    for (uint32_t slot = t->peer_buckets[conn_key_hash(&key) & t->bucket_mask]; slot;) {
         const struct conn *c = &t->slots[slot - 1];
         struct conn_key other;
         ip_key(&other, (const struct sockaddr *)&c->peer);
@@ -247,7 +261,7 @@ uint32_t conn_peer_count(const struct conn_table *t, const struct sockaddr *sa)
 enum reuse_reason conn_index_miss(const struct conn_table *t, const struct conn_key *key)
 {
     enum reuse_reason why = REUSE_NO_ROW;
-    uint32_t slot = t->buckets[key_hash(key) & t->bucket_mask];
+    uint32_t slot = t->buckets[conn_key_hash(key) & t->bucket_mask];
     while (slot) {
         const struct conn *c = &t->slots[slot - 1];
         slot = c->key_next;

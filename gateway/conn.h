@@ -12,6 +12,8 @@
 
 #include "types.h"
 
+struct peer_index;
+
 /* conn_table holds up to |capacity| connections; slots are handed out from a
  * high-water mark and recycled through a free list, so untouched capacity
  * costs no memory pages. */
@@ -24,6 +26,10 @@ struct conn_table {
     uint32_t *buckets;      /* index heads (slot+1) */
     uint32_t *peer_buckets; /* per-peer-IP heads (slot+1) */
     uint32_t bucket_mask;
+    /* With several workers: the shared index every change of this table's
+     * index is mirrored into (borrowed), and this worker's id there. */
+    struct peer_index *shared;
+    uint8_t worker_id;
 };
 
 /* conn_table_init sizes the table; false when out of memory. */
@@ -59,6 +65,9 @@ const char *conn_kind_name(const struct conn *c);
  * overriding the address's own port when nonzero. False for other families. */
 bool conn_key_from_sockaddr(struct conn_key *key, const struct sockaddr *sa, uint16_t port);
 
+/* conn_key_hash hashes the meaningful bytes of |key|. */
+uint32_t conn_key_hash(const struct conn_key *key);
+
 /* conn_key_eq compares two keys (family, address, port). */
 bool conn_key_eq(const struct conn_key *a, const struct conn_key *b);
 
@@ -80,6 +89,11 @@ uint32_t conn_peer_count(const struct conn_table *t, const struct sockaddr *sa);
 
 /* conn_index_set indexes |c| under |key| (replacing its previous key). */
 void conn_index_set(struct conn_table *t, struct conn *c, const struct conn_key *key);
+
+/* conn_index_opened tells the shared index (when there is one) that
+ * indexed |c| verified its peer: its identities now decide what it
+ * carries. */
+void conn_index_opened(struct conn_table *t, struct conn *c);
 
 /* conn_index_remove takes |c| out of the index (no-op when not indexed). */
 void conn_index_remove(struct conn_table *t, struct conn *c);

@@ -49,9 +49,10 @@ bool limits_admit_handshake(struct worker *w, const struct sockaddr_storage *pee
 {
     const struct cfg_snapshot *cfg = w->cfg;
     enum limit hit = LIMITS_COUNT;
-    if (w->limits.handshaking >= cfg->limits.max_concurrent_handshakes)
+    if (w->limits.handshaking >= worker_share(w, cfg->limits.max_concurrent_handshakes))
         hit = LIMIT_MAX_CONCURRENT_HANDSHAKES;
-    else if (!token_bucket_take(&w->limits.handshakes, cfg->limits.handshake_rate, w->now_ms))
+    else if (!token_bucket_take(&w->limits.handshakes, worker_share(w, cfg->limits.handshake_rate),
+                                w->now_ms))
         hit = LIMIT_HANDSHAKE_RATE;
     if (hit == LIMITS_COUNT)
         return true;

@@ -32,7 +32,7 @@ void conn_log_format_addr(const struct sockaddr_storage *ss, char *buf, size_t c
 
 void conn_log_opened(struct worker *w, struct conn *c)
 {
-    static struct log_ratelimit rl;
+    static _Thread_local struct log_ratelimit rl; /* per worker thread, like LOG_RATELIMITED */
     c->opened_ms = w->now_ms;
     if (!log_enabled(LOG_INFO))
         return;
@@ -44,7 +44,7 @@ void conn_log_opened(struct worker *w, struct conn *c)
 
 void conn_log_closed(struct worker *w, const struct conn *c)
 {
-    static struct log_ratelimit rl;
+    static _Thread_local struct log_ratelimit rl; /* per worker thread, like LOG_RATELIMITED */
     if (!log_enabled(LOG_INFO))
         return;
     char addr[CONN_LOG_ADDR_MAX];

@@ -34,7 +34,7 @@ void conn_accepted(struct worker *w, int fd, bool is_tls)
     memset(&peer, 0, sizeof(peer));
     getpeername(fd, (struct sockaddr *)&peer, &peer_len);
     if (is_tls && conn_peer_count(&w->conns, (struct sockaddr *)&peer) >=
-                      w->cfg->limits.max_connections_per_peer) {
+                      worker_share(w, w->cfg->limits.max_connections_per_peer)) {
         w->counters.rejected_per_peer++;
         char ip[INET6_ADDRSTRLEN] = "?";
         const void *addr = peer.ss_family == AF_INET6

@@ -1,6 +1,9 @@
-/* gateway: start-up and shutdown around one worker. */
+/* gateway: start-up and shutdown around N workers — worker 0 on the
+ * calling thread (it reads the signals), the others on their own threads. */
 #include "gateway.h"
 
+#include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,12 +12,18 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "handoff.h"
 #include "log.h"
-#include "tls/ctx.h"
+#include "peer_index.h"
 #include "reload.h"
+#include "tls/ctx.h"
 #include "worker.h"
 
-static void log_startup(const struct worker *w)
+/* Hand-off ring per ordered pair of workers: 4 MiB each for a few workers,
+ * less for many, never under what two of the largest messages need. */
+enum { RING_BYTES_MAX = 4 << 20, RING_BUDGET = 256 << 20 };
+
+static void log_startup(const struct worker *w, unsigned n)
 {
     char addrs[WORKER_MAX_LISTENERS * 300] = "";
     size_t off = 0;
@@ -28,28 +37,23 @@ static void log_startup(const struct worker *w)
     cfg_hostport_format(&w->cfg->legacy.forward_to, forward, sizeof(forward));
     LOG_INFO("reusegw started", LF_STR("version", REUSEGW_VERSION),
              LF_STR("io_backend", loop_backend_name(w->loop)), LF_STR("tls_listen", addrs),
-             LF_STR("legacy_listen", legacy), LF_STR("forward_to", forward), LF_UINT("workers", 1));
-    /* One worker until cross-worker routing exists: N independent workers
-     * would each miss the others' aliases and connections (RFC 5923 reuse). */
-    if (w->cfg->runtime.workers != 1)
-        LOG_WARN("runtime.workers other than 1 is not supported yet; running one worker",
-                 LF_UINT("workers", w->cfg->runtime.workers));
+             LF_STR("legacy_listen", legacy), LF_STR("forward_to", forward), LF_UINT("workers", n));
 }
 
-/* warn_unbuilt says which configured features this build does not run
- * yet, so an operator never mistakes a silently ignored key for a working
- * one. */
-static void warn_unbuilt(const struct cfg_snapshot *cfg)
+/* worker_count resolves runtime.workers: 0 is auto, one per online core;
+ * both are capped at WORKER_MAX. */
+static unsigned worker_count(const struct cfg_snapshot *cfg)
 {
-    if (cfg->runtime.workers != 1)
-        LOG_WARN("runtime.workers: only one worker is built yet; running one",
-                 LF_UINT("configured", cfg->runtime.workers));
-    if (cfg->runtime.io_backend == CFG_IO_EPOLL)
-        LOG_WARN("runtime.io_backend: the epoll backend is not built yet; using io_uring");
-    if (cfg->legacy.transparent)
-        LOG_WARN("legacy.transparent: transparent mode is not built yet; ignored");
-    if (cfg->dns.n_servers > 0)
-        LOG_WARN("dns.servers: DNS resolution is not built yet; only static routes are used");
+    long n = cfg->runtime.workers;
+    if (n == 0)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (n > WORKER_MAX) {
+        LOG_WARN("runtime.workers capped", LF_INT("asked", n), LF_UINT("running", WORKER_MAX));
+        n = WORKER_MAX;
+    }
+    return (unsigned)n;
 }
 
 void gateway_apply_log_config(const struct cfg_snapshot *cfg)
@@ -60,9 +64,189 @@ void gateway_apply_log_config(const struct cfg_snapshot *cfg)
     log_configure((enum log_level)cfg->log.level, (enum log_format)cfg->log.format);
 }
 
+/* counters_add adds every counter of |b| to |a|: the exit line sums the
+ * workers. */
+static void counters_add(struct counters *a, const struct counters *b)
+{
+    _Static_assert(sizeof(struct counters) % sizeof(uint64_t) == 0, "counters are uint64_t");
+    uint64_t *x = (uint64_t *)a;
+    const uint64_t *y = (const uint64_t *)b;
+    for (size_t i = 0; i < sizeof(*a) / sizeof(uint64_t); i++)
+        x[i] += y[i];
+}
+
+static void log_stopped(const struct counters *n)
+{
+    LOG_INFO("reusegw stopped", LF_UINT("accepted", n->accepted),
+             LF_UINT("requests_relayed", n->requests_relayed),
+             LF_UINT("responses_relayed", n->responses_relayed),
+             LF_UINT("answered_503", n->answered_503), LF_UINT("answered_400", n->answered_400),
+             LF_UINT("answered_483", n->answered_483),
+             LF_UINT("dropped_unknown_branch", n->dropped_unknown_branch),
+             LF_UINT("dropped_response_on_egress", n->dropped_response_on_egress),
+             LF_UINT("dropped_buffer_full", n->dropped_buffer_full),
+             LF_UINT("dropped_malformed", n->dropped_malformed),
+             LF_UINT("dropped_peer_gone", n->dropped_peer_gone),
+             LF_UINT("dropped_ack_unroutable", n->dropped_ack_unroutable),
+             LF_UINT("refused_pending_full", n->refused_pending_full),
+             LF_UINT("framing_errors", n->framing_errors),
+             LF_UINT("tls_handshake_failures", n->tls_handshake_failures),
+             LF_UINT("timeouts_handshake", n->timeouts_handshake),
+             LF_UINT("timeouts_idle", n->timeouts_idle),
+             LF_UINT("aliases_recorded", n->aliases_recorded),
+             LF_UINT("aliases_declined", n->aliases_declined),
+             LF_UINT("reuse_reused", n->reuse[REUSE_REUSED]),
+             LF_UINT("reuse_no_row", n->reuse[REUSE_NO_ROW]),
+             LF_UINT("reuse_identity_mismatch", n->reuse[REUSE_IDENTITY_MISMATCH]),
+             LF_UINT("reuse_certless", n->reuse[REUSE_CERTLESS]),
+             LF_UINT("reuse_aliasing_off", n->reuse[REUSE_ALIASING_OFF]),
+             LF_UINT("reuse_row_replaced", n->reuse[REUSE_ROW_REPLACED]),
+             LF_UINT("reuse_connection_gone", n->reuse[REUSE_CONNECTION_GONE]),
+             LF_UINT("legacy_address_leaks", n->legacy_address_leaks));
+}
+
+/* member is one worker of a group and its thread. A worker is set up,
+ * run and freed on its own thread: an io_uring set up with SINGLE_ISSUER
+ * refuses submissions from any other. It is freed only once every worker
+ * has stopped running, because until then another may still post a
+ * MSG_RING to its ring. */
+struct member {
+    struct worker *w;
+    struct worker_group *group;
+    struct cfg_snapshot *cfg;
+    struct tls_ctx *tls_ctx;
+    unsigned id;
+    pthread_t thread;
+    bool started;
+    sem_t ready;              /* posted once set-up finished, |set_up| says how */
+    sem_t stopped;            /* posted once its loop has returned */
+    sem_t release;            /* posted by the main thread: free the worker now */
+    int set_up;               /* 0, or -1 when set-up failed; read after |ready| */
+    int status;               /* 0, or -1 when set-up or the loop failed; read after join */
+    struct counters counters; /* its counters at exit */
+};
+
+/* member_setup prepares worker |m->id| and binds its listeners. */
+static int member_setup(struct member *m)
+{
+    struct worker_group *g = m->group;
+    if (worker_init_member(m->w, m->cfg, m->tls_ctx, g->n > 1 ? g : NULL, m->id) != 0 ||
+        worker_listen(m->w) != 0)
+        return -1;
+    return 0;
+}
+
+static void member_finish(struct member *m, int status)
+{
+    m->status = status;
+    m->counters = m->w->counters;
+    worker_free(m->w);
+}
+
+static void *member_main(void *arg)
+{
+    struct member *m = arg;
+    int status = member_setup(m);
+    m->set_up = status;
+    sem_post(&m->ready);
+    if (status == 0) {
+        status = worker_run(m->w, -1);
+        sem_post(&m->stopped);
+        while (sem_wait(&m->release) != 0)
+            ; /* EINTR */
+    }
+    member_finish(m, status);
+    return NULL;
+}
+
+static size_t ring_bytes(const struct cfg_snapshot *cfg, unsigned n)
+{
+    size_t bytes = RING_BUDGET / ((size_t)n * n);
+    if (bytes > RING_BYTES_MAX)
+        bytes = RING_BYTES_MAX;
+    size_t floor = 4 * ((size_t)cfg->limits.max_message_bytes + sizeof(struct handoff_msg) + 64);
+    return bytes < floor ? floor : bytes;
+}
+
+/* start_members starts workers 1..n-1 one by one, each on its thread;
+ * false as soon as one fails to set up. */
+static bool start_members(struct member *members, unsigned n)
+{
+    for (unsigned i = 1; i < n; i++) {
+        struct member *m = &members[i];
+        sem_init(&m->ready, 0, 0);
+        sem_init(&m->stopped, 0, 0);
+        sem_init(&m->release, 0, 0);
+        m->started = pthread_create(&m->thread, NULL, member_main, m) == 0;
+        if (!m->started) {
+            LOG_ERROR("cannot start a worker thread", LF_UINT("worker", i));
+            return false;
+        }
+        while (sem_wait(&m->ready) != 0)
+            ; /* EINTR */
+        if (m->set_up != 0)
+            return false;
+    }
+    return true;
+}
+
+/* run_workers sets up |n| workers (a group when n > 1), runs them until
+ * they have drained, and returns the exit status. */
+static int run_workers(struct cfg_snapshot *cfg, struct tls_ctx *ctx, unsigned n, int sfd)
+{
+    struct worker_group group = {.n = n};
+    struct member members[WORKER_MAX] = {0};
+    group.workers = calloc(n, sizeof(*group.workers));
+    bool ok = group.workers != NULL;
+    if (ok && n > 1) {
+        group.index = peer_index_new(cfg->limits.max_connections + n);
+        group.mesh = handoff_mesh_new(n, ring_bytes(cfg, n));
+        ok = group.index && group.mesh;
+        if (!ok)
+            LOG_ERROR("out of memory creating the worker group", LF_UINT("workers", n));
+    }
+    for (unsigned i = 0; ok && i < n; i++)
+        members[i] = (struct member){
+            .w = &group.workers[i], .group = &group, .cfg = cfg, .tls_ctx = ctx, .id = i};
+    bool first_tried = ok; /* worker 0 is freed whenever its set-up began */
+    ok = ok && member_setup(&members[0]) == 0 && start_members(members, n);
+    if (ok)
+        log_startup(&group.workers[0], n);
+    int first = ok ? worker_run(&group.workers[0], sfd) : -1;
+    /* Worker 0 failed or never ran: nobody else would stop the others. */
+    for (unsigned i = 1; first != 0 && i < n; i++)
+        if (members[i].started)
+            handoff_request_stop(group.mesh, i);
+    bool clean = ok && first == 0;
+    for (unsigned i = 1; i < n; i++)
+        if (members[i].started && members[i].set_up == 0)
+            while (sem_wait(&members[i].stopped) != 0)
+                ; /* EINTR */
+    if (first_tried)
+        member_finish(&members[0], first);
+    struct counters sum = {0};
+    for (unsigned i = 0; i < n && group.workers; i++) {
+        if (i > 0 && members[i].started) {
+            if (members[i].set_up == 0)
+                sem_post(&members[i].release);
+            pthread_join(members[i].thread, NULL);
+            sem_destroy(&members[i].ready);
+            sem_destroy(&members[i].stopped);
+            sem_destroy(&members[i].release);
+        }
+        clean = clean && members[i].status == 0;
+        counters_add(&sum, &members[i].counters);
+    }
+    if (clean)
+        log_stopped(&sum);
+    free(group.workers);
+    handoff_mesh_free(group.mesh, reload_payload_free);
+    peer_index_free(group.index);
+    return clean ? GATEWAY_EXIT_OK : GATEWAY_EXIT_RUNTIME;
+}
+
 int gateway_run(struct cfg_snapshot *cfg)
 {
-    warn_unbuilt(cfg);
     struct tls_ctx *ctx = reload_tls_ctx(cfg);
     if (!ctx)
         return GATEWAY_EXIT_RUNTIME;
@@ -71,50 +255,12 @@ int gateway_run(struct cfg_snapshot *cfg)
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
-    sigprocmask(SIG_BLOCK, &mask, NULL);
+    /* Blocked before any worker thread starts, so every thread inherits
+     * the mask and only worker 0's signalfd hears them. */
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-
-    struct worker *w = calloc(1, sizeof(*w));
-    int status = GATEWAY_EXIT_RUNTIME;
-    if (sfd >= 0 && w && worker_init(w, cfg, ctx) == 0 && worker_listen(w) == 0) {
-        log_startup(w);
-        if (worker_run(w, sfd) == 0) {
-            const struct counters *n = &w->counters;
-            LOG_INFO("reusegw stopped", LF_UINT("accepted", n->accepted),
-                     LF_UINT("requests_relayed", n->requests_relayed),
-                     LF_UINT("responses_relayed", n->responses_relayed),
-                     LF_UINT("answered_503", n->answered_503),
-                     LF_UINT("answered_400", n->answered_400),
-                     LF_UINT("answered_483", n->answered_483),
-                     LF_UINT("dropped_unknown_branch", n->dropped_unknown_branch),
-                     LF_UINT("dropped_response_on_egress", n->dropped_response_on_egress),
-                     LF_UINT("dropped_buffer_full", n->dropped_buffer_full),
-                     LF_UINT("dropped_malformed", n->dropped_malformed),
-                     LF_UINT("dropped_peer_gone", n->dropped_peer_gone),
-                     LF_UINT("dropped_ack_unroutable", n->dropped_ack_unroutable),
-                     LF_UINT("refused_pending_full", n->refused_pending_full),
-                     LF_UINT("framing_errors", n->framing_errors),
-                     LF_UINT("tls_handshake_failures", n->tls_handshake_failures),
-                     LF_UINT("timeouts_handshake", n->timeouts_handshake),
-                     LF_UINT("timeouts_idle", n->timeouts_idle),
-                     LF_UINT("aliases_declined", n->aliases_declined),
-                     LF_UINT("aliases_recorded", n->aliases_recorded),
-                     LF_UINT("aliases_declined", n->aliases_declined),
-                     LF_UINT("reuse_reused", n->reuse[REUSE_REUSED]),
-                     LF_UINT("reuse_no_row", n->reuse[REUSE_NO_ROW]),
-                     LF_UINT("reuse_identity_mismatch", n->reuse[REUSE_IDENTITY_MISMATCH]),
-                     LF_UINT("reuse_certless", n->reuse[REUSE_CERTLESS]),
-                     LF_UINT("reuse_aliasing_off", n->reuse[REUSE_ALIASING_OFF]),
-                     LF_UINT("reuse_row_replaced", n->reuse[REUSE_ROW_REPLACED]),
-                     LF_UINT("reuse_connection_gone", n->reuse[REUSE_CONNECTION_GONE]),
-                     LF_UINT("legacy_address_leaks", n->legacy_address_leaks));
-            status = GATEWAY_EXIT_OK;
-        }
-    }
-    if (w)
-        worker_free(w);
-    free(w);
+    int status = sfd >= 0 ? run_workers(cfg, ctx, worker_count(cfg), sfd) : GATEWAY_EXIT_RUNTIME;
     if (sfd >= 0)
         close(sfd);
     tls_ctx_unref(ctx);

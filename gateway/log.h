@@ -45,7 +45,9 @@ void log_emit(enum log_level level, const char *msg, const struct log_field *fie
 /* log_ratelimit guards a call site that fires per message or per connection,
  * so that a flood of bad input cannot flood the log: at most |burst| lines per
  * second pass; the first line after a suppressed stretch carries
- * suppressed=N. One static instance per call site (see LOG_RATELIMITED). */
+ * suppressed=N. One instance per call site and thread (see LOG_RATELIMITED):
+ * each worker thread gets its own budget, so one worker's flood never
+ * silences another's lines. */
 struct log_ratelimit {
     _Atomic int64_t window_start_s;
     _Atomic uint32_t passed;
@@ -68,10 +70,11 @@ void log_emit_ratelimited(struct log_ratelimit *rl, uint32_t burst, enum log_lev
 #define LOG_INFO(msg, ...) LOG_AT(LOG_INFO, msg __VA_OPT__(, ) __VA_ARGS__)
 #define LOG_DEBUG(msg, ...) LOG_AT(LOG_DEBUG, msg __VA_OPT__(, ) __VA_ARGS__)
 
-/* LOG_RATELIMITED: at most 10 lines a second from this call site. */
+/* LOG_RATELIMITED: at most 10 lines a second from this call site, per
+ * thread. */
 #define LOG_RATELIMITED(level, msg, ...)                                                           \
     do {                                                                                           \
-        static struct log_ratelimit log_rl_;                                                       \
+        static _Thread_local struct log_ratelimit log_rl_;                                         \
         if (log_enabled(level))                                                                    \
             log_emit_ratelimited(&log_rl_, 10, (level), (msg), LOG_FIELDS(__VA_ARGS__));           \
     } while (0)

@@ -74,6 +74,13 @@ int loop_cancel_fd(struct loop *loop, int fd)
     return loop->ops->cancel_fd(loop, fd);
 }
 
+int loop_msg(struct loop *loop, struct loop *target, uint64_t tag, uint64_t failed_tag)
+{
+    if (!loop->ops->msg || target->ops != loop->ops)
+        return -EOPNOTSUPP;
+    return loop->ops->msg(loop, target, tag, failed_tag);
+}
+
 int loop_run_once(struct loop *loop, int64_t timeout_ms)
 {
     return loop->ops->run_once(loop, timeout_ms);

@@ -109,6 +109,15 @@ int loop_cancel(struct loop *loop, uint64_t tag);
  * leaves nothing holding the socket open. */
 int loop_cancel_fd(struct loop *loop, int fd);
 
+/* loop_msg posts a completion with |tag| and res 0 to |target|, the loop
+ * of another thread, from the thread running |loop|: io_uring queues an
+ * IORING_OP_MSG_RING that leaves with |loop|'s next turn (no system call of
+ * its own). If the kernel refuses it later, |loop| delivers |failed_tag|
+ * with res -errno; a successful post delivers nothing on |loop|.
+ * -EOPNOTSUPP at once when the backends cannot (epoll, or two different
+ * backends): the caller wakes |target| another way (an eventfd it reads). */
+int loop_msg(struct loop *loop, struct loop *target, uint64_t tag, uint64_t failed_tag);
+
 /* loop_run_once submits everything queued and waits up to |timeout_ms| (<0:
  * forever) for at least one completion, then delivers every completion that
  * is ready. Returns the number delivered or -errno (-EINTR on a signal). */

@@ -24,6 +24,8 @@ struct loop_ops {
     int (*close)(struct loop *loop, int fd, uint64_t tag);
     int (*cancel)(struct loop *loop, uint64_t tag);
     int (*cancel_fd)(struct loop *loop, int fd);
+    /* NULL when the backend cannot post to another loop */
+    int (*msg)(struct loop *loop, struct loop *target, uint64_t tag, uint64_t failed_tag);
     int (*run_once)(struct loop *loop, int64_t timeout_ms);
 };
 

@@ -242,6 +242,20 @@ static int uring_cancel(struct loop *base, uint64_t tag)
     return 0;
 }
 
+static int uring_msg(struct loop *base, struct loop *target, uint64_t tag, uint64_t failed_tag)
+{
+    struct uring_loop *loop = (struct uring_loop *)base;
+    struct uring_loop *to = (struct uring_loop *)target;
+    struct io_uring_sqe *sqe = get_sqe(loop);
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_msg_ring(sqe, to->ring.ring_fd, 0, tag, 0);
+    /* Only a refusal completes here: the wake-up must not be lost. */
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data64(sqe, failed_tag);
+    return 0;
+}
+
 static void deliver(struct uring_loop *loop, const struct io_uring_cqe *cqe)
 {
     uint64_t tag = io_uring_cqe_get_data64(cqe);
@@ -313,5 +327,6 @@ static const struct loop_ops uring_ops = {
     .close = uring_close,
     .cancel = uring_cancel,
     .cancel_fd = uring_cancel_fd,
+    .msg = uring_msg,
     .run_once = uring_run_once,
 };

@@ -96,6 +96,12 @@ static const struct family families[] = {
      "result", VALUES("ok", "failed"), NO_LABEL},
     {"reusegw_limit_hits_total", "Times a configured limit refused or ended something, by limit.",
      COUNTER, M_LIMIT_FIRST, "limit", metrics_limit_names, METRIC_LIMITS, NO_LABEL},
+    {"reusegw_workers", "Event-loop worker threads.", GAUGE, M_WORKERS, NO_LABEL, NO_LABEL},
+    {"reusegw_handoffs_total", "Messages handed to the worker owning their connection, by kind.",
+     COUNTER, M_HANDOFF_REQUEST, "kind", VALUES("request", "response"), NO_LABEL},
+    {"reusegw_handoff_refused_total",
+     "Messages refused because the channel to another worker was full.", COUNTER, M_HANDOFF_REFUSED,
+     NO_LABEL, NO_LABEL},
     {"reusegw_loop_iterations_total", "Event-loop turns.", COUNTER, M_LOOP_ITERATIONS, NO_LABEL,
      NO_LABEL},
 };

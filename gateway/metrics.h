@@ -118,6 +118,13 @@ enum metric_id {
      * order (conn_limits.h) */
     M_LIMIT_FIRST,
     M_LIMIT_LAST = M_LIMIT_FIRST + METRIC_LIMITS - 1,
+    /* gauge reusegw_workers: event-loop threads (worker 0 holds it) */
+    M_WORKERS,
+    /* reusegw_handoffs_total{kind}: messages passed to another worker */
+    M_HANDOFF_REQUEST,
+    M_HANDOFF_RESPONSE,
+    /* reusegw_handoff_refused_total: the channel to that worker was full */
+    M_HANDOFF_REFUSED,
     /* reusegw_loop_iterations_total */
     M_LOOP_ITERATIONS,
     /* histogram reusegw_loop_batch_size: completions per loop turn; buckets

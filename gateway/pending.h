@@ -35,6 +35,12 @@ enum pending_method { PENDING_INVITE, PENDING_CANCEL, PENDING_OTHER };
 struct pending {
     struct conn_ref legacy; /* where responses go (E or mirror) */
     struct conn_ref tls;    /* where the request went */
+    /* The workers owning |legacy| and |tls| (worker.h): with several
+     * workers either may be another's. An entry whose |legacy_worker| is
+     * not its table's worker only forwards responses there (handoff.h). */
+    uint8_t legacy_worker;
+    uint8_t tls_worker;
+    uint8_t tls_kind;       /* enum conn_kind of |tls| */
     struct conn_key target; /* the resolved address it went to */
     char domain[256];       /* the domain it was routed for */
     struct timer timer;

@@ -1,6 +1,8 @@
 /* relay: the DESIGN.md message-flow table, one function per row. */
 #include "relay.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,7 +11,9 @@
 #include "config/config.h"
 #include "conn_io.h"
 #include "dns_route.h"
+#include "handoff.h"
 #include "log.h"
+#include "peer_index.h"
 #include "reuse_decision.h"
 #include "route.h"
 #include "sip/check.h"
@@ -33,11 +37,42 @@ struct parsed {
 /* drop counts a message reusegw discards in |counter| and logs why,
  * rate-limited. Debug, not info: nothing is logged per message at info, and
  * every drop reason has its series in reusegw_dropped_messages_total. */
-static void drop(uint64_t *counter, const struct conn *c, const char *why)
+static void drop_from(uint64_t *counter, const char *from, const char *why)
 {
     (*counter)++;
-    LOG_RATELIMITED(LOG_DEBUG, "dropping message", LF_STR("from", conn_kind_name(c)),
-                    LF_STR("why", why));
+    LOG_RATELIMITED(LOG_DEBUG, "dropping message", LF_STR("from", from), LF_STR("why", why));
+}
+
+static void drop(uint64_t *counter, const struct conn *c, const char *why)
+{
+    drop_from(counter, conn_kind_name(c), why);
+}
+
+/* dest is where a routed request goes: a connection of this worker, or
+ * (with several workers) one another worker owns, as the peer index
+ * described it. */
+struct dest {
+    struct conn *local;
+    struct peer_hit remote; /* when |local| is NULL */
+};
+
+/* post counts and queues |msg| with |bytes| for worker |to|; false (counted,
+ * logged) when that channel is full. */
+static bool post(struct worker *w, unsigned to, struct handoff_msg *msg, const void *bytes,
+                 size_t len)
+{
+    msg->from = (uint8_t)w->id;
+    msg->len = (uint32_t)len;
+    bool response = msg->kind == HANDOFF_RESPONSE; /* else a request, or one coming back */
+    if (handoff_post(w->group->mesh, w->id, to, msg, bytes)) {
+        worker_wake(w, to);
+        metrics_inc(&w->metrics, response ? M_HANDOFF_RESPONSE : M_HANDOFF_REQUEST);
+        return true;
+    }
+    metrics_inc(&w->metrics, M_HANDOFF_REFUSED);
+    LOG_RATELIMITED(LOG_WARN, "hand-off channel to another worker is full",
+                    LF_UINT("to_worker", to), LF_STR("kind", response ? "response" : "request"));
+    return false;
 }
 
 /* build_answer writes the response reusegw originates for request |p|
@@ -141,10 +176,10 @@ static enum sip_err drop_alias(struct sip_edit *ed, const struct sip_via *via)
  * transport TLS, sent-by identity.sent_by, the original parameters, and
  * `;alias` on a connection reusegw opened; a topmost Route naming reusegw
  * is popped. Returns the length in scratch, or 0. */
-static size_t rewrite_request(struct worker *w, const struct parsed *p, const struct conn *to,
+static size_t rewrite_request(struct worker *w, const struct parsed *p, enum conn_kind to_kind,
                               bool pop_route)
 {
-    bool alias = w->cfg->reuse.request_alias && to->kind == CONN_TLS_OUT;
+    bool alias = w->cfg->reuse.request_alias && to_kind == CONN_TLS_OUT;
     struct sip_edit ed;
     sip_edit_init(&ed, &p->msg);
     if ((pop_route && sip_edit_pop_route(&ed) != SIP_OK) ||
@@ -155,13 +190,43 @@ static size_t rewrite_request(struct worker *w, const struct parsed *p, const st
     return emit(w, &ed);
 }
 
+/* forward_remote hands the rewritten request |p| (|n| bytes in scratch,
+ * pending entry |e| or NULL for an ACK) to the worker owning |to|. */
+static void forward_remote(struct worker *w, struct conn *from, const struct peer_hit *to,
+                           const struct parsed *p, struct pending *e, size_t n)
+{
+    struct handoff_msg msg = {
+        .kind = HANDOFF_REQUEST,
+        .is_ack = e == NULL,
+        .tls = to->ref,
+        .legacy = conn_ref_of(&w->conns, from),
+    };
+    if (e) {
+        msg.method = e->method;
+        msg.branch_len = e->branch_len;
+        memcpy(msg.branch, e->branch, e->branch_len);
+    }
+    if (n > 0 && post(w, to->worker, &msg, w->scratch, n))
+        return;
+    if (e)
+        pending_remove(&w->pending, e);
+    if (!e)
+        drop(&w->counters.dropped_buffer_full, from, "hand-off channel cannot take the ACK");
+    else if (n == 0)
+        answer(w, from, p, 400, NULL, "message too large after Via rewrite");
+    else
+        answer(w, from, p, 503, NULL, "worker hand-off channel full");
+}
+
 /* forward_request sends a legacy-proxy request |p| (arrived on |from|, the
- * E or mirror connection responses go back to) to TLS connection |to|, with
- * the client-role rewrite and a pending entry. */
-static void forward_request(struct worker *w, struct conn *from, struct conn *to,
+ * E or mirror connection responses go back to) to TLS connection |dst|,
+ * with the client-role rewrite and a pending entry. */
+static void forward_request(struct worker *w, struct conn *from, const struct dest *dst,
                             const struct parsed *p, const struct sip_header *drop_route,
                             const struct sip_str domain)
 {
+    struct conn *to = dst->local;
+    enum conn_kind to_kind = to ? (enum conn_kind)to->kind : (enum conn_kind)dst->remote.kind;
     bool is_ack = is_method(&p->msg, "ACK");
     struct pending *e = NULL;
     if (!is_ack) {
@@ -177,13 +242,20 @@ static void forward_request(struct worker *w, struct conn *from, struct conn *to
             return;
         }
         e->legacy = conn_ref_of(&w->conns, from);
-        e->tls = conn_ref_of(&w->conns, to);
-        e->target = to->key;
+        e->legacy_worker = (uint8_t)w->id;
+        e->tls = to ? conn_ref_of(&w->conns, to) : dst->remote.ref;
+        e->tls_worker = (uint8_t)(to ? w->id : dst->remote.worker);
+        e->tls_kind = (uint8_t)to_kind;
+        e->target = to ? to->key : dst->remote.key;
         size_t n = domain.len < sizeof(e->domain) ? domain.len : sizeof(e->domain) - 1;
         memcpy(e->domain, domain.p, n);
         e->domain[n] = 0;
     }
-    size_t n = rewrite_request(w, p, to, drop_route != NULL);
+    size_t n = rewrite_request(w, p, to_kind, drop_route != NULL);
+    if (!to) {
+        forward_remote(w, from, &dst->remote, p, e, n);
+        return;
+    }
     bool sent = n > 0 && conn_send(w, to, w->scratch, n);
     if (sent) {
         w->counters.requests_relayed++;
@@ -228,9 +300,12 @@ static void narrow_to(struct route_plan *plan, const struct conn_key *key)
 
 /* pick_connection finds or dials the TLS connection for a routed request:
  * an existing one to a target whose identities cover the domain, in target
- * order, else a new dial with failover (DESIGN.md routing step 3). */
-static struct conn *pick_connection(struct worker *w, const struct route_plan *plan,
-                                    const char **why)
+ * order — this worker's own first (no lock), then, with several workers,
+ * another worker's — else a new dial with failover (DESIGN.md routing step
+ * 3), which this worker owns. False (|why| set) when nothing can be
+ * dialled. */
+static bool pick_connection(struct worker *w, const struct route_plan *plan, const char **why,
+                            struct dest *dst)
 {
     char domain[256];
     size_t n = plan->domain.len < sizeof(domain) ? plan->domain.len : sizeof(domain) - 1;
@@ -242,18 +317,22 @@ static struct conn *pick_connection(struct worker *w, const struct route_plan *p
         struct conn_key key;
         if (!target_key(&plan->targets[i], &key))
             continue;
-        struct conn *c = conn_index_find(&w->conns, &key, domain);
-        if (c) {
+        dst->local = conn_index_find(&w->conns, &key, domain);
+        if (dst->local || (w->group && !w->local_only &&
+                           peer_index_find(w->group->index, &key, domain, w->id, &dst->remote))) {
             reuse_decided(w, REUSE_REUSED, domain, &key);
-            return c;
+            return true;
         }
         if (!first.family)
             first = key;
         if (miss == REUSE_NO_ROW)
             miss = conn_index_miss(&w->conns, &key);
+        if (miss == REUSE_NO_ROW && w->group && !w->local_only)
+            miss = peer_index_miss(w->group->index, &key, w->id);
     }
     reuse_decided(w, miss, domain, &first);
-    return conn_dial(w, w->cfg, domain, plan->targets, plan->n_targets, 0, why);
+    dst->local = conn_dial(w, w->cfg, domain, plan->targets, plan->n_targets, 0, why);
+    return dst->local != NULL;
 }
 
 /* from_legacy handles a request from the legacy proxy on E (routed) or on
@@ -274,7 +353,8 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
                 answer(w, c, p, 503, "Service Unavailable", "peer connection is gone");
             return;
         }
-        forward_request(w, c, t, p, NULL, (struct sip_str){t->domain, strlen(t->domain)});
+        forward_request(w, c, &(struct dest){.local = t}, p, NULL,
+                        (struct sip_str){t->domain, strlen(t->domain)});
         return;
     }
     /* CANCEL and non-2xx ACK follow their INVITE (R-5923-13). */
@@ -282,12 +362,25 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
     if (is_ack || is_method(&p->msg, "CANCEL")) {
         struct pending *inv =
             pending_find(&w->pending, p->via.branch.p, p->via.branch.len, PENDING_INVITE);
-        struct conn *t = inv ? conn_get(&w->conns, inv->tls) : NULL;
+        if (inv && inv->tls_worker != w->id && !w->local_only) {
+            /* Its owner checks the connection; when that is gone the
+             * CANCEL comes back and is routed again here, to the INVITE's
+             * address (reroute_handed). */
+            reuse_decided(w, REUSE_REUSED, inv->domain, &inv->target);
+            struct dest d = {.remote = {.worker = inv->tls_worker,
+                                        .kind = inv->tls_kind,
+                                        .ref = inv->tls,
+                                        .key = inv->target}};
+            forward_request(w, c, &d, p, NULL, (struct sip_str){inv->domain, strlen(inv->domain)});
+            return;
+        }
+        struct conn *t = inv && inv->tls_worker == w->id ? conn_get(&w->conns, inv->tls) : NULL;
         if (inv && (!t || t->state == CONN_CLOSING || t->state == CONN_DEAD))
             t = conn_index_find(&w->conns, &inv->target, inv->domain); /* same address */
         if (t && t->state != CONN_CLOSING && t->state != CONN_DEAD) {
             reuse_decided(w, REUSE_REUSED, inv->domain, &inv->target);
-            forward_request(w, c, t, p, NULL, (struct sip_str){inv->domain, strlen(inv->domain)});
+            forward_request(w, c, &(struct dest){.local = t}, p, NULL,
+                            (struct sip_str){inv->domain, strlen(inv->domain)});
             return;
         }
         if (inv) {
@@ -305,14 +398,15 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
     if (plan.verdict == ROUTE_OK && bound.family)
         narrow_to(&plan, &bound);
     const char *why = plan.why;
-    struct conn *t = plan.verdict == ROUTE_OK ? pick_connection(w, &plan, &why) : NULL;
-    if (t && t->targets == &original) {
+    struct dest dst = {0};
+    bool routed = plan.verdict == ROUTE_OK && pick_connection(w, &plan, &why, &dst);
+    if (dst.local && dst.local->targets == &original) {
         /* The kernel named one destination: nothing to fail over to, and
          * |original| dies with this call. */
-        t->targets = NULL;
-        t->n_targets = 0;
+        dst.local->targets = NULL;
+        dst.local->n_targets = 0;
     }
-    if (!t) {
+    if (!routed) {
         /* Per message, and counted in reusegw_503_sent_total: debug. */
         LOG_RATELIMITED(LOG_DEBUG, "cannot route request", LF_STR("reason", why));
         if (is_ack)
@@ -321,35 +415,57 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
             answer(w, c, p, 503, "Service Unavailable", why);
         return;
     }
-    forward_request(w, c, t, p, plan.self_route, plan.domain);
+    forward_request(w, c, &dst, p, plan.self_route, plan.domain);
 }
 
-/* response_from_peer restores the legacy proxy's Via and sends the response
- * to the connection its transaction came from. |from| is the connection it
- * arrived on; when that is an open TLS connection the transaction lives
- * there now, whatever connection it was first handed to (failover). */
-static void response_from_peer(struct worker *w, const struct conn *from, const struct parsed *p)
+/* deliver_response restores the legacy proxy's Via and sends response |p|
+ * to the connection its transaction came from, or hands it to the worker
+ * owning that connection. |src| is the open TLS connection it arrived on
+ * (NULL when it was not open): the transaction lives there now, whatever
+ * connection it was first handed to (failover). |from| names the arrival
+ * for logs. */
+static void deliver_response(struct worker *w, const char *from, const struct peer_hit *src,
+                             const struct parsed *p)
 {
     struct sip_cseq cseq;
     if (sip_check_cseq(&p->msg, &cseq) != SIP_OK) {
-        drop(&w->counters.dropped_malformed, from, "response without a valid CSeq");
+        drop_from(&w->counters.dropped_malformed, from, "response without a valid CSeq");
         return;
     }
     enum pending_method pm = pending_method_of(cseq.method.p, cseq.method.len);
     struct pending *e = pending_find(&w->pending, p->via.branch.p, p->via.branch.len, pm);
-    struct conn *legacy = e ? conn_get(&w->conns, e->legacy) : NULL;
     if (!e) {
-        drop(&w->counters.dropped_unknown_branch, from, "response to an unknown transaction");
+        drop_from(&w->counters.dropped_unknown_branch, from, "response to an unknown transaction");
         return;
     }
+    if (e->legacy_worker != w->id) {
+        /* A request another worker handed over: its entry there restores
+         * the Via. This one only lives as long as the transaction does. */
+        struct handoff_msg msg = {
+            .kind = HANDOFF_RESPONSE, .open = src != NULL, .legacy = e->legacy};
+        if (src) {
+            msg.tls = src->ref;
+            msg.tls_kind = src->kind;
+            msg.target = src->key;
+        }
+        unsigned to = e->legacy_worker;
+        pending_on_response(&w->pending, e, p->msg.status, w->now_ms); /* may free |e| */
+        if (!post(w, to, &msg, p->buf, p->len))
+            drop_from(&w->counters.dropped_buffer_full, from, "hand-off channel full");
+        return;
+    }
+    struct conn *legacy = conn_get(&w->conns, e->legacy);
     if (!legacy) {
-        drop(&w->counters.dropped_peer_gone, from, "the legacy connection of this response closed");
+        drop_from(&w->counters.dropped_peer_gone, from,
+                  "the legacy connection of this response closed");
         return;
     }
-    if (from->state == CONN_OPEN) {
-        e->tls = conn_ref_of(&w->conns, from);
-        if (from->key.family)
-            e->target = from->key;
+    if (src) {
+        e->tls = src->ref;
+        e->tls_worker = src->worker;
+        e->tls_kind = src->kind;
+        if (src->key.family)
+            e->target = src->key;
     }
     struct sip_edit ed;
     sip_edit_init(&ed, &p->msg);
@@ -358,11 +474,23 @@ static void response_from_peer(struct worker *w, const struct conn *from, const 
                    : 0;
     pending_on_response(&w->pending, e, p->msg.status, w->now_ms); /* may free |e| */
     if (n == 0 || !conn_send(w, legacy, w->scratch, n)) {
-        drop(&w->counters.dropped_buffer_full, from, "legacy connection cannot take the response");
+        drop_from(&w->counters.dropped_buffer_full, from,
+                  "legacy connection cannot take the response");
         return;
     }
     w->counters.responses_relayed++;
     metrics_relayed(&w->metrics, M_MSG_TO_LEGACY_RESPONSE, M_BYTES_TO_LEGACY, n);
+}
+
+/* response_from_peer is deliver_response for a response that arrived on
+ * this worker's connection |from|. */
+static void response_from_peer(struct worker *w, const struct conn *from, const struct parsed *p)
+{
+    struct peer_hit src = {.worker = (uint8_t)w->id,
+                           .kind = from->kind,
+                           .ref = conn_ref_of(&w->conns, from),
+                           .key = from->key};
+    deliver_response(w, conn_kind_name(from), from->state == CONN_OPEN ? &src : NULL, p);
 }
 
 /* names_legacy is true when |value| mentions legacy.forward_to or
@@ -561,4 +689,147 @@ void relay_dial_failed(struct worker *w, struct conn *c, const char *why)
             response_from_peer(w, c, &r);
         }
     }
+}
+
+/* parse_handed indexes |len| bytes another worker handed over; it parsed
+ * them once already, so a failure here is a bug, counted as malformed. */
+static bool parse_handed(struct parsed *p, const char *buf, size_t len)
+{
+    p->buf = buf;
+    p->len = len;
+    return sip_parse(buf, len, &p->msg, p->headers, MAX_HEADERS) == SIP_OK &&
+           sip_via_parse_first(&p->msg, &p->via, NULL, 0) == SIP_OK;
+}
+
+/* bounce answers a handed-over request that cannot leave on this worker
+ * with a 503 naming |why|, sent back like a peer's response so that the
+ * worker of its legacy connection restores the Via. An ACK is dropped. */
+static void bounce(struct worker *w, const struct handoff_msg *msg, const char *bytes,
+                   const char *why)
+{
+    struct parsed p;
+    if (msg->is_ack || !parse_handed(&p, bytes, msg->len)) {
+        drop_from(&w->counters.dropped_peer_gone, "hand-off", why);
+        return;
+    }
+    char buf[8192];
+    size_t n = build_answer(w, &p, 503, NULL, why, buf, sizeof(buf));
+    struct handoff_msg r = {.kind = HANDOFF_RESPONSE, .legacy = msg->legacy};
+    if (n > 0 && post(w, msg->from, &r, buf, n))
+        w->counters.answered_503++;
+}
+
+/* still_established asks the kernel whether open connection |c| is still
+ * established: a reset or FIN the loop has not delivered yet shows there
+ * first. One getsockopt, on the hand-off path only: a worker's own requests
+ * meet the connection's end in its event order, a handed one arrives from
+ * another thread in no order with it, and is better routed again than lost
+ * on a dead connection. */
+static bool still_established(const struct conn *c)
+{
+    uint8_t state = 0; /* tcpi_state, the first byte of struct tcp_info */
+    socklen_t len = sizeof(state);
+    return c->state != CONN_OPEN || (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &state, &len) == 0 &&
+                                     state == TCP_ESTABLISHED);
+}
+
+/* request_handed sends a request another worker routed to this worker's
+ * connection, keeping an entry that forwards its responses back. */
+static void request_handed(struct worker *w, const struct handoff_msg *msg, const char *bytes)
+{
+    struct conn *t = conn_get(&w->conns, msg->tls);
+    bool usable =
+        t && (t->kind == CONN_TLS_IN || t->kind == CONN_TLS_OUT) && !t->peer_closed &&
+        (t->state == CONN_CONNECTING || t->state == CONN_HANDSHAKE || t->state == CONN_OPEN) &&
+        still_established(t);
+    if (!usable) {
+        /* Its row was still in the peer index when the sender looked: let
+         * the sender route it again, as one worker would have. */
+        struct handoff_msg back = *msg;
+        back.kind = HANDOFF_REROUTE;
+        if (msg->is_ack || !post(w, msg->from, &back, bytes, msg->len))
+            drop_from(&w->counters.dropped_peer_gone, "hand-off", "peer connection is gone");
+        return;
+    }
+    struct pending *e = NULL;
+    if (!msg->is_ack) {
+        e = pending_add(&w->pending, msg->branch, msg->branch_len, msg->method, "", 0, w->now_ms);
+        if (!e) {
+            w->counters.refused_pending_full++;
+            bounce(w, msg, bytes, "too many pending transactions");
+            return;
+        }
+        e->legacy = msg->legacy;
+        e->legacy_worker = msg->from;
+        e->tls = msg->tls;
+        e->tls_worker = (uint8_t)w->id;
+        e->tls_kind = t->kind;
+        e->target = t->key;
+    }
+    if (conn_send(w, t, bytes, msg->len)) {
+        w->counters.requests_relayed++;
+        metrics_relayed(&w->metrics, M_MSG_TO_PEER_REQUEST, M_BYTES_TO_PEER, msg->len);
+        return;
+    }
+    if (e)
+        pending_remove(&w->pending, e);
+    bounce(w, msg, bytes, "peer connection congested");
+}
+
+/* reroute_handed routes again, on this worker only, a request whose
+ * connection on another worker had closed: the legacy proxy's Via (kept in
+ * the pending entry) is put back, the entry dropped, and the request goes
+ * through request_from_legacy as if it had just arrived. */
+static void reroute_handed(struct worker *w, const struct handoff_msg *msg, const char *bytes)
+{
+    struct pending *e = pending_find(&w->pending, msg->branch, msg->branch_len, msg->method);
+    struct conn *legacy = e ? conn_get(&w->conns, e->legacy) : NULL;
+    struct parsed p;
+    if (!legacy || !parse_handed(&p, bytes, msg->len)) {
+        drop_from(&w->counters.dropped_peer_gone, "hand-off",
+                  "legacy connection or transaction gone");
+        return;
+    }
+    struct sip_edit ed;
+    sip_edit_init(&ed, &p.msg);
+    size_t n = sip_edit_via_restore(&ed, &p.via, (struct sip_str){e->via, e->via_len}) == SIP_OK
+                   ? emit(w, &ed)
+                   : 0;
+    pending_remove(&w->pending, e);
+    if (n == 0) {
+        drop_from(&w->counters.dropped_malformed, "hand-off", "cannot restore the Via to re-route");
+        return;
+    }
+    memcpy(w->reroute, w->scratch, n); /* routing rewrites into scratch */
+    if (!parse_handed(&p, w->reroute, n)) {
+        drop_from(&w->counters.dropped_malformed, "hand-off", "restored request does not parse");
+        return;
+    }
+    w->local_only = true;
+    request_from_legacy(w, legacy, &p);
+    w->local_only = false;
+}
+
+void relay_handoff(struct worker *w, const struct handoff_msg *msg, const char *bytes)
+{
+    if (msg->kind == HANDOFF_REROUTE) {
+        reroute_handed(w, msg, bytes);
+        return;
+    }
+    if (msg->kind == HANDOFF_REQUEST) {
+        request_handed(w, msg, bytes);
+        return;
+    }
+    if (msg->kind == HANDOFF_UNALIAS) {
+        alias_unalias(w, msg->tls, &msg->target);
+        return;
+    }
+    struct parsed p;
+    if (!parse_handed(&p, bytes, msg->len)) {
+        drop_from(&w->counters.dropped_malformed, "hand-off", "unparseable handed response");
+        return;
+    }
+    struct peer_hit src = {
+        .worker = msg->from, .kind = msg->tls_kind, .ref = msg->tls, .key = msg->target};
+    deliver_response(w, "hand-off", msg->open ? &src : NULL, &p);
 }

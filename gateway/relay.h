@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "sip/error.h"
+#include "handoff.h"
 #include "types.h"
 #include "worker.h"
 
@@ -30,5 +31,12 @@ void relay_framing_error(struct worker *w, struct conn *c, const char *buf, size
  * (ACKs are dropped): towards the legacy proxy like any peer response, or
  * to the mirror's TLS peer. |c| is closed by the caller afterwards. */
 void relay_dial_failed(struct worker *w, struct conn *c, const char *why);
+
+/* relay_handoff handles a record another worker handed over: a REQUEST
+ * goes out on this worker's TLS connection it names (or is answered 503
+ * back when that connection cannot take it), a RESPONSE goes to this
+ * worker's legacy connection with the Via restored, an UNALIAS drops the
+ * alias a newer one replaced. |bytes| is borrowed. */
+void relay_handoff(struct worker *w, const struct handoff_msg *msg, const char *bytes);
 
 #endif

@@ -1,10 +1,12 @@
 /* reload: load, vet, build, swap. */
 #include "reload.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "config/config.h"
 #include "gateway.h"
+#include "handoff.h"
 #include "log.h"
 #include "tls/ctx.h"
 
@@ -83,17 +85,35 @@ bool reload_worker(struct worker *w)
         cfg_unref(next);
         return false;
     }
-    /* Connections keep the ctx they were made with and the snapshot their
-     * routes point into (they hold references); new ones use these. */
-    tls_ctx_unref(w->tls_ctx);
-    w->tls_ctx = ctx;
-    cfg_unref(w->cfg);
-    w->cfg = next;
-    worker_cache_names(w);
+    worker_install(w, next, ctx);
+    for (unsigned i = 0; w->group && i < w->group->n; i++) {
+        if (i == w->id)
+            continue;
+        struct reload_payload *p = malloc(sizeof(*p));
+        if (!p) {
+            LOG_ERROR("out of memory: a worker keeps its old configuration", LF_UINT("worker", i));
+            continue;
+        }
+        p->cfg = cfg_ref(next);
+        p->tls_ctx = tls_ctx_ref(ctx);
+        reload_payload_free(handoff_offer_reload(w->group->mesh, i, p));
+    }
+    cfg_unref(next);
+    tls_ctx_unref(ctx);
     /* |path| belonged to the snapshot just released. */
     LOG_INFO("configuration reloaded", LF_STR("config", next->path),
              LF_UINT("routes", next->n_routes));
     /* After the line above, so that it is written under the old level. */
     gateway_apply_log_config(next);
     return true;
+}
+
+void reload_payload_free(void *p)
+{
+    struct reload_payload *r = p;
+    if (!r)
+        return;
+    cfg_unref(r->cfg);
+    tls_ctx_unref(r->tls_ctx);
+    free(r);
 }

@@ -20,8 +20,21 @@ struct tls_ctx *reload_tls_ctx(const struct cfg_snapshot *cfg);
 
 /* reload_worker re-reads the configuration file of |w|'s snapshot. On
  * success certificates, CA, routes and runtime limits take effect for new
- * connections and requests; on any error (logged) nothing changes. Returns
- * true when the new configuration was installed. */
+ * connections and requests, in |w| at once and in every other worker of
+ * its group at that worker's next turn (loaded and vetted once, handed
+ * over through their mailboxes); on any error (logged) nothing changes.
+ * Returns true when the new configuration was installed. */
 bool reload_worker(struct worker *w);
+
+/* reload_payload is a vetted configuration on its way to another worker:
+ * one reference to each. */
+struct reload_payload {
+    struct cfg_snapshot *cfg;
+    struct tls_ctx *tls_ctx;
+};
+
+/* reload_payload_free drops the references of |p| (a struct
+ * reload_payload, or NULL) and frees it. Typed void for handoff.h. */
+void reload_payload_free(void *p);
 
 #endif

@@ -35,6 +35,7 @@ static void handshake_done(struct worker *w, struct conn *c)
     c->state = CONN_OPEN;
     limits_handshake_over(w, c);
     c->ids = tls_identities_ref(tls_conn_identities(c->tls));
+    conn_index_opened(&w->conns, c);
     metrics_inc(&w->metrics, tls_conn_resumed(c->tls) ? M_HANDSHAKE_RESUMED : M_HANDSHAKE_FULL);
     LOG_DEBUG("tls established", LF_STR("conn", conn_kind_name(c)),
               LF_STR("version", tls_conn_version(c->tls)), LF_STR("domain", c->domain),

@@ -43,9 +43,17 @@ enum worker_op {
     OP_CONNECT,
     OP_CLOSE,
     OP_SIGNAL,
-    OP_DNS,   /* c-ares socket polls (dns.h) */
-    OP_ADMIN, /* admin endpoint (admin.h) */
-    OP_PROBE, /* legacy reachability probe (admin_probe.h) */
+    OP_DNS,     /* c-ares socket polls (dns.h) */
+    OP_ADMIN,   /* admin endpoint (admin.h) */
+    OP_PROBE,   /* legacy reachability probe (admin_probe.h) */
+    OP_HANDOFF, /* hand-off wake-ups (handoff.h); slot = enum handoff_wake */
+};
+
+/* handoff_wake says how an OP_HANDOFF completion came. */
+enum handoff_wake {
+    WAKE_EVENTFD,     /* the read armed on the worker's eventfd */
+    WAKE_MSG_RING,    /* another worker's IORING_OP_MSG_RING */
+    WAKE_MSG_REFUSED, /* our MSG_RING to worker |gen| was refused */
 };
 
 static inline uint64_t tag_make(enum worker_op op, uint32_t slot, uint32_t gen)

@@ -19,8 +19,11 @@
 #include "admin_worker.h"
 #include "conn_io.h"
 #include "dns_route.h"
+#include "handoff.h"
 #include "io_backend.h"
 #include "log.h"
+#include "metrics_bridge.h"
+#include "relay.h"
 #include "reload.h"
 #include "tls/conn.h"
 #include "tls/ctx.h"
@@ -41,12 +44,20 @@ static void dispatch(void *ctx, const struct loop_event *ev);
 
 int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx)
 {
+    return worker_init_member(w, cfg, tls_ctx, NULL, 0);
+}
+
+int worker_init_member(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx,
+                       struct worker_group *group, unsigned id)
+{
     memset(w, 0, sizeof(*w));
     w->signal_fd = -1;
+    w->group = group;
+    w->id = id;
     w->cfg = cfg_ref(cfg);
     w->tls_ctx = tls_ctx_ref(tls_ctx);
-    const uint32_t max_conns = cfg->limits.max_connections;
-    const uint32_t max_pending = cfg->limits.max_pending_transactions;
+    const uint32_t max_conns = worker_share(w, cfg->limits.max_connections);
+    const uint32_t max_pending = worker_share(w, cfg->limits.max_pending_transactions);
     w->scratch_size = cfg->limits.max_message_bytes + SCRATCH_SLACK;
     w->scratch = malloc(w->scratch_size);
     /* One framing block per connection at most; out blocks bounded so that
@@ -64,6 +75,14 @@ int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_
                   LF_UINT("max_pending_transactions", max_pending));
         return -ENOMEM;
     }
+    if (group) {
+        w->conns.shared = group->index;
+        w->conns.worker_id = (uint8_t)id;
+        w->reroute = malloc(w->scratch_size);
+        if (!w->reroute)
+            return -ENOMEM;
+    }
+    metrics_set(&w->metrics, M_WORKERS, id == 0 ? (group ? group->n : 1) : 0);
     struct loop_options lo = {
         .entries = RING_ENTRIES,
         .recv_buffer_count = RECV_BUFFER_COUNT,
@@ -122,6 +141,7 @@ void worker_free(struct worker *w)
     buf_pool_free(&w->out_pool);
     buf_pool_free(&w->in_pool);
     free(w->scratch);
+    free(w->reroute);
     tls_session_cache_free(w->tls_sessions); /* after every conn that used it */
     tls_ctx_unref(w->tls_ctx);
     cfg_unref(w->cfg);
@@ -146,6 +166,22 @@ static int bind_retrying(int fd, const struct sockaddr *sa, socklen_t len, const
     }
 }
 
+/* listen_socket makes a listening socket of |family|, sharing its address
+ * with the other workers' when |shared|. -1 with errno on failure. */
+static int listen_socket(int family, bool shared)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (shared)
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        if (family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    }
+    return fd;
+}
+
 static int listen_on(struct worker *w, const struct cfg_hostport *hp, bool is_tls)
 {
     char name[300];
@@ -160,13 +196,16 @@ static int listen_on(struct worker *w, const struct cfg_hostport *hp, bool is_tl
         LOG_ERROR("too many listen addresses", LF_UINT("max", WORKER_MAX_LISTENERS));
         return -1;
     }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd >= 0) {
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (ss.ss_family == AF_INET6)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    }
+    /* SO_REUSEPORT would also let a group share the address with another
+     * process of the same user, such as a previous instance still dying:
+     * worker 0 first proves it free with a socket of its own, waiting as
+     * bind_retrying does. */
+    int probe = w->group && w->id == 0 ? listen_socket(ss.ss_family, false) : -1;
+    bool free_now = !w->group || w->id != 0 ||
+                    (probe >= 0 && bind_retrying(probe, (struct sockaddr *)&ss, len, name) == 0);
+    if (probe >= 0)
+        close(probe);
+    int fd = free_now ? listen_socket(ss.ss_family, w->group != NULL) : -1;
     if (fd < 0 || bind_retrying(fd, (struct sockaddr *)&ss, len, name) != 0 ||
         listen(fd, 1024) != 0) {
         LOG_ERROR("cannot listen", LF_STR("address", name),
@@ -200,7 +239,8 @@ int worker_listen(struct worker *w)
         return -1;
     for (size_t i = 0; i < w->n_listeners; i++)
         arm_listener(w, i);
-    w->admin = admin_worker_new(w); /* optional: NULL keeps the relay running */
+    if (w->id == 0) /* one admin endpoint; its /metrics and /aliases cover the group */
+        w->admin = admin_worker_new(w); /* optional: NULL keeps the relay running */
     return 0;
 }
 
@@ -282,9 +322,12 @@ static void on_signal(struct worker *w, const struct loop_event *ev)
 {
     if (ev->res == (int)sizeof(struct signalfd_siginfo)) {
         const struct signalfd_siginfo *si = &w->signal_info;
-        if (si->ssi_signo == SIGTERM || si->ssi_signo == SIGINT)
+        if (si->ssi_signo == SIGTERM || si->ssi_signo == SIGINT) {
+            for (unsigned i = 0; w->group && i < w->group->n; i++)
+                if (i != w->id)
+                    handoff_request_stop(w->group->mesh, i);
             start_drain(w, si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-        else if (si->ssi_signo == SIGHUP && reload_worker(w)) {
+        } else if (si->ssi_signo == SIGHUP && reload_worker(w)) {
             metrics_inc(&w->metrics, M_RELOAD_OK);
             if (w->admin)
                 admin_worker_reloaded(w->admin);
@@ -293,6 +336,90 @@ static void on_signal(struct worker *w, const struct loop_event *ev)
         }
     }
     arm_signal(w);
+}
+
+static void arm_wake(struct worker *w)
+{
+    loop_read(w->loop, handoff_eventfd(w->group->mesh, w->id), &w->wake_value,
+              sizeof(w->wake_value), tag_make(OP_HANDOFF, WAKE_EVENTFD, 0));
+}
+
+void worker_wake(struct worker *w, unsigned to)
+{
+    struct handoff_mesh *m = w->group->mesh;
+    if (!handoff_claim_wake(m, to))
+        return;
+    if (loop_msg(w->loop, w->group->workers[to].loop, tag_make(OP_HANDOFF, WAKE_MSG_RING, 0),
+                 tag_make(OP_HANDOFF, WAKE_MSG_REFUSED, to)) != 0)
+        handoff_wake_eventfd(m, to);
+}
+
+void worker_install(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx)
+{
+    /* Connections keep the ctx they were made with and the snapshot their
+     * routes point into (they hold references); new ones use these. */
+    struct cfg_snapshot *old_cfg = w->cfg;
+    struct tls_ctx *old_ctx = w->tls_ctx;
+    w->cfg = cfg_ref(cfg);
+    w->tls_ctx = tls_ctx_ref(tls_ctx);
+    cfg_unref(old_cfg);
+    tls_ctx_unref(old_ctx);
+    worker_cache_names(w);
+}
+
+/* HANDOFF_BATCH bounds the records taken from one worker per wake-up, so
+ * that a busy sender cannot starve this worker's own connections. */
+enum { HANDOFF_BATCH = 256 };
+
+/* on_handoff runs when another worker woke this one: control first (a new
+ * configuration applies to the messages drained after it), then every
+ * inbound channel until empty. */
+static void on_handoff(struct worker *w, const struct loop_event *ev)
+{
+    struct handoff_mesh *m = w->group->mesh;
+    enum handoff_wake how = (enum handoff_wake)tag_ref(ev->tag).slot;
+    if (how == WAKE_MSG_REFUSED) { /* the wake-up is still ours to deliver */
+        handoff_wake_eventfd(m, tag_ref(ev->tag).gen);
+        return;
+    }
+    handoff_woken(m, w->id);
+    bool stop = false;
+    struct reload_payload *reload = handoff_take_control(m, w->id, &stop);
+    if (reload) {
+        worker_install(w, reload->cfg, reload->tls_ctx);
+        reload_payload_free(reload);
+        metrics_inc(&w->metrics, M_RELOAD_OK);
+    }
+    if (stop)
+        start_drain(w, "SIGTERM");
+    bool more = false;
+    for (unsigned from = 0; from < w->group->n; from++) {
+        const struct handoff_msg *msg;
+        const char *bytes;
+        unsigned taken = 0;
+        while (from != w->id && (msg = handoff_next(m, from, w->id, &bytes)) != NULL) {
+            relay_handoff(w, msg, bytes);
+            handoff_done(m, from, w->id);
+            if (++taken == HANDOFF_BATCH) { /* the rest after this worker's own events */
+                more = true;
+                break;
+            }
+        }
+    }
+    if (more && handoff_claim_wake(m, w->id))
+        handoff_wake_eventfd(m, w->id);
+    if (how == WAKE_EVENTFD)
+        arm_wake(w);
+}
+
+/* BRIDGE_MS: how stale another worker's share of a /metrics scrape may be. */
+enum { BRIDGE_MS = 100 };
+
+static void bridge(void *ctx, struct timer *timer)
+{
+    struct worker *w = ctx;
+    metrics_bridge_absorb(w);
+    timer_arm(&w->timers, timer, w->now_ms + BRIDGE_MS);
 }
 
 static void dispatch(void *ctx, const struct loop_event *ev)
@@ -308,6 +435,9 @@ static void dispatch(void *ctx, const struct loop_event *ev)
         break;
     case OP_SIGNAL:
         on_signal(w, ev);
+        break;
+    case OP_HANDOFF:
+        on_handoff(w, ev);
         break;
     case OP_DNS:
         dns_routes_on_event(w->dns, ev);
@@ -337,7 +467,16 @@ static void close_all(struct worker *w)
 int worker_run(struct worker *w, int signal_fd)
 {
     w->signal_fd = signal_fd;
-    arm_signal(w);
+    if (signal_fd >= 0)
+        arm_signal(w);
+    if (w->group) {
+        arm_wake(w);
+        if (w->id != 0) { /* worker 0 refreshes its own registry at each scrape */
+            w->bridge.fire = bridge;
+            w->bridge.ctx = w;
+            timer_arm(&w->timers, &w->bridge, w->now_ms + BRIDGE_MS);
+        }
+    }
     bool closing_all = false;
     for (;;) {
         w->now_ms = timer_now_ms();

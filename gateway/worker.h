@@ -2,8 +2,9 @@
  * connection table, pending transactions, timers, buffer pools and counters.
  *
  * Owns every connection and buffer of its thread. Borrows the configuration
- * snapshot and TLS context (holds a reference to each). Never shares mutable
- * state with another worker: N workers are N independent structs. */
+ * snapshot and TLS context (holds a reference to each) and, with several
+ * workers, the worker_group. Never touches another worker's state: workers
+ * meet only in the group's peer index and hand-off channels. */
 #ifndef REUSEGW_WORKER_H
 #define REUSEGW_WORKER_H
 
@@ -22,6 +23,8 @@
 #include "types.h"
 
 struct admin_worker;
+struct handoff_mesh;
+struct peer_index;
 struct cfg_snapshot;
 struct dns_routes;
 struct tls_ctx;
@@ -37,6 +40,19 @@ struct listener {
     struct timer retry; /* re-arms accept after fds or memory ran out */
     char name[300];     /* "host:port" for logs */
 };
+
+struct worker;
+
+/* worker_group is what N > 1 workers share; owned by gateway.c, which
+ * creates it before and frees it after every worker. One worker has none. */
+struct worker_group {
+    unsigned n;
+    struct worker *workers;   /* [n]; worker 0 runs the admin endpoint */
+    struct peer_index *index; /* every worker's indexed TLS connections */
+    struct handoff_mesh *mesh;
+};
+
+#define WORKER_MAX 64 /* runtime.workers (and auto) is capped here */
 
 struct worker {
     struct cfg_snapshot *cfg;
@@ -69,12 +85,38 @@ struct worker {
     size_t legacy_name_lens[2];
     char *scratch; /* one rewritten message; max_message_bytes + slack */
     size_t scratch_size;
+    /* With several workers: a request coming back for re-routing, restored
+     * to the legacy proxy's bytes (scratch_size); |local_only| while it is
+     * routed again, so that it goes no further than this worker. */
+    char *reroute;
+    bool local_only;
+    /* With several workers: its group and id, the buffer its wake-up
+     * eventfd is read into, and the timer that refreshes its registry for
+     * worker 0's scrapes. */
+    struct worker_group *group;
+    unsigned id;
+    uint64_t wake_value;
+    struct timer bridge;
 };
+
+/* worker_share is this worker's part of a process-wide limit |value|:
+ * ceil(value / workers); |value| itself with one worker. */
+static inline uint32_t worker_share(const struct worker *w, uint32_t value)
+{
+    unsigned n = w->group ? w->group->n : 1;
+    return (uint32_t)(((uint64_t)value + n - 1) / n);
+}
 
 /* worker_init prepares |w| for |cfg| and |tls_ctx| (references taken) and
  * creates its loop. Returns 0 or -errno (logged). Release with
  * worker_free. */
 int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx);
+
+/* worker_init_member is worker_init for worker |id| of |group| (borrowed
+ * for the worker's life): its tables are sized by its share of the limits
+ * and its index changes are mirrored into the group's peer index. */
+int worker_init_member(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx,
+                       struct worker_group *group, unsigned id);
 
 /* worker_cache_names refreshes the text forms above from |w->cfg|; call it
  * whenever the snapshot changes. */
@@ -84,13 +126,27 @@ void worker_cache_names(struct worker *w);
 void worker_free(struct worker *w);
 
 /* worker_listen binds and listens on every tls.listen address and
- * legacy.listen (SO_REUSEADDR). Returns 0, or -1 after logging which
+ * legacy.listen (SO_REUSEADDR; in a group also SO_REUSEPORT, so every
+ * worker has its own socket and the kernel spreads connections), and
+ * worker 0 opens the admin endpoint. Returns 0, or -1 after logging which
  * address failed and why. */
 int worker_listen(struct worker *w);
 
 /* worker_run runs the loop until SIGTERM/SIGINT has drained. Signals must
- * be blocked in the calling thread; |signal_fd| is a signalfd for them.
- * Returns 0 on a clean stop, -1 on a loop failure (logged). */
+ * be blocked in the calling thread; |signal_fd| is a signalfd for them, or
+ * -1 in a group member that hears of them through its mailbox (worker 0
+ * reads the signalfd and tells the others). Returns 0 on a clean stop, -1
+ * on a loop failure (logged). */
 int worker_run(struct worker *w, int signal_fd);
+
+/* worker_wake wakes worker |to| of |w|'s group after |w| posted to it:
+ * IORING_OP_MSG_RING from |w|'s ring to |to|'s, leaving with |w|'s next
+ * turn; the eventfd where the backend cannot (epoll) or the kernel
+ * refused. Nothing when |to| is already due to wake. */
+void worker_wake(struct worker *w, unsigned to);
+
+/* worker_install swaps |cfg| and |tls_ctx| in (references taken) for new
+ * connections and requests: a reload, once vetted by reload.h. */
+void worker_install(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx);
 
 #endif

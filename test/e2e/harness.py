@@ -252,8 +252,9 @@ def gateway_config(pki, leaf, sent_by, tls_listen, forward_to, legacy_listen, ro
                    for d, ts in routes.items()],
         "limits": {"max_connections": 1000, "max_message_bytes": 131072},
         "admin": {"listen": hostport(admin_listen)},
-        # ctest runs every e2e module once per event-loop backend.
-        "runtime": {"workers": 1,
+        # ctest runs every e2e module once per event-loop backend, and some
+        # again with REUSEGW_TEST_WORKERS=2 (label workers2).
+        "runtime": {"workers": int(os.environ.get("REUSEGW_TEST_WORKERS", "1")),
                     "io_backend": os.environ.get("REUSEGW_TEST_IO_BACKEND", "auto")},
         "log": {"level": level, "format": "logfmt"},
     }

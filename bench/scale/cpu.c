@@ -1,0 +1,88 @@
+#include "cpu.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+/* utime + stime from a /proc stat file, in seconds; -1 if unreadable. */
+static double stat_seconds(const char *path)
+{
+    char line[1024];
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(line, 1, sizeof(line) - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    /* The command name (field 2) may hold spaces and parentheses: fields
+     * are counted from the last ')'. utime and stime are fields 14, 15. */
+    const char *p = strrchr(line, ')');
+    unsigned long long utime, stime;
+    if (!p ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+double cpu_pid_seconds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    return stat_seconds(path);
+}
+
+unsigned cpu_pid_threads(pid_t pid, struct cpu_thread *out, unsigned max)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    unsigned n = 0;
+    struct dirent *e;
+    while (n < max && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char stat[sizeof(path) + sizeof(e->d_name) + 8];
+        snprintf(stat, sizeof(stat), "%s/%s/stat", path, e->d_name);
+        double s = stat_seconds(stat);
+        if (s >= 0)
+            out[n++] = (struct cpu_thread){.tid = (pid_t)atoi(e->d_name), .seconds = s};
+    }
+    closedir(d);
+    return n;
+}
+
+double cpu_self_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+bool cpu_machine_read(struct cpu_machine *m)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return false;
+    /* user nice system idle iowait irq softirq steal */
+    unsigned long long v[8] = {0};
+    int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                     &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (got < 7)
+        return false;
+    unsigned long long all = 0;
+    for (int i = 0; i < 8; i++)
+        all += v[i];
+    double tick = (double)sysconf(_SC_CLK_TCK);
+    m->total = (double)all / tick;
+    m->busy = (double)(all - v[1] - v[3] - v[4]) / tick;
+    m->nice = (double)v[1] / tick;
+    m->softirq = (double)(v[5] + v[6]) / tick;
+    return true;
+}

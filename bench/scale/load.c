@@ -1,0 +1,171 @@
+/* scale_load: TLS peers of reusegw for the scaling benchmark. Opens -n
+ * mutually authenticated TLS connections to reusegw's tls.listen, from a
+ * chosen source address; connection i proves p<i>.scale.test with client
+ * certificate i / 16 (-C/-K given once per 16 connections, names.h) and
+ * sends Via sent-by p<i>.scale.test:<port+i> with ;alias. Connections are
+ * spread over -t epoll threads.
+ *
+ *   forward: keeps -W OPTIONS in flight per connection (or paces to -r) and
+ *            reports transactions/s and latency over the window.
+ *   answer:  sends one OPTIONS per connection (so reusegw aliases it),
+ *            prints "ready", then answers every request reusegw sends down
+ *            those connections with 200 until SIGTERM.
+ *
+ * Output: one key=value report line on stdout (phase.h). Exit 0 only when
+ * no error was counted. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "names.h"
+#include "net.h"
+#include "tool.h"
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: scale_load -c TLS_ADDR -b SOURCE_IP -A CA -C CHAIN -K KEY [-C -K ...]\n"
+                    "  -C/-K        client certificate chain and key, once per 16 connections\n"
+                    "  -m MODE      forward (default) or answer\n"
+                    "  -H NAME      reusegw's certificate name, for SNI and checking (a.test)\n"
+                    "  -P PORT      Via sent-by port of connection 0 (20000)\n" TOOL_USAGE);
+    exit(2);
+}
+
+static SSL_CTX *client_ctx(const char *chain, const char *key, const char *ca)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+    if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+        !SSL_CTX_use_certificate_chain_file(ctx, chain) ||
+        !SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) ||
+        !SSL_CTX_load_verify_locations(ctx, ca, NULL)) {
+        ERR_print_errors_fp(stderr);
+        exit(1);
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    return ctx;
+}
+
+/* One handshaken, non-blocking TLS connection; exits on failure (the run
+ * is void without all its connections). */
+static SSL *connect_tls(SSL_CTX *ctx, const struct net_addr *to, const struct net_addr *from,
+                        const char *server_name, int *fd_out)
+{
+    int fd = net_connect(to, from, 10);
+    if (fd < 0) {
+        perror("scale_load: connect");
+        exit(1);
+    }
+    SSL *ssl = SSL_new(ctx);
+    if (!ssl || !SSL_set_tlsext_host_name(ssl, server_name) ||
+        !X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), server_name, strlen(server_name)) ||
+        !SSL_set_fd(ssl, fd) || SSL_connect(ssl) != 1 || !net_nonblocking(fd)) {
+        fprintf(stderr, "scale_load: TLS handshake failed\n");
+        ERR_print_errors_fp(stderr);
+        exit(1);
+    }
+    *fd_out = fd;
+    return ssl;
+}
+
+int main(int argc, char **argv)
+{
+    struct tool_opts o;
+    tool_defaults(&o);
+    const char *addr = NULL, *source = NULL, *ca = NULL;
+    const char *chains[64], *keys[64];
+    unsigned nchains = 0, nkeys = 0;
+    const char *mode = "forward", *server_name = "a.test";
+    long base_port = NAMES_BASE_PORT;
+    int c;
+    while ((c = getopt(argc, argv, TOOL_OPTSTRING "m:c:b:C:K:A:H:P:")) != -1) {
+        switch (c) {
+        case 'm':
+            mode = optarg;
+            break;
+        case 'c':
+            addr = optarg;
+            break;
+        case 'b':
+            source = optarg;
+            break;
+        case 'C':
+            if (nchains == 64)
+                usage();
+            chains[nchains++] = optarg;
+            break;
+        case 'K':
+            if (nkeys == 64)
+                usage();
+            keys[nkeys++] = optarg;
+            break;
+        case 'A':
+            ca = optarg;
+            break;
+        case 'H':
+            server_name = optarg;
+            break;
+        case 'P': {
+            char *end;
+            base_port = strtol(optarg, &end, 10);
+            if (*end || end == optarg)
+                usage();
+            break;
+        }
+        default:
+            if (!strchr(TOOL_OPTSTRING, c) || !tool_option(&o, c, optarg))
+                usage();
+        }
+    }
+    bool forward = strcmp(mode, "forward") == 0;
+    struct net_addr to, from;
+    if (!addr || !source || !ca || nchains != nkeys || nchains * NAMES_PER_CERT < o.conns ||
+        (!forward && strcmp(mode, "answer") != 0) || !net_parse(addr, &to) ||
+        !net_parse_ip(source, &from) || base_port < 1 || base_port + o.conns > 65536)
+        usage();
+
+    SSL_CTX *ctxs[64];
+    for (unsigned i = 0; i < nchains; i++)
+        ctxs[i] = client_ctx(chains[i], keys[i], ca);
+    static const char *const targets[] = {NAMES_LEGACY_TARGET};
+    struct phase phase = {0};
+    struct loop *loops = calloc(o.threads, sizeof(*loops));
+    for (unsigned i = 0; i < o.threads; i++) {
+        struct loop_spec spec = {.phase = &phase,
+                                 .policy = forward ? SEND_LOAD : SEND_ONCE,
+                                 .targets = targets,
+                                 .ntargets = 1,
+                                 .listen_fd = -1};
+        tool_spec(&o, &spec);
+        if (!loop_init(&loops[i], &spec)) {
+            fprintf(stderr, "scale_load: out of memory\n");
+            return 1;
+        }
+    }
+    for (unsigned i = 0; i < o.conns; i++) {
+        struct peer_form form = {.transport = "TLS", .alias = true};
+        char domain[64];
+        names_peer_domain(i, domain, sizeof(domain));
+        snprintf(form.sent_by, sizeof(form.sent_by), "%s:%ld", domain, base_port + (long)i);
+        int fd;
+        SSL *ssl = connect_tls(ctxs[i / NAMES_PER_CERT], &to, &from, server_name, &fd);
+        if (!loop_add(&loops[i % o.threads], fd, ssl, i, &form)) {
+            fprintf(stderr, "scale_load: out of memory\n");
+            return 1;
+        }
+    }
+    tool_block_signals();
+    char ready[64];
+    snprintf(ready, sizeof(ready), "ready conns=%u", o.conns);
+    int status = tool_run(&phase, loops, o.threads, &o, forward, "scale_load", mode, ready);
+    free(loops);
+    for (unsigned i = 0; i < nchains; i++)
+        SSL_CTX_free(ctxs[i]);
+    return status;
+}
