@@ -112,10 +112,10 @@ int main(int argc, char **argv)
             server_name = optarg;
             break;
         case 'P': {
-            char *end;
-            base_port = strtol(optarg, &end, 10);
-            if (*end || end == optarg)
+            double v;
+            if (!tool_number(optarg, 1, 65535, &v))
                 usage();
+            base_port = (long)v;
             break;
         }
         default:

@@ -65,10 +65,10 @@ int main(int argc, char **argv)
             connect_to = optarg;
             break;
         case 'N': {
-            char *end;
-            ndomains = strtol(optarg, &end, 10);
-            if (*end || end == optarg)
+            double v;
+            if (!tool_number(optarg, 1, 100000, &v))
                 usage();
+            ndomains = (long)v;
             break;
         }
         default:

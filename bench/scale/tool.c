@@ -12,7 +12,7 @@ void tool_defaults(struct tool_opts *o)
                             .times = {.warmup_s = 1, .duration_s = 3, .drain_s = 5}};
 }
 
-static bool number(const char *arg, double lo, double hi, double *v)
+bool tool_number(const char *arg, double lo, double hi, double *v)
 {
     char *end;
     *v = strtod(arg, &end);
@@ -25,28 +25,28 @@ bool tool_option(struct tool_opts *o, int c, const char *arg)
     bool ok;
     switch (c) {
     case 't':
-        ok = number(arg, 1, 64, &v);
+        ok = tool_number(arg, 1, 64, &v);
         o->threads = (unsigned)v;
         break;
     case 'n':
-        ok = number(arg, 1, 100000, &v);
+        ok = tool_number(arg, 1, 100000, &v);
         o->conns = (unsigned)v;
         break;
     case 'W':
-        ok = number(arg, 1, 4096, &v);
+        ok = tool_number(arg, 1, 4096, &v);
         o->window = (unsigned)v;
         break;
     case 'r':
-        ok = number(arg, 0, 1e8, &o->rate);
+        ok = tool_number(arg, 0, 1e8, &o->rate);
         break;
     case 'u':
-        ok = number(arg, 0, 3600, &o->times.warmup_s);
+        ok = tool_number(arg, 0, 3600, &o->times.warmup_s);
         break;
     case 'd':
-        ok = number(arg, 0.1, 86400, &o->times.duration_s);
+        ok = tool_number(arg, 0.1, 86400, &o->times.duration_s);
         break;
     case 'D':
-        ok = number(arg, 0, 3600, &o->times.drain_s);
+        ok = tool_number(arg, 0, 3600, &o->times.drain_s);
         break;
     case 'w':
         ok = o->nwatches < PHASE_MAX_WATCHES && watch_parse(arg, &o->watches[o->nwatches++]);

@@ -33,6 +33,10 @@ struct tool_opts {
 /* Fills in the defaults above. */
 void tool_defaults(struct tool_opts *o);
 
+/* Parses |arg| as a number in [lo, hi] into |v|; false when it is not
+ * one (nothing is printed). */
+bool tool_number(const char *arg, double lo, double hi, double *v);
+
 /* Applies common option c (a letter of TOOL_OPTSTRING) with its argument;
  * false with a message on stderr for a bad value. */
 bool tool_option(struct tool_opts *o, int c, const char *arg);
