@@ -41,6 +41,9 @@ struct handoff_msg {
     struct conn_ref legacy; /* E or mirror on the worker that owns it */
     struct conn_key target; /* RESPONSE, UNALIAS: the key T is indexed by */
     char branch[PENDING_BRANCH_MAX];
+    /* REQUEST: the domain it was routed for; its owner records the reuse
+     * decision once it knows the connection can take the request. */
+    char domain[256];
 };
 
 /* handoff_mesh_new creates the channels of |n| workers (2..255), each ring

@@ -191,9 +191,11 @@ static size_t rewrite_request(struct worker *w, const struct parsed *p, enum con
 }
 
 /* forward_remote hands the rewritten request |p| (|n| bytes in scratch,
- * pending entry |e| or NULL for an ACK) to the worker owning |to|. */
+ * pending entry |e| or NULL for an ACK, routed for |domain|) to the worker
+ * owning |to|. */
 static void forward_remote(struct worker *w, struct conn *from, const struct peer_hit *to,
-                           const struct parsed *p, struct pending *e, size_t n)
+                           const struct parsed *p, struct pending *e, size_t n,
+                           struct sip_str domain)
 {
     struct handoff_msg msg = {
         .kind = HANDOFF_REQUEST,
@@ -201,6 +203,8 @@ static void forward_remote(struct worker *w, struct conn *from, const struct pee
         .tls = to->ref,
         .legacy = conn_ref_of(&w->conns, from),
     };
+    size_t dn = domain.len < sizeof(msg.domain) ? domain.len : sizeof(msg.domain) - 1;
+    memcpy(msg.domain, domain.p, dn);
     if (e) {
         msg.method = e->method;
         msg.branch_len = e->branch_len;
@@ -253,7 +257,7 @@ static void forward_request(struct worker *w, struct conn *from, const struct de
     }
     size_t n = rewrite_request(w, p, to_kind, drop_route != NULL);
     if (!to) {
-        forward_remote(w, from, &dst->remote, p, e, n);
+        forward_remote(w, from, &dst->remote, p, e, n, domain);
         return;
     }
     bool sent = n > 0 && conn_send(w, to, w->scratch, n);
@@ -318,11 +322,15 @@ static bool pick_connection(struct worker *w, const struct route_plan *plan, con
         if (!target_key(&plan->targets[i], &key))
             continue;
         dst->local = conn_index_find(&w->conns, &key, domain);
-        if (dst->local || (w->group && !w->local_only &&
-                           peer_index_find(w->group->index, &key, domain, w->id, &dst->remote))) {
+        if (dst->local) {
             reuse_decided(w, REUSE_REUSED, domain, &key);
             return true;
         }
+        /* Another worker's connection: its owner records the decision
+         * (request_handed), or sends the request back to be routed again. */
+        if (w->group && !w->local_only &&
+            peer_index_find(w->group->index, &key, domain, w->id, &dst->remote))
+            return true;
         if (!first.family)
             first = key;
         if (miss == REUSE_NO_ROW)
@@ -366,7 +374,6 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
             /* Its owner checks the connection; when that is gone the
              * CANCEL comes back and is routed again here, to the INVITE's
              * address (reroute_handed). */
-            reuse_decided(w, REUSE_REUSED, inv->domain, &inv->target);
             struct dest d = {.remote = {.worker = inv->tls_worker,
                                         .kind = inv->tls_kind,
                                         .ref = inv->tls,
@@ -751,6 +758,7 @@ static void request_handed(struct worker *w, const struct handoff_msg *msg, cons
             drop_from(&w->counters.dropped_peer_gone, "hand-off", "peer connection is gone");
         return;
     }
+    reuse_decided(w, REUSE_REUSED, msg->domain, &t->key);
     struct pending *e = NULL;
     if (!msg->is_ack) {
         e = pending_add(&w->pending, msg->branch, msg->branch_len, msg->method, "", 0, w->now_ms);
