@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -15,6 +14,7 @@
 #include "metrics.h"
 #include "metrics_bridge.h"
 #include "peer_index.h"
+#include "strbuf.h"
 #include "tls/identities.h"
 #include "types.h"
 #include "worker.h"
@@ -53,43 +53,26 @@ static size_t render_metrics(void *ctx, char *buf, size_t cap)
     return metrics_render(regs, n, &info, buf, cap);
 }
 
-/* json is a bounded appender that counts past the end, like snprintf. */
-struct json {
-    char *buf;
-    size_t cap, len;
-};
-
-__attribute__((format(printf, 2, 3))) static void put(struct json *j, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    size_t room = j->len < j->cap ? j->cap - j->len : 0;
-    int n = vsnprintf(room ? j->buf + j->len : NULL, room, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        j->len += (size_t)n;
-}
-
 /* put_string writes |s| as a JSON string; certificate names are untrusted
  * text, so quotes, backslashes and control bytes are escaped. */
-static void put_string(struct json *j, const char *s)
+static void put_string(struct strbuf *j, const char *s)
 {
-    put(j, "\"");
+    strbuf_printf(j, "\"");
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\')
-            put(j, "\\%c", c);
+            strbuf_printf(j, "\\%c", c);
         else if (c < 0x20 || c == 0x7f)
-            put(j, "\\u%04x", c);
+            strbuf_printf(j, "\\u%04x", c);
         else
-            put(j, "%c", c);
+            strbuf_printf(j, "%c", c);
     }
-    put(j, "\"");
+    strbuf_printf(j, "\"");
 }
 
 /* alias_list is the /aliases JSON array being written. */
 struct alias_list {
-    struct json j;
+    struct strbuf j;
     bool first;
 };
 
@@ -101,15 +84,15 @@ static void put_alias(struct alias_list *l, const struct conn_key *key, unsigned
 {
     char addr[INET6_ADDRSTRLEN];
     inet_ntop(key->family, key->addr, addr, sizeof(addr));
-    put(&l->j,
-        "%s\n {\"transport\": \"tls\", \"address\": \"%s\", \"port\": %u, "
-        "\"worker\": %u, \"connection\": %u, \"identities\": [",
-        l->first ? "" : ",", addr, key->port, worker, slot);
+    strbuf_printf(&l->j,
+                  "%s\n {\"transport\": \"tls\", \"address\": \"%s\", \"port\": %u, "
+                  "\"worker\": %u, \"connection\": %u, \"identities\": [",
+                  l->first ? "" : ",", addr, key->port, worker, slot);
     for (size_t k = 0; k < tls_identities_count(ids); k++) {
-        put(&l->j, "%s", k ? ", " : "");
+        strbuf_printf(&l->j, "%s", k ? ", " : "");
         put_string(&l->j, tls_identities_get(ids, k));
     }
-    put(&l->j, "]}");
+    strbuf_printf(&l->j, "]}");
     l->first = false;
 }
 
@@ -128,7 +111,7 @@ static size_t render_aliases(void *ctx, char *buf, size_t cap)
     struct alias_list l = {.j = {.buf = buf, .cap = cap}, .first = true};
     if (cap)
         buf[0] = '\0';
-    put(&l.j, "[");
+    strbuf_printf(&l.j, "[");
     if (w->group) {
         peer_index_each(w->group->index, put_alias_row, &l);
     } else {
@@ -138,7 +121,7 @@ static size_t render_aliases(void *ctx, char *buf, size_t cap)
                 put_alias(&l, &c->key, 0, i, c->ids);
         }
     }
-    put(&l.j, "%s]\n", l.first ? "" : "\n");
+    strbuf_printf(&l.j, "%s]\n", l.first ? "" : "\n");
     return l.j.len;
 }
 

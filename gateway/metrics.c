@@ -2,9 +2,10 @@
  * Prometheus text renderer. */
 #include "metrics.h"
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+
+#include "strbuf.h"
 
 enum family_type { COUNTER, GAUGE, HISTOGRAM };
 
@@ -162,25 +163,6 @@ void metrics_observe_batch(struct metrics *m, uint64_t completions)
     metrics_add(m, M_BATCH_SUM, completions);
 }
 
-/* out is a bounded appender: it keeps counting past the end so that the
- * caller learns the size it would have needed. */
-struct out {
-    char *buf;
-    size_t cap;
-    size_t len;
-};
-
-__attribute__((format(printf, 2, 3))) static void put(struct out *o, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    size_t room = o->len < o->cap ? o->cap - o->len : 0;
-    int n = vsnprintf(room ? o->buf + o->len : NULL, room, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        o->len += (size_t)n;
-}
-
 static uint64_t sum(const struct metrics *const *regs, size_t n, unsigned id)
 {
     uint64_t total = 0;
@@ -189,32 +171,32 @@ static uint64_t sum(const struct metrics *const *regs, size_t n, unsigned id)
     return total;
 }
 
-static void header(struct out *o, const char *name, const char *help, const char *type)
+static void header(struct strbuf *o, const char *name, const char *help, const char *type)
 {
-    put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    strbuf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void render_family(struct out *o, const struct family *f, const struct metrics *const *regs,
-                          size_t n)
+static void render_family(struct strbuf *o, const struct family *f,
+                          const struct metrics *const *regs, size_t n)
 {
     header(o, f->name, f->help, f->type == GAUGE ? "gauge" : "counter");
     for (unsigned i = 0; i < f->n1 * f->n2; i++) {
         uint64_t v = sum(regs, n, f->first + i);
-        put(o, "%s", f->name);
+        strbuf_printf(o, "%s", f->name);
         if (f->label1) {
-            put(o, "{%s=\"%s\"", f->label1, f->values1[i / f->n2]);
+            strbuf_printf(o, "{%s=\"%s\"", f->label1, f->values1[i / f->n2]);
             if (f->label2)
-                put(o, ",%s=\"%s\"", f->label2, f->values2[i % f->n2]);
-            put(o, "}");
+                strbuf_printf(o, ",%s=\"%s\"", f->label2, f->values2[i % f->n2]);
+            strbuf_printf(o, "}");
         }
         if (f->type == GAUGE)
-            put(o, " %lld\n", (long long)(int64_t)v);
+            strbuf_printf(o, " %lld\n", (long long)(int64_t)v);
         else
-            put(o, " %llu\n", (unsigned long long)v);
+            strbuf_printf(o, " %llu\n", (unsigned long long)v);
     }
 }
 
-static void render_batch_histogram(struct out *o, const struct metrics *const *regs, size_t n)
+static void render_batch_histogram(struct strbuf *o, const struct metrics *const *regs, size_t n)
 {
     static const char name[] = "reusegw_loop_batch_size";
     header(o, name, "Completions handled per event-loop turn.", "histogram");
@@ -222,31 +204,32 @@ static void render_batch_histogram(struct out *o, const struct metrics *const *r
     for (unsigned b = 0; b < METRIC_BATCH_BUCKETS; b++) {
         cumulative += sum(regs, n, M_BATCH_BUCKET_FIRST + b);
         if (b < METRIC_BATCH_BUCKETS - 1)
-            put(o, "%s_bucket{le=\"%llu\"} %llu\n", name, (unsigned long long)batch_bounds[b],
-                (unsigned long long)cumulative);
+            strbuf_printf(o, "%s_bucket{le=\"%llu\"} %llu\n", name,
+                          (unsigned long long)batch_bounds[b], (unsigned long long)cumulative);
         else
-            put(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cumulative);
+            strbuf_printf(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cumulative);
     }
-    put(o, "%s_sum %llu\n%s_count %llu\n", name, (unsigned long long)sum(regs, n, M_BATCH_SUM),
-        name, (unsigned long long)cumulative);
+    strbuf_printf(o, "%s_sum %llu\n%s_count %llu\n", name,
+                  (unsigned long long)sum(regs, n, M_BATCH_SUM), name,
+                  (unsigned long long)cumulative);
 }
 
 size_t metrics_render(const struct metrics *const *regs, size_t n, const struct metrics_info *info,
                       char *buf, size_t cap)
 {
-    struct out o = {.buf = buf, .cap = cap};
+    struct strbuf o = {.buf = buf, .cap = cap};
     if (cap)
         buf[0] = '\0';
     for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
         render_family(&o, &families[i], regs, n);
     render_batch_histogram(&o, regs, n);
     header(&o, "reusegw_io_backend", "The event-loop backend in use (always 1).", "gauge");
-    put(&o, "reusegw_io_backend{backend=\"%s\"} 1\n", info->io_backend);
+    strbuf_printf(&o, "reusegw_io_backend{backend=\"%s\"} 1\n", info->io_backend);
     if (info->cert_not_after) {
         header(&o, "reusegw_certificate_expiry_seconds",
                "Seconds until the loaded certificate expires (negative: expired).", "gauge");
-        put(&o, "reusegw_certificate_expiry_seconds %lld\n",
-            (long long)(info->cert_not_after - info->now));
+        strbuf_printf(&o, "reusegw_certificate_expiry_seconds %lld\n",
+                      (long long)(info->cert_not_after - info->now));
     }
     return o.len;
 }
