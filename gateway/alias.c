@@ -43,17 +43,17 @@ void alias_consider(struct worker *w, struct conn *t, const struct sip_via *via)
         return;
     }
     if (!t->ids || tls_identities_count(t->ids) == 0) {
-        w->counters.aliases_declined++;
+        metrics_inc(&w->metrics, M_ALIAS_DECLINED);
         reuse_decided(w, REUSE_CERTLESS, NULL, NULL);
         return;
     }
     if (!sip_str_ieq(via->transport, "tls", 3)) {
-        w->counters.aliases_declined++;
+        metrics_inc(&w->metrics, M_ALIAS_DECLINED);
         return;
     }
     if (w->cfg->reuse.require_sent_by_identity &&
         !tls_identities_contains(t->ids, via->hp.host.p, via->hp.host.len)) {
-        w->counters.aliases_declined++;
+        metrics_inc(&w->metrics, M_ALIAS_DECLINED);
         /* Warn: the peer's certificate does not back its sent-by (per message, so
          * rate-limited). */
         LOG_RATELIMITED(LOG_WARN, "alias declined: sent-by host is not a certificate identity",
@@ -75,7 +75,7 @@ void alias_consider(struct worker *w, struct conn *t, const struct sip_via *via)
     if (w->group)
         replace_elsewhere(w, t, &key);
     conn_index_set(&w->conns, t, &key);
-    w->counters.aliases_recorded++;
+    metrics_inc(&w->metrics, M_ALIAS_RECORDED);
     LOG_DEBUG("alias recorded", LF_UINT("port", key.port),
               LF_STR("first_identity", tls_identities_get(t->ids, 0)),
               LF_UINT("identities", tls_identities_count(t->ids)));

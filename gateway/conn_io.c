@@ -247,7 +247,8 @@ static void on_timer(void *ctx, struct timer *timer)
     switch (c->state) {
     case CONN_CONNECTING:
     case CONN_HANDSHAKE:
-        w->counters.timeouts_handshake++;
+        metrics_inc(&w->metrics, M_TIMEOUT_HANDSHAKE);
+        metrics_handshake_failed(&w->metrics, M_HSFAIL_TIMEOUT);
         if (c->kind == CONN_TLS_OUT || c->kind == CONN_MIRROR) {
             conn_dial_failed(w, c,
                              c->kind == CONN_MIRROR ? "legacy proxy did not accept in time"
@@ -270,7 +271,7 @@ static void on_timer(void *ctx, struct timer *timer)
         uint64_t idle = w->cfg->reuse.idle_timeout_ms;
         uint64_t next = limits_deadline(w, c);
         if (c->tls && w->now_ms - c->last_active_ms >= idle) {
-            w->counters.timeouts_idle++;
+            metrics_inc(&w->metrics, M_TIMEOUT_IDLE);
             conn_close(w, c, CLOSE_GRACEFUL, "idle timeout");
             break;
         }
@@ -300,7 +301,7 @@ void conn_arm_timer(struct worker *w, struct conn *c, uint64_t after_ms)
 
 void conn_framing_error(struct worker *w, struct conn *c, enum sip_err err)
 {
-    w->counters.framing_errors++;
+    metrics_inc(&w->metrics, M_FRAMING_ERRORS);
     if (err == SIP_ERR_MESSAGE_TOO_LARGE || err == SIP_ERR_HEADERS_TOO_LARGE)
         limits_hit(&w->metrics, LIMIT_MAX_MESSAGE_BYTES);
     metrics_inc(&w->metrics, metrics_parse_error_id(err));
@@ -333,7 +334,7 @@ void conn_frame_all(struct worker *w, struct conn *c)
         case SIP_FRAME_PING:
             c->in->head += (uint32_t)fr.len;
             limits_note_framed(w, c, c->in->head < c->in->tail);
-            w->counters.keepalive_pongs++;
+            metrics_inc(&w->metrics, M_KEEPALIVE_PONGS);
             conn_send(w, c, pong, 2);
             break;
         case SIP_FRAME_PONG:
@@ -365,7 +366,7 @@ bool conn_ensure_in(struct worker *w, struct conn *c)
     c->in = buf_pool_get(&w->in_pool);
     if (c->in)
         return true;
-    w->counters.dropped_buffer_full++;
+    metrics_inc(&w->metrics, M_DROP_BUFFER_FULL);
     LOG_RATELIMITED(LOG_WARN, "receive buffers exhausted; closing connection",
                     LF_STR("conn", conn_kind_name(c)));
     conn_close(w, c, CLOSE_ABORT, "no receive buffer");
@@ -397,7 +398,7 @@ void conn_release_held(struct worker *w, struct conn *c)
     size_t n;
     while ((n = conn_held_next(w, c, w->scratch, w->scratch_size)) > 0) {
         if (!conn_send(w, c, w->scratch, n))
-            w->counters.dropped_buffer_full++;
+            metrics_inc(&w->metrics, M_DROP_BUFFER_FULL);
     }
 }
 
@@ -418,7 +419,7 @@ static void on_recv(struct worker *w, struct conn *c, const struct loop_event *e
         if (c->kind == CONN_TLS_OUT && c->state == CONN_HANDSHAKE) {
             /* A peer that hangs up mid-handshake failed it: fail over (or
              * answer what is held) instead of dropping the held requests. */
-            w->counters.tls_handshake_failures++;
+            metrics_handshake_failed(&w->metrics, M_HSFAIL_ERROR);
             conn_dial_failed(w, c, "peer closed the connection during the TLS handshake");
         }
         conn_close(w, c, ev->res == 0 ? CLOSE_FLUSH : CLOSE_ABORT, "peer closed");

@@ -27,6 +27,14 @@ static void set_nodelay(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* refused counts a connection refused under |l|: in its series of
+ * reusegw_connections_rejected_total (|series|) and in the limit's hits. */
+static void refused(struct worker *w, enum metric_id series, enum limit l)
+{
+    metrics_inc(&w->metrics, series);
+    limits_hit(&w->metrics, l);
+}
+
 void conn_accepted(struct worker *w, int fd, bool is_tls)
 {
     struct sockaddr_storage peer;
@@ -35,7 +43,7 @@ void conn_accepted(struct worker *w, int fd, bool is_tls)
     getpeername(fd, (struct sockaddr *)&peer, &peer_len);
     if (is_tls && conn_peer_count(&w->conns, (struct sockaddr *)&peer) >=
                       worker_share(w, w->cfg->limits.max_connections_per_peer)) {
-        w->counters.rejected_per_peer++;
+        refused(w, M_REJECTED_MAX_PER_PEER, LIMIT_MAX_CONNECTIONS_PER_PEER);
         char ip[INET6_ADDRSTRLEN] = "?";
         const void *addr = peer.ss_family == AF_INET6
                                ? (const void *)&((struct sockaddr_in6 *)&peer)->sin6_addr
@@ -54,13 +62,13 @@ void conn_accepted(struct worker *w, int fd, bool is_tls)
     }
     struct conn *c = conn_alloc(&w->conns, is_tls ? CONN_TLS_IN : CONN_EGRESS);
     if (!c) {
-        w->counters.rejected_max_connections++;
+        refused(w, M_REJECTED_MAX_CONNECTIONS, LIMIT_MAX_CONNECTIONS);
         LOG_RATELIMITED(LOG_WARN, "limits.max_connections reached; refusing connection",
                         LF_UINT("max_connections", w->cfg->limits.max_connections));
         close(fd);
         return;
     }
-    w->counters.accepted++;
+    metrics_inc(&w->metrics, M_ACCEPTED);
     c->fd = fd;
     c->peer = peer;
     c->peer_len = peer_len;
@@ -126,7 +134,7 @@ static struct conn *open_socket(struct worker *w, enum conn_kind kind,
     }
     struct conn *c = conn_alloc(&w->conns, kind);
     if (!c) {
-        w->counters.rejected_max_connections++;
+        refused(w, M_REJECTED_MAX_CONNECTIONS, LIMIT_MAX_CONNECTIONS);
         LOG_RATELIMITED(LOG_WARN, "limits.max_connections reached; not dialling",
                         LF_UINT("max_connections", w->cfg->limits.max_connections));
         *why = "connection limit reached";

@@ -162,16 +162,12 @@ static struct dns_route_set *route_set(struct dns_routes *d, const struct dns_re
 }
 
 /* apply turns a DNS result into the plan's verdict. */
-static void apply(struct dns_routes *d, const struct dns_result *res, bool is_ack,
-                  struct route_plan *plan)
+static void apply(struct dns_routes *d, const struct dns_result *res, struct route_plan *plan)
 {
-    struct worker *w = d->w;
     plan->verdict = ROUTE_UNROUTABLE;
     if (res->status != DNS_OK || res->n_targets == 0) {
         plan->why = dns_status_text(res->status == DNS_OK ? DNS_ERR_NODATA : res->status);
-        if (!is_ack)
-            metrics_inc(&w->metrics,
-                        res->status == DNS_ERR_TIMEOUT ? M_503_DNS_TIMEOUT : M_503_DNS_FAILED);
+        plan->refusal = res->status == DNS_ERR_TIMEOUT ? M_503_DNS_TIMEOUT : M_503_DNS_FAILED;
         return;
     }
     struct dns_route_set *s = route_set(d, res, plan->port);
@@ -241,15 +237,14 @@ static bool wait_for(struct dns_routes *d, struct dns_wait *e, struct conn *from
     return true;
 }
 
-static void queue_full(struct worker *w, bool is_ack, struct route_plan *plan)
+static void queue_full(struct route_plan *plan)
 {
     plan->verdict = ROUTE_UNROUTABLE;
     plan->why = "DNS: too many requests waiting for resolution";
-    if (!is_ack)
-        metrics_inc(&w->metrics, M_503_DNS_QUEUE_FULL);
+    plan->refusal = M_503_DNS_QUEUE_FULL;
 }
 
-bool dns_routes_plan(struct worker *w, struct conn *from, const char *msg, size_t len, bool is_ack,
+bool dns_routes_plan(struct worker *w, struct conn *from, const char *msg, size_t len,
                      struct route_plan *plan)
 {
     struct dns_routes *d = w->dns;
@@ -263,7 +258,7 @@ bool dns_routes_plan(struct worker *w, struct conn *from, const char *msg, size_
     if (d->answer && strcasecmp(d->answer->domain, domain) == 0) {
         const struct dns_result *res = d->answer;
         d->answer = NULL; /* one answer for one request */
-        apply(d, res, is_ack, plan);
+        apply(d, res, plan);
         return true;
     }
     struct dns_wait *e = NULL;
@@ -273,7 +268,7 @@ bool dns_routes_plan(struct worker *w, struct conn *from, const char *msg, size_
     if (next_waiting(d, domain, plan->port)) {
         /* Its lookup is under way: wait behind the requests already queued. */
         if (!e || !wait_for(d, e, from, msg, len, domain, plan->port)) {
-            queue_full(w, is_ack, plan);
+            queue_full(plan);
             return true;
         }
         return false;
@@ -281,13 +276,13 @@ bool dns_routes_plan(struct worker *w, struct conn *from, const char *msg, size_
     struct dns_result now;
     struct dns_handle handle;
     if (dns_resolve(d->resolver, domain, plan->port, on_answer, e, &now, &handle) == DNS_DONE) {
-        apply(d, &now, is_ack, plan);
+        apply(d, &now, plan);
         return true;
     }
     if (!e || !wait_for(d, e, from, msg, len, domain, plan->port)) {
         /* No room to wait: a cache miss under a flood of new domains. */
         dns_cancel(d->resolver, handle);
-        queue_full(w, is_ack, plan);
+        queue_full(plan);
         return true;
     }
     e->handle = handle;

@@ -36,9 +36,9 @@ void dns_routes_on_event(struct dns_routes *d, const struct loop_event *ev);
  * |plan| now ROUTE_OK (targets valid while any connection dials them) or
  * ROUTE_UNROUTABLE with a reason. Returns false when the request was copied
  * into the waiting queue: relay_message sees it again once DNS answers,
- * unless |from| is gone by then. |is_ack| only decides whether a failure
- * counts as a 503 (an ACK is dropped instead). */
-bool dns_routes_plan(struct worker *w, struct conn *from, const char *msg, size_t len, bool is_ack,
+ * unless |from| is gone by then. A DNS failure names its 503 series in
+ * |plan|->refusal; the caller counts it once the 503 is sent. */
+bool dns_routes_plan(struct worker *w, struct conn *from, const char *msg, size_t len,
                      struct route_plan *plan);
 
 #endif

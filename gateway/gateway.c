@@ -12,8 +12,10 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "conn_limits.h"
 #include "handoff.h"
 #include "log.h"
+#include "metrics.h"
 #include "peer_index.h"
 #include "reload.h"
 #include "tls/ctx.h"
@@ -64,45 +66,54 @@ void gateway_apply_log_config(const struct cfg_snapshot *cfg)
     log_configure((enum log_level)cfg->log.level, (enum log_format)cfg->log.format);
 }
 
-/* counters_add adds every counter of |b| to |a|: the exit line sums the
- * workers. */
-static void counters_add(struct counters *a, const struct counters *b)
+/* metrics_sum adds every series of |b| to |a|: the exit line sums the
+ * workers' registries, read after their threads stopped writing. */
+static void metrics_sum(struct metrics *a, const struct metrics *b)
 {
-    _Static_assert(sizeof(struct counters) % sizeof(uint64_t) == 0, "counters are uint64_t");
-    uint64_t *x = (uint64_t *)a;
-    const uint64_t *y = (const uint64_t *)b;
-    for (size_t i = 0; i < sizeof(*a) / sizeof(uint64_t); i++)
-        x[i] += y[i];
+    for (size_t i = 0; i < M__COUNT; i++)
+        a->v[i] += b->v[i];
 }
 
-static void log_stopped(const struct counters *n)
+static uint64_t series_sum(const struct metrics *m, enum metric_id first, enum metric_id last)
 {
-    LOG_INFO("reusegw stopped", LF_UINT("accepted", n->accepted),
-             LF_UINT("requests_relayed", n->requests_relayed),
-             LF_UINT("responses_relayed", n->responses_relayed),
-             LF_UINT("answered_503", n->answered_503), LF_UINT("answered_400", n->answered_400),
-             LF_UINT("answered_483", n->answered_483),
-             LF_UINT("dropped_unknown_branch", n->dropped_unknown_branch),
-             LF_UINT("dropped_response_on_egress", n->dropped_response_on_egress),
-             LF_UINT("dropped_buffer_full", n->dropped_buffer_full),
-             LF_UINT("dropped_malformed", n->dropped_malformed),
-             LF_UINT("dropped_peer_gone", n->dropped_peer_gone),
-             LF_UINT("dropped_ack_unroutable", n->dropped_ack_unroutable),
-             LF_UINT("refused_pending_full", n->refused_pending_full),
-             LF_UINT("framing_errors", n->framing_errors),
-             LF_UINT("tls_handshake_failures", n->tls_handshake_failures),
-             LF_UINT("timeouts_handshake", n->timeouts_handshake),
-             LF_UINT("timeouts_idle", n->timeouts_idle),
-             LF_UINT("aliases_recorded", n->aliases_recorded),
-             LF_UINT("aliases_declined", n->aliases_declined),
-             LF_UINT("reuse_reused", n->reuse[REUSE_REUSED]),
-             LF_UINT("reuse_no_row", n->reuse[REUSE_NO_ROW]),
-             LF_UINT("reuse_identity_mismatch", n->reuse[REUSE_IDENTITY_MISMATCH]),
-             LF_UINT("reuse_certless", n->reuse[REUSE_CERTLESS]),
-             LF_UINT("reuse_aliasing_off", n->reuse[REUSE_ALIASING_OFF]),
-             LF_UINT("reuse_row_replaced", n->reuse[REUSE_ROW_REPLACED]),
-             LF_UINT("reuse_connection_gone", n->reuse[REUSE_CONNECTION_GONE]),
-             LF_UINT("legacy_address_leaks", n->legacy_address_leaks));
+    uint64_t total = 0;
+    for (unsigned id = first; id <= last; id++)
+        total += m->v[id];
+    return total;
+}
+
+/* log_stopped writes the exit line from the registry |m|; its totals that
+ * are not one series add up the series that split them by reason or
+ * direction. */
+static void log_stopped(const struct metrics *m)
+{
+    const uint64_t *v = m->v;
+    LOG_INFO("reusegw stopped", LF_UINT("accepted", v[M_ACCEPTED]),
+             LF_UINT("requests_relayed", v[M_MSG_TO_LEGACY_REQUEST] + v[M_MSG_TO_PEER_REQUEST]),
+             LF_UINT("responses_relayed", v[M_MSG_TO_LEGACY_RESPONSE] + v[M_MSG_TO_PEER_RESPONSE]),
+             LF_UINT("answered_503", series_sum(m, M_503_DNS_FAILED, M_503_OTHER)),
+             LF_UINT("answered_400", v[M_ANSWER_BAD_REQUEST]),
+             LF_UINT("answered_483", v[M_ANSWER_TOO_MANY_HOPS]),
+             LF_UINT("dropped_unknown_branch", v[M_DROP_UNKNOWN_BRANCH]),
+             LF_UINT("dropped_response_on_egress", v[M_DROP_RESPONSE_ON_EGRESS]),
+             LF_UINT("dropped_buffer_full", v[M_DROP_BUFFER_FULL]),
+             LF_UINT("dropped_malformed", v[M_DROP_MALFORMED]),
+             LF_UINT("dropped_peer_gone", v[M_DROP_PEER_GONE]),
+             LF_UINT("dropped_ack_unroutable", v[M_DROP_ACK_UNROUTABLE]),
+             LF_UINT("refused_pending_full", v[M_LIMIT_FIRST + LIMIT_MAX_PENDING_TRANSACTIONS]),
+             LF_UINT("framing_errors", v[M_FRAMING_ERRORS]),
+             LF_UINT("tls_handshake_failures", v[M_HSFAIL_ERROR]),
+             LF_UINT("timeouts_handshake", v[M_TIMEOUT_HANDSHAKE]),
+             LF_UINT("timeouts_idle", v[M_TIMEOUT_IDLE]),
+             LF_UINT("aliases_recorded", v[M_ALIAS_RECORDED]),
+             LF_UINT("aliases_declined", v[M_ALIAS_DECLINED]),
+             LF_UINT("reuse_reused", v[M_REUSE_REUSED]), LF_UINT("reuse_no_row", v[M_REUSE_NO_ROW]),
+             LF_UINT("reuse_identity_mismatch", v[M_REUSE_IDENTITY_MISMATCH]),
+             LF_UINT("reuse_certless", v[M_REUSE_CERTLESS]),
+             LF_UINT("reuse_aliasing_off", v[M_REUSE_ALIASING_OFF]),
+             LF_UINT("reuse_row_replaced", v[M_REUSE_ROW_REPLACED]),
+             LF_UINT("reuse_connection_gone", v[M_REUSE_CONNECTION_GONE]),
+             LF_UINT("legacy_address_leaks", v[M_LEGACY_ADDRESS_LEAKS]));
 }
 
 /* member is one worker of a group and its thread. A worker is set up,
@@ -118,12 +129,12 @@ struct member {
     unsigned id;
     pthread_t thread;
     bool started;
-    sem_t ready;              /* posted once set-up finished, |set_up| says how */
-    sem_t stopped;            /* posted once its loop has returned */
-    sem_t release;            /* posted by the main thread: free the worker now */
-    int set_up;               /* 0, or -1 when set-up failed; read after |ready| */
-    int status;               /* 0, or -1 when set-up or the loop failed; read after join */
-    struct counters counters; /* its counters at exit */
+    sem_t ready;            /* posted once set-up finished, |set_up| says how */
+    sem_t stopped;          /* posted once its loop has returned */
+    sem_t release;          /* posted by the main thread: free the worker now */
+    int set_up;             /* 0, or -1 when set-up failed; read after |ready| */
+    int status;             /* 0, or -1 when set-up or the loop failed; read after join */
+    struct metrics metrics; /* its registry at exit */
 };
 
 /* member_setup prepares worker |m->id| and binds its listeners. */
@@ -139,7 +150,7 @@ static int member_setup(struct member *m)
 static void member_finish(struct member *m, int status)
 {
     m->status = status;
-    m->counters = m->w->counters;
+    m->metrics = m->w->metrics;
     worker_free(m->w);
 }
 
@@ -224,7 +235,7 @@ static int run_workers(struct cfg_snapshot *cfg, struct tls_ctx *ctx, unsigned n
                 ; /* EINTR */
     if (first_tried)
         member_finish(&members[0], first);
-    struct counters sum = {0};
+    struct metrics sum = {0};
     for (unsigned i = 0; i < n && group.workers; i++) {
         if (i > 0 && members[i].started) {
             if (members[i].set_up == 0)
@@ -235,7 +246,7 @@ static int run_workers(struct cfg_snapshot *cfg, struct tls_ctx *ctx, unsigned n
             sem_destroy(&members[i].release);
         }
         clean = clean && members[i].status == 0;
-        counters_add(&sum, &members[i].counters);
+        metrics_sum(&sum, &members[i].metrics);
     }
     if (clean)
         log_stopped(&sum);

@@ -132,6 +132,9 @@ enum metric_id {
     M_BATCH_BUCKET_FIRST,
     M_BATCH_BUCKET_LAST = M_BATCH_BUCKET_FIRST + METRIC_BATCH_BUCKETS - 1,
     M_BATCH_SUM,
+    /* Not exported, read by the exit line only: receive streams that could
+     * not be framed (each closed its connection). */
+    M_FRAMING_ERRORS,
     M__COUNT
 };
 
@@ -148,8 +151,8 @@ static inline void metrics_add(struct metrics *m, enum metric_id id, uint64_t n)
     __atomic_store_n(&m->v[id], __atomic_load_n(&m->v[id], __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
 
-/* metrics_set stores |v| in |id|: for series copied from elsewhere at
- * scrape time (see metrics_bridge.h). */
+/* metrics_set stores |v| in |id|: for gauges counted afresh at scrape time
+ * (see metrics_bridge.h). */
 static inline void metrics_set(struct metrics *m, enum metric_id id, uint64_t v)
 {
     __atomic_store_n(&m->v[id], v, __ATOMIC_RELAXED);
@@ -168,6 +171,15 @@ static inline void metrics_relayed(struct metrics *m, enum metric_id msg, enum m
 {
     metrics_inc(m, msg);
     metrics_add(m, bytes, len);
+}
+
+/* metrics_handshake_failed counts one failed TLS handshake (or the connect
+ * before it) under failure reason |reason| (M_HSFAIL_*) and in the failed
+ * handshakes, which the reasons add up to. */
+static inline void metrics_handshake_failed(struct metrics *m, enum metric_id reason)
+{
+    metrics_inc(m, reason);
+    metrics_inc(m, M_HANDSHAKE_FAILED);
 }
 
 /* metrics_gauge_add moves gauge |id| by |delta| (negative to lower it); a

@@ -1,4 +1,4 @@
-/* metrics_bridge: counters and connection table to registry series. */
+/* metrics_bridge: connection table gauges, io backend and certificate expiry. */
 #include "metrics_bridge.h"
 
 #include <openssl/pem.h>
@@ -11,49 +11,9 @@
 #include "metrics.h"
 #include "worker.h"
 
-static uint64_t minus(uint64_t a, uint64_t b)
-{
-    return a > b ? a - b : 0;
-}
-
 void metrics_bridge_absorb(struct worker *w)
 {
     struct metrics *m = &w->metrics;
-    const struct counters *c = &w->counters;
-    metrics_set(m, M_ACCEPTED, c->accepted);
-    metrics_set(m, M_REJECTED_MAX_CONNECTIONS, c->rejected_max_connections);
-    metrics_set(m, M_REJECTED_MAX_PER_PEER, c->rejected_per_peer);
-    metrics_set(m, M_HSFAIL_TIMEOUT, c->timeouts_handshake);
-    metrics_set(m, M_HSFAIL_ERROR, c->tls_handshake_failures);
-    metrics_set(m, M_HANDSHAKE_FAILED, c->timeouts_handshake + c->tls_handshake_failures);
-    metrics_set(m, M_ALIAS_RECORDED, c->aliases_recorded);
-    metrics_set(m, M_ALIAS_DECLINED, c->aliases_declined);
-    /* enum reuse_reason and the M_REUSE_* ids list the reasons in one order. */
-    _Static_assert(M_REUSE_CONNECTION_GONE - M_REUSE_REUSED + 1 == REUSE_REASONS,
-                   "reuse reasons and their metric ids must match");
-    for (unsigned r = 0; r < REUSE_REASONS; r++)
-        metrics_set(m, M_REUSE_REUSED + r, c->reuse[r]);
-    metrics_set(m, M_ANSWER_BAD_REQUEST, c->answered_400);
-    metrics_set(m, M_ANSWER_TOO_MANY_HOPS, c->answered_483);
-    metrics_set(m, M_503_PENDING_FULL, c->refused_pending_full);
-    /* The limits whose hits were counted before the limit family existed;
-     * limits.c counts the others in the registry directly. */
-    metrics_set(m, M_LIMIT_FIRST + LIMIT_MAX_CONNECTIONS, c->rejected_max_connections);
-    metrics_set(m, M_LIMIT_FIRST + LIMIT_MAX_CONNECTIONS_PER_PEER, c->rejected_per_peer);
-    metrics_set(m, M_LIMIT_FIRST + LIMIT_MAX_PENDING_TRANSACTIONS, c->refused_pending_full);
-    uint64_t classified = m->v[M_503_DNS_FAILED] + m->v[M_503_DNS_TIMEOUT] +
-                          m->v[M_503_DNS_QUEUE_FULL] + c->refused_pending_full;
-    metrics_set(m, M_503_OTHER, minus(c->answered_503, classified));
-    metrics_set(m, M_DROP_UNKNOWN_BRANCH, c->dropped_unknown_branch);
-    metrics_set(m, M_DROP_RESPONSE_ON_EGRESS, c->dropped_response_on_egress);
-    metrics_set(m, M_DROP_ACK_UNROUTABLE, c->dropped_ack_unroutable);
-    metrics_set(m, M_DROP_BUFFER_FULL, c->dropped_buffer_full);
-    metrics_set(m, M_DROP_PEER_GONE, c->dropped_peer_gone);
-    metrics_set(m, M_DROP_MALFORMED, c->dropped_malformed);
-    metrics_set(m, M_KEEPALIVE_PONGS, c->keepalive_pongs);
-    metrics_set(m, M_LEGACY_ADDRESS_LEAKS, c->legacy_address_leaks);
-    metrics_set(m, M_TIMEOUT_IDLE, c->timeouts_idle);
-    metrics_set(m, M_TIMEOUT_HANDSHAKE, c->timeouts_handshake);
     metrics_set(m, M_TIMEOUT_TRANSACTION, w->pending.expired);
 
     /* Connections by kind and state, and alias rows (inbound TLS

@@ -1,6 +1,7 @@
 /* metrics_bridge: the series a worker knows without bumping them — its
- * event counters (struct counters), its connection table and its loop — and
- * the certificate expiry, copied into the worker's registry at scrape time.
+ * connection table counted by kind and state, its alias rows — and the
+ * certificate expiry and backend name a scrape reports. Every event count
+ * is bumped where it happens, in the registry itself (metrics.h).
  *
  * Owns nothing. Borrows the worker, on its own thread only. Never bumps a
  * series: it sets each one it fills, so a scrape can run any number of
@@ -14,9 +15,8 @@
 struct worker;
 struct loop;
 
-/* metrics_bridge_absorb refreshes |w|->metrics from |w|'s counters and
- * connection table. The 503 reasons reusegw bumps itself (DNS) are taken
- * out of the counter of all 503s, the rest is "other". */
+/* metrics_bridge_absorb refreshes the gauges of |w|->metrics counted from
+ * |w|'s connection table. */
 void metrics_bridge_absorb(struct worker *w);
 
 /* metrics_bridge_backend writes the backend family of |loop| ("io_uring"

@@ -10,6 +10,7 @@
 #include "alias.h"
 #include "config/config.h"
 #include "conn_io.h"
+#include "conn_limits.h"
 #include "dns_route.h"
 #include "handoff.h"
 #include "log.h"
@@ -34,18 +35,18 @@ struct parsed {
     struct sip_header headers[MAX_HEADERS];
 };
 
-/* drop counts a message reusegw discards in |counter| and logs why,
- * rate-limited. Debug, not info: nothing is logged per message at info, and
- * every drop reason has its series in reusegw_dropped_messages_total. */
-static void drop_from(uint64_t *counter, const char *from, const char *why)
+/* drop counts a message reusegw discards in series |id| (M_DROP_*) and logs
+ * why, rate-limited. Debug, not info: nothing is logged per message at info,
+ * and every drop reason has its series in reusegw_dropped_messages_total. */
+static void drop_from(struct worker *w, enum metric_id id, const char *from, const char *why)
 {
-    (*counter)++;
+    metrics_inc(&w->metrics, id);
     LOG_RATELIMITED(LOG_DEBUG, "dropping message", LF_STR("from", from), LF_STR("why", why));
 }
 
-static void drop(uint64_t *counter, const struct conn *c, const char *why)
+static void drop(struct worker *w, enum metric_id id, const struct conn *c, const char *why)
 {
-    drop_from(counter, conn_kind_name(c), why);
+    drop_from(w, id, conn_kind_name(c), why);
 }
 
 /* dest is where a routed request goes: a connection of this worker, or
@@ -100,22 +101,19 @@ static size_t build_answer(struct worker *w, const struct parsed *p, unsigned st
     return sip_build_response(&p->msg, &spec, out, cap, &n) == SIP_OK ? n : 0;
 }
 
-/* answer sends build_answer's response back on |c| and counts it. */
+/* answer sends build_answer's response back on |c| and counts it in
+ * |series|: its reusegw_local_answers_total or reusegw_503_sent_total
+ * reason. */
 static void answer(struct worker *w, struct conn *c, const struct parsed *p, unsigned status,
-                   const char *reason, const char *why)
+                   const char *reason, const char *why, enum metric_id series)
 {
     char out[8192];
     size_t n = build_answer(w, p, status, reason, why, out, sizeof(out));
     if (n == 0 || !conn_send(w, c, out, n)) {
-        drop(&w->counters.dropped_buffer_full, c, "cannot queue reusegw's own answer");
+        drop(w, M_DROP_BUFFER_FULL, c, "cannot queue reusegw's own answer");
         return;
     }
-    if (status == 483)
-        w->counters.answered_483++;
-    else if (status == 503)
-        w->counters.answered_503++;
-    else
-        w->counters.answered_400++; /* 400, or 505/513 for the same causes */
+    metrics_inc(&w->metrics, series);
 }
 
 /* answer_error answers a request that failed a syntax rule: 400 (505, 513)
@@ -125,7 +123,7 @@ static void answer_error(struct worker *w, struct conn *c, const struct parsed *
     unsigned status = sip_err_status(err);
     char reason[96];
     snprintf(reason, sizeof(reason), "%s (%s)", sip_status_phrase(status), sip_err_text(err));
-    answer(w, c, p, status, reason, NULL);
+    answer(w, c, p, status, reason, NULL, M_ANSWER_BAD_REQUEST); /* 400, or 505/513 */
 }
 
 static bool is_method(const struct sip_msg *m, const char *name)
@@ -215,11 +213,11 @@ static void forward_remote(struct worker *w, struct conn *from, const struct pee
     if (e)
         pending_remove(&w->pending, e);
     if (!e)
-        drop(&w->counters.dropped_buffer_full, from, "hand-off channel cannot take the ACK");
+        drop(w, M_DROP_BUFFER_FULL, from, "hand-off channel cannot take the ACK");
     else if (n == 0)
-        answer(w, from, p, 400, NULL, "message too large after Via rewrite");
+        answer(w, from, p, 400, NULL, "message too large after Via rewrite", M_ANSWER_BAD_REQUEST);
     else
-        answer(w, from, p, 503, NULL, "worker hand-off channel full");
+        answer(w, from, p, 503, NULL, "worker hand-off channel full", M_503_OTHER);
 }
 
 /* forward_request sends a legacy-proxy request |p| (arrived on |from|, the
@@ -238,11 +236,11 @@ static void forward_request(struct worker *w, struct conn *from, const struct de
         e = pending_add(&w->pending, p->via.branch.p, p->via.branch.len, pm, p->via.parm.p,
                         p->via.parm.len, w->now_ms);
         if (!e) {
-            w->counters.refused_pending_full++;
+            limits_hit(&w->metrics, LIMIT_MAX_PENDING_TRANSACTIONS);
             LOG_RATELIMITED(LOG_WARN, "cannot track transaction; answering 503",
                             LF_UINT("pending", w->pending.used));
             answer(w, from, p, 503, "Service Unavailable",
-                   "too many pending transactions or oversized Via");
+                   "too many pending transactions or oversized Via", M_503_PENDING_FULL);
             return;
         }
         e->legacy = conn_ref_of(&w->conns, from);
@@ -262,7 +260,6 @@ static void forward_request(struct worker *w, struct conn *from, const struct de
     }
     bool sent = n > 0 && conn_send(w, to, w->scratch, n);
     if (sent) {
-        w->counters.requests_relayed++;
         metrics_relayed(&w->metrics, M_MSG_TO_PEER_REQUEST, M_BYTES_TO_PEER, n);
         conn_throttle(w, from, to);
         return;
@@ -270,11 +267,11 @@ static void forward_request(struct worker *w, struct conn *from, const struct de
     if (e)
         pending_remove(&w->pending, e); /* never sent: nothing will answer it */
     if (is_ack)
-        drop(&w->counters.dropped_buffer_full, from, "peer connection cannot take the ACK");
+        drop(w, M_DROP_BUFFER_FULL, from, "peer connection cannot take the ACK");
     else if (n == 0)
-        answer(w, from, p, 400, NULL, "message too large after Via rewrite");
+        answer(w, from, p, 400, NULL, "message too large after Via rewrite", M_ANSWER_BAD_REQUEST);
     else
-        answer(w, from, p, 503, NULL, "peer connection congested");
+        answer(w, from, p, 503, NULL, "peer connection congested", M_503_OTHER);
 }
 
 /* target_key is the index key of static target |t|; false when |t| is not
@@ -350,7 +347,7 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
     bool is_ack = is_method(&p->msg, "ACK");
     if (p->via.branch.len == 0) {
         if (!is_ack)
-            answer(w, c, p, 400, "Bad Request", "top Via has no branch");
+            answer(w, c, p, 400, "Bad Request", "top Via has no branch", M_ANSWER_BAD_REQUEST);
         return;
     }
     if (c->kind == CONN_MIRROR) {
@@ -358,7 +355,7 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
         if (!t || t->peer_closed) {
             reuse_decided(w, REUSE_CONNECTION_GONE, t ? t->domain : NULL, NULL);
             if (!is_ack)
-                answer(w, c, p, 503, "Service Unavailable", "peer connection is gone");
+                answer(w, c, p, 503, "Service Unavailable", "peer connection is gone", M_503_OTHER);
             return;
         }
         forward_request(w, c, &(struct dest){.local = t}, p, NULL,
@@ -400,7 +397,7 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
     struct cfg_hostport original;
     if (c->original_dst.family)
         transparent_plan(&plan, &c->original_dst, &original);
-    if (plan.verdict == ROUTE_DNS && !dns_routes_plan(w, c, p->buf, p->len, is_ack, &plan))
+    if (plan.verdict == ROUTE_DNS && !dns_routes_plan(w, c, p->buf, p->len, &plan))
         return; /* waiting for DNS: relay_message sees it again with the answer */
     if (plan.verdict == ROUTE_OK && bound.family)
         narrow_to(&plan, &bound);
@@ -417,9 +414,9 @@ static void request_from_legacy(struct worker *w, struct conn *c, struct parsed 
         /* Per message, and counted in reusegw_503_sent_total: debug. */
         LOG_RATELIMITED(LOG_DEBUG, "cannot route request", LF_STR("reason", why));
         if (is_ack)
-            drop(&w->counters.dropped_ack_unroutable, c, why);
+            drop(w, M_DROP_ACK_UNROUTABLE, c, why);
         else
-            answer(w, c, p, 503, "Service Unavailable", why);
+            answer(w, c, p, 503, "Service Unavailable", why, plan.refusal);
         return;
     }
     forward_request(w, c, &dst, p, plan.self_route, plan.domain);
@@ -436,13 +433,13 @@ static void deliver_response(struct worker *w, const char *from, const struct pe
 {
     struct sip_cseq cseq;
     if (sip_check_cseq(&p->msg, &cseq) != SIP_OK) {
-        drop_from(&w->counters.dropped_malformed, from, "response without a valid CSeq");
+        drop_from(w, M_DROP_MALFORMED, from, "response without a valid CSeq");
         return;
     }
     enum pending_method pm = pending_method_of(cseq.method.p, cseq.method.len);
     struct pending *e = pending_find(&w->pending, p->via.branch.p, p->via.branch.len, pm);
     if (!e) {
-        drop_from(&w->counters.dropped_unknown_branch, from, "response to an unknown transaction");
+        drop_from(w, M_DROP_UNKNOWN_BRANCH, from, "response to an unknown transaction");
         return;
     }
     if (e->legacy_worker != w->id) {
@@ -458,13 +455,12 @@ static void deliver_response(struct worker *w, const char *from, const struct pe
         unsigned to = e->legacy_worker;
         pending_on_response(&w->pending, e, p->msg.status, w->now_ms); /* may free |e| */
         if (!post(w, to, &msg, p->buf, p->len))
-            drop_from(&w->counters.dropped_buffer_full, from, "hand-off channel full");
+            drop_from(w, M_DROP_BUFFER_FULL, from, "hand-off channel full");
         return;
     }
     struct conn *legacy = conn_get(&w->conns, e->legacy);
     if (!legacy) {
-        drop_from(&w->counters.dropped_peer_gone, from,
-                  "the legacy connection of this response closed");
+        drop_from(w, M_DROP_PEER_GONE, from, "the legacy connection of this response closed");
         return;
     }
     if (src) {
@@ -481,11 +477,9 @@ static void deliver_response(struct worker *w, const char *from, const struct pe
                    : 0;
     pending_on_response(&w->pending, e, p->msg.status, w->now_ms); /* may free |e| */
     if (n == 0 || !conn_send(w, legacy, w->scratch, n)) {
-        drop_from(&w->counters.dropped_buffer_full, from,
-                  "legacy connection cannot take the response");
+        drop_from(w, M_DROP_BUFFER_FULL, from, "legacy connection cannot take the response");
         return;
     }
-    w->counters.responses_relayed++;
     metrics_relayed(&w->metrics, M_MSG_TO_LEGACY_RESPONSE, M_BYTES_TO_LEGACY, n);
 }
 
@@ -519,7 +513,7 @@ static void warn_legacy_leak(struct worker *w, const struct sip_msg *m)
     for (size_t k = 0; k < 2; k++)
         for (const struct sip_header *h = sip_msg_header(m, kinds[k]); h; h = sip_msg_next(m, h))
             if (names_legacy(w, h->value)) {
-                w->counters.legacy_address_leaks++;
+                metrics_inc(&w->metrics, M_LEGACY_ADDRESS_LEAKS);
                 LOG_RATELIMITED(LOG_WARN,
                                 "legacy proxy advertises an internal address to a TLS peer; "
                                 "set its advertised address to identity.sent_by",
@@ -539,18 +533,17 @@ static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
         } else if (c->kind == CONN_MIRROR) {
             struct conn *t = conn_get(&w->conns, c->partner);
             if (!t) {
-                drop(&w->counters.dropped_peer_gone, c, "the TLS connection closed");
+                drop(w, M_DROP_PEER_GONE, c, "the TLS connection closed");
                 return;
             }
             if (!conn_send(w, t, p->buf, p->len)) {
-                drop(&w->counters.dropped_buffer_full, c, "TLS connection cannot take more");
+                drop(w, M_DROP_BUFFER_FULL, c, "TLS connection cannot take more");
                 return;
             }
-            w->counters.responses_relayed++;
             metrics_relayed(&w->metrics, M_MSG_TO_PEER_RESPONSE, M_BYTES_TO_PEER, p->len);
             conn_throttle(w, c, t);
         } else {
-            drop(&w->counters.dropped_response_on_egress, c,
+            drop(w, M_DROP_RESPONSE_ON_EGRESS, c,
                  "a response on egress: reusegw never sends requests there");
         }
         return;
@@ -559,7 +552,7 @@ static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
     bool has_max_forwards = false;
     if (sip_max_forwards(&p->msg, &max_forwards, &has_max_forwards) == SIP_OK && has_max_forwards &&
         max_forwards == 0 && !is_method(&p->msg, "ACK")) {
-        answer(w, c, p, 483, "Too Many Hops", NULL);
+        answer(w, c, p, 483, "Too Many Hops", NULL, M_ANSWER_TOO_MANY_HOPS);
         return;
     }
     if (from_tls) {
@@ -567,14 +560,14 @@ static void relay_parsed(struct worker *w, struct conn *c, struct parsed *p)
         struct conn *m = conn_mirror(w, c);
         if (!m) {
             if (!is_method(&p->msg, "ACK"))
-                answer(w, c, p, 503, "Service Unavailable", "legacy proxy unreachable");
+                answer(w, c, p, 503, "Service Unavailable", "legacy proxy unreachable",
+                       M_503_OTHER);
             return;
         }
         if (!conn_send(w, m, p->buf, p->len)) {
-            drop(&w->counters.dropped_buffer_full, c, "mirror cannot take more");
+            drop(w, M_DROP_BUFFER_FULL, c, "mirror cannot take more");
             return;
         }
-        w->counters.requests_relayed++;
         metrics_relayed(&w->metrics, M_MSG_TO_LEGACY_REQUEST, M_BYTES_TO_LEGACY, p->len);
         conn_throttle(w, c, m);
         return;
@@ -631,7 +624,7 @@ static bool parse(struct worker *w, struct conn *c, const char *msg, size_t len,
             index_behind_stand_in(w, p);
         answer_error(w, c, p, err);
     } else {
-        drop(&w->counters.dropped_malformed, c, sip_err_text(err));
+        drop(w, M_DROP_MALFORMED, c, sip_err_text(err));
     }
     return false;
 }
@@ -682,7 +675,7 @@ void relay_dial_failed(struct worker *w, struct conn *c, const char *why)
             /* A peer's request the legacy proxy never got: answer the peer. */
             struct conn *t = conn_get(&w->conns, c->partner);
             if (t && conn_send(w, t, buf, rn))
-                w->counters.answered_503++;
+                metrics_inc(&w->metrics, M_503_OTHER);
             continue;
         }
         /* The 503 carries the rewritten Via: route it like a peer's response
@@ -692,7 +685,7 @@ void relay_dial_failed(struct worker *w, struct conn *c, const char *why)
         r.len = rn;
         if (sip_parse(buf, rn, &r.msg, r.headers, MAX_HEADERS) == SIP_OK &&
             sip_via_parse_first(&r.msg, &r.via, NULL, 0) == SIP_OK) {
-            w->counters.answered_503++;
+            metrics_inc(&w->metrics, M_503_OTHER);
             response_from_peer(w, c, &r);
         }
     }
@@ -709,21 +702,22 @@ static bool parse_handed(struct parsed *p, const char *buf, size_t len)
 }
 
 /* bounce answers a handed-over request that cannot leave on this worker
- * with a 503 naming |why|, sent back like a peer's response so that the
- * worker of its legacy connection restores the Via. An ACK is dropped. */
+ * with a 503 naming |why|, counted in |series| (M_503_*) and sent back like
+ * a peer's response so that the worker of its legacy connection restores
+ * the Via. An ACK is dropped. */
 static void bounce(struct worker *w, const struct handoff_msg *msg, const char *bytes,
-                   const char *why)
+                   const char *why, enum metric_id series)
 {
     struct parsed p;
     if (msg->is_ack || !parse_handed(&p, bytes, msg->len)) {
-        drop_from(&w->counters.dropped_peer_gone, "hand-off", why);
+        drop_from(w, M_DROP_PEER_GONE, "hand-off", why);
         return;
     }
     char buf[8192];
     size_t n = build_answer(w, &p, 503, NULL, why, buf, sizeof(buf));
     struct handoff_msg r = {.kind = HANDOFF_RESPONSE, .legacy = msg->legacy};
     if (n > 0 && post(w, msg->from, &r, buf, n))
-        w->counters.answered_503++;
+        metrics_inc(&w->metrics, series);
 }
 
 /* still_established asks the kernel whether open connection |c| is still
@@ -755,7 +749,7 @@ static void request_handed(struct worker *w, const struct handoff_msg *msg, cons
         struct handoff_msg back = *msg;
         back.kind = HANDOFF_REROUTE;
         if (msg->is_ack || !post(w, msg->from, &back, bytes, msg->len))
-            drop_from(&w->counters.dropped_peer_gone, "hand-off", "peer connection is gone");
+            drop_from(w, M_DROP_PEER_GONE, "hand-off", "peer connection is gone");
         return;
     }
     reuse_decided(w, REUSE_REUSED, msg->domain, &t->key);
@@ -763,8 +757,8 @@ static void request_handed(struct worker *w, const struct handoff_msg *msg, cons
     if (!msg->is_ack) {
         e = pending_add(&w->pending, msg->branch, msg->branch_len, msg->method, "", 0, w->now_ms);
         if (!e) {
-            w->counters.refused_pending_full++;
-            bounce(w, msg, bytes, "too many pending transactions");
+            limits_hit(&w->metrics, LIMIT_MAX_PENDING_TRANSACTIONS);
+            bounce(w, msg, bytes, "too many pending transactions", M_503_PENDING_FULL);
             return;
         }
         e->legacy = msg->legacy;
@@ -775,13 +769,12 @@ static void request_handed(struct worker *w, const struct handoff_msg *msg, cons
         e->target = t->key;
     }
     if (conn_send(w, t, bytes, msg->len)) {
-        w->counters.requests_relayed++;
         metrics_relayed(&w->metrics, M_MSG_TO_PEER_REQUEST, M_BYTES_TO_PEER, msg->len);
         return;
     }
     if (e)
         pending_remove(&w->pending, e);
-    bounce(w, msg, bytes, "peer connection congested");
+    bounce(w, msg, bytes, "peer connection congested", M_503_OTHER);
 }
 
 /* reroute_handed routes again, on this worker only, a request whose
@@ -794,8 +787,7 @@ static void reroute_handed(struct worker *w, const struct handoff_msg *msg, cons
     struct conn *legacy = e ? conn_get(&w->conns, e->legacy) : NULL;
     struct parsed p;
     if (!legacy || !parse_handed(&p, bytes, msg->len)) {
-        drop_from(&w->counters.dropped_peer_gone, "hand-off",
-                  "legacy connection or transaction gone");
+        drop_from(w, M_DROP_PEER_GONE, "hand-off", "legacy connection or transaction gone");
         return;
     }
     struct sip_edit ed;
@@ -805,12 +797,12 @@ static void reroute_handed(struct worker *w, const struct handoff_msg *msg, cons
                    : 0;
     pending_remove(&w->pending, e);
     if (n == 0) {
-        drop_from(&w->counters.dropped_malformed, "hand-off", "cannot restore the Via to re-route");
+        drop_from(w, M_DROP_MALFORMED, "hand-off", "cannot restore the Via to re-route");
         return;
     }
     memcpy(w->reroute, w->scratch, n); /* routing rewrites into scratch */
     if (!parse_handed(&p, w->reroute, n)) {
-        drop_from(&w->counters.dropped_malformed, "hand-off", "restored request does not parse");
+        drop_from(w, M_DROP_MALFORMED, "hand-off", "restored request does not parse");
         return;
     }
     w->local_only = true;
@@ -834,7 +826,7 @@ void relay_handoff(struct worker *w, const struct handoff_msg *msg, const char *
     }
     struct parsed p;
     if (!parse_handed(&p, bytes, msg->len)) {
-        drop_from(&w->counters.dropped_malformed, "hand-off", "unparseable handed response");
+        drop_from(w, M_DROP_MALFORMED, "hand-off", "unparseable handed response");
         return;
     }
     struct peer_hit src = {

@@ -1,4 +1,4 @@
-/* reuse_decision: counter + debug line per decision. */
+/* reuse_decision: registry series + debug line per decision. */
 #include "reuse_decision.h"
 
 #include <arpa/inet.h>
@@ -6,10 +6,14 @@
 
 #include "log.h"
 
+/* enum reuse_reason and the M_REUSE_* ids list the reasons in one order. */
+_Static_assert(M_REUSE_CONNECTION_GONE - M_REUSE_REUSED + 1 == REUSE_REASONS,
+               "reuse reasons and their metric ids must match");
+
 void reuse_decided(struct worker *w, enum reuse_reason r, const char *domain,
                    const struct conn_key *key)
 {
-    w->counters.reuse[r]++;
+    metrics_inc(&w->metrics, (enum metric_id)(M_REUSE_REUSED + r));
     if (!log_enabled(LOG_DEBUG))
         return;
     char addr[INET6_ADDRSTRLEN + 8] = "";

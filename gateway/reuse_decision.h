@@ -3,7 +3,7 @@
  * reusegw_reuse_decisions_total{reason}) and one debug line, so an operator
  * can tell why a request did or did not travel on an existing connection.
  *
- * Owns nothing; borrows the worker's counters and the key it formats. Never
+ * Owns nothing; borrows the worker's registry and the key it formats. Never
  * changes a decision, only records it. */
 #ifndef REUSEGW_REUSE_DECISION_H
 #define REUSEGW_REUSE_DECISION_H

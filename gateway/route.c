@@ -76,6 +76,7 @@ void route_plan(const struct cfg_snapshot *cfg, const struct sip_msg *msg, struc
 {
     memset(plan, 0, sizeof(*plan));
     plan->verdict = ROUTE_UNROUTABLE;
+    plan->refusal = M_503_OTHER;
     struct sip_hostport hp;
     if (target_of(cfg, msg, &hp, &plan->self_route) != SIP_OK) {
         plan->why = "unparseable target URI";

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "sip/host.h"
 #include "sip/message.h"
 
@@ -41,6 +42,7 @@ enum route_verdict {
 struct route_plan {
     enum route_verdict verdict;
     const char *why;                     /* static text when UNROUTABLE */
+    enum metric_id refusal;              /* UNROUTABLE: its 503's M_503_* series */
     struct sip_str domain;               /* the URI host (borrowed from the message) */
     uint16_t port;                       /* the URI's explicit port, 0 when none */
     const struct sip_header *self_route; /* topmost Route naming reusegw: pop it */

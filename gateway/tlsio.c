@@ -19,7 +19,7 @@ bool tlsio_pull(struct worker *w, struct conn *c)
     if (n == 0)
         return true;
     if (!buf_queue_append(&c->out, &w->out_pool, data, n)) {
-        w->counters.dropped_buffer_full++;
+        metrics_inc(&w->metrics, M_DROP_BUFFER_FULL);
         LOG_RATELIMITED(LOG_WARN, "send buffers exhausted; closing connection",
                         LF_STR("conn", conn_kind_name(c)));
         conn_finish_close(w, c);
@@ -47,7 +47,7 @@ static void handshake_done(struct worker *w, struct conn *c)
 
 static void handshake_failed(struct worker *w, struct conn *c)
 {
-    w->counters.tls_handshake_failures++;
+    metrics_handshake_failed(&w->metrics, M_HSFAIL_ERROR);
     const char *reason = tls_conn_error_reason(c->tls);
     LOG_RATELIMITED(LOG_WARN, "tls handshake failed", LF_STR("conn", conn_kind_name(c)),
                     LF_STR("domain", c->domain), LF_STR("reason", reason));

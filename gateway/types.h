@@ -1,5 +1,5 @@
 /* types: the plain data of a worker — connection references, connection
- * objects and drop counters — shared by the gateway's logic files.
+ * objects and reuse decision reasons — shared by the gateway's logic files.
  *
  * Owns nothing by itself; each struct says who owns its members. Holds no
  * logic beyond trivial inline accessors. */
@@ -184,34 +184,5 @@ static inline const char *reuse_reason_name(enum reuse_reason r)
     };
     return names[r];
 }
-
-/* counters are the worker's plain event counts (exposed by the admin
- * endpoint later). Every drop increments exactly one of them. */
-struct counters {
-    uint64_t accepted;
-    uint64_t rejected_max_connections;
-    uint64_t rejected_per_peer;
-    uint64_t requests_relayed;
-    uint64_t responses_relayed;
-    uint64_t dropped_unknown_branch;
-    uint64_t dropped_response_on_egress;
-    uint64_t dropped_ack_unroutable;
-    uint64_t dropped_buffer_full;
-    uint64_t dropped_peer_gone; /* its destination connection closed */
-    uint64_t dropped_malformed; /* unparseable and not answerable */
-    uint64_t refused_pending_full;
-    uint64_t answered_503;
-    uint64_t answered_400;
-    uint64_t answered_483;
-    uint64_t framing_errors;
-    uint64_t keepalive_pongs;
-    uint64_t tls_handshake_failures;
-    uint64_t timeouts_idle;
-    uint64_t aliases_recorded;
-    uint64_t aliases_declined;
-    uint64_t legacy_address_leaks; /* Record-Route/Contact naming legacy addresses */
-    uint64_t timeouts_handshake;
-    uint64_t reuse[REUSE_REASONS]; /* reuse decisions by reason */
-};
 
 #endif

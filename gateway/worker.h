@@ -1,5 +1,5 @@
 /* worker: one event-loop thread's whole world — its loop, listeners,
- * connection table, pending transactions, timers, buffer pools and counters.
+ * connection table, pending transactions, timers, buffer pools and metrics.
  *
  * Owns every connection and buffer of its thread. Borrows the configuration
  * snapshot and TLS context (holds a reference to each) and, with several
@@ -62,11 +62,10 @@ struct worker {
     struct conn_table conns;
     struct pending_table pending;
     struct timer_heap timers;
-    struct buf_pool out_pool; /* out and hold queues */
-    struct buf_pool in_pool;  /* one framing block per busy connection */
-    struct counters counters;
+    struct buf_pool out_pool;   /* out and hold queues */
+    struct buf_pool in_pool;    /* one framing block per busy connection */
     struct limits_state limits; /* handshake admission (conn_limits.h) */
-    struct metrics metrics;     /* the registry /metrics renders */
+    struct metrics metrics;     /* its event counts: /metrics and the exit line */
     struct dns_routes *dns;     /* resolver and requests waiting on it */
     struct admin_worker *admin; /* admin endpoint; NULL when not bound */
     struct listener listeners[WORKER_MAX_LISTENERS];

@@ -1,7 +1,7 @@
 /* Unit tests of the reuse-decision bookkeeping: why the connection index
  * found nothing for a request (no_row, identity_mismatch, connection_gone;
  * R-5923-11/-20/-23/-27) on real certificates from test/certs/gen.sh, and
- * that every decision lands in exactly its own counter. */
+ * that every decision lands in exactly its own registry series. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "conn_key_support.h"
 #include "log.h"
+#include "metrics.h"
 #include "pki_cert.h"
 #include "reuse_decision.h"
 #include "tls/identities.h"
@@ -58,7 +59,7 @@ static void miss_reason_explains_an_index_miss(void **state)
 
 static void each_decision_counts_once_under_its_own_name(void **state)
 {
-    static struct worker w; /* only its counters are touched */
+    static struct worker w; /* only its registry is touched */
     static const char *const names[REUSE_REASONS] = {
         "reused",       "no_row",       "identity_mismatch", "certless",
         "aliasing_off", "row_replaced", "connection_gone",
@@ -69,8 +70,18 @@ static void each_decision_counts_once_under_its_own_name(void **state)
         for (int n = 0; n <= r; n++)
             reuse_decided(&w, (enum reuse_reason)r, "b.test", n % 2 ? &k : NULL);
     }
-    for (int r = 0; r < REUSE_REASONS; r++)
-        assert_int_equal(w.counters.reuse[r], r + 1);
+    /* The registry is the one store: /metrics shows each reason's count
+     * under its own label, straight from the series reuse_decided bumped. */
+    static char text[METRICS_RENDER_MAX];
+    const struct metrics *regs[] = {&w.metrics};
+    struct metrics_info info = {.io_backend = "epoll"};
+    assert_true(metrics_render(regs, 1, &info, text, sizeof(text)) < sizeof(text));
+    for (int r = 0; r < REUSE_REASONS; r++) {
+        char line[128];
+        snprintf(line, sizeof(line), "\nreusegw_reuse_decisions_total{reason=\"%s\"} %d\n",
+                 names[r], r + 1);
+        assert_non_null(strstr(text, line));
+    }
 }
 
 int main(void)
