@@ -14,8 +14,6 @@
 void metrics_bridge_absorb(struct worker *w)
 {
     struct metrics *m = &w->metrics;
-    metrics_set(m, M_TIMEOUT_TRANSACTION, w->pending.expired);
-
     /* Connections by kind and state, and alias rows (inbound TLS
      * connections indexed under an alias key), counted afresh. */
     uint64_t conns[METRIC_CONN_KINDS * METRIC_CONN_STATES] = {0};

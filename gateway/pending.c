@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool pending_table_init(struct pending_table *t, uint32_t capacity, struct timer_heap *timers)
+bool pending_table_init(struct pending_table *t, uint32_t capacity, struct timer_heap *timers,
+                        struct metrics *metrics)
 {
     memset(t, 0, sizeof(*t));
     uint32_t nb = 64;
@@ -21,6 +22,7 @@ bool pending_table_init(struct pending_table *t, uint32_t capacity, struct timer
     t->capacity = capacity;
     t->bucket_mask = nb - 1;
     t->timers = timers;
+    t->metrics = metrics;
     return true;
 }
 
@@ -72,7 +74,7 @@ static void pending_expire_fire(void *ctx, struct timer *timer)
 {
     struct pending_table *t = ctx;
     struct pending *p = (struct pending *)((char *)timer - offsetof(struct pending, timer));
-    t->expired++;
+    metrics_inc(t->metrics, M_TIMEOUT_TRANSACTION);
     pending_remove(t, p);
 }
 

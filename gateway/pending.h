@@ -5,8 +5,8 @@
  * went (R-5923-13).
  *
  * Owns its entry array and hash buckets. Borrows the worker's timer heap to
- * schedule RFC 3261 expiry. Never looks at SIP bytes beyond the strings it is
- * handed. */
+ * schedule RFC 3261 expiry and its registry to count expiries. Never looks
+ * at SIP bytes beyond the strings it is handed. */
 #ifndef REUSEGW_PENDING_H
 #define REUSEGW_PENDING_H
 
@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "timer.h"
 #include "types.h"
 
@@ -64,12 +65,14 @@ struct pending_table {
     uint32_t *buckets;
     uint32_t bucket_mask;
     struct timer_heap *timers;
-    uint64_t expired; /* entries removed by their timer */
+    struct metrics *metrics; /* its timer's removals: M_TIMEOUT_TRANSACTION */
 };
 
 /* pending_table_init sizes the table for |capacity| entries, arming expiry
- * on |timers| (borrowed for the table's life). False when out of memory. */
-bool pending_table_init(struct pending_table *t, uint32_t capacity, struct timer_heap *timers);
+ * on |timers| and counting expiries in |metrics| (both borrowed for the
+ * table's life). False when out of memory. */
+bool pending_table_init(struct pending_table *t, uint32_t capacity, struct timer_heap *timers,
+                        struct metrics *metrics);
 
 /* pending_table_free disarms every entry and releases the table. */
 void pending_table_free(struct pending_table *t);

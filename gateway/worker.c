@@ -70,7 +70,7 @@ int worker_init_member(struct worker *w, struct cfg_snapshot *cfg, struct tls_ct
     buf_pool_init(&w->in_pool, cfg->limits.max_message_bytes + 4, max_conns);
     if (!w->scratch || !conn_table_init(&w->conns, max_conns) ||
         !timer_heap_init(&w->timers, max_conns + max_pending + WORKER_MAX_LISTENERS + OPS_TIMERS) ||
-        !pending_table_init(&w->pending, max_pending, &w->timers)) {
+        !pending_table_init(&w->pending, max_pending, &w->timers, &w->metrics)) {
         LOG_ERROR("out of memory sizing the worker", LF_UINT("max_connections", max_conns),
                   LF_UINT("max_pending_transactions", max_pending));
         return -ENOMEM;

@@ -17,13 +17,15 @@
 struct fixture {
     struct timer_heap timers;
     struct pending_table table;
+    struct metrics metrics; /* where expiries are counted */
 };
 
 static int setup(void **state)
 {
     static struct fixture f;
     assert_true(timer_heap_init(&f.timers, 8));
-    assert_true(pending_table_init(&f.table, 4, &f.timers));
+    f.metrics = (struct metrics){0};
+    assert_true(pending_table_init(&f.table, 4, &f.timers, &f.metrics));
     *state = &f;
     return 0;
 }
@@ -93,7 +95,7 @@ static void final_response_lingers_64_t1(void **state)
     timer_run(&f->timers, 3000 + PENDING_LINGER_MS);
     assert_null(FIND(&f->table, "inv", PENDING_INVITE));
     assert_int_equal(f->table.used, 0);
-    assert_int_equal(f->table.expired, 1);
+    assert_int_equal(f->metrics.v[M_TIMEOUT_TRANSACTION], 1);
 }
 
 static void invite_non_2xx_lingers_only_briefly(void **state)
