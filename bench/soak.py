@@ -1,5 +1,5 @@
 """Soak driver behind bench/soak: two reusegw gateways (A: a.test, B: b.test,
-test/e2e/harness.py topology) with legacy stand-ins that answer 200, N idle
+reusegw_test.Pair topology) with legacy stand-ins that answer 200, N idle
 mutually authenticated TLS connections held open to B, and a steady call
 load (INVITE/200/ACK, BYE/200) in both directions through A and B for
 SOAK_SECONDS. Every SOAK_SAMPLE seconds it writes each gateway's RSS and
@@ -21,25 +21,13 @@ import tempfile
 import threading
 import time
 
+import reusegw_test as h  # bench/soak puts test/ on PYTHONPATH
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "test" / "e2e"))
-import harness as h  # noqa: E402
 
 
 def env_int(name, default):
     return int(os.environ.get(name, default))
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def fds(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 class Caller(threading.Thread):
@@ -140,8 +128,8 @@ def main():
                         errors.append(f"{gw.name} died (exit {gw.proc.popen.poll()})")
                 if errors:
                     break
-                row = [round(time.monotonic() - start, 1), rss_kib(pair.a.proc.pid),
-                       fds(pair.a.proc.pid), rss_kib(pair.b.proc.pid), fds(pair.b.proc.pid),
+                row = [round(time.monotonic() - start, 1), h.rss_kib(pair.a.proc.pid),
+                       h.fds(pair.a.proc.pid), h.rss_kib(pair.b.proc.pid), h.fds(pair.b.proc.pid),
                        sum(c.calls for c in callers), sum(c.failures for c in callers)]
                 w.writerow(row)
                 f.flush()

@@ -1,19 +1,14 @@
 """reusegw with Kamailio 5.6 (OpenSSL, its tls module) as the mutual-TLS
 peer on the other side, both ways: Kamailio dials reusegw B, and reusegw A
-dials Kamailio. Kamailio relays statelessly (kamailio/relay.cfg) and adds
-its own Via; the legacy proxies are harness.LegacyServer."""
-import harness as h
+dials Kamailio. Kamailio relays statelessly (reusegw_test/kamailio/relay.cfg) and adds
+its own Via; the legacy proxies are reusegw_test.LegacyServer."""
+import reusegw_test as h
 
 
 def via_parts(via):
     """(sent-protocol and sent-by, {param: value or None}) of a Via value."""
     head, *params = [p.strip() for p in via.split(";")]
     return head, dict((p.split("=", 1) + [None])[:2] for p in params)
-
-
-def kam_endpoints(net):
-    ip = f"{net}.4"
-    return (ip, h.free_port(ip)), (ip, h.free_port(ip))
 
 
 def test_kamailio_dials_reusegw_b(procs, make_pair, legacy, pki):
@@ -23,8 +18,8 @@ def test_kamailio_dials_reusegw_b(procs, make_pair, legacy, pki):
     intact."""
     legacy_b = legacy()
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, with_a=False)
-    kam_tcp, kam_tls = kam_endpoints(pair.net)
-    h.start_kamailio(procs, "kamailio", pki, "peer-k", kam_tcp, kam_tls, "TLS", pair.b.tls)
+    kam = h.Kamailio(procs, pki, f"{pair.net}.4").start_relay("TLS", pair.b.tls)
+    kam_tcp, kam_tls = kam.tcp, kam.tls
     client = h.tcp_connect(kam_tcp)
     msg = h.request("OPTIONS", "sip:svc@b.test", h.LEGACY_VIA)
     client.send(msg)
@@ -49,15 +44,15 @@ def test_reusegw_a_dials_kamailio(procs, make_pair, legacy, pki):
     200 comes back to A's legacy proxy with its own Via restored byte for
     byte (Kamailio's rport/received additions undone)."""
     legacy_k = legacy()
-    net = h.unique_net()
-    kam_tcp, kam_tls = kam_endpoints(net)
+    kam = h.Kamailio(procs, pki, f"{h.unique_net()}.4")
+    kam_tcp, kam_tls = kam.tcp, kam.tls
 
     def edit(name, cfg):
         if name == "a":
             cfg["routes"].append({"domain": "k.test", "targets": [h.hostport(kam_tls)]})
 
     pair = make_pair(h.dead_endpoint(), h.dead_endpoint(), edit)
-    h.start_kamailio(procs, "kamailio", pki, "peer-k", kam_tcp, kam_tls, "TCP", legacy_k.ep)
+    kam.start_relay("TCP", legacy_k.ep)
     c = h.tcp_connect(pair.a.legacy_listen)
     msg = h.request("OPTIONS", "sip:svc@k.test", h.LEGACY_VIA)
     c.send(msg)

@@ -1,7 +1,7 @@
-"""The harness proven against real peers, without reusegw: sipp to sipp,
+"""The harness (reusegw_test) proven against real peers, without reusegw: sipp to sipp,
 Python SIP peers through an stunnel mTLS pair, openssl s_client. If these
 fail, a failure of test_relay.py says nothing about reusegw."""
-import harness as h
+import reusegw_test as h
 
 
 def test_sipp_options_uac_to_uas(procs):

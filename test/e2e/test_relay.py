@@ -1,6 +1,6 @@
 """The relay end to end: two reusegw processes (A = a.test, B = b.test) with
 mutual TLS between them, each in front of a legacy proxy played by sipp (for
-whole calls) or by harness.LegacyServer (where bytes are compared). Every
+whole calls) or by reusegw_test.LegacyServer (where bytes are compared). Every
 gateway is stopped with SIGTERM at teardown and must exit 0.
 
 What crosses is asserted byte for byte where the gateway must not touch it:
@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-import harness as h
+import reusegw_test as h
 
 def rewritten(msg, branch, gw):
     """msg as it must leave gw on the TLS hop: only the topmost Via changes

@@ -10,33 +10,7 @@ import struct
 
 import pytest
 
-import harness as h
-
-
-def peer_as_a(pair, pki, leaf, via_sent_by, alias=True, extra_vias=(), source=None, rport=""):
-    """A TLS connection to B from A's address (source: (ip, port), default
-    A's ip, any port) with leaf's certificate (None: none) that sends one
-    OPTIONS whose topmost Via is `SIP/2.0/TLS via_sent_by` [+ rport]
-    [+ ;alias], with extra_vias below it, and reads its 200 (an alias is
-    never a reason to refuse, R-5923-15)."""
-    ctx = h.tls_context(pki, leaf)
-    peer = h.tls_connect(pair.b.tls, ctx, "b.test", source=source or (pair.a_ip, 0))
-    via = f"SIP/2.0/TLS {via_sent_by}"
-    msg = h.request("OPTIONS", "sip:svc@b.test", via, headers=[f"Via: {v}" for v in extra_vias])
-    params = rport + (";alias" if alias else "")
-    msg = msg.replace(b";branch=", params.encode() + b";branch=", 1)
-    peer.send(msg)
-    assert peer.recv().status == 200, "B refused a request because of its alias"
-    return peer
-
-
-def backward_request(pair):
-    """B's legacy proxy sends an OPTIONS for a.test through B; returns the
-    connection (to read B's answer) and the request."""
-    c = h.tcp_connect(pair.b.legacy_listen)
-    msg = h.request("OPTIONS", "sip:svc@a.test", h.LEGACY_VIA)
-    c.send(msg)
-    return c, h.SipMessage(msg)
+import reusegw_test as h
 
 
 def test_alias_port_is_the_via_port_and_the_backward_request_reuses_it(make_pair, legacy, pki):
@@ -46,8 +20,8 @@ def test_alias_port_is_the_via_port_and_the_backward_request_reuses_it(make_pair
     the peer's 200 reaches B's legacy proxy with its Via restored."""
     legacy_b = legacy()
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, with_a=False)
-    peer = peer_as_a(pair, pki, "gw-a", f"a.test:{pair.a.tls[1]}")
-    c, sent = backward_request(pair)
+    peer = h.peer_as_a(pair, pki, "gw-a", f"a.test:{pair.a.tls[1]}")
+    c, sent = h.backward_request(pair)
     req = peer.recv()
     assert req.first_line == "OPTIONS sip:svc@a.test SIP/2.0"
     b_sent_by = pair.b.config["identity"]["sent_by"]
@@ -66,8 +40,8 @@ def test_alias_without_port_means_5061(make_pair, legacy, pki):
     connection (the dial fails: 503) and the peer gets nothing."""
     legacy_b = legacy()
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, with_a=False)
-    peer = peer_as_a(pair, pki, "gw-a", "a.test")
-    c, _ = backward_request(pair)
+    peer = h.peer_as_a(pair, pki, "gw-a", "a.test")
+    c, _ = h.backward_request(pair)
     assert c.recv().status == 503
     assert not peer.pending and not peer.closed_by_peer(timeout=0.5)
 
@@ -80,8 +54,8 @@ def test_alias_is_not_used_for_a_domain_the_certificate_does_not_prove(make_pair
     even though the address and Via port match."""
     legacy_b = legacy()
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, with_a=False)
-    peer = peer_as_a(pair, pki, leaf, f"a.test:{pair.a.tls[1]}")
-    c, _ = backward_request(pair)
+    peer = h.peer_as_a(pair, pki, leaf, f"a.test:{pair.a.tls[1]}")
+    c, _ = h.backward_request(pair)
     assert c.recv().status == 503
     assert not peer.pending
 
@@ -97,8 +71,8 @@ def test_alias_from_a_peer_without_certificate_is_ignored_not_rejected(make_pair
             cfg["tls"]["client_certificate"] = "optional"
 
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, edit, with_a=False)
-    peer = peer_as_a(pair, pki, None, f"a.test:{pair.a.tls[1]}")
-    c, _ = backward_request(pair)
+    peer = h.peer_as_a(pair, pki, None, f"a.test:{pair.a.tls[1]}")
+    c, _ = h.backward_request(pair)
     assert c.recv().status == 503
     assert not peer.pending
 
@@ -113,8 +87,8 @@ def test_alias_declined_by_policy_is_served_normally(make_pair, legacy, pki):
             cfg["reuse"]["accept_alias"] = False
 
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, edit, with_a=False)
-    peer = peer_as_a(pair, pki, "gw-a", f"a.test:{pair.a.tls[1]}")
-    c, _ = backward_request(pair)
+    peer = h.peer_as_a(pair, pki, "gw-a", f"a.test:{pair.a.tls[1]}")
+    c, _ = h.backward_request(pair)
     assert c.recv().status == 503
     assert not peer.pending
 
@@ -136,7 +110,7 @@ def test_listener_keeps_accepting_while_aliases_exist(make_pair, legacy, pki):
     connections and serves them."""
     legacy_b = legacy()
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, with_a=False)
-    peer_as_a(pair, pki, "gw-a", f"a.test:{pair.a.tls[1]}")
+    h.peer_as_a(pair, pki, "gw-a", f"a.test:{pair.a.tls[1]}")
     other = h.tls_connect(pair.b.tls, h.tls_context(pki, "peer-k"), "b.test")
     other.send(h.request("OPTIONS", "sip:svc@b.test", "SIP/2.0/TLS k.test:5061"))
     assert other.recv().status == 200
@@ -148,9 +122,9 @@ def _backward_after_peer_left(make_pair, legacy, pki, leave):
     reusegw here, in front of a LegacyServer)."""
     legacy_a, legacy_b = legacy(), legacy()
     pair = make_pair(legacy_a.ep, legacy_b.ep)
-    peer = peer_as_a(pair, pki, "gw-a", f"a.test:{pair.a.tls[1]}")
+    peer = h.peer_as_a(pair, pki, "gw-a", f"a.test:{pair.a.tls[1]}")
     leave(peer)
-    c, _ = backward_request(pair)
+    c, _ = h.backward_request(pair)
     answer = c.recv()
     assert answer.status == 200, answer.raw
     _, got = legacy_a.next()
@@ -193,7 +167,7 @@ def test_one_connection_serves_every_domain_its_certificate_proves(make_pair, le
                 cfg["routes"].append({"domain": d, "targets": list(a_test["targets"])})
 
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, edit, with_a=False)
-    peer = peer_as_a(pair, pki, "virtual", f"a.virt.test:{pair.a.tls[1]}")
+    peer = h.peer_as_a(pair, pki, "virtual", f"a.virt.test:{pair.a.tls[1]}")
     c = h.tcp_connect(pair.b.legacy_listen)
     for domain in ("a.virt.test", "b.virt.test"):
         c.send(h.request("OPTIONS", f"sip:svc@{domain}", h.LEGACY_VIA))

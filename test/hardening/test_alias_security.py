@@ -16,7 +16,7 @@ import ssl
 
 import pytest
 
-import harness as h
+import reusegw_test as h
 
 QUIET = 1.5  # how long an attacker is watched for a request it must not get
 
@@ -36,15 +36,6 @@ def attack(pair, pki, leaf, vias, source_ip=None, server_name="b.test"):
     reply = peer.recv()
     assert reply.status == 200, f"B answered {reply.first_line!r} to an aliased request"
     return peer
-
-
-def backward(pair, domain="a.test", method="OPTIONS"):
-    """B's legacy proxy sends a request for |domain| through B; returns the
-    egress connection and the request."""
-    c = h.tcp_connect(pair.b.legacy_listen)
-    msg = h.request(method, f"sip:svc@{domain}", h.LEGACY_VIA)
-    c.send(msg)
-    return c, h.SipMessage(msg)
 
 
 def reached_victim(pair, legacy_a, c, sent):
@@ -87,7 +78,7 @@ def test_control_an_aliased_peer_with_the_victims_certificate_is_reused(victim, 
     own connection (R-5923-17/-19/-20)."""
     pair, legacy_a, _ = victim()
     peer = attack(pair, pki, "gw-a", [f"SIP/2.0/TLS a.test:{pair.a.tls[1]};alias"])
-    c, sent = backward(pair)
+    c, sent = h.backward_request(pair)
     req = peer.recv()
     assert req.get("call-id") == sent.get("call-id")
     peer.send(h.response(req))
@@ -105,7 +96,7 @@ def test_1_alias_port_never_comes_from_rport(victim, pki, via):
     never A's port: B's request for a.test goes to A."""
     pair, legacy_a, _ = victim()
     peer = attack(pair, pki, "gw-a", [via.format(a_port=pair.a.tls[1], a_ip=pair.a_ip)])
-    c, sent = backward(pair)
+    c, sent = h.backward_request(pair)
     reached_victim(pair, legacy_a, c, sent)
     attacker_got_nothing(peer)
 
@@ -124,7 +115,7 @@ def test_1_alias_port_never_comes_from_the_source_port(make_pair, legacy, pki):
                          source=(pair.a_ip, source_port))
     peer.send(h.request("OPTIONS", "sip:svc@b.test", "SIP/2.0/TLS a.test:5999;alias"))
     assert peer.recv().status == 200
-    c, _ = backward(pair)
+    c, _ = h.backward_request(pair)
     assert c.recv().status == 503
     attacker_got_nothing(peer)
 
@@ -146,7 +137,7 @@ def test_2_tls_via_without_port_is_5061_not_5060(make_pair, legacy, pki):
 
     pair = make_pair(legacy_a.ep, legacy_b.ep, edit)
     peer = attack(pair, pki, "gw-a", ["SIP/2.0/TLS a.test;alias"])
-    c, sent = backward(pair)
+    c, sent = h.backward_request(pair)
     reached_victim(pair, legacy_a, c, sent)
     attacker_got_nothing(peer)
 
@@ -157,7 +148,7 @@ def test_3_certificate_for_another_domain_never_carries_the_victims_requests(vic
     port: an address-only alias would hijack a.test."""
     pair, legacy_a, _ = victim()
     peer = attack(pair, pki, "peer-k", [f"SIP/2.0/TLS a.test:{pair.a.tls[1]};alias"])
-    c, sent = backward(pair)
+    c, sent = h.backward_request(pair)
     reached_victim(pair, legacy_a, c, sent)
     attacker_got_nothing(peer)
 
@@ -189,11 +180,11 @@ def test_4_only_rfc5922_identities_count(make_pair, legacy, pki, leaf, denied, p
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, edit, with_a=False)
     peer = attack(pair, pki, leaf, [f"SIP/2.0/TLS {denied[0]}:{alias_port};alias"])
     for d in denied:
-        c, _ = backward(pair, d)
+        c, _ = h.backward_request(pair, d)
         assert c.recv().status == 503, f"{leaf}: {d} was not refused"
         attacker_got_nothing(peer)
     if proved:
-        c, sent = backward(pair, proved)
+        c, sent = h.backward_request(pair, proved)
         req = peer.recv()
         assert req.get("call-id") == sent.get("call-id"), f"{leaf} does prove {proved}"
         peer.send(h.response(req))
@@ -206,7 +197,7 @@ def test_5_alias_in_a_lower_via_is_ignored(victim, pki):
     pair, legacy_a, _ = victim()
     peer = attack(pair, pki, "gw-a", ["SIP/2.0/TLS a.test:5999",
                                       f"SIP/2.0/TLS a.test:{pair.a.tls[1]};alias"])
-    c, sent = backward(pair)
+    c, sent = h.backward_request(pair)
     reached_victim(pair, legacy_a, c, sent)
     attacker_got_nothing(peer)
 
@@ -244,7 +235,7 @@ def test_6_certless_peer_is_served_and_never_aliased(victim, pki):
 
     pair, legacy_a, _ = victim(edit)
     peer = attack(pair, pki, None, [f"SIP/2.0/TLS a.test:{pair.a.tls[1]};alias"])
-    c, sent = backward(pair)
+    c, sent = h.backward_request(pair)
     reached_victim(pair, legacy_a, c, sent)
     assert attacker_got_nothing(peer), "a certless peer was disconnected for its alias"
 
@@ -255,7 +246,7 @@ def test_6_alias_with_tcp_transport_is_ignored(victim, pki):
     peer proving a.test, it makes no row."""
     pair, legacy_a, _ = victim()
     peer = attack(pair, pki, "gw-a", [f"SIP/2.0/TCP a.test:{pair.a.tls[1]};alias"])
-    c, sent = backward(pair)
+    c, sent = h.backward_request(pair)
     reached_victim(pair, legacy_a, c, sent)
     attacker_got_nothing(peer)
 
@@ -271,7 +262,7 @@ def test_6_plain_tcp_on_the_legacy_side_makes_no_alias(victim):
                          f"SIP/2.0/TLS a.test:{pair.a.tls[1]};alias"))
     legacy_a.next()
     assert rogue.recv().status == 200
-    c, sent = backward(pair)
+    c, sent = h.backward_request(pair)
     reached_victim(pair, legacy_a, c, sent)
     assert not rogue.pending and not rogue.closed_by_peer(timeout=QUIET) and not rogue.pending
 
@@ -286,7 +277,7 @@ def test_7_recycled_connection_slot_does_not_inherit_an_alias(victim, pki):
     real.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
     real.close()
     peer = attack(pair, pki, "peer-k", ["SIP/2.0/TLS k.test:5061"])
-    c, sent = backward(pair)
+    c, sent = h.backward_request(pair)
     reached_victim(pair, legacy_a, c, sent)
     attacker_got_nothing(peer)
 
@@ -299,7 +290,7 @@ def test_8_rows_are_found_by_resolved_address_not_by_hostname(victim, pki):
     other_ip = pair.a_ip.rsplit(".", 1)[0] + ".9"
     peer = attack(pair, pki, "gw-a", [f"SIP/2.0/TLS a.test:{pair.a.tls[1]};alias"],
                   source_ip=other_ip)
-    c, sent = backward(pair)
+    c, sent = h.backward_request(pair)
     reached_victim(pair, legacy_a, c, sent)
     attacker_got_nothing(peer)
 
@@ -326,7 +317,7 @@ def test_9_cancel_follows_its_invite_not_a_newer_alias(victim, pki):
     _, got = legacy_a.next()
     assert got.method == "CANCEL"
     assert c.recv().status == 200
-    invite_leg.sendall(h.response(invite_at_a, 487, "Request Terminated"))
+    invite_leg.send(h.response(invite_at_a, 487, "Request Terminated"))
     assert c.recv().status == 487
     attacker_got_nothing(peer)
 
@@ -343,7 +334,7 @@ def test_10_close_notify_ends_the_alias_and_the_listener_stays(victim, pki):
         peer.sock.unwrap()  # close_notify; the TCP connection stays up
     except (OSError, ssl.SSLError):
         pass
-    c, sent = backward(pair)
+    c, sent = h.backward_request(pair)
     reached_victim(pair, legacy_a, c, sent)
     attacker_got_nothing(other)
 
@@ -363,10 +354,10 @@ def test_11_virtual_host_identity_does_not_cover_a_third_domain(make_pair, legac
 
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, edit, with_a=False)
     peer = attack(pair, pki, "virtual", [f"SIP/2.0/TLS a.virt.test:{alias_port};alias"])
-    c, _ = backward(pair, "c.virt.test")
+    c, _ = h.backward_request(pair, "c.virt.test")
     assert c.recv().status == 503
     attacker_got_nothing(peer)
-    c, sent = backward(pair, "b.virt.test")
+    c, sent = h.backward_request(pair, "b.virt.test")
     req = peer.recv()
     assert req.get("call-id") == sent.get("call-id")
     peer.send(h.response(req))

@@ -11,31 +11,22 @@ connection. The gateway must exit 0 on SIGTERM at teardown (it never
 crashed)."""
 import os
 import pathlib
-import re
 import resource
 import socket
 import ssl
 import struct
-import sys
 import threading
 import time
 
 import pytest
 
-import harness as h
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "gateway"))
-import sipwire  # noqa: E402  (rss_kib)
+import reusegw_test as h
 
 HELD = "held-"  # Call-ID prefix of requests the legacy stand-in leaves unanswered
 
 
 def legacy_answer(msg):
     return None if (msg.get("call-id") or "").startswith(HELD) else h.response(msg)
-
-
-def fds(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def cpu_seconds(pid):
@@ -57,7 +48,7 @@ class Bystander:
         assert self.msg.get("call-id") == self.call_id
 
     def finish(self):
-        self.mirror.sendall(h.response(self.msg))
+        self.mirror.send(h.response(self.msg))
         reply = self.peer.recv()
         assert (reply.status, reply.get("call-id")) == (200, self.call_id), \
             "a transaction in flight during the fault was lost"
@@ -93,9 +84,7 @@ class Env:
 
     def counters(self):
         """Stops the gateway and returns the counters of its stop line."""
-        assert self.gw.gw.stop() == 0
-        line = [ln for ln in self.gw.gw.log().splitlines() if "reusegw stopped" in ln][-1]
-        return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
+        return self.gw.gw.stop_counters()
 
 
 @pytest.fixture
@@ -148,7 +137,7 @@ def test_reset_in_the_middle_of_handshakes(env):
     """50 peers send part of a ClientHello (or all of it) and reset before
     the handshake ends; the gateway's fd count returns to where it was."""
     e = env()
-    base = fds(e.gw.pid)
+    base = h.fds(e.gw.pid)
     by = Bystander(e, "rst-hs")
     hello = client_hello()
     for i in range(50):
@@ -157,8 +146,8 @@ def test_reset_in_the_middle_of_handshakes(env):
         reset(s)
     e.normal_call()
     by.finish()
-    assert h.wait_until(lambda: fds(e.gw.pid) <= base + 2), \
-        f"fds {fds(e.gw.pid)} after resets, {base} before"
+    assert h.wait_until(lambda: h.fds(e.gw.pid) <= base + 2), \
+        f"fds {h.fds(e.gw.pid)} after resets, {base} before"
 
 
 def asan_build(binary):
@@ -185,13 +174,13 @@ def test_peer_that_stops_reading_bounds_memory(env, monkeypatch, reusegw_bin):
     mirror, req = e.legacy.next()
     body = b"x" * 65000
     count = 50 * 1024 * 1024 // len(body) + 1
-    base_rss = sipwire.rss_kib(e.gw.pid)
+    base_rss = h.rss_kib(e.gw.pid)
     sent = [0]
 
     def offer():
         try:
             for i in range(count):
-                mirror.sendall(h.response(req, 200, "OK", headers=[f"X-Seq: {i}"], body=body))
+                mirror.send(h.response(req, 200, "OK", headers=[f"X-Seq: {i}"], body=body))
                 sent[0] = i + 1
         except OSError:
             pass
@@ -201,7 +190,7 @@ def test_peer_that_stops_reading_bounds_memory(env, monkeypatch, reusegw_bin):
     peak = base_rss
     last, still_since = -1, time.monotonic()
     while writer.is_alive() and time.monotonic() - still_since < 3.0:
-        peak = max(peak, sipwire.rss_kib(e.gw.pid))
+        peak = max(peak, h.rss_kib(e.gw.pid))
         if sent[0] != last:
             last, still_since = sent[0], time.monotonic()
         time.sleep(0.1)
@@ -220,7 +209,7 @@ def test_peer_that_stops_reading_bounds_memory(env, monkeypatch, reusegw_bin):
         m = peer.recv(timeout=60)
         assert m.get("x-seq") == str(i) and m.body == body, f"response {i} lost or reordered"
         if i % 32 == 0:
-            peak = max(peak, sipwire.rss_kib(e.gw.pid))
+            peak = max(peak, h.rss_kib(e.gw.pid))
     writer.join(timeout=h.IO_TIMEOUT)
     draining_mib = (peak - base_rss) / 1024
     print(f"back-pressure: {taken_while_stalled} of {count} responses ({len(body)} B bodies) taken while "
@@ -369,7 +358,7 @@ def test_2000_handshakes_that_never_finish_are_reaped(env):
     raise_nofile(4500)
     e = env(edit)
     by = Bystander(e, "reap")
-    base = fds(e.gw.pid)
+    base = h.fds(e.gw.pid)
     hello = client_hello()
     socks = []
     t0 = time.monotonic()
@@ -378,9 +367,9 @@ def test_2000_handshakes_that_never_finish_are_reaped(env):
         if i % 2:
             s.sendall(hello[:len(hello) // 2])
         socks.append(s)
-    peak = fds(e.gw.pid)
-    assert h.wait_until(lambda: fds(e.gw.pid) <= base, timeout=60), \
-        f"fds {fds(e.gw.pid)}, baseline {base}"
+    peak = h.fds(e.gw.pid)
+    assert h.wait_until(lambda: h.fds(e.gw.pid) <= base, timeout=60), \
+        f"fds {h.fds(e.gw.pid)}, baseline {base}"
     reaped_after = time.monotonic() - t0
     closed = 0
     for s in socks:
@@ -452,7 +441,7 @@ def test_fd_exhaustion_refuses_cleanly_and_recovers(env, tmp_path, reusegw_bin):
     for p in peers:
         p.close()
     by.finish()
-    assert h.wait_until(lambda: fds(pid) < 40, timeout=30), f"fds {fds(pid)}"
+    assert h.wait_until(lambda: h.fds(pid) < 40, timeout=30), f"fds {h.fds(pid)}"
     e.normal_call()
 
 
@@ -462,7 +451,7 @@ def test_close_notify_in_the_middle_of_a_transaction(env):
     connection), and keeps serving."""
     e = env()
     by = Bystander(e, "cn")
-    base = fds(e.gw.pid)
+    base = h.fds(e.gw.pid)
     peer = e.connect()
     peer.send(h.request("INVITE", "sip:svc@b.test", "SIP/2.0/TLS a.test:5061",
                         call_id=f"{HELD}invite"))
@@ -474,10 +463,10 @@ def test_close_notify_in_the_middle_of_a_transaction(env):
     except (OSError, ssl.SSLError):
         peer.close()
     try:
-        mirror.sendall(h.response(inv, 200, "OK"))
+        mirror.send(h.response(inv, 200, "OK"))
     except OSError:
         pass
-    assert h.wait_until(lambda: fds(e.gw.pid) <= base, timeout=h.IO_TIMEOUT), \
-        f"fds {fds(e.gw.pid)} after close_notify, {base} before"
+    assert h.wait_until(lambda: h.fds(e.gw.pid) <= base, timeout=h.IO_TIMEOUT), \
+        f"fds {h.fds(e.gw.pid)} after close_notify, {base} before"
     e.normal_call()
     by.finish()

@@ -18,12 +18,11 @@ must exit 0 on SIGTERM, and every message it dropped must be counted."""
 import csv
 import itertools
 import pathlib
-import queue
 import re
 
 import pytest
 
-import harness as h
+import reusegw_test as h
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "rfc4475"
 MANIFEST = {row["file"]: row for row in
@@ -119,20 +118,6 @@ def served(conn, legacy_b):
     return before
 
 
-def nothing_forwarded(legacy_b, timeout=QUIET):
-    try:
-        _, m = legacy_b.received.get(timeout=timeout)
-    except queue.Empty:
-        return
-    raise AssertionError(f"gateway forwarded {m!r} it should not have")
-
-
-def counters(gw):
-    """The counters of the gateway's stop line (after stop())."""
-    line = [ln for ln in gw.log().splitlines() if "reusegw stopped" in ln][-1]
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
-
-
 def request_call_id(raw):
     m = re.search(rb"(?im)^(?:call-id|i)[ \t]*:[ \t]*([^\r\n]*)", raw)
     return m.group(1).strip().decode() if m else None
@@ -180,15 +165,14 @@ def test_request(name, setup):
         if keeps_serving:
             assert served(conn, legacy_b) == [], "rejected message was forwarded too"
     else:  # incomplete: the gateway must wait, neither forward nor answer
-        nothing_forwarded(legacy_b)
+        legacy_b.expect_nothing(QUIET)
         assert not conn.pending and conn.stream.buf == b"", "gateway answered a partial message"
     if not keeps_serving:
         assert conn.closed_by_peer(), "unframeable stream left open"
-        nothing_forwarded(legacy_b, timeout=0.5)
+        legacy_b.expect_nothing(0.5)
     conn.close()
     served(connect(), legacy_b)
-    gw.gw.stop()
-    n = counters(gw.gw)
+    n = gw.gw.stop_counters()
     if kind == "answer":
         assert n["answered_483" if expect[1] == 483 else "answered_400"] == 1
     if not keeps_serving:
@@ -208,18 +192,17 @@ def test_response(name, setup):
     conn.send(req)
     mirror, m = legacy_b.next()
     assert m.raw == req
-    mirror.sendall(raw)
+    mirror.send(raw)
     if EXPECT[name] == RELAY:
         assert conn.recv().raw == raw, "response not relayed byte-identical"
-    mirror.sendall(h.response(m))
+    mirror.send(h.response(m))
     reply = conn.recv()
     assert (reply.status, reply.get("call-id")) == (200, f"pending-{name}"), \
         "gateway relayed a response it could not parse, or lost the next one"
     conn.send(raw)
-    nothing_forwarded(legacy_b)
+    legacy_b.expect_nothing(QUIET)
     served(conn, legacy_b)
-    gw.gw.stop()
-    n = counters(gw.gw)
+    n = gw.gw.stop_counters()
     dropped_from_legacy = 1 if EXPECT[name] == DROP else 0
     assert n["responses_relayed"] == 2 - dropped_from_legacy + 1
     assert n["dropped_malformed"] + n["dropped_unknown_branch"] == dropped_from_legacy + 1

@@ -1,6 +1,6 @@
 """RFC 5923 interop with a real peer: Kamailio 5.6 with its tls module
-(kamailio.py) and one reusegw (a.test, certificate gw-a) in front of a
-legacy proxy (harness.LegacyServer). Both roles:
+(reusegw_test.Kamailio) and one reusegw (a.test, certificate gw-a) in front of a
+legacy proxy (reusegw_test.LegacyServer). Both roles:
 
 (a) Kamailio dials reusegw with ;alias; the legacy proxy's backward request
     to k.test travels on Kamailio's own connection (server role, R-5923-15..20).
@@ -13,8 +13,7 @@ legacy proxy (harness.LegacyServer). Both roles:
 "No new connection" is checked twice: with ss (no ESTABLISHED socket towards
 the other side's listener) and with Kamailio's own log (source port and TCP
 connection id of what it received)."""
-import harness as h
-from kamailio import Kamailio
+import reusegw_test as h
 
 
 class Topology:
@@ -26,13 +25,13 @@ class Topology:
         net = h.unique_net()
         self.gw_ip = f"{net}.2"
         gw_tls = (self.gw_ip, h.free_port(self.gw_ip))
-        self.kam = Kamailio(procs, pki, f"{net}.5", gw_tls, accept_aliases, send_alias)
+        self.kam = h.Kamailio(procs, pki, f"{net}.5")
         kamailios.append(self.kam)
         cfg = h.gateway_config(pki, "gw-a", f"a.test:{gw_tls[1]}", gw_tls, legacy_ep,
                                (self.gw_ip, h.free_port(self.gw_ip)),
                                {"k.test": [self.kam.tls]}, ("127.0.0.1", h.free_port()))
         self.gw = h.Gateway(procs, reusegw_bin, "reusegw", cfg)
-        self.kam.start()
+        self.kam.start_alias_peer(gw_tls, accept_aliases, send_alias)
         self.gw.start()
 
     def stop(self):

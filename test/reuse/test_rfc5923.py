@@ -1,27 +1,18 @@
 """RFC 5923 connection reuse end to end, both roles, on loopback with real
-reusegw processes (harness.Pair: A = a.test on NET.2, B = b.test on NET.3)
+reusegw processes (reusegw_test.Pair: A = a.test on NET.2, B = b.test on NET.3)
 and, where a test needs to choose a certificate or a Via, a Python TLS peer
 that plays A from A's address. Each test cites the R-5923 IDs it proves
 (COVERAGE.md). Decisions are also checked in B's counters, printed in its
 "reusegw stopped" line (gateway/reuse_decision.h)."""
 import os
-import re
 import socket
 import ssl
 import struct
 import threading
 import time
 
-import harness as h
-from test_reuse import backward_request, peer_as_a  # test/e2e/test_reuse.py
+import reusegw_test as h
 
-
-def counters(gw):
-    """SIGTERMs gw (exit 0 required) and returns the counters of its stop line."""
-    assert gw.stop() == 0, "reusegw must exit 0 on SIGTERM"
-    m = re.search(r'msg="reusegw stopped"(.*)', gw.log())
-    assert m, gw.log()
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))}
 
 
 def a_port(pair):
@@ -31,7 +22,7 @@ def a_port(pair):
 def backward_dials_a(pair, legacy_a):
     """B's legacy proxy sends an OPTIONS for a.test: it must reach A's legacy
     proxy over a connection B dialled to A's listener (no reuse)."""
-    c, _ = backward_request(pair)
+    c, _ = h.backward_request(pair)
     assert c.recv().status == 200
     _, got = legacy_a.next()
     assert got.first_line == "OPTIONS sip:svc@a.test SIP/2.0"
@@ -41,7 +32,7 @@ def backward_dials_a(pair, legacy_a):
 
 def backward_reuses(pair, conn):
     """B's backward request for a.test arrives on conn; conn answers 200."""
-    c, sent = backward_request(pair)
+    c, sent = h.backward_request(pair)
     req = conn.recv()
     assert req.first_line == "OPTIONS sip:svc@a.test SIP/2.0"
     conn.send(h.response(req))
@@ -65,10 +56,10 @@ def test_certless_peer_alias_is_ignored_and_the_backward_request_dials_out(
             cfg["tls"]["client_certificate"] = "optional"
 
     pair = make_pair(legacy_a.ep, legacy_b.ep, edit)
-    conn = peer_as_a(pair, pki, None, f"a.test:{a_port(pair)}")
+    conn = h.peer_as_a(pair, pki, None, f"a.test:{a_port(pair)}")
     backward_dials_a(pair, legacy_a)
     assert not conn.pending and not conn.closed_by_peer(timeout=0.5)
-    n = counters(pair.b)
+    n = pair.b.stop_counters()
     assert n["aliases_recorded"] == 0 and n["reuse_certless"] == 1
     assert n["reuse_no_row"] == 1 and n["reuse_reused"] == 0
 
@@ -81,10 +72,10 @@ def test_certificate_for_one_domain_cannot_attract_another_domains_requests(
     a.test must not use it: it dials the real A."""
     legacy_a, legacy_b = legacy(), legacy()
     pair = make_pair(legacy_a.ep, legacy_b.ep)
-    conn = peer_as_a(pair, pki, "gw-b", f"a.test:{a_port(pair)}")
+    conn = h.peer_as_a(pair, pki, "gw-b", f"a.test:{a_port(pair)}")
     backward_dials_a(pair, legacy_a)
     assert not conn.pending
-    n = counters(pair.b)
+    n = pair.b.stop_counters()
     assert n["aliases_recorded"] == 1
     assert n["reuse_identity_mismatch"] == 1 and n["reuse_reused"] == 0
     line = (f'msg="reuse decision" reason=identity_mismatch domain=a.test '
@@ -105,16 +96,16 @@ def test_require_sent_by_identity_declines_a_sent_by_the_certificate_does_not_pr
             cfg["reuse"]["require_sent_by_identity"] = True
 
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, edit, with_a=False)
-    bad = peer_as_a(pair, pki, "gw-a", f"b.test:{a_port(pair)}")
-    c, _ = backward_request(pair)
+    bad = h.peer_as_a(pair, pki, "gw-a", f"b.test:{a_port(pair)}")
+    c, _ = h.backward_request(pair)
     assert c.recv().status == 503
     assert not bad.pending
-    good = peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
-    c, _ = backward_request(pair)
+    good = h.peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
+    c, _ = h.backward_request(pair)
     req = good.recv()
     good.send(h.response(req))
     assert c.recv().status == 200
-    n = counters(pair.b)
+    n = pair.b.stop_counters()
     assert n["aliases_declined"] == 1 and n["aliases_recorded"] == 1
     assert n["reuse_no_row"] == 1 and n["reuse_reused"] == 1
 
@@ -125,10 +116,10 @@ def test_alias_in_a_lower_via_is_ignored(make_pair, legacy, pki):
     row, the backward request dials A."""
     legacy_a, legacy_b = legacy(), legacy()
     pair = make_pair(legacy_a.ep, legacy_b.ep)
-    peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}", alias=False,
+    h.peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}", alias=False,
               extra_vias=[f"SIP/2.0/TLS a.test:{a_port(pair)};branch=z9hG4bK-lower;alias"])
     backward_dials_a(pair, legacy_a)
-    n = counters(pair.b)
+    n = pair.b.stop_counters()
     assert n["aliases_recorded"] == 0 and n["reuse_no_row"] == 1
 
 
@@ -148,12 +139,12 @@ def test_alias_port_is_never_rport_or_the_source_port(make_pair, legacy, pki):
 
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, edit, with_a=False)
     assert pair.b.config["routes"][0]["domain"] == "a.test"
-    conn = peer_as_a(pair, pki, "gw-a", "a.test", rport=";rport",
+    conn = h.peer_as_a(pair, pki, "gw-a", "a.test", rport=";rport",
                      source=(pair.a_ip, holder["port"]))
-    c, _ = backward_request(pair)
+    c, _ = h.backward_request(pair)
     assert c.recv().status == 503
     assert not conn.pending
-    n = counters(pair.b)
+    n = pair.b.stop_counters()
     assert n["aliases_recorded"] == 1 and n["reuse_no_row"] == 1 and n["reuse_reused"] == 0
 
 
@@ -163,10 +154,10 @@ def test_sent_by_port_with_an_rport_value_is_the_alias_port(make_pair, legacy, p
     legacy_b = legacy()
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, with_a=False)
     src = h.free_port(pair.a_ip)
-    conn = peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}", rport=f";rport={src}",
+    conn = h.peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}", rport=f";rport={src}",
                      source=(pair.a_ip, src))
     backward_reuses(pair, conn)
-    n = counters(pair.b)
+    n = pair.b.stop_counters()
     assert n["reuse_reused"] == 1
 
 
@@ -190,7 +181,7 @@ def test_ipv6_alias_is_keyed_and_reused_like_ipv4(make_pair, legacy, pki):
     conn.send(h.request("OPTIONS", "sip:svc@b.test", f"SIP/2.0/TLS a.test:{holder['p']};alias"))
     assert conn.recv().status == 200
     backward_reuses(pair, conn)
-    n = counters(pair.b)
+    n = pair.b.stop_counters()
     assert n["aliases_recorded"] == 1 and n["reuse_reused"] == 1
     assert f"address=[::1]:{holder['p']}" in pair.b.log()
 
@@ -201,13 +192,13 @@ def test_ip_literal_uri_never_reuses(make_pair, legacy, pki):
     whose key is exactly that address (it answers 503 with a reason)."""
     legacy_b = legacy()
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, with_a=False)
-    conn = peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
+    conn = h.peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
     c = h.tcp_connect(pair.b.legacy_listen)
     c.send(h.request("OPTIONS", f"sip:svc@{pair.a_ip}:{a_port(pair)}", h.LEGACY_VIA))
     answer = c.recv()
     assert answer.status == 503 and answer.get("warning"), answer.raw
     assert not conn.pending and not conn.closed_by_peer(timeout=0.5)
-    assert counters(pair.b)["reuse_reused"] == 0
+    assert pair.b.stop_counters()["reuse_reused"] == 0
 
 
 def test_newer_alias_replaces_the_older_row(make_pair, legacy, pki):
@@ -215,11 +206,11 @@ def test_newer_alias_replaces_the_older_row(make_pair, legacy, pki):
     key; the backward request goes to the newer one only."""
     legacy_b = legacy()
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, with_a=False)
-    old = peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
-    new = peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
+    old = h.peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
+    new = h.peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
     backward_reuses(pair, new)
     assert not old.pending and not old.closed_by_peer(timeout=0.5)
-    n = counters(pair.b)
+    n = pair.b.stop_counters()
     assert n["aliases_recorded"] == 2 and n["reuse_row_replaced"] == 1
     assert n["reuse_reused"] == 1
 
@@ -234,9 +225,9 @@ def test_aliasing_off_is_counted_and_the_request_served(make_pair, legacy, pki):
             cfg["reuse"]["accept_alias"] = False
 
     pair = make_pair(legacy_a.ep, legacy_b.ep, edit)
-    peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
+    h.peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
     backward_dials_a(pair, legacy_a)
-    n = counters(pair.b)
+    n = pair.b.stop_counters()
     assert n["reuse_aliasing_off"] == 1 and n["aliases_recorded"] == 0
 
 
@@ -255,13 +246,13 @@ def test_plain_tcp_alias_never_creates_a_row(make_pair, legacy):
     assert got.get("via").count(";alias") == 1, got.get("via")
     # B's legacy proxy sends a request back on its mirror connection, with
     # ;alias in its own Via: B must neither alias nor pass the flag on.
-    mirror.sendall(h.request("OPTIONS", "sip:svc@a.test", "SIP/2.0/TCP 127.0.0.1:5060;alias"))
+    mirror.send(h.request("OPTIONS", "sip:svc@a.test", "SIP/2.0/TCP 127.0.0.1:5060;alias"))
     _, back = legacy_a.next()
     assert back.first_line == "OPTIONS sip:svc@a.test SIP/2.0"
     assert back.get("via").count(";alias") == 0, back.get("via")
     _, answer = legacy_b.next()  # the 200 comes back on the mirror
     assert answer.status == 200
-    nb, na = counters(pair.b), counters(pair.a)
+    nb, na = pair.b.stop_counters(), pair.a.stop_counters()
     # B's one row is from A's TLS request (A opened that connection); the
     # plain TCP flags made none, on either side.
     assert na["aliases_recorded"] == 0 and nb["aliases_recorded"] == 1
@@ -285,7 +276,7 @@ def test_request_alias_off_sends_no_alias_even_when_the_legacy_proxy_wrote_one(
     _, got = legacy_b.next()
     assert ";alias" not in got.get("via"), got.get("via")
     backward_dials_a(pair, legacy_a)
-    n = counters(pair.b)
+    n = pair.b.stop_counters()
     assert n["aliases_recorded"] == 0 and n["reuse_no_row"] == 1
 
 
@@ -303,7 +294,7 @@ def test_row_dies_with_our_close_notify_and_records_after_it_are_dropped(
             cfg["reuse"]["idle_timeout"] = "1s"
 
     pair = make_pair(legacy_a.ep, legacy_b.ep, edit)
-    conn = peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
+    conn = h.peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
     legacy_b.next()  # the aliased OPTIONS itself
     conn.sock.settimeout(h.IO_TIMEOUT)
     assert conn.sock.recv(1) == b"", "no close_notify from B after the idle timeout"
@@ -315,7 +306,7 @@ def test_row_dies_with_our_close_notify_and_records_after_it_are_dropped(
     while not legacy_b.received.empty():
         _, m = legacy_b.received.get()
         assert "late@" not in m.first_line, "B processed a record after its close_notify"
-    n = counters(pair.b)
+    n = pair.b.stop_counters()
     assert n["reuse_no_row"] == 1 and n["reuse_reused"] == 0
 
 
@@ -325,7 +316,7 @@ def test_dead_alias_is_replaced_by_a_fresh_dial_that_is_then_reused(make_pair, l
     it reuses (still one connection B->A, one handshake)."""
     legacy_a, legacy_b = legacy(), legacy()
     pair = make_pair(legacy_a.ep, legacy_b.ep)
-    conn = peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
+    conn = h.peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
     conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     conn.sock.close()
     c = backward_dials_a(pair, legacy_a)
@@ -333,7 +324,7 @@ def test_dead_alias_is_replaced_by_a_fresh_dial_that_is_then_reused(make_pair, l
     assert c.recv().status == 200
     legacy_a.next()
     assert h.established(pair.b_ip, pair.a.tls) == 1
-    n = counters(pair.b)
+    n = pair.b.stop_counters()
     assert n["reuse_no_row"] == 1 and n["reuse_reused"] == 1
 
 
@@ -343,11 +334,11 @@ def test_row_dies_with_a_tls_error(make_pair, legacy, pki):
     A instead of writing to a dead row."""
     legacy_a, legacy_b = legacy(), legacy()
     pair = make_pair(legacy_a.ep, legacy_b.ep)
-    conn = peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
+    conn = h.peer_as_a(pair, pki, "gw-a", f"a.test:{a_port(pair)}")
     os.write(conn.sock.fileno(), b"\x17\x03\x03\x00\x20" + b"\x00" * 32)  # bad MAC
     assert conn.closed_by_peer(), "B kept a connection whose record failed"
     backward_dials_a(pair, legacy_a)
-    n = counters(pair.b)
+    n = pair.b.stop_counters()
     assert n["aliases_recorded"] == 1 and n["reuse_no_row"] == 1 and n["reuse_reused"] == 0
 
 
@@ -378,7 +369,7 @@ def test_connection_kept_after_bye_within_the_idle_window(make_pair, legacy):
     e.send(h.request("OPTIONS", "sip:svc@b.test", h.LEGACY_VIA))
     assert e.recv().status == 200
     assert pair.tls_connections() == 1
-    n = counters(pair.a)
+    n = pair.a.stop_counters()
     assert n["reuse_no_row"] == 1 and n["reuse_reused"] == 3  # ACK, BYE, OPTIONS
 
 
@@ -399,7 +390,7 @@ def test_peer_close_notify_then_next_request_dials_again(make_pair, legacy):
     _a_to_b(pair, egress=e)
     assert e.recv().status == 200
     assert pair.tls_connections() == 1
-    n = counters(pair.a)
+    n = pair.a.stop_counters()
     assert n["reuse_no_row"] == 2 and n["reuse_reused"] == 0
 
 
@@ -436,7 +427,7 @@ def test_cancel_follows_its_invite_over_a_new_connection_when_the_first_died(
     _, cancel = legacy_b.next()
     assert cancel.method == "CANCEL" and h.branch_of(cancel) == h.branch_of(inv)
     assert pair.tls_connections() == 1
-    n = counters(pair.a)
+    n = pair.a.stop_counters()
     assert n["reuse_connection_gone"] == 1 and n["reuse_no_row"] == 2
 
 
@@ -463,7 +454,7 @@ def test_non_2xx_ack_follows_its_invite_over_a_new_connection_when_the_first_die
     _, ack = legacy_b.next()
     assert ack.method == "ACK" and h.branch_of(ack) == h.branch_of(inv)
     assert pair.tls_connections() == 1
-    n = counters(pair.a)
+    n = pair.a.stop_counters()
     assert n["reuse_connection_gone"] == 1
 
 
@@ -546,7 +537,7 @@ def test_one_address_hosting_two_domains_gets_one_connection_per_domain(
             assert e.recv().status == 200, domain
         assert srv.sni == ["a.test", "b.test"]
         assert h.established(pair.b_ip, srv.ep) == 2
-        n = counters(pair.b)
+        n = pair.b.stop_counters()
         assert n["reuse_no_row"] == 1 and n["reuse_identity_mismatch"] == 1
         assert n["reuse_reused"] == 2
     finally:
@@ -566,7 +557,7 @@ def test_one_certificate_proving_two_domains_serves_both(make_pair, legacy, pki)
                              {"domain": "b.virt.test", "targets": a}]
 
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, edit, with_a=False)
-    conn = peer_as_a(pair, pki, "virtual", f"a.virt.test:{a_port(pair)}")
+    conn = h.peer_as_a(pair, pki, "virtual", f"a.virt.test:{a_port(pair)}")
     c = h.tcp_connect(pair.b.legacy_listen)
     for domain in ("a.virt.test", "b.virt.test"):
         c.send(h.request("OPTIONS", f"sip:svc@{domain}", h.LEGACY_VIA))
@@ -575,7 +566,7 @@ def test_one_certificate_proving_two_domains_serves_both(make_pair, legacy, pki)
         conn.send(h.response(req))
         assert c.recv().status == 200
     assert h.established(pair.b_ip, pair.a.tls) == 0
-    assert counters(pair.b)["reuse_reused"] == 2
+    assert pair.b.stop_counters()["reuse_reused"] == 2
 
 
 def test_cancel_goes_where_its_invite_went_not_to_a_failover_alternative(
@@ -613,5 +604,5 @@ def test_cancel_goes_where_its_invite_went_not_to_a_failover_alternative(
         assert not x.received and not x.sni, "the CANCEL went to a failover alternative"
     finally:
         x.close()
-    n = counters(pair.a)
+    n = pair.a.stop_counters()
     assert n["reuse_connection_gone"] == 1

@@ -10,6 +10,7 @@ connections are sorted by whether their request crossed workers
 of each kind, alternating, so the machine's other load hits both alike.
 Round trips include Python on both ends: compare the two, not the values.
 
+Run from the source tree as PYTHONPATH=test python3 test/scale/handoff_latency.py.
 Environment: REUSEGW_BIN (default build/gateway/reusegw),
 REUSEGW_TEST_IO_BACKEND (default auto)."""
 import os
@@ -19,13 +20,9 @@ import tempfile
 import threading
 import time
 
-HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "e2e"))
-sys.path.insert(0, str(HERE))
+import reusegw_test as h
 
-import harness as h  # noqa: E402
-from test_reuse import peer_as_a  # noqa: E402
-from test_workers import handoffs  # noqa: E402
+HANDOFFS = 'reusegw_handoffs_total{kind="request"}'
 
 
 def answer_forever(peer, stop):
@@ -51,7 +48,7 @@ def percentile(xs, p):
 
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-    binary = os.environ.get("REUSEGW_BIN", str(HERE.parents[1] / "build/gateway/reusegw"))
+    binary = os.environ.get("REUSEGW_BIN", str(h.SOURCE_DIR / "build/gateway/reusegw"))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
         pki = h.generate_pki(tmp / "pki")
@@ -65,14 +62,14 @@ def main():
         pair = h.Pair(procs, binary, pki, h.dead_endpoint(), legacy.ep, edit).start(with_a=False)
         stop = threading.Event()
         try:
-            peer = peer_as_a(pair, pki, "gw-a", f"a.test:{pair.a.tls[1]}")
+            peer = h.peer_as_a(pair, pki, "gw-a", f"a.test:{pair.a.tls[1]}")
             threading.Thread(target=answer_forever, args=(peer, stop), daemon=True).start()
             kinds = {}
             for _ in range(32):
                 c = h.tcp_connect(pair.b.legacy_listen)
-                before = handoffs(pair.b)
+                before = pair.b.metrics().get(HANDOFFS, 0)
                 round_trip(c)
-                kinds.setdefault(handoffs(pair.b) > before, c)
+                kinds.setdefault(pair.b.metrics().get(HANDOFFS, 0) > before, c)
                 if len(kinds) == 2:
                     break
             assert len(kinds) == 2, "all legacy connections landed on one worker"

@@ -5,7 +5,7 @@ connection another worker owns — handed over, never re-dialled — with its
 responses back on the legacy connection it came from, Via restored
 byte-exactly (DESIGN.md message flows; R-5923-04/-19 across workers).
 
-Topology (harness.Pair, A not started): gateway B (b.test) with 2 workers;
+Topology (reusegw_test.Pair, A not started): gateway B (b.test) with 2 workers;
 a Python TLS peer with gw-a's certificate connects from A's address and
 asks for an alias under A's TLS port, on which this test listens itself so
 that any dial reusegw made instead of reusing would be seen. The test plays
@@ -13,54 +13,19 @@ B's legacy proxy with many TCP connections, which the kernel spreads over
 both workers."""
 import json
 import os
-import pathlib
 import re
 import signal
 import socket
-import sys
-import time
-import urllib.request
 
-import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "e2e"))
-
-import harness as h  # noqa: E402
-from test_reuse import peer_as_a  # noqa: E402  (test/e2e/test_reuse.py)
-
-_e2e = h.e2e_conftest()
-reusegw_bin = _e2e.reusegw_bin
-pki = _e2e.pki
-procs = _e2e.procs
-make_pair = _e2e.make_pair
-legacy = _e2e.legacy
+import reusegw_test as h
 
 LEGACY_CONNECTIONS = 24  # all on one worker: probability 2 * 2^-24
 
 
-def metrics(gw):
-    """B's /metrics as {series: value} (series with its labels)."""
-    admin = gw.config["admin"]["listen"]
-    with urllib.request.urlopen(f"http://{admin}/metrics", timeout=h.IO_TIMEOUT) as r:
-        text = r.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
-
-
-def aliases(gw):
-    """B's /aliases (every worker's rows)."""
-    admin = gw.config["admin"]["listen"]
-    with urllib.request.urlopen(f"http://{admin}/aliases", timeout=h.IO_TIMEOUT) as r:
-        return json.loads(r.read())
-
 
 def handoffs(gw):
-    m = metrics(gw)
-    return m.get('reusegw_handoffs_total{kind="request"}', 0)
+    return gw.metrics().get('reusegw_handoffs_total{kind="request"}', 0)
 
 
 class Listener:
@@ -99,7 +64,7 @@ def aliased_peer(pair, pki):
     """The peer's connection, aliased under (A's address, A's TLS port), and
     the listener that must never see a dial."""
     listener = Listener(pair.a.tls)
-    peer = peer_as_a(pair, pki, "gw-a", f"a.test:{pair.a.tls[1]}")
+    peer = h.peer_as_a(pair, pki, "gw-a", f"a.test:{pair.a.tls[1]}")
     return peer, listener
 
 
@@ -130,7 +95,7 @@ def started_with(gw, workers):
 def test_start_up_says_two_workers(make_pair, legacy):
     pair = start_b(make_pair, legacy)
     started_with(pair.b, 2)
-    assert metrics(pair.b)["reusegw_workers"] == 2
+    assert pair.b.metrics()["reusegw_workers"] == 2
 
 
 def test_backward_requests_from_every_worker_reuse_the_peers_connection(
@@ -158,7 +123,7 @@ def test_backward_requests_from_every_worker_reuse_the_peers_connection(
     assert handoffs(pair.b) > 0, "no request crossed workers: SO_REUSEPORT not spreading?"
     assert listener.count() == 0, "reusegw dialled instead of reusing the peer's connection"
     assert h.established(pair.b_ip, pair.a.tls) == 0
-    rows = aliases(pair.b)
+    rows = pair.b.aliases()
     assert [(r["address"], r["port"], r["identities"]) for r in rows] == [
         (pair.a_ip, pair.a.tls[1], ["a.test"])], rows
     assert rows[0]["worker"] in (0, 1)
@@ -202,7 +167,7 @@ def test_cancel_follows_a_handed_over_invite(make_pair, legacy, pki):
 def wait_reloaded(gw, workers):
     """Every worker counts the reload it installed."""
     assert h.wait_until(
-        lambda: metrics(gw).get('reusegw_reloads_total{result="ok"}', 0) >= workers), gw.log()
+        lambda: gw.metrics().get('reusegw_reloads_total{result="ok"}', 0) >= workers), gw.log()
 
 
 def test_reload_reaches_every_worker_and_sigterm_drains(make_pair, legacy, pki):
@@ -227,7 +192,7 @@ def test_reload_reaches_every_worker_and_sigterm_drains(make_pair, legacy, pki):
         if r["domain"] == "a.test":
             r["targets"] = [h.hostport(pair.a.tls)]
     pair.b.write_config()
-    pair.b.proc.popen.send_signal(signal.SIGHUP)
+    pair.b.send_signal(signal.SIGHUP)
     wait_reloaded(pair.b, 2)
     invites = []
     for c in conns:
@@ -236,7 +201,7 @@ def test_reload_reaches_every_worker_and_sigterm_drains(make_pair, legacy, pki):
         invites.append(h.SipMessage(msg))
     got = serve_requests(peer, len(conns), lambda req: [])
     assert handoffs(pair.b) > 0
-    pair.b.proc.popen.send_signal(signal.SIGTERM)
+    pair.b.send_signal(signal.SIGTERM)
     assert h.wait_until(lambda: "stopping: no new connections" in pair.b.log())
     for inv in invites:
         peer.send(h.response(got[(h.branch_of(inv), "INVITE")]))
@@ -252,7 +217,7 @@ def test_auto_runs_one_worker_per_core(make_pair, legacy):
     nproc = os.sysconf("SC_NPROCESSORS_ONLN")
     pair = start_b(make_pair, legacy, workers="auto")
     started_with(pair.b, nproc)
-    assert metrics(pair.b)["reusegw_workers"] == nproc
+    assert pair.b.metrics()["reusegw_workers"] == nproc
 
 
 def test_a_second_instance_cannot_share_the_listen_addresses(make_pair, legacy, procs,

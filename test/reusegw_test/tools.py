@@ -1,0 +1,122 @@
+"""The other real peers, as child processes: sipp, openssl s_client and
+stunnel (Kamailio has kamailio.py).
+
+Each runs under a procs.Processes (s_client, short-lived, under its own
+Popen) with its files in the test's log dir."""
+import os
+import pathlib
+import re
+import subprocess
+import time
+
+from .net import IO_TIMEOUT, hostport, wait_listening
+from .sip import SipStream
+
+__all__ = ["SIPP_DIR", "Sipp", "s_client", "start_stunnel"]
+
+SIPP_DIR = pathlib.Path(__file__).resolve().parent / "sipp"
+
+
+def _sipp_argv(scenario, local, remote=None, extra=()):
+    """argv for sipp over TCP, one connection (-t t1), bound to local
+    (ip, port); remote (ip, port) for a UAC."""
+    argv = ["sipp", "-sf", str(SIPP_DIR / scenario), "-t", "t1", "-i", local[0],
+            "-p", str(local[1]), "-nostdin", "-trace_msg", "-trace_err"]
+    argv += [str(a) for a in extra]
+    if remote:
+        argv.append(hostport(remote))
+    return argv
+
+
+class Sipp:
+    """A sipp process on a scenario of sipp/, whose files (-trace_msg,
+    -trace_err) stay in its own directory under the test's log dir."""
+
+    def __init__(self, procs, name, scenario, local, remote=None, extra=()):
+        self.dir = procs.log_dir / name
+        self.dir.mkdir(exist_ok=True)
+        self.proc = procs.start(name, _sipp_argv(scenario, local, remote, extra), cwd=self.dir)
+
+    def wait(self, timeout=60):
+        return self.proc.wait(timeout)
+
+    def messages(self):
+        """Text of the -trace_msg file (every message sent and received)."""
+        logs = list(self.dir.glob("*_messages.log"))
+        return logs[0].read_text(errors="replace") if logs else ""
+
+    def received(self):
+        """The messages sipp received, as text, in order (from -trace_msg)."""
+        out = []
+        for block in re.split(r"-{20,} [^\n]*\n", self.messages()):
+            head, _, msg = block.partition("\n\n")
+            if " message received " in head:
+                out.append(msg.strip("\n") + "\n")
+        return out
+
+    def stat(self, what):
+        """A cumulative counter from sipp's final screen, e.g.
+        'Successful call' or 'Failed call'."""
+        m = None
+        for m in re.finditer(rf"{what}\s*\|\s*\d+\s*\|\s*(\d+)", self.proc.log_text()):
+            pass
+        return int(m.group(1)) if m else None
+
+
+def s_client(ep, pki, leaf, server_name, data, timeout=IO_TIMEOUT):
+    """Runs `openssl s_client` with leaf's client certificate (None: none),
+    writes data, and returns (first SIP message read back or None, stderr).
+    The session stays open until a whole message arrived or timeout."""
+    argv = ["openssl", "s_client", "-connect", hostport(ep), "-servername", server_name,
+            "-CAfile", str(pki / "ca.pem"), "-verify_return_error", "-quiet"]
+    if leaf:
+        argv += ["-cert", str(pki / f"{leaf}.chain.pem"), "-key", str(pki / f"{leaf}.key")]
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    stream = SipStream()
+    msg = None
+    try:
+        p.stdin.write(data)
+        p.stdin.flush()
+        os.set_blocking(p.stdout.fileno(), False)
+        deadline = time.monotonic() + timeout
+        while msg is None and time.monotonic() < deadline and p.poll() is None:
+            try:
+                chunk = os.read(p.stdout.fileno(), 65536)
+            except BlockingIOError:
+                time.sleep(0.02)
+                continue
+            if not chunk:
+                break
+            got = stream.feed(chunk)
+            msg = got[0] if got else None
+    finally:
+        if p.poll() is None:
+            p.terminate()
+        try:
+            _, err = p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            _, err = p.communicate()
+    return msg, err.decode(errors="replace")
+
+
+def start_stunnel(procs, name, pki, leaf, accept, connect, client, check_host=None):
+    """An stunnel process: client mode (plain in, TLS with leaf's certificate
+    out, checking check_host) or server mode (TLS in with a client
+    certificate required, plain out). A real mTLS relay, used to prove the
+    harness without reusegw. Returns once it listens on accept."""
+    lines = ["foreground = yes", "pid =", "syslog = no", "debug = info",
+             f"[{name}]", f"client = {'yes' if client else 'no'}",
+             f"accept = {hostport(accept)}", f"connect = {hostport(connect)}",
+             f"cert = {pki / (leaf + '.chain.pem')}", f"key = {pki / (leaf + '.key')}",
+             f"CAfile = {pki / 'ca.pem'}", "verifyChain = yes"]
+    if client:
+        lines += [f"checkHost = {check_host}", f"sni = {check_host}"]
+    else:
+        lines.append("requireCert = yes")
+    conf = procs.log_dir / f"{name}.conf"
+    conf.write_text("\n".join(lines) + "\n")
+    p = procs.start(name, ["stunnel", conf])
+    wait_listening(accept, p)
+    return p
