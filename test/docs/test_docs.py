@@ -9,22 +9,13 @@ real scrape and, to show it can fail, on doctored copies of the doc.
 (config/example.yaml against docs/configuration.md is checked in
 test/config/test_check_config.py.)
 """
-import os
-import pathlib
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import time
-import urllib.request
 
 import pytest
 
-TIMEOUT = 30  # generous: two cores shared by several builds
-SOURCE_DIR = pathlib.Path(os.environ.get("REUSEGW_SOURCE_DIR",
-                                         pathlib.Path(__file__).resolve().parents[2]))
-DOC = SOURCE_DIR / "docs" / "operations.md"
+import reusegw_test as h
+
+DOC = h.SOURCE_DIR / "docs" / "operations.md"
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
@@ -94,68 +85,27 @@ def drift(exposition, doc):
 
 # ---------------------------------------------------------------- a real reusegw
 
-def free_port(host):
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pki")
-    subprocess.run(["bash", str(SOURCE_DIR / "test/certs/gen.sh"), str(out)],
-                   check=True, capture_output=True, timeout=300)
-    return out
-
-
-def scrape_gateway(work, pki, io_backend):
+def scrape_gateway(stage, io_backend):
     """The /metrics text of a freshly started reusegw (real binary, real
-    test PKI) on |io_backend|. Stops it with SIGTERM and checks the
+    test PKI) on io_backend. Stops it with SIGTERM and checks the
     documented exit 0."""
-    binary = os.environ.get("REUSEGW_BIN")
-    assert binary, "REUSEGW_BIN is not set: run this test through ctest"
-    for src, dst in [("gw-a.chain.pem", "cert.pem"), ("gw-a.key", "key.pem"), ("ca.pem", "ca.pem")]:
-        shutil.copy(pki / src, work / dst)
-    host = f"127.{40 + os.getpid() % 200}.{os.getpid() // 200 % 250 + 1}.7"
-    tls, fwd, legacy, admin = (free_port(host) for _ in range(4))
-    (work / "gw.yaml").write_text(
-        f'identity: {{sent_by: "a.test:{tls}"}}\n'
-        f'tls: {{listen: ["{host}:{tls}"], certificate: cert.pem, private_key: key.pem, '
-        f'ca: ca.pem}}\n'
-        f'legacy: {{forward_to: "{host}:{fwd}", listen: "{host}:{legacy}"}}\n'
-        f'admin: {{listen: "{host}:{admin}"}}\n'
-        f'runtime: {{io_backend: {io_backend}}}\n')
-    log_path = work / "reusegw.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([binary, "-c", str(work / "gw.yaml")], stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while "admin endpoint listening" not in log_path.read_text():
-            assert proc.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, "reusegw did not open its admin endpoint"
-            time.sleep(0.05)
-        with urllib.request.urlopen(f"http://{host}:{admin}/metrics", timeout=TIMEOUT) as r:
-            assert r.status == 200
-            text = r.read().decode()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            rc = proc.wait(timeout=TIMEOUT)
-    assert rc == 0, log_path.read_text()
+    ip = f"{h.unique_net()}.7"
+    tls = (ip, h.free_port(ip))
+    cfg = h.gateway_config(stage.pki, "gw-a", f"a.test:{tls[1]}", tls, h.dead_endpoint(ip),
+                           (ip, h.free_port(ip)), {}, (ip, h.free_port(ip)))
+    cfg["runtime"]["io_backend"] = io_backend
+    gw = stage.gateway(f"reusegw-{io_backend}", cfg).start()
+    text = gw.metrics_text()
+    assert gw.stop() == 0, gw.log()
     return text
 
 
 @pytest.fixture(scope="module")
-def scrape(tmp_path_factory, pki):
+def scrape(module_stage):
     """/metrics of one reusegw per io_backend (auto picks io_uring where the
     kernel allows it), concatenated: label values such as the backend name
     depend on the run, the doc must cover both."""
-    return "".join(scrape_gateway(tmp_path_factory.mktemp(backend), pki, backend)
-                   for backend in ("auto", "epoll"))
+    return "".join(scrape_gateway(module_stage, backend) for backend in ("auto", "epoll"))
 
 
 def test_operations_doc_matches_metrics(scrape):

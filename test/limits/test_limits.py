@@ -1,121 +1,73 @@
-"""Every abuse limit hit end to end (DESIGN.md: every buffer and table is
-bounded; each limit hit is logged rate-limited and counted): for each, the
-log line, the reusegw_limit_hits_total{limit} series from /metrics, and a
-normal request relayed afterwards. Plus the one INFO line per connection
+"""Every abuse limit hit end to end (docs/design.md: every buffer and table
+is bounded; each limit hit is logged rate-limited and counted): for each,
+the log line, the reusegw_limit_hits_total{limit} series from /metrics, and
+a normal request relayed afterwards. Plus the one INFO line per connection
 open and close, and the pending table holding in-flight work only (500
 sequential transactions through limits.max_pending_transactions: 100).
 
-Gateway A (127.0.0.2) takes limits on its own inbound side: handshake_rate
-1/s, message_timeout 1s, max_pending_transactions 100. Gateway B
-(127.0.0.3): max_connections 8, max_concurrent_handshakes 2,
-max_connections_per_peer 2,
-send_timeout 2s, max_buffered_bytes 64 KiB."""
-import os
+Gateway A (NET.2) takes limits on its own inbound side: handshake_rate
+1/s, message_timeout 1s, max_pending_transactions 100, max_message_bytes
+65535 (the default). Gateway B (NET.3): max_connections 8,
+max_concurrent_handshakes 2, max_connections_per_peer 2, send_timeout 2s,
+max_buffered_bytes 64 KiB. Other sources are further addresses of NET."""
 import re
-import select
-import socket
-import ssl
-import sys
 import threading
 import time
-import urllib.request
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "gateway"))
-from sipwire import A_HOST, B_HOST, Client, Pair, request, respond  # noqa: E402
+import reusegw_test as h
 
-BIN = os.environ.get("REUSEGW_BIN", "")
-SRC = os.environ.get("REUSEGW_SOURCE_DIR", "")
 TIMEOUT = 30  # generous: a loaded shared machine
 
-A_LIMITS = """limits:
-  handshake_rate: 1
-  message_timeout: 1s
-  max_pending_transactions: 100
-runtime:
-  drain_timeout: 1s  # the slow-reader test leaves transactions unanswered
-"""
-B_LIMITS = """limits:
-  max_connections: 8
-  max_concurrent_handshakes: 2
-  max_connections_per_peer: 2
-  send_timeout: 2s
-  max_buffered_bytes: 65536
-"""
+A_LIMITS = {"handshake_rate": 1, "message_timeout": "1s", "max_pending_transactions": 100,
+            "max_message_bytes": 65535}
+B_LIMITS = {"max_connections": 8, "max_concurrent_handshakes": 2,
+            "max_connections_per_peer": 2, "send_timeout": "2s", "max_buffered_bytes": 65536}
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory):
-    p = Pair(BIN, SRC, str(tmp_path_factory.mktemp("limits")), a_extra=A_LIMITS,
-             b_extra=B_LIMITS)
+def pair(module_stage):
+    def edit(name, cfg):
+        cfg["limits"].update(A_LIMITS if name == "a" else B_LIMITS)
+        if name == "a":  # the slow-reader test leaves transactions unanswered
+            cfg["runtime"]["drain_timeout"] = "1s"
+
     # A small receive buffer on the legacy proxy's accepted sockets (set
     # before its first connection) keeps the slow-reader test's fill small.
-    p.legacy_b.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
-    roundtrip(p, b"z9hG4bK-warm")  # A -> B connection and B's mirror exist
-    yield p
-    assert p.stop() == (0, 0)
+    legacy_a, legacy_b = (module_stage.legacy(answer=h.silent, rcvbuf=16384) for _ in "ab")
+    p = module_stage.pair(legacy_a.ep, legacy_b.ep, edit)
+    p.legacy_a, p.legacy_b = legacy_a, legacy_b
+    p.egress_a = module_stage.connect(p.a.legacy_listen)
+    roundtrip(p, "z9hG4bK-warm")  # A -> B connection and B's mirror exist
+    return p
 
 
 def roundtrip(p, branch, egress=None, skip_others=False):
     """One OPTIONS from legacy A to legacy B and its 200 back."""
     egress = egress or p.egress_a
-    egress.send(request(b"OPTIONS", b"sip:b.test", branch, branch + b"@a", 1))
+    egress.send(h.legacy_request("OPTIONS", "sip:b.test", branch))
     deadline = time.monotonic() + TIMEOUT
     while True:
         conn_b, got = p.legacy_b.next(timeout=max(0.1, deadline - time.monotonic()))
-        if branch in got:
+        if branch.encode() in got.raw:
             break
         assert skip_others, "unexpected message at legacy B"
-    conn_b.send(respond(got, 200, b"OK"))
+    conn_b.send(h.response(got))
     resp = egress.recv(timeout=TIMEOUT)
-    assert resp.startswith(b"SIP/2.0 200 OK\r\n") and branch in resp
-
-
-def admin_metrics(gw):
-    with open(gw.config) as f:
-        host, port = re.search(r"(?m)^admin:\n  listen: (\S+):(\d+)$", f.read()).groups()
-    with urllib.request.urlopen("http://%s:%s/metrics" % (host, port), timeout=TIMEOUT) as r:
-        return r.read().decode()
+    assert resp.first_line == "SIP/2.0 200 OK" and branch.encode() in resp.raw
 
 
 def limit_hits(gw, limit):
-    m = re.search(r'(?m)^reusegw_limit_hits_total\{limit="%s"\} (\d+)$' % limit,
-                  admin_metrics(gw))
-    assert m, "reusegw_limit_hits_total{limit=%r} missing" % limit
-    return int(m.group(1))
+    series = f'reusegw_limit_hits_total{{limit="{limit}"}}'
+    m = gw.metrics()
+    assert series in m, f"{series} missing"
+    return int(m[series])
 
 
-def wait_log(gw, pattern, timeout=TIMEOUT):
-    """The first log line matching |pattern|, polled (readiness, not sleep)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in gw.read_log().splitlines():
-            if re.search(pattern, line):
-                return line
-        time.sleep(0.05)
-    raise AssertionError("no log line matching %r in:\n%s" % (pattern, gw.read_log()))
-
-
-def closed_by_peer(sock, timeout):
-    """True when |sock|'s peer closed it within |timeout| seconds."""
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    if not poller.poll(timeout * 1000):
-        return False
-    try:
-        return sock.recv(1) == b""
-    except ConnectionResetError:
-        return True
-
-
-def raw(host, port, source=None):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    if source:
-        s.bind((source, 0))
-    s.settimeout(TIMEOUT)
-    s.connect((host, port))
-    return s
+def raw(ep, source=None):
+    """A plain TCP connection to ep from source (an ip) that sends nothing."""
+    return h.tcp_connect(ep, source=(source, 0) if source else None, timeout=TIMEOUT)
 
 
 def test_max_concurrent_handshakes(pair):
@@ -123,34 +75,34 @@ def test_max_concurrent_handshakes(pair):
     # third is accepted and closed at once.
     # Three source addresses: max_connections_per_peer (2) must not be what
     # refuses the third.
-    held = [raw(B_HOST, pair.b_tls, "127.0.0.%d" % n) for n in (21, 22)]
-    wait_log(pair.b, r'connection opened.*peer=127\.0\.0\.22:')
-    extra = raw(B_HOST, pair.b_tls, "127.0.0.23")
+    held = [raw(pair.b.tls, f"{pair.net}.{n}") for n in (21, 22)]
+    pair.b.wait_log(r'connection opened.*peer=' + re.escape(f"{pair.net}.22:"))
+    extra = raw(pair.b.tls, f"{pair.net}.23")
     try:
-        assert closed_by_peer(extra, TIMEOUT)
-        assert not closed_by_peer(held[0], 0.2)
-        line = wait_log(pair.b, r"handshake limit reached.*limit=max_concurrent_handshakes")
+        assert extra.closed_by_peer(TIMEOUT)
+        assert not held[0].closed_by_peer(0.2)
+        line = pair.b.wait_log(r"handshake limit reached.*limit=max_concurrent_handshakes")
         assert "max_concurrent_handshakes=2" in line
         assert limit_hits(pair.b, "max_concurrent_handshakes") >= 1
     finally:
         for s in held + [extra]:
             s.close()
-    roundtrip(pair, b"z9hG4bK-after-hs")
+    roundtrip(pair, "z9hG4bK-after-hs")
 
 
 def test_max_connections_per_peer(pair):
-    src = "127.0.0.9"
-    held = [raw(B_HOST, pair.b_tls, src) for _ in range(2)]
-    wait_log(pair.b, r'connection opened.*peer=127\.0\.0\.9:')
-    extra = raw(B_HOST, pair.b_tls, src)
+    src = f"{pair.net}.9"
+    held = [raw(pair.b.tls, src) for _ in range(2)]
+    pair.b.wait_log(r'connection opened.*peer=' + re.escape(f"{src}:"))
+    extra = raw(pair.b.tls, src)
     try:
-        assert closed_by_peer(extra, TIMEOUT)
-        wait_log(pair.b, r"limits\.max_connections_per_peer reached.*peer=127\.0\.0\.9")
+        assert extra.closed_by_peer(TIMEOUT)
+        pair.b.wait_log(r"limits\.max_connections_per_peer reached.*peer=" + re.escape(src))
         assert limit_hits(pair.b, "max_connections_per_peer") >= 1
     finally:
         for s in held + [extra]:
             s.close()
-    roundtrip(pair, b"z9hG4bK-after-peer")
+    roundtrip(pair, "z9hG4bK-after-peer")
 
 
 def test_max_connections(pair):
@@ -159,17 +111,17 @@ def test_max_connections(pair):
     socks = []
     try:
         for _ in range(20):  # a late close only means more refused ones follow
-            socks.append(raw(B_HOST, pair.b_legacy))
-            if closed_by_peer(socks[-1], 0.3):
+            socks.append(raw(pair.b.legacy_listen))
+            if socks[-1].closed_by_peer(0.3):
                 break
         else:
             pytest.fail("20 more connections accepted at max_connections 8")
-        wait_log(pair.b, r"limits\.max_connections reached; refusing connection.*max_connections=8")
+        pair.b.wait_log(r"limits\.max_connections reached; refusing connection.*max_connections=8")
         assert limit_hits(pair.b, "max_connections") >= 1
     finally:
         for s in socks:
             s.close()
-    roundtrip(pair, b"z9hG4bK-after-max")
+    roundtrip(pair, "z9hG4bK-after-max")
 
 
 def test_handshake_rate(pair):
@@ -179,31 +131,31 @@ def test_handshake_rate(pair):
     try:
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:  # the token refills within a second
-            s = raw(A_HOST, pair.a_tls)
-            if not closed_by_peer(s, 1.5):
+            s = raw(pair.a.tls)
+            if not s.closed_by_peer(1.5):
                 socks.append(s)
                 break
             s.close()
             time.sleep(0.1)  # bounded retry pace, not synchronisation
         else:
             pytest.fail("no connection admitted in %ds at handshake_rate 1" % TIMEOUT)
-        burst = [raw(A_HOST, pair.a_tls) for _ in range(5)]
+        burst = [raw(pair.a.tls) for _ in range(5)]
         socks += burst
-        refused = [closed_by_peer(s, 1.0) for s in burst]
+        refused = [s.closed_by_peer(1.0) for s in burst]
         assert any(refused), refused
-        wait_log(pair.a, r"handshake limit reached.*limit=handshake_rate.*handshake_rate=1")
+        pair.a.wait_log(r"handshake limit reached.*limit=handshake_rate.*handshake_rate=1")
         assert limit_hits(pair.a, "handshake_rate") >= 1
     finally:
         for s in socks:
             s.close()
-    roundtrip(pair, b"z9hG4bK-after-rate")
+    roundtrip(pair, "z9hG4bK-after-rate")
 
 
 def test_message_timeout_closes_a_slowloris(pair):
     # A trickles one header byte every 200 ms: it keeps the connection busy
     # but never finishes the message; message_timeout (1s) ends it.
-    c = Client.connect(A_HOST, pair.a_legacy)
-    partial = request(b"OPTIONS", b"sip:b.test", b"z9hG4bK-slow", b"slow@a", 1)[:-30]
+    c = raw(pair.a.legacy_listen)
+    partial = h.legacy_request("OPTIONS", "sip:b.test", "z9hG4bK-slow")[:-30]
     start = time.monotonic()
     closed = False
     try:
@@ -213,7 +165,7 @@ def test_message_timeout_closes_a_slowloris(pair):
             except (BrokenPipeError, ConnectionResetError):
                 closed = True
                 break
-            if closed_by_peer(c.sock, 0.2):
+            if c.closed_by_peer(0.2):
                 closed = True
                 break
             if time.monotonic() - start > TIMEOUT:
@@ -224,24 +176,24 @@ def test_message_timeout_closes_a_slowloris(pair):
         assert elapsed >= 0.95, "closed after %.2fs, before message_timeout" % elapsed
     finally:
         c.close()
-    line = wait_log(pair.a, r"message incomplete for too long.*limit=message_timeout")
+    line = pair.a.wait_log(r"message incomplete for too long.*limit=message_timeout")
     assert "conn=egress" in line
-    wait_log(pair.a, r"connection closed.*conn=egress.*reason=message_timeout")
+    pair.a.wait_log(r"connection closed.*conn=egress.*reason=message_timeout")
     assert limit_hits(pair.a, "message_timeout") >= 1
-    roundtrip(pair, b"z9hG4bK-after-slow")  # the idle egress_a was not touched
+    roundtrip(pair, "z9hG4bK-after-slow")  # the idle egress_a was not touched
 
 
 def test_max_message_bytes_is_counted(pair):
-    c = Client.connect(A_HOST, pair.a_legacy)
+    c = raw(pair.a.legacy_listen)
     try:
-        c.send(request(b"MESSAGE", b"sip:b.test", b"z9hG4bK-huge", b"huge@a", 1, b"x" * 70000,
-                       b"Content-Type: text/plain\r\n"))
-        assert c.recv(timeout=TIMEOUT).startswith(b"SIP/2.0 513 ")
+        c.send(h.legacy_request("MESSAGE", "sip:b.test", "z9hG4bK-huge", body=b"x" * 70000,
+                                headers=["Content-Type: text/plain"]))
+        assert c.recv(timeout=TIMEOUT).status == 513
     finally:
         c.close()
-    wait_log(pair.a, r"framing error; closing connection.*reason=\"?Message Too Large")
+    pair.a.wait_log(r"framing error; closing connection.*reason=\"?Message Too Large")
     assert limit_hits(pair.a, "max_message_bytes") >= 1
-    roundtrip(pair, b"z9hG4bK-after-huge")
+    roundtrip(pair, "z9hG4bK-after-huge")
 
 
 def test_pending_table_holds_only_in_flight_transactions(pair):
@@ -249,27 +201,26 @@ def test_pending_table_holds_only_in_flight_transactions(pair):
     # final response (Timer K = 0 on TCP/TLS), so none is refused.
     before = limit_hits(pair.a, "max_pending_transactions")
     for i in range(500):
-        roundtrip(pair, b"z9hG4bK-seq-%d" % i)
+        roundtrip(pair, f"z9hG4bK-seq-{i}")
     assert limit_hits(pair.a, "max_pending_transactions") == before
 
 
 def test_max_pending_transactions(pair):
     held = []
     for i in range(100):
-        pair.egress_a.send(request(b"OPTIONS", b"sip:b.test", b"z9hG4bK-fill-%d" % i,
-                                   b"fill%d@a" % i, 1))
+        pair.egress_a.send(h.legacy_request("OPTIONS", "sip:b.test", f"z9hG4bK-fill-{i}"))
     for _ in range(100):
         held.append(pair.legacy_b.next(timeout=TIMEOUT))
-    pair.egress_a.send(request(b"OPTIONS", b"sip:b.test", b"z9hG4bK-over", b"over@a", 1))
+    pair.egress_a.send(h.legacy_request("OPTIONS", "sip:b.test", "z9hG4bK-over"))
     resp = pair.egress_a.recv(timeout=TIMEOUT)
-    assert resp.startswith(b"SIP/2.0 503 ") and b"z9hG4bK-over" in resp
-    wait_log(pair.a, r"cannot track transaction; answering 503")
+    assert resp.status == 503 and b"z9hG4bK-over" in resp.raw
+    pair.a.wait_log(r"cannot track transaction; answering 503")
     assert limit_hits(pair.a, "max_pending_transactions") == 1
     for conn_b, got in held:  # answering frees the table
-        conn_b.send(respond(got, 200, b"OK"))
+        conn_b.send(h.response(got))
     for _ in range(100):
-        assert pair.egress_a.recv(timeout=TIMEOUT).startswith(b"SIP/2.0 200 OK")
-    roundtrip(pair, b"z9hG4bK-after-full")
+        assert pair.egress_a.recv(timeout=TIMEOUT).first_line == "SIP/2.0 200 OK"
+    roundtrip(pair, "z9hG4bK-after-full")
 
 
 def test_send_timeout_ends_a_stalled_reader_and_its_partner_resumes(pair):
@@ -278,57 +229,55 @@ def test_send_timeout_ends_a_stalled_reader_and_its_partner_resumes(pair):
     # nothing grows without bound. After send_timeout (2s) without a byte
     # drained, B closes the mirror and its TLS connection reads again.
     pair.legacy_b.reading.clear()
-    sender = Client.connect(A_HOST, pair.a_legacy)
+    sender = raw(pair.a.legacy_listen)
 
     def offer():
         try:
             # 4.8 MB, more than a stalled mirror's socket buffers hold; 80
             # unanswered transactions fit A's max_pending_transactions (100).
             for i in range(80):
-                sender.send(request(b"MESSAGE", b"sip:b.test", b"z9hG4bK-bulk-%d" % i,
-                                    b"bulk%d@a" % i, 1, b"x" * 60000,
-                                    b"Content-Type: text/plain\r\n"))
+                sender.send(h.legacy_request("MESSAGE", "sip:b.test", f"z9hG4bK-bulk-{i}",
+                                             body=b"x" * 60000,
+                                             headers=["Content-Type: text/plain"]))
         except OSError:
             pass
 
     threading.Thread(target=offer, daemon=True).start()  # blocks when all is full
     try:
-        line = wait_log(pair.b, r"peer reads too slowly.*limit=send_timeout", timeout=60)
+        line = pair.b.wait_log(r"peer reads too slowly.*limit=send_timeout", timeout=60)
         assert "conn=mirror" in line
-        wait_log(pair.b, r"limits\.max_buffered_bytes reached; pausing reads")
-        wait_log(pair.b, r"connection closed.*conn=mirror.*reason=send_timeout")
+        pair.b.wait_log(r"limits\.max_buffered_bytes reached; pausing reads")
+        pair.b.wait_log(r"connection closed.*conn=mirror.*reason=send_timeout")
         assert limit_hits(pair.b, "send_timeout") >= 1
         assert limit_hits(pair.b, "max_buffered_bytes") >= 1
     finally:
         pair.legacy_b.reading.set()
     # The TLS connection resumed: a new mirror carries what follows.
-    fresh = Client.connect(A_HOST, pair.a_legacy)
+    fresh = raw(pair.a.legacy_listen)
     try:
-        roundtrip(pair, b"z9hG4bK-after-stall", egress=fresh, skip_others=True)
+        roundtrip(pair, "z9hG4bK-after-stall", egress=fresh, skip_others=True)
     finally:
         fresh.close()
         sender.close()
 
 
-def test_connection_open_and_close_lines(pair):
+def test_connection_open_and_close_lines(pair, pki):
     # A TLS client with gw-a's certificate connects to B and hangs up: B
     # logs one line at open and one at close with peer, identity, duration
     # and reason.
-    ctx = ssl.create_default_context(cafile=os.path.join(pair.certs, "ca.pem"))
-    ctx.load_cert_chain(os.path.join(pair.certs, "gw-a.pem"), os.path.join(pair.certs, "gw-a.key"))
-    s = raw(B_HOST, pair.b_tls, "127.0.0.11")
-    port = s.getsockname()[1]
-    tls = ctx.wrap_socket(s, server_hostname="b.test")
+    src = f"{pair.net}.11"
+    tls = h.tls_connect(pair.b.tls, h.tls_context(pki, "gw-a"), "b.test", source=(src, 0))
+    port = tls.sock.getsockname()[1]
     time.sleep(0.3)  # a measurable lifetime; not synchronisation
-    tls.close()
-    peer = r"peer=\"?127\.0\.0\.11:%d\"?" % port
-    opened = wait_log(pair.b, r"level=info.*msg=\"connection opened\".*conn=tls-in.*" + peer)
-    closed = wait_log(pair.b, r"level=info.*msg=\"connection closed\".*conn=tls-in.*" + peer)
+    tls.sock.close()
+    peer = r"peer=\"?" + re.escape(f"{src}:{port}") + r"\"?"
+    opened = pair.b.wait_log(r"level=info.*msg=\"connection opened\".*conn=tls-in.*" + peer)
+    closed = pair.b.wait_log(r"level=info.*msg=\"connection closed\".*conn=tls-in.*" + peer)
     assert "identity=sip:a.test" in closed or "identity=a.test" in closed, closed
     duration = int(re.search(r"duration_ms=(\d+)", closed).group(1))
     assert 300 <= duration < TIMEOUT * 1000, closed
     assert re.search(r'reason="?peer closed', closed), closed
     assert "identity" not in opened
     # Nothing per message at info: 500+ transactions ran in this module.
-    info = [l for l in pair.a.read_log().splitlines() if "level=info" in l]
+    info = [ln for ln in pair.a.log().splitlines() if "level=info" in ln]
     assert len(info) < 100, "\n".join(info[-20:])

@@ -10,6 +10,8 @@ import urllib.request
 
 import pytest
 
+import reusegw_test as h
+
 DEMO = os.environ["OPS_ADMIN_DEMO"]
 TIMEOUT = 30
 
@@ -57,13 +59,6 @@ def ready_demo():
     d.stop()
 
 
-def metric(text, name, labels=""):
-    pattern = re.escape(name + ("{" + labels + "}" if labels else "")) + r" (-?[0-9.e+]+)\n"
-    m = re.search(pattern, text)
-    assert m, f"{name}{{{labels}}} missing"
-    return float(m.group(1))
-
-
 def test_metrics_pass_promtool_and_sum_workers(ready_demo, tmp_path):
     status, headers, body = ready_demo.get("/metrics")
     assert status == 200
@@ -73,27 +68,28 @@ def test_metrics_pass_promtool_and_sum_workers(ready_demo, tmp_path):
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout + check.stderr == "", "promtool lint: " + check.stdout + check.stderr
 
-    assert metric(body, "reusegw_reuse_decisions_total", 'reason="reused"') == 12
-    assert metric(body, "reusegw_reuse_decisions_total", 'reason="identity_mismatch"') == 2
-    assert metric(body, "reusegw_reuse_decisions_total", 'reason="connection_gone"') == 0
-    assert metric(body, "reusegw_503_sent_total", 'reason="dns_timeout"') == 3
-    assert metric(body, "reusegw_bytes_total", 'direction="to_peer"') == 1234
-    assert metric(body, "reusegw_messages_total", 'direction="to_legacy",kind="request"') == 1
-    assert metric(body, "reusegw_connections", 'kind="tls_in",state="open"') == 2
-    assert metric(body, "reusegw_alias_rows") == 4
-    assert metric(body, "reusegw_parse_errors_total", 'reason="framing"') == 1
-    assert metric(body, "reusegw_io_backend", 'backend="io_uring"') == 1
-    assert metric(body, "reusegw_limit_hits_total", 'limit="message_timeout"') == 3
-    assert metric(body, "reusegw_limit_hits_total", 'limit="send_timeout"') == 0
-    assert metric(body, "reusegw_loop_iterations_total") == 3
-    assert metric(body, "reusegw_loop_batch_size_bucket", 'le="1"') == 1
-    assert metric(body, "reusegw_loop_batch_size_bucket", 'le="2"') == 1
-    assert metric(body, "reusegw_loop_batch_size_bucket", 'le="4"') == 2
-    assert metric(body, "reusegw_loop_batch_size_bucket", 'le="256"') == 2
-    assert metric(body, "reusegw_loop_batch_size_bucket", 'le="+Inf"') == 3
-    assert metric(body, "reusegw_loop_batch_size_sum") == 304
-    assert metric(body, "reusegw_loop_batch_size_count") == 3
-    assert 86000 < metric(body, "reusegw_certificate_expiry_seconds") <= 86400
+    m = h.parse_metrics(body)
+    assert m['reusegw_reuse_decisions_total{reason="reused"}'] == 12
+    assert m['reusegw_reuse_decisions_total{reason="identity_mismatch"}'] == 2
+    assert m['reusegw_reuse_decisions_total{reason="connection_gone"}'] == 0
+    assert m['reusegw_503_sent_total{reason="dns_timeout"}'] == 3
+    assert m['reusegw_bytes_total{direction="to_peer"}'] == 1234
+    assert m['reusegw_messages_total{direction="to_legacy",kind="request"}'] == 1
+    assert m['reusegw_connections{kind="tls_in",state="open"}'] == 2
+    assert m["reusegw_alias_rows"] == 4
+    assert m['reusegw_parse_errors_total{reason="framing"}'] == 1
+    assert m['reusegw_io_backend{backend="io_uring"}'] == 1
+    assert m['reusegw_limit_hits_total{limit="message_timeout"}'] == 3
+    assert m['reusegw_limit_hits_total{limit="send_timeout"}'] == 0
+    assert m["reusegw_loop_iterations_total"] == 3
+    assert m['reusegw_loop_batch_size_bucket{le="1"}'] == 1
+    assert m['reusegw_loop_batch_size_bucket{le="2"}'] == 1
+    assert m['reusegw_loop_batch_size_bucket{le="4"}'] == 2
+    assert m['reusegw_loop_batch_size_bucket{le="256"}'] == 2
+    assert m['reusegw_loop_batch_size_bucket{le="+Inf"}'] == 3
+    assert m["reusegw_loop_batch_size_sum"] == 304
+    assert m["reusegw_loop_batch_size_count"] == 3
+    assert 86000 < m["reusegw_certificate_expiry_seconds"] <= 86400
     assert "# TYPE reusegw_connections gauge" in body
     assert "# TYPE reusegw_reuse_decisions_total counter" in body
 

@@ -44,11 +44,12 @@ class Stage:
         self.gateways.append(g)
         return g
 
-    def pair(self, forward_a, forward_b, edit=None, with_a=True):
-        """A started Pair (see Pair.start for with_a)."""
+    def pair(self, forward_a, forward_b, edit=None, with_a=True, start=True):
+        """A Pair, started unless start is false (see Pair.start for
+        with_a)."""
         p = Pair(self.procs, self.binary, self.pki, forward_a, forward_b, edit)
         self.gateways += [p.a, p.b]
-        return p.start(with_a)
+        return p.start(with_a) if start else p
 
     def single(self, forward, edit=None):
         """A started Single."""

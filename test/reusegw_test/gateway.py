@@ -66,14 +66,17 @@ class Gateway:
 
     def start(self, argv_prefix=()):
         """Starts reusegw -c CONFIG (after argv_prefix, a wrapper such as
-        test/scale/no_uring) and waits until every tls.listen and
-        legacy.listen is listening; AssertionError with its log if it
-        exits first."""
+        test/scale/no_uring) and waits until every tls.listen,
+        legacy.listen and admin.listen is listening; AssertionError with
+        its log if it exits first."""
         path = self.write_config()
         self.proc = self.procs.start(self.name, [*argv_prefix, self.binary, "-c", path])
         # Read from ss, not by connecting: a probe connection would show in
         # the counters and logs the tests read.
-        for ep in [_endpoint(t) for t in self.config["tls"]["listen"]] + [self.legacy_listen]:
+        eps = [_endpoint(t) for t in self.config["tls"]["listen"]] + [self.legacy_listen]
+        if "admin" in self.config:
+            eps.append(self.admin)
+        for ep in eps:
             wait_listening(ep, self.proc)
         return self
 

@@ -3,8 +3,6 @@ passes yamllint, Kamailio accepts kamailio-legacy.cfg, reusegw accepts both
 of its configs (compose and the Kubernetes ConfigMap), the shutdown grace
 periods exceed runtime.drain_timeout, and the Kubernetes Pod is a native
 sidecar that PodSecurity "restricted" admits."""
-import os
-import pathlib
 import re
 import shutil
 import subprocess
@@ -12,9 +10,10 @@ import subprocess
 import pytest
 import yaml
 
-SOURCE = pathlib.Path(os.environ["REUSEGW_SOURCE_DIR"])
+import reusegw_test as h
+
+SOURCE = h.SOURCE_DIR
 DEPLOY = SOURCE / "deploy"
-REUSEGW = os.environ["REUSEGW_BIN"]
 
 
 def load(path):
@@ -65,29 +64,27 @@ def test_kamailio_accepts_the_legacy_config():
     assert re.search(r"tcp: 127\.0\.0\.1 \[127\.0\.0\.1\]:5060 advertise localhost:5061", out), out
 
 
-def check_config(tmp_path, text):
-    certs = tmp_path / "certs"
-    subprocess.run([str(SOURCE / "test/certs/gen.sh"), str(certs)], check=True,
-                   stdout=subprocess.DEVNULL)
+def check_config(reusegw_bin, certs, tmp_path, text):
     tls = tmp_path / "tls"
     tls.mkdir()
     for src, dst in (("gw-a.pem", "proxy.pem"), ("gw-a.key", "proxy.key"), ("ca.pem", "ca.pem")):
         shutil.copy(certs / src, tls / dst)
     cfg = tmp_path / "reusegw.yaml"
     cfg.write_text(text)
-    run = subprocess.run([REUSEGW, "--check-config", "-c", str(cfg)], capture_output=True,
+    run = subprocess.run([reusegw_bin, "--check-config", "-c", str(cfg)], capture_output=True,
                          text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-def test_reusegw_accepts_the_compose_config(tmp_path):
-    check_config(tmp_path, (DEPLOY / "reusegw.yaml").read_text())
+def test_reusegw_accepts_the_compose_config(reusegw_bin, pki, tmp_path):
+    check_config(reusegw_bin, pki, tmp_path, (DEPLOY / "reusegw.yaml").read_text())
 
 
-def test_reusegw_accepts_the_kubernetes_config(tmp_path):
+def test_reusegw_accepts_the_kubernetes_config(reusegw_bin, pki, tmp_path):
     text = load(DEPLOY / "kubernetes/reusegw-config.yaml")["data"]["reusegw.yaml"]
     assert "/etc/reusegw/tls/" in text
-    check_config(tmp_path, text.replace("/etc/reusegw/tls/", str(tmp_path / "tls") + "/"))
+    check_config(reusegw_bin, pki, tmp_path,
+                 text.replace("/etc/reusegw/tls/", str(tmp_path / "tls") + "/"))
 
 
 @pytest.mark.parametrize("cfg", [load(DEPLOY / "reusegw.yaml"), configmap_config()],

@@ -7,13 +7,13 @@ R-5923-08: as client, our engine checks the server certificate against the
 domain it dials. R-5923-24: as server, it requests a client certificate, and
 the certificate's identities are reported."""
 import os
-import pathlib
 import socket
 import subprocess
 import threading
-import time
 
 import pytest
+
+import reusegw_test as h
 
 SIZE = 4096
 TIMEOUT = 30
@@ -24,58 +24,20 @@ def pattern(n):
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pki")
-    src = pathlib.Path(os.environ["REUSEGW_SOURCE_DIR"])
-    subprocess.run(["bash", str(src / "test/certs/gen.sh"), str(out)], check=True,
-                   timeout=TIMEOUT)
-    return out
-
-
-@pytest.fixture(scope="module")
 def tls_peer():
     return os.environ["TLS_PEER_BIN"]
 
 
-_next_host = [0]
-
-
 def unique_host():
     """A loopback address of our own, so parallel tests never share ports."""
-    _next_host[0] += 1
-    pid = os.getpid()
-    return f"127.{(pid >> 8) & 0xFF or 1}.{pid & 0xFF}.{_next_host[0]}"
-
-
-def free_port(host):
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def is_listening(host, port):
-    """Whether a TCP socket listens on host:port, read from /proc/net/tcp so
-    that checking never consumes the peer's one accepted connection."""
-    a, b, c, d = (int(x) for x in host.split("."))
-    local = f"{d:02X}{c:02X}{b:02X}{a:02X}:{port:04X}"
-    with open("/proc/net/tcp") as f:
-        return any(fields[1] == local and fields[3] == "0A"
-                   for fields in (line.split() for line in f.readlines()[1:]))
-
-
-def wait_listening(host, port, proc):
-    deadline = time.monotonic() + TIMEOUT
-    while not is_listening(host, port):
-        assert proc.poll() is None, f"peer exited early: {proc.returncode}"
-        assert time.monotonic() < deadline, f"{host}:{port} never listened"
-        time.sleep(0.05)
+    return f"{h.unique_net()}.1"
 
 
 def s_server(pki, host, tmp_path, extra, leaf="gw-b"):
     """openssl s_server for one connection. Its stdin is a pipe holding the
     pattern and kept open (EOF on stdin would end the session early); its
     stdout, a file, collects what it received."""
-    port = free_port(host)
+    port = h.free_port(host)
     with open(tmp_path / "received", "wb") as stdout:
         proc = subprocess.Popen(
             ["openssl", "s_server", "-accept", f"{host}:{port}", "-cert", str(pki / f"{leaf}.pem"),
@@ -84,7 +46,7 @@ def s_server(pki, host, tmp_path, extra, leaf="gw-b"):
             stdin=subprocess.PIPE, stdout=stdout, stderr=subprocess.PIPE)
     proc.stdin.write(pattern(SIZE))
     proc.stdin.flush()
-    wait_listening(host, port, proc)
+    h.wait_listening((host, port), proc)
     return proc, port
 
 
@@ -185,16 +147,6 @@ def test_server_refuses_certless_s_client(tls_peer, pki):
     assert "peer did not return a certificate" in out
 
 
-def stunnel(pki, tmp_path, name, service):
-    conf = tmp_path / f"{name}.conf"
-    conf.write_text("foreground = yes\n"
-                    f"pid =\n"
-                    "debug = 4\n"
-                    f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in service.items()))
-    return subprocess.Popen(["stunnel", str(conf)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-
-
 def echo_server(host):
     """A plain TCP echo server for one connection (stunnel's backend)."""
     listener = socket.socket()
@@ -217,52 +169,30 @@ def echo_server(host):
     return listener.getsockname()[1]
 
 
-def test_client_through_stunnel_server(tls_peer, pki, tmp_path):
+def test_client_through_stunnel_server(tls_peer, pki, procs):
     host = unique_host()
     echo_port = echo_server(host)
-    port = free_port(host)
-    proc = stunnel(pki, tmp_path, "srv", {
-        "accept": f"{host}:{port}", "connect": f"{host}:{echo_port}",
-        "cert": pki / "gw-b.chain.pem", "key": pki / "gw-b.key", "CAfile": pki / "ca.pem",
-        "verifyChain": "yes", "requireCert": "yes"})
-    try:
-        wait_listening(host, port, proc)
-        client = subprocess.run([tls_peer, "client", host, str(port), "b.test",
-                                 str(pki / "gw-a"), str(pki / "ca.pem"), str(SIZE),
-                                 str(SIZE)], capture_output=True, timeout=TIMEOUT)
-        assert client.returncode == 0, client.stdout.decode() + client.stderr.decode()
-        assert "identities=b.test" in client.stdout.decode()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=TIMEOUT)
+    port = h.free_port(host)
+    h.start_stunnel(procs, "srv", pki, "gw-b", (host, port), (host, echo_port), client=False)
+    client = subprocess.run([tls_peer, "client", host, str(port), "b.test",
+                             str(pki / "gw-a"), str(pki / "ca.pem"), str(SIZE),
+                             str(SIZE)], capture_output=True, timeout=TIMEOUT)
+    assert client.returncode == 0, client.stdout.decode() + client.stderr.decode()
+    assert "identities=b.test" in client.stdout.decode()
 
 
-def test_server_behind_stunnel_client(tls_peer, pki, tmp_path):
+def test_server_behind_stunnel_client(tls_peer, pki, procs):
     host = unique_host()
     server, server_port = start_tls_peer_server(tls_peer, pki, host)
-    port = free_port(host)
-    proc = stunnel(pki, tmp_path, "cli", {
-        "client": "yes", "accept": f"{host}:{port}", "connect": f"{host}:{server_port}",
-        "cert": pki / "gw-a.chain.pem", "key": pki / "gw-a.key", "CAfile": pki / "ca.pem",
-        "verifyChain": "yes", "checkHost": "b.test", "sni": "b.test"})
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while True:  # stunnel's plain port: connecting is the readiness check
-            try:
-                sock = socket.create_connection((host, port), timeout=TIMEOUT)
-                break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None
-                time.sleep(0.05)
-        with sock:
-            sock.sendall(pattern(SIZE))
-            received = b""
-            while len(received) < SIZE and (data := sock.recv(65536)):
-                received += data
-        assert received == pattern(SIZE)
-        rc, out, err = finish(server)
-        assert rc == 0, out + err
-        assert "identities=a.test" in out
-    finally:
-        proc.terminate()
-        proc.wait(timeout=TIMEOUT)
+    port = h.free_port(host)
+    h.start_stunnel(procs, "cli", pki, "gw-a", (host, port), (host, server_port), client=True,
+                    check_host="b.test")
+    with socket.create_connection((host, port), timeout=TIMEOUT) as sock:
+        sock.sendall(pattern(SIZE))
+        received = b""
+        while len(received) < SIZE and (data := sock.recv(65536)):
+            received += data
+    assert received == pattern(SIZE)
+    rc, out, err = finish(server)
+    assert rc == 0, out + err
+    assert "identities=a.test" in out
