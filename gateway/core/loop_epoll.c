@@ -577,7 +577,11 @@ static const struct loop_ops epoll_ops = {
 
 struct loop *loop_epoll_new(const struct loop_options *options, loop_handler handler, void *ctx)
 {
-    if (options->recv_buffer_size == 0) {
+    /* epoll reads through one buffer, but holds callers to loop.h's
+     * contract as io_uring does, so that options tried on one backend
+     * work on the other. */
+    unsigned count = options->recv_buffer_count;
+    if (options->recv_buffer_size == 0 || count == 0 || (count & (count - 1))) {
         errno = EINVAL;
         return NULL;
     }
