@@ -1,5 +1,8 @@
 /* Conformance of loop.h: every test body runs against both backends (io_uring
- * and epoll) on real loopback sockets, pipes and the real kernel. */
+ * and epoll) on real loopback sockets, pipes and the real kernel: multishot
+ * accept and receive (through the provided buffers, running out of them and
+ * re-arming), short-send-safe send, connect, cancel, poll, read, close,
+ * timeouts and messages between two threads' loops. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +41,7 @@ struct seen {
 };
 
 struct fixture {
+    enum loop_backend backend;
     struct loop *loop;
     struct seen events[MAX_EVENTS];
     size_t n_events;
@@ -80,6 +84,7 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
     f->rearm_fd = -1;
+    f->backend = *backend;
     struct loop_options o = {
         .backend = *backend,
         .entries = 256,
@@ -484,6 +489,165 @@ static void test_run_once_timeouts(void **state)
     close(server);
 }
 
+enum { TAG_ACCEPT = 1, TAG_CONNECT, TAG_RECV, TAG_SEND, TAG_CLOSE, TAG_CLIENT_RECV };
+
+struct events {
+    int accepted_fd;
+    int connect_res;
+    bool connected;
+    uint8_t received[8192];
+    size_t received_len;
+    bool recv_armed;
+    int recv_end; /* res of the last final recv event */
+    int enobufs;
+    int send_res;
+    int close_res;
+    bool closed;
+};
+
+static void on_event(void *ctx, const struct loop_event *ev)
+{
+    struct events *e = ctx;
+    switch (ev->tag) {
+    case TAG_ACCEPT:
+        if (ev->res >= 0) {
+            e->accepted_fd = ev->res;
+            assert_true(ev->more); /* multishot stays armed */
+        } else {
+            assert_int_equal(ev->res, -ECANCELED); /* loop_cancel_fd at the end */
+        }
+        break;
+    case TAG_CONNECT:
+        e->connect_res = ev->res;
+        e->connected = true;
+        break;
+    case TAG_RECV:
+        if (ev->res > 0) {
+            assert_int_equal(ev->len, (size_t)ev->res);
+            assert_true(e->received_len + ev->len <= sizeof(e->received));
+            memcpy(e->received + e->received_len, ev->data, ev->len);
+            e->received_len += ev->len;
+        }
+        if (!ev->more) {
+            e->recv_armed = false;
+            e->recv_end = ev->res;
+            if (ev->res == -ENOBUFS)
+                e->enobufs++;
+        }
+        break;
+    case TAG_SEND:
+        e->send_res = ev->res;
+        break;
+    case TAG_CLOSE:
+        e->close_res = ev->res;
+        e->closed = true;
+        break;
+    default:
+        fail_msg("unexpected tag %llu", (unsigned long long)ev->tag);
+    }
+}
+
+static void run_until_flag(struct loop *loop, bool *flag)
+{
+    for (int i = 0; i < 200 && !*flag; i++)
+        assert_true(loop_run_once(loop, 50) >= 0);
+    assert_true(*flag);
+}
+
+/* One connection's whole life on a loop of its own with four 64-byte
+ * receive buffers (the fixture's loop has 64 of CHUNK). */
+static void test_accept_connect_recv_send_close(void **state)
+{
+    const struct fixture *f = *state;
+    struct events e = {.accepted_fd = -1};
+    struct loop_options o = {
+        .backend = f->backend, .entries = 64, .recv_buffer_count = 4, .recv_buffer_size = 64};
+    struct loop *loop = loop_new(&o, on_event, &e);
+    assert_non_null(loop);
+
+    struct sockaddr_in addr;
+    int lfd = listener(&addr);
+    assert_int_equal(loop_accept(loop, lfd, TAG_ACCEPT), 0);
+    int cfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_int_equal(loop_connect(loop, cfd, (struct sockaddr *)&addr, sizeof(addr), TAG_CONNECT),
+                     0);
+    run_until_flag(loop, &e.connected);
+    assert_int_equal(e.connect_res, 0);
+    for (int i = 0; i < 200 && e.accepted_fd < 0; i++)
+        loop_run_once(loop, 50);
+    assert_true(e.accepted_fd >= 0);
+
+    /* 4 buffers of 64 bytes may not hold 3000 bytes sent at once: a
+     * multishot receive that ends, ends with ENOBUFS and is re-armed until
+     * all of it arrived, in order. */
+    uint8_t sent[3000];
+    for (size_t i = 0; i < sizeof(sent); i++)
+        sent[i] = (uint8_t)(i * 7 + 3);
+    assert_int_equal(loop_recv(loop, e.accepted_fd, TAG_RECV), 0);
+    e.recv_armed = true;
+    assert_int_equal(send(cfd, sent, sizeof(sent), 0), (ssize_t)sizeof(sent));
+    for (int i = 0; i < 400 && e.received_len < sizeof(sent); i++) {
+        if (!e.recv_armed) {
+            assert_int_equal(e.recv_end, -ENOBUFS);
+            assert_int_equal(loop_recv(loop, e.accepted_fd, TAG_RECV), 0);
+            e.recv_armed = true;
+        }
+        loop_run_once(loop, 50);
+    }
+    assert_int_equal(e.received_len, sizeof(sent));
+    assert_memory_equal(e.received, sent, sizeof(sent));
+    print_message("ENOBUFS re-arms: %d\n", e.enobufs);
+
+    /* Send back; the completion reports the bytes taken. */
+    e.send_res = -1;
+    assert_int_equal(loop_send(loop, e.accepted_fd, "pong", 4, TAG_SEND), 0);
+    for (int i = 0; i < 200 && e.send_res < 0; i++)
+        loop_run_once(loop, 50);
+    assert_int_equal(e.send_res, 4);
+    char back[8] = {0};
+    for (int i = 0; i < 200 && recv(cfd, back, sizeof(back), 0) < 0; i++)
+        usleep(10000);
+    assert_string_equal(back, "pong");
+
+    /* Cancel ends the multishot receive. */
+    if (!e.recv_armed) {
+        assert_int_equal(loop_recv(loop, e.accepted_fd, TAG_RECV), 0);
+        e.recv_armed = true;
+        loop_run_once(loop, 0);
+    }
+    assert_int_equal(loop_cancel(loop, TAG_RECV), 0);
+    for (int i = 0; i < 200 && e.recv_armed; i++)
+        loop_run_once(loop, 50);
+    assert_false(e.recv_armed);
+    assert_int_equal(e.recv_end, -ECANCELED);
+
+    /* Peer close is EOF (res 0) on a fresh receive. */
+    assert_int_equal(loop_recv(loop, e.accepted_fd, TAG_RECV), 0);
+    e.recv_armed = true;
+    close(cfd);
+    for (int i = 0; i < 200 && e.recv_armed; i++)
+        loop_run_once(loop, 50);
+    assert_int_equal(e.recv_end, 0);
+
+    assert_int_equal(loop_close(loop, e.accepted_fd, TAG_CLOSE), 0);
+    run_until_flag(loop, &e.closed);
+    assert_int_equal(e.close_res, 0);
+    loop_cancel_fd(loop, lfd);
+    loop_run_once(loop, 0);
+    close(lfd);
+    loop_free(loop);
+}
+
+static void test_bad_buffer_count_is_refused(void **state)
+{
+    const struct fixture *f = *state;
+    struct events e = {0};
+    struct loop_options o = {
+        .backend = f->backend, .entries = 8, .recv_buffer_count = 3, .recv_buffer_size = 64};
+    assert_null(loop_new(&o, on_event, &e));
+    assert_int_equal(errno, EINVAL);
+}
+
 /* other_thread runs a second loop on its own thread (an io_uring set up for
  * a single issuer takes submissions from that thread only), as another
  * worker does, until it has seen |want|. */
@@ -579,6 +743,8 @@ int main(void)
         TEST(test_close_through_the_loop),
         TEST(test_run_once_timeouts),
         TEST(test_msg_reaches_another_threads_loop),
+        TEST(test_accept_connect_recv_send_close),
+        TEST(test_bad_buffer_count_is_refused),
     };
     int failed = cmocka_run_group_tests_name("loop_io_uring", tests, use_uring, NULL);
     failed += cmocka_run_group_tests_name("loop_epoll", tests, use_epoll, NULL);
