@@ -68,9 +68,9 @@ class Decoy:
             conn.close()
 
     def close(self):
-        self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
+        self.sock.shutdown(socket.SHUT_RDWR)  # wakes accept; close after the join
         self.thread.join(timeout=TIMEOUT)
+        self.sock.close()
 
 
 def expected_via(branch):

@@ -481,7 +481,8 @@ class SniServer:
         self.received = []
         self.listener = socket.create_server((ip, port))
         self.ep = self.listener.getsockname()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
 
     def _sni(self, sslobj, name, _ctx):
         self.sni.append(name)
@@ -508,6 +509,8 @@ class SniServer:
             return
 
     def close(self):
+        self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept; close after the join
+        self.acceptor.join(timeout=h.IO_TIMEOUT)
         self.listener.close()
 
 

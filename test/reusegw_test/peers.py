@@ -129,23 +129,32 @@ class LegacyServer:
         self.listener.listen(64)
         self.received = queue.Queue()
         self.conns = []
+        self.threads = []
         self.lock = threading.Lock()
         self.stopping = False
         self.reading = threading.Event()
         self.reading.set()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._start(self._accept)
+
+    def _start(self, target, *args):
+        t = threading.Thread(target=target, args=args, daemon=True)
+        self.threads.append(t)
+        t.start()
 
     def _accept(self):
-        while not self.stopping:
+        while True:
             try:
                 s, _ = self.listener.accept()
             except OSError:
                 return
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = SipConnection(s)
             with self.lock:
+                if self.stopping:
+                    s.close()
+                    return
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn = SipConnection(s)
                 self.conns.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+                self._start(self._serve, conn)
 
     def _serve(self, conn):
         while not self.stopping:
@@ -184,9 +193,21 @@ class LegacyServer:
         raise AssertionError(f"legacy server {hostport(self.ep)} received {msg!r}")
 
     def close(self):
-        self.stopping = True
-        self.reading.set()
-        self.listener.close()
+        """Stops accepting and serving, then closes every socket. The
+        threads are woken (shutdown) and joined before any descriptor is
+        closed: a thread still inside accept or recv on a closed descriptor
+        would take the connection or the bytes of whatever socket gets that
+        descriptor number next."""
         with self.lock:
-            for c in self.conns:
-                c.close()
+            self.stopping = True
+        self.reading.set()
+        for sock in [self.listener] + [c.sock for c in self.conns]:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for t in self.threads:
+            t.join(timeout=IO_TIMEOUT)
+        self.listener.close()
+        for c in self.conns:
+            c.close()
