@@ -92,7 +92,7 @@ def reusegw_bin():
     """$REUSEGW_BIN (ctest sets it), else the normal build's binary."""
     path = pathlib.Path(os.environ.get("REUSEGW_BIN", SOURCE_DIR / "build/gateway/reusegw"))
     assert path.is_file(), f"no reusegw at {path}: build it or set REUSEGW_BIN"
-    return path
+    return path.resolve()  # children run in their log directories
 
 
 @pytest.fixture(scope="session")
