@@ -8,7 +8,6 @@ promtool and counts what happened; /healthz, /ready and B's /aliases answer
 import os
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
@@ -50,27 +49,16 @@ class Decoy:
     gateway must try first and then fail over from."""
 
     def __init__(self, host):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind((host, 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
         self.accepted = 0
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        self.acceptor = h.Acceptor(socket.create_server((host, 0)), self._hang_up)
+        self.port = self.acceptor.ep[1]
 
-    def _run(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            conn.close()
+    def _hang_up(self, conn):
+        self.accepted += 1
+        conn.close()
 
     def close(self):
-        self.sock.shutdown(socket.SHUT_RDWR)  # wakes accept; close after the join
-        self.thread.join(timeout=TIMEOUT)
-        self.sock.close()
+        self.acceptor.close()
 
 
 def expected_via(branch):

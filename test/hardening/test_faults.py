@@ -274,7 +274,7 @@ def test_legacy_proxy_killed_and_restarted_under_load(env, legacy):
     time.sleep(0.5)
     # As the kernel does for a killed process: FIN on every socket, which
     # also wakes the stand-in's threads blocked in accept and recv.
-    with first.lock:
+    with first.acceptor.lock:  # no connection is added meanwhile
         for sock in [first.listener] + [c.sock for c in first.conns]:
             try:
                 sock.shutdown(socket.SHUT_RDWR)

@@ -479,23 +479,16 @@ class SniServer:
         self.ctx = default
         self.sni = []
         self.received = []
-        self.listener = socket.create_server((ip, port))
-        self.ep = self.listener.getsockname()
-        self.acceptor = threading.Thread(target=self._accept, daemon=True)
-        self.acceptor.start()
+        self.acceptor = h.Acceptor(socket.create_server((ip, port)), self._accepted)
+        self.ep = self.acceptor.ep
 
     def _sni(self, sslobj, name, _ctx):
         self.sni.append(name)
         if name in self.contexts:
             sslobj.context = self.contexts[name]
 
-    def _accept(self):
-        while True:
-            try:
-                s, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+    def _accepted(self, s):
+        threading.Thread(target=self._serve, args=(s,), daemon=True).start()
 
     def _serve(self, s):
         try:
@@ -509,9 +502,7 @@ class SniServer:
             return
 
     def close(self):
-        self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept; close after the join
-        self.acceptor.join(timeout=h.IO_TIMEOUT)
-        self.listener.close()
+        self.acceptor.close()
 
 
 def test_one_address_hosting_two_domains_gets_one_connection_per_domain(

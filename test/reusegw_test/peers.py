@@ -12,8 +12,8 @@ import time
 from .net import IO_TIMEOUT, hostport
 from .sip import SipStream, response
 
-__all__ = ["RecvTimeout", "SipConnection", "tcp_connect", "tls_connect", "LegacyServer",
-           "silent"]
+__all__ = ["RecvTimeout", "SipConnection", "tcp_connect", "tls_connect", "Acceptor",
+           "LegacyServer", "silent"]
 
 
 class RecvTimeout(AssertionError):
@@ -106,6 +106,46 @@ def silent(msg):
     return None
 
 
+class Acceptor:
+    """Runs a thread that accepts on listener (a bound, listening socket,
+    now owned) and hands each new socket to handle(sock), which takes
+    ownership. close() stops it safely: it shuts the listener down (which
+    wakes accept), joins the thread, and only then closes the descriptor; a
+    thread still entering accept() on a closed descriptor would take the
+    connections of whatever listener gets that descriptor number next."""
+
+    def __init__(self, listener, handle):
+        self.listener = listener
+        self.ep = listener.getsockname()
+        self.handle = handle
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while True:
+            try:
+                s, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                if self.stopping:
+                    s.close()
+                    return
+                self.handle(s)
+
+    def close(self):
+        with self.lock:
+            self.stopping = True
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.thread.join(timeout=IO_TIMEOUT)
+        self.listener.close()
+
+
 class LegacyServer:
     """Stands in for a legacy proxy's plain TCP listener where the tests need
     byte-exact capture (sipp cannot send or log 64 KB bodies). Records every
@@ -120,41 +160,29 @@ class LegacyServer:
     def __init__(self, ep=None, answer=None, rcvbuf=None):
         self.ep = ep or ("127.0.0.1", 0)
         self.answer = answer if answer is not None else (lambda m: response(m))
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if rcvbuf:  # inherited by the accepted sockets
-            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.listener.bind(self.ep)
-        self.ep = self.listener.getsockname()
-        self.listener.listen(64)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        listener.bind(self.ep)
+        listener.listen(64)
         self.received = queue.Queue()
         self.conns = []
         self.threads = []
-        self.lock = threading.Lock()
         self.stopping = False
         self.reading = threading.Event()
         self.reading.set()
-        self._start(self._accept)
+        self.acceptor = Acceptor(listener, self._accepted)
+        self.listener = listener
+        self.ep = self.acceptor.ep
 
-    def _start(self, target, *args):
-        t = threading.Thread(target=target, args=args, daemon=True)
+    def _accepted(self, s):
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = SipConnection(s)
+        self.conns.append(conn)
+        t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
         self.threads.append(t)
         t.start()
-
-    def _accept(self):
-        while True:
-            try:
-                s, _ = self.listener.accept()
-            except OSError:
-                return
-            with self.lock:
-                if self.stopping:
-                    s.close()
-                    return
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn = SipConnection(s)
-                self.conns.append(conn)
-                self._start(self._serve, conn)
 
     def _serve(self, conn):
         while not self.stopping:
@@ -193,21 +221,18 @@ class LegacyServer:
         raise AssertionError(f"legacy server {hostport(self.ep)} received {msg!r}")
 
     def close(self):
-        """Stops accepting and serving, then closes every socket. The
-        threads are woken (shutdown) and joined before any descriptor is
-        closed: a thread still inside accept or recv on a closed descriptor
-        would take the connection or the bytes of whatever socket gets that
-        descriptor number next."""
-        with self.lock:
-            self.stopping = True
+        """Stops accepting (Acceptor.close), then serving: the serving
+        threads are woken (shutdown) and joined before their sockets are
+        closed, for the reason Acceptor.close gives."""
+        self.acceptor.close()  # no connection is added after this
+        self.stopping = True
         self.reading.set()
-        for sock in [self.listener] + [c.sock for c in self.conns]:
+        for c in self.conns:
             try:
-                sock.shutdown(socket.SHUT_RDWR)
+                c.sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
         for t in self.threads:
             t.join(timeout=IO_TIMEOUT)
-        self.listener.close()
         for c in self.conns:
             c.close()
