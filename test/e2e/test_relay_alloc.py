@@ -1,0 +1,142 @@
+"""The relay's hot path allocates nothing (issue 14): the real reusegw
+relays between scale_load (mutual-TLS peers, bench/scale) and scale_sink
+(the legacy proxy's side, plain TCP) over loopback, with alloc_count.c
+preloaded; after a warm-up, the allocations and frees of the whole process
+over at least 100,000 relayed messages on established connections must be
+zero.
+
+The counts are read at the window's edges through alloc_count's FIFO, by
+its own thread, which never allocates. The metrics scrapes that measure the
+window run inside it, so their cost counts too: the admin endpoint builds
+each answer in two buffers it allocates and frees (gateway admin answer()),
+SCRAPE_ALLOCS of each per scrape, which the assertion allows and nothing
+else."""
+import os
+import pathlib
+import re
+import signal
+import time
+import urllib.request
+
+import harness as h
+
+WARMUP_MESSAGES = 20_000
+WINDOW_MESSAGES = 100_000
+CONNS = 8
+WINDOW = 8  # OPTIONS in flight per connection
+LOAD_SECONDS = 600  # scale_load's own bound; the test stops it much sooner
+WAIT_SECONDS = 300
+SCRAPE_ALLOCS = 2
+
+
+def tool(name):
+    path = pathlib.Path(os.environ.get("REUSEGW_BUILD_DIR", "build")) / "bench" / "scale" / name
+    assert path.exists(), f"{path} not built"
+    return path
+
+
+class Scrapes:
+    """reusegw_messages_total, summed over every direction and kind, read
+    from /metrics; counts the scrapes made."""
+
+    def __init__(self, admin):
+        self.admin = admin
+        self.made = 0
+
+    def __call__(self):
+        self.made += 1
+        return messages_relayed(self.admin)
+
+
+def messages_relayed(admin):
+    with urllib.request.urlopen(f"http://{h.hostport(admin)}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return sum(int(float(m.group(1)))
+               for m in re.finditer(r"^reusegw_messages_total\{[^}]*\} (\S+)$", text, re.M))
+
+
+def wait_messages(scrape, target, alive):
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        n = scrape()
+        if n >= target:
+            return n
+        assert alive(), "a process of the relay exited"
+        assert time.monotonic() < deadline, f"only {n} of {target} messages relayed"
+        time.sleep(1)
+
+
+class Counts:
+    """alloc_count's reports: write a label to the FIFO, read its lines."""
+
+    def __init__(self, directory):
+        self.fifo = directory / "alloc.fifo"
+        self.out = directory / "alloc.counts"
+        os.mkfifo(self.fifo)
+
+    def env(self, lib):
+        return dict(os.environ, LD_PRELOAD=str(lib), ALLOC_COUNT_FIFO=str(self.fifo),
+                    ALLOC_COUNT_OUT=str(self.out))
+
+    def report(self, label):
+        with open(self.fifo, "w") as f:
+            f.write(label + "\n")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            text = self.out.read_text() if self.out.exists() else ""
+            m = re.search(rf"^{label} allocs=(\d+) frees=(\d+)$", text, re.M)
+            if m:
+                time.sleep(0.2)  # let the site lines follow
+                sites = re.findall(rf"^{label} site=(\S+) allocs=(\d+)$", self.out.read_text(),
+                                   re.M)
+                return int(m.group(1)), int(m.group(2)), sites
+            time.sleep(0.05)
+        raise AssertionError(f"alloc_count did not report {label}")
+
+
+def test_relaying_allocates_nothing(procs, reusegw_bin, pki, tmp_path):
+    lib = os.environ.get("ALLOC_COUNT_LIB")
+    assert lib and pathlib.Path(lib).exists(), "ALLOC_COUNT_LIB is not set: run through ctest"
+    net = h.unique_net()
+    gw_ip, sink_ip, load_ip = f"{net}.1", f"{net}.2", f"{net}.3"
+
+    sink = procs.start("scale_sink", [tool("scale_sink"), "-m", "serve", "-l", f"{sink_ip}:0",
+                                      "-t", "1", "-d", str(LOAD_SECONDS)])
+    h.wait_until(lambda: "ready listen=" in sink.log_text(), timeout=30)
+    sink_port = int(re.search(r"ready listen=\S+:(\d+)", sink.log_text()).group(1))
+
+    tls = (gw_ip, h.free_port(gw_ip))
+    admin = (gw_ip, h.free_port(gw_ip))
+    cfg = h.gateway_config(pki, "gw-a", "a.test:5061", tls, (sink_ip, sink_port),
+                           (gw_ip, h.free_port(gw_ip)), {}, admin, level="warn")
+    cfg["limits"]["max_pending_transactions"] = 100_000
+    gw = h.Gateway(procs, reusegw_bin, "reusegw", cfg)
+    counts = Counts(tmp_path)
+    gw.proc = procs.start("reusegw", [reusegw_bin, "-c", gw.write_config()],
+                          env=counts.env(lib))
+    assert h.wait_connectable(tls, time.monotonic() + h.START_TIMEOUT, gw.proc.alive), gw.log()
+    assert h.wait_connectable(admin, time.monotonic() + h.START_TIMEOUT, gw.proc.alive), gw.log()
+
+    load = procs.start("scale_load", [
+        tool("scale_load"), "-m", "forward", "-c", h.hostport(tls), "-b", load_ip,
+        "-A", pki / "ca.pem", "-C", pki / "gw-b.chain.pem", "-K", pki / "gw-b.key",
+        "-H", "a.test", "-n", CONNS, "-t", "1", "-W", WINDOW, "-u", "0",
+        "-d", LOAD_SECONDS])
+    alive = lambda: gw.proc.alive() and sink.alive() and load.alive()
+
+    scrape = Scrapes(admin)
+    wait_messages(scrape, WARMUP_MESSAGES, alive)
+    a0, f0, _ = counts.report("start")
+    scrape.made = 0
+    first = scrape()
+    last = wait_messages(scrape, first + WINDOW_MESSAGES, alive)
+    a1, f1, sites = counts.report("end")
+    load.stop(signal.SIGTERM)
+
+    allowed = SCRAPE_ALLOCS * scrape.made
+    print(f"{last - first} messages relayed; {a1 - a0} allocations, {f1 - f0} frees "
+          f"({allowed} each for {scrape.made} scrapes); busiest callers: {sites}")
+    assert (a1 - a0, f1 - f0) == (allowed, allowed), (
+        f"{a1 - a0} allocations and {f1 - f0} frees over {last - first} relayed messages, "
+        f"{allowed} expected for {scrape.made} metrics scrapes; callers: {sites}")
+    assert gw.stop() == 0
