@@ -252,7 +252,7 @@ void conn_on_connect(struct worker *w, struct conn *c, const struct loop_event *
         }
         c->state = CONN_HANDSHAKE;
         conn_arm_recv(w, c);
-        tlsio_pump(w, c);
+        tlsio_ingest(w, c, NULL, 0);
         return;
     }
     timer_disarm(&w->timers, &c->timer);

@@ -13,11 +13,14 @@
  * Reading them cannot lie: the reporter thread blocks on the FIFO named by
  * ALLOC_COUNT_FIFO; each line written to it makes it append one line to the
  * file named by ALLOC_COUNT_OUT:
- *   <label> allocs=<n> frees=<n>
- *   <label> site=<module>+0x<offset> allocs=<n>   (the busiest callers since
- *                                                  the previous report)
- * The reporter formats on its stack and never allocates, so a report does
- * not count against the window it closes. */
+ *   <label> allocs=<n> frees=<n>                 (totals since start-up)
+ *   <label> module=<file> allocs=<n> frees=<n>  (since the previous report,
+ *                                               by the caller's module)
+ *   <label> site=<module>+0x<offset> allocs=<n> (the busiest callers)
+ *   <label> end
+ * "?" is a caller no module claims, or every caller in a sanitizer build,
+ * where the hooks do not see who called. The reporter formats on its stack
+ * and never allocates, so a report does not count against its window. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,33 +36,43 @@
 
 static atomic_ullong allocs, frees;
 
-/* Callers by return address, so that a failing test names what allocated.
- * Open addressing without removal; a full table only loses attribution. */
-enum { SITES = 1024, TOP_SITES = 12 };
-static struct site {
+/* Calls by the caller's return address, so that a report names who
+ * allocated. Open addressing without removal; a caller that finds the table
+ * full is counted at address 0 ("?"). */
+enum { SITES = 2048, TOP_SITES = 12, MODULES = 32 };
+struct site {
     _Atomic(uintptr_t) addr;
     atomic_ullong count;
-} sites[SITES];
+};
+static struct site alloc_sites[SITES], free_sites[SITES];
+
+static void count_at(struct site *table, const void *caller)
+{
+    uintptr_t a = (uintptr_t)caller;
+    for (size_t i = 0, h = (a >> 4) % SITES; a != 0 && i < SITES; i++, h = (h + 1) % SITES) {
+        uintptr_t seen = atomic_load_explicit(&table[h].addr, memory_order_relaxed);
+        if (seen == 0 && atomic_compare_exchange_strong(&table[h].addr, &seen, a))
+            seen = a;
+        if (seen == a) {
+            atomic_fetch_add_explicit(&table[h].count, 1, memory_order_relaxed);
+            return;
+        }
+    }
+    atomic_fetch_add_explicit(&table[0].count, 1, memory_order_relaxed);
+}
 
 static void count_alloc(const void *caller)
 {
     atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
-    uintptr_t a = (uintptr_t)caller;
-    for (size_t i = 0, h = (a >> 4) % SITES; i < SITES; i++, h = (h + 1) % SITES) {
-        uintptr_t seen = atomic_load_explicit(&sites[h].addr, memory_order_relaxed);
-        if (seen == 0 && atomic_compare_exchange_strong(&sites[h].addr, &seen, a))
-            seen = a;
-        if (seen == a) {
-            atomic_fetch_add_explicit(&sites[h].count, 1, memory_order_relaxed);
-            return;
-        }
-    }
+    count_at(alloc_sites, caller);
 }
 
-static void count_free(const void *p)
+static void count_free(const void *p, const void *caller)
 {
-    if (p != NULL)
-        atomic_fetch_add_explicit(&frees, 1, memory_order_relaxed);
+    if (p == NULL)
+        return;
+    atomic_fetch_add_explicit(&frees, 1, memory_order_relaxed);
+    count_at(free_sites, caller);
 }
 
 #ifdef ALLOC_COUNT_HOOKS
@@ -74,7 +87,7 @@ static void on_malloc(const volatile void *p, size_t size)
 
 static void on_free(const volatile void *p)
 {
-    count_free((const void *)p);
+    count_free((const void *)p, NULL);
 }
 
 static void install(void)
@@ -112,7 +125,7 @@ void *realloc(void *p, size_t size)
 
 void free(void *p)
 {
-    count_free(p);
+    count_free(p, CALLER);
     __libc_free(p);
 }
 
@@ -155,35 +168,73 @@ void *pvalloc(size_t size)
 static void install(void) {}
 #endif
 
-/* report_sites takes every caller's count since the last report and
- * appends the busiest. */
+/* where: the module holding |addr| and |addr|'s offset in it. */
+static const char *where(uintptr_t addr, uintptr_t *offset)
+{
+    Dl_info info = {0};
+    *offset = addr;
+    if (addr == 0 || dladdr((void *)addr, &info) == 0 || info.dli_fname == NULL)
+        return "?";
+    *offset = addr - (uintptr_t)info.dli_fbase;
+    const char *slash = strrchr(info.dli_fname, '/');
+    return slash ? slash + 1 : info.dli_fname;
+}
+
+static void put_line(int out, const char *line, int len)
+{
+    if (len > 0 && write(out, line, (size_t)len) < 0)
+        return; /* the test notices the missing line */
+}
+
+/* report_sites takes every caller's counts since the last report and
+ * appends them by module, then the busiest allocating callers. */
 static void report_sites(int out, const char *label)
 {
-    static unsigned long long taken[SITES]; /* the reporter thread's alone */
-    for (size_t i = 0; i < SITES; i++)
-        taken[i] = atomic_exchange(&sites[i].count, 0);
+    static unsigned long long taken_allocs[SITES], taken_frees[SITES]; /* reporter's alone */
+    static struct {
+        const char *name;
+        unsigned long long allocs, frees;
+    } modules[MODULES];
+    size_t n_modules = 0;
+    for (int kind = 0; kind < 2; kind++) {
+        struct site *table = kind == 0 ? alloc_sites : free_sites;
+        unsigned long long *taken = kind == 0 ? taken_allocs : taken_frees;
+        for (size_t i = 0; i < SITES; i++) {
+            taken[i] = atomic_exchange(&table[i].count, 0);
+            if (taken[i] == 0)
+                continue;
+            uintptr_t offset;
+            const char *name = where(atomic_load(&table[i].addr), &offset);
+            size_t m = 0;
+            while (m < n_modules && strcmp(modules[m].name, name) != 0)
+                m++;
+            if (m == n_modules) {
+                if (n_modules == MODULES)
+                    m = MODULES - 1; /* more modules than rows: the last row lumps them */
+                else
+                    modules[n_modules++] = (typeof(modules[0])){.name = name};
+            }
+            *(kind == 0 ? &modules[m].allocs : &modules[m].frees) += taken[i];
+        }
+    }
+    char line[512];
+    for (size_t m = 0; m < n_modules; m++)
+        put_line(out, line,
+                 snprintf(line, sizeof(line), "%s module=%s allocs=%llu frees=%llu\n", label,
+                          modules[m].name, modules[m].allocs, modules[m].frees));
     for (int n = 0; n < TOP_SITES; n++) {
         size_t best = SITES;
         for (size_t i = 0; i < SITES; i++)
-            if (taken[i] > 0 && (best == SITES || taken[i] > taken[best]))
+            if (taken_allocs[i] > 0 && (best == SITES || taken_allocs[i] > taken_allocs[best]))
                 best = i;
         if (best == SITES)
             return;
-        uintptr_t a = atomic_load(&sites[best].addr);
-        Dl_info info = {0};
-        const char *module = "?";
-        uintptr_t base = 0;
-        if (a != 0 && dladdr((void *)a, &info) != 0 && info.dli_fname != NULL) {
-            const char *slash = strrchr(info.dli_fname, '/');
-            module = slash ? slash + 1 : info.dli_fname;
-            base = (uintptr_t)info.dli_fbase;
-        }
-        char line[512];
-        int len = snprintf(line, sizeof(line), "%s site=%s+0x%lx allocs=%llu\n", label, module,
-                           (unsigned long)(a - base), taken[best]);
-        taken[best] = 0;
-        if (len > 0 && write(out, line, (size_t)len) < 0)
-            return;
+        uintptr_t offset;
+        const char *name = where(atomic_load(&alloc_sites[best].addr), &offset);
+        put_line(out, line,
+                 snprintf(line, sizeof(line), "%s site=%s+0x%lx allocs=%llu\n", label, name,
+                          (unsigned long)offset, taken_allocs[best]));
+        taken_allocs[best] = 0;
     }
 }
 
@@ -209,10 +260,10 @@ static void *reporter(void *arg)
             /* frees first: a window's allocs can then only be over-counted */
             unsigned long long f = atomic_load(&frees), a = atomic_load(&allocs);
             char line[256];
-            int l = snprintf(line, sizeof(line), "%s allocs=%llu frees=%llu\n", label, a, f);
-            if (l > 0 && write(out, line, (size_t)l) < 0)
-                return NULL;
+            put_line(out, line,
+                     snprintf(line, sizeof(line), "%s allocs=%llu frees=%llu\n", label, a, f));
             report_sites(out, label);
+            put_line(out, line, snprintf(line, sizeof(line), "%s end\n", label));
             have -= len + 1;
             memmove(buf, nl + 1, have);
         }
