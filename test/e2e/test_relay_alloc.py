@@ -2,7 +2,11 @@
 relays between scale_load (mutual-TLS peers, bench/scale) and scale_sink
 (the legacy proxy's side, plain TCP) over loopback, with alloc_count.c
 preloaded; after a warm-up, over at least 100,000 relayed messages on
-established connections, no code of reusegw allocates or frees.
+established connections, no code of reusegw allocates or frees. Both flows
+of bench/scale: forward (peers' OPTIONS to the legacy proxy, answers back)
+and backward (the legacy proxy's OPTIONS down the connections the peers
+opened and aliased, RFC 5923 reuse), the latter also with two workers,
+where requests are handed between workers.
 
 Two allocations of the window are allowed, each exactly accounted:
 - BoringSSL's record buffer: this BoringSSL mallocs one for each record it
@@ -23,14 +27,18 @@ import os
 import pathlib
 import re
 import signal
+import subprocess
 import time
 import urllib.request
+
+import pytest
 
 import harness as h
 
 WARMUP_MESSAGES = 20_000
 WINDOW_MESSAGES = 100_000
-CONNS = 8
+CONNS = 8  # peers' TLS connections
+LEGACY_CONNS = 2  # the legacy proxy's connections, backward
 WINDOW = 8  # OPTIONS in flight per connection
 LOAD_SECONDS = 600  # scale_load's own bound; the test stops it much sooner
 WAIT_SECONDS = 300
@@ -41,6 +49,15 @@ def tool(name):
     path = pathlib.Path(os.environ.get("REUSEGW_BUILD_DIR", "build")) / "bench" / "scale" / name
     assert path.exists(), f"{path} not built"
     return path
+
+
+def peer_cert_args(pki):
+    """bench/scale/peer_certs.sh's certificates for CONNS peers, made once
+    per PKI: certificate g proves p<16g>..p<16g+15>.scale.test."""
+    script = h.SOURCE_DIR / "bench" / "scale" / "peer_certs.sh"
+    out = subprocess.run([script, pki, str(CONNS)], check=True, capture_output=True,
+                         text=True, timeout=120).stdout
+    return out.split()
 
 
 class Scrapes:
@@ -102,7 +119,9 @@ class Counts:
         raise AssertionError(f"alloc_count did not report {label}")
 
 
-def test_relaying_allocates_nothing(procs, reusegw_bin, pki, tmp_path):
+@pytest.mark.parametrize("direction,workers",
+                         [("forward", 1), ("backward", 1), ("backward", 2)])
+def test_relaying_allocates_nothing(direction, workers, procs, reusegw_bin, pki, tmp_path):
     lib = os.environ.get("ALLOC_COUNT_LIB")
     assert lib and pathlib.Path(lib).exists(), "ALLOC_COUNT_LIB is not set: run through ctest"
     net = h.unique_net()
@@ -114,23 +133,36 @@ def test_relaying_allocates_nothing(procs, reusegw_bin, pki, tmp_path):
     sink_port = int(re.search(r"ready listen=\S+:(\d+)", sink.log_text()).group(1))
 
     tls = (gw_ip, h.free_port(gw_ip))
+    legacy = (gw_ip, h.free_port(gw_ip))
     admin = (gw_ip, h.free_port(gw_ip))
-    cfg = h.gateway_config(pki, "gw-a", "a.test:5061", tls, (sink_ip, sink_port),
-                           (gw_ip, h.free_port(gw_ip)), {}, admin, level="warn")
+    # The peers' aliases: p<i>.scale.test is connection i's Via sent-by
+    # (bench/scale/names.h), so these targets are never dialled.
+    routes = {f"p{i}.scale.test": [(load_ip, 20000 + i)] for i in range(CONNS)}
+    cfg = h.gateway_config(pki, "gw-a", "a.test:5061", tls, (sink_ip, sink_port), legacy,
+                           routes, admin, level="warn")
     cfg["limits"]["max_pending_transactions"] = 100_000
+    cfg["runtime"]["workers"] = workers
     gw = h.Gateway(procs, reusegw_bin, "reusegw", cfg)
     counts = Counts(tmp_path)
     gw.proc = procs.start("reusegw", [reusegw_bin, "-c", gw.write_config()],
                           env=counts.env(lib))
-    assert h.wait_connectable(tls, time.monotonic() + h.START_TIMEOUT, gw.proc.alive), gw.log()
-    assert h.wait_connectable(admin, time.monotonic() + h.START_TIMEOUT, gw.proc.alive), gw.log()
+    for ep in (tls, legacy, admin):
+        assert h.wait_connectable(ep, time.monotonic() + h.START_TIMEOUT, gw.proc.alive), gw.log()
 
-    load = procs.start("scale_load", [
-        tool("scale_load"), "-m", "forward", "-c", h.hostport(tls), "-b", load_ip,
-        "-A", pki / "ca.pem", "-C", pki / "gw-b.chain.pem", "-K", pki / "gw-b.key",
-        "-H", "a.test", "-n", CONNS, "-t", "1", "-W", WINDOW, "-u", "0",
-        "-d", LOAD_SECONDS])
-    alive = lambda: gw.proc.alive() and sink.alive() and load.alive()
+    peers = [tool("scale_load"), "-c", h.hostport(tls), "-b", load_ip, "-A", pki / "ca.pem",
+             *peer_cert_args(pki), "-H", "a.test", "-n", CONNS, "-t", "1", "-u", "0",
+             "-d", LOAD_SECONDS]
+    if direction == "forward":
+        load = procs.start("scale_load", [*peers, "-m", "forward", "-W", WINDOW])
+        tools = [load]
+    else:
+        answer = procs.start("scale_load", [*peers, "-m", "answer", "-W", "1"])
+        h.wait_until(lambda: "ready" in answer.log_text(), timeout=60)
+        load = procs.start("scale_sink_drive", [
+            tool("scale_sink"), "-m", "drive", "-c", h.hostport(legacy), "-N", CONNS,
+            "-n", LEGACY_CONNS, "-t", "1", "-W", WINDOW, "-u", "0", "-d", LOAD_SECONDS])
+        tools = [answer, load]
+    alive = lambda: gw.proc.alive() and sink.alive() and all(t.alive() for t in tools)
 
     scrape = Scrapes(admin)
     wait_messages(scrape, WARMUP_MESSAGES, alive)
@@ -142,7 +174,8 @@ def test_relaying_allocates_nothing(procs, reusegw_bin, pki, tmp_path):
     _, _, modules, sites = counts.report("close")  # by module: the window's own calls
     made = scrape.made
     after = scrape()
-    load.stop(signal.SIGTERM)
+    for t in reversed(tools):
+        t.stop(signal.SIGTERM)
 
     scrapes = SCRAPE_ALLOCS * made
     boringssl = {m: c for m, c in modules.items() if m.startswith("libssl.so")}
