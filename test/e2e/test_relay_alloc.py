@@ -142,6 +142,9 @@ def test_relaying_allocates_nothing(direction, workers, procs, reusegw_bin, pki,
                            routes, admin, level="warn")
     cfg["limits"]["max_pending_transactions"] = 100_000
     cfg["runtime"]["workers"] = workers
+    # Transactions cut off when the tools stop are never answered: do not
+    # wait the default 20 s for them at SIGTERM.
+    cfg["runtime"]["drain_timeout"] = "2s"
     gw = h.Gateway(procs, reusegw_bin, "reusegw", cfg)
     counts = Counts(tmp_path)
     gw.proc = procs.start("reusegw", [reusegw_bin, "-c", gw.write_config()],
