@@ -1,11 +1,14 @@
-/* The per-connection engine: SSL over a BIO that reads and writes the
- * connection's own two byte queues, which exist only while non-empty.
+/* The per-connection engine: SSL over a BIO that reads from and writes to
+ * the caller's buffers of the call in progress (struct tls_io).
  *
- * Idle memory: this BoringSSL defines SSL_MODE_RELEASE_BUFFERS as 0 because
- * it always frees its record buffers between records; the queues are freed
- * when drained; handshake configuration is shed and the server keeps only
- * the SHA-256 of the client certificate. A queue is allocated when a burst
- * starts, which is the one allocation on the data path. */
+ * Allocations: none of ours after the handshake. BoringSSL (13.0.0+r24)
+ * mallocs one record buffer when it starts reading a record and frees it
+ * once the record's plaintext is taken, and does the same for each
+ * SSL_write; no setting keeps them (SSL_MODE_RELEASE_BUFFERS is 0, "always
+ * released"; the in-place bssl::OpenRecord / SealRecord work only for TLS
+ * 1.2 servers). That is what keeps an idle connection small: handshake
+ * configuration is shed, the server keeps only the SHA-256 of the client
+ * certificate, and between records nothing is buffered at all. */
 #include "tls/conn.h"
 
 #include <ctype.h>
@@ -23,15 +26,8 @@
 #include "tls/resumed_identities.h"
 #include "tls/verify.h"
 
-/* BoringSSL never writes a record larger than this (16 KiB plus overhead). */
+/* BoringSSL never writes a record of more plaintext than this. */
 #define TLS_WRITE_CHUNK 16384
-#define TLS_OUT_MIN_CAP 4096
-
-/* byte_queue: bytes [off, len) of data are pending; data is NULL when empty. */
-struct byte_queue {
-    uint8_t *data;
-    size_t off, len, cap;
-};
 
 struct tls_conn {
     SSL *ssl;
@@ -40,67 +36,28 @@ struct tls_conn {
     struct tls_session_cache *cache; /* client role, borrowed, may be NULL */
     struct tls_session_key *key;     /* client role: domain (+ address) */
     char *reason;                    /* set on failure only */
-    struct byte_queue in, out;
+    struct tls_io *io;               /* the call in progress's, else NULL */
+    bool out_refused;                /* io->out said no: the caller is full */
     enum tls_state state;
     enum tls_error error;
     bool is_client;
 };
 
-static size_t queue_pending(const struct byte_queue *q)
-{
-    return q->len - q->off;
-}
-
-static void queue_release(struct byte_queue *q)
-{
-    free(q->data);
-    *q = (struct byte_queue){0};
-}
-
-static bool queue_append(struct byte_queue *q, const void *src, size_t n, size_t min_cap)
-{
-    if (q->off > 0 && q->len + n > q->cap) {
-        memmove(q->data, q->data + q->off, q->len - q->off);
-        q->len -= q->off;
-        q->off = 0;
-    }
-    if (q->len + n > q->cap) {
-        size_t cap = q->cap ? q->cap : min_cap;
-        while (cap < q->len + n)
-            cap *= 2;
-        uint8_t *data = realloc(q->data, cap);
-        if (data == NULL)
-            return false;
-        q->data = data;
-        q->cap = cap;
-    }
-    memcpy(q->data + q->len, src, n);
-    q->len += n;
-    return true;
-}
-
-static void queue_consume(struct byte_queue *q, size_t n)
-{
-    q->off += n;
-    if (q->off == q->len)
-        queue_release(q); /* idle connections hold no buffer */
-}
-
-/* --- the BIO over the two queues ------------------------------------------ */
+/* --- the BIO over the caller's buffers ------------------------------------ */
 
 static int bio_read(BIO *bio, char *dst, int len)
 {
     struct tls_conn *conn = BIO_get_data(bio);
     BIO_clear_retry_flags(bio);
-    size_t n = queue_pending(&conn->in);
-    if (n == 0) {
+    struct tls_io *io = conn->io;
+    if (io == NULL || io->in_len == 0) {
         BIO_set_retry_read(bio);
         return -1;
     }
-    if (n > (size_t)len)
-        n = (size_t)len;
-    memcpy(dst, conn->in.data + conn->in.off, n);
-    queue_consume(&conn->in, n);
+    size_t n = io->in_len < (size_t)len ? io->in_len : (size_t)len;
+    memcpy(dst, io->in, n);
+    io->in += n;
+    io->in_len -= n;
     return (int)n;
 }
 
@@ -108,7 +65,12 @@ static int bio_write(BIO *bio, const char *src, int len)
 {
     struct tls_conn *conn = BIO_get_data(bio);
     BIO_clear_retry_flags(bio);
-    return queue_append(&conn->out, src, (size_t)len, TLS_OUT_MIN_CAP) ? len : -1;
+    struct tls_io *io = conn->io;
+    if (io == NULL || io->out == NULL || !io->out(io->out_arg, src, (size_t)len)) {
+        conn->out_refused = true;
+        return -1;
+    }
+    return len;
 }
 
 static long bio_ctrl(BIO *bio, int cmd, long larg, void *parg)
@@ -122,29 +84,29 @@ static int bio_create(BIO *bio)
     return 1;
 }
 
-static BIO_METHOD *queue_bio_method;
-static pthread_once_t queue_bio_once = PTHREAD_ONCE_INIT;
+static BIO_METHOD *io_bio_method;
+static pthread_once_t io_bio_once = PTHREAD_ONCE_INIT;
 
-static void queue_bio_init(void)
+static void io_bio_init(void)
 {
-    BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOURCE_SINK, "reusegw tls queue");
+    BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOURCE_SINK, "reusegw tls io");
     if (m != NULL && BIO_meth_set_read(m, bio_read) && BIO_meth_set_write(m, bio_write) &&
         BIO_meth_set_ctrl(m, bio_ctrl) && BIO_meth_set_create(m, bio_create))
-        queue_bio_method = m;
+        io_bio_method = m;
 }
 
 /* --- life cycle ----------------------------------------------------------- */
 
 static struct tls_conn *conn_new(struct tls_ctx *ctx, bool is_client)
 {
-    pthread_once(&queue_bio_once, queue_bio_init);
+    pthread_once(&io_bio_once, io_bio_init);
     struct tls_conn *conn = calloc(1, sizeof(*conn));
-    if (conn == NULL || queue_bio_method == NULL)
+    if (conn == NULL || io_bio_method == NULL)
         goto fail;
     conn->ctx = tls_ctx_ref(ctx);
     conn->is_client = is_client;
     conn->ssl = SSL_new(ctx->ssl_ctx);
-    BIO *bio = BIO_new(queue_bio_method);
+    BIO *bio = BIO_new(io_bio_method);
     if (conn->ssl == NULL || bio == NULL) {
         BIO_free(bio);
         goto fail;
@@ -213,8 +175,6 @@ void tls_conn_free(struct tls_conn *conn)
     tls_identities_unref(conn->ids);
     free(conn->key);
     free(conn->reason);
-    queue_release(&conn->in);
-    queue_release(&conn->out);
     free(conn);
 }
 
@@ -237,7 +197,11 @@ static enum tls_progress fail(struct tls_conn *conn)
         return TLS_PROGRESS_FAILED;
     int reason = ERR_GET_REASON(packed);
     char text[160];
-    if (ERR_GET_LIB(packed) == ERR_LIB_SSL && reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+    if (conn->out_refused) {
+        conn->error = TLS_ERROR_RESOURCES;
+        snprintf(text, sizeof(text), "no room for outgoing ciphertext");
+    } else if (ERR_GET_LIB(packed) == ERR_LIB_SSL &&
+               reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
         conn->error = TLS_ERROR_NO_PEER_CERT;
         snprintf(text, sizeof(text), "peer did not return a certificate");
     } else if (ERR_GET_LIB(packed) == ERR_LIB_SSL && reason >= SSL_AD_REASON_OFFSET) {
@@ -313,33 +277,40 @@ static void on_established(struct tls_conn *conn)
     conn->ids = len == 32 ? tls_resumed_identities_recall(sha256) : NULL;
 }
 
-size_t tls_conn_feed(struct tls_conn *conn, const void *data, size_t len)
+/* lend and unlend bracket every driving call: the BIO sees |io| only
+ * while the caller's buffers are ours. */
+static void lend(struct tls_conn *conn, struct tls_io *io)
 {
-    if (conn->state == TLS_STATE_CLOSED || conn->state == TLS_STATE_FAILED)
-        return len; /* nothing more will be read: discard */
-    size_t room = TLS_CONN_MAX_INPUT - queue_pending(&conn->in);
-    if (len > room)
-        len = room;
-    if (len == 0 || !queue_append(&conn->in, data, len, len))
-        return 0;
-    return len;
+    conn->io = io;
+    ERR_clear_error();
 }
 
-enum tls_progress tls_conn_handshake(struct tls_conn *conn)
+static enum tls_progress unlend(struct tls_conn *conn, enum tls_progress p)
+{
+    conn->io = NULL;
+    return p;
+}
+
+static enum tls_progress handshake(struct tls_conn *conn)
 {
     if (conn->state == TLS_STATE_FAILED)
         return TLS_PROGRESS_FAILED;
     if (conn->state != TLS_STATE_HANDSHAKE)
         return TLS_PROGRESS_DONE;
-    ERR_clear_error();
     int r = SSL_do_handshake(conn->ssl);
     if (r == 1) {
         on_established(conn);
-        return TLS_PROGRESS_DONE;
+        return conn->out_refused ? fail(conn) : TLS_PROGRESS_DONE;
     }
-    if (SSL_get_error(conn->ssl, r) == SSL_ERROR_WANT_READ)
+    if (SSL_get_error(conn->ssl, r) == SSL_ERROR_WANT_READ && !conn->out_refused)
         return TLS_PROGRESS_WANT_READ;
     return fail(conn);
+}
+
+enum tls_progress tls_conn_handshake(struct tls_conn *conn, struct tls_io *io)
+{
+    lend(conn, io);
+    return unlend(conn, handshake(conn));
 }
 
 /* drain_until_close_notify discards application data after our close_notify
@@ -356,17 +327,16 @@ static enum tls_progress drain_until_close_notify(struct tls_conn *conn)
             conn->state = TLS_STATE_CLOSED;
             return TLS_PROGRESS_CLOSED;
         }
-        return err == SSL_ERROR_WANT_READ ? TLS_PROGRESS_WANT_READ : fail(conn);
+        return err == SSL_ERROR_WANT_READ && !conn->out_refused ? TLS_PROGRESS_WANT_READ
+                                                                : fail(conn);
     }
 }
 
-enum tls_progress tls_conn_read(struct tls_conn *conn, void *buf, size_t cap, size_t *n)
+static enum tls_progress read_record(struct tls_conn *conn, void *buf, size_t cap, size_t *n)
 {
-    *n = 0;
-    enum tls_progress p = tls_conn_handshake(conn);
+    enum tls_progress p = handshake(conn);
     if (p != TLS_PROGRESS_DONE)
         return p;
-    ERR_clear_error();
     switch (conn->state) {
     case TLS_STATE_CLOSE_SENT:
         return drain_until_close_notify(conn);
@@ -383,7 +353,7 @@ enum tls_progress tls_conn_read(struct tls_conn *conn, void *buf, size_t cap, si
     }
     switch (SSL_get_error(conn->ssl, r)) {
     case SSL_ERROR_WANT_READ:
-        return TLS_PROGRESS_WANT_READ;
+        return conn->out_refused ? fail(conn) : TLS_PROGRESS_WANT_READ;
     case SSL_ERROR_ZERO_RETURN:
         conn->state = TLS_STATE_CLOSE_RECEIVED;
         return TLS_PROGRESS_CLOSED;
@@ -392,9 +362,16 @@ enum tls_progress tls_conn_read(struct tls_conn *conn, void *buf, size_t cap, si
     }
 }
 
-enum tls_progress tls_conn_write(struct tls_conn *conn, const void *data, size_t len, size_t *n)
+enum tls_progress tls_conn_read(struct tls_conn *conn, struct tls_io *io, void *buf, size_t cap,
+                                size_t *n)
 {
     *n = 0;
+    lend(conn, io);
+    return unlend(conn, read_record(conn, buf, cap, n));
+}
+
+static enum tls_progress write_records(struct tls_conn *conn, const uint8_t *data, size_t len)
+{
     switch (conn->state) {
     case TLS_STATE_HANDSHAKE:
         return TLS_PROGRESS_WANT_READ;
@@ -406,48 +383,43 @@ enum tls_progress tls_conn_write(struct tls_conn *conn, const void *data, size_t
     default:
         break;
     }
-    ERR_clear_error();
-    const uint8_t *p = data;
-    while (*n < len) {
-        if (queue_pending(&conn->out) >= TLS_CONN_MAX_OUTPUT)
-            return TLS_PROGRESS_WANT_WRITE;
-        size_t chunk = len - *n < TLS_WRITE_CHUNK ? len - *n : TLS_WRITE_CHUNK;
-        int r = SSL_write(conn->ssl, p + *n, (int)chunk);
+    for (size_t done = 0; done < len;) {
+        size_t chunk = len - done < TLS_WRITE_CHUNK ? len - done : TLS_WRITE_CHUNK;
+        int r = SSL_write(conn->ssl, data + done, (int)chunk);
         if (r <= 0)
             return fail(conn);
-        *n += (size_t)r;
+        done += (size_t)r;
     }
     return TLS_PROGRESS_DONE;
 }
 
-size_t tls_conn_ciphertext(const struct tls_conn *conn, const uint8_t **data)
+enum tls_progress tls_conn_write(struct tls_conn *conn, struct tls_io *io, const void *data,
+                                 size_t len)
 {
-    *data = conn->out.data != NULL ? conn->out.data + conn->out.off : NULL;
-    return queue_pending(&conn->out);
+    lend(conn, io);
+    return unlend(conn, write_records(conn, data, len));
 }
 
-void tls_conn_consume_ciphertext(struct tls_conn *conn, size_t n)
+void tls_conn_close_notify(struct tls_conn *conn, struct tls_io *io)
 {
-    queue_consume(&conn->out, n);
-}
-
-void tls_conn_close_notify(struct tls_conn *conn)
-{
+    lend(conn, io);
     switch (conn->state) {
     case TLS_STATE_HANDSHAKE:
         conn->state = TLS_STATE_CLOSED;
         break;
     case TLS_STATE_ESTABLISHED:
     case TLS_STATE_CLOSE_RECEIVED:
-        ERR_clear_error();
         SSL_shutdown(conn->ssl);
         ERR_clear_error();
         conn->state =
             conn->state == TLS_STATE_ESTABLISHED ? TLS_STATE_CLOSE_SENT : TLS_STATE_CLOSED;
+        if (conn->out_refused)
+            fail(conn);
         break;
     default:
         break;
     }
+    unlend(conn, TLS_PROGRESS_DONE);
 }
 
 enum tls_state tls_conn_state(const struct tls_conn *conn)

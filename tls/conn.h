@@ -1,15 +1,19 @@
 /* conn: one TLS connection as a pure byte engine.
  *
- * Owns the SSL object, the ciphertext waiting to be sent and the ciphertext
- * not yet decrypted, and the identity set the peer proved. Borrows the caller's
- * buffers only during a call; holds a reference to its tls_ctx. Never touches
- * a file descriptor, never blocks, knows nothing of SIP or the event loop: the
- * caller moves every socket byte. An idle established connection holds no
- * plaintext or ciphertext buffer.
+ * Owns the SSL object and the identity set the peer proved. Holds no
+ * buffer of its own: every driving call borrows the caller's buffers
+ * (struct tls_io) for ciphertext in and out, and the caller's plaintext
+ * buffer to decrypt into or encrypt from, and gives them back when it
+ * returns. Holds a reference to its tls_ctx. Never allocates on an
+ * established connection itself (BoringSSL's record buffer is the one
+ * allocation left, see conn.c), never touches a file descriptor, never
+ * blocks, knows nothing of SIP or the event loop: the caller moves every
+ * socket byte.
  *
- * Use: feed received ciphertext with tls_conn_feed, drive with
- * tls_conn_handshake / tls_conn_read / tls_conn_write, and after every call
- * send what tls_conn_ciphertext shows, then tls_conn_consume_ciphertext. */
+ * Use: present received ciphertext and a place for outgoing ciphertext in a
+ * tls_io, drive with tls_conn_handshake / tls_conn_read / tls_conn_write /
+ * tls_conn_close_notify, then send what the call put in the caller's
+ * buffers and keep the ciphertext it did not take for the next call. */
 #ifndef REUSEGW_TLS_CONN_H
 #define REUSEGW_TLS_CONN_H
 
@@ -20,13 +24,6 @@
 #include "tls/ctx.h"
 #include "tls/identities.h"
 #include "tls/session_cache.h"
-
-/* Ciphertext buffered by tls_conn_feed beyond which it accepts nothing more
- * until plaintext is read (back-pressure on the socket reader). */
-#define TLS_CONN_MAX_INPUT (64 * 1024)
-/* Ciphertext waiting to be sent beyond which tls_conn_write accepts nothing
- * more (back-pressure on the plaintext writer). */
-#define TLS_CONN_MAX_OUTPUT (256 * 1024)
 
 /* tls_state: where a connection is in its life. */
 enum tls_state {
@@ -49,20 +46,41 @@ enum tls_error {
     TLS_ERROR_CERT_IDENTITY, /* server certificate does not prove the domain */
     TLS_ERROR_PEER_ALERT,    /* peer aborted with a fatal alert */
     TLS_ERROR_PROTOCOL,      /* malformed or unexpected TLS */
-    TLS_ERROR_RESOURCES,     /* out of memory or a buffer bound was hit */
+    TLS_ERROR_RESOURCES,     /* out of memory, or the caller's buffers for
+                                outgoing ciphertext were full */
 };
 
 /* tls_progress: the answer of every driving call. After any of them the
- * caller sends the pending ciphertext (tls_conn_ciphertext). */
+ * caller sends the ciphertext the call appended through its tls_io. */
 enum tls_progress {
-    TLS_PROGRESS_DONE,       /* handshake complete / data moved */
-    TLS_PROGRESS_WANT_READ,  /* feed more ciphertext, then call again */
-    TLS_PROGRESS_WANT_WRITE, /* output bound reached: send ciphertext first */
-    TLS_PROGRESS_CLOSED,     /* close_notify state reached; see tls_conn_state */
-    TLS_PROGRESS_FAILED,     /* see tls_conn_error / tls_conn_error_reason */
+    TLS_PROGRESS_DONE,      /* handshake complete / data moved */
+    TLS_PROGRESS_WANT_READ, /* present more ciphertext, then call again */
+    TLS_PROGRESS_CLOSED,    /* close_notify state reached; see tls_conn_state */
+    TLS_PROGRESS_FAILED,    /* see tls_conn_error / tls_conn_error_reason */
 };
 
 struct tls_conn;
+
+/* tls_io: the caller's buffers, lent to one driving call and borrowed by
+ * the engine only until the call returns.
+ *
+ * |in| and |in_len| are received ciphertext. The engine takes bytes from
+ * the front only as it needs them (never past the record it is reading),
+ * advancing |in| and shrinking |in_len|; bytes it leaves stay the caller's,
+ * to present again on the next call. A record begun in one call is kept by
+ * BoringSSL until its end arrives.
+ *
+ * |out| takes the ciphertext the call produces: it copies |len| bytes of
+ * |data| (borrowed) into the caller's buffers (typically pool blocks queued
+ * for the socket), in order, and returns false when they are full, which
+ * fails the connection with TLS_ERROR_RESOURCES. |out_arg| is passed to it.
+ * The caller bounds what it buffers; the engine adds no bound of its own. */
+struct tls_io {
+    const uint8_t *in;
+    size_t in_len;
+    bool (*out)(void *out_arg, const void *data, size_t len);
+    void *out_arg;
+};
 
 /* tls_conn_new_server makes the accepting side of a connection. It takes a
  * reference to |ctx|. Returns NULL on allocation failure. Free with
@@ -85,45 +103,35 @@ struct tls_conn *tls_conn_new_client(struct tls_ctx *ctx, const char *domain,
  * call tls_conn_close_notify first for a graceful close. NULL is ignored. */
 void tls_conn_free(struct tls_conn *conn);
 
-/* tls_conn_feed copies up to |len| bytes of received ciphertext (borrowed)
- * and returns how many it took; fewer than |len| (possibly 0) when
- * TLS_CONN_MAX_INPUT bytes already wait: read plaintext, then feed the rest.
- * In state CLOSED or FAILED the bytes are discarded and reported as taken. */
-size_t tls_conn_feed(struct tls_conn *conn, const void *data, size_t len);
+/* tls_conn_handshake advances the handshake with the ciphertext of |io|
+ * (borrowed, see tls_io). DONE once it completed (the peer's identities are
+ * then known; ciphertext after the handshake stays in |io| for
+ * tls_conn_read); WANT_READ while it needs more input; FAILED on error. */
+enum tls_progress tls_conn_handshake(struct tls_conn *conn, struct tls_io *io);
 
-/* tls_conn_handshake advances the handshake with the ciphertext fed so far.
- * DONE once it completed (the peer's identities are then known); WANT_READ
- * while it needs more input; FAILED on error. */
-enum tls_progress tls_conn_handshake(struct tls_conn *conn);
+/* tls_conn_read decrypts the ciphertext of |io| (borrowed) into |buf|
+ * (borrowed, |cap| bytes) and sets |*n| (0 unless DONE). Completes the
+ * handshake first if needed. DONE with |*n| > 0: call again, a record may
+ * hold more than |cap| bytes; WANT_READ when |io| holds no whole record;
+ * CLOSED when the peer's close_notify arrived (state CLOSE_RECEIVED or
+ * CLOSED). After our own close_notify it decrypts and discards application
+ * data (R-5923-22) and returns WANT_READ until the peer's close_notify. */
+enum tls_progress tls_conn_read(struct tls_conn *conn, struct tls_io *io, void *buf, size_t cap,
+                                size_t *n);
 
-/* tls_conn_read decrypts into |buf| (|cap| bytes) and sets |*n| (0 unless
- * DONE). Completes the handshake first if needed. DONE with |*n| > 0;
- * WANT_READ when no whole record is buffered; CLOSED when the peer's
- * close_notify arrived (state CLOSE_RECEIVED or CLOSED). After our own
- * close_notify it decrypts and discards application data (R-5923-22) and
- * returns WANT_READ until the peer's close_notify. */
-enum tls_progress tls_conn_read(struct tls_conn *conn, void *buf, size_t cap, size_t *n);
+/* tls_conn_write encrypts all |len| bytes of |data| (borrowed) into
+ * records of at most 16 KiB of plaintext each, appended through |io|'s
+ * |out|. DONE when all were encrypted; WANT_READ during the handshake
+ * (nothing taken); CLOSED after our close_notify; FAILED on error, including
+ * |out| refusing bytes. Only in state ESTABLISHED or CLOSE_RECEIVED. */
+enum tls_progress tls_conn_write(struct tls_conn *conn, struct tls_io *io, const void *data,
+                                 size_t len);
 
-/* tls_conn_write encrypts up to |len| bytes of |data| (borrowed) into the
- * pending ciphertext and sets |*n| to the bytes taken. DONE when all were
- * taken; WANT_WRITE when TLS_CONN_MAX_OUTPUT bytes wait to be sent (|*n| may
- * be short); CLOSED after our close_notify; FAILED on error. Only in state
- * ESTABLISHED or CLOSE_RECEIVED. */
-enum tls_progress tls_conn_write(struct tls_conn *conn, const void *data, size_t len, size_t *n);
-
-/* tls_conn_ciphertext points |*data| at the ciphertext waiting to be sent and
- * returns its length (0: nothing). The bytes stay valid until the next call
- * on |conn|. */
-size_t tls_conn_ciphertext(const struct tls_conn *conn, const uint8_t **data);
-
-/* tls_conn_consume_ciphertext marks |n| (<= pending) bytes as sent. */
-void tls_conn_consume_ciphertext(struct tls_conn *conn, size_t n);
-
-/* tls_conn_close_notify queues our close_notify (R-5923-21: the caller has
- * finished or abandoned its transactions first). ESTABLISHED becomes
- * CLOSE_SENT, CLOSE_RECEIVED becomes CLOSED; during the handshake the
- * connection just becomes CLOSED (nothing to notify). */
-void tls_conn_close_notify(struct tls_conn *conn);
+/* tls_conn_close_notify appends our close_notify through |io| (R-5923-21:
+ * the caller has finished or abandoned its transactions first).
+ * ESTABLISHED becomes CLOSE_SENT, CLOSE_RECEIVED becomes CLOSED; during the
+ * handshake the connection just becomes CLOSED (nothing to notify). */
+void tls_conn_close_notify(struct tls_conn *conn, struct tls_io *io);
 
 /* tls_conn_state returns the connection's state. */
 enum tls_state tls_conn_state(const struct tls_conn *conn);

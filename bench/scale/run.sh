@@ -151,29 +151,11 @@ GW_RUN=("${PRIO[@]}") TOOL_RUN=("${PRIO[@]}")
 # test/certs/gen.sh's CA and gateway certificate gw-a (a.test), plus peer
 # certificate g proving p<16g>..p<16g+15>.scale.test (sip-URI SANs) for
 # scale_load's connections 16g..16g+15 (reusegw keeps at most 16 identities
-# per certificate; names.h).
+# per certificate; names.h), made by peer_certs.sh.
 CERTS=$WORK/certs
 "$SOURCE/test/certs/gen.sh" "$CERTS" >/dev/null
-CERT_ARGS=()
-make_peer_certs() {
-    local g i san name
-    for ((g = 0; g * 16 < CONNS; g++)); do
-        name=$CERTS/scale-peer-$g san=""
-        for ((i = g * 16; i < CONNS && i < g * 16 + 16; i++)); do
-            san+="${san:+,}URI:sip:p$i.scale.test"
-        done
-        printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
-            "extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=$san" >"$name.ext"
-        openssl ecparam -name prime256v1 -genkey -noout -out "$name.key" 2>/dev/null
-        openssl req -new -key "$name.key" -subj "/CN=scale-peer-$g" -out "$name.csr" 2>/dev/null
-        openssl x509 -req -sha256 -days 2 -in "$name.csr" -CA "$CERTS/ca.pem" \
-            -CAkey "$CERTS/ca.key" -set_serial "0x$(openssl rand -hex 8)" \
-            -extfile "$name.ext" -out "$name.pem" 2>/dev/null
-        cat "$name.pem" "$CERTS/ca.pem" >"$name.chain.pem"
-        CERT_ARGS+=(-C "$name.chain.pem" -K "$name.key")
-    done
-}
-make_peer_certs
+peer_cert_args=$("$HERE/peer_certs.sh" "$CERTS" "$CONNS")
+mapfile -t CERT_ARGS <<<"$peer_cert_args"
 
 # ---------------------------------------------------------------- processes
 wait_listen() { # ip port pid

@@ -74,9 +74,7 @@ static void engine_connect(struct engine *e, struct tls_conn **c, struct tls_con
     }
     char buf[64];
     size_t n;
-    pump_ciphertext(*s, *c);
-    tls_conn_read(*c, buf, sizeof(buf), &n);
-    pump_ciphertext(*c, *s);
+    pump_read(*s, *c, buf, sizeof(buf), &n);
 }
 
 static double engine_rate(bool tls12, bool resume, int handshakes)
@@ -86,8 +84,8 @@ static double engine_rate(bool tls12, bool resume, int handshakes)
     struct tls_conn *c, *s;
     if (resume) { /* prime the cache */
         engine_connect(&e, &c, &s);
-        tls_conn_free(c);
-        tls_conn_free(s);
+        wire_free(c);
+        wire_free(s);
     }
     double start = cpu_seconds();
     for (int i = 0; i < handshakes; i++) {
@@ -97,8 +95,8 @@ static double engine_rate(bool tls12, bool resume, int handshakes)
                     tls_conn_resumed(c), resume, i, e.cache ? tls_session_cache_count(e.cache) : 0);
             exit(1);
         }
-        tls_conn_free(c);
-        tls_conn_free(s);
+        wire_free(c);
+        wire_free(s);
     }
     double rate = handshakes / (cpu_seconds() - start);
     engine_free(&e);
@@ -238,12 +236,12 @@ static struct memory engine_memory(bool tls12, int count)
         engine_connect(&e, &c[i], &s[i]);
     size_t all = heap_in_use();
     for (int i = 0; i < count; i++)
-        tls_conn_free(c[i]);
+        wire_free(c[i]);
     size_t servers = heap_in_use();
     for (int i = 0; i < count; i++)
-        tls_conn_free(s[i]);
-    tls_conn_free(warm_c);
-    tls_conn_free(warm_s);
+        wire_free(s[i]);
+    wire_free(warm_c);
+    wire_free(warm_s);
     free(c);
     free(s);
     engine_free(&e);

@@ -255,7 +255,7 @@ void conn_on_connect(struct conn_layer *cl, struct conn *c, const struct loop_ev
         }
         c->state = CONN_HANDSHAKE;
         conn_arm_recv(cl, c);
-        tlsio_pump(cl, c);
+        tlsio_ingest(cl, c, NULL, 0);
         return;
     }
     timer_disarm(cl->timers, &c->timer);

@@ -1,6 +1,10 @@
 /* tlsio: a TLS connection's bytes through the tls/ engine — ciphertext in
- * from the loop, plaintext out to framing, ciphertext back to the out queue,
- * and the handshake's outcome (identities, failover, held requests). */
+ * straight from the loop's receive buffer, plaintext out into the framing
+ * block, ciphertext out into the out queue's pool blocks, and the
+ * handshake's outcome (identities, failover, held requests).
+ *
+ * Every engine call borrows those buffers for its duration (struct tls_io):
+ * nothing is allocated or copied to an intermediate queue per message. */
 #include "conn/tlsio.h"
 
 #include "config/config.h"
@@ -13,23 +17,46 @@
 #include "tls/conn.h"
 #include "tls/identities.h"
 
-/* The engine's buffer may move on its next call while a send in flight must
- * not: ciphertext is copied into the out queue. */
-bool tlsio_pull(struct conn_layer *cl, struct conn *c)
+/* sink lends |c|'s out queue, filled from the worker's pool, to one engine
+ * call as the place for its ciphertext; a send in flight keeps its blocks. */
+struct sink {
+    struct conn_layer *cl;
+    struct conn *c;
+    size_t appended;
+    bool starved; /* the pool refused a record: |c| must close */
+};
+
+static bool sink_append(void *arg, const void *data, size_t len)
 {
-    const uint8_t *data;
-    size_t n = tls_conn_ciphertext(c->tls, &data);
-    if (n == 0)
-        return true;
-    if (!buf_queue_append(&c->out, &cl->out_pool, data, n)) {
-        metrics_inc(cl->metrics, M_DROP_BUFFER_FULL);
-        LOG_RATELIMITED(LOG_WARN, "send buffers exhausted; closing connection",
-                        LF_STR("conn", conn_kind_name(c)));
-        conn_finish_close(cl, c);
+    struct sink *s = arg;
+    if (!buf_queue_append(&s->c->out, &s->cl->out_pool, data, len)) {
+        s->starved = true;
         return false;
     }
-    tls_conn_consume_ciphertext(c->tls, n);
-    conn_flush(cl, c);
+    s->appended += len;
+    return true;
+}
+
+static struct tls_io lend(struct sink *s, const uint8_t *in, size_t in_len)
+{
+    return (struct tls_io){.in = in, .in_len = in_len, .out = sink_append, .out_arg = s};
+}
+
+/* sent starts sending what the call appended; false (and |c| closed) when
+ * the pool ran dry. */
+static bool sent(struct sink *s)
+{
+    if (s->starved) {
+        metrics_inc(s->cl->metrics, M_DROP_BUFFER_FULL);
+        LOG_RATELIMITED(LOG_WARN, "send buffers exhausted; closing connection",
+                        LF_STR("conn", conn_kind_name(s->c)));
+        conn_finish_close(s->cl, s->c);
+        return false;
+    }
+    if (s->appended > 0) {
+        s->appended = 0;
+        conn_flush(s->cl, s->c);
+    }
     return true;
 }
 
@@ -56,19 +83,21 @@ static void handshake_failed(struct conn_layer *cl, struct conn *c)
                     LF_STR("domain", c->domain), LF_STR("reason", reason));
     if (c->kind == CONN_TLS_OUT)
         conn_dial_failed(cl, c, *reason ? reason : "TLS handshake failed");
-    tlsio_pull(cl, c); /* the alert, if any */
-    conn_close(cl, c, CLOSE_FLUSH, "handshake failed");
+    conn_close(cl, c, CLOSE_FLUSH, "handshake failed"); /* sends the alert, if any */
 }
 
-bool tlsio_pump(struct conn_layer *cl, struct conn *c)
+/* pump advances the handshake and decrypts all of |io|'s ciphertext into
+ * the framing block, framing as it goes; false when |c| stopped being
+ * usable. The engine takes every byte unless |c| ends first. */
+static bool pump(struct conn_layer *cl, struct conn *c, struct sink *s, struct tls_io *io)
 {
     if (c->state == CONN_HANDSHAKE) {
-        enum tls_progress p = tls_conn_handshake(c->tls);
+        enum tls_progress p = tls_conn_handshake(c->tls, io);
         if (p == TLS_PROGRESS_FAILED || p == TLS_PROGRESS_CLOSED) {
             handshake_failed(cl, c);
             return false;
         }
-        if (!tlsio_pull(cl, c))
+        if (!sent(s))
             return false;
         if (p != TLS_PROGRESS_DONE)
             return true;
@@ -82,8 +111,8 @@ bool tlsio_pump(struct conn_layer *cl, struct conn *c)
         if (!dst)
             return false;
         size_t n = 0;
-        enum tls_progress p = tls_conn_read(c->tls, dst, room, &n);
-        if (!tlsio_pull(cl, c))
+        enum tls_progress p = tls_conn_read(c->tls, io, dst, room, &n);
+        if (!sent(s))
             return false;
         if (p == TLS_PROGRESS_DONE && n > 0) {
             conn_in_commit(cl, c, n);
@@ -102,7 +131,7 @@ bool tlsio_pump(struct conn_layer *cl, struct conn *c)
             conn_close(cl, c, CLOSE_ABORT, "tls failure");
             return false;
         }
-        break; /* WANT_READ */
+        break; /* WANT_READ: |io| is empty */
     }
     if (c->in && c->in->head == c->in->tail) {
         buf_pool_put(&cl->in_pool, c->in);
@@ -113,29 +142,25 @@ bool tlsio_pump(struct conn_layer *cl, struct conn *c)
 
 void tlsio_ingest(struct conn_layer *cl, struct conn *c, const uint8_t *data, size_t len)
 {
-    while (len > 0 &&
-           (c->state == CONN_HANDSHAKE || c->state == CONN_OPEN || c->state == CONN_CLOSING)) {
-        size_t took = tls_conn_feed(c->tls, data, len);
-        data += took;
-        len -= took;
-        if (!tlsio_pump(cl, c))
-            return;
-        if (took == 0) { /* the engine holds a record larger than it can ever use */
-            conn_close(cl, c, CLOSE_ABORT, "tls input overflow");
-            return;
-        }
-    }
+    if (c->state != CONN_HANDSHAKE && c->state != CONN_OPEN && c->state != CONN_CLOSING)
+        return;
+    struct sink s = {.cl = cl, .c = c};
+    struct tls_io io = lend(&s, data, len);
+    pump(cl, c, &s, &io);
 }
 
 bool tlsio_write(struct conn_layer *cl, struct conn *c, const void *data, size_t len)
 {
-    size_t n = 0;
-    bool ok = tls_conn_write(c->tls, data, len, &n) == TLS_PROGRESS_DONE && n == len;
-    return tlsio_pull(cl, c) && ok;
+    struct sink s = {.cl = cl, .c = c};
+    struct tls_io io = lend(&s, NULL, 0);
+    bool ok = tls_conn_write(c->tls, &io, data, len) == TLS_PROGRESS_DONE;
+    return sent(&s) && ok;
 }
 
 bool tlsio_close_notify(struct conn_layer *cl, struct conn *c)
 {
-    tls_conn_close_notify(c->tls);
-    return tlsio_pull(cl, c);
+    struct sink s = {.cl = cl, .c = c};
+    struct tls_io io = lend(&s, NULL, 0);
+    tls_conn_close_notify(c->tls, &io);
+    return sent(&s);
 }

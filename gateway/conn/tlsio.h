@@ -15,15 +15,9 @@
 
 #include "conn/conn-t.h"
 
-/* tlsio_pull moves the TLS engine's pending ciphertext into |c|'s out queue
- * and sends it; false (and |c| closed) when the pool is exhausted. */
-bool tlsio_pull(struct conn_layer *cl, struct conn *c);
-
-/* tlsio_pump advances the handshake and decrypts everything fed so far into
- * the framing block; false when |c| stopped being usable. */
-bool tlsio_pump(struct conn_layer *cl, struct conn *c);
-
-/* tlsio_ingest feeds received ciphertext to the engine and pumps it. */
+/* tlsio_ingest lends received ciphertext (|data|, borrowed for the call;
+ * NULL and 0 to start a client's handshake) to the engine, advances the
+ * handshake, and decrypts into |c|'s framing block, framing as it goes. */
 void tlsio_ingest(struct conn_layer *cl, struct conn *c, const uint8_t *data, size_t len);
 
 /* tlsio_write encrypts one whole message for established |c|; false when

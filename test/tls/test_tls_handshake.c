@@ -44,8 +44,8 @@ static struct outcome handshake(const char *client_leaf, const char *server_leaf
     if (tls_conn_identities(s))
         o.server_saw = tls_identities_ref(tls_conn_identities(s));
     snprintf(o.version, sizeof(o.version), "%s", o.ok ? tls_conn_version(c) : "");
-    tls_conn_free(c);
-    tls_conn_free(s);
+    wire_free(c);
+    wire_free(s);
     return o;
 }
 
@@ -174,8 +174,8 @@ static void eku_policy_both_ways(void **state)
                          tls_conn_error_reason(s));
             if (!ok)
                 assert_int_equal(tls_conn_error(s), TLS_ERROR_CERT_NOT_SIP);
-            tls_conn_free(c);
-            tls_conn_free(s);
+            wire_free(c);
+            wire_free(s);
             tls_ctx_unref(server_ctx);
             tls_ctx_unref(client_ctx);
 
@@ -189,8 +189,8 @@ static void eku_policy_both_ways(void **state)
                          tls_conn_error_reason(c));
             if (!ok)
                 assert_int_equal(tls_conn_error(c), TLS_ERROR_CERT_NOT_SIP);
-            tls_conn_free(c);
-            tls_conn_free(s);
+            wire_free(c);
+            wire_free(s);
             tls_ctx_unref(server_ctx);
             tls_ctx_unref(client_ctx);
         }
@@ -265,7 +265,7 @@ static void certless_client_required_and_optional(void **state)
             assert_null(tls_conn_identities(s));
         }
         bare_client_free(&bc);
-        tls_conn_free(s);
+        wire_free(s);
         tls_ctx_unref(sctx);
     }
 }
@@ -276,11 +276,11 @@ static void garbage_input_fails_with_reason(void **state)
     struct tls_ctx *sctx = pki_ctx_new("gw-a", true, false, false);
     struct tls_conn *s = tls_conn_new_server(sctx);
     const char junk[] = "OPTIONS sip:a.test SIP/2.0\r\n\r\n";
-    assert_int_equal(tls_conn_feed(s, junk, sizeof(junk) - 1), sizeof(junk) - 1);
-    assert_int_equal(tls_conn_handshake(s), TLS_PROGRESS_FAILED);
+    struct tls_io io = wire_lend(s, junk, sizeof(junk) - 1);
+    assert_int_equal(tls_conn_handshake(s, &io), TLS_PROGRESS_FAILED);
     assert_int_equal(tls_conn_error(s), TLS_ERROR_PROTOCOL);
     assert_string_not_equal(tls_conn_error_reason(s), "");
-    tls_conn_free(s);
+    wire_free(s);
     tls_ctx_unref(sctx);
 }
 

@@ -42,64 +42,94 @@ static void wait_fd(int fd, short events)
         die("timeout waiting for the peer", NULL);
 }
 
-static void flush(int fd, struct tls_conn *conn)
+/* wire: the socket and the ciphertext received but not yet taken, the
+ * buffers this peer lends to the engine. Ciphertext out goes straight to
+ * the socket. */
+struct wire {
+    int fd;
+    uint8_t in[32768];
+    size_t in_len;
+};
+
+static bool send_all(void *arg, const void *data, size_t len)
 {
-    const uint8_t *data;
-    size_t len;
-    while ((len = tls_conn_ciphertext(conn, &data)) > 0) {
-        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+    struct wire *w = arg;
+    const uint8_t *p = data;
+    while (len > 0) {
+        ssize_t n = send(w->fd, p, len, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             die("send", strerror(errno));
-        tls_conn_consume_ciphertext(conn, (size_t)n);
+        p += n;
+        len -= (size_t)n;
     }
+    return true;
 }
 
-/* receive feeds one recv() worth of ciphertext; false on EOF. */
-static bool receive(int fd, struct tls_conn *conn)
+static struct tls_io lend(struct wire *w)
 {
-    uint8_t buf[16384];
-    wait_fd(fd, POLLIN);
-    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    return (struct tls_io){.in = w->in, .in_len = w->in_len, .out = send_all, .out_arg = w};
+}
+
+/* taken keeps what the engine left of |io| for the next call. */
+static void taken(struct wire *w, const struct tls_io *io)
+{
+    memmove(w->in, io->in, io->in_len);
+    w->in_len = io->in_len;
+}
+
+/* receive adds one recv() worth of ciphertext; false on EOF. */
+static bool receive(struct wire *w)
+{
+    if (w->in_len == sizeof(w->in))
+        die("input bound reached", NULL);
+    wait_fd(w->fd, POLLIN);
+    ssize_t n = recv(w->fd, w->in + w->in_len, sizeof(w->in) - w->in_len, 0);
     if (n < 0)
         die("recv", strerror(errno));
     if (n == 0)
         return false;
-    if (tls_conn_feed(conn, buf, (size_t)n) != (size_t)n)
-        die("input bound reached", NULL);
+    w->in_len += (size_t)n;
     return true;
+}
+
+static enum tls_progress read_some(struct wire *w, struct tls_conn *conn, uint8_t *buf, size_t cap,
+                                   size_t *n)
+{
+    struct tls_io io = lend(w);
+    enum tls_progress p = tls_conn_read(conn, &io, buf, cap, n);
+    taken(w, &io);
+    return p;
 }
 
 static void run(int fd, struct tls_conn *conn, size_t send_len, size_t expect_len)
 {
+    static struct wire w;
+    w.fd = fd;
     for (;;) {
-        enum tls_progress p = tls_conn_handshake(conn);
-        flush(fd, conn);
+        struct tls_io io = lend(&w);
+        enum tls_progress p = tls_conn_handshake(conn, &io);
+        taken(&w, &io);
         if (p == TLS_PROGRESS_DONE)
             break;
         if (p == TLS_PROGRESS_FAILED)
             die("handshake", tls_conn_error_reason(conn));
-        if (!receive(fd, conn))
+        if (!receive(&w))
             die("peer closed during handshake", NULL);
     }
     uint8_t *out = malloc(send_len + 1);
     for (size_t i = 0; i < send_len; i++)
         out[i] = pattern_byte(i);
-    for (size_t sent = 0; sent < send_len;) {
-        size_t n;
-        if (tls_conn_write(conn, out + sent, send_len - sent, &n) == TLS_PROGRESS_FAILED)
-            die("write", tls_conn_error_reason(conn));
-        sent += n;
-        flush(fd, conn);
-    }
+    struct tls_io io = lend(&w);
+    if (tls_conn_write(conn, &io, out, send_len) == TLS_PROGRESS_FAILED)
+        die("write", tls_conn_error_reason(conn));
     free(out);
     size_t got = 0;
     while (got < expect_len) {
         uint8_t buf[4096];
         size_t n;
-        enum tls_progress p = tls_conn_read(conn, buf, sizeof(buf), &n);
-        flush(fd, conn);
+        enum tls_progress p = read_some(&w, conn, buf, sizeof(buf), &n);
         if (p == TLS_PROGRESS_FAILED)
             die("read", tls_conn_error_reason(conn));
         if (p == TLS_PROGRESS_CLOSED)
@@ -107,7 +137,7 @@ static void run(int fd, struct tls_conn *conn, size_t send_len, size_t expect_le
         for (size_t i = 0; i < n; i++, got++)
             if (got >= expect_len || buf[i] != pattern_byte(got))
                 die("received bytes differ from the pattern", NULL);
-        if (p == TLS_PROGRESS_WANT_READ && !receive(fd, conn))
+        if (p == TLS_PROGRESS_WANT_READ && !receive(&w))
             die("peer closed the socket early", NULL);
     }
     printf("ok version=%s resumed=%d identities=", tls_conn_version(conn), tls_conn_resumed(conn));
@@ -116,8 +146,8 @@ static void run(int fd, struct tls_conn *conn, size_t send_len, size_t expect_le
         printf("%s%s", i ? "," : "", tls_identities_get(ids, i));
     printf("\n");
     fflush(stdout);
-    tls_conn_close_notify(conn);
-    flush(fd, conn);
+    io = lend(&w);
+    tls_conn_close_notify(conn, &io);
     shutdown(fd, SHUT_WR);
     /* Wait for the peer's close_notify or EOF: closing with unread bytes
      * would reset the connection and could destroy data the peer has not
@@ -125,8 +155,8 @@ static void run(int fd, struct tls_conn *conn, size_t send_len, size_t expect_le
     for (;;) {
         uint8_t buf[4096];
         size_t n;
-        enum tls_progress p = tls_conn_read(conn, buf, sizeof(buf), &n);
-        if (p == TLS_PROGRESS_CLOSED || p == TLS_PROGRESS_FAILED || !receive(fd, conn))
+        enum tls_progress p = read_some(&w, conn, buf, sizeof(buf), &n);
+        if (p == TLS_PROGRESS_CLOSED || p == TLS_PROGRESS_FAILED || !receive(&w))
             break;
     }
 }

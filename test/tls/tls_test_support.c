@@ -98,37 +98,140 @@ struct tls_ctx *pki_ctx_new(const char *leaf, bool client_cert_required, bool re
     return ctx;
 }
 
-size_t pump_ciphertext(struct tls_conn *from, struct tls_conn *to)
+/* outbox: bytes [off, len) of data wait for the peer; a free slot has
+ * conn NULL. A handful of engines have bytes pending at any time. */
+static struct outbox {
+    const struct tls_conn *conn;
+    uint8_t *data;
+    size_t off, len, cap;
+} outboxes[64];
+
+static struct outbox *outbox_of(const struct tls_conn *conn, bool create)
 {
-    size_t moved = 0;
-    const uint8_t *data;
-    size_t len;
-    while ((len = tls_conn_ciphertext(from, &data)) > 0) {
-        size_t n = tls_conn_feed(to, data, len);
-        tls_conn_consume_ciphertext(from, n);
-        moved += n;
-        if (n < len)
-            break; /* receiver full: caller must read first */
+    struct outbox *free_slot = NULL;
+    for (size_t i = 0; i < sizeof(outboxes) / sizeof(outboxes[0]); i++) {
+        if (outboxes[i].conn == conn)
+            return &outboxes[i];
+        if (outboxes[i].conn == NULL && free_slot == NULL)
+            free_slot = &outboxes[i];
     }
-    return moved;
+    if (!create)
+        return NULL;
+    if (free_slot == NULL) {
+        fprintf(stderr, "tls_test_support: more than 64 outboxes pending\n");
+        abort();
+    }
+    free_slot->conn = conn;
+    return free_slot;
+}
+
+static bool outbox_append(void *arg, const void *data, size_t len)
+{
+    struct outbox *box = outbox_of(arg, true);
+    if (box->len + len > box->cap) {
+        size_t cap = box->cap ? box->cap : 4096;
+        while (cap < box->len + len)
+            cap *= 2;
+        uint8_t *grown = realloc(box->data, cap);
+        if (grown == NULL)
+            return false;
+        box->data = grown;
+        box->cap = cap;
+    }
+    memcpy(box->data + box->len, data, len);
+    box->len += len;
+    return true;
+}
+
+struct tls_io wire_lend(struct tls_conn *conn, const void *in, size_t in_len)
+{
+    return (struct tls_io){.in = in, .in_len = in_len, .out = outbox_append, .out_arg = conn};
+}
+
+size_t wire_pending(struct tls_conn *conn, const uint8_t **data)
+{
+    struct outbox *box = outbox_of(conn, false);
+    *data = box ? box->data + box->off : NULL;
+    return box ? box->len - box->off : 0;
+}
+
+void wire_take(struct tls_conn *conn, size_t n)
+{
+    struct outbox *box = outbox_of(conn, false);
+    if (box == NULL)
+        return;
+    box->off += n;
+    if (box->off == box->len) {
+        free(box->data);
+        *box = (struct outbox){0};
+    }
+}
+
+void wire_free(struct tls_conn *conn)
+{
+    const uint8_t *data;
+    wire_take(conn, wire_pending(conn, &data));
+    tls_conn_free(conn);
+}
+
+/* lend_from lends |peer|'s outbox as |conn|'s input; taken() drops what
+ * the call took. */
+static struct tls_io lend_from(struct tls_conn *conn, struct tls_conn *peer)
+{
+    const uint8_t *data = NULL;
+    size_t len = peer ? wire_pending(peer, &data) : 0;
+    return wire_lend(conn, data, len);
+}
+
+static void taken(struct tls_conn *peer, const struct tls_io *io)
+{
+    const uint8_t *data;
+    if (peer != NULL)
+        wire_take(peer, wire_pending(peer, &data) - io->in_len);
+}
+
+enum tls_progress wire_handshake(struct tls_conn *conn, struct tls_conn *peer)
+{
+    struct tls_io io = lend_from(conn, peer);
+    enum tls_progress p = tls_conn_handshake(conn, &io);
+    taken(peer, &io);
+    return p;
+}
+
+enum tls_progress wire_read(struct tls_conn *conn, struct tls_conn *peer, void *buf, size_t cap,
+                            size_t *n)
+{
+    struct tls_io io = lend_from(conn, peer);
+    enum tls_progress p = tls_conn_read(conn, &io, buf, cap, n);
+    taken(peer, &io);
+    return p;
+}
+
+enum tls_progress wire_write(struct tls_conn *conn, const void *data, size_t len)
+{
+    struct tls_io io = wire_lend(conn, NULL, 0);
+    return tls_conn_write(conn, &io, data, len);
+}
+
+void wire_close_notify(struct tls_conn *conn)
+{
+    struct tls_io io = wire_lend(conn, NULL, 0);
+    tls_conn_close_notify(conn, &io);
 }
 
 bool pump_handshake(struct tls_conn *client, struct tls_conn *server)
 {
     for (int round = 0; round < 20; round++) {
-        enum tls_progress c = tls_conn_handshake(client);
-        pump_ciphertext(client, server);
-        enum tls_progress s = tls_conn_handshake(server);
-        pump_ciphertext(server, client);
+        enum tls_progress c = wire_handshake(client, server);
+        enum tls_progress s = wire_handshake(server, client);
         if (c == TLS_PROGRESS_FAILED || s == TLS_PROGRESS_FAILED) {
             /* deliver the alert and let the other side notice it */
-            tls_conn_handshake(client);
-            tls_conn_handshake(server);
+            wire_handshake(client, server);
+            wire_handshake(server, client);
             char scratch[64];
             size_t n;
-            tls_conn_read(client, scratch, sizeof(scratch), &n);
-            pump_ciphertext(client, server);
-            tls_conn_read(server, scratch, sizeof(scratch), &n);
+            wire_read(client, server, scratch, sizeof(scratch), &n);
+            wire_read(server, client, scratch, sizeof(scratch), &n);
             return false;
         }
         if (c == TLS_PROGRESS_DONE && s == TLS_PROGRESS_DONE)
@@ -140,10 +243,7 @@ bool pump_handshake(struct tls_conn *client, struct tls_conn *server)
 enum tls_progress pump_read(struct tls_conn *writer, struct tls_conn *reader, char *buf, size_t cap,
                             size_t *n)
 {
-    pump_ciphertext(writer, reader);
-    enum tls_progress p = tls_conn_read(reader, buf, cap, n);
-    pump_ciphertext(reader, writer);
-    return p;
+    return wire_read(reader, writer, buf, cap, n);
 }
 
 static int record_certificate_request(SSL *ssl, void *arg)
@@ -179,30 +279,34 @@ void bare_client_free(struct bare_client *bc)
     SSL_CTX_free(bc->ctx);
 }
 
-/* Moves ciphertext between the bare client's BIO pair and |server|. */
-static void bare_pump(struct bare_client *bc, struct tls_conn *server)
+/* Moves ciphertext between the bare client's BIO pair and |server|, and
+ * drives the server's handshake on what arrived. */
+static enum tls_progress bare_pump(struct bare_client *bc, struct tls_conn *server)
 {
-    uint8_t buf[16384];
-    int n;
-    while ((n = BIO_read(bc->net, buf, sizeof(buf))) > 0)
-        tls_conn_feed(server, buf, (size_t)n);
+    int n =
+        BIO_read(bc->net, bc->unread + bc->unread_len, (int)(sizeof(bc->unread) - bc->unread_len));
+    if (n > 0)
+        bc->unread_len += (size_t)n;
+    struct tls_io io = wire_lend(server, bc->unread, bc->unread_len);
+    enum tls_progress p = tls_conn_handshake(server, &io);
+    memmove(bc->unread, io.in, io.in_len);
+    bc->unread_len = io.in_len;
     const uint8_t *data;
     size_t len;
-    while ((len = tls_conn_ciphertext(server, &data)) > 0) {
+    while ((len = wire_pending(server, &data)) > 0) {
         int w = BIO_write(bc->net, data, (int)len);
         if (w <= 0)
             break;
-        tls_conn_consume_ciphertext(server, (size_t)w);
+        wire_take(server, (size_t)w);
     }
+    return p;
 }
 
 bool bare_pump_handshake(struct bare_client *bc, struct tls_conn *server)
 {
     for (int round = 0; round < 20; round++) {
         int c = SSL_do_handshake(bc->ssl);
-        bare_pump(bc, server);
-        enum tls_progress s = tls_conn_handshake(server);
-        bare_pump(bc, server);
+        enum tls_progress s = bare_pump(bc, server);
         if (s == TLS_PROGRESS_FAILED)
             return false;
         if (c == 1 && s == TLS_PROGRESS_DONE)
