@@ -49,7 +49,7 @@ static const struct family families[] = {
     {"reusegw_tls_handshakes_total", "TLS handshakes finished, by result.", COUNTER,
      M_HANDSHAKE_FULL, "result", VALUES("full", "resumed", "failed"), NO_LABEL},
     {"reusegw_tls_handshake_failures_total", "Failed TLS handshakes, by reason.", COUNTER,
-     M_HSFAIL_TIMEOUT, "reason", VALUES("timeout", "error"), NO_LABEL},
+     M_HSFAIL_TIMEOUT, "reason", VALUES("timeout", "error", "certificate_purpose"), NO_LABEL},
     {"reusegw_alias_rows", "Rows in the RFC 5923 alias table.", GAUGE, M_ALIAS_ROWS, NO_LABEL,
      NO_LABEL},
     {"reusegw_alias_decisions_total", "Requests from TLS peers carrying ;alias, by outcome.",
