@@ -72,6 +72,7 @@ enum metric_id {
     M_PARSE_VIA,
     M_PARSE_URI,
     M_PARSE_MISSING_HEADER,
+    M_PARSE_CONTROL_CHAR,
     /* reusegw_local_answers_total{reason}: error responses reusegw wrote
      * itself, 503s apart */
     M_ANSWER_BAD_REQUEST,   /* 400, 505, 513 */

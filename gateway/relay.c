@@ -603,6 +603,8 @@ static bool parse(struct worker *w, struct conn *c, const char *msg, size_t len,
     struct sip_cseq cseq;
     enum sip_err err = sip_parse(msg, len, &p->msg, p->headers, MAX_HEADERS);
     if (!err)
+        err = sip_check_chars(&p->msg);
+    if (!err)
         err = sip_check_version(&p->msg);
     if (!err)
         err = sip_check_required(&p->msg, false);
