@@ -1,10 +1,10 @@
 /* libFuzzer target: the connection table and its alias/routing index
- * (gateway/conn.c) driven by a random sequence of operations — allocate,
+ * (gateway/conn/conn.c) driven by a random sequence of operations — allocate,
  * release, index (outbound dial key or server-role alias that replaces an
  * older row), change state/identities, look up, track per-peer counts —
  * checked after every step against a plain model of what the table must
  * hold. Invariants: a released connection's ref never resolves again, even
- * when its slot is reused (DESIGN.md "never a bare file descriptor");
+ * when its slot is reused (docs/design.md "never a bare file descriptor");
  * lookups return only connections the RFC 5923 reuse rule allows
  * (R-5923-11/-20/-27); at most one inbound alias row per key; counts match.
  *
@@ -21,7 +21,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "conn.h"
+#include "conn/conn.h"
 #include "fuzz_check.h"
 #include "tls/identities.h"
 

@@ -1,0 +1,245 @@
+/* conn-t: the plain data of the connection layer — connection references,
+ * connection objects, the table and its index, the handshake limits' state,
+ * the reuse decision reasons the index answers with, the callback set the
+ * layer above registers, and the layer's context (struct conn_layer).
+ *
+ * Owns nothing by itself; each struct says who owns its members. Holds no
+ * logic beyond trivial inline accessors. */
+#ifndef REUSEGW_CONN_T_H
+#define REUSEGW_CONN_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/buf.h"
+#include "core/tag.h"
+#include "core/timer.h"
+#include "sip/error.h"
+#include "sip/framing.h"
+
+struct cfg_hostport;
+struct cfg_snapshot;
+struct loop;
+struct metrics;
+struct peer_index;
+struct tls_conn;
+struct tls_ctx;
+struct tls_identities;
+struct tls_session_cache;
+
+/* conn_ref names a connection without pointing at it: |slot| is its index
+ * + 1 (0 means "none") and |gen| the generation it had when the reference
+ * was taken. A closed and reused slot has a new generation, so stale refs
+ * resolve to NULL instead of to a stranger's socket. */
+struct conn_ref {
+    uint32_t slot;
+    uint32_t gen;
+};
+
+static inline bool conn_ref_eq(struct conn_ref a, struct conn_ref b)
+{
+    return a.slot == b.slot && a.gen == b.gen;
+}
+
+/* tag_ref is the connection a completion tag of a connection's operation
+ * (OP_RECV, OP_SEND, OP_CONNECT, OP_CLOSE) names. */
+static inline struct conn_ref tag_ref(uint64_t tag)
+{
+    return (struct conn_ref){.slot = tag_slot(tag), .gen = tag_gen(tag)};
+}
+
+/* conn_kind follows docs/design.md: T (tls in/out), mirror(T), E. */
+enum conn_kind {
+    CONN_TLS_IN,  /* a peer connected to tls.listen */
+    CONN_TLS_OUT, /* reusegw dialled a peer */
+    CONN_MIRROR,  /* reusegw -> legacy.forward_to, one per TLS connection */
+    CONN_EGRESS,  /* legacy proxy -> legacy.listen */
+};
+
+enum conn_state {
+    CONN_FREE,       /* slot unused */
+    CONN_CONNECTING, /* TCP connect in flight */
+    CONN_HANDSHAKE,  /* TLS handshake running */
+    CONN_OPEN,       /* carrying SIP */
+    CONN_CLOSING,    /* flushing its last bytes (close_notify), reads ignored */
+    CONN_DEAD,       /* fd closed or closing; waiting for in-flight completions */
+};
+
+/* conn_key is the (address, port) a TLS connection is found by when routing:
+ * the dialled target for outbound connections, the alias key for inbound
+ * ones. Transport is always TLS. */
+struct conn_key {
+    uint8_t family; /* AF_INET or AF_INET6; 0: not indexed */
+    uint16_t port;  /* host byte order */
+    uint8_t addr[16];
+};
+
+/* conn is one socket and everything reusegw knows about it. Owned by the
+ * conn_layer's table; buffers come from its pools. */
+struct conn {
+    uint32_t gen;
+    uint8_t kind;  /* enum conn_kind */
+    uint8_t state; /* enum conn_state */
+    bool recv_armed;
+    bool send_inflight;
+    bool op_inflight;  /* connect or close in flight */
+    bool read_paused;  /* back-pressure: its recv was cancelled */
+    bool peer_closed;  /* peer sent EOF or close_notify: no new transactions */
+    bool fail_pending; /* a dial failed: answer what is held, then fail over */
+    int fd;
+
+    struct conn_ref partner; /* TLS <-> its mirror */
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+
+    struct buf_block *in;     /* plaintext waiting for framing, or NULL */
+    struct sip_framer framer; /* resumable scan state over |in| */
+    struct buf_queue out;     /* bytes for the socket (TLS: ciphertext) */
+    struct buf_queue hold;    /* length-prefixed plaintext messages held until
+                                 the handshake finishes */
+    struct tls_conn *tls;     /* TLS engine state, NULL on plain connections */
+
+    struct timer timer; /* connect/handshake/idle deadline */
+    uint64_t last_active_ms;
+
+    /* Routing (TLS): the key it is indexed by, the domain it was dialled for,
+     * and once verified the identities the peer's certificate proves. */
+    struct conn_key key;
+    uint32_t key_next;  /* next slot+1 in the same index bucket */
+    uint32_t peer_next; /* next slot+1 in the same per-peer-IP bucket */
+    bool peer_tracked;  /* counted against limits.max_connections_per_peer */
+    char domain[256];
+    struct tls_identities *ids;
+    struct cfg_snapshot *route_cfg;     /* reference keeping |targets| alive */
+    const struct cfg_hostport *targets; /* static-route targets in route_cfg */
+    uint16_t n_targets;
+    uint16_t target_index; /* which of them this connection dials */
+    /* Egress in legacy.transparent mode: where the legacy proxy was going
+     * before the kernel redirected it (family 0: not redirected). */
+    struct conn_key original_dst;
+
+    /* Back-pressure: connections whose reading waits for this one to drain. */
+    uint32_t waiters;     /* head slot+1 of the waiting list */
+    uint32_t waiter_next; /* next slot+1 while this one waits */
+    struct conn_ref blocked_on;
+    /* Limits and the connection log (conn/conn_limits.h, conn/conn_log.h). */
+    bool handshake_counted;    /* holds one of limits.max_concurrent_handshakes */
+    uint64_t opened_ms;        /* accepted or dialled at */
+    uint64_t partial_since_ms; /* 0, or when its unfinished message began */
+    uint64_t send_progress_ms; /* when its send in flight was handed over */
+    const char *close_why;     /* static text; NULL while it is not closing */
+};
+
+/* reuse_reason says why one RFC 5923 reuse decision went the way it did.
+ * Routing a request towards a peer: REUSED (an indexed connection proves
+ * the domain), NO_ROW (nothing indexed at the resolved address: dial),
+ * IDENTITY_MISMATCH (a connection is there but its certificate does not
+ * prove the domain: dial, R-5923-11/-20/-27), CONNECTION_GONE (the
+ * connection the request was bound to, or the only one at the address, can
+ * take no new transaction: dial or 503, R-5923-12/-13/-16/-23). An inbound
+ * `;alias`: CERTLESS (no verified certificate identity, R-5923-25),
+ * ALIASING_OFF (reuse.accept_alias is false, R-5923-15), ROW_REPLACED (a
+ * newer connection took the alias of an older one). The order is the export
+ * order of reusegw_reuse_decisions_total. */
+enum reuse_reason {
+    REUSE_REUSED,
+    REUSE_NO_ROW,
+    REUSE_IDENTITY_MISMATCH,
+    REUSE_CERTLESS,
+    REUSE_ALIASING_OFF,
+    REUSE_ROW_REPLACED,
+    REUSE_CONNECTION_GONE,
+    REUSE_REASONS
+};
+
+/* reuse_reason_name is the label value of |r| ("reused", "no_row"...). */
+static inline const char *reuse_reason_name(enum reuse_reason r)
+{
+    static const char *const names[REUSE_REASONS] = {
+        "reused",       "no_row",       "identity_mismatch", "certless",
+        "aliasing_off", "row_replaced", "connection_gone",
+    };
+    return names[r];
+}
+
+/* conn_table holds up to |capacity| connections; slots are handed out from a
+ * high-water mark and recycled through a free list, so untouched capacity
+ * costs no memory pages (conn/conn.h). */
+struct conn_table {
+    struct conn *slots;
+    uint32_t capacity;
+    uint32_t used;          /* live connections */
+    uint32_t high;          /* slots ever handed out */
+    uint32_t free_head;     /* slot+1 of the first recycled slot */
+    uint32_t *buckets;      /* index heads (slot+1) */
+    uint32_t *peer_buckets; /* per-peer-IP heads (slot+1) */
+    uint32_t bucket_mask;
+    /* With several workers: the shared index every change of this table's
+     * index is mirrored into (borrowed), and this worker's id there. */
+    struct peer_index *shared;
+    uint8_t worker_id;
+};
+
+/* token_bucket admits events at a rate with a burst equal to that rate. It
+ * counts thousandths of a token so that rates below 1000/s refill smoothly
+ * at millisecond resolution. Zero-initialised is full at first use. */
+struct token_bucket {
+    uint64_t milli; /* tokens left, in thousandths */
+    uint64_t at_ms; /* when |milli| was last refilled */
+    bool started;
+};
+
+/* limits_state is one worker's share of the handshake limits. */
+struct limits_state {
+    uint32_t handshaking; /* inbound TLS connections still in their handshake */
+    struct token_bucket handshakes;
+};
+
+/* conn_events is the one door from the connection layer up: the layer above
+ * registers it (conn_layer_set_events) and the connection layer calls it,
+ * never naming what is behind it. Each callback borrows what it is handed
+ * for the call; it may close |c|. */
+struct conn_events {
+    void *ctx;
+    /* message: one complete SIP message |msg| (|len| bytes) framed on |c|,
+     * or replayed into it (conn_deliver: a DNS answer came). */
+    void (*message)(void *ctx, struct conn *c, const char *msg, size_t len);
+    /* framing_error: |c|'s stream cannot be framed for |err|; |buf| holds
+     * its |len| unframed bytes (what can be answered is). |c| is closed
+     * after the call. */
+    void (*framing_error)(void *ctx, struct conn *c, const char *buf, size_t len, enum sip_err err);
+    /* dial_failed: |c|, an outbound TLS connection with no failover target
+     * left or a mirror, will not open; what it holds (conn_held_next) is
+     * still there to answer with |why|. |c| is closed after the call. */
+    void (*dial_failed)(void *ctx, struct conn *c, const char *why);
+};
+
+/* conn_layer is one worker's connection layer: its table, pools and
+ * handshake limits, and what it borrows to run them. Embedded in the
+ * worker; set up and torn down by conn/conn_layer.h. */
+struct conn_layer {
+    struct conn_table conns;
+    struct buf_pool out_pool; /* out and hold queues */
+    struct buf_pool in_pool;  /* one framing block per busy connection */
+    struct limits_state limits;
+    struct tls_session_cache *tls_sessions; /* client sessions, so re-dials resume */
+    /* Room for one message (limits.max_message_bytes plus slack for a
+     * rewritten Via): a held message while it is released, and lent to the
+     * layer above for the message it rewrites. */
+    char *scratch;
+    size_t scratch_size;
+    /* Borrowed: the worker's loop, timers (and their clock, timers->now_ms)
+     * and registry; its current configuration snapshot and TLS context,
+     * swapped by conn_layer_install; how many workers share the
+     * process-wide limits. */
+    struct loop *loop;
+    struct timer_heap *timers;
+    struct metrics *metrics;
+    struct cfg_snapshot *cfg;
+    struct tls_ctx *tls_ctx;
+    unsigned workers;
+    struct conn_events up; /* registered by the layer above */
+};
+
+#endif

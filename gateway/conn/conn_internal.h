@@ -1,0 +1,69 @@
+/* conn_internal: the steps of a connection's life that conn_io.c,
+ * conn_open.c, tlsio.c and conn_limits.c share. Not for the layers above:
+ * they use conn_io.h, conn_open.h and conn_layer.h.
+ *
+ * Owns nothing. Borrows the layer and connection of each call. Never
+ * parses SIP. */
+#ifndef REUSEGW_CONN_INTERNAL_H
+#define REUSEGW_CONN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/loop.h"
+#include "sip/error.h"
+#include "conn/conn-t.h"
+
+/* conn_is_live: neither free nor dead (closed, waiting for completions). */
+bool conn_is_live(const struct conn *c);
+
+/* conn_arm_recv arms the multishot receive unless it is armed, paused by
+ * back-pressure, or the connection cannot read yet or any more. */
+void conn_arm_recv(struct conn_layer *cl, struct conn *c);
+
+/* conn_arm_timer (re)arms |c|'s one timer |after_ms| from now; what it
+ * means (connect, handshake, idle, close grace) follows from c->state. */
+void conn_arm_timer(struct conn_layer *cl, struct conn *c, uint64_t after_ms);
+
+/* conn_flush starts the next send of |c|'s out queue if none is in flight;
+ * a CLOSING connection with nothing left to send is finished. */
+void conn_flush(struct conn_layer *cl, struct conn *c);
+
+/* conn_finish_close releases every resource of |c| and closes its socket
+ * through the loop; the slot follows once no operation is in flight. */
+void conn_finish_close(struct conn_layer *cl, struct conn *c);
+
+/* conn_maybe_release frees the slot of a dead connection with nothing in
+ * flight. */
+void conn_maybe_release(struct conn_layer *cl, struct conn *c);
+
+/* conn_release_held sends, in order, what waited for |c| to open. */
+void conn_release_held(struct conn_layer *cl, struct conn *c);
+
+/* conn_in_space is the first half of the one receive step, for plain and
+ * TLS connections alike: |c|'s framing block (taken from the pool when it
+ * has none) and in |room| how many bytes it still takes. NULL when there
+ * is no block or no room: |c| was closed or answered (a framing error). */
+uint8_t *conn_in_space(struct conn_layer *cl, struct conn *c, size_t *room);
+
+/* conn_in_commit is the second half: the |n| bytes just written at
+ * conn_in_space join the block, and every message they complete is
+ * framed and delivered up through the layer's conn_events, keepalive
+ * pings answered. */
+void conn_in_commit(struct conn_layer *cl, struct conn *c, size_t n);
+
+/* conn_framing_error answers what can be answered (400) and closes |c|. */
+void conn_framing_error(struct conn_layer *cl, struct conn *c, enum sip_err err);
+
+/* conn_dial_failed handles a connection reusegw opened that will not open:
+ * an outbound TLS connection fails over to its next static-route target,
+ * taking what it holds along; when none is left, or for a mirror, the held
+ * requests are answered 503 with |why|. The caller closes |c|. */
+void conn_dial_failed(struct conn_layer *cl, struct conn *c, const char *why);
+
+/* conn_on_connect completes a dial (TLS: starts the handshake; mirror:
+ * starts sending) or fails it over / answers what it held. */
+void conn_on_connect(struct conn_layer *cl, struct conn *c, const struct loop_event *ev);
+
+#endif

@@ -1,0 +1,49 @@
+/* conn_io: a connection's life on the loop once it exists — receive and
+ * framing, ordered sends, back-pressure, timers and close.
+ *
+ * Owns nothing beyond what struct conn holds; every connection belongs to
+ * the conn_layer. Borrows the layer's loop, pools and TLS context. Never
+ * looks inside a SIP message: complete messages go up through the layer's
+ * conn_events. */
+#ifndef REUSEGW_CONN_IO_H
+#define REUSEGW_CONN_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conn/conn-t.h"
+
+struct loop_event;
+
+/* conn_send queues one complete SIP message (plaintext, borrowed) for |c|:
+ * encrypted at once on an established TLS connection, held until the
+ * handshake otherwise, queued while a plain connect is in flight. Returns
+ * false when |c| is closing or the pools are exhausted (the caller counts
+ * the drop). */
+bool conn_send(struct conn_layer *cl, struct conn *c, const void *data, size_t len);
+
+/* conn_throttle applies back-pressure: when |dst| holds more than
+ * limits.max_buffered_bytes, |src| stops reading until |dst| drains to half. */
+void conn_throttle(struct conn_layer *cl, struct conn *src, struct conn *dst);
+
+/* How conn_close ends a connection. */
+enum conn_close_mode {
+    CLOSE_GRACEFUL, /* TLS: close_notify; then flush what is queued */
+    CLOSE_FLUSH,    /* flush what is queued, no close_notify */
+    CLOSE_ABORT,    /* drop everything now */
+};
+
+/* conn_close ends |c| (and its mirror with it). |why| is logged at debug. */
+void conn_close(struct conn_layer *cl, struct conn *c, enum conn_close_mode mode, const char *why);
+
+/* conn_on_event handles a completion whose tag names a connection. */
+void conn_on_event(struct conn_layer *cl, const struct loop_event *ev);
+
+/* conn_backlog is what |c| has queued and not yet written. */
+size_t conn_backlog(const struct conn *c);
+
+/* conn_held_next pops the next message held on |c| (see conn_send) into
+ * |buf| (|cap| bytes) and returns its length, 0 when none are left. */
+size_t conn_held_next(struct conn_layer *cl, struct conn *c, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,33 @@
+/* conn_log: the one INFO line a connection gets when it opens and the one
+ * it gets when it closes — peer, kind, identity, duration, reason — and
+ * nothing per message.
+ *
+ * Owns nothing. Borrows the layer and the connection of each call. Never
+ * changes a connection. */
+#ifndef REUSEGW_CONN_LOG_H
+#define REUSEGW_CONN_LOG_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct conn;
+struct conn_layer;
+
+/* CONN_LOG_ADDR_MAX fits "[v6-address]:port" and its NUL. */
+#define CONN_LOG_ADDR_MAX 64
+
+/* conn_log_format_addr writes |ss| as "ip:port" ("[ip]:port" for IPv6, "?"
+ * when it is neither) into |buf| of |cap| bytes. */
+void conn_log_format_addr(const struct sockaddr_storage *ss, char *buf, size_t cap);
+
+/* conn_log_opened logs that |c| was accepted or dialled; it also starts
+ * the clock conn_log_closed reports. */
+void conn_log_opened(struct conn_layer *cl, struct conn *c);
+
+/* conn_log_closed logs that |c| is closing now, with its certificate's
+ * first identity (when it has one), how long it lived, and the reason its
+ * closer gave (c->close_why). Call it once, before |c| releases its
+ * identities. */
+void conn_log_closed(struct conn_layer *cl, const struct conn *c);
+
+#endif
