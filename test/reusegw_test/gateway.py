@@ -136,6 +136,11 @@ class Gateway:
         """/metrics as {series: value} (parse_metrics)."""
         return parse_metrics(self.metrics_text())
 
+    def metric(self, series):
+        """The value of one /metrics series, e.g.
+        'reusegw_limit_hits_total{limit="max_connections"}' (0 when absent)."""
+        return self.metrics().get(series, 0)
+
     def aliases(self):
         """/aliases (every worker's rows)."""
         status, body = self.http_get("/aliases")
