@@ -44,10 +44,15 @@
 #
 # Environment (defaults): RELAYS="reusegw stunnel kamailio"
 #   DIRECTIONS="forward backward" WINDOWS="1 4 16 64" CONNS=32
+#   ROUNDS=1: the whole interleaved ladder this many times; each cell is
+#     the round with the median tx per relay CPU-second
 #   STEP_S=3 WARMUP_S=1 RELAY_CPU=1 TOOL_CPU=0 KAM_TCP_CHILDREN=1 (one
 #     reader process, like reusegw's one worker; with two, handshakes run
 #     concurrently and Kamailio 5.6 + OpenSSL 3 crashed, bench/relay/run.sh)
 #   PENDING=3000000 FLOOR=1 MSG_BYTES=300 (floor: bytes of one SIP message)
+#   PROFILE=0 (1: one more reusegw forward step at PROFILE_W=64 under
+#     perf record -g -F PROFILE_HZ=2999; its classes, profile.awk, and top
+#     symbols in the output)
 #   QUICK=1: STEP_S=1 WARMUP_S=0.5 (about 2 minutes)
 #   SMOKE=1: W=4 only, STEP_S=0.5, no half-load step: exits 1 unless every
 #     relay in both directions completed transactions with 0 errors and a
@@ -76,6 +81,7 @@ RELAYS=${RELAYS:-"reusegw stunnel kamailio"}
 DIRECTIONS=${DIRECTIONS:-"forward backward"}
 WINDOWS=${WINDOWS:-"1 4 16 64"}
 CONNS=${CONNS:-32}
+ROUNDS=${ROUNDS:-1}
 STEP_S=${STEP_S:-3}
 WARMUP_S=${WARMUP_S:-1}
 RELAY_CPU=${RELAY_CPU:-1}
@@ -83,6 +89,9 @@ TOOL_CPU=${TOOL_CPU:-0}
 KAM_TCP_CHILDREN=${KAM_TCP_CHILDREN:-1}
 PENDING=${PENDING:-3000000}
 FLOOR=${FLOOR:-1}
+PROFILE=${PROFILE:-0}
+PROFILE_W=${PROFILE_W:-64}
+PROFILE_HZ=${PROFILE_HZ:-2999}
 MSG_BYTES=${MSG_BYTES:-300}
 KEEP=${KEEP:-0}
 BUILD=${BUILD:-$SOURCE/build}
@@ -314,14 +323,34 @@ record() {
         fail "$key: no numbers: $line"
     fi
 }
+# median_line LINES: of several rounds' report lines of one step, the one
+# with the median transactions per relay CPU-second (the lower middle one).
+median_line() {
+    awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+           printf "%.6f\t%s\n", (v["cpu_relay_s"] > 0 ? v["tx"] / v["cpu_relay_s"] : 0), $0 }' <<<"$1" |
+        sort -g | awk -F'\t' '{ l[NR] = $2 } END { print l[int((NR + 1) / 2)] }'
+}
+declare -A LINES
+for ((round = 1; round <= ROUNDS; round++)); do
+    for dir in $DIRECTIONS; do
+        for win in $WINDOWS; do
+            for r in $RELAYS; do
+                measure "$r" "$dir" "$win" 0
+                [[ -n $STEP_LINE ]] || continue
+                k=$r.$dir.$win
+                LINES[$k]+="${LINES[$k]:+$'\n'}$STEP_LINE"
+                record "$k" "$STEP_LINE"
+                log "  round $round: $r $dir W=$win: ${TPS[$k]} tx/s, relay ${CPU[$k]}% of a core, ${TXCPU[$k]} tx per relay CPU-s, p50/p99 ${P50[$k]}/${P99[$k]} us, other ${OTHER[$k]}%"
+            done
+        done
+    done
+done
 for dir in $DIRECTIONS; do
-    for win in $WINDOWS; do
-        for r in $RELAYS; do
-            measure "$r" "$dir" "$win" 0
-            [[ -n $STEP_LINE ]] || continue
-            record "$r.$dir.$win" "$STEP_LINE"
+    for r in $RELAYS; do
+        for win in $WINDOWS; do
             k=$r.$dir.$win
-            log "  $r $dir W=$win: ${TPS[$k]} tx/s, relay ${CPU[$k]}% of a core, ${TXCPU[$k]} tx per relay CPU-s, p50/p99 ${P50[$k]}/${P99[$k]} us, other ${OTHER[$k]}%"
+            [[ -n ${LINES[$k]:-} ]] || continue
+            record "$k" "$(median_line "${LINES[$k]}")"
             b=${BEST_W[$r.$dir]:-}
             if [[ -z $b ]] || awk -v t="${TPS[$k]}" -v m="${TPS[$r.$dir.$b]}" 'BEGIN { exit !(t > m) }'; then
                 BEST_W[$r.$dir]=$win
@@ -339,6 +368,27 @@ for dir in $DIRECTIONS; do
         log "  $r $dir half load ($half tx/s, W=$b): p50/p99 $(kv p50_us "$STEP_LINE")/$(kv p99_us "$STEP_LINE") us"
     done
 done
+# ---------------------------------------------------------------- profile
+# PROFILE=1: one more forward step of reusegw at W=PROFILE_W under
+# perf record -g (Debian's linux-perf), attached for the warm-up and the
+# window; perf report's flat profile (self time per symbol) goes to
+# $WORK/profile.txt and, folded into cost classes (profile.awk), into the
+# output.
+if ((PROFILE)) && [[ " $RELAYS " == *" reusegw "* ]]; then
+    command -v perf >/dev/null || die "perf not installed (scripts/deps: linux-perf)"
+    perf record -q -F "$PROFILE_HZ" -g -p "${MASTER[reusegw]}" -o "$WORK/perf.data" \
+        -- sleep "$(awk -v a="$WARMUP_S" -v b="$STEP_S" 'BEGIN { print a + b }')" \
+        >"$WORK/perf.out" 2>&1 &
+    perf_pid=$!
+    sleep 0.2
+    measure reusegw forward "$PROFILE_W" 0
+    wait "$perf_pid" || die "perf record: $(cat "$WORK/perf.out")"
+    [[ -n $STEP_LINE ]] && record profile "$STEP_LINE"
+    perf report -i "$WORK/perf.data" --no-children --sort dso,symbol --stdio -g none \
+        2>/dev/null >"$WORK/profile.txt"
+    log "  profile: reusegw forward W=$PROFILE_W, ${TXCPU[profile]:-?} tx per relay CPU-s, $WORK/profile.txt"
+fi
+
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load average at the end: $LOAD_END"
 
@@ -358,7 +408,7 @@ set -- $RELAYS
 ratio() { awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 num() { awk -v a="${1:-}" 'BEGIN { if (a == "") print "-"; else printf "%\047d", a }'; }
 echo
-echo "Load average $LOAD_START at the start, $LOAD_END at the end; $(nproc) CPUs; relays pinned to CPU $RELAY_CPU, tools to CPU $TOOL_CPU; reusegw $(git -C "$SOURCE" rev-parse --short HEAD 2>/dev/null || echo '?')."
+echo "Load average $LOAD_START at the start, $LOAD_END at the end; $(nproc) CPUs; $ROUNDS round(s), medians; relays pinned to CPU $RELAY_CPU, tools to CPU $TOOL_CPU; reusegw $(git -C "$SOURCE" rev-parse --short HEAD 2>/dev/null || echo '?')."
 for r in $RELAYS; do echo "- $r negotiated ${CIPHER[$r]:-?}"; done
 [[ -z $RESTARTS ]] || echo "- restarted after a crash, step retried: $RESTARTS"
 echo
@@ -428,6 +478,19 @@ if ((FLOOR)); then
     echo
     echo '```'
     for win in $WINDOWS; do echo "${FLOOR_LINE[$win]}"; done
+    echo '```'
+fi
+if [[ -s $WORK/profile.txt && -n ${TXCPU[profile]:-} ]]; then
+    us=$(awk -v t="${TXCPU[profile]}" 'BEGIN { printf "%.3f", (t > 0 ? 1e6 / t : 0) }')
+    echo
+    echo "Profile: reusegw forward W=$PROFILE_W under perf record -g -F $PROFILE_HZ: ${TXCPU[profile]} tx per relay CPU-second (sampling included) = $us µs per transaction"
+    echo
+    awk -v us_per_tx="$us" -f "$HERE/profile.awk" "$WORK/profile.txt"
+    echo
+    echo "Top symbols (self time):"
+    echo
+    echo '```'
+    grep -v '^#' "$WORK/profile.txt" | awk 'NF >= 3' | head -30 | cut -c1-90
     echo '```'
 fi
 if ((FAILED)); then
