@@ -133,6 +133,10 @@ trap 'exit 130' INT TERM
 ulimit -c 0 # a crashing Kamailio would leave a 1 GB core
 
 RELAY_RUN=(taskset -c "$RELAY_CPU") TOOL_RUN=(taskset -c "$TOOL_CPU")
+# A private copy: a rebuild during the run neither changes the relay under
+# test nor leaves perf a deleted binary without symbols.
+cp "$REUSEGW_BIN" "$WORK/reusegw"
+REUSEGW_BIN=$WORK/reusegw
 
 CERTS=$WORK/certs
 "$SOURCE/test/certs/gen.sh" "$CERTS" >/dev/null
@@ -490,7 +494,7 @@ if [[ -s $WORK/profile.txt && -n ${TXCPU[profile]:-} ]]; then
     echo "Top symbols (self time):"
     echo
     echo '```'
-    grep -v '^#' "$WORK/profile.txt" | awk 'NF >= 3' | head -30 | cut -c1-90
+    awk '!/^#/ && NF >= 3 && ++n <= 30' "$WORK/profile.txt" | cut -c1-90
     echo '```'
 fi
 if ((FAILED)); then
