@@ -10,26 +10,70 @@ void sip_framer_init(struct sip_framer *f)
     memset(f, 0, sizeof(*f));
 }
 
-/* If the line [p, end) names Content-Length ("Content-Length" or "l", any
- * case, optional WSP before the colon), returns the byte after the colon. */
-static const char *content_length_value(const char *p, const char *end)
+/* The byte after the colon when only WSP comes before it from q on. */
+static const char *colon_after(const char *q, const char *end)
 {
-    static const char name[] = "content-length";
-    const char *q;
-    unsigned char c = sip_lower((unsigned char)*p);
-    if (c == 'l') {
-        q = p + 1;
-    } else if (c == 'c' && end - p > (ptrdiff_t)sizeof(name) - 1) {
-        for (size_t i = 1; i < sizeof(name) - 1; i++)
-            if (sip_lower((unsigned char)p[i]) != (unsigned char)name[i])
-                return NULL;
-        q = p + sizeof(name) - 1;
-    } else {
-        return NULL;
-    }
     while (q < end && sip_is_wsp(*q))
         q++;
     return q < end && *q == ':' ? q + 1 : NULL;
+}
+
+/* If the line [p, end) names header `name` (lower case, any case in the
+ * line) or its compact form `compact` (0: none), with optional WSP before
+ * the colon, returns the byte after the colon; else NULL. */
+static const char *named_value(const char *p, const char *end, const char *name, size_t len,
+                               char compact)
+{
+    unsigned char c = sip_lower((unsigned char)*p);
+    const char *q = NULL;
+    /* "v" and "Via" share their first byte: the compact form is only the
+     * one whose next non-WSP byte is the colon. */
+    if (compact && c == (unsigned char)compact) {
+        q = colon_after(p + 1, end);
+        if (q != NULL || c != (unsigned char)name[0])
+            return q;
+    }
+    if (c != (unsigned char)name[0] || end - p <= (ptrdiff_t)len)
+        return NULL;
+    for (size_t i = 1; i < len; i++)
+        if (sip_lower((unsigned char)p[i]) != (unsigned char)name[i])
+            return NULL;
+    return colon_after(p + len, end);
+}
+
+/* The byte after the colon when [p, end) is a Content-Length (or `l`)
+ * line; else NULL. */
+static const char *content_length_value(const char *p, const char *end)
+{
+    return named_value(p, end, "content-length", 14, 'l');
+}
+
+/* Notes the header line at ls, ending at nl, if it is one the framer
+ * counts (Content-Length) or locates for sip_peek (first Via, first CSeq).
+ * One switch on the first byte keeps the other lines at one compare. */
+static void note_line(struct sip_framer *f, const char *buf, size_t ls, const char *nl)
+{
+    const char *p = buf + ls;
+    switch (sip_lower((unsigned char)*p)) {
+    case 'l':
+        if (content_length_value(p, nl) != NULL && f->cl_count++ == 0)
+            f->cl_line = ls;
+        break;
+    case 'c':
+        if (content_length_value(p, nl) != NULL) {
+            if (f->cl_count++ == 0)
+                f->cl_line = ls;
+        } else if (f->cseq_line == 0 && named_value(p, nl, "cseq", 4, 0) != NULL) {
+            f->cseq_line = ls;
+        }
+        break;
+    case 'v':
+        if (f->via_line == 0 && named_value(p, nl, "via", 3, 'v') != NULL)
+            f->via_line = ls;
+        break;
+    default:
+        break;
+    }
 }
 
 /* End of the logical header starting at p: the LF of its last physical line
@@ -139,6 +183,7 @@ enum sip_frame_event sip_framer_feed(struct sip_framer *f, const char *buf, size
     out->event = SIP_FRAME_NEED_MORE;
     out->len = 0;
     out->header_len = 0;
+    out->via_line = out->cseq_line = 0;
     out->err = SIP_OK;
 
     if (f->total == 0) {
@@ -175,8 +220,8 @@ enum sip_frame_event sip_framer_feed(struct sip_framer *f, const char *buf, size
                 pos = avail;
                 break;
             }
-            if (ls > 0 && content_length_value(buf + ls, nl) != NULL && f->cl_count++ == 0)
-                f->cl_line = ls;
+            if (ls > 0)
+                note_line(f, buf, ls, nl);
             ls = pos = (size_t)(nl - buf) + 1;
         }
         f->line_start = ls;
@@ -197,6 +242,8 @@ enum sip_frame_event sip_framer_feed(struct sip_framer *f, const char *buf, size
     if (len < f->total)
         return SIP_FRAME_NEED_MORE;
     out->header_len = f->header_len;
+    out->via_line = f->via_line;
+    out->cseq_line = f->cseq_line;
     size_t total = f->total;
     sip_framer_init(f);
     return emit(out, SIP_FRAME_MESSAGE, total);

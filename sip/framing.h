@@ -29,6 +29,8 @@ struct sip_framer {
     size_t cl_count;   /* Content-Length header lines seen so far */
     size_t total;      /* message length once the header section ended, else 0 */
     size_t header_len; /* header section length incl. the empty line, once known */
+    size_t via_line;   /* offset of the first Via line, 0 until one is seen */
+    size_t cseq_line;  /* offset of the first CSeq line, 0 until one is seen */
 };
 
 /* The outcome of one sip_framer_feed call. */
@@ -36,7 +38,11 @@ struct sip_frame {
     enum sip_frame_event event;
     size_t len;        /* MESSAGE/PING/PONG: bytes to consume from the buffer start */
     size_t header_len; /* MESSAGE: start line + headers + empty line */
-    enum sip_err err;  /* ERROR: the reason; else SIP_OK */
+    /* MESSAGE: offsets of the first Via (or compact `v`) and the first CSeq
+     * header line, found by the same scan; 0 when absent (offset 0 is the
+     * start line, never a header). sip_peek (sip/peek.h) reads them. */
+    size_t via_line, cseq_line;
+    enum sip_err err; /* ERROR: the reason; else SIP_OK */
 };
 
 /* Resets a framer to the start-of-message state. */

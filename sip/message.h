@@ -54,6 +54,12 @@ struct sip_msg {
 enum sip_err sip_parse(const char *buf, size_t len, struct sip_msg *msg, struct sip_header *headers,
                        size_t max_headers);
 
+/* Parses the start line buf[0..nl] (nl: its LF) into msg's start-line
+ * fields (start_line, is_request, method, uri, version, status, reason;
+ * those a response or request lacks are empty), as sip_parse does; leaves
+ * the rest of *msg alone. sip_peek shares it. */
+enum sip_err sip_parse_start_line(const char *buf, const char *nl, struct sip_msg *msg);
+
 /* The first header of a kind, or NULL. */
 static inline const struct sip_header *sip_msg_header(const struct sip_msg *msg, enum sip_hdr id)
 {

@@ -111,6 +111,17 @@ static size_t line_len_without_end(const char *p, const char *nl)
     return (size_t)(nl - p) - (nl > p && nl[-1] == '\r');
 }
 
+enum sip_err sip_parse_start_line(const char *buf, const char *nl, struct sip_msg *msg)
+{
+    size_t len = (size_t)(nl + 1 - buf);
+    msg->method = msg->uri = msg->version = msg->reason = (struct sip_str){0};
+    msg->status = 0;
+    msg->start_line = (struct sip_str){buf, line_len_without_end(buf, nl)};
+    msg->is_request = !(len > 4 && memcmp(buf, "SIP/", 4) == 0);
+    return msg->is_request ? parse_request_line(msg, msg->start_line)
+                           : parse_status_line(msg, msg->start_line);
+}
+
 /* Validates the Content-Length header(s) and sets the body. */
 static enum sip_err frame_body(struct sip_msg *msg)
 {
@@ -169,10 +180,7 @@ enum sip_err sip_parse(const char *buf, size_t len, struct sip_msg *msg, struct 
     const char *nl = memchr(buf, '\n', len);
     if (nl == NULL || len == 0)
         return SIP_ERR_START_LINE;
-    msg->start_line = (struct sip_str){buf, line_len_without_end(buf, nl)};
-    msg->is_request = !(len > 4 && memcmp(buf, "SIP/", 4) == 0);
-    enum sip_err err = msg->is_request ? parse_request_line(msg, msg->start_line)
-                                       : parse_status_line(msg, msg->start_line);
+    enum sip_err err = sip_parse_start_line(buf, nl, msg);
     if (err)
         return err;
 

@@ -1,5 +1,6 @@
 /* bench/scale/cpu.h: CPU time as the kernel accounts it: one process's
- * utime+stime (/proc/PID/stat), this process's (getrusage) and the
+ * time on a CPU (/proc/PID/task/TID/schedstat, the scheduler's nanosecond
+ * clock), this process's (getrusage) and the
  * machine's busy and total time (/proc/stat). Borrows nothing; reads /proc
  * only; never signals or waits for the processes it reads. */
 #ifndef REUSEGW_BENCH_SCALE_CPU_H
@@ -8,18 +9,18 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-/* utime + stime of every thread of pid, in seconds (clock-tick
- * resolution, 10 ms); -1 when the process is gone or unreadable. */
+/* Time on a CPU of every thread of pid, in seconds (schedstat,
+ * nanoseconds); -1 when the process is gone or unreadable. */
 double cpu_pid_seconds(pid_t pid);
 
-/* One thread's utime + stime. */
+/* One thread's time on a CPU. */
 struct cpu_thread {
     pid_t tid;
     double seconds;
 };
 
-/* utime + stime of up to max threads of pid (/proc/PID/task/TID/stat), in
- * directory order; returns how many were read (0 when pid is gone). */
+/* Time on a CPU of up to max threads of pid (/proc/PID/task/TID/schedstat),
+ * in directory order; returns how many were read (0 when pid is gone). */
 unsigned cpu_pid_threads(pid_t pid, struct cpu_thread *out, unsigned max);
 
 /* User + system time of this process, all threads, in seconds. */

@@ -155,6 +155,8 @@ int main(int argc, char **argv)
         snprintf(form.sent_by, sizeof(form.sent_by), "%s:%ld", domain, base_port + (long)i);
         int fd;
         SSL *ssl = connect_tls(ctxs[i / NAMES_PER_CERT], &to, &from, server_name, &fd);
+        if (i == 0) /* what the relay chose: the bench compares relays on it */
+            fprintf(stderr, "scale_load: %s %s\n", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
         if (!loop_add(&loops[i % o.threads], fd, ssl, i, &form)) {
             fprintf(stderr, "scale_load: out of memory\n");
             return 1;

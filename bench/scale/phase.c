@@ -25,15 +25,33 @@ static void sleep_s(double s)
 bool watch_parse(const char *arg, struct watch *w)
 {
     const char *eq = strchr(arg, '=');
-    char *end;
     if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(w->name))
         return false;
-    long pid = strtol(eq + 1, &end, 10);
-    if (*end || pid <= 0)
-        return false;
-    *w = (struct watch){.pid = (pid_t)pid};
+    *w = (struct watch){0};
     memcpy(w->name, arg, (size_t)(eq - arg));
+    const char *p = eq;
+    do {
+        char *end;
+        long pid = strtol(p + 1, &end, 10);
+        if (end == p + 1 || pid <= 0 || w->npids == WATCH_MAX_PIDS || (*end && *end != ','))
+            return false;
+        w->pids[w->npids++] = (pid_t)pid;
+        p = end;
+    } while (*p);
     return true;
+}
+
+/* CPU seconds of every process of w; -1 when one is gone. */
+static double watch_seconds(const struct watch *w)
+{
+    double sum = 0;
+    for (unsigned i = 0; i < w->npids; i++) {
+        double s = cpu_pid_seconds(w->pids[i]);
+        if (s < 0)
+            return -1;
+        sum += s;
+    }
+    return sum;
 }
 
 void phase_drive(struct phase *ph, unsigned nthreads, const struct phase_times *t,
@@ -44,8 +62,8 @@ void phase_drive(struct phase *ph, unsigned nthreads, const struct phase_times *
     bool machine = cpu_machine_read(&m0);
     for (unsigned i = 0; i < r->nwatches; i++) {
         struct watch *w = &r->watches[i];
-        w->start_s = cpu_pid_seconds(w->pid);
-        w->nthreads = cpu_pid_threads(w->pid, w->threads, WATCH_MAX_THREADS);
+        w->start_s = watch_seconds(w);
+        w->nthreads = cpu_pid_threads(w->pids[0], w->threads, WATCH_MAX_THREADS);
     }
     double self0 = cpu_self_seconds();
     uint64_t t0 = phase_now_ns();
@@ -58,10 +76,10 @@ void phase_drive(struct phase *ph, unsigned nthreads, const struct phase_times *
     r->self_cpu_s = cpu_self_seconds() - self0;
     for (unsigned i = 0; i < r->nwatches; i++) {
         struct watch *w = &r->watches[i];
-        double now = cpu_pid_seconds(w->pid);
+        double now = watch_seconds(w);
         w->used_s = (w->start_s < 0 || now < 0) ? -1 : now - w->start_s;
         struct cpu_thread end[WATCH_MAX_THREADS];
-        unsigned nend = cpu_pid_threads(w->pid, end, WATCH_MAX_THREADS);
+        unsigned nend = cpu_pid_threads(w->pids[0], end, WATCH_MAX_THREADS);
         for (unsigned j = 0; j < w->nthreads; j++) {
             struct cpu_thread *th = &w->threads[j];
             double then = th->seconds;

@@ -23,11 +23,16 @@ struct phase {
 /* Threads of a watched process whose time is reported one by one. */
 #define WATCH_MAX_THREADS 16
 
-/* Another process whose CPU time the report includes (-w name=pid), in
- * all and per thread (e.g. reusegw's workers). */
+/* Processes one watch sums (a relay's master and its children). */
+#define WATCH_MAX_PIDS 16
+
+/* Other processes whose CPU time the report includes under one name
+ * (-w name=pid[,pid...]), in all and per thread of the first (e.g.
+ * reusegw's workers). */
 struct watch {
     char name[24];
-    pid_t pid;
+    pid_t pids[WATCH_MAX_PIDS];
+    unsigned npids;
     double start_s; /* CPU seconds at the window's start */
     double used_s;  /* CPU seconds inside the window; -1 if unreadable */
     struct cpu_thread threads[WATCH_MAX_THREADS]; /* at the start, then used */
@@ -53,7 +58,7 @@ struct window_report {
     unsigned nwatches;
 };
 
-/* Parses "name=pid" into *w; false on bad syntax. */
+/* Parses "name=pid[,pid...]" into *w; false on bad syntax. */
 bool watch_parse(const char *arg, struct watch *w);
 
 /* Main thread of a load-driving tool: sending already on, waits warm-up,

@@ -26,7 +26,7 @@
 # serving sink and the TLS peers stay up for all steps of one worker count;
 # each forward step opens fresh TLS connections (during its warm-up).
 #
-# CPU: utime+stime from /proc/PID/stat (10 ms ticks) of reusegw and of each
+# CPU: time on a CPU from /proc/PID/task/*/schedstat of reusegw and of each
 # tool process, and the machine's busy time from /proc/stat (nice time
 # apart), sampled by the driving tool at the edges of its measurement
 # window. Nothing is pinned: on 2 cores, two workers need both, and so do
@@ -66,6 +66,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SOURCE=$(cd "$HERE/../.." && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 SMOKE=${SMOKE:-0}
 QUICK=${QUICK:-0}
 if ((SMOKE)); then
@@ -97,36 +99,17 @@ LOAD_BIN=${LOAD_BIN:-$BUILD/bench/scale/scale_load}
 SINK_BIN=${SINK_BIN:-$BUILD/bench/scale/scale_sink}
 BASE_PORT=20000 # names.h NAMES_BASE_PORT
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-# kv KEY LINE: the value after "KEY=" in a report line
-kv() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" <<<" $2"; }
-
 if [[ ${NO_BUILD:-0} != 1 ]]; then
     [[ -f $BUILD/build.ninja ]] || "$SOURCE/scripts/build" normal >&2
     cmake --build "$BUILD" --target reusegw scale_load scale_sink >&2
 fi
 for b in "$REUSEGW_BIN" "$LOAD_BIN" "$SINK_BIN"; do [[ -x $b ]] || die "$b not built"; done
 
-pick_net() { # a 127.x.y.0/24 with nothing listening on it
-    local net i
-    for ((i = 0; i < 50; i++)); do
-        net=127.$((RANDOM % 150 + 100)).$((RANDOM % 250 + 1))
-        ss -Hltn | awk '{print $4}' | grep -q "^$net\." || { echo "$net"; return; }
-    done
-    die "no free loopback /24 found"
-}
 NET=${NET:-$(pick_net)}
 GW_IP=$NET.1 SINK_IP=$NET.2 LOAD_IP=$NET.3
 
 WORK=$(mktemp -d /tmp/scale-bench.XXXXXX)
 PIDS=()
-stop_pid() { # pid: SIGTERM, then SIGKILL after 5 s
-    local i
-    kill -TERM "$1" 2>/dev/null || return 0
-    for ((i = 0; i < 50; i++)); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$1" 2>/dev/null || true
-}
 cleanup() {
     local p
     for p in "${PIDS[@]}"; do stop_pid "$p"; done
@@ -148,64 +131,14 @@ GW_RUN=("${PRIO[@]}") TOOL_RUN=("${PRIO[@]}")
 [[ -z $TOOL_CPUS ]] || TOOL_RUN+=(taskset -c "$TOOL_CPUS")
 
 # ---------------------------------------------------------------- PKI
-# test/certs/gen.sh's CA and gateway certificate gw-a (a.test), plus peer
-# certificate g proving p<16g>..p<16g+15>.scale.test (sip-URI SANs) for
-# scale_load's connections 16g..16g+15 (reusegw keeps at most 16 identities
-# per certificate; names.h), made by peer_certs.sh.
+# test/certs/gen.sh's CA and gateway certificate gw-a (a.test), plus the
+# peer certificates (lib.sh make_peer_certs).
 CERTS=$WORK/certs
 "$SOURCE/test/certs/gen.sh" "$CERTS" >/dev/null
-peer_cert_args=$("$HERE/peer_certs.sh" "$CERTS" "$CONNS")
-mapfile -t CERT_ARGS <<<"$peer_cert_args"
+CERT_ARGS=()
+make_peer_certs
 
 # ---------------------------------------------------------------- processes
-wait_listen() { # ip port pid
-    local i
-    for ((i = 0; i < 150; i++)); do
-        ss -Hltn "sport = :$2" | awk '{print $4}' | grep -qx "$1:$2" && return 0
-        kill -0 "$3" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-wait_line() { # file pattern pid: the first line of file matching pattern
-    local i
-    for ((i = 0; i < 300; i++)); do
-        grep -m1 "$2" "$1" 2>/dev/null && return 0
-        kill -0 "$3" 2>/dev/null || return 1
-        sleep 0.05
-    done
-    return 1
-}
-
-gateway_config() { # workers sink_port
-    cat <<CFG
-identity:
-  sent_by: a.test:5061
-tls:
-  listen: ["$GW_IP:5061"]
-  certificate: $CERTS/gw-a.chain.pem
-  private_key: $CERTS/gw-a.key
-  ca: $CERTS/ca.pem
-  client_certificate: required
-legacy:
-  forward_to: $SINK_IP:$2
-  listen: $GW_IP:5070
-admin:
-  listen: $GW_IP:9091
-limits:
-  max_pending_transactions: $PENDING
-runtime:
-  workers: $1
-log:
-  level: warn
-routes:
-CFG
-    local i
-    for ((i = 0; i < CONNS; i++)); do
-        printf '  - domain: p%d.scale.test\n    targets: ["%s:%d"]\n' "$i" "$LOAD_IP" $((BASE_PORT + i))
-    done
-}
-
 SINK_PID="" GW_PID="" ANSWER_PID=""
 start_sink() {
     "${TOOL_RUN[@]}" "$SINK_BIN" -m serve -l "$SINK_IP:0" -t "$SINK_THREADS" -d 86400 \

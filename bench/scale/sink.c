@@ -10,13 +10,23 @@
  *          to p0..p<N-1>.scale.test, which reusegw routes down the aliased
  *          connections of scale_load -m answer. Reports transactions/s and
  *          latency over the window.
+ *          With -l instead of -c it drives the connections it accepts
+ *          there: prints "ready listen=IP:PORT", waits for -n connections
+ *          (a relay's onward connections, e.g. stunnel's one per TLS
+ *          connection) and then keeps -W requests in flight on each, down
+ *          the pipe whose far end opened it.
  *
  * Output: one key=value report line on stdout (phase.h). Exit 0 only when
  * no error was counted. */
+#include <errno.h>
 #include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "names.h"
@@ -31,6 +41,9 @@ static void usage(void)
     fprintf(stderr,
             "usage: scale_sink -m serve -l ADDR [options]\n"
             "       scale_sink -m drive -c ADDR -N DOMAINS [options]\n"
+            "       scale_sink -m drive -l ADDR -N DOMAINS [options]\n"
+            "  -l ADDR      serve: listen here; drive: accept the -n connections here\n"
+            "  -c ADDR      drive: open the -n connections to here\n"
             "  -N DOMAINS   drive: send to p0..p<DOMAINS-1>.scale.test in turn\n" TOOL_USAGE);
     exit(2);
 }
@@ -42,6 +55,31 @@ static bool listen_all(struct net_addr *a, unsigned threads, int *fds)
         fds[i] = net_listen(a, threads > 1);
         if (fds[i] < 0 || (i == 0 && !net_local(fds[0], a)))
             return false;
+    }
+    return true;
+}
+
+/* Seconds drive -l waits for its connections. */
+#define SINK_ACCEPT_WAIT_S 30
+
+/* Accepts n connections on listener fd (non-blocking) within
+ * SINK_ACCEPT_WAIT_S; they go blocking-free with TCP_NODELAY into
+ * fds. False on timeout or error. */
+static bool accept_n(int fd, unsigned n, int *fds)
+{
+    uint64_t deadline = phase_now_ns() + (uint64_t)SINK_ACCEPT_WAIT_S * 1000000000u;
+    for (unsigned got = 0; got < n;) {
+        int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c >= 0) {
+            int one = 1;
+            setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+            fds[got++] = c;
+            continue;
+        }
+        if ((errno != EAGAIN && errno != EWOULDBLOCK) || phase_now_ns() > deadline)
+            return false;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        poll(&p, 1, 100);
     }
     return true;
 }
@@ -78,10 +116,12 @@ int main(int argc, char **argv)
     }
     bool serve = mode && strcmp(mode, "serve") == 0;
     bool drive = mode && strcmp(mode, "drive") == 0;
+    bool accepting = drive && listen_at; /* drive what connects to us */
     struct net_addr addr;
     if ((!serve && !drive) || (serve && (!listen_at || !net_parse(listen_at, &addr))) ||
         (drive &&
-         (!connect_to || !net_parse(connect_to, &addr) || ndomains < 1 || ndomains > 100000)))
+         (!connect_to == !listen_at || !net_parse(listen_at ? listen_at : connect_to, &addr) ||
+          ndomains < 1 || ndomains > 100000)))
         usage();
 
     char **targets = NULL;
@@ -96,6 +136,24 @@ int main(int argc, char **argv)
     if (serve && !listen_all(&addr, o.threads, fds)) {
         perror("scale_sink: listen");
         return 1;
+    }
+    int *accepted = NULL;
+    if (accepting) {
+        int lfd = net_listen(&addr, false);
+        char where[64];
+        if (lfd < 0 || !net_local(lfd, &addr)) {
+            perror("scale_sink: listen");
+            return 1;
+        }
+        net_format(&addr, where, sizeof(where));
+        printf("ready listen=%s\n", where);
+        fflush(stdout);
+        accepted = calloc(o.conns, sizeof(*accepted));
+        if (!accepted || !accept_n(lfd, o.conns, accepted)) {
+            fprintf(stderr, "scale_sink: %u connections did not arrive\n", o.conns);
+            return 1;
+        }
+        close(lfd);
     }
     struct phase phase = {0};
     struct loop *loops = calloc(o.threads, sizeof(*loops));
@@ -115,9 +173,9 @@ int main(int argc, char **argv)
         }
     }
     for (unsigned i = 0; drive && i < o.conns; i++) {
-        int fd = net_connect(&addr, NULL, 10);
+        int fd = accepted ? accepted[i] : net_connect(&addr, NULL, 10);
         struct net_addr local;
-        if (fd < 0 || !net_local(fd, &local) || !net_nonblocking(fd)) {
+        if (fd < 0 || !net_local(fd, &local) || (!accepted && !net_nonblocking(fd))) {
             perror("scale_sink: connect");
             return 1;
         }
@@ -134,6 +192,7 @@ int main(int argc, char **argv)
     snprintf(ready, sizeof(ready), "ready listen=%s", where);
     int status = tool_run(&phase, loops, o.threads, &o, drive, "scale_sink", mode, ready);
     free(loops);
+    free(accepted);
     for (long i = 0; drive && i < ndomains; i++)
         free(targets[i]);
     free(targets);

@@ -19,7 +19,8 @@
     "  -u SECONDS   warm-up before measuring (default 1)\n"                                        \
     "  -d SECONDS   measurement window; serving: longest run (default 3)\n"                        \
     "  -D SECONDS   longest wait for answers after the window (default 5)\n"                       \
-    "  -w NAME=PID  also report that process's CPU seconds in the window (up to 8)\n"
+    "  -w NAME=PID[,PID...]  also report those processes' CPU seconds in the window,\n"            \
+    "               summed (up to 8 names, 16 processes each)\n"
 
 /* Options both tools take. */
 struct tool_opts {

@@ -18,7 +18,8 @@ struct sip_frame tu_frame_once(const char *buf, size_t len, size_t max);
 
 /* Replays buf[0..len) through fresh framers: for every split k, the first k
  * bytes then all of them; then one byte at a time. Every early non-NEED_MORE
- * answer and every final answer must equal `want` (event, len, err).
+ * answer and every final answer must equal `want` (event, len, err), with
+ * the Via and CSeq line offsets of the one-shot answer.
  * `what` names the message in failure output. */
 void tu_replay(const char *what, const char *buf, size_t len, size_t max, struct sip_frame want);
 
