@@ -30,8 +30,9 @@
 /* No mapping of the schema has more than ten keys; a huge one is refused
  * whole instead of being checked key by key (duplicates are O(n^2)). */
 #define MAX_MAPPING_KEYS 64
-/* Every listen address: tls.listen (at most 16), legacy.listen, admin.listen. */
-#define MAX_LISTENS 18
+/* Every listen address: tls.listen (at most 16), legacy.listen, admin.listen,
+ * and one legacy_listen per extra identity. */
+#define MAX_LISTENS (18 + CFG_MAX_IDENTITIES)
 
 struct listen_seen {
     struct cfg_hostport addr;
@@ -53,6 +54,8 @@ struct loader {
     struct listen_seen listens[MAX_LISTENS];
     size_t n_listens;
     struct listen_seen forward; /* legacy.forward_to, once seen (key not "") */
+    /* identities[i]'s mapping, for checks that need the whole file first. */
+    const yaml_node_t *identity_nodes[CFG_MAX_IDENTITIES];
 };
 
 static void report(struct loader *ld, const yaml_node_t *node, const char *key, const char *fmt,
@@ -309,25 +312,109 @@ static void load_path(struct loader *ld, const yaml_node_t *node, const char *ke
 static void load_map(struct loader *ld, const yaml_node_t *node, const char *path,
                      const struct cfg_map_schema *schema, void *base);
 
-static void load_route_item(struct loader *ld, const struct cfg_field *f, yaml_node_t *item,
-                            const char *item_key, void *array, size_t i)
+/* report_duplicate_domain reports item |i| of |array| (|size|-byte items
+ * whose first member is their `domain`) when an earlier item has the same
+ * domain, case-insensitively. */
+static void report_duplicate_domain(struct loader *ld, const yaml_node_t *item,
+                                    const char *item_key, const void *array, size_t size, size_t i,
+                                    const char *what, const char *list)
 {
-    struct cfg_route *routes = array;
-    load_map(ld, item, item_key, f->map, &routes[i]);
-    for (size_t j = 0; routes[i].domain && j < i; j++) {
-        if (routes[j].domain && strcasecmp(routes[j].domain, routes[i].domain) == 0) {
-            report(ld, item, item_key, "duplicate route for domain \"%s\" (also routes[%zu])",
-                   routes[i].domain, j);
-            break;
+    const char *domain = *(char *const *)((const char *)array + i * size);
+    for (size_t j = 0; domain && j < i; j++) {
+        const char *earlier = *(char *const *)((const char *)array + j * size);
+        if (earlier && strcasecmp(earlier, domain) == 0) {
+            report(ld, item, item_key, "duplicate %s for domain \"%s\" (also %s[%zu])", what,
+                   domain, list, j);
+            return;
         }
     }
 }
 
-static void load_routes(struct loader *ld, const struct cfg_field *f, const yaml_node_t *node,
-                        const char *key, void *base)
+static void load_route_item(struct loader *ld, const struct cfg_field *f, yaml_node_t *item,
+                            const char *item_key, void *array, size_t i)
 {
-    load_sequence(ld, f, node, key, base, "a list of routes (write [] for none)", "route", "routes",
-                  sizeof(struct cfg_route), load_route_item);
+    load_map(ld, item, item_key, f->map, &((struct cfg_route *)array)[i]);
+    report_duplicate_domain(ld, item, item_key, array, sizeof(struct cfg_route), i, "route",
+                            "routes");
+}
+
+static void load_peer_item(struct loader *ld, const struct cfg_field *f, yaml_node_t *item,
+                           const char *item_key, void *array, size_t i)
+{
+    load_map(ld, item, item_key, f->map, &((struct cfg_peer *)array)[i]);
+    report_duplicate_domain(ld, item, item_key, array, sizeof(struct cfg_peer), i, "peer policy",
+                            "peers");
+}
+
+static void load_domain_item(struct loader *ld, const struct cfg_field *f, yaml_node_t *item,
+                             const char *item_key, void *array, size_t i)
+{
+    (void)f;
+    char **domains = array;
+    const char *text = scalar(ld, item, item_key, "a domain name");
+    if (!text)
+        return;
+    char quoted[64];
+    cfg_quote(text, quoted, sizeof quoted);
+    if (!cfg_is_hostname(text)) {
+        report(ld, item, item_key, "expected a domain name, got %s", quoted);
+        return;
+    }
+    for (size_t j = 0; j < i; j++) {
+        if (domains[j] && strcasecmp(domains[j], text) == 0) {
+            report(ld, item, item_key, "domain %s is listed twice", quoted);
+            return;
+        }
+    }
+    domains[i] = cfg_xstrdup(text);
+}
+
+/* load_identity_item loads identities[i] and refuses a domain that an
+ * earlier identity already serves: each domain has one identity, or the
+ * choice of certificate for it would be arbitrary. */
+static void load_identity_item(struct loader *ld, const struct cfg_field *f, yaml_node_t *item,
+                               const char *item_key, void *array, size_t i)
+{
+    struct cfg_identity *ids = array;
+    ld->identity_nodes[i] = item;
+    load_map(ld, item, item_key, f->map, &ids[i]);
+    for (size_t k = 0; k < ids[i].n_domains; k++) {
+        for (size_t j = 0; ids[i].domains[k] && j < i; j++) {
+            for (size_t m = 0; m < ids[j].n_domains; m++) {
+                if (ids[j].domains[m] && strcasecmp(ids[j].domains[m], ids[i].domains[k]) == 0) {
+                    char key[KEY_PATH_MAX];
+                    mark_cut(key, snprintf(key, KEY_PATH_MAX, "%s.domains[%zu]", item_key, k));
+                    report(ld, item, key, "domain \"%s\" is also identities[%zu]'s",
+                           ids[i].domains[k], j);
+                }
+            }
+        }
+    }
+}
+
+static void load_list(struct loader *ld, const struct cfg_field *f, const yaml_node_t *node,
+                      const char *key, void *base)
+{
+    switch (f->kind) {
+    case CFG_F_ROUTES:
+        load_sequence(ld, f, node, key, base, "a list of routes (write [] for none)", "route",
+                      "routes", sizeof(struct cfg_route), load_route_item);
+        return;
+    case CFG_F_IDENTITIES:
+        load_sequence(ld, f, node, key, base, "a list of identities (write [] for none)",
+                      "identity", "identities", sizeof(struct cfg_identity), load_identity_item);
+        return;
+    case CFG_F_PEERS:
+        load_sequence(ld, f, node, key, base, "a list of peer policies (write [] for none)",
+                      "peer policy", "peer policies", sizeof(struct cfg_peer), load_peer_item);
+        return;
+    case CFG_F_DOMAIN_LIST:
+        load_sequence(ld, f, node, key, base, "a list of domain names", "domain", "domains",
+                      sizeof(char *), load_domain_item);
+        return;
+    default:
+        return;
+    }
 }
 
 static void load_field(struct loader *ld, const struct cfg_field *f, const yaml_node_t *node,
@@ -342,7 +429,10 @@ static void load_field(struct loader *ld, const struct cfg_field *f, const yaml_
         load_map(ld, node, key, f->map, base);
         return;
     case CFG_F_ROUTES:
-        load_routes(ld, f, node, key, base);
+    case CFG_F_IDENTITIES:
+    case CFG_F_PEERS:
+    case CFG_F_DOMAIN_LIST:
+        load_list(ld, f, node, key, base);
         return;
     case CFG_F_HOSTPORT: {
         struct cfg_hostport parsed;
@@ -539,6 +629,8 @@ static void load_map(struct loader *ld, const yaml_node_t *node, const char *pat
             continue;
         }
         seen[i] = true;
+        if (schema->fields[i].has_seen_offset)
+            *(bool *)((char *)base + schema->fields[i].seen_offset) = true;
         load_field(ld, &schema->fields[i], value, key, base);
     }
     for (size_t i = 0; i < schema->n_fields; i++) {
@@ -547,6 +639,61 @@ static void load_map(struct loader *ld, const yaml_node_t *node, const char *pat
             join_key(key, path, schema->fields[i].name);
             report(ld, node, key, "required key is missing");
         }
+    }
+}
+
+/* map_value is the value node of key |name| in mapping |node|, or |node|
+ * itself when the key is not there (errors then point at the mapping). */
+static const yaml_node_t *map_value(const struct loader *ld, const yaml_node_t *node,
+                                    const char *name)
+{
+    if (node->type != YAML_MAPPING_NODE)
+        return node;
+    for (const yaml_node_pair_t *p = node->data.mapping.pairs.start;
+         p < node->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(ld->doc, p->key);
+        if (k->type == YAML_SCALAR_NODE && strcmp((const char *)k->data.scalar.value, name) == 0)
+            return yaml_document_get_node(ld->doc, p->value);
+    }
+    return node;
+}
+
+/* check_identities runs once the whole file is read, because identity and
+ * identities may come in either order: every identity needs a sent-by of
+ * its own, or the peer could not tell our tenants apart. */
+static void check_identities(struct loader *ld, const struct cfg_snapshot *snap)
+{
+    for (size_t i = 0; i < snap->n_identities; i++) {
+        const struct cfg_hostport *sent_by = &snap->identities[i].sent_by;
+        if (!sent_by->host[0] || !ld->identity_nodes[i])
+            continue;
+        char key[KEY_PATH_MAX], text[300];
+        mark_cut(key, snprintf(key, KEY_PATH_MAX, "identities[%zu].sent_by", i));
+        cfg_hostport_format(sent_by, text, sizeof text);
+        const yaml_node_t *at = map_value(ld, ld->identity_nodes[i], "sent_by");
+        if (cfg_hostport_equal(sent_by, &snap->identity.sent_by)) {
+            report(ld, at, key, "%s is identity.sent_by, the default identity's", text);
+            continue;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (cfg_hostport_equal(sent_by, &snap->identities[j].sent_by)) {
+                report(ld, at, key, "%s is also identities[%zu].sent_by", text, j);
+                break;
+            }
+        }
+    }
+}
+
+/* inherit_peer_defaults gives every peer policy the tls section's value for
+ * each key it left out, so that consumers read one effective value. */
+static void inherit_peer_defaults(struct cfg_snapshot *snap)
+{
+    for (size_t i = 0; i < snap->n_peers; i++) {
+        struct cfg_peer *p = &snap->peers[i];
+        if (!p->has_client_certificate)
+            p->client_certificate = snap->tls.client_certificate;
+        if (!p->has_require_sip_eku)
+            p->require_sip_eku = snap->tls.require_sip_eku;
     }
 }
 
@@ -763,6 +910,8 @@ struct cfg_snapshot *cfg_load(const char *path, struct cfg_errors *errors)
     struct cfg_snapshot *snap = cfg_snapshot_new();
     ld.doc = &doc;
     load_map(&ld, yaml_document_get_root_node(&doc), "", &cfg_top_schema, snap);
+    check_identities(&ld, snap);
+    inherit_peer_defaults(snap);
     yaml_document_delete(&doc);
     if (errors->count != first_error) {
         cfg_unref(snap);
