@@ -162,6 +162,28 @@ struct cfg_errors {
     size_t count;
 };
 
+/* CFG_CERT_NAMES_MAX bounds the names read from one certificate, and
+ * CFG_NAME_MAX their length with the NUL (RFC 1035 presentation form). */
+#define CFG_CERT_NAMES_MAX 16
+#define CFG_NAME_MAX 254
+
+/* cfg_cert_names_fn lets the loader check what a certificate file proves,
+ * which config/ never parses itself (tls/ does; the caller glues the two).
+ * It fills |names| with up to CFG_CERT_NAMES_MAX domains the leaf of
+ * |certificate_file| proves (RFC 5922 section 7.1) and returns how many, or
+ * -1 after writing into |problem| (|problem_len| bytes) why it cannot. */
+typedef int (*cfg_cert_names_fn)(const char *certificate_file,
+                                 char names[CFG_CERT_NAMES_MAX][CFG_NAME_MAX], char *problem,
+                                 size_t problem_len);
+
+/* cfg_load_checked is cfg_load that also checks each of `identities`
+ * against its certificate through |cert_names| (NULL: skip those checks):
+ * the certificate must prove the identity's sent_by host and each domain it
+ * lists, and no domain may belong to two identities, the default one
+ * (what tls.certificate proves) included. */
+struct cfg_snapshot *cfg_load_checked(const char *path, cfg_cert_names_fn cert_names,
+                                      struct cfg_errors *errors);
+
 /* cfg_load reads and validates |path|; |errors| must be empty on entry.
  * Relative file paths in the file are resolved against its directory. On
  * success it returns a new snapshot with a reference count of one (release

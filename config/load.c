@@ -56,6 +56,7 @@ struct loader {
     struct listen_seen forward; /* legacy.forward_to, once seen (key not "") */
     /* identities[i]'s mapping, for checks that need the whole file first. */
     const yaml_node_t *identity_nodes[CFG_MAX_IDENTITIES];
+    cfg_cert_names_fn cert_names; /* NULL: certificates are not read */
 };
 
 static void report(struct loader *ld, const yaml_node_t *node, const char *key, const char *fmt,
@@ -369,27 +370,11 @@ static void load_domain_item(struct loader *ld, const struct cfg_field *f, yaml_
     domains[i] = cfg_xstrdup(text);
 }
 
-/* load_identity_item loads identities[i] and refuses a domain that an
- * earlier identity already serves: each domain has one identity, or the
- * choice of certificate for it would be arbitrary. */
 static void load_identity_item(struct loader *ld, const struct cfg_field *f, yaml_node_t *item,
                                const char *item_key, void *array, size_t i)
 {
-    struct cfg_identity *ids = array;
     ld->identity_nodes[i] = item;
-    load_map(ld, item, item_key, f->map, &ids[i]);
-    for (size_t k = 0; k < ids[i].n_domains; k++) {
-        for (size_t j = 0; ids[i].domains[k] && j < i; j++) {
-            for (size_t m = 0; m < ids[j].n_domains; m++) {
-                if (ids[j].domains[m] && strcasecmp(ids[j].domains[m], ids[i].domains[k]) == 0) {
-                    char key[KEY_PATH_MAX];
-                    mark_cut(key, snprintf(key, KEY_PATH_MAX, "%s.domains[%zu]", item_key, k));
-                    report(ld, item, key, "domain \"%s\" is also identities[%zu]'s",
-                           ids[i].domains[k], j);
-                }
-            }
-        }
-    }
+    load_map(ld, item, item_key, f->map, &((struct cfg_identity *)array)[i]);
 }
 
 static void load_list(struct loader *ld, const struct cfg_field *f, const yaml_node_t *node,
@@ -658,30 +643,134 @@ static const yaml_node_t *map_value(const struct loader *ld, const yaml_node_t *
     return node;
 }
 
+/* identity_domains is the set of domains one identity serves: those it
+ * lists, else what its certificate proves (when certificates are read). */
+struct identity_domains {
+    char names[CFG_CERT_NAMES_MAX][CFG_NAME_MAX];
+    int n;
+};
+
+static bool names_contain(const char (*names)[CFG_NAME_MAX], int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcasecmp(names[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* read_cert_names asks the caller's reader what |file| proves; a failure is
+ * reported at |at| under |key|. Returns the count or -1. */
+static int read_cert_names(struct loader *ld, const yaml_node_t *at, const char *key,
+                           const char *file, char names[CFG_CERT_NAMES_MAX][CFG_NAME_MAX])
+{
+    char problem[CFG_PROBLEM_MAX];
+    int n = ld->cert_names(file, names, problem, sizeof problem);
+    if (n < 0)
+        report(ld, at, key, "%s", problem);
+    return n;
+}
+
+/* check_identity_certificate checks identities[i] against what its
+ * certificate proves and fills |out| with the domains it serves. */
+static void check_identity_certificate(struct loader *ld, const struct cfg_identity *id, size_t i,
+                                       struct identity_domains *out)
+{
+    const yaml_node_t *item = ld->identity_nodes[i];
+    char key[KEY_PATH_MAX];
+    mark_cut(key, snprintf(key, KEY_PATH_MAX, "identities[%zu].certificate", i));
+    char proven[CFG_CERT_NAMES_MAX][CFG_NAME_MAX];
+    int n = read_cert_names(ld, map_value(ld, item, "certificate"), key, id->certificate, proven);
+    if (n < 0)
+        return;
+    if (!names_contain((const char(*)[CFG_NAME_MAX])proven, n, id->sent_by.host)) {
+        char list[512] = "nothing";
+        for (int k = 0, used = 0; k < n && used < (int)sizeof list; k++)
+            used +=
+                snprintf(list + used, sizeof list - (size_t)used, "%s%s", k ? ", " : "", proven[k]);
+        report(ld, map_value(ld, item, "certificate"), key,
+               "the certificate proves %s (RFC 5922), not the sent_by host \"%s\"", list,
+               id->sent_by.host);
+    }
+    const yaml_node_t *domains = map_value(ld, item, "domains");
+    for (size_t k = 0; k < id->n_domains; k++) {
+        if (!id->domains[k] ||
+            names_contain((const char(*)[CFG_NAME_MAX])proven, n, id->domains[k]))
+            continue;
+        char dkey[KEY_PATH_MAX];
+        mark_cut(dkey, snprintf(dkey, KEY_PATH_MAX, "identities[%zu].domains[%zu]", i, k));
+        const yaml_node_t *at = domains;
+        if (domains->type == YAML_SEQUENCE_NODE)
+            at = yaml_document_get_node(ld->doc, domains->data.sequence.items.start[k]);
+        report(ld, at, dkey, "domain \"%s\" is not proven by identities[%zu].certificate",
+               id->domains[k], i);
+    }
+    if (id->n_domains == 0) {
+        memcpy(out->names, proven, sizeof proven);
+        out->n = n;
+    }
+}
+
 /* check_identities runs once the whole file is read, because identity and
- * identities may come in either order: every identity needs a sent-by of
- * its own, or the peer could not tell our tenants apart. */
+ * identities may come in either order. Every identity needs a sent-by of its
+ * own, or peers could not tell our tenants apart, and every domain one
+ * identity, or the certificate chosen for it would be arbitrary. */
 static void check_identities(struct loader *ld, const struct cfg_snapshot *snap)
 {
+    if (snap->n_identities == 0)
+        return;
+    struct identity_domains *served = cfg_xcalloc(snap->n_identities + 1, sizeof *served);
+    struct identity_domains *defaults = &served[snap->n_identities];
+    /* An unreadable default certificate is tls/'s to report when it loads. */
+    char ignored[CFG_PROBLEM_MAX];
+    if (ld->cert_names && snap->tls.certificate)
+        defaults->n =
+            ld->cert_names(snap->tls.certificate, defaults->names, ignored, sizeof ignored);
+    if (defaults->n < 0)
+        defaults->n = 0;
     for (size_t i = 0; i < snap->n_identities; i++) {
-        const struct cfg_hostport *sent_by = &snap->identities[i].sent_by;
-        if (!sent_by->host[0] || !ld->identity_nodes[i])
+        const struct cfg_identity *id = &snap->identities[i];
+        const yaml_node_t *item = ld->identity_nodes[i];
+        if (!item || !id->sent_by.host[0])
             continue;
         char key[KEY_PATH_MAX], text[300];
         mark_cut(key, snprintf(key, KEY_PATH_MAX, "identities[%zu].sent_by", i));
-        cfg_hostport_format(sent_by, text, sizeof text);
-        const yaml_node_t *at = map_value(ld, ld->identity_nodes[i], "sent_by");
-        if (cfg_hostport_equal(sent_by, &snap->identity.sent_by)) {
+        cfg_hostport_format(&id->sent_by, text, sizeof text);
+        const yaml_node_t *at = map_value(ld, item, "sent_by");
+        if (cfg_hostport_equal(&id->sent_by, &snap->identity.sent_by))
             report(ld, at, key, "%s is identity.sent_by, the default identity's", text);
-            continue;
-        }
         for (size_t j = 0; j < i; j++) {
-            if (cfg_hostport_equal(sent_by, &snap->identities[j].sent_by)) {
+            if (cfg_hostport_equal(&id->sent_by, &snap->identities[j].sent_by)) {
                 report(ld, at, key, "%s is also identities[%zu].sent_by", text, j);
                 break;
             }
         }
+        struct identity_domains *mine = &served[i];
+        for (size_t k = 0; k < id->n_domains && mine->n < CFG_CERT_NAMES_MAX; k++)
+            if (id->domains[k])
+                snprintf(mine->names[mine->n++], CFG_NAME_MAX, "%s", id->domains[k]);
+        if (ld->cert_names && id->certificate)
+            check_identity_certificate(ld, id, i, mine);
+        /* A listed domain is reported at the list, a derived one at the
+         * identity, with the way out. */
+        const yaml_node_t *dup_at = id->n_domains ? map_value(ld, item, "domains") : item;
+        mark_cut(key, snprintf(key, KEY_PATH_MAX,
+                               id->n_domains ? "identities[%zu].domains" : "identities[%zu]", i));
+        for (int k = 0; k < mine->n; k++) {
+            const char *domain = mine->names[k];
+            char owner[64] = "";
+            if (names_contain((const char(*)[CFG_NAME_MAX])defaults->names, defaults->n, domain))
+                snprintf(owner, sizeof owner, "the default identity's (tls.certificate)");
+            for (size_t j = 0; j < i && !owner[0]; j++)
+                if (names_contain((const char(*)[CFG_NAME_MAX])served[j].names, served[j].n,
+                                  domain))
+                    snprintf(owner, sizeof owner, "identities[%zu]'s", j);
+            if (owner[0])
+                report(ld, dup_at, key, "domain \"%s\" is also %s: each domain has one identity%s",
+                       domain, owner,
+                       id->n_domains ? "" : " (list this identity's own under domains)");
+        }
     }
+    free(served);
 }
 
 /* inherit_peer_defaults gives every peer policy the tls section's value for
@@ -891,7 +980,13 @@ static bool parse_document(struct loader *ld, const char *text, size_t size, yam
 
 struct cfg_snapshot *cfg_load(const char *path, struct cfg_errors *errors)
 {
-    struct loader ld = {.file = path, .errors = errors};
+    return cfg_load_checked(path, NULL, errors);
+}
+
+struct cfg_snapshot *cfg_load_checked(const char *path, cfg_cert_names_fn cert_names,
+                                      struct cfg_errors *errors)
+{
+    struct loader ld = {.file = path, .errors = errors, .cert_names = cert_names};
     size_t first_error = errors->count;
     if (!set_directory(&ld, path)) {
         cfg_errors_add(errors, path, 0, 0, "", "path is too long");
