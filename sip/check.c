@@ -4,6 +4,21 @@
 
 #include "sip/chars.h"
 
+enum sip_err sip_check_chars(const struct sip_msg *msg)
+{
+    const unsigned char *p = (const unsigned char *)msg->buf;
+    bool escaped = false; /* the previous octet is a backslash that escapes */
+    for (size_t i = 0; i < msg->header_len; i++) {
+        unsigned char c = p[i];
+        bool control = c < 0x20 || c == 0x7f;
+        bool line_end = c == '\n' || (c == '\r' && i + 1 < msg->header_len && p[i + 1] == '\n');
+        if (control && c != '\t' && !line_end && (c == '\0' || c == '\r' || !escaped))
+            return SIP_ERR_CONTROL_CHAR;
+        escaped = c == '\\' && !escaped;
+    }
+    return SIP_OK;
+}
+
 enum sip_err sip_check_required(const struct sip_msg *msg, bool need_max_forwards)
 {
     static const struct {

@@ -13,6 +13,17 @@ struct sip_cseq {
     struct sip_str method;
 };
 
+/* The header section (start line, header lines and the empty line) holds no
+ * control octet (%x00-1F, %x7F) but HTAB, the CR LF (or bare LF) line ends
+ * and one escaped by a backslash: RFC 3261's quoted-pair, the only place
+ * its grammar admits one (inside a quoted-string or comment; any octet but
+ * CR and LF). NUL is refused even escaped: a legacy proxy in C may end a
+ * string at it, which lets a peer smuggle what follows past reusegw (so
+ * RFC 4475 3.1.1.2, whose To display-name holds a quoted-pair NUL, is
+ * refused). SIP_ERR_CONTROL_CHAR otherwise. Call it before anything reads a
+ * value. */
+enum sip_err sip_check_chars(const struct sip_msg *msg);
+
 /* The headers every request and response needs: Via, From, To, Call-ID,
  * CSeq (first missing one is reported), plus Max-Forwards when
  * need_max_forwards (requests; RFC 2543 peers omit it). */

@@ -19,6 +19,7 @@ static const char *const texts[SIP_ERR__COUNT] = {
     [SIP_ERR_STATUS] = "Malformed Status Code",
     [SIP_ERR_HEADER_SYNTAX] = "Malformed Header",
     [SIP_ERR_TOO_MANY_HEADERS] = "Too Many Headers",
+    [SIP_ERR_CONTROL_CHAR] = "Control Character in Header Section",
     [SIP_ERR_VIA] = "Malformed Via",
     [SIP_ERR_TOO_MANY_PARAMS] = "Too Many Parameters",
     [SIP_ERR_URI] = "Malformed URI",

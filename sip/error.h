@@ -24,6 +24,7 @@ enum sip_err {
     SIP_ERR_STATUS,
     SIP_ERR_HEADER_SYNTAX,
     SIP_ERR_TOO_MANY_HEADERS,
+    SIP_ERR_CONTROL_CHAR, /* NUL or another control octet (sip_check_chars) */
     /* Header values. */
     SIP_ERR_VIA,
     SIP_ERR_TOO_MANY_PARAMS,

@@ -163,6 +163,8 @@ enum sip_err sip_build_response(const struct sip_msg *req, const struct sip_resp
         if (h->id == SIP_HDR_VIA) {
             put_header(&w, SIP_HDR_VIA, h->value);
             put(&w, "\r\n", 2);
+            if (spec->top_via_only)
+                break;
         }
     }
     static const enum sip_hdr copied[] = {SIP_HDR_FROM, SIP_HDR_TO, SIP_HDR_CALL_ID, SIP_HDR_CSEQ};

@@ -15,14 +15,18 @@ struct sip_response_spec {
                            retransmitted request gets the same tag */
     const char *extra;  /* NULL, or whole header lines each ending in CRLF,
                            e.g. "Warning: 399 gw \"no route\"\r\n" */
+    bool top_via_only;  /* copy the first Via header line only: for a request
+                           whose Via list cannot be copied whole (too many
+                           headers indexed, or too long); the sender matches
+                           its transaction by the topmost value (RFC 3261
+                           §17.1.3) and gets the response on its connection */
 };
 
 /* Writes a response to req into out[0..cap): status line, every Via value
- * (each Via header line copied), From, To (plus a tag for status > 100 when
- * it has none), Call-ID, CSeq, the extra lines, and Content-Length: 0.
- * Missing request headers are simply not copied. *len receives the size.
- * SIP_ERR_NO_SPACE when cap is too small (out is then unspecified);
- * SIP_ERR_STATUS for a status outside 100..699, a reason or extra text
+ * (each Via header line copied; the first only with top_via_only), From, To (plus a tag for status
+ * > 100 when it has none), Call-ID, CSeq, the extra lines, and Content-Length: 0. Missing request
+ * headers are simply not copied. *len receives the size. SIP_ERR_NO_SPACE when cap is too small
+ * (out is then unspecified); SIP_ERR_STATUS for a status outside 100..699, a reason or extra text
  * with a stray CR/LF, or a to_tag that is not a token. */
 enum sip_err sip_build_response(const struct sip_msg *req, const struct sip_response_spec *spec,
                                 char *out, size_t cap, size_t *len);

@@ -45,7 +45,8 @@ enum tls_error {
     TLS_ERROR_NONE,
     TLS_ERROR_NO_PEER_CERT,  /* client sent no certificate, one was required */
     TLS_ERROR_CERT_INVALID,  /* chain did not verify (expired, untrusted...) */
-    TLS_ERROR_CERT_NOT_SIP,  /* EKU policy refused the leaf (RFC 5924) */
+    TLS_ERROR_CERT_PURPOSE,  /* the leaf's EKU does not fit its role
+                                (tls_eku_refusal, RFC 5280/5924) */
     TLS_ERROR_CERT_IDENTITY, /* server certificate does not prove the domain */
     TLS_ERROR_PEER_ALERT,    /* peer aborted with a fatal alert */
     TLS_ERROR_PROTOCOL,      /* malformed or unexpected TLS */

@@ -21,8 +21,10 @@ struct tls_ctx_options {
      * accepted but unauthenticated: it has no identities and must never be
      * aliased (RFC 5923 §9.2). A certificate is always requested. */
     bool client_cert_required;
-    /* RFC 5924 strictness: also refuse leaves whose EKU lists neither
-     * id-kp-sipDomain nor (with require off) anything else acceptable. */
+    /* Certificate purpose (tls_eku_refusal). False: a leaf whose EKU
+     * extension lists neither the purpose of its TLS role (clientAuth,
+     * serverAuth) nor id-kp-sipDomain is refused. True (RFC 5924 strict):
+     * a leaf with an EKU extension must list id-kp-sipDomain. */
     bool require_sip_eku;
     /* Optional file of exactly 48 bytes of session ticket key (name, HMAC and
      * AES keys, as nginx's ssl_session_ticket_key) so that several processes

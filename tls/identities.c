@@ -249,28 +249,51 @@ bool tls_identities_contains(const struct tls_identities *set, const char *host,
 /* id-kp-sipDomain, RFC 5924 §4: 1.3.6.1.5.5.7.3.20 */
 static const uint8_t sip_domain_oid[] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x14};
 
-enum tls_eku_verdict tls_eku_classify(X509 *cert)
+unsigned tls_eku_classify(X509 *cert)
 {
     int critical = -1;
     EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(cert, NID_ext_key_usage, &critical, NULL);
     if (eku == NULL)
-        return critical == -1 ? TLS_EKU_NONE : TLS_EKU_OTHER;
-    bool any = false, sip = false;
+        return critical == -1 ? 0 : TLS_EKU_PRESENT;
+    unsigned flags = TLS_EKU_PRESENT;
     for (size_t i = 0; i < sk_ASN1_OBJECT_num(eku); i++) {
         const ASN1_OBJECT *oid = sk_ASN1_OBJECT_value(eku, i);
-        if (OBJ_obj2nid(oid) == NID_anyExtendedKeyUsage)
-            any = true;
-        else if (OBJ_length(oid) == sizeof(sip_domain_oid) &&
-                 memcmp(OBJ_get0_data(oid), sip_domain_oid, sizeof(sip_domain_oid)) == 0)
-            sip = true;
+        switch (OBJ_obj2nid(oid)) {
+        case NID_anyExtendedKeyUsage:
+            flags |= TLS_EKU_ANY;
+            break;
+        case NID_server_auth:
+            flags |= TLS_EKU_SERVER_AUTH;
+            break;
+        case NID_client_auth:
+            flags |= TLS_EKU_CLIENT_AUTH;
+            break;
+        default:
+            if (OBJ_length(oid) == sizeof(sip_domain_oid) &&
+                memcmp(OBJ_get0_data(oid), sip_domain_oid, sizeof(sip_domain_oid)) == 0)
+                flags |= TLS_EKU_SIP_DOMAIN;
+        }
     }
     EXTENDED_KEY_USAGE_free(eku);
-    if (sip)
-        return TLS_EKU_SIP_DOMAIN;
-    return any ? TLS_EKU_ANY_ONLY : TLS_EKU_OTHER;
+    return flags;
 }
 
-bool tls_eku_acceptable(enum tls_eku_verdict verdict, bool require_sip_eku)
+const char *tls_eku_refusal(unsigned eku, enum tls_peer_role role, bool require_sip_eku)
 {
-    return verdict == TLS_EKU_NONE || verdict == TLS_EKU_SIP_DOMAIN || !require_sip_eku;
+    if (!(eku & TLS_EKU_PRESENT) || (eku & TLS_EKU_SIP_DOMAIN))
+        return NULL;
+    if (require_sip_eku)
+        return "certificate purpose: EKU lacks id-kp-sipDomain (RFC 5924, tls.require_sip_eku)";
+    unsigned purpose = role == TLS_PEER_CLIENT ? TLS_EKU_CLIENT_AUTH : TLS_EKU_SERVER_AUTH;
+    if (eku & purpose)
+        return NULL;
+    if (role == TLS_PEER_CLIENT)
+        return eku & TLS_EKU_ANY ? "certificate purpose: EKU is anyExtendedKeyUsage without "
+                                   "clientAuth or id-kp-sipDomain"
+                                 : "certificate purpose: EKU lists neither clientAuth nor "
+                                   "id-kp-sipDomain";
+    return eku & TLS_EKU_ANY
+               ? "certificate purpose: EKU is anyExtendedKeyUsage without serverAuth or "
+                 "id-kp-sipDomain"
+               : "certificate purpose: EKU lists neither serverAuth nor id-kp-sipDomain";
 }

@@ -66,21 +66,36 @@ const char *tls_identities_get(const struct tls_identities *set, size_t i);
  * contains nothing. */
 bool tls_identities_contains(const struct tls_identities *set, const char *host, size_t len);
 
-/* tls_eku_verdict is the RFC 5924 classification of a leaf's Extended Key
- * Usage extension. */
-enum tls_eku_verdict {
-    TLS_EKU_NONE,       /* no EKU extension: acceptable */
-    TLS_EKU_SIP_DOMAIN, /* lists id-kp-sipDomain: acceptable */
-    TLS_EKU_ANY_ONLY,   /* anyExtendedKeyUsage without id-kp-sipDomain */
-    TLS_EKU_OTHER,      /* EKU present with neither: not a SIP certificate */
+/* tls_eku_flags say what a leaf's Extended Key Usage extension lists
+ * (RFC 5280 4.2.1.12); tls_eku_classify sets them. */
+enum tls_eku_flags {
+    TLS_EKU_PRESENT = 1 << 0,     /* the extension exists (even unparseable) */
+    TLS_EKU_SIP_DOMAIN = 1 << 1,  /* id-kp-sipDomain (RFC 5924) */
+    TLS_EKU_ANY = 1 << 2,         /* anyExtendedKeyUsage */
+    TLS_EKU_SERVER_AUTH = 1 << 3, /* id-kp-serverAuth */
+    TLS_EKU_CLIENT_AUTH = 1 << 4, /* id-kp-clientAuth */
 };
 
-/* tls_eku_classify reads the EKU extension of |cert| (borrowed). */
-enum tls_eku_verdict tls_eku_classify(X509 *cert);
+/* tls_eku_classify reads the EKU extension of |cert| (borrowed) and returns
+ * an OR of enum tls_eku_flags; 0 when there is no extension. */
+unsigned tls_eku_classify(X509 *cert);
 
-/* tls_eku_acceptable applies the policy: NONE and SIP_DOMAIN always pass;
- * ANY_ONLY and OTHER pass unless |require_sip_eku| (serverAuth+clientAuth
- * certificates are what private CAs issue, so strictness is an option). */
-bool tls_eku_acceptable(enum tls_eku_verdict verdict, bool require_sip_eku);
+/* tls_peer_role is the TLS role of the peer whose certificate is checked,
+ * which names the purpose the certificate must be fit for. */
+enum tls_peer_role {
+    TLS_PEER_CLIENT, /* a client dialled us: id-kp-clientAuth */
+    TLS_PEER_SERVER, /* we dialled a server: id-kp-serverAuth */
+};
+
+/* tls_eku_refusal applies the certificate-purpose policy to |eku| (flags of
+ * tls_eku_classify) for a peer in |role| and returns NULL when the leaf is
+ * fit, else a static reason for the log. No extension, or id-kp-sipDomain,
+ * always passes (RFC 5924 §4: the extension restricts, its absence does not).
+ * Otherwise, with |require_sip_eku| the leaf is refused; without it the
+ * extension must list the role's purpose. anyExtendedKeyUsage alone never
+ * counts as that purpose: RFC 5280 4.2.1.12 lets an application that needs
+ * a particular purpose refuse it, and a CA that means TLS use lists the
+ * purpose beside it. */
+const char *tls_eku_refusal(unsigned eku, enum tls_peer_role role, bool require_sip_eku);
 
 #endif

@@ -1,4 +1,4 @@
-/* Chain verification with the ctx's X509_STORE, EKU policy, identities. */
+/* Chain verification with the ctx's X509_STORE, certificate purpose, identities. */
 #include "tls/verify.h"
 
 #include <stdio.h>
@@ -75,12 +75,11 @@ void tls_verify_chain(struct tls_ctx *ctx, const STACK_OF(CRYPTO_BUFFER) * chain
         fail(out, TLS_ERROR_CERT_INVALID, SSL_AD_BAD_CERTIFICATE, "%s",
              "certificate verify failed: cannot parse certificate");
     } else if (check_path(ctx, leaf, untrusted, out)) {
-        enum tls_eku_verdict eku = tls_eku_classify(leaf);
-        if (!tls_eku_acceptable(eku, ctx->require_sip_eku)) {
-            fail(out, TLS_ERROR_CERT_NOT_SIP, SSL_AD_UNSUPPORTED_CERTIFICATE, "%s",
-                 eku == TLS_EKU_ANY_ONLY
-                     ? "certificate EKU is anyExtendedKeyUsage, id-kp-sipDomain required"
-                     : "certificate EKU lacks id-kp-sipDomain (RFC 5924)");
+        const char *refusal = tls_eku_refusal(tls_eku_classify(leaf),
+                                              domain != NULL ? TLS_PEER_SERVER : TLS_PEER_CLIENT,
+                                              ctx->require_sip_eku);
+        if (refusal != NULL) {
+            fail(out, TLS_ERROR_CERT_PURPOSE, SSL_AD_UNSUPPORTED_CERTIFICATE, "%s", refusal);
         } else if ((out->ids = tls_identities_from_x509(leaf)) == NULL) {
             fail(out, TLS_ERROR_RESOURCES, SSL_AD_INTERNAL_ERROR, "%s", "out of memory");
         } else if (domain != NULL && !tls_identities_contains(out->ids, domain, strlen(domain))) {

@@ -21,9 +21,11 @@ struct tls_verify_result {
 };
 
 /* tls_verify_chain verifies |chain| (leaf first) against |ctx|'s trust
- * anchors at the current time, applies the EKU policy and extracts the
- * leaf's identities; with |domain| non-NULL (client role) the domain must
- * be one of them (RFC 5922 §7.3). */
+ * anchors at the current time, applies the certificate-purpose policy
+ * (tls_eku_refusal) and extracts the leaf's identities. |domain| non-NULL
+ * means we are the client: the chain is a server's, fit for serverAuth, and
+ * the domain must be one of its identities (RFC 5922 §7.3); NULL means the
+ * chain is a client's, fit for clientAuth. */
 void tls_verify_chain(struct tls_ctx *ctx, const STACK_OF(CRYPTO_BUFFER) * chain,
                       const char *domain, struct tls_verify_result *out);
 

@@ -50,7 +50,9 @@ static void handshake_done(struct conn_layer *cl, struct conn *c)
 
 static void handshake_failed(struct conn_layer *cl, struct conn *c)
 {
-    metrics_handshake_failed(cl->metrics, M_HSFAIL_ERROR);
+    metrics_handshake_failed(cl->metrics, tls_conn_error(c->tls) == TLS_ERROR_CERT_PURPOSE
+                                              ? M_HSFAIL_CERT_PURPOSE
+                                              : M_HSFAIL_ERROR);
     const char *reason = tls_conn_error_reason(c->tls);
     LOG_RATELIMITED(LOG_WARN, "tls handshake failed", LF_STR("conn", conn_kind_name(c)),
                     LF_STR("domain", c->domain), LF_STR("reason", reason));

@@ -49,7 +49,7 @@ static const struct family families[] = {
     {"reusegw_tls_handshakes_total", "TLS handshakes finished, by result.", COUNTER,
      M_HANDSHAKE_FULL, "result", VALUES("full", "resumed", "failed"), NO_LABEL},
     {"reusegw_tls_handshake_failures_total", "Failed TLS handshakes, by reason.", COUNTER,
-     M_HSFAIL_TIMEOUT, "reason", VALUES("timeout", "error"), NO_LABEL},
+     M_HSFAIL_TIMEOUT, "reason", VALUES("timeout", "error", "certificate_purpose"), NO_LABEL},
     {"reusegw_alias_rows", "Rows in the RFC 5923 alias table.", GAUGE, M_ALIAS_ROWS, NO_LABEL,
      NO_LABEL},
     {"reusegw_alias_decisions_total", "Requests from TLS peers carrying ;alias, by outcome.",
@@ -67,7 +67,8 @@ static const struct family families[] = {
      M_BYTES_TO_LEGACY, "direction", VALUES("to_legacy", "to_peer"), NO_LABEL},
     {"reusegw_parse_errors_total", "SIP messages that failed to parse, by reason.", COUNTER,
      M_PARSE_FRAMING, "reason",
-     VALUES("framing", "too_large", "start_line", "header", "via", "uri", "missing_header"),
+     VALUES("framing", "too_large", "start_line", "header", "via", "uri", "missing_header",
+            "control_character"),
      NO_LABEL},
     {"reusegw_local_answers_total", "Error responses reusegw wrote itself (503 apart), by reason.",
      COUNTER, M_ANSWER_BAD_REQUEST, "reason", VALUES("bad_request", "too_many_hops"), NO_LABEL},
@@ -148,6 +149,8 @@ enum metric_id metrics_parse_error_id(enum sip_err err)
     case SIP_ERR_MISSING_FROM:
     case SIP_ERR_MISSING_TO:
         return M_PARSE_MISSING_HEADER;
+    case SIP_ERR_CONTROL_CHAR:
+        return M_PARSE_CONTROL_CHAR;
     default:
         return M_PARSE_HEADER;
     }

@@ -39,8 +39,9 @@ enum metric_id {
     M_HANDSHAKE_RESUMED,
     M_HANDSHAKE_FAILED,
     /* reusegw_tls_handshake_failures_total{reason}: they add up to FAILED */
-    M_HSFAIL_TIMEOUT, /* connect or handshake deadline */
-    M_HSFAIL_ERROR,   /* TLS alert, bad certificate or identity */
+    M_HSFAIL_TIMEOUT,      /* connect or handshake deadline */
+    M_HSFAIL_ERROR,        /* TLS alert, bad certificate or identity */
+    M_HSFAIL_CERT_PURPOSE, /* the peer's EKU does not fit its role */
     /* gauge reusegw_alias_rows */
     M_ALIAS_ROWS,
     /* reusegw_alias_decisions_total{result}: ;alias seen on inbound TLS */
@@ -71,6 +72,7 @@ enum metric_id {
     M_PARSE_VIA,
     M_PARSE_URI,
     M_PARSE_MISSING_HEADER,
+    M_PARSE_CONTROL_CHAR,
     /* reusegw_local_answers_total{reason}: error responses reusegw wrote
      * itself, 503s apart */
     M_ANSWER_BAD_REQUEST,   /* 400, 505, 513 */

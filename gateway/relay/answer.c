@@ -31,7 +31,14 @@ size_t answer_build(struct relay_layer *rl, const struct parsed *p, unsigned sta
         .extra = why ? warning : NULL,
     };
     size_t n = 0;
-    return sip_build_response(&p->msg, &spec, out, cap, &n) == SIP_OK ? n : 0;
+    enum sip_err err = sip_build_response(&p->msg, &spec, out, cap, &n);
+    if (err == SIP_ERR_NO_SPACE) {
+        /* Hundreds of Via lines (a request refused for its size or header
+         * count): the topmost is what the sender matches. */
+        spec.top_via_only = true;
+        err = sip_build_response(&p->msg, &spec, out, cap, &n);
+    }
+    return err == SIP_OK ? n : 0;
 }
 
 void answer_send(struct relay_layer *rl, struct conn *c, const struct parsed *p, unsigned status,
@@ -39,7 +46,11 @@ void answer_send(struct relay_layer *rl, struct conn *c, const struct parsed *p,
 {
     char out[8192];
     size_t n = answer_build(rl, p, status, reason, why, out, sizeof(out));
-    if (n == 0 || !conn_send(rl->conn, c, out, n)) {
+    if (n == 0) {
+        relay_drop(rl, M_DROP_MALFORMED, c, "reusegw's own answer does not fit");
+        return;
+    }
+    if (!conn_send(rl->conn, c, out, n)) {
         relay_drop(rl, M_DROP_BUFFER_FULL, c, "cannot queue reusegw's own answer");
         return;
     }

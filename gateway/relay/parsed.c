@@ -42,6 +42,8 @@ bool parsed_checked(struct relay_layer *rl, struct conn *c, const char *msg, siz
     struct sip_cseq cseq;
     enum sip_err err = sip_parse(msg, len, &p->msg, p->headers, RELAY_MAX_HEADERS);
     if (!err)
+        err = sip_check_chars(&p->msg);
+    if (!err)
         err = sip_check_version(&p->msg);
     if (!err)
         err = sip_check_required(&p->msg, false);

@@ -24,6 +24,8 @@
 #   eku-sip     DNS eku-sip.test, EKU id-kp-sipDomain
 #   eku-any     DNS eku-any.test, EKU anyExtendedKeyUsage only
 #   eku-wrong   DNS eku-wrong.test, EKU codeSigning only
+#   eku-server  DNS eku-server.test, EKU serverAuth only
+#   eku-client  DNS eku-client.test, EKU clientAuth only
 #   expired     DNS expired.test, valid 2020-01-01..2021-01-01
 #   notyet      DNS notyet.test, valid from 2099-01-01
 #   untrusted   DNS untrusted.test, signed by untrusted-ca
@@ -101,6 +103,10 @@ leaf eku-any ca "/CN=eku-any.test" \
   "$base\nextendedKeyUsage=anyExtendedKeyUsage\nsubjectAltName=DNS:eku-any.test"
 leaf eku-wrong ca "/CN=eku-wrong.test" \
   "$base\nextendedKeyUsage=codeSigning\nsubjectAltName=DNS:eku-wrong.test"
+leaf eku-server ca "/CN=eku-server.test" \
+  "$base\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:eku-server.test"
+leaf eku-client ca "/CN=eku-client.test" \
+  "$base\nextendedKeyUsage=clientAuth\nsubjectAltName=DNS:eku-client.test"
 leaf expired ca "/CN=expired.test" "$std\nsubjectAltName=DNS:expired.test" ec \
   20200101000000Z 20210101000000Z
 leaf notyet ca "/CN=notyet.test" "$std\nsubjectAltName=DNS:notyet.test" ec \

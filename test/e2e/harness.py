@@ -20,6 +20,7 @@ import ssl
 import subprocess
 import threading
 import time
+import urllib.request
 
 SOURCE_DIR = pathlib.Path(os.environ.get("REUSEGW_SOURCE_DIR",
                                          pathlib.Path(__file__).resolve().parents[2]))
@@ -302,6 +303,15 @@ class Gateway:
 
     def log(self):
         return self.proc.log_text()
+
+    def metric(self, series, timeout=IO_TIMEOUT):
+        """The value of one /metrics series, e.g.
+        'reusegw_limit_hits_total{limit="max_connections"}' (0 when absent)."""
+        url = f"http://{self.config['admin']['listen']}/metrics"
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            text = r.read().decode()
+        m = re.search(r"(?m)^" + re.escape(series) + r" (\S+)$", text)
+        return float(m.group(1)) if m else 0
 
 
 # ---------------------------------------------------------------- sipp

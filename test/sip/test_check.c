@@ -142,12 +142,59 @@ static void test_request_uri(void **state)
     assert_int_equal(sip_check_request_uri(&m, &u), SIP_ERR_REQUEST_URI);
 }
 
+/* Every octet value inside a header value, inside Call-ID, inside a
+ * response's reason phrase and escaped in a quoted-string: the controls RFC
+ * 3261 has no place for are refused, HTAB and every other octet pass; a
+ * quoted-pair admits every control but NUL and CR; NUL in the body passes. */
+static void test_control_chars(void **state)
+{
+    static const char *const templates[] = {
+        "INVITE sip:c@d SIP/2.0\r\n" FULL "Subject: a%cb\r\n\r\n",
+        "INVITE sip:c@d SIP/2.0\r\nVia: SIP/2.0/TLS h;branch=z9hG4bK1\r\n"
+        "Call-ID: x%cy@h\r\n\r\n",
+        "SIP/2.0 200 O%cK\r\n" FULL "\r\n",
+        "INVITE sip:c@d SIP/2.0\r\n" FULL "Subject: \"a\\%cb\"\r\n\r\n",
+    };
+    const size_t quoted_pair = 3;
+    for (size_t t = 0; t < sizeof(templates) / sizeof(templates[0]); t++) {
+        for (unsigned c = 0; c < 256; c++) {
+            if (c == '\n')
+                continue; /* a line end: another message, not this check's */
+            char text[512];
+            int n = snprintf(text, sizeof(text), templates[t], 'Z');
+            char *at = memchr(text, 'Z', (size_t)n);
+            *at = (char)c;
+            struct sip_header h[32];
+            struct sip_msg msg;
+            enum sip_err parsed = sip_parse(text, (size_t)n, &msg, h, 32);
+            bool refuse = (c < 0x20 && c != '\t') || c == 0x7f;
+            if (t == quoted_pair)
+                refuse = c == '\0' || c == '\r';
+            if (parsed == SIP_ERR_STATUS && refuse && c == '\r')
+                continue; /* the status-line parser refuses a CR in the reason */
+            if (parsed != SIP_OK)
+                fail_msg("template %zu octet 0x%02x: parse %s", t, c, sip_err_text(parsed));
+            if (sip_check_chars(&msg) != (refuse ? SIP_ERR_CONTROL_CHAR : SIP_OK))
+                fail_msg("template %zu octet 0x%02x: %s", t, c,
+                         sip_err_text(sip_check_chars(&msg)));
+        }
+    }
+    static const char nul_body[] = "MESSAGE sip:c@d SIP/2.0\r\n" FULL "Content-Length: 3\r\n"
+                                   "\r\na\0b";
+    struct sip_header h[32];
+    struct sip_msg msg;
+    assert_int_equal(sip_parse(nul_body, sizeof(nul_body) - 1, &msg, h, 32), SIP_OK);
+    assert_int_equal(sip_check_chars(&msg), SIP_OK);
+    assert_int_equal(sip_err_status(SIP_ERR_CONTROL_CHAR), 400);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_required),     cmocka_unit_test(test_single),
-        cmocka_unit_test(test_cseq),         cmocka_unit_test(test_version),
-        cmocka_unit_test(test_max_forwards), cmocka_unit_test(test_request_uri),
+        cmocka_unit_test(test_control_chars), cmocka_unit_test(test_required),
+        cmocka_unit_test(test_single),        cmocka_unit_test(test_cseq),
+        cmocka_unit_test(test_version),       cmocka_unit_test(test_max_forwards),
+        cmocka_unit_test(test_request_uri),
     };
     return cmocka_run_group_tests_name("sip_check", tests, NULL, NULL);
 }

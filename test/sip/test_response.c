@@ -56,6 +56,22 @@ static void test_483_with_tag_and_warning(void **state)
     assert_int_equal(m.status, 483);
 }
 
+/* top_via_only copies the first Via line and no other. */
+static void test_top_via_only(void **state)
+{
+    parse_req(REQ);
+    char out[1024];
+    size_t len;
+    struct sip_response_spec spec = {.status = 400, .to_tag = "gw1", .top_via_only = true};
+    assert_int_equal(sip_build_response(&req, &spec, out, sizeof(out), &len), SIP_OK);
+    struct sip_header h2[16];
+    struct sip_msg m;
+    assert_int_equal(sip_parse(out, len, &m, h2, 16), SIP_OK);
+    assert_int_equal(m.count[SIP_HDR_VIA], 1);
+    assert_non_null(memmem(out, len, "branch=z9hG4bK1;alias", 21));
+    assert_null(memmem(out, len, "z9hG4bK3", 8));
+}
+
 static void test_reason_phrase_and_existing_tag(void **state)
 {
     parse_req("OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TLS h;branch=z9hG4bKq\r\nFrom: <sip:a@b>;tag=1"
@@ -151,6 +167,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_483_with_tag_and_warning),
+        cmocka_unit_test(test_top_via_only),
         cmocka_unit_test(test_reason_phrase_and_existing_tag),
         cmocka_unit_test(test_derived_tag_is_stable),
         cmocka_unit_test(test_bounded_by_buffer),

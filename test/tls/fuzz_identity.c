@@ -27,7 +27,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *p = data;
     X509 *x = d2i_X509(NULL, &p, (long)size);
     if (x != NULL) {
-        (void)tls_eku_acceptable(tls_eku_classify(x), true);
+        unsigned eku = tls_eku_classify(x);
+        /* strictness only removes: what strict accepts, lax accepts */
+        if (tls_eku_refusal(eku, TLS_PEER_CLIENT, true) == NULL &&
+            tls_eku_refusal(eku, TLS_PEER_CLIENT, false) != NULL)
+            abort();
         X509_free(x);
     }
     tls_identities_unref(ids);

@@ -146,34 +146,47 @@ static void server_extracts_client_identities(void **state)
     }
 }
 
-/* RFC 5924 EKU policy, the four cases with require_sip_eku off and on, in the
- * server role (client certificate) and the client role (server certificate). */
+/* expect_purpose checks one in-memory handshake where only |checker| (the
+ * side whose ctx has |strict|) judges the other's leaf: ok must be |want|,
+ * and a refusal must name the certificate purpose. */
+static void expect_purpose(bool ok, bool want, struct tls_conn *checker, const char *what,
+                           const char *leaf, int strict)
+{
+    if (ok != want)
+        fail_msg("%s %s strict=%d: ok=%d %s", what, leaf, strict, ok,
+                 tls_conn_error_reason(checker));
+    if (!ok) {
+        assert_int_equal(tls_conn_error(checker), TLS_ERROR_CERT_PURPOSE);
+        assert_non_null(strstr(tls_conn_error_reason(checker), "certificate purpose"));
+    }
+}
+
+/* Certificate purpose (RFC 5280 4.2.1.12, RFC 5924) with require_sip_eku off
+ * and on, in the server role (the client's leaf needs clientAuth) and the
+ * client role (the server's leaf needs serverAuth). */
 static void eku_policy_both_ways(void **state)
 {
     const struct {
         const char *leaf, *domain;
-        bool lax, strict;
+        bool as_client, as_server, strict;
     } cases[] = {
-        {"eku-none", "eku-none.test", true, true},
-        {"eku-sip", "eku-sip.test", true, true},
-        {"eku-any", "eku-any.test", true, false},
-        {"eku-wrong", "eku-wrong.test", true, false},
+        {"eku-none", "eku-none.test", true, true, true},
+        {"eku-sip", "eku-sip.test", true, true, true},
+        {"eku-any", "eku-any.test", false, false, false},
+        {"eku-wrong", "eku-wrong.test", false, false, false},
+        {"eku-server", "eku-server.test", false, true, false},
+        {"eku-client", "eku-client.test", true, false, false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         for (int strict = 0; strict <= 1; strict++) {
-            bool want = strict ? cases[i].strict : cases[i].lax;
             /* The peer's own ctx is built strict=0 so only the checked side
              * applies the policy under test. */
             struct tls_ctx *server_ctx = pki_ctx_new("gw-b", true, strict, false);
             struct tls_ctx *client_ctx = pki_ctx_new(cases[i].leaf, true, false, false);
             struct tls_conn *c = tls_conn_new_client(client_ctx, "b.test", NULL, NULL, 0);
             struct tls_conn *s = tls_conn_new_server(server_ctx);
-            bool ok = pump_handshake(c, s);
-            if (ok != want)
-                fail_msg("server role %s strict=%d: ok=%d %s", cases[i].leaf, strict, ok,
-                         tls_conn_error_reason(s));
-            if (!ok)
-                assert_int_equal(tls_conn_error(s), TLS_ERROR_CERT_NOT_SIP);
+            expect_purpose(pump_handshake(c, s), strict ? cases[i].strict : cases[i].as_client, s,
+                           "server role, client leaf", cases[i].leaf, strict);
             tls_conn_free(c);
             tls_conn_free(s);
             tls_ctx_unref(server_ctx);
@@ -183,12 +196,8 @@ static void eku_policy_both_ways(void **state)
             client_ctx = pki_ctx_new("gw-a", true, strict, false);
             c = tls_conn_new_client(client_ctx, cases[i].domain, NULL, NULL, 0);
             s = tls_conn_new_server(server_ctx);
-            ok = pump_handshake(c, s);
-            if (ok != want)
-                fail_msg("client role %s strict=%d: ok=%d %s", cases[i].leaf, strict, ok,
-                         tls_conn_error_reason(c));
-            if (!ok)
-                assert_int_equal(tls_conn_error(c), TLS_ERROR_CERT_NOT_SIP);
+            expect_purpose(pump_handshake(c, s), strict ? cases[i].strict : cases[i].as_server, c,
+                           "client role, server leaf", cases[i].leaf, strict);
             tls_conn_free(c);
             tls_conn_free(s);
             tls_ctx_unref(server_ctx);

@@ -124,24 +124,37 @@ static void refcount_keeps_set_alive(void **state)
     tls_identities_unref(NULL);
 }
 
+/* Certificate purpose: the flags read from each gen.sh leaf and the policy
+ * for a client's certificate, a server's, and with require_sip_eku (either
+ * role). */
 static void eku_classification(void **state)
 {
+    const unsigned P = TLS_EKU_PRESENT;
     const struct {
         const char *leaf;
-        enum tls_eku_verdict verdict;
-        bool lax, strict;
+        unsigned flags;
+        bool as_client, as_server, strict;
     } cases[] = {
-        {"eku-none", TLS_EKU_NONE, true, true},     {"eku-sip", TLS_EKU_SIP_DOMAIN, true, true},
-        {"eku-any", TLS_EKU_ANY_ONLY, true, false}, {"eku-wrong", TLS_EKU_OTHER, true, false},
-        {"gw-a", TLS_EKU_OTHER, true, false}, /* serverAuth+clientAuth */
+        {"eku-none", 0, true, true, true},
+        {"eku-sip", P | TLS_EKU_SIP_DOMAIN, true, true, true},
+        {"eku-any", P | TLS_EKU_ANY, false, false, false},
+        {"eku-wrong", P, false, false, false}, /* codeSigning only */
+        {"eku-server", P | TLS_EKU_SERVER_AUTH, false, true, false},
+        {"eku-client", P | TLS_EKU_CLIENT_AUTH, true, false, false},
+        {"gw-a", P | TLS_EKU_SERVER_AUTH | TLS_EKU_CLIENT_AUTH, true, true, false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         X509 *x = pki_x509_load(cases[i].leaf);
-        enum tls_eku_verdict v = tls_eku_classify(x);
+        unsigned flags = tls_eku_classify(x);
         X509_free(x);
-        assert_int_equal(v, cases[i].verdict);
-        assert_int_equal(tls_eku_acceptable(v, false), cases[i].lax);
-        assert_int_equal(tls_eku_acceptable(v, true), cases[i].strict);
+        if (flags != cases[i].flags)
+            fail_msg("%s: flags %#x, want %#x", cases[i].leaf, flags, cases[i].flags);
+        assert_int_equal(tls_eku_refusal(flags, TLS_PEER_CLIENT, false) == NULL,
+                         cases[i].as_client);
+        assert_int_equal(tls_eku_refusal(flags, TLS_PEER_SERVER, false) == NULL,
+                         cases[i].as_server);
+        assert_int_equal(tls_eku_refusal(flags, TLS_PEER_CLIENT, true) == NULL, cases[i].strict);
+        assert_int_equal(tls_eku_refusal(flags, TLS_PEER_SERVER, true) == NULL, cases[i].strict);
     }
 }
 
