@@ -30,6 +30,42 @@ struct cfg_route {
 };
 
 enum cfg_client_cert { CFG_CLIENT_CERT_REQUIRED, CFG_CLIENT_CERT_OPTIONAL };
+
+/* CFG_MAX_IDENTITIES bounds `identities`: each may bind one egress address
+ * and holds a TLS context per worker. */
+#define CFG_MAX_IDENTITIES 64
+
+/* cfg_identity is one extra identity of ours (`identities`), beside the
+ * default one (identity.sent_by with tls.certificate / tls.private_key).
+ * |domains| as written; none means "what the certificate proves" (RFC 5922
+ * section 7.1), which the TLS layer derives: config/ never reads a
+ * certificate's contents. |legacy_listen| is an extra egress address whose
+ * requests take this identity (valid when |has_legacy_listen|). */
+struct cfg_identity {
+    struct cfg_hostport sent_by; /* required; port defaults to 5061 */
+    char *certificate;           /* required */
+    char *private_key;           /* required */
+    char **domains;
+    size_t n_domains;
+    struct cfg_hostport legacy_listen;
+    bool has_legacy_listen;
+};
+
+/* cfg_peer is the TLS policy for one peer domain (`peers`), matched by the
+ * target domain when dialling and by the proven identities when accepting.
+ * After cfg_load every field holds its effective value: a key left out
+ * takes its default from the tls section (the has_* flags say which were
+ * written). */
+struct cfg_peer {
+    char *domain;                            /* required */
+    char *ca;                                /* NULL: tls.ca */
+    char *sni;                               /* NULL: the target domain */
+    enum cfg_client_cert client_certificate; /* default tls.client_certificate */
+    bool allow_server_auth_only;             /* default false */
+    bool require_sip_eku;                    /* default tls.require_sip_eku */
+    bool has_client_certificate;
+    bool has_require_sip_eku;
+};
 enum cfg_io_backend { CFG_IO_AUTO, CFG_IO_URING, CFG_IO_EPOLL };
 enum cfg_log_level { CFG_LOG_ERROR, CFG_LOG_WARN, CFG_LOG_INFO, CFG_LOG_DEBUG };
 enum cfg_log_format { CFG_LOG_LOGFMT, CFG_LOG_JSON };
@@ -71,6 +107,11 @@ struct cfg_snapshot {
 
     struct cfg_route *routes; /* default none */
     size_t n_routes;
+
+    struct cfg_identity *identities; /* default none: only the default identity */
+    size_t n_identities;
+    struct cfg_peer *peers; /* default none: tls applies to every peer */
+    size_t n_peers;
 
     struct {
         struct cfg_hostport *servers; /* port defaults to 53; none: resolv.conf */
@@ -120,6 +161,28 @@ struct cfg_errors {
     struct cfg_error *items;
     size_t count;
 };
+
+/* CFG_CERT_NAMES_MAX bounds the names read from one certificate, and
+ * CFG_NAME_MAX their length with the NUL (RFC 1035 presentation form). */
+#define CFG_CERT_NAMES_MAX 16
+#define CFG_NAME_MAX 254
+
+/* cfg_cert_names_fn lets the loader check what a certificate file proves,
+ * which config/ never parses itself (tls/ does; the caller glues the two).
+ * It fills |names| with up to CFG_CERT_NAMES_MAX domains the leaf of
+ * |certificate_file| proves (RFC 5922 section 7.1) and returns how many, or
+ * -1 after writing into |problem| (|problem_len| bytes) why it cannot. */
+typedef int (*cfg_cert_names_fn)(const char *certificate_file,
+                                 char names[CFG_CERT_NAMES_MAX][CFG_NAME_MAX], char *problem,
+                                 size_t problem_len);
+
+/* cfg_load_checked is cfg_load that also checks each of `identities`
+ * against its certificate through |cert_names| (NULL: skip those checks):
+ * the certificate must prove the identity's sent_by host and each domain it
+ * lists, and no domain may belong to two identities, the default one
+ * (what tls.certificate proves) included. */
+struct cfg_snapshot *cfg_load_checked(const char *path, cfg_cert_names_fn cert_names,
+                                      struct cfg_errors *errors);
 
 /* cfg_load reads and validates |path|; |errors| must be empty on entry.
  * Relative file paths in the file are resolved against its directory. On

@@ -30,8 +30,9 @@
 /* No mapping of the schema has more than ten keys; a huge one is refused
  * whole instead of being checked key by key (duplicates are O(n^2)). */
 #define MAX_MAPPING_KEYS 64
-/* Every listen address: tls.listen (at most 16), legacy.listen, admin.listen. */
-#define MAX_LISTENS 18
+/* Every listen address: tls.listen (at most 16), legacy.listen, admin.listen,
+ * and one legacy_listen per extra identity. */
+#define MAX_LISTENS (18 + CFG_MAX_IDENTITIES)
 
 struct listen_seen {
     struct cfg_hostport addr;
@@ -53,6 +54,9 @@ struct loader {
     struct listen_seen listens[MAX_LISTENS];
     size_t n_listens;
     struct listen_seen forward; /* legacy.forward_to, once seen (key not "") */
+    /* identities[i]'s mapping, for checks that need the whole file first. */
+    const yaml_node_t *identity_nodes[CFG_MAX_IDENTITIES];
+    cfg_cert_names_fn cert_names; /* NULL: certificates are not read */
 };
 
 static void report(struct loader *ld, const yaml_node_t *node, const char *key, const char *fmt,
@@ -309,25 +313,93 @@ static void load_path(struct loader *ld, const yaml_node_t *node, const char *ke
 static void load_map(struct loader *ld, const yaml_node_t *node, const char *path,
                      const struct cfg_map_schema *schema, void *base);
 
-static void load_route_item(struct loader *ld, const struct cfg_field *f, yaml_node_t *item,
-                            const char *item_key, void *array, size_t i)
+/* report_duplicate_domain reports item |i| of |array| (|size|-byte items
+ * whose first member is their `domain`) when an earlier item has the same
+ * domain, case-insensitively. */
+static void report_duplicate_domain(struct loader *ld, const yaml_node_t *item,
+                                    const char *item_key, const void *array, size_t size, size_t i,
+                                    const char *what, const char *list)
 {
-    struct cfg_route *routes = array;
-    load_map(ld, item, item_key, f->map, &routes[i]);
-    for (size_t j = 0; routes[i].domain && j < i; j++) {
-        if (routes[j].domain && strcasecmp(routes[j].domain, routes[i].domain) == 0) {
-            report(ld, item, item_key, "duplicate route for domain \"%s\" (also routes[%zu])",
-                   routes[i].domain, j);
-            break;
+    const char *domain = *(char *const *)((const char *)array + i * size);
+    for (size_t j = 0; domain && j < i; j++) {
+        const char *earlier = *(char *const *)((const char *)array + j * size);
+        if (earlier && strcasecmp(earlier, domain) == 0) {
+            report(ld, item, item_key, "duplicate %s for domain \"%s\" (also %s[%zu])", what,
+                   domain, list, j);
+            return;
         }
     }
 }
 
-static void load_routes(struct loader *ld, const struct cfg_field *f, const yaml_node_t *node,
-                        const char *key, void *base)
+static void load_route_item(struct loader *ld, const struct cfg_field *f, yaml_node_t *item,
+                            const char *item_key, void *array, size_t i)
 {
-    load_sequence(ld, f, node, key, base, "a list of routes (write [] for none)", "route", "routes",
-                  sizeof(struct cfg_route), load_route_item);
+    load_map(ld, item, item_key, f->map, &((struct cfg_route *)array)[i]);
+    report_duplicate_domain(ld, item, item_key, array, sizeof(struct cfg_route), i, "route",
+                            "routes");
+}
+
+static void load_peer_item(struct loader *ld, const struct cfg_field *f, yaml_node_t *item,
+                           const char *item_key, void *array, size_t i)
+{
+    load_map(ld, item, item_key, f->map, &((struct cfg_peer *)array)[i]);
+    report_duplicate_domain(ld, item, item_key, array, sizeof(struct cfg_peer), i, "peer policy",
+                            "peers");
+}
+
+static void load_domain_item(struct loader *ld, const struct cfg_field *f, yaml_node_t *item,
+                             const char *item_key, void *array, size_t i)
+{
+    (void)f;
+    char **domains = array;
+    const char *text = scalar(ld, item, item_key, "a domain name");
+    if (!text)
+        return;
+    char quoted[64];
+    cfg_quote(text, quoted, sizeof quoted);
+    if (!cfg_is_hostname(text)) {
+        report(ld, item, item_key, "expected a domain name, got %s", quoted);
+        return;
+    }
+    for (size_t j = 0; j < i; j++) {
+        if (domains[j] && strcasecmp(domains[j], text) == 0) {
+            report(ld, item, item_key, "domain %s is listed twice", quoted);
+            return;
+        }
+    }
+    domains[i] = cfg_xstrdup(text);
+}
+
+static void load_identity_item(struct loader *ld, const struct cfg_field *f, yaml_node_t *item,
+                               const char *item_key, void *array, size_t i)
+{
+    ld->identity_nodes[i] = item;
+    load_map(ld, item, item_key, f->map, &((struct cfg_identity *)array)[i]);
+}
+
+static void load_list(struct loader *ld, const struct cfg_field *f, const yaml_node_t *node,
+                      const char *key, void *base)
+{
+    switch (f->kind) {
+    case CFG_F_ROUTES:
+        load_sequence(ld, f, node, key, base, "a list of routes (write [] for none)", "route",
+                      "routes", sizeof(struct cfg_route), load_route_item);
+        return;
+    case CFG_F_IDENTITIES:
+        load_sequence(ld, f, node, key, base, "a list of identities (write [] for none)",
+                      "identity", "identities", sizeof(struct cfg_identity), load_identity_item);
+        return;
+    case CFG_F_PEERS:
+        load_sequence(ld, f, node, key, base, "a list of peer policies (write [] for none)",
+                      "peer policy", "peer policies", sizeof(struct cfg_peer), load_peer_item);
+        return;
+    case CFG_F_DOMAIN_LIST:
+        load_sequence(ld, f, node, key, base, "a list of domain names", "domain", "domains",
+                      sizeof(char *), load_domain_item);
+        return;
+    default:
+        return;
+    }
 }
 
 static void load_field(struct loader *ld, const struct cfg_field *f, const yaml_node_t *node,
@@ -342,7 +414,10 @@ static void load_field(struct loader *ld, const struct cfg_field *f, const yaml_
         load_map(ld, node, key, f->map, base);
         return;
     case CFG_F_ROUTES:
-        load_routes(ld, f, node, key, base);
+    case CFG_F_IDENTITIES:
+    case CFG_F_PEERS:
+    case CFG_F_DOMAIN_LIST:
+        load_list(ld, f, node, key, base);
         return;
     case CFG_F_HOSTPORT: {
         struct cfg_hostport parsed;
@@ -539,6 +614,8 @@ static void load_map(struct loader *ld, const yaml_node_t *node, const char *pat
             continue;
         }
         seen[i] = true;
+        if (schema->fields[i].has_seen_offset)
+            *(bool *)((char *)base + schema->fields[i].seen_offset) = true;
         load_field(ld, &schema->fields[i], value, key, base);
     }
     for (size_t i = 0; i < schema->n_fields; i++) {
@@ -547,6 +624,165 @@ static void load_map(struct loader *ld, const yaml_node_t *node, const char *pat
             join_key(key, path, schema->fields[i].name);
             report(ld, node, key, "required key is missing");
         }
+    }
+}
+
+/* map_value is the value node of key |name| in mapping |node|, or |node|
+ * itself when the key is not there (errors then point at the mapping). */
+static const yaml_node_t *map_value(const struct loader *ld, const yaml_node_t *node,
+                                    const char *name)
+{
+    if (node->type != YAML_MAPPING_NODE)
+        return node;
+    for (const yaml_node_pair_t *p = node->data.mapping.pairs.start;
+         p < node->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(ld->doc, p->key);
+        if (k->type == YAML_SCALAR_NODE && strcmp((const char *)k->data.scalar.value, name) == 0)
+            return yaml_document_get_node(ld->doc, p->value);
+    }
+    return node;
+}
+
+/* identity_domains is the set of domains one identity serves: those it
+ * lists, else what its certificate proves (when certificates are read). */
+struct identity_domains {
+    char names[CFG_CERT_NAMES_MAX][CFG_NAME_MAX];
+    int n;
+};
+
+static bool names_contain(const char (*names)[CFG_NAME_MAX], int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcasecmp(names[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* read_cert_names asks the caller's reader what |file| proves; a failure is
+ * reported at |at| under |key|. Returns the count or -1. */
+static int read_cert_names(struct loader *ld, const yaml_node_t *at, const char *key,
+                           const char *file, char names[CFG_CERT_NAMES_MAX][CFG_NAME_MAX])
+{
+    char problem[CFG_PROBLEM_MAX];
+    int n = ld->cert_names(file, names, problem, sizeof problem);
+    if (n < 0)
+        report(ld, at, key, "%s", problem);
+    return n;
+}
+
+/* check_identity_certificate checks identities[i] against what its
+ * certificate proves and fills |out| with the domains it serves. */
+static void check_identity_certificate(struct loader *ld, const struct cfg_identity *id, size_t i,
+                                       struct identity_domains *out)
+{
+    const yaml_node_t *item = ld->identity_nodes[i];
+    char key[KEY_PATH_MAX];
+    mark_cut(key, snprintf(key, KEY_PATH_MAX, "identities[%zu].certificate", i));
+    char proven[CFG_CERT_NAMES_MAX][CFG_NAME_MAX];
+    int n = read_cert_names(ld, map_value(ld, item, "certificate"), key, id->certificate, proven);
+    if (n < 0)
+        return;
+    if (!names_contain((const char(*)[CFG_NAME_MAX])proven, n, id->sent_by.host)) {
+        char list[512] = "nothing";
+        for (int k = 0, used = 0; k < n && used < (int)sizeof list; k++)
+            used +=
+                snprintf(list + used, sizeof list - (size_t)used, "%s%s", k ? ", " : "", proven[k]);
+        report(ld, map_value(ld, item, "certificate"), key,
+               "the certificate proves %s (RFC 5922), not the sent_by host \"%s\"", list,
+               id->sent_by.host);
+    }
+    const yaml_node_t *domains = map_value(ld, item, "domains");
+    for (size_t k = 0; k < id->n_domains; k++) {
+        if (!id->domains[k] ||
+            names_contain((const char(*)[CFG_NAME_MAX])proven, n, id->domains[k]))
+            continue;
+        char dkey[KEY_PATH_MAX];
+        mark_cut(dkey, snprintf(dkey, KEY_PATH_MAX, "identities[%zu].domains[%zu]", i, k));
+        const yaml_node_t *at = domains;
+        if (domains->type == YAML_SEQUENCE_NODE)
+            at = yaml_document_get_node(ld->doc, domains->data.sequence.items.start[k]);
+        report(ld, at, dkey, "domain \"%s\" is not proven by identities[%zu].certificate",
+               id->domains[k], i);
+    }
+    if (id->n_domains == 0) {
+        memcpy(out->names, proven, sizeof proven);
+        out->n = n;
+    }
+}
+
+/* check_identities runs once the whole file is read, because identity and
+ * identities may come in either order. Every identity needs a sent-by of its
+ * own, or peers could not tell our tenants apart, and every domain one
+ * identity, or the certificate chosen for it would be arbitrary. */
+static void check_identities(struct loader *ld, const struct cfg_snapshot *snap)
+{
+    if (snap->n_identities == 0)
+        return;
+    struct identity_domains *served = cfg_xcalloc(snap->n_identities + 1, sizeof *served);
+    struct identity_domains *defaults = &served[snap->n_identities];
+    /* An unreadable default certificate is tls/'s to report when it loads. */
+    char ignored[CFG_PROBLEM_MAX];
+    if (ld->cert_names && snap->tls.certificate)
+        defaults->n =
+            ld->cert_names(snap->tls.certificate, defaults->names, ignored, sizeof ignored);
+    if (defaults->n < 0)
+        defaults->n = 0;
+    for (size_t i = 0; i < snap->n_identities; i++) {
+        const struct cfg_identity *id = &snap->identities[i];
+        const yaml_node_t *item = ld->identity_nodes[i];
+        if (!item || !id->sent_by.host[0])
+            continue;
+        char key[KEY_PATH_MAX], text[300];
+        mark_cut(key, snprintf(key, KEY_PATH_MAX, "identities[%zu].sent_by", i));
+        cfg_hostport_format(&id->sent_by, text, sizeof text);
+        const yaml_node_t *at = map_value(ld, item, "sent_by");
+        if (cfg_hostport_equal(&id->sent_by, &snap->identity.sent_by))
+            report(ld, at, key, "%s is identity.sent_by, the default identity's", text);
+        for (size_t j = 0; j < i; j++) {
+            if (cfg_hostport_equal(&id->sent_by, &snap->identities[j].sent_by)) {
+                report(ld, at, key, "%s is also identities[%zu].sent_by", text, j);
+                break;
+            }
+        }
+        struct identity_domains *mine = &served[i];
+        for (size_t k = 0; k < id->n_domains && mine->n < CFG_CERT_NAMES_MAX; k++)
+            if (id->domains[k])
+                snprintf(mine->names[mine->n++], CFG_NAME_MAX, "%s", id->domains[k]);
+        if (ld->cert_names && id->certificate)
+            check_identity_certificate(ld, id, i, mine);
+        /* A listed domain is reported at the list, a derived one at the
+         * identity, with the way out. */
+        const yaml_node_t *dup_at = id->n_domains ? map_value(ld, item, "domains") : item;
+        mark_cut(key, snprintf(key, KEY_PATH_MAX,
+                               id->n_domains ? "identities[%zu].domains" : "identities[%zu]", i));
+        for (int k = 0; k < mine->n; k++) {
+            const char *domain = mine->names[k];
+            char owner[64] = "";
+            if (names_contain((const char(*)[CFG_NAME_MAX])defaults->names, defaults->n, domain))
+                snprintf(owner, sizeof owner, "the default identity's (tls.certificate)");
+            for (size_t j = 0; j < i && !owner[0]; j++)
+                if (names_contain((const char(*)[CFG_NAME_MAX])served[j].names, served[j].n,
+                                  domain))
+                    snprintf(owner, sizeof owner, "identities[%zu]'s", j);
+            if (owner[0])
+                report(ld, dup_at, key, "domain \"%s\" is also %s: each domain has one identity%s",
+                       domain, owner,
+                       id->n_domains ? "" : " (list this identity's own under domains)");
+        }
+    }
+    free(served);
+}
+
+/* inherit_peer_defaults gives every peer policy the tls section's value for
+ * each key it left out, so that consumers read one effective value. */
+static void inherit_peer_defaults(struct cfg_snapshot *snap)
+{
+    for (size_t i = 0; i < snap->n_peers; i++) {
+        struct cfg_peer *p = &snap->peers[i];
+        if (!p->has_client_certificate)
+            p->client_certificate = snap->tls.client_certificate;
+        if (!p->has_require_sip_eku)
+            p->require_sip_eku = snap->tls.require_sip_eku;
     }
 }
 
@@ -744,7 +980,13 @@ static bool parse_document(struct loader *ld, const char *text, size_t size, yam
 
 struct cfg_snapshot *cfg_load(const char *path, struct cfg_errors *errors)
 {
-    struct loader ld = {.file = path, .errors = errors};
+    return cfg_load_checked(path, NULL, errors);
+}
+
+struct cfg_snapshot *cfg_load_checked(const char *path, cfg_cert_names_fn cert_names,
+                                      struct cfg_errors *errors)
+{
+    struct loader ld = {.file = path, .errors = errors, .cert_names = cert_names};
     size_t first_error = errors->count;
     if (!set_directory(&ld, path)) {
         cfg_errors_add(errors, path, 0, 0, "", "path is too long");
@@ -763,6 +1005,8 @@ struct cfg_snapshot *cfg_load(const char *path, struct cfg_errors *errors)
     struct cfg_snapshot *snap = cfg_snapshot_new();
     ld.doc = &doc;
     load_map(&ld, yaml_document_get_root_node(&doc), "", &cfg_top_schema, snap);
+    check_identities(&ld, snap);
+    inherit_peer_defaults(snap);
     yaml_document_delete(&doc);
     if (errors->count != first_error) {
         cfg_unref(snap);

@@ -6,6 +6,8 @@
 
 #define SNAP(member) offsetof(struct cfg_snapshot, member)
 #define ROUTE(member) offsetof(struct cfg_route, member)
+#define IDENTITY(member) offsetof(struct cfg_identity, member)
+#define PEER(member) offsetof(struct cfg_peer, member)
 #define SCHEMA(fields)                                                                             \
     {                                                                                              \
         fields, sizeof fields / sizeof fields[0]                                                   \
@@ -90,6 +92,48 @@ static const struct cfg_field route_fields[] = {
      .max = 16},
 };
 static const struct cfg_map_schema route_schema = SCHEMA(route_fields);
+
+static const struct cfg_field identity_item_fields[] = {
+    {.name = "sent_by",
+     .kind = CFG_F_HOSTPORT,
+     .offset = IDENTITY(sent_by),
+     .required = true,
+     .default_port = 5061},
+    {.name = "certificate", .kind = CFG_F_PATH, .offset = IDENTITY(certificate), .required = true},
+    {.name = "private_key", .kind = CFG_F_PATH, .offset = IDENTITY(private_key), .required = true},
+    {.name = "domains",
+     .kind = CFG_F_DOMAIN_LIST,
+     .offset = IDENTITY(domains),
+     .count_offset = IDENTITY(n_domains),
+     .min = 1,
+     .max = 64},
+    {.name = "legacy_listen",
+     .kind = CFG_F_HOSTPORT,
+     .offset = IDENTITY(legacy_listen),
+     .is_listen = true,
+     .has_seen_offset = true,
+     .seen_offset = IDENTITY(has_legacy_listen)},
+};
+static const struct cfg_map_schema identity_item_schema = SCHEMA(identity_item_fields);
+
+static const struct cfg_field peer_fields[] = {
+    {.name = "domain", .kind = CFG_F_DOMAIN, .offset = PEER(domain), .required = true},
+    {.name = "ca", .kind = CFG_F_PATH, .offset = PEER(ca)},
+    {.name = "sni", .kind = CFG_F_DOMAIN, .offset = PEER(sni)},
+    {.name = "client_certificate",
+     .kind = CFG_F_ENUM,
+     .offset = PEER(client_certificate),
+     .names = client_certificate_names,
+     .has_seen_offset = true,
+     .seen_offset = PEER(has_client_certificate)},
+    {.name = "allow_server_auth_only", .kind = CFG_F_BOOL, .offset = PEER(allow_server_auth_only)},
+    {.name = "require_sip_eku",
+     .kind = CFG_F_BOOL,
+     .offset = PEER(require_sip_eku),
+     .has_seen_offset = true,
+     .seen_offset = PEER(has_require_sip_eku)},
+};
+static const struct cfg_map_schema peer_schema = SCHEMA(peer_fields);
 
 static const struct cfg_field dns_fields[] = {
     {.name = "servers",
@@ -196,6 +240,18 @@ static const struct cfg_field top_fields[] = {
      .count_offset = SNAP(n_routes),
      .max = 4096,
      .map = &route_schema},
+    {.name = "identities",
+     .kind = CFG_F_IDENTITIES,
+     .offset = SNAP(identities),
+     .count_offset = SNAP(n_identities),
+     .max = CFG_MAX_IDENTITIES,
+     .map = &identity_item_schema},
+    {.name = "peers",
+     .kind = CFG_F_PEERS,
+     .offset = SNAP(peers),
+     .count_offset = SNAP(n_peers),
+     .max = 4096,
+     .map = &peer_schema},
     {.name = "dns", .kind = CFG_F_MAP, .map = &dns_schema},
     {.name = "limits", .kind = CFG_F_MAP, .map = &limits_schema},
     {.name = "admin", .kind = CFG_F_MAP, .map = &admin_schema},
@@ -212,6 +268,8 @@ FITS(tls_fields);
 FITS(legacy_fields);
 FITS(reuse_fields);
 FITS(route_fields);
+FITS(identity_item_fields);
+FITS(peer_fields);
 FITS(dns_fields);
 FITS(limits_fields);
 FITS(admin_fields);

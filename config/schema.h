@@ -22,6 +22,9 @@ enum cfg_field_kind {
     CFG_F_ENUM,          /* an enum of config.h, index into |names| */
     CFG_F_WORKERS,       /* uint32_t: "auto" is 0 */
     CFG_F_DOMAIN,        /* char *, a DNS name */
+    CFG_F_DOMAIN_LIST,   /* char ** plus size_t count, DNS names */
+    CFG_F_IDENTITIES,    /* list of struct cfg_identity, each a |map| */
+    CFG_F_PEERS,         /* list of struct cfg_peer, each a |map| */
 };
 
 struct cfg_field;
@@ -46,7 +49,13 @@ struct cfg_field {
     uint16_t default_port;    /* host:port: 0 makes the port required */
     uint64_t min, max;        /* integers, durations (ms); lists: entry counts */
     const char *const *names; /* CFG_F_ENUM, NULL-terminated */
-    const struct cfg_map_schema *map; /* CFG_F_MAP, CFG_F_ROUTES */
+    const struct cfg_map_schema *map; /* CFG_F_MAP and the lists of mappings */
+    /* Keys whose default comes from elsewhere (peers inherit from tls): when
+     * |has_seen_offset|, the loader sets the bool at |seen_offset| of the
+     * filled struct once the key is present, so the default can be applied
+     * after the whole file is read. */
+    bool has_seen_offset;
+    size_t seen_offset;
 };
 
 /* CFG_MAX_FIELDS bounds the keys of one mapping (the loader's seen-set). */

@@ -58,6 +58,21 @@ void cfg_unref(struct cfg_snapshot *snap)
         free(snap->routes[i].targets);
     }
     free(snap->routes);
+    for (size_t i = 0; i < snap->n_identities; i++) {
+        struct cfg_identity *id = &snap->identities[i];
+        free(id->certificate);
+        free(id->private_key);
+        for (size_t j = 0; j < id->n_domains; j++)
+            free(id->domains[j]);
+        free(id->domains);
+    }
+    free(snap->identities);
+    for (size_t i = 0; i < snap->n_peers; i++) {
+        free(snap->peers[i].domain);
+        free(snap->peers[i].ca);
+        free(snap->peers[i].sni);
+    }
+    free(snap->peers);
     free(snap->dns.servers);
     free(snap);
 }

@@ -3,6 +3,7 @@
 #include "core/log.h"
 
 #include "config/report.h"
+#include "worker/config_load.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -62,7 +63,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    struct cfg_snapshot *cfg = cfg_load_reported(config_path, stderr);
+    struct cfg_snapshot *cfg = cfg_load_reported(config_path, gateway_cert_names, stderr);
     if (!cfg)
         return EXIT_CONFIG;
     if (check_only) {

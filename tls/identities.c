@@ -2,12 +2,16 @@
 #include "tls/identities.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/mem.h>
 #include <openssl/obj.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -183,6 +187,29 @@ struct tls_identities *tls_identities_from_der(const uint8_t *der, size_t len)
         return NULL;
     struct tls_identities *set = tls_identities_from_x509(cert);
     X509_free(cert);
+    return set;
+}
+
+struct tls_identities *tls_identities_from_pem_file(const char *path, char *err, size_t err_len)
+{
+    BIO *bio = BIO_new_file(path, "r");
+    if (bio == NULL) {
+        snprintf(err, err_len, "cannot read %s", path);
+        return NULL;
+    }
+    X509 *cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (cert == NULL) {
+        uint32_t code = ERR_get_error();
+        ERR_clear_error();
+        snprintf(err, err_len, "%s holds no PEM certificate (%s)", path,
+                 code ? ERR_reason_error_string(code) : "no data");
+        return NULL;
+    }
+    struct tls_identities *set = tls_identities_from_x509(cert);
+    X509_free(cert);
+    if (set == NULL)
+        snprintf(err, err_len, "out of memory");
     return set;
 }
 

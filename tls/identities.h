@@ -37,6 +37,13 @@ struct tls_identities *tls_identities_from_x509(X509 *cert);
  * the bytes are not a certificate or on allocation failure. */
 struct tls_identities *tls_identities_from_der(const uint8_t *der, size_t len);
 
+/* tls_identities_from_pem_file reads the first certificate of the PEM file
+ * |path| (borrowed) and extracts its identities like
+ * tls_identities_from_x509: what a certificate of ours proves, for start-up
+ * checks. Returns a new set, or NULL after writing into |err| (|err_len|
+ * bytes, NUL-terminated) why the file holds no certificate. */
+struct tls_identities *tls_identities_from_pem_file(const char *path, char *err, size_t err_len);
+
 /* tls_identities_ref takes one more reference to |set| and returns it; NULL
  * (an unauthenticated peer) gives NULL, so callers can keep the result of
  * tls_conn_identities without a check. */

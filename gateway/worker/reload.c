@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "worker/config_load.h"
 #include "worker/gateway.h"
 #include "relay/handoff.h"
 #include "core/log.h"
@@ -62,7 +63,7 @@ bool reload_worker(struct worker *w)
 {
     const char *path = w->cfg->path;
     struct cfg_errors errors = {0};
-    struct cfg_snapshot *next = cfg_load(path, &errors);
+    struct cfg_snapshot *next = cfg_load_checked(path, gateway_cert_names, &errors);
     if (!next) {
         for (size_t i = 0; i < errors.count; i++) {
             char line[1024];

@@ -34,6 +34,9 @@ def confdir(tmp_path, pki):
     shutil.copy(pki / "gw-a.chain.pem", tls / "proxy.pem")
     shutil.copy(pki / "gw-a.key", tls / "proxy.key")
     shutil.copy(pki / "ca.pem", tls / "ca.pem")
+    for leaf, name in (("gw-b", "b"), ("virtual", "v")):  # extra identities
+        shutil.copy(pki / f"{leaf}.pem", tls / f"{name}.pem")
+        shutil.copy(pki / f"{leaf}.key", tls / f"{name}.key")
     return tmp_path
 
 
@@ -96,7 +99,7 @@ BAD = [
      "7:22: legacy.forward_to: 127.0.0.1:5061 is reusegw's own tls.listen[0]: traffic would loop"),
     ("unknown_key", VALID + "metrics: {}\n",
      '8:1: metrics: unknown key "metrics"; valid keys: identity, tls, legacy, reuse, routes, '
-     'dns, limits, admin, runtime, log'),
+     'identities, peers, dns, limits, admin, runtime, log'),
     ("unknown_nested_key_suggested", IDENTITY + tls_with("  handshake_timout: 1s") + LEGACY,
      '3:3: tls.handshake_timout: unknown key "handshake_timout"; did you mean "handshake_timeout"?'),
     ("missing_required_key", IDENTITY + TLS.replace("  ca: tls/ca.pem\n", "") + LEGACY,
@@ -130,6 +133,52 @@ BAD = [
      '8:17: dns.servers[0]: expected an IP address, got host name "ns.example.com"'),
     ("route_without_targets", VALID + "routes:\n  - domain: b.test\n",
      "9:5: routes[0].targets: required key is missing"),
+    ("identity_sent_by_is_default", VALID + "identities:\n"
+     "  - {sent_by: a.test, certificate: tls/b.pem, private_key: tls/b.key}\n",
+     ["9:15: identities[0].sent_by: a.test:5061 is identity.sent_by, the default identity's",
+      '9:36: identities[0].certificate: the certificate proves b.test (RFC 5922), not the sent_by '
+      'host "a.test"']),
+    ("identity_sent_by_twice", VALID + "identities:\n"
+     "  - {sent_by: b.test, certificate: tls/b.pem, private_key: tls/b.key, domains: [b.test]}\n"
+     "  - {sent_by: \"b.test:5061\", certificate: tls/b.pem, private_key: tls/b.key}\n",
+     ["10:15: identities[1].sent_by: b.test:5061 is also identities[0].sent_by",
+      '10:5: identities[1]: domain "b.test" is also identities[0]\'s: each domain has one identity '
+      "(list this identity's own under domains)"]),
+    ("identity_sent_by_not_proven", VALID + "identities:\n"
+     "  - {sent_by: c.test, certificate: tls/b.pem, private_key: tls/b.key}\n",
+     '9:36: identities[0].certificate: the certificate proves b.test (RFC 5922), not the sent_by '
+     'host "c.test"'),
+    ("identity_domain_not_proven", VALID + "identities:\n"
+     "  - {sent_by: a.virt.test, certificate: tls/v.pem, private_key: tls/v.key, "
+     "domains: [a.virt.test, c.virt.test]}\n",
+     '9:99: identities[0].domains[1]: domain "c.virt.test" is not proven by '
+     "identities[0].certificate"),
+    ("identity_domain_of_default", VALID + "identities:\n"
+     "  - {sent_by: \"a.test:5062\", certificate: tls/proxy.pem, private_key: tls/proxy.key}\n",
+     '9:5: identities[0]: domain "a.test" is also the default identity\'s (tls.certificate): each '
+     "domain has one identity (list this identity's own under domains)"),
+    ("identity_domain_twice", VALID + "identities:\n"
+     "  - {sent_by: a.virt.test, certificate: tls/v.pem, private_key: tls/v.key}\n"
+     "  - {sent_by: b.virt.test, certificate: tls/v.pem, private_key: tls/v.key, "
+     "domains: [b.virt.test]}\n",
+     '10:85: identities[1].domains: domain "b.virt.test" is also identities[0]\'s: each domain '
+     "has one identity"),
+    ("identity_domain_listed_twice", VALID + "identities:\n"
+     "  - {sent_by: a.virt.test, certificate: tls/v.pem, private_key: tls/v.key, "
+     "domains: [a.virt.test, A.virt.test]}\n",
+     '9:99: identities[0].domains[1]: domain "A.virt.test" is listed twice'),
+    ("identity_legacy_listen_clash", VALID + "identities:\n"
+     "  - {sent_by: b.test, certificate: tls/b.pem, private_key: tls/b.key, "
+     "legacy_listen: \"127.0.0.1:5070\"}\n",
+     "9:86: identities[0].legacy_listen: duplicate listen address 127.0.0.1:5070 "
+     "(also legacy.listen)"),
+    ("identity_without_key", VALID + "identities:\n  - {sent_by: b.test, certificate: tls/b.pem}\n",
+     "9:5: identities[0].private_key: required key is missing"),
+    ("peer_twice", VALID + "peers:\n  - {domain: b.test}\n  - {domain: B.TEST, sni: x.b.test}\n",
+     '10:5: peers[1]: duplicate peer policy for domain "B.TEST" (also peers[0])'),
+    ("peer_unknown_key", VALID + "peers:\n  - {domain: b.test, allow_server_auth: true}\n",
+     '9:22: peers[0].allow_server_auth: unknown key "allow_server_auth"; '
+     'did you mean "allow_server_auth_only"?'),
     ("yaml_syntax_error", VALID + "log: {level: info\n",
      "9:1: YAML syntax error: did not find expected ',' or '}' (while parsing a flow mapping "
      "at line 8, column 6)"),
@@ -138,8 +187,8 @@ BAD = [
      "line 1, column 1)"),
     ("empty_file", "", "1:1: the file is empty; expected a mapping with identity, tls and legacy"),
     ("top_level_list", "- identity\n- tls\n",
-     "1:1: expected a mapping (keys: identity, tls, legacy, reuse, routes, dns, limits, admin, "
-     "runtime, log), got a list"),
+     "1:1: expected a mapping (keys: identity, tls, legacy, reuse, routes, identities, peers, dns, "
+     "limits, admin, runtime, log), got a list"),
     ("two_documents", VALID + "---\n" + VALID,
      "9:1: only one YAML document is allowed; this is a second one"),
     ("nesting_too_deep", VALID + "log: " + "[" * 100000 + "]" * 100000 + "\n",
@@ -157,7 +206,8 @@ def test_bad_config_is_reported_with_position_and_key(reusegw_bin, confdir, name
     assert r.returncode == 1, r
     assert r.stdout == b""
     lines = r.stderr.decode().splitlines()
-    assert lines == [f"{path}:" + expected.replace("{dir}", str(confdir))]
+    expected = [expected] if isinstance(expected, str) else expected
+    assert lines == [f"{path}:" + e.replace("{dir}", str(confdir)) for e in expected]
 
 
 def test_table_is_large_enough():

@@ -217,6 +217,75 @@ static void full_config_parses_every_key(void **state)
     cfg_unref(s);
 }
 
+/* identities and peers: every key lands in its struct; a peer policy that
+ * leaves a key out takes the tls section's value, whichever section comes
+ * first in the file. */
+static void identities_and_peers_parse_with_inherited_defaults(void **state)
+{
+    struct fixture *fx = *state;
+    struct cfg_snapshot *s = load_text(fx, "peers:\n"
+                                           "  - domain: carrier.example.net\n"
+                                           "    ca: tls/ca.pem\n"
+                                           "    sni: sip.carrier.example.net\n"
+                                           "    client_certificate: required\n"
+                                           "    allow_server_auth_only: true\n"
+                                           "    require_sip_eku: false\n"
+                                           "  - domain: other.example.net\n"
+                                           "identities:\n"
+                                           "  - sent_by: tenant-b.example.com\n"
+                                           "    certificate: tls/proxy.pem\n"
+                                           "    private_key: tls/proxy.key\n"
+                                           "    domains: [tenant-b.example.com, b2.example.com]\n"
+                                           "    legacy_listen: 127.0.0.1:5071\n"
+                                           "  - sent_by: tenant-c.example.com:5062\n"
+                                           "    certificate: tls/proxy.pem\n"
+                                           "    private_key: tls/proxy.key\n" IDENTITY "tls:\n"
+                                           "  listen: [\"127.0.0.1:5061\"]\n"
+                                           "  certificate: tls/proxy.pem\n"
+                                           "  private_key: tls/proxy.key\n"
+                                           "  ca: tls/ca.pem\n"
+                                           "  client_certificate: optional\n"
+                                           "  require_sip_eku: true\n" LEGACY);
+    assert_int_equal(fx->errors.count, 0);
+    assert_non_null(s);
+
+    assert_int_equal(s->n_identities, 2);
+    const struct cfg_identity *b = &s->identities[0], *c = &s->identities[1];
+    assert_string_equal(b->sent_by.host, "tenant-b.example.com");
+    assert_int_equal(b->sent_by.port, 5061);
+    char expected[PATH_MAX + 32];
+    snprintf(expected, sizeof expected, "%s/tls/proxy.pem", fx->dir);
+    assert_string_equal(b->certificate, expected);
+    snprintf(expected, sizeof expected, "%s/tls/proxy.key", fx->dir);
+    assert_string_equal(b->private_key, expected);
+    assert_int_equal(b->n_domains, 2);
+    assert_string_equal(b->domains[0], "tenant-b.example.com");
+    assert_string_equal(b->domains[1], "b2.example.com");
+    assert_true(b->has_legacy_listen);
+    assert_string_equal(b->legacy_listen.host, "127.0.0.1");
+    assert_int_equal(b->legacy_listen.port, 5071);
+    assert_int_equal(c->sent_by.port, 5062);
+    assert_int_equal(c->n_domains, 0);
+    assert_false(c->has_legacy_listen);
+
+    assert_int_equal(s->n_peers, 2);
+    const struct cfg_peer *carrier = &s->peers[0], *other = &s->peers[1];
+    assert_string_equal(carrier->domain, "carrier.example.net");
+    snprintf(expected, sizeof expected, "%s/tls/ca.pem", fx->dir);
+    assert_string_equal(carrier->ca, expected);
+    assert_string_equal(carrier->sni, "sip.carrier.example.net");
+    assert_int_equal(carrier->client_certificate, CFG_CLIENT_CERT_REQUIRED);
+    assert_true(carrier->allow_server_auth_only);
+    assert_false(carrier->require_sip_eku);
+    assert_string_equal(other->domain, "other.example.net");
+    assert_null(other->ca);
+    assert_null(other->sni);
+    assert_int_equal(other->client_certificate, CFG_CLIENT_CERT_OPTIONAL);
+    assert_false(other->allow_server_auth_only);
+    assert_true(other->require_sip_eku);
+    cfg_unref(s);
+}
+
 static void minimal_config_gets_every_default(void **state)
 {
     struct fixture *fx = *state;
@@ -427,7 +496,7 @@ static const struct bad_case bad_cases[] = {
      "\"idle_timeout\"?"},
     {VALID "frobnicate: 1\n",
      "reusegw.yaml:8:1: frobnicate: unknown key \"frobnicate\"; valid keys: identity, tls, "
-     "legacy, reuse, routes, dns, limits, admin, runtime, log"},
+     "legacy, reuse, routes, identities, peers, dns, limits, admin, runtime, log"},
     {VALID "reuse: [1]\n",
      "reusegw.yaml:8:8: reuse: expected a mapping (keys: accept_alias, request_alias, "
      "require_sent_by_identity, idle_timeout), got a list"},
@@ -456,12 +525,12 @@ static const struct bad_case bad_cases[] = {
               "  private_key: |\n    -----BEGIN PRIVATE KEY-----\n    MIGHAgEAMBMGByqGSM49AgEG\n"
               "  ca: tls/ca.pem\n" LEGACY,
      "reusegw.yaml:5:16: tls.private_key: expected a file path, got <multi-line text>"},
-    {"- a\n- b\n",
-     "reusegw.yaml:1:1: expected a mapping (keys: identity, tls, legacy, reuse, routes, dns, "
-     "limits, admin, runtime, log), got a list"},
-    {"just a string\n",
-     "reusegw.yaml:1:1: expected a mapping (keys: identity, tls, legacy, reuse, routes, dns, "
-     "limits, admin, runtime, log), got \"just a string\""},
+    {"- a\n- b\n", "reusegw.yaml:1:1: expected a mapping (keys: identity, tls, legacy, reuse, "
+                   "routes, identities, peers, dns, "
+                   "limits, admin, runtime, log), got a list"},
+    {"just a string\n", "reusegw.yaml:1:1: expected a mapping (keys: identity, tls, legacy, reuse, "
+                        "routes, identities, peers, dns, "
+                        "limits, admin, runtime, log), got \"just a string\""},
     {"", "reusegw.yaml:1:1: the file is empty; expected a mapping with identity, tls and legacy"},
     {"# only a comment\n",
      "reusegw.yaml:1:1: the file is empty; expected a mapping with identity, tls and legacy"},
@@ -632,6 +701,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(full_config_parses_every_key),
         T(minimal_config_gets_every_default),
+        T(identities_and_peers_parse_with_inherited_defaults),
         T(example_yaml_loads_next_to_its_files),
         T(relative_paths_resolve_against_the_file),
         T(references_keep_the_snapshot_alive),
