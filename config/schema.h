@@ -22,6 +22,9 @@ enum cfg_field_kind {
     CFG_F_ENUM,          /* an enum of config.h, index into |names| */
     CFG_F_WORKERS,       /* uint32_t: "auto" is 0 */
     CFG_F_DOMAIN,        /* char *, a DNS name */
+    CFG_F_TEXT,          /* char *, one line of at most |max| bytes; "" is NULL */
+    CFG_F_ENUM_SET,      /* uint32_t: a list of |names|, bit i for names[i] */
+    CFG_F_OUTPUT_PATH,   /* char *, absolute, a file reusegw writes; "" is NULL */
 };
 
 struct cfg_field;
@@ -40,12 +43,16 @@ struct cfg_field {
     size_t offset;
     size_t count_offset; /* lists: where the size_t count goes */
     bool required;
-    bool is_listen;           /* an address reusegw binds: no two may be equal */
-    bool is_forward;          /* reusegw connects there: must not be its own listen address */
-    bool ip_only;             /* host must be an IP literal (DNS servers) */
-    uint16_t default_port;    /* host:port: 0 makes the port required */
-    uint64_t min, max;        /* integers, durations (ms); lists: entry counts */
-    const char *const *names; /* CFG_F_ENUM, NULL-terminated */
+    bool is_listen;  /* an address reusegw binds: no two may be equal */
+    bool is_forward; /* reusegw connects there: must not be its own listen address */
+    bool ip_only;    /* host must be an IP literal (DNS servers) */
+    bool secret;     /* CFG_F_TEXT: never echoed in an error */
+    /* CFG_F_MAP: when set, the bool at |offset| records that the mapping
+     * was given (a section that switches a feature on). */
+    bool marks_presence;
+    uint16_t default_port;            /* host:port: 0 makes the port required */
+    uint64_t min, max;                /* integers, durations (ms); lists: entry counts */
+    const char *const *names;         /* CFG_F_ENUM, NULL-terminated */
     const struct cfg_map_schema *map; /* CFG_F_MAP, CFG_F_ROUTES */
 };
 
