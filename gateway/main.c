@@ -1,6 +1,6 @@
 /* main: command line of the reusegw binary. */
-#include "gateway.h"
-#include "log.h"
+#include "worker/gateway.h"
+#include "core/log.h"
 
 #include "config/report.h"
 

@@ -9,7 +9,7 @@
 #include <cmocka.h>
 #include <netinet/in.h>
 
-#include "conn.h"
+#include "conn/conn.h"
 
 struct conn_key conn_key_of_ipv4(const char *ip, uint16_t port)
 {

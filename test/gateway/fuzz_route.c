@@ -10,7 +10,7 @@
 
 #include "config/config.h"
 #include "fuzz_check.h"
-#include "route.h"
+#include "relay/route.h"
 #include "sip/message.h"
 
 static struct cfg_hostport listen_addr = {.host = "127.0.0.2", .port = 5061};
@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(plan.domain.p >= buf && plan.domain.p + plan.domain.len <= buf + size);
         FUZZ_CHECK(plan.domain.len > 0 && plan.domain.p[0] != '[');
     } else {
-        /* No static route: RFC 3263 DNS takes over (gateway/dns_route.h). */
+        /* No static route: RFC 3263 DNS takes over (gateway/relay/dns_route.h). */
         FUZZ_CHECK(plan.verdict == ROUTE_DNS ||
                    (plan.verdict == ROUTE_UNROUTABLE && plan.why && *plan.why));
     }

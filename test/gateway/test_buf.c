@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
+#include "core/buf.h"
 
 static void queue_keeps_order_across_blocks(void **state)
 {

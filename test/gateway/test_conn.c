@@ -14,7 +14,7 @@
 #include <cmocka.h>
 #include <netinet/in.h>
 
-#include "conn.h"
+#include "conn/conn.h"
 #include "conn_key_support.h"
 #include "pki_cert.h"
 #include "tls/identities.h"

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 #include <pthread.h>
 
-#include "handoff_ring.h"
+#include "core/handoff_ring.h"
 
 /* push writes a record of |len| bytes, each |fill|; false when refused. */
 static bool push(struct handoff_ring *r, size_t len, uint8_t fill)

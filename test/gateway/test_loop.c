@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "loop.h"
+#include "core/loop.h"
 
 enum { TAG_ACCEPT = 1, TAG_CONNECT, TAG_RECV, TAG_SEND, TAG_CLOSE, TAG_CLIENT_RECV };
 

@@ -11,9 +11,9 @@
 
 #include <cmocka.h>
 
-#include "conn.h"
+#include "conn/conn.h"
 #include "conn_key_support.h"
-#include "peer_index.h"
+#include "conn/peer_index.h"
 #include "pki_cert.h"
 #include "tls/identities.h"
 #include "tls_test_support.h"

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "pending.h"
+#include "relay/pending.h"
 
 struct fixture {
     struct timer_heap timers;

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "config/config.h"
-#include "route.h"
+#include "relay/route.h"
 #include "sip/message.h"
 
 static struct cfg_hostport listen_addr = {.host = "127.0.0.2", .port = 5061};

@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "timer.h"
+#include "core/timer.h"
 
 struct log {
     int order[16];

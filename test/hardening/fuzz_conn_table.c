@@ -1,5 +1,5 @@
 /* libFuzzer target: the connection table and its alias/routing index
- * (gateway/conn.c) driven by a random sequence of operations — allocate,
+ * (gateway/conn/conn.c) driven by a random sequence of operations — allocate,
  * release, index (outbound dial key or server-role alias that replaces an
  * older row), change state/identities, look up, track per-peer counts —
  * checked after every step against a plain model of what the table must
@@ -21,7 +21,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "conn.h"
+#include "conn/conn.h"
 #include "fuzz_check.h"
 #include "tls/identities.h"
 

@@ -1,5 +1,5 @@
 /* libFuzzer target: arbitrary bytes through a connection's receive path —
- * framing, parsing and the relay decision of gateway/conn_io.c and relay.c —
+ * framing, parsing and the relay decision of gateway/conn/conn_io.c and relay/relay.c —
  * without sockets. Each input is a series of (connection, chunk) records
  * delivered as receive completions to one of four connections of a real
  * worker: an inbound TLS connection T from a verified peer (gw-a), its
@@ -26,14 +26,14 @@
 #include <openssl/pem.h>
 
 #include "config/config.h"
-#include "conn.h"
-#include "conn_io.h"
+#include "conn/conn.h"
+#include "conn/conn_io.h"
 #include "fuzz_check.h"
-#include "log.h"
-#include "reload.h"
+#include "core/log.h"
+#include "worker/reload.h"
 #include "tls/ctx.h"
 #include "tls/identities.h"
-#include "worker.h"
+#include "worker/worker.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -209,7 +209,7 @@ def test_peer_that_stops_reading_bounds_memory(env, monkeypatch, reusegw_bin):
     taken_while_stalled = sent[0]
     stalled_mib = (peak - base_rss) / 1024
     # Bounds: half of the 50 MB offered. The io_uring provided-buffer ring
-    # (1024 x 16 KiB, gateway/worker.c) is touched page by page as data
+    # (1024 x 16 KiB, gateway/worker/worker.c) is touched page by page as data
     # flows, so up to 16 MiB of growth is that fixed cost, not queued data;
     # kernel socket buffers on loopback hold several MB outside RSS; ASan
     # adds shadow memory.

@@ -1,4 +1,4 @@
-/* The handshake token bucket (gateway/conn_limits.h): burst equal to the
+/* The handshake token bucket (gateway/conn/conn_limits.h): burst equal to the
  * rate, smooth refill at millisecond resolution, capped, and a lowered rate
  * (reload) takes effect at once. */
 #include <setjmp.h>
@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "conn_limits.h"
+#include "conn/conn_limits.h"
 
 static void burst_is_the_rate_then_refused(void **state)
 {

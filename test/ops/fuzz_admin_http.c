@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin_http.h"
+#include "admin/admin_http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "config/config.h"
-#include "metrics.h"
+#include "core/metrics.h"
 #include "ops_loop.h"
 
 static struct metrics workers[2];

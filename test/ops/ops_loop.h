@@ -12,10 +12,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "admin.h"
-#include "dns.h"
-#include "loop.h"
-#include "timer.h"
+#include "admin/admin.h"
+#include "dns/dns.h"
+#include "core/loop.h"
+#include "core/timer.h"
 
 /* Tag ops: completions for the resolver, the admin server, and any other
  * operation, which just sets |stopped| (a test's "stop" signal). */

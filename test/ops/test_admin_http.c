@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "admin_http.h"
+#include "admin/admin_http.h"
 
 static enum admin_parse parse(const char *text, struct admin_request *req)
 {

@@ -18,8 +18,8 @@
 #include <cmocka.h>
 
 #include "config/config.h"
-#include "dns.h"
-#include "metrics.h"
+#include "dns/dns.h"
+#include "core/metrics.h"
 #include "ops_loop.h"
 
 static const char *const records[] = {

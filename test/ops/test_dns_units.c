@@ -14,10 +14,10 @@
 #include <cmocka.h>
 
 #include "config/config.h"
-#include "dns.h"
-#include "dns_answer.h"
-#include "dns_cache.h"
-#include "metrics.h"
+#include "dns/dns.h"
+#include "dns/dns_answer.h"
+#include "dns/dns_cache.h"
+#include "core/metrics.h"
 #include "ops_loop.h"
 
 static struct dns_srv srv(uint16_t priority, uint16_t weight, uint16_t port)

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "metrics.h"
+#include "core/metrics.h"
 
 static char text[METRICS_RENDER_MAX];
 

@@ -11,12 +11,12 @@
 
 #include <cmocka.h>
 
-#include "conn.h"
+#include "conn/conn.h"
 #include "conn_key_support.h"
-#include "log.h"
-#include "metrics.h"
+#include "core/log.h"
+#include "core/metrics.h"
 #include "pki_cert.h"
-#include "reuse_decision.h"
+#include "relay/reuse_decision.h"
 #include "tls/identities.h"
 #include "tls_test_support.h"
 

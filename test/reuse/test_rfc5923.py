@@ -3,7 +3,7 @@ reusegw processes (harness.Pair: A = a.test on NET.2, B = b.test on NET.3)
 and, where a test needs to choose a certificate or a Via, a Python TLS peer
 that plays A from A's address. Each test cites the R-5923 IDs it proves
 (COVERAGE.md). Decisions are also checked in B's counters, printed in its
-"reusegw stopped" line (gateway/reuse_decision.h)."""
+"reusegw stopped" line (gateway/relay/reuse_decision.h)."""
 import os
 import re
 import socket

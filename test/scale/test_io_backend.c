@@ -14,8 +14,8 @@
 #include <cmocka.h>
 
 #include "deny_uring.h"
-#include "io_backend.h"
-#include "log.h"
+#include "core/io_backend.h"
+#include "core/log.h"
 
 static const struct loop_options options = {
     .entries = 64,

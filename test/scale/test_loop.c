@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "loop.h"
+#include "core/loop.h"
 
 enum {
     MAX_EVENTS = 4096,

@@ -1,0 +1,174 @@
+/* admin_worker: admin hooks over a worker's state. */
+#include "admin/admin_worker.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "admin/admin.h"
+#include "admin/admin_probe.h"
+#include "config/config.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "admin/metrics_bridge.h"
+#include "conn/peer_index.h"
+#include "core/strbuf.h"
+#include "tls/identities.h"
+#include "conn/types.h"
+#include "worker/worker.h"
+
+enum { PROBE_INTERVAL_MS = 5000 };
+
+struct admin_worker {
+    struct worker *w;
+    struct admin_server *server;
+    struct admin_probe probe;
+    int64_t cert_not_after;
+    char backend[32];
+};
+
+static void readiness(void *ctx, struct admin_readiness *out)
+{
+    struct admin_worker *aw = ctx;
+    const struct worker *w = aw->w;
+    out->listeners_bound = w->n_listeners == w->cfg->tls.n_listen + 1;
+    out->certificate_loaded = w->tls_ctx != NULL;
+    out->legacy_reachable = aw->probe.reachable;
+    out->draining = w->stopping;
+}
+
+static size_t render_metrics(void *ctx, char *buf, size_t cap)
+{
+    struct admin_worker *aw = ctx;
+    metrics_bridge_absorb(aw->w); /* the others refresh theirs on a timer */
+    const struct worker_group *g = aw->w->group;
+    const struct metrics *regs[WORKER_MAX];
+    size_t n = g ? g->n : 1;
+    for (size_t i = 0; i < n; i++)
+        regs[i] = g ? &g->workers[i].metrics : &aw->w->metrics;
+    struct metrics_info info = {
+        .io_backend = aw->backend, .cert_not_after = aw->cert_not_after, .now = time(NULL)};
+    return metrics_render(regs, n, &info, buf, cap);
+}
+
+/* put_string writes |s| as a JSON string; certificate names are untrusted
+ * text, so quotes, backslashes and control bytes are escaped. */
+static void put_string(struct strbuf *j, const char *s)
+{
+    strbuf_printf(j, "\"");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            strbuf_printf(j, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            strbuf_printf(j, "\\u%04x", c);
+        else
+            strbuf_printf(j, "%c", c);
+    }
+    strbuf_printf(j, "\"");
+}
+
+/* alias_list is the /aliases JSON array being written. */
+struct alias_list {
+    struct strbuf j;
+    bool first;
+};
+
+/* put_alias writes one alias row: an inbound TLS connection |slot| of
+ * |worker| indexed under |key| with the identities its certificate
+ * proved. */
+static void put_alias(struct alias_list *l, const struct conn_key *key, unsigned worker,
+                      uint32_t slot, const struct tls_identities *ids)
+{
+    char addr[INET6_ADDRSTRLEN];
+    inet_ntop(key->family, key->addr, addr, sizeof(addr));
+    strbuf_printf(&l->j,
+                  "%s\n {\"transport\": \"tls\", \"address\": \"%s\", \"port\": %u, "
+                  "\"worker\": %u, \"connection\": %u, \"identities\": [",
+                  l->first ? "" : ",", addr, key->port, worker, slot);
+    for (size_t k = 0; k < tls_identities_count(ids); k++) {
+        strbuf_printf(&l->j, "%s", k ? ", " : "");
+        put_string(&l->j, tls_identities_get(ids, k));
+    }
+    strbuf_printf(&l->j, "]}");
+    l->first = false;
+}
+
+static void put_alias_row(void *ctx, const struct peer_row_view *row)
+{
+    if (row->kind == CONN_TLS_IN && row->open)
+        put_alias(ctx, row->key, row->worker, row->ref.slot, row->ids);
+}
+
+/* render_aliases lists the alias rows of every worker: its own table with
+ * one worker, the shared peer index with several. */
+static size_t render_aliases(void *ctx, char *buf, size_t cap)
+{
+    struct admin_worker *aw = ctx;
+    const struct worker *w = aw->w;
+    struct alias_list l = {.j = {.buf = buf, .cap = cap}, .first = true};
+    if (cap)
+        buf[0] = '\0';
+    strbuf_printf(&l.j, "[");
+    if (w->group) {
+        peer_index_each(w->group->index, put_alias_row, &l);
+    } else {
+        for (uint32_t i = 1; i <= w->conns.high; i++) {
+            const struct conn *c = conn_at(&w->conns, i);
+            if (c->state == CONN_OPEN && c->kind == CONN_TLS_IN && c->key.family != 0)
+                put_alias(&l, &c->key, 0, i, c->ids);
+        }
+    }
+    strbuf_printf(&l.j, "%s]\n", l.first ? "" : "\n");
+    return l.j.len;
+}
+
+struct admin_worker *admin_worker_new(struct worker *w)
+{
+    struct admin_worker *aw = calloc(1, sizeof(*aw));
+    if (!aw)
+        return NULL;
+    aw->w = w;
+    aw->probe.fd = -1; /* nothing to close until the probe starts */
+    metrics_bridge_backend(w->loop, aw->backend, sizeof(aw->backend));
+    aw->cert_not_after = metrics_cert_not_after(w->cfg->tls.certificate);
+    struct admin_hooks hooks = {
+        .ctx = aw, .readiness = readiness, .metrics = render_metrics, .aliases = render_aliases};
+    aw->server = admin_new(w->loop, &w->timers, &w->cfg->admin.listen, OP_ADMIN, &hooks);
+    if (!aw->server ||
+        !admin_probe_start(&aw->probe, w->loop, &w->timers, &w->cfg->legacy.forward_to, OP_PROBE,
+                           PROBE_INTERVAL_MS)) {
+        LOG_ERROR("running without the admin endpoint (/metrics, /healthz, /ready)");
+        admin_worker_free(aw);
+        return NULL;
+    }
+    char name[300];
+    cfg_hostport_format(&w->cfg->admin.listen, name, sizeof(name));
+    LOG_INFO("admin endpoint listening", LF_STR("address", name),
+             LF_UINT("port", admin_port(aw->server)));
+    return aw;
+}
+
+void admin_worker_free(struct admin_worker *aw)
+{
+    if (!aw)
+        return;
+    admin_probe_stop(&aw->probe);
+    admin_free(aw->server);
+    free(aw);
+}
+
+void admin_worker_reloaded(struct admin_worker *aw)
+{
+    aw->cert_not_after = metrics_cert_not_after(aw->w->cfg->tls.certificate);
+}
+
+void admin_worker_on_event(struct admin_worker *aw, const struct loop_event *ev)
+{
+    if (tag_op(ev->tag) == OP_PROBE)
+        admin_probe_on_event(&aw->probe, ev);
+    else
+        admin_on_event(aw->server, ev);
+}

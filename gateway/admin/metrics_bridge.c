@@ -1,0 +1,58 @@
+/* metrics_bridge: connection table gauges, io backend and certificate expiry. */
+#include "admin/metrics_bridge.h"
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/loop.h"
+#include "core/metrics.h"
+#include "worker/worker.h"
+
+void metrics_bridge_absorb(struct worker *w)
+{
+    struct metrics *m = &w->metrics;
+    /* Connections by kind and state, and alias rows (inbound TLS
+     * connections indexed under an alias key), counted afresh. */
+    uint64_t conns[METRIC_CONN_KINDS * METRIC_CONN_STATES] = {0};
+    uint64_t rows = 0;
+    for (uint32_t i = 1; i <= w->conns.high; i++) {
+        const struct conn *cn = conn_at(&w->conns, i);
+        if (cn->state == CONN_FREE || cn->kind >= METRIC_CONN_KINDS)
+            continue;
+        conns[cn->kind * METRIC_CONN_STATES + (unsigned)(cn->state - CONN_CONNECTING)]++;
+        rows += cn->kind == CONN_TLS_IN && cn->key.family != 0 && cn->state == CONN_OPEN;
+    }
+    for (unsigned k = 0; k < METRIC_CONN_KINDS; k++)
+        for (unsigned s = 0; s < METRIC_CONN_STATES; s++)
+            metrics_set(m, metrics_conn_id(k, s), conns[k * METRIC_CONN_STATES + s]);
+    metrics_set(m, M_ALIAS_ROWS, rows);
+}
+
+const char *metrics_bridge_backend(const struct loop *loop, char *buf, size_t cap)
+{
+    const char *name = loop_backend_name(loop);
+    size_t n = strcspn(name, "+"); /* "io_uring+defer_taskrun" is io_uring */
+    snprintf(buf, cap, "%.*s", (int)n, name);
+    return buf;
+}
+
+int64_t metrics_cert_not_after(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    X509 *cert = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    if (!cert)
+        return 0;
+    /* This BoringSSL has no ASN1_TIME_to_posix: measure from now instead. */
+    int days = 0, seconds = 0;
+    int64_t t = 0;
+    if (ASN1_TIME_diff(&days, &seconds, NULL, X509_get0_notAfter(cert)))
+        t = (int64_t)time(NULL) + (int64_t)days * 86400 + seconds;
+    X509_free(cert);
+    return t;
+}

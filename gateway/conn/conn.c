@@ -1,0 +1,277 @@
+/* conn: slot table with generation counts and a chained hash index keyed by
+ * (family, address, port). */
+#include "conn/conn.h"
+
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "conn/peer_index.h"
+#include "tls/identities.h"
+
+bool conn_table_init(struct conn_table *t, uint32_t capacity)
+{
+    memset(t, 0, sizeof(*t));
+    uint32_t nb = 64;
+    while (nb < capacity && nb < (1u << 20))
+        nb <<= 1;
+    t->slots = calloc(capacity ? capacity : 1, sizeof(*t->slots));
+    t->buckets = calloc(nb, sizeof(*t->buckets));
+    t->peer_buckets = calloc(nb, sizeof(*t->peer_buckets));
+    if (!t->slots || !t->buckets || !t->peer_buckets) {
+        conn_table_free(t);
+        return false;
+    }
+    t->capacity = capacity;
+    t->bucket_mask = nb - 1;
+    return true;
+}
+
+void conn_table_free(struct conn_table *t)
+{
+    free(t->slots);
+    free(t->buckets);
+    free(t->peer_buckets);
+    memset(t, 0, sizeof(*t));
+}
+
+struct conn *conn_alloc(struct conn_table *t, enum conn_kind kind)
+{
+    if (t->used >= t->capacity)
+        return NULL;
+    struct conn *c;
+    if (t->free_head) {
+        c = &t->slots[t->free_head - 1];
+        t->free_head = c->key_next;
+    } else {
+        c = &t->slots[t->high++];
+    }
+    uint32_t gen = c->gen;
+    memset(c, 0, sizeof(*c));
+    c->gen = gen;
+    c->kind = (uint8_t)kind;
+    c->state = CONN_CONNECTING;
+    c->fd = -1;
+    t->used++;
+    return c;
+}
+
+void conn_release(struct conn_table *t, struct conn *c)
+{
+    conn_index_remove(t, c);
+    conn_peer_untrack(t, c);
+    uint32_t slot = (uint32_t)(c - t->slots) + 1;
+    c->gen++;
+    c->state = CONN_FREE;
+    c->key_next = t->free_head;
+    t->free_head = slot;
+    t->used--;
+}
+
+struct conn_ref conn_ref_of(const struct conn_table *t, const struct conn *c)
+{
+    return (struct conn_ref){.slot = (uint32_t)(c - t->slots) + 1, .gen = c->gen};
+}
+
+struct conn *conn_at(const struct conn_table *t, uint32_t slot)
+{
+    if (slot == 0 || slot > t->high)
+        return NULL;
+    return &t->slots[slot - 1];
+}
+
+struct conn *conn_get(const struct conn_table *t, struct conn_ref ref)
+{
+    struct conn *c = conn_at(t, ref.slot);
+    if (!c || c->gen != ref.gen || c->state == CONN_FREE)
+        return NULL;
+    return c;
+}
+
+const char *conn_kind_name(const struct conn *c)
+{
+    static const char *const names[] = {"tls-in", "tls-out", "mirror", "egress"};
+    return names[c->kind];
+}
+
+bool conn_key_from_sockaddr(struct conn_key *key, const struct sockaddr *sa, uint16_t port)
+{
+    memset(key, 0, sizeof(*key));
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        memcpy(key->addr, &in->sin_addr, 4);
+        key->port = port ? port : ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        memcpy(key->addr, &in6->sin6_addr, 16);
+        key->port = port ? port : ntohs(in6->sin6_port);
+    } else {
+        return false;
+    }
+    key->family = (uint8_t)sa->sa_family;
+    return true;
+}
+
+uint32_t conn_key_hash(const struct conn_key *key)
+{
+    /* FNV-1a over the meaningful bytes; peers are few, collisions cheap. */
+    uint32_t h = 2166136261u;
+    const uint8_t *p = key->addr;
+    size_t n = key->family == AF_INET ? 4 : 16;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 16777619u;
+    h = (h ^ (key->port & 0xff)) * 16777619u;
+    h = (h ^ (key->port >> 8)) * 16777619u;
+    return h;
+}
+
+bool conn_key_eq(const struct conn_key *a, const struct conn_key *b)
+{
+    return a->family == b->family && a->port == b->port &&
+           memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16) == 0;
+}
+
+void conn_index_remove(struct conn_table *t, struct conn *c)
+{
+    if (!c->key.family)
+        return;
+    if (t->shared)
+        peer_index_remove(t->shared, &c->key, t->worker_id, conn_ref_of(t, c));
+    uint32_t slot = (uint32_t)(c - t->slots) + 1;
+    uint32_t *link = &t->buckets[conn_key_hash(&c->key) & t->bucket_mask];
+    while (*link) {
+        if (*link == slot) {
+            *link = c->key_next;
+            break;
+        }
+        link = &t->slots[*link - 1].key_next;
+    }
+    c->key_next = 0;
+    c->key.family = 0;
+}
+
+void conn_index_set(struct conn_table *t, struct conn *c, const struct conn_key *key)
+{
+    conn_index_remove(t, c);
+    c->key = *key;
+    uint32_t *head = &t->buckets[conn_key_hash(key) & t->bucket_mask];
+    c->key_next = *head;
+    *head = (uint32_t)(c - t->slots) + 1;
+    /* A full shared index only costs cross-worker reuse of |c|: other
+     * workers dial instead. */
+    if (t->shared)
+        (void)peer_index_publish(t->shared, key, t->worker_id, conn_ref_of(t, c),
+                                 (enum conn_kind)c->kind, c->domain, c->ids, c->state == CONN_OPEN);
+}
+
+void conn_index_opened(struct conn_table *t, struct conn *c)
+{
+    if (t->shared && c->key.family)
+        peer_index_opened(t->shared, &c->key, t->worker_id, conn_ref_of(t, c), c->ids);
+}
+
+struct conn *conn_index_find(const struct conn_table *t, const struct conn_key *key,
+                             const char *domain)
+{
+    uint32_t slot = t->buckets[conn_key_hash(key) & t->bucket_mask];
+    while (slot) {
+        struct conn *c = &t->slots[slot - 1];
+        slot = c->key_next;
+        if (!conn_key_eq(&c->key, key) || c->peer_closed)
+            continue;
+        if (c->state == CONN_OPEN) {
+            if (tls_identities_contains(c->ids, domain, strlen(domain)))
+                return c;
+        } else if (c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE) {
+            if (c->kind == CONN_TLS_OUT && strcasecmp(c->domain, domain) == 0)
+                return c;
+        }
+    }
+    return NULL;
+}
+
+struct conn *conn_index_find_inbound(const struct conn_table *t, const struct conn_key *key)
+{
+    uint32_t slot = t->buckets[conn_key_hash(key) & t->bucket_mask];
+    while (slot) {
+        struct conn *c = &t->slots[slot - 1];
+        slot = c->key_next;
+        if (c->kind == CONN_TLS_IN && conn_key_eq(&c->key, key))
+            return c;
+    }
+    return NULL;
+}
+
+/* ip_key reduces |sa| to its address (port 0) so every port of a peer
+ * lands in one bucket. */
+static bool ip_key(struct conn_key *key, const struct sockaddr *sa)
+{
+    if (!conn_key_from_sockaddr(key, sa, 0))
+        return false;
+    key->port = 0;
+    return true;
+}
+
+void conn_peer_track(struct conn_table *t, struct conn *c)
+{
+    struct conn_key key;
+    if (c->peer_tracked || !ip_key(&key, (const struct sockaddr *)&c->peer))
+        return;
+    uint32_t *head = &t->peer_buckets[conn_key_hash(&key) & t->bucket_mask];
+    c->peer_next = *head;
+    *head = (uint32_t)(c - t->slots) + 1;
+    c->peer_tracked = true;
+}
+
+void conn_peer_untrack(struct conn_table *t, struct conn *c)
+{
+    struct conn_key key;
+    if (!c->peer_tracked || !ip_key(&key, (const struct sockaddr *)&c->peer))
+        return;
+    uint32_t slot = (uint32_t)(c - t->slots) + 1;
+    uint32_t *link = &t->peer_buckets[conn_key_hash(&key) & t->bucket_mask];
+    while (*link) {
+        if (*link == slot) {
+            *link = c->peer_next;
+            break;
+        }
+        link = &t->slots[*link - 1].peer_next;
+    }
+    c->peer_next = 0;
+    c->peer_tracked = false;
+}
+
+uint32_t conn_peer_count(const struct conn_table *t, const struct sockaddr *sa)
+{
+    struct conn_key key;
+    if (!ip_key(&key, sa))
+        return 0;
+    uint32_t n = 0;
+    for (uint32_t slot = t->peer_buckets[conn_key_hash(&key) & t->bucket_mask]; slot;) {
+        const struct conn *c = &t->slots[slot - 1];
+        struct conn_key other;
+        ip_key(&other, (const struct sockaddr *)&c->peer);
+        n += conn_key_eq(&other, &key);
+        slot = c->peer_next;
+    }
+    return n;
+}
+
+enum reuse_reason conn_index_miss(const struct conn_table *t, const struct conn_key *key)
+{
+    enum reuse_reason why = REUSE_NO_ROW;
+    uint32_t slot = t->buckets[conn_key_hash(key) & t->bucket_mask];
+    while (slot) {
+        const struct conn *c = &t->slots[slot - 1];
+        slot = c->key_next;
+        if (!conn_key_eq(&c->key, key))
+            continue;
+        bool usable = !c->peer_closed && (c->state == CONN_OPEN || c->state == CONN_CONNECTING ||
+                                          c->state == CONN_HANDSHAKE);
+        if (usable)
+            return REUSE_IDENTITY_MISMATCH;
+        why = REUSE_CONNECTION_GONE;
+    }
+    return why;
+}

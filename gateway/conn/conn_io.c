@@ -1,0 +1,474 @@
+/* conn_io: a connection's life on the loop after it opened — receive and
+ * framing, ordered sends, back-pressure, timers, close. A slot is released
+ * only when no operation is in flight on it, so late completions always
+ * find their own connection (or its bumped generation). */
+#include "conn/conn_io.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "conn/conn_internal.h"
+#include "conn/conn_log.h"
+#include "conn/conn_limits.h"
+#include "core/log.h"
+#include "relay/relay.h"
+#include "tls/conn.h"
+#include "tls/identities.h"
+
+enum { CLOSE_GRACE_MS = 2000 }; /* how long a closing connection may flush */
+
+bool conn_is_live(const struct conn *c)
+{
+    return c->state != CONN_FREE && c->state != CONN_DEAD;
+}
+
+size_t conn_backlog(const struct conn *c)
+{
+    return c->out.bytes + c->hold.bytes;
+}
+
+void conn_arm_recv(struct worker *w, struct conn *c)
+{
+    if (c->recv_armed || c->read_paused || c->fd < 0 || !conn_is_live(c) ||
+        c->state == CONN_CONNECTING)
+        return;
+    struct conn_ref r = conn_ref_of(&w->conns, c);
+    if (loop_recv(w->loop, c->fd, tag_make(OP_RECV, r.slot, r.gen)) == 0)
+        c->recv_armed = true;
+}
+
+void conn_maybe_release(struct worker *w, struct conn *c)
+{
+    if (c->state == CONN_DEAD && !c->recv_armed && !c->send_inflight && !c->op_inflight)
+        conn_release(&w->conns, c);
+}
+
+static void wake_waiters(struct worker *w, struct conn *dst)
+{
+    struct conn_ref me = conn_ref_of(&w->conns, dst);
+    uint32_t slot = dst->waiters;
+    dst->waiters = 0;
+    while (slot) {
+        struct conn *src = conn_at(&w->conns, slot);
+        slot = src->waiter_next;
+        src->waiter_next = 0;
+        if (!conn_ref_eq(src->blocked_on, me))
+            continue;
+        src->blocked_on = (struct conn_ref){0};
+        src->read_paused = false;
+        conn_arm_recv(w, src);
+    }
+}
+
+/* unwait takes |src| out of the waiting list of the connection it waits on,
+ * so that the list never runs through a released slot. */
+static void unwait(struct worker *w, struct conn *src)
+{
+    struct conn *dst = conn_get(&w->conns, src->blocked_on);
+    src->blocked_on = (struct conn_ref){0};
+    if (!dst)
+        return;
+    uint32_t me = conn_ref_of(&w->conns, src).slot;
+    uint32_t *link = &dst->waiters;
+    while (*link) {
+        if (*link == me) {
+            *link = src->waiter_next;
+            break;
+        }
+        link = &conn_at(&w->conns, *link)->waiter_next;
+    }
+    src->waiter_next = 0;
+}
+
+void conn_throttle(struct worker *w, struct conn *src, struct conn *dst)
+{
+    if (src == dst || src->read_paused || conn_backlog(dst) <= w->cfg->limits.max_buffered_bytes)
+        return;
+    src->read_paused = true;
+    src->blocked_on = conn_ref_of(&w->conns, dst);
+    src->waiter_next = dst->waiters;
+    dst->waiters = conn_ref_of(&w->conns, src).slot;
+    if (src->recv_armed) {
+        struct conn_ref r = conn_ref_of(&w->conns, src);
+        loop_cancel(w->loop, tag_make(OP_RECV, r.slot, r.gen));
+    }
+    /* Warn: a reader that stays this slow is closed by send_timeout. */
+    limits_hit(&w->metrics, LIMIT_MAX_BUFFERED_BYTES);
+    LOG_RATELIMITED(LOG_WARN, "limits.max_buffered_bytes reached; pausing reads",
+                    LF_STR("conn", conn_kind_name(src)), LF_STR("slow", conn_kind_name(dst)),
+                    LF_UINT("queued", conn_backlog(dst)),
+                    LF_UINT("max_buffered_bytes", w->cfg->limits.max_buffered_bytes));
+}
+
+/* finish_close drops every resource of |c| and closes its socket; the slot
+ * is released once the loop has returned every operation on it. */
+void conn_finish_close(struct worker *w, struct conn *c)
+{
+    if (!conn_is_live(c))
+        return;
+    conn_log_closed(w, c);
+    limits_handshake_over(w, c);
+    c->state = CONN_DEAD;
+    timer_disarm(&w->timers, &c->timer);
+    conn_index_remove(&w->conns, c);
+    conn_peer_untrack(&w->conns, c);
+    unwait(w, c);
+    wake_waiters(w, c);
+    buf_pool_put(&w->in_pool, c->in);
+    c->in = NULL;
+    buf_queue_clear(&c->out, &w->out_pool);
+    buf_queue_clear(&c->hold, &w->out_pool);
+    tls_conn_free(c->tls);
+    c->tls = NULL;
+    tls_identities_unref(c->ids);
+    c->ids = NULL;
+    cfg_unref(c->route_cfg);
+    c->route_cfg = NULL;
+    if (c->fd >= 0) {
+        struct conn_ref r = conn_ref_of(&w->conns, c);
+        loop_cancel_fd(w->loop, c->fd);
+        if (loop_close(w->loop, c->fd, tag_make(OP_CLOSE, r.slot, r.gen)) == 0)
+            c->op_inflight = true;
+        else
+            close(c->fd);
+        c->fd = -1;
+    }
+    struct conn *partner = conn_get(&w->conns, c->partner);
+    c->partner = (struct conn_ref){0};
+    if (partner) {
+        partner->partner = (struct conn_ref){0};
+        /* A mirror dies with its TLS connection; a TLS connection outlives
+         * its mirror, which is reopened on next use. */
+        if (partner->kind == CONN_MIRROR)
+            conn_close(w, partner, CLOSE_FLUSH, "tls connection closed");
+    }
+    conn_maybe_release(w, c);
+}
+
+void conn_flush(struct worker *w, struct conn *c)
+{
+    if (c->send_inflight || c->fd < 0 || c->state == CONN_CONNECTING || !conn_is_live(c))
+        return;
+    const uint8_t *data;
+    size_t n = buf_queue_peek(&c->out, &data);
+    if (n == 0) {
+        if (c->state == CONN_CLOSING)
+            conn_finish_close(w, c);
+        return;
+    }
+    struct conn_ref r = conn_ref_of(&w->conns, c);
+    if (loop_send(w->loop, c->fd, data, n, tag_make(OP_SEND, r.slot, r.gen)) == 0) {
+        c->send_inflight = true;
+        limits_note_send_started(w, c);
+    }
+}
+
+void conn_close(struct worker *w, struct conn *c, enum conn_close_mode mode, const char *why)
+{
+    if (!conn_is_live(c) || c->state == CONN_CLOSING)
+        return;
+    LOG_DEBUG("closing connection", LF_STR("conn", conn_kind_name(c)), LF_STR("why", why));
+    c->close_why = why;
+    limits_handshake_over(w, c);
+    conn_index_remove(&w->conns, c);
+    if (mode == CLOSE_ABORT || c->state == CONN_CONNECTING) {
+        conn_finish_close(w, c);
+        return;
+    }
+    if (mode == CLOSE_GRACEFUL && c->tls && c->state == CONN_OPEN && !tlsio_close_notify(w, c))
+        return;
+    c->state = CONN_CLOSING;
+    buf_queue_clear(&c->hold, &w->out_pool);
+    conn_arm_timer(w, c, CLOSE_GRACE_MS);
+    conn_flush(w, c);
+}
+
+bool conn_send(struct worker *w, struct conn *c, const void *data, size_t len)
+{
+    if (!conn_is_live(c) || c->state == CONN_CLOSING)
+        return false;
+    if (c->tls && c->state == CONN_OPEN)
+        return tlsio_write(w, c, data, len);
+    if (c->tls || c->kind == CONN_TLS_OUT || c->kind == CONN_TLS_IN ||
+        c->state == CONN_CONNECTING) {
+        uint32_t prefix = (uint32_t)len;
+        if (c->hold.bytes + sizeof(prefix) + len > w->cfg->limits.max_buffered_bytes)
+            return false;
+        if (!buf_queue_append(&c->hold, &w->out_pool, &prefix, sizeof(prefix)))
+            return false;
+        if (!buf_queue_append(&c->hold, &w->out_pool, data, len)) {
+            buf_queue_clear(&c->hold, &w->out_pool); /* never leave a torn frame */
+            return false;
+        }
+        return true;
+    }
+    if (!buf_queue_append(&c->out, &w->out_pool, data, len))
+        return false;
+    conn_flush(w, c);
+    return true;
+}
+
+static void queue_copy(struct buf_queue *q, struct buf_pool *pool, void *dst, size_t n)
+{
+    uint8_t *out = dst;
+    while (n > 0) {
+        const uint8_t *p;
+        size_t avail = buf_queue_peek(q, &p);
+        size_t take = avail < n ? avail : n;
+        memcpy(out, p, take);
+        buf_queue_consume(q, pool, take);
+        out += take;
+        n -= take;
+    }
+}
+
+size_t conn_held_next(struct worker *w, struct conn *c, char *buf, size_t cap)
+{
+    uint32_t len;
+    if (c->hold.bytes < sizeof(len))
+        return 0;
+    queue_copy(&c->hold, &w->out_pool, &len, sizeof(len));
+    if (len > cap || len > c->hold.bytes) { /* cannot happen: conn_send bounds it */
+        buf_queue_clear(&c->hold, &w->out_pool);
+        return 0;
+    }
+    queue_copy(&c->hold, &w->out_pool, buf, len);
+    return len;
+}
+
+/* ---- timers ---- */
+
+static void on_timer(void *ctx, struct timer *timer)
+{
+    struct worker *w = ctx;
+    struct conn *c = (struct conn *)((char *)timer - offsetof(struct conn, timer));
+    switch (c->state) {
+    case CONN_CONNECTING:
+    case CONN_HANDSHAKE:
+        metrics_inc(&w->metrics, M_TIMEOUT_HANDSHAKE);
+        metrics_handshake_failed(&w->metrics, M_HSFAIL_TIMEOUT);
+        if (c->kind == CONN_TLS_OUT || c->kind == CONN_MIRROR) {
+            conn_dial_failed(w, c,
+                             c->kind == CONN_MIRROR ? "legacy proxy did not accept in time"
+                                                    : "TLS connect/handshake timed out");
+            conn_close(w, c, CLOSE_ABORT, "handshake timeout");
+        } else {
+            /* Per connection: its close line already says "handshake timeout". */
+            LOG_RATELIMITED(LOG_DEBUG, "handshake timed out", LF_STR("conn", conn_kind_name(c)));
+            conn_close(w, c, CLOSE_ABORT, "handshake timeout");
+        }
+        break;
+    case CONN_OPEN: {
+        enum limit broken = limits_broken(w, c);
+        if (broken != LIMITS_COUNT) {
+            conn_close(w, c, CLOSE_ABORT, limit_name(broken));
+            break;
+        }
+        /* Only TLS connections idle out (reuse.idle_timeout); the timer of
+         * a plain one watches its limits alone. */
+        uint64_t idle = w->cfg->reuse.idle_timeout_ms;
+        uint64_t next = limits_deadline(w, c);
+        if (c->tls && w->now_ms - c->last_active_ms >= idle) {
+            metrics_inc(&w->metrics, M_TIMEOUT_IDLE);
+            conn_close(w, c, CLOSE_GRACEFUL, "idle timeout");
+            break;
+        }
+        if (c->tls && c->last_active_ms + idle < next)
+            next = c->last_active_ms + idle;
+        if (next != UINT64_MAX)
+            timer_arm(&w->timers, &c->timer, next);
+        break;
+    }
+    case CONN_CLOSING:
+        conn_finish_close(w, c);
+        break;
+    default:
+        break;
+    }
+}
+
+void conn_arm_timer(struct worker *w, struct conn *c, uint64_t after_ms)
+{
+    c->timer.fire = on_timer;
+    c->timer.ctx = w;
+    /* The heap has room for one timer per connection slot. */
+    timer_arm(&w->timers, &c->timer, w->now_ms + after_ms);
+}
+
+/* ---- receive path ---- */
+
+void conn_framing_error(struct worker *w, struct conn *c, enum sip_err err)
+{
+    metrics_inc(&w->metrics, M_FRAMING_ERRORS);
+    if (err == SIP_ERR_MESSAGE_TOO_LARGE || err == SIP_ERR_HEADERS_TOO_LARGE)
+        limits_hit(&w->metrics, LIMIT_MAX_MESSAGE_BYTES);
+    metrics_inc(&w->metrics, metrics_parse_error_id(err));
+    if (c->in)
+        relay_framing_error(w, c, (const char *)c->in->data + c->in->head,
+                            c->in->tail - c->in->head, err);
+    LOG_RATELIMITED(LOG_WARN, "framing error; closing connection",
+                    LF_STR("conn", conn_kind_name(c)), LF_STR("reason", sip_err_text(err)));
+    conn_close(w, c, CLOSE_GRACEFUL, "framing error");
+}
+
+/* frame_all hands every complete message in |c->in| to the relay, answers
+ * keepalive pings, and keeps the incomplete tail at the block start. */
+void conn_frame_all(struct worker *w, struct conn *c)
+{
+    static const char pong[] = "\r\n";
+    size_t max = w->cfg->limits.max_message_bytes;
+    while (c->in && c->in->head < c->in->tail && (c->state == CONN_OPEN)) {
+        const char *buf = (const char *)c->in->data + c->in->head;
+        size_t avail = c->in->tail - c->in->head;
+        struct sip_frame fr;
+        switch (sip_framer_feed(&c->framer, buf, avail, max, &fr)) {
+        case SIP_FRAME_NEED_MORE:
+            goto compact;
+        case SIP_FRAME_MESSAGE:
+            c->in->head += (uint32_t)fr.len;
+            limits_note_framed(w, c, c->in->head < c->in->tail);
+            relay_message(w, c, buf, fr.len);
+            break;
+        case SIP_FRAME_PING:
+            c->in->head += (uint32_t)fr.len;
+            limits_note_framed(w, c, c->in->head < c->in->tail);
+            metrics_inc(&w->metrics, M_KEEPALIVE_PONGS);
+            conn_send(w, c, pong, 2);
+            break;
+        case SIP_FRAME_PONG:
+            c->in->head += (uint32_t)fr.len;
+            limits_note_framed(w, c, c->in->head < c->in->tail);
+            break;
+        case SIP_FRAME_ERROR:
+            conn_framing_error(w, c, fr.err);
+            return;
+        }
+    }
+compact:
+    if (!c->in)
+        return;
+    if (c->in->head == c->in->tail) {
+        buf_pool_put(&w->in_pool, c->in); /* idle connections hold no buffer */
+        c->in = NULL;
+    } else if (c->in->head > 0) {
+        memmove(c->in->data, c->in->data + c->in->head, c->in->tail - c->in->head);
+        c->in->tail -= c->in->head;
+        c->in->head = 0;
+    }
+}
+
+bool conn_ensure_in(struct worker *w, struct conn *c)
+{
+    if (c->in)
+        return true;
+    c->in = buf_pool_get(&w->in_pool);
+    if (c->in)
+        return true;
+    metrics_inc(&w->metrics, M_DROP_BUFFER_FULL);
+    LOG_RATELIMITED(LOG_WARN, "receive buffers exhausted; closing connection",
+                    LF_STR("conn", conn_kind_name(c)));
+    conn_close(w, c, CLOSE_ABORT, "no receive buffer");
+    return false;
+}
+
+static void ingest_plain(struct worker *w, struct conn *c, const uint8_t *data, size_t len)
+{
+    while (len > 0 && c->state == CONN_OPEN) {
+        if (!conn_ensure_in(w, c))
+            return;
+        size_t room = w->in_pool.block_size - c->in->tail;
+        if (room == 0) {
+            conn_framing_error(w, c, SIP_ERR_MESSAGE_TOO_LARGE);
+            return;
+        }
+        size_t n = len < room ? len : room;
+        memcpy(c->in->data + c->in->tail, data, n);
+        c->in->tail += (uint32_t)n;
+        data += n;
+        len -= n;
+        conn_frame_all(w, c);
+    }
+}
+
+/* release_held sends, in order, what waited for the connection to open. */
+void conn_release_held(struct worker *w, struct conn *c)
+{
+    size_t n;
+    while ((n = conn_held_next(w, c, w->scratch, w->scratch_size)) > 0) {
+        if (!conn_send(w, c, w->scratch, n))
+            metrics_inc(&w->metrics, M_DROP_BUFFER_FULL);
+    }
+}
+
+static void on_recv(struct worker *w, struct conn *c, const struct loop_event *ev)
+{
+    if (!ev->more)
+        c->recv_armed = false;
+    if (ev->res > 0 && conn_is_live(c)) {
+        c->last_active_ms = w->now_ms;
+        if (c->state == CONN_OPEN) /* handshake bytes are the handshake timer's */
+            limits_note_received(w, c);
+        if (c->tls)
+            tlsio_ingest(w, c, ev->data, ev->len);
+        else if (c->state == CONN_OPEN)
+            ingest_plain(w, c, ev->data, ev->len);
+    } else if (ev->res == 0 || (ev->res < 0 && ev->res != -ENOBUFS && ev->res != -ECANCELED)) {
+        c->peer_closed = true;
+        if (c->kind == CONN_TLS_OUT && c->state == CONN_HANDSHAKE) {
+            /* A peer that hangs up mid-handshake failed it: fail over (or
+             * answer what is held) instead of dropping the held requests. */
+            metrics_handshake_failed(&w->metrics, M_HSFAIL_ERROR);
+            conn_dial_failed(w, c, "peer closed the connection during the TLS handshake");
+        }
+        conn_close(w, c, ev->res == 0 ? CLOSE_FLUSH : CLOSE_ABORT, "peer closed");
+    }
+    if (!c->recv_armed && ev->res != 0)
+        conn_arm_recv(w, c); /* ENOBUFS, or a cancelled read that was resumed */
+    conn_maybe_release(w, c);
+}
+
+static void on_send(struct worker *w, struct conn *c, const struct loop_event *ev)
+{
+    c->send_inflight = false;
+    if (c->state == CONN_DEAD) {
+        conn_maybe_release(w, c);
+        return;
+    }
+    if (ev->res < 0) {
+        conn_close(w, c, CLOSE_ABORT, "send failed");
+        conn_maybe_release(w, c);
+        return;
+    }
+    buf_queue_consume(&c->out, &w->out_pool, (size_t)ev->res);
+    c->last_active_ms = w->now_ms;
+    if (c->waiters && conn_backlog(c) <= w->cfg->limits.max_buffered_bytes / 2)
+        wake_waiters(w, c);
+    conn_flush(w, c);
+}
+
+void conn_on_event(struct worker *w, const struct loop_event *ev)
+{
+    struct conn_ref ref = tag_ref(ev->tag);
+    struct conn *c = conn_at(&w->conns, ref.slot);
+    if (!c || c->gen != ref.gen || c->state == CONN_FREE)
+        return; /* cannot happen: slots outlive their operations */
+    switch (tag_op(ev->tag)) {
+    case OP_RECV:
+        on_recv(w, c, ev);
+        break;
+    case OP_SEND:
+        on_send(w, c, ev);
+        break;
+    case OP_CONNECT:
+        conn_on_connect(w, c, ev);
+        break;
+    case OP_CLOSE:
+        c->op_inflight = false;
+        conn_maybe_release(w, c);
+        break;
+    default:
+        break;
+    }
+}

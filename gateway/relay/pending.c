@@ -1,0 +1,167 @@
+/* pending: fixed entry array, chained hash on (branch, method), free list. */
+#include "relay/pending.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool pending_table_init(struct pending_table *t, uint32_t capacity, struct timer_heap *timers,
+                        struct metrics *metrics)
+{
+    memset(t, 0, sizeof(*t));
+    uint32_t nb = 64;
+    while (nb < capacity && nb < (1u << 22))
+        nb <<= 1;
+    t->entries = calloc(capacity ? capacity : 1, sizeof(*t->entries));
+    t->buckets = calloc(nb, sizeof(*t->buckets));
+    if (!t->entries || !t->buckets) {
+        free(t->entries);
+        free(t->buckets);
+        return false;
+    }
+    t->capacity = capacity;
+    t->bucket_mask = nb - 1;
+    t->timers = timers;
+    t->metrics = metrics;
+    return true;
+}
+
+void pending_table_free(struct pending_table *t)
+{
+    for (uint32_t i = 0; i < t->high; i++)
+        if (t->entries[i].in_use)
+            timer_disarm(t->timers, &t->entries[i].timer);
+    free(t->entries);
+    free(t->buckets);
+    memset(t, 0, sizeof(*t));
+}
+
+enum pending_method pending_method_of(const char *method, size_t len)
+{
+    if (len == 6 && memcmp(method, "INVITE", 6) == 0)
+        return PENDING_INVITE;
+    if (len == 6 && memcmp(method, "CANCEL", 6) == 0)
+        return PENDING_CANCEL;
+    return PENDING_OTHER;
+}
+
+static uint32_t hash(const char *branch, size_t len, enum pending_method method)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)method;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)branch[i]) * 16777619u;
+    return h;
+}
+
+struct pending *pending_find(const struct pending_table *t, const char *branch, size_t branch_len,
+                             enum pending_method method)
+{
+    if (branch_len == 0 || branch_len > PENDING_BRANCH_MAX)
+        return NULL;
+    uint32_t i = t->buckets[hash(branch, branch_len, method) & t->bucket_mask];
+    while (i) {
+        struct pending *p = &t->entries[i - 1];
+        /* RFC 3261 §17.2.3: branch comparison is case-sensitive. */
+        if (p->method == method && p->branch_len == branch_len &&
+            memcmp(p->branch, branch, branch_len) == 0)
+            return p;
+        i = p->hash_next;
+    }
+    return NULL;
+}
+
+static void pending_expire_fire(void *ctx, struct timer *timer)
+{
+    struct pending_table *t = ctx;
+    struct pending *p = (struct pending *)((char *)timer - offsetof(struct pending, timer));
+    metrics_inc(t->metrics, M_TIMEOUT_TRANSACTION);
+    pending_remove(t, p);
+}
+
+static uint64_t open_deadline(enum pending_method method, uint64_t now_ms)
+{
+    return now_ms + (method == PENDING_INVITE ? PENDING_INVITE_MS : PENDING_NON_INVITE_MS);
+}
+
+struct pending *pending_add(struct pending_table *t, const char *branch, size_t branch_len,
+                            enum pending_method method, const char *via, size_t via_len,
+                            uint64_t now_ms)
+{
+    if (branch_len == 0 || branch_len > PENDING_BRANCH_MAX || via_len > PENDING_VIA_MAX)
+        return NULL;
+    struct pending *p = pending_find(t, branch, branch_len, method);
+    if (!p) {
+        if (t->used >= t->capacity)
+            return NULL;
+        uint32_t index;
+        if (t->free_head) {
+            index = t->free_head;
+            t->free_head = t->entries[index - 1].hash_next;
+        } else {
+            index = ++t->high;
+        }
+        p = &t->entries[index - 1];
+        memset(p, 0, sizeof(*p));
+        p->in_use = true;
+        p->method = (uint8_t)method;
+        p->branch_len = (uint8_t)branch_len;
+        memcpy(p->branch, branch, branch_len);
+        p->timer.fire = pending_expire_fire;
+        p->timer.ctx = t;
+        uint32_t *head = &t->buckets[hash(branch, branch_len, method) & t->bucket_mask];
+        p->hash_next = *head;
+        *head = index;
+        t->used++;
+    }
+    if (p->final_seen || p->timer.slot == 0)
+        t->open++;
+    p->final_seen = false;
+    p->via_len = (uint16_t)via_len;
+    memcpy(p->via, via, via_len);
+    /* The heap is sized for every entry, so arming cannot fail. */
+    timer_arm(t->timers, &p->timer, open_deadline(method, now_ms));
+    return p;
+}
+
+void pending_on_response(struct pending_table *t, struct pending *p, unsigned status,
+                         uint64_t now_ms)
+{
+    if (status >= 200 && p->method != PENDING_INVITE) {
+        pending_remove(t, p); /* Timer K is 0 on reliable transports */
+    } else if (status >= 200) {
+        /* Only a 2xx travels end to end and is retransmitted for 64*T1
+         * (RFC 3261 13.3.1.4). A non-2xx is ACKed hop by hop and Timer D is
+         * 0 on TCP/TLS: its entry waits only for the ACK and a late
+         * duplicate, so a busy table is not full of finished calls. */
+        uint64_t until = now_ms + (status < 300 ? PENDING_LINGER_MS : PENDING_NON2XX_LINGER_MS);
+        bool had_final = p->final_seen;
+        if (!p->final_seen)
+            t->open--;
+        p->final_seen = true;
+        if (!had_final || (status < 300 && until > p->timer.deadline_ms))
+            timer_arm(t->timers, &p->timer, until);
+    } else if (!p->final_seen && p->method == PENDING_INVITE) {
+        timer_arm(t->timers, &p->timer, open_deadline(PENDING_INVITE, now_ms));
+    }
+}
+
+void pending_remove(struct pending_table *t, struct pending *p)
+{
+    uint32_t index = (uint32_t)(p - t->entries) + 1;
+    uint32_t *link = &t->buckets[hash(p->branch, p->branch_len, (enum pending_method)p->method) &
+                                 t->bucket_mask];
+    while (*link) {
+        if (*link == index) {
+            *link = p->hash_next;
+            break;
+        }
+        link = &t->entries[*link - 1].hash_next;
+    }
+    timer_disarm(t->timers, &p->timer);
+    if (!p->final_seen)
+        t->open--;
+    p->in_use = false;
+    p->hash_next = t->free_head;
+    t->free_head = index;
+    t->used--;
+}

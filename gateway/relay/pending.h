@@ -1,0 +1,109 @@
+/* pending: the bounded table of client transactions reusegw relayed from the
+ * legacy proxy to a TLS peer, keyed by (Via branch, method class), holding
+ * what responses need: the legacy connection to answer on and the exact
+ * via-parm to restore; and what CANCEL / non-2xx ACK need: where the INVITE
+ * went (R-5923-13).
+ *
+ * Owns its entry array and hash buckets. Borrows the worker's timer heap to
+ * schedule RFC 3261 expiry and its registry to count expiries. Never looks
+ * at SIP bytes beyond the strings it is handed. */
+#ifndef REUSEGW_PENDING_H
+#define REUSEGW_PENDING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/metrics.h"
+#include "core/timer.h"
+#include "conn/types.h"
+
+#define PENDING_BRANCH_MAX 128 /* longer branches are refused (answered 400 upstream) */
+#define PENDING_VIA_MAX 512    /* longest original via-parm kept for restore */
+
+/* RFC 3261 timers, milliseconds. */
+#define PENDING_T1_MS 500u
+#define PENDING_LINGER_MS (64u * PENDING_T1_MS)     /* after an INVITE's 2xx */
+#define PENDING_NON2XX_LINGER_MS 5000u              /* T4: after an INVITE's non-2xx */
+#define PENDING_NON_INVITE_MS (64u * PENDING_T1_MS) /* Timer F: no final answer */
+#define PENDING_INVITE_MS (180u * 1000u)            /* Timer C (§16.6 step 11) */
+
+/* A CANCEL shares its INVITE's branch, so the method class is part of the
+ * key; ACK never gets an entry (it has no response). */
+enum pending_method { PENDING_INVITE, PENDING_CANCEL, PENDING_OTHER };
+
+/* pending is one client transaction. */
+struct pending {
+    struct conn_ref legacy; /* where responses go (E or mirror) */
+    struct conn_ref tls;    /* where the request went */
+    /* The workers owning |legacy| and |tls| (worker.h): with several
+     * workers either may be another's. An entry whose |legacy_worker| is
+     * not its table's worker only forwards responses there (handoff.h). */
+    uint8_t legacy_worker;
+    uint8_t tls_worker;
+    uint8_t tls_kind;       /* enum conn_kind of |tls| */
+    struct conn_key target; /* the resolved address it went to */
+    char domain[256];       /* the domain it was routed for */
+    struct timer timer;
+    uint32_t hash_next; /* index+1 of the next entry in its bucket / free list */
+    uint8_t method;     /* enum pending_method */
+    bool in_use;
+    bool final_seen;
+    uint8_t branch_len;
+    uint16_t via_len;
+    char branch[PENDING_BRANCH_MAX];
+    char via[PENDING_VIA_MAX];
+};
+
+struct pending_table {
+    struct pending *entries;
+    uint32_t capacity;
+    uint32_t used;
+    uint32_t open; /* entries still waiting for a final response */
+    uint32_t high;
+    uint32_t free_head;
+    uint32_t *buckets;
+    uint32_t bucket_mask;
+    struct timer_heap *timers;
+    struct metrics *metrics; /* its timer's removals: M_TIMEOUT_TRANSACTION */
+};
+
+/* pending_table_init sizes the table for |capacity| entries, arming expiry
+ * on |timers| and counting expiries in |metrics| (both borrowed for the
+ * table's life). False when out of memory. */
+bool pending_table_init(struct pending_table *t, uint32_t capacity, struct timer_heap *timers,
+                        struct metrics *metrics);
+
+/* pending_table_free disarms every entry and releases the table. */
+void pending_table_free(struct pending_table *t);
+
+/* pending_method_of classifies a request method. */
+enum pending_method pending_method_of(const char *method, size_t len);
+
+/* pending_add creates the entry for (|branch|, |method|), or returns the
+ * existing one (a retransmission) refreshed. The entry expires |now_ms| plus
+ * Timer C or F unless a final response shortens it. Returns NULL when the
+ * table is full, the branch is empty or longer than PENDING_BRANCH_MAX, or
+ * |via_len| exceeds PENDING_VIA_MAX. */
+struct pending *pending_add(struct pending_table *t, const char *branch, size_t branch_len,
+                            enum pending_method method, const char *via, size_t via_len,
+                            uint64_t now_ms);
+
+/* pending_find returns the entry for (|branch|, |method|) or NULL. */
+struct pending *pending_find(const struct pending_table *t, const char *branch, size_t branch_len,
+                             enum pending_method method);
+
+/* pending_on_response updates |p| for a response with |status|. Both hops
+ * are reliable (TCP, TLS), so a non-INVITE or CANCEL transaction ends with
+ * its final response (RFC 3261 §17.1.2.2: Timer K = 0) and |p| is removed:
+ * do not use it afterwards. An INVITE lingers 64*T1 after a final response,
+ * 2xx included (RFC 6026 Timer M: 2xx retransmissions, and the ACK of a
+ * non-2xx must still find where the INVITE went, R-5923-13); a provisional
+ * restarts its Timer C. */
+void pending_on_response(struct pending_table *t, struct pending *p, unsigned status,
+                         uint64_t now_ms);
+
+/* pending_remove deletes |p| now. */
+void pending_remove(struct pending_table *t, struct pending *p);
+
+#endif

@@ -1,0 +1,119 @@
+/* reload: load, vet, build, swap. */
+#include "worker/reload.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "worker/gateway.h"
+#include "relay/handoff.h"
+#include "core/log.h"
+#include "tls/ctx.h"
+
+struct tls_ctx *reload_tls_ctx(const struct cfg_snapshot *cfg)
+{
+    struct tls_ctx_options o = {
+        .certificate_file = cfg->tls.certificate,
+        .private_key_file = cfg->tls.private_key,
+        .ca_file = cfg->tls.ca,
+        .client_cert_required = cfg->tls.client_certificate == CFG_CLIENT_CERT_REQUIRED,
+        .require_sip_eku = cfg->tls.require_sip_eku,
+    };
+    char err[512];
+    struct tls_ctx *ctx = tls_ctx_new(&o, err, sizeof(err));
+    if (!ctx)
+        LOG_ERROR("cannot build the TLS context", LF_STR("reason", err));
+    return ctx;
+}
+
+static bool same_hostport(const struct cfg_hostport *a, const struct cfg_hostport *b)
+{
+    return a->port == b->port && strcmp(a->host, b->host) == 0;
+}
+
+/* restart_key names the first setting that the running worker was sized or
+ * bound by and that |next| changes, or returns NULL. */
+static const char *restart_key(const struct cfg_snapshot *cur, const struct cfg_snapshot *next)
+{
+    if (cur->tls.n_listen != next->tls.n_listen)
+        return "tls.listen";
+    for (size_t i = 0; i < cur->tls.n_listen; i++)
+        if (!same_hostport(&cur->tls.listen[i], &next->tls.listen[i]))
+            return "tls.listen";
+    if (!same_hostport(&cur->legacy.listen, &next->legacy.listen))
+        return "legacy.listen";
+    if (cur->limits.max_connections != next->limits.max_connections)
+        return "limits.max_connections";
+    if (cur->limits.max_pending_transactions != next->limits.max_pending_transactions)
+        return "limits.max_pending_transactions";
+    if (cur->limits.max_message_bytes != next->limits.max_message_bytes)
+        return "limits.max_message_bytes";
+    if (!same_hostport(&cur->admin.listen, &next->admin.listen))
+        return "admin.listen";
+    if (cur->dns.n_servers != next->dns.n_servers)
+        return "dns.servers";
+    for (size_t i = 0; i < cur->dns.n_servers; i++)
+        if (!same_hostport(&cur->dns.servers[i], &next->dns.servers[i]))
+            return "dns.servers";
+    return NULL;
+}
+
+bool reload_worker(struct worker *w)
+{
+    const char *path = w->cfg->path;
+    struct cfg_errors errors = {0};
+    struct cfg_snapshot *next = cfg_load(path, &errors);
+    if (!next) {
+        for (size_t i = 0; i < errors.count; i++) {
+            char line[1024];
+            cfg_error_format(&errors.items[i], line, sizeof(line));
+            LOG_ERROR("reload refused: configuration error", LF_STR("error", line));
+        }
+        cfg_errors_clear(&errors);
+        return false;
+    }
+    const char *key = restart_key(w->cfg, next);
+    if (key) {
+        LOG_ERROR("reload refused: this setting changes only with a restart", LF_STR("key", key),
+                  LF_STR("config", path));
+        cfg_unref(next);
+        return false;
+    }
+    struct tls_ctx *ctx = reload_tls_ctx(next);
+    if (!ctx) {
+        LOG_ERROR("reload refused: keeping the running TLS configuration", LF_STR("config", path));
+        cfg_unref(next);
+        return false;
+    }
+    worker_install(w, next, ctx);
+    for (unsigned i = 0; w->group && i < w->group->n; i++) {
+        if (i == w->id)
+            continue;
+        struct reload_payload *p = malloc(sizeof(*p));
+        if (!p) {
+            LOG_ERROR("out of memory: a worker keeps its old configuration", LF_UINT("worker", i));
+            continue;
+        }
+        p->cfg = cfg_ref(next);
+        p->tls_ctx = tls_ctx_ref(ctx);
+        reload_payload_free(handoff_offer_reload(w->group->mesh, i, p));
+    }
+    cfg_unref(next);
+    tls_ctx_unref(ctx);
+    /* |path| belonged to the snapshot just released. */
+    LOG_INFO("configuration reloaded", LF_STR("config", next->path),
+             LF_UINT("routes", next->n_routes));
+    /* After the line above, so that it is written under the old level. */
+    gateway_apply_log_config(next);
+    return true;
+}
+
+void reload_payload_free(void *p)
+{
+    struct reload_payload *r = p;
+    if (!r)
+        return;
+    cfg_unref(r->cfg);
+    tls_ctx_unref(r->tls_ctx);
+    free(r);
+}

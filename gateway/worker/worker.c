@@ -1,0 +1,506 @@
+/* worker: set-up, listeners, the completion dispatcher and the run loop
+ * with its SIGTERM drain. */
+#include "worker/worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/addr.h"
+#include "config/config.h"
+#include "admin/admin_worker.h"
+#include "conn/conn_io.h"
+#include "relay/dns_route.h"
+#include "relay/handoff.h"
+#include "core/io_backend.h"
+#include "core/log.h"
+#include "admin/metrics_bridge.h"
+#include "relay/relay.h"
+#include "worker/reload.h"
+#include "tls/conn.h"
+#include "tls/ctx.h"
+#include "tls/session_cache.h"
+#include "tls/identities.h"
+
+enum {
+    OUT_BLOCK_SIZE = 16 * 1024,
+    RECV_BUFFER_SIZE = 16 * 1024,
+    RECV_BUFFER_COUNT = 1024,
+    RING_ENTRIES = 1024,
+    SCRATCH_SLACK = 2048,           /* room for a rewritten Via or an added header */
+    OPS_TIMERS = 64,                /* DNS, admin connections, legacy probe */
+    TLS_SESSIONS_PER_WORKER = 4096, /* (address, domain) pairs whose re-dial resumes */
+};
+
+static void dispatch(void *ctx, const struct loop_event *ev);
+
+int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx)
+{
+    return worker_init_member(w, cfg, tls_ctx, NULL, 0);
+}
+
+int worker_init_member(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx,
+                       struct worker_group *group, unsigned id)
+{
+    memset(w, 0, sizeof(*w));
+    w->signal_fd = -1;
+    w->group = group;
+    w->id = id;
+    w->cfg = cfg_ref(cfg);
+    w->tls_ctx = tls_ctx_ref(tls_ctx);
+    const uint32_t max_conns = worker_share(w, cfg->limits.max_connections);
+    const uint32_t max_pending = worker_share(w, cfg->limits.max_pending_transactions);
+    w->scratch_size = cfg->limits.max_message_bytes + SCRATCH_SLACK;
+    w->scratch = malloc(w->scratch_size);
+    /* One framing block per connection at most; out blocks bounded so that
+     * every connection can queue max_buffered_bytes plus one message. */
+    uint64_t out_blocks =
+        (uint64_t)max_conns *
+        ((cfg->limits.max_buffered_bytes + cfg->limits.max_message_bytes) / OUT_BLOCK_SIZE + 2);
+    buf_pool_init(&w->out_pool, OUT_BLOCK_SIZE,
+                  (uint32_t)(out_blocks > UINT32_MAX ? UINT32_MAX : out_blocks));
+    buf_pool_init(&w->in_pool, cfg->limits.max_message_bytes + 4, max_conns);
+    if (!w->scratch || !conn_table_init(&w->conns, max_conns) ||
+        !timer_heap_init(&w->timers, max_conns + max_pending + WORKER_MAX_LISTENERS + OPS_TIMERS) ||
+        !pending_table_init(&w->pending, max_pending, &w->timers, &w->metrics)) {
+        LOG_ERROR("out of memory sizing the worker", LF_UINT("max_connections", max_conns),
+                  LF_UINT("max_pending_transactions", max_pending));
+        return -ENOMEM;
+    }
+    if (group) {
+        w->conns.shared = group->index;
+        w->conns.worker_id = (uint8_t)id;
+        w->reroute = malloc(w->scratch_size);
+        if (!w->reroute)
+            return -ENOMEM;
+    }
+    metrics_set(&w->metrics, M_WORKERS, id == 0 ? (group ? group->n : 1) : 0);
+    struct loop_options lo = {
+        .entries = RING_ENTRIES,
+        .recv_buffer_count = RECV_BUFFER_COUNT,
+        .recv_buffer_size = RECV_BUFFER_SIZE,
+    };
+    w->loop = io_backend_loop_new(cfg->runtime.io_backend, &lo, dispatch, w);
+    if (!w->loop)
+        return -errno;
+    w->now_ms = timer_now_ms();
+    worker_cache_names(w);
+    w->tls_sessions = tls_session_cache_new(TLS_SESSIONS_PER_WORKER);
+    if (!w->tls_sessions)
+        return -ENOMEM;
+    w->dns = dns_routes_new(w);
+    return w->dns ? 0 : -EINVAL;
+}
+
+void worker_cache_names(struct worker *w)
+{
+    w->sent_by_len = cfg_hostport_format(&w->cfg->identity.sent_by, w->sent_by, sizeof(w->sent_by));
+    const struct cfg_hostport *legacy[2] = {&w->cfg->legacy.forward_to, &w->cfg->legacy.listen};
+    for (size_t i = 0; i < 2; i++)
+        w->legacy_name_lens[i] =
+            cfg_hostport_format(legacy[i], w->legacy_names[i], sizeof(w->legacy_names[i]));
+}
+
+void worker_free(struct worker *w)
+{
+    for (uint32_t i = 1; i <= w->conns.high; i++) {
+        struct conn *c = conn_at(&w->conns, i);
+        if (c->state == CONN_FREE)
+            continue;
+        if (c->fd >= 0)
+            close(c->fd);
+        c->fd = -1;
+        buf_pool_put(&w->in_pool, c->in);
+        buf_queue_clear(&c->out, &w->out_pool);
+        buf_queue_clear(&c->hold, &w->out_pool);
+        tls_conn_free(c->tls);
+        tls_identities_unref(c->ids);
+        cfg_unref(c->route_cfg);
+    }
+    for (size_t i = 0; i < w->n_listeners; i++)
+        if (w->listeners[i].fd >= 0) {
+            shutdown(w->listeners[i].fd, SHUT_RDWR); /* see start_drain */
+            close(w->listeners[i].fd);
+        }
+    /* Before the loop: both cancel what they have in flight on it. */
+    admin_worker_free(w->admin);
+    dns_routes_free(w->dns);
+    loop_free(w->loop);
+    if (w->pending.entries)
+        pending_table_free(&w->pending);
+    timer_heap_free(&w->timers);
+    conn_table_free(&w->conns);
+    buf_pool_free(&w->out_pool);
+    buf_pool_free(&w->in_pool);
+    free(w->scratch);
+    free(w->reroute);
+    tls_session_cache_free(w->tls_sessions); /* after every conn that used it */
+    tls_ctx_unref(w->tls_ctx);
+    cfg_unref(w->cfg);
+    memset(w, 0, sizeof(*w));
+}
+
+/* bind_retrying binds |fd|, retrying EADDRINUSE for up to two seconds: a
+ * previous instance's listener can outlive its process briefly, because the
+ * kernel tears an io_uring (and the accept armed on it) down asynchronously.
+ * Start-up only, before the loop runs, so sleeping here blocks nothing. */
+static int bind_retrying(int fd, const struct sockaddr *sa, socklen_t len, const char *name)
+{
+    enum { BIND_RETRY_MS = 50, BIND_RETRIES = 40 };
+    for (int attempt = 0;; attempt++) {
+        if (bind(fd, sa, len) == 0)
+            return 0;
+        if (errno != EADDRINUSE || attempt == BIND_RETRIES)
+            return -1;
+        if (attempt == 0)
+            LOG_INFO("listen address in use, retrying for 2 s", LF_STR("address", name));
+        nanosleep(&(struct timespec){.tv_nsec = BIND_RETRY_MS * 1000000L}, NULL);
+    }
+}
+
+/* listen_socket makes a listening socket of |family|, sharing its address
+ * with the other workers' when |shared|. -1 with errno on failure. */
+static int listen_socket(int family, bool shared)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (shared)
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        if (family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    }
+    return fd;
+}
+
+static int listen_on(struct worker *w, const struct cfg_hostport *hp, bool is_tls)
+{
+    char name[300];
+    cfg_hostport_format(hp, name, sizeof(name));
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (!addr_from_hostport(hp, &ss, &len)) {
+        LOG_ERROR("listen address is not an IP address", LF_STR("address", name));
+        return -1;
+    }
+    if (w->n_listeners == WORKER_MAX_LISTENERS) {
+        LOG_ERROR("too many listen addresses", LF_UINT("max", WORKER_MAX_LISTENERS));
+        return -1;
+    }
+    /* SO_REUSEPORT would also let a group share the address with another
+     * process of the same user, such as a previous instance still dying:
+     * worker 0 first proves it free with a socket of its own, waiting as
+     * bind_retrying does. */
+    int probe = w->group && w->id == 0 ? listen_socket(ss.ss_family, false) : -1;
+    bool free_now = !w->group || w->id != 0 ||
+                    (probe >= 0 && bind_retrying(probe, (struct sockaddr *)&ss, len, name) == 0);
+    if (probe >= 0)
+        close(probe);
+    int fd = free_now ? listen_socket(ss.ss_family, w->group != NULL) : -1;
+    if (fd < 0 || bind_retrying(fd, (struct sockaddr *)&ss, len, name) != 0 ||
+        listen(fd, 1024) != 0) {
+        LOG_ERROR("cannot listen", LF_STR("address", name),
+                  LF_STR("listener", is_tls ? "tls.listen" : "legacy.listen"),
+                  LF_STR("reason", strerror(errno)));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    struct listener *l = &w->listeners[w->n_listeners++];
+    l->fd = fd;
+    l->is_tls = is_tls;
+    snprintf(l->name, sizeof(l->name), "%s", name);
+    return 0;
+}
+
+static void arm_listener(struct worker *w, size_t i)
+{
+    struct listener *l = &w->listeners[i];
+    if (!l->armed && l->fd >= 0 &&
+        loop_accept(w->loop, l->fd, tag_make(OP_ACCEPT, (uint32_t)i + 1, 0)) == 0)
+        l->armed = true;
+}
+
+int worker_listen(struct worker *w)
+{
+    for (size_t i = 0; i < w->cfg->tls.n_listen; i++)
+        if (listen_on(w, &w->cfg->tls.listen[i], true) != 0)
+            return -1;
+    if (listen_on(w, &w->cfg->legacy.listen, false) != 0)
+        return -1;
+    for (size_t i = 0; i < w->n_listeners; i++)
+        arm_listener(w, i);
+    if (w->id == 0) /* one admin endpoint; its /metrics and /aliases cover the group */
+        w->admin = admin_worker_new(w); /* optional: NULL keeps the relay running */
+    return 0;
+}
+
+/* How long a listener rests after accept ran out of fds or memory. */
+enum { ACCEPT_RETRY_MS = 100 };
+
+static void retry_accept(void *ctx, struct timer *timer)
+{
+    struct worker *w = ctx;
+    struct listener *l = (struct listener *)((char *)timer - offsetof(struct listener, retry));
+    if (!w->stopping)
+        arm_listener(w, (size_t)(l - w->listeners));
+}
+
+/* out_of_resources is true for accept errors that leave the connection in
+ * the backlog: accepting again at once fails again, so the loop would spin. */
+static bool out_of_resources(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+static void on_accept(struct worker *w, const struct loop_event *ev)
+{
+    uint32_t i = tag_ref(ev->tag).slot - 1;
+    struct listener *l = &w->listeners[i];
+    if (!ev->more)
+        l->armed = false;
+    if (ev->res >= 0) {
+        if (w->stopping)
+            close(ev->res);
+        else
+            conn_accepted(w, ev->res, l->is_tls);
+    } else if (ev->res != -ECANCELED) {
+        LOG_RATELIMITED(LOG_WARN, "accept failed", LF_STR("listener", l->name),
+                        LF_STR("reason", strerror(-ev->res)));
+        l->retry.fire = retry_accept;
+        l->retry.ctx = w;
+        if (!l->armed && out_of_resources(-ev->res) &&
+            timer_arm(&w->timers, &l->retry, w->now_ms + ACCEPT_RETRY_MS))
+            return;
+    }
+    if (!w->stopping)
+        arm_listener(w, i);
+}
+
+static void arm_signal(struct worker *w)
+{
+    loop_read(w->loop, w->signal_fd, &w->signal_info, sizeof(w->signal_info),
+              tag_make(OP_SIGNAL, 0, 0));
+}
+
+static void start_drain(struct worker *w, const char *signame)
+{
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    /* now_ms is as old as the last wake-up, which an idle loop makes seconds old. */
+    w->now_ms = timer_now_ms();
+    w->drain_deadline_ms = w->now_ms + w->cfg->runtime.drain_timeout_ms;
+    LOG_INFO("stopping: no new connections, draining transactions", LF_STR("signal", signame),
+             LF_UINT("pending", w->pending.open),
+             LF_UINT("drain_timeout_ms", w->cfg->runtime.drain_timeout_ms));
+    for (size_t i = 0; i < w->n_listeners; i++) {
+        struct listener *l = &w->listeners[i];
+        if (l->fd < 0)
+            continue;
+        /* shutdown() stops a listening socket at once; the accept armed on
+         * the ring keeps the file alive until the kernel tears the ring
+         * down, and until then a restarted gateway could neither bind the
+         * address nor stop that old socket from taking its connections. */
+        shutdown(l->fd, SHUT_RDWR);
+        loop_cancel_fd(w->loop, l->fd);
+        loop_close(w->loop, l->fd, LOOP_TAG_NONE);
+        l->fd = -1;
+    }
+}
+
+static void on_signal(struct worker *w, const struct loop_event *ev)
+{
+    if (ev->res == (int)sizeof(struct signalfd_siginfo)) {
+        const struct signalfd_siginfo *si = &w->signal_info;
+        if (si->ssi_signo == SIGTERM || si->ssi_signo == SIGINT) {
+            for (unsigned i = 0; w->group && i < w->group->n; i++)
+                if (i != w->id)
+                    handoff_request_stop(w->group->mesh, i);
+            start_drain(w, si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        } else if (si->ssi_signo == SIGHUP && reload_worker(w)) {
+            metrics_inc(&w->metrics, M_RELOAD_OK);
+            if (w->admin)
+                admin_worker_reloaded(w->admin);
+        } else if (si->ssi_signo == SIGHUP) {
+            metrics_inc(&w->metrics, M_RELOAD_FAILED);
+        }
+    }
+    arm_signal(w);
+}
+
+static void arm_wake(struct worker *w)
+{
+    loop_read(w->loop, handoff_eventfd(w->group->mesh, w->id), &w->wake_value,
+              sizeof(w->wake_value), tag_make(OP_HANDOFF, WAKE_EVENTFD, 0));
+}
+
+void worker_wake(struct worker *w, unsigned to)
+{
+    struct handoff_mesh *m = w->group->mesh;
+    if (!handoff_claim_wake(m, to))
+        return;
+    if (loop_msg(w->loop, w->group->workers[to].loop, tag_make(OP_HANDOFF, WAKE_MSG_RING, 0),
+                 tag_make(OP_HANDOFF, WAKE_MSG_REFUSED, to)) != 0)
+        handoff_wake_eventfd(m, to);
+}
+
+void worker_install(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx)
+{
+    /* Connections keep the ctx they were made with and the snapshot their
+     * routes point into (they hold references); new ones use these. */
+    struct cfg_snapshot *old_cfg = w->cfg;
+    struct tls_ctx *old_ctx = w->tls_ctx;
+    w->cfg = cfg_ref(cfg);
+    w->tls_ctx = tls_ctx_ref(tls_ctx);
+    cfg_unref(old_cfg);
+    tls_ctx_unref(old_ctx);
+    worker_cache_names(w);
+}
+
+/* HANDOFF_BATCH bounds the records taken from one worker per wake-up, so
+ * that a busy sender cannot starve this worker's own connections. */
+enum { HANDOFF_BATCH = 256 };
+
+/* on_handoff runs when another worker woke this one: control first (a new
+ * configuration applies to the messages drained after it), then every
+ * inbound channel until empty. */
+static void on_handoff(struct worker *w, const struct loop_event *ev)
+{
+    struct handoff_mesh *m = w->group->mesh;
+    enum handoff_wake how = (enum handoff_wake)tag_ref(ev->tag).slot;
+    if (how == WAKE_MSG_REFUSED) { /* the wake-up is still ours to deliver */
+        handoff_wake_eventfd(m, tag_ref(ev->tag).gen);
+        return;
+    }
+    handoff_woken(m, w->id);
+    bool stop = false;
+    struct reload_payload *reload = handoff_take_control(m, w->id, &stop);
+    if (reload) {
+        worker_install(w, reload->cfg, reload->tls_ctx);
+        reload_payload_free(reload);
+        metrics_inc(&w->metrics, M_RELOAD_OK);
+    }
+    if (stop)
+        start_drain(w, "SIGTERM");
+    bool more = false;
+    for (unsigned from = 0; from < w->group->n; from++) {
+        const struct handoff_msg *msg;
+        const char *bytes;
+        unsigned taken = 0;
+        while (from != w->id && (msg = handoff_next(m, from, w->id, &bytes)) != NULL) {
+            relay_handoff(w, msg, bytes);
+            handoff_done(m, from, w->id);
+            if (++taken == HANDOFF_BATCH) { /* the rest after this worker's own events */
+                more = true;
+                break;
+            }
+        }
+    }
+    if (more && handoff_claim_wake(m, w->id))
+        handoff_wake_eventfd(m, w->id);
+    if (how == WAKE_EVENTFD)
+        arm_wake(w);
+}
+
+/* BRIDGE_MS: how stale another worker's share of a /metrics scrape may be. */
+enum { BRIDGE_MS = 100 };
+
+static void bridge(void *ctx, struct timer *timer)
+{
+    struct worker *w = ctx;
+    metrics_bridge_absorb(w);
+    timer_arm(&w->timers, timer, w->now_ms + BRIDGE_MS);
+}
+
+static void dispatch(void *ctx, const struct loop_event *ev)
+{
+    struct worker *w = ctx;
+    /* worker_run read the clock before the loop slept: without a fresh
+     * reading, deadlines and durations started here would date from before
+     * the wait. CLOCK_MONOTONIC is a vDSO read, not a system call. */
+    w->now_ms = timer_now_ms();
+    switch (tag_op(ev->tag)) {
+    case OP_ACCEPT:
+        on_accept(w, ev);
+        break;
+    case OP_SIGNAL:
+        on_signal(w, ev);
+        break;
+    case OP_HANDOFF:
+        on_handoff(w, ev);
+        break;
+    case OP_DNS:
+        dns_routes_on_event(w->dns, ev);
+        break;
+    case OP_ADMIN:
+    case OP_PROBE:
+        if (w->admin)
+            admin_worker_on_event(w->admin, ev);
+        break;
+    default:
+        conn_on_event(w, ev);
+        break;
+    }
+}
+
+/* close_all ends every connection: TLS ones with close_notify (R-5923-21:
+ * the drain has finished or abandoned their transactions). */
+static void close_all(struct worker *w)
+{
+    for (uint32_t i = 1; i <= w->conns.high; i++) {
+        struct conn *c = conn_at(&w->conns, i);
+        if (c->state != CONN_FREE && c->state != CONN_DEAD && c->state != CONN_CLOSING)
+            conn_close(w, c, CLOSE_GRACEFUL, "shutdown");
+    }
+}
+
+int worker_run(struct worker *w, int signal_fd)
+{
+    w->signal_fd = signal_fd;
+    if (signal_fd >= 0)
+        arm_signal(w);
+    if (w->group) {
+        arm_wake(w);
+        if (w->id != 0) { /* worker 0 refreshes its own registry at each scrape */
+            w->bridge.fire = bridge;
+            w->bridge.ctx = w;
+            timer_arm(&w->timers, &w->bridge, w->now_ms + BRIDGE_MS);
+        }
+    }
+    bool closing_all = false;
+    for (;;) {
+        w->now_ms = timer_now_ms();
+        timer_run(&w->timers, w->now_ms);
+        if (w->stopping) {
+            if (!closing_all && (w->pending.open == 0 || w->now_ms >= w->drain_deadline_ms)) {
+                if (w->pending.open)
+                    LOG_WARN("drain timeout: abandoning transactions",
+                             LF_UINT("pending", w->pending.open));
+                close_all(w);
+                closing_all = true;
+            }
+            if (closing_all && w->conns.used == 0)
+                return 0;
+        }
+        int64_t wait = timer_next_ms(&w->timers, w->now_ms);
+        if (w->stopping && (wait < 0 || wait > 100))
+            wait = 100; /* re-check the drain condition */
+        int n = loop_run_once(w->loop, wait);
+        if (n >= 0)
+            metrics_observe_batch(&w->metrics, (uint64_t)n);
+        if (n < 0 && n != -EINTR) {
+            LOG_ERROR("event loop failed", LF_STR("reason", strerror(-n)));
+            return -1;
+        }
+    }
+}

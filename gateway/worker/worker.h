@@ -1,0 +1,151 @@
+/* worker: one event-loop thread's whole world — its loop, listeners,
+ * connection table, pending transactions, timers, buffer pools and metrics.
+ *
+ * Owns every connection and buffer of its thread. Borrows the configuration
+ * snapshot and TLS context (holds a reference to each) and, with several
+ * workers, the worker_group. Never touches another worker's state: workers
+ * meet only in the group's peer index and hand-off channels. */
+#ifndef REUSEGW_WORKER_H
+#define REUSEGW_WORKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/signalfd.h>
+
+#include "core/buf.h"
+#include "conn/conn.h"
+#include "conn/conn_limits.h"
+#include "core/loop.h"
+#include "core/metrics.h"
+#include "relay/pending.h"
+#include "core/timer.h"
+#include "conn/types.h"
+
+struct admin_worker;
+struct handoff_mesh;
+struct peer_index;
+struct cfg_snapshot;
+struct dns_routes;
+struct tls_ctx;
+struct tls_session_cache;
+
+#define WORKER_MAX_LISTENERS 17 /* tls.listen addresses + legacy.listen */
+
+/* listener is one bound, listening socket. */
+struct listener {
+    int fd;
+    bool is_tls; /* tls.listen (peers) or legacy.listen (egress) */
+    bool armed;
+    struct timer retry; /* re-arms accept after fds or memory ran out */
+    char name[300];     /* "host:port" for logs */
+};
+
+struct worker;
+
+/* worker_group is what N > 1 workers share; owned by gateway.c, which
+ * creates it before and frees it after every worker. One worker has none. */
+struct worker_group {
+    unsigned n;
+    struct worker *workers;   /* [n]; worker 0 runs the admin endpoint */
+    struct peer_index *index; /* every worker's indexed TLS connections */
+    struct handoff_mesh *mesh;
+};
+
+#define WORKER_MAX 64 /* runtime.workers (and auto) is capped here */
+
+struct worker {
+    struct cfg_snapshot *cfg;
+    struct tls_ctx *tls_ctx;
+    struct tls_session_cache *tls_sessions; /* client sessions, so re-dials resume */
+    struct loop *loop;
+    struct conn_table conns;
+    struct pending_table pending;
+    struct timer_heap timers;
+    struct buf_pool out_pool;   /* out and hold queues */
+    struct buf_pool in_pool;    /* one framing block per busy connection */
+    struct limits_state limits; /* handshake admission (conn_limits.h) */
+    struct metrics metrics;     /* its event counts: /metrics and the exit line */
+    struct dns_routes *dns;     /* resolver and requests waiting on it */
+    struct admin_worker *admin; /* admin endpoint; NULL when not bound */
+    struct listener listeners[WORKER_MAX_LISTENERS];
+    size_t n_listeners;
+    uint64_t now_ms;
+    bool stopping;
+    uint64_t drain_deadline_ms;
+    int signal_fd;
+    struct signalfd_siginfo signal_info;
+    /* Text forms of configured addresses, formatted once per snapshot so
+     * the per-message path never formats: identity.sent_by, then
+     * legacy.forward_to and legacy.listen. */
+    char sent_by[300];
+    size_t sent_by_len;
+    char legacy_names[2][300];
+    size_t legacy_name_lens[2];
+    char *scratch; /* one rewritten message; max_message_bytes + slack */
+    size_t scratch_size;
+    /* With several workers: a request coming back for re-routing, restored
+     * to the legacy proxy's bytes (scratch_size); |local_only| while it is
+     * routed again, so that it goes no further than this worker. */
+    char *reroute;
+    bool local_only;
+    /* With several workers: its group and id, the buffer its wake-up
+     * eventfd is read into, and the timer that refreshes its registry for
+     * worker 0's scrapes. */
+    struct worker_group *group;
+    unsigned id;
+    uint64_t wake_value;
+    struct timer bridge;
+};
+
+/* worker_share is this worker's part of a process-wide limit |value|:
+ * ceil(value / workers); |value| itself with one worker. */
+static inline uint32_t worker_share(const struct worker *w, uint32_t value)
+{
+    unsigned n = w->group ? w->group->n : 1;
+    return (uint32_t)(((uint64_t)value + n - 1) / n);
+}
+
+/* worker_init prepares |w| for |cfg| and |tls_ctx| (references taken) and
+ * creates its loop. Returns 0 or -errno (logged). Release with
+ * worker_free. */
+int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx);
+
+/* worker_init_member is worker_init for worker |id| of |group| (borrowed
+ * for the worker's life): its tables are sized by its share of the limits
+ * and its index changes are mirrored into the group's peer index. */
+int worker_init_member(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx,
+                       struct worker_group *group, unsigned id);
+
+/* worker_cache_names refreshes the text forms above from |w->cfg|; call it
+ * whenever the snapshot changes. */
+void worker_cache_names(struct worker *w);
+
+/* worker_free closes every socket and releases everything. */
+void worker_free(struct worker *w);
+
+/* worker_listen binds and listens on every tls.listen address and
+ * legacy.listen (SO_REUSEADDR; in a group also SO_REUSEPORT, so every
+ * worker has its own socket and the kernel spreads connections), and
+ * worker 0 opens the admin endpoint. Returns 0, or -1 after logging which
+ * address failed and why. */
+int worker_listen(struct worker *w);
+
+/* worker_run runs the loop until SIGTERM/SIGINT has drained. Signals must
+ * be blocked in the calling thread; |signal_fd| is a signalfd for them, or
+ * -1 in a group member that hears of them through its mailbox (worker 0
+ * reads the signalfd and tells the others). Returns 0 on a clean stop, -1
+ * on a loop failure (logged). */
+int worker_run(struct worker *w, int signal_fd);
+
+/* worker_wake wakes worker |to| of |w|'s group after |w| posted to it:
+ * IORING_OP_MSG_RING from |w|'s ring to |to|'s, leaving with |w|'s next
+ * turn; the eventfd where the backend cannot (epoll) or the kernel
+ * refused. Nothing when |to| is already due to wake. */
+void worker_wake(struct worker *w, unsigned to);
+
+/* worker_install swaps |cfg| and |tls_ctx| in (references taken) for new
+ * connections and requests: a reload, once vetted by reload.h. */
+void worker_install(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx);
+
+#endif
