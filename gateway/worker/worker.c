@@ -42,6 +42,12 @@ enum {
 
 static void dispatch(void *ctx, const struct loop_event *ev);
 
+/* note_key_log sets the key log gauge (held by worker 0) from |w->cfg|. */
+static void note_key_log(struct worker *w)
+{
+    metrics_set(&w->metrics, M_TLS_KEY_LOG_ENABLED, w->id == 0 && w->cfg->tls.key_log != NULL);
+}
+
 int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx)
 {
     return worker_init_member(w, cfg, tls_ctx, NULL, 0);
@@ -83,6 +89,7 @@ int worker_init_member(struct worker *w, struct cfg_snapshot *cfg, struct tls_ct
             return -ENOMEM;
     }
     metrics_set(&w->metrics, M_WORKERS, id == 0 ? (group ? group->n : 1) : 0);
+    note_key_log(w);
     struct loop_options lo = {
         .entries = RING_ENTRIES,
         .recv_buffer_count = RECV_BUFFER_COUNT,
@@ -365,6 +372,7 @@ void worker_install(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *
     cfg_unref(old_cfg);
     tls_ctx_unref(old_ctx);
     worker_cache_names(w);
+    note_key_log(w);
 }
 
 /* HANDOFF_BATCH bounds the records taken from one worker per wake-up, so

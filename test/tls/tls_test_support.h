@@ -34,6 +34,10 @@ const char *pki_path(const char *name);
 struct tls_ctx *pki_ctx_new(const char *leaf, bool client_cert_required, bool require_sip_eku,
                             bool max_tls12);
 
+/* pki_ctx_with is pki_ctx_new for any other |opts|: their certificate,
+ * key and CA files are replaced by <leaf>'s and the test CA. */
+struct tls_ctx *pki_ctx_with(const char *leaf, struct tls_ctx_options opts);
+
 /* pump_ciphertext moves every pending ciphertext byte from |from| to |to|;
  * returns the number of bytes moved. */
 size_t pump_ciphertext(struct tls_conn *from, struct tls_conn *to);
