@@ -1,4 +1,4 @@
-/* admin_worker: admin hooks over a worker's state. */
+/* admin_worker: admin hooks over the view a worker hands its endpoint. */
 #include "admin/admin_worker.h"
 
 #include <arpa/inet.h>
@@ -16,13 +16,12 @@
 #include "conn/peer_index.h"
 #include "core/strbuf.h"
 #include "tls/identities.h"
-#include "conn/types.h"
-#include "worker/worker.h"
+#include "conn/conn.h"
 
 enum { PROBE_INTERVAL_MS = 5000 };
 
 struct admin_worker {
-    struct worker *w;
+    struct admin_view view;
     struct admin_server *server;
     struct admin_probe probe;
     int64_t cert_not_after;
@@ -32,22 +31,17 @@ struct admin_worker {
 static void readiness(void *ctx, struct admin_readiness *out)
 {
     struct admin_worker *aw = ctx;
-    const struct worker *w = aw->w;
-    out->listeners_bound = w->n_listeners == w->cfg->tls.n_listen + 1;
-    out->certificate_loaded = w->tls_ctx != NULL;
+    aw->view.state(aw->view.ctx, out);
     out->legacy_reachable = aw->probe.reachable;
-    out->draining = w->stopping;
 }
 
 static size_t render_metrics(void *ctx, char *buf, size_t cap)
 {
     struct admin_worker *aw = ctx;
-    metrics_bridge_absorb(aw->w); /* the others refresh theirs on a timer */
-    const struct worker_group *g = aw->w->group;
-    const struct metrics *regs[WORKER_MAX];
-    size_t n = g ? g->n : 1;
-    for (size_t i = 0; i < n; i++)
-        regs[i] = g ? &g->workers[i].metrics : &aw->w->metrics;
+    /* The others refresh theirs on a timer. */
+    metrics_bridge_absorb(aw->view.conns, aw->view.metrics);
+    const struct metrics *regs[ADMIN_MAX_REGISTRIES];
+    size_t n = aw->view.registries(aw->view.ctx, regs, ADMIN_MAX_REGISTRIES);
     struct metrics_info info = {
         .io_backend = aw->backend, .cert_not_after = aw->cert_not_after, .now = time(NULL)};
     return metrics_render(regs, n, &info, buf, cap);
@@ -107,16 +101,16 @@ static void put_alias_row(void *ctx, const struct peer_row_view *row)
 static size_t render_aliases(void *ctx, char *buf, size_t cap)
 {
     struct admin_worker *aw = ctx;
-    const struct worker *w = aw->w;
+    const struct conn_table *conns = aw->view.conns;
     struct alias_list l = {.j = {.buf = buf, .cap = cap}, .first = true};
     if (cap)
         buf[0] = '\0';
     strbuf_printf(&l.j, "[");
-    if (w->group) {
-        peer_index_each(w->group->index, put_alias_row, &l);
+    if (aw->view.index) {
+        peer_index_each(aw->view.index, put_alias_row, &l);
     } else {
-        for (uint32_t i = 1; i <= w->conns.high; i++) {
-            const struct conn *c = conn_at(&w->conns, i);
+        for (uint32_t i = 1; i <= conns->high; i++) {
+            const struct conn *c = conn_at(conns, i);
             if (c->state == CONN_OPEN && c->kind == CONN_TLS_IN && c->key.family != 0)
                 put_alias(&l, &c->key, 0, i, c->ids);
         }
@@ -125,27 +119,27 @@ static size_t render_aliases(void *ctx, char *buf, size_t cap)
     return l.j.len;
 }
 
-struct admin_worker *admin_worker_new(struct worker *w)
+struct admin_worker *admin_worker_new(const struct admin_view *view)
 {
     struct admin_worker *aw = calloc(1, sizeof(*aw));
     if (!aw)
         return NULL;
-    aw->w = w;
+    aw->view = *view;
+    const struct cfg_snapshot *cfg = view->cfg;
     aw->probe.fd = -1; /* nothing to close until the probe starts */
-    metrics_bridge_backend(w->loop, aw->backend, sizeof(aw->backend));
-    aw->cert_not_after = metrics_cert_not_after(w->cfg->tls.certificate);
+    metrics_bridge_backend(view->loop, aw->backend, sizeof(aw->backend));
+    aw->cert_not_after = metrics_cert_not_after(cfg->tls.certificate);
     struct admin_hooks hooks = {
         .ctx = aw, .readiness = readiness, .metrics = render_metrics, .aliases = render_aliases};
-    aw->server = admin_new(w->loop, &w->timers, &w->cfg->admin.listen, OP_ADMIN, &hooks);
-    if (!aw->server ||
-        !admin_probe_start(&aw->probe, w->loop, &w->timers, &w->cfg->legacy.forward_to, OP_PROBE,
-                           PROBE_INTERVAL_MS)) {
+    aw->server = admin_new(view->loop, view->timers, &cfg->admin.listen, OP_ADMIN, &hooks);
+    if (!aw->server || !admin_probe_start(&aw->probe, view->loop, view->timers,
+                                          &cfg->legacy.forward_to, OP_PROBE, PROBE_INTERVAL_MS)) {
         LOG_ERROR("running without the admin endpoint (/metrics, /healthz, /ready)");
         admin_worker_free(aw);
         return NULL;
     }
     char name[300];
-    cfg_hostport_format(&w->cfg->admin.listen, name, sizeof(name));
+    cfg_hostport_format(&cfg->admin.listen, name, sizeof(name));
     LOG_INFO("admin endpoint listening", LF_STR("address", name),
              LF_UINT("port", admin_port(aw->server)));
     return aw;
@@ -160,9 +154,9 @@ void admin_worker_free(struct admin_worker *aw)
     free(aw);
 }
 
-void admin_worker_reloaded(struct admin_worker *aw)
+void admin_worker_reloaded(struct admin_worker *aw, const struct cfg_snapshot *cfg)
 {
-    aw->cert_not_after = metrics_cert_not_after(aw->w->cfg->tls.certificate);
+    aw->cert_not_after = metrics_cert_not_after(cfg->tls.certificate);
 }
 
 void admin_worker_on_event(struct admin_worker *aw, const struct loop_event *ev)

@@ -9,17 +9,16 @@
 
 #include "core/loop.h"
 #include "core/metrics.h"
-#include "worker/worker.h"
+#include "conn/conn.h"
 
-void metrics_bridge_absorb(struct worker *w)
+void metrics_bridge_absorb(const struct conn_table *table, struct metrics *m)
 {
-    struct metrics *m = &w->metrics;
     /* Connections by kind and state, and alias rows (inbound TLS
      * connections indexed under an alias key), counted afresh. */
     uint64_t conns[METRIC_CONN_KINDS * METRIC_CONN_STATES] = {0};
     uint64_t rows = 0;
-    for (uint32_t i = 1; i <= w->conns.high; i++) {
-        const struct conn *cn = conn_at(&w->conns, i);
+    for (uint32_t i = 1; i <= table->high; i++) {
+        const struct conn *cn = conn_at(table, i);
         if (cn->state == CONN_FREE || cn->kind >= METRIC_CONN_KINDS)
             continue;
         conns[cn->kind * METRIC_CONN_STATES + (unsigned)(cn->state - CONN_CONNECTING)]++;

@@ -1,36 +1,32 @@
-/* conn: the worker's table of connection slots and the (address, port) index
- * that routing uses to find a TLS connection whose identities cover a domain.
+/* conn/ — the connection layer (this header is its manual).
  *
+ * Owns every socket of a worker and what rides on it: the slot table and
+ * its (address, port) index (this file, conn.c), the receive / send /
+ * back-pressure / close life on the loop (conn_io.h), accepting, dialling
+ * with failover and mirrors (conn_open.h), the TLS glue to tls/ (tlsio.h),
+ * the abuse limits (conn_limits.h), the connection log (conn_log.h), the
+ * transparent-mode destination (transparent.h), the process-wide peer
+ * index (peer_index.h) and the key both indexes hash (conn_key.h). Its
+ * context is struct conn_layer (conn-t.h, conn_layer.h).
+ *
+ * Borrows the worker's loop, timers, registry, configuration snapshot and
+ * TLS context, all handed in through struct conn_layer. Never parses SIP
+ * beyond framing and never names a layer above it: complete messages,
+ * framing errors and dial failures go up through the one callback set the
+ * layer above registers (struct conn_events).
+ *
+ * conn: the table of connection slots and the (address, port) index that
+ * routing uses to find a TLS connection whose identities cover a domain.
  * Owns the slot array and the index buckets. Borrows the identity sets it
- * compares (connections own them). Never touches sockets, buffers or TLS:
- * opening and closing is the worker's job. */
+ * compares (connections own them). Never touches sockets, buffers or TLS. */
 #ifndef REUSEGW_CONN_H
 #define REUSEGW_CONN_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "conn/types.h"
-
-struct peer_index;
-
-/* conn_table holds up to |capacity| connections; slots are handed out from a
- * high-water mark and recycled through a free list, so untouched capacity
- * costs no memory pages. */
-struct conn_table {
-    struct conn *slots;
-    uint32_t capacity;
-    uint32_t used;          /* live connections */
-    uint32_t high;          /* slots ever handed out */
-    uint32_t free_head;     /* slot+1 of the first recycled slot */
-    uint32_t *buckets;      /* index heads (slot+1) */
-    uint32_t *peer_buckets; /* per-peer-IP heads (slot+1) */
-    uint32_t bucket_mask;
-    /* With several workers: the shared index every change of this table's
-     * index is mirrored into (borrowed), and this worker's id there. */
-    struct peer_index *shared;
-    uint8_t worker_id;
-};
+#include "conn/conn-t.h"
+#include "conn/conn_key.h"
 
 /* conn_table_init sizes the table; false when out of memory. */
 bool conn_table_init(struct conn_table *t, uint32_t capacity);
@@ -60,16 +56,6 @@ struct conn *conn_at(const struct conn_table *t, uint32_t slot);
 /* conn_kind_name names |c|'s kind for logs: "tls-in", "tls-out", "mirror"
  * or "egress". */
 const char *conn_kind_name(const struct conn *c);
-
-/* conn_key_from_sockaddr fills |key| from an IPv4/IPv6 address with |port|
- * overriding the address's own port when nonzero. False for other families. */
-bool conn_key_from_sockaddr(struct conn_key *key, const struct sockaddr *sa, uint16_t port);
-
-/* conn_key_hash hashes the meaningful bytes of |key|. */
-uint32_t conn_key_hash(const struct conn_key *key);
-
-/* conn_key_eq compares two keys (family, address, port). */
-bool conn_key_eq(const struct conn_key *a, const struct conn_key *b);
 
 /* conn_index_find_inbound returns an inbound (server-role alias) connection
  * indexed under |key|, whatever its identities, or NULL. */

@@ -9,11 +9,12 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "conn/conn.h"
 #include "conn/conn_internal.h"
 #include "conn/conn_log.h"
 #include "conn/conn_limits.h"
+#include "conn/tlsio.h"
 #include "core/log.h"
-#include "relay/relay.h"
 #include "tls/conn.h"
 #include "tls/identities.h"
 
@@ -29,97 +30,97 @@ size_t conn_backlog(const struct conn *c)
     return c->out.bytes + c->hold.bytes;
 }
 
-void conn_arm_recv(struct worker *w, struct conn *c)
+void conn_arm_recv(struct conn_layer *cl, struct conn *c)
 {
     if (c->recv_armed || c->read_paused || c->fd < 0 || !conn_is_live(c) ||
         c->state == CONN_CONNECTING)
         return;
-    struct conn_ref r = conn_ref_of(&w->conns, c);
-    if (loop_recv(w->loop, c->fd, tag_make(OP_RECV, r.slot, r.gen)) == 0)
+    struct conn_ref r = conn_ref_of(&cl->conns, c);
+    if (loop_recv(cl->loop, c->fd, tag_make(OP_RECV, r.slot, r.gen)) == 0)
         c->recv_armed = true;
 }
 
-void conn_maybe_release(struct worker *w, struct conn *c)
+void conn_maybe_release(struct conn_layer *cl, struct conn *c)
 {
     if (c->state == CONN_DEAD && !c->recv_armed && !c->send_inflight && !c->op_inflight)
-        conn_release(&w->conns, c);
+        conn_release(&cl->conns, c);
 }
 
-static void wake_waiters(struct worker *w, struct conn *dst)
+static void wake_waiters(struct conn_layer *cl, struct conn *dst)
 {
-    struct conn_ref me = conn_ref_of(&w->conns, dst);
+    struct conn_ref me = conn_ref_of(&cl->conns, dst);
     uint32_t slot = dst->waiters;
     dst->waiters = 0;
     while (slot) {
-        struct conn *src = conn_at(&w->conns, slot);
+        struct conn *src = conn_at(&cl->conns, slot);
         slot = src->waiter_next;
         src->waiter_next = 0;
         if (!conn_ref_eq(src->blocked_on, me))
             continue;
         src->blocked_on = (struct conn_ref){0};
         src->read_paused = false;
-        conn_arm_recv(w, src);
+        conn_arm_recv(cl, src);
     }
 }
 
 /* unwait takes |src| out of the waiting list of the connection it waits on,
  * so that the list never runs through a released slot. */
-static void unwait(struct worker *w, struct conn *src)
+static void unwait(struct conn_layer *cl, struct conn *src)
 {
-    struct conn *dst = conn_get(&w->conns, src->blocked_on);
+    struct conn *dst = conn_get(&cl->conns, src->blocked_on);
     src->blocked_on = (struct conn_ref){0};
     if (!dst)
         return;
-    uint32_t me = conn_ref_of(&w->conns, src).slot;
+    uint32_t me = conn_ref_of(&cl->conns, src).slot;
     uint32_t *link = &dst->waiters;
     while (*link) {
         if (*link == me) {
             *link = src->waiter_next;
             break;
         }
-        link = &conn_at(&w->conns, *link)->waiter_next;
+        link = &conn_at(&cl->conns, *link)->waiter_next;
     }
     src->waiter_next = 0;
 }
 
-void conn_throttle(struct worker *w, struct conn *src, struct conn *dst)
+void conn_throttle(struct conn_layer *cl, struct conn *src, struct conn *dst)
 {
-    if (src == dst || src->read_paused || conn_backlog(dst) <= w->cfg->limits.max_buffered_bytes)
+    if (src == dst || src->read_paused || conn_backlog(dst) <= cl->cfg->limits.max_buffered_bytes)
         return;
     src->read_paused = true;
-    src->blocked_on = conn_ref_of(&w->conns, dst);
+    src->blocked_on = conn_ref_of(&cl->conns, dst);
     src->waiter_next = dst->waiters;
-    dst->waiters = conn_ref_of(&w->conns, src).slot;
+    dst->waiters = conn_ref_of(&cl->conns, src).slot;
     if (src->recv_armed) {
-        struct conn_ref r = conn_ref_of(&w->conns, src);
-        loop_cancel(w->loop, tag_make(OP_RECV, r.slot, r.gen));
+        struct conn_ref r = conn_ref_of(&cl->conns, src);
+        loop_cancel(cl->loop, tag_make(OP_RECV, r.slot, r.gen));
     }
     /* Warn: a reader that stays this slow is closed by send_timeout. */
-    limits_hit(&w->metrics, LIMIT_MAX_BUFFERED_BYTES);
+    limits_hit(cl->metrics, LIMIT_MAX_BUFFERED_BYTES);
     LOG_RATELIMITED(LOG_WARN, "limits.max_buffered_bytes reached; pausing reads",
                     LF_STR("conn", conn_kind_name(src)), LF_STR("slow", conn_kind_name(dst)),
                     LF_UINT("queued", conn_backlog(dst)),
-                    LF_UINT("max_buffered_bytes", w->cfg->limits.max_buffered_bytes));
+                    LF_UINT("max_buffered_bytes", cl->cfg->limits.max_buffered_bytes));
 }
 
 /* finish_close drops every resource of |c| and closes its socket; the slot
  * is released once the loop has returned every operation on it. */
-void conn_finish_close(struct worker *w, struct conn *c)
+void conn_finish_close(struct conn_layer *cl, struct conn *c)
 {
     if (!conn_is_live(c))
         return;
-    conn_log_closed(w, c);
-    limits_handshake_over(w, c);
+    conn_log_closed(cl, c);
+    limits_handshake_over(cl, c);
     c->state = CONN_DEAD;
-    timer_disarm(&w->timers, &c->timer);
-    conn_index_remove(&w->conns, c);
-    conn_peer_untrack(&w->conns, c);
-    unwait(w, c);
-    wake_waiters(w, c);
-    buf_pool_put(&w->in_pool, c->in);
+    timer_disarm(cl->timers, &c->timer);
+    conn_index_remove(&cl->conns, c);
+    conn_peer_untrack(&cl->conns, c);
+    unwait(cl, c);
+    wake_waiters(cl, c);
+    buf_pool_put(&cl->in_pool, c->in);
     c->in = NULL;
-    buf_queue_clear(&c->out, &w->out_pool);
-    buf_queue_clear(&c->hold, &w->out_pool);
+    buf_queue_clear(&c->out, &cl->out_pool);
+    buf_queue_clear(&c->hold, &cl->out_pool);
     tls_conn_free(c->tls);
     c->tls = NULL;
     tls_identities_unref(c->ids);
@@ -127,27 +128,27 @@ void conn_finish_close(struct worker *w, struct conn *c)
     cfg_unref(c->route_cfg);
     c->route_cfg = NULL;
     if (c->fd >= 0) {
-        struct conn_ref r = conn_ref_of(&w->conns, c);
-        loop_cancel_fd(w->loop, c->fd);
-        if (loop_close(w->loop, c->fd, tag_make(OP_CLOSE, r.slot, r.gen)) == 0)
+        struct conn_ref r = conn_ref_of(&cl->conns, c);
+        loop_cancel_fd(cl->loop, c->fd);
+        if (loop_close(cl->loop, c->fd, tag_make(OP_CLOSE, r.slot, r.gen)) == 0)
             c->op_inflight = true;
         else
             close(c->fd);
         c->fd = -1;
     }
-    struct conn *partner = conn_get(&w->conns, c->partner);
+    struct conn *partner = conn_get(&cl->conns, c->partner);
     c->partner = (struct conn_ref){0};
     if (partner) {
         partner->partner = (struct conn_ref){0};
         /* A mirror dies with its TLS connection; a TLS connection outlives
          * its mirror, which is reopened on next use. */
         if (partner->kind == CONN_MIRROR)
-            conn_close(w, partner, CLOSE_FLUSH, "tls connection closed");
+            conn_close(cl, partner, CLOSE_FLUSH, "tls connection closed");
     }
-    conn_maybe_release(w, c);
+    conn_maybe_release(cl, c);
 }
 
-void conn_flush(struct worker *w, struct conn *c)
+void conn_flush(struct conn_layer *cl, struct conn *c)
 {
     if (c->send_inflight || c->fd < 0 || c->state == CONN_CONNECTING || !conn_is_live(c))
         return;
@@ -155,58 +156,58 @@ void conn_flush(struct worker *w, struct conn *c)
     size_t n = buf_queue_peek(&c->out, &data);
     if (n == 0) {
         if (c->state == CONN_CLOSING)
-            conn_finish_close(w, c);
+            conn_finish_close(cl, c);
         return;
     }
-    struct conn_ref r = conn_ref_of(&w->conns, c);
-    if (loop_send(w->loop, c->fd, data, n, tag_make(OP_SEND, r.slot, r.gen)) == 0) {
+    struct conn_ref r = conn_ref_of(&cl->conns, c);
+    if (loop_send(cl->loop, c->fd, data, n, tag_make(OP_SEND, r.slot, r.gen)) == 0) {
         c->send_inflight = true;
-        limits_note_send_started(w, c);
+        limits_note_send_started(cl, c);
     }
 }
 
-void conn_close(struct worker *w, struct conn *c, enum conn_close_mode mode, const char *why)
+void conn_close(struct conn_layer *cl, struct conn *c, enum conn_close_mode mode, const char *why)
 {
     if (!conn_is_live(c) || c->state == CONN_CLOSING)
         return;
     LOG_DEBUG("closing connection", LF_STR("conn", conn_kind_name(c)), LF_STR("why", why));
     c->close_why = why;
-    limits_handshake_over(w, c);
-    conn_index_remove(&w->conns, c);
+    limits_handshake_over(cl, c);
+    conn_index_remove(&cl->conns, c);
     if (mode == CLOSE_ABORT || c->state == CONN_CONNECTING) {
-        conn_finish_close(w, c);
+        conn_finish_close(cl, c);
         return;
     }
-    if (mode == CLOSE_GRACEFUL && c->tls && c->state == CONN_OPEN && !tlsio_close_notify(w, c))
+    if (mode == CLOSE_GRACEFUL && c->tls && c->state == CONN_OPEN && !tlsio_close_notify(cl, c))
         return;
     c->state = CONN_CLOSING;
-    buf_queue_clear(&c->hold, &w->out_pool);
-    conn_arm_timer(w, c, CLOSE_GRACE_MS);
-    conn_flush(w, c);
+    buf_queue_clear(&c->hold, &cl->out_pool);
+    conn_arm_timer(cl, c, CLOSE_GRACE_MS);
+    conn_flush(cl, c);
 }
 
-bool conn_send(struct worker *w, struct conn *c, const void *data, size_t len)
+bool conn_send(struct conn_layer *cl, struct conn *c, const void *data, size_t len)
 {
     if (!conn_is_live(c) || c->state == CONN_CLOSING)
         return false;
     if (c->tls && c->state == CONN_OPEN)
-        return tlsio_write(w, c, data, len);
+        return tlsio_write(cl, c, data, len);
     if (c->tls || c->kind == CONN_TLS_OUT || c->kind == CONN_TLS_IN ||
         c->state == CONN_CONNECTING) {
         uint32_t prefix = (uint32_t)len;
-        if (c->hold.bytes + sizeof(prefix) + len > w->cfg->limits.max_buffered_bytes)
+        if (c->hold.bytes + sizeof(prefix) + len > cl->cfg->limits.max_buffered_bytes)
             return false;
-        if (!buf_queue_append(&c->hold, &w->out_pool, &prefix, sizeof(prefix)))
+        if (!buf_queue_append(&c->hold, &cl->out_pool, &prefix, sizeof(prefix)))
             return false;
-        if (!buf_queue_append(&c->hold, &w->out_pool, data, len)) {
-            buf_queue_clear(&c->hold, &w->out_pool); /* never leave a torn frame */
+        if (!buf_queue_append(&c->hold, &cl->out_pool, data, len)) {
+            buf_queue_clear(&c->hold, &cl->out_pool); /* never leave a torn frame */
             return false;
         }
         return true;
     }
-    if (!buf_queue_append(&c->out, &w->out_pool, data, len))
+    if (!buf_queue_append(&c->out, &cl->out_pool, data, len))
         return false;
-    conn_flush(w, c);
+    conn_flush(cl, c);
     return true;
 }
 
@@ -224,17 +225,17 @@ static void queue_copy(struct buf_queue *q, struct buf_pool *pool, void *dst, si
     }
 }
 
-size_t conn_held_next(struct worker *w, struct conn *c, char *buf, size_t cap)
+size_t conn_held_next(struct conn_layer *cl, struct conn *c, char *buf, size_t cap)
 {
     uint32_t len;
     if (c->hold.bytes < sizeof(len))
         return 0;
-    queue_copy(&c->hold, &w->out_pool, &len, sizeof(len));
+    queue_copy(&c->hold, &cl->out_pool, &len, sizeof(len));
     if (len > cap || len > c->hold.bytes) { /* cannot happen: conn_send bounds it */
-        buf_queue_clear(&c->hold, &w->out_pool);
+        buf_queue_clear(&c->hold, &cl->out_pool);
         return 0;
     }
-    queue_copy(&c->hold, &w->out_pool, buf, len);
+    queue_copy(&c->hold, &cl->out_pool, buf, len);
     return len;
 }
 
@@ -242,83 +243,83 @@ size_t conn_held_next(struct worker *w, struct conn *c, char *buf, size_t cap)
 
 static void on_timer(void *ctx, struct timer *timer)
 {
-    struct worker *w = ctx;
+    struct conn_layer *cl = ctx;
     struct conn *c = (struct conn *)((char *)timer - offsetof(struct conn, timer));
     switch (c->state) {
     case CONN_CONNECTING:
     case CONN_HANDSHAKE:
-        metrics_inc(&w->metrics, M_TIMEOUT_HANDSHAKE);
-        metrics_handshake_failed(&w->metrics, M_HSFAIL_TIMEOUT);
+        metrics_inc(cl->metrics, M_TIMEOUT_HANDSHAKE);
+        metrics_handshake_failed(cl->metrics, M_HSFAIL_TIMEOUT);
         if (c->kind == CONN_TLS_OUT || c->kind == CONN_MIRROR) {
-            conn_dial_failed(w, c,
+            conn_dial_failed(cl, c,
                              c->kind == CONN_MIRROR ? "legacy proxy did not accept in time"
                                                     : "TLS connect/handshake timed out");
-            conn_close(w, c, CLOSE_ABORT, "handshake timeout");
+            conn_close(cl, c, CLOSE_ABORT, "handshake timeout");
         } else {
             /* Per connection: its close line already says "handshake timeout". */
             LOG_RATELIMITED(LOG_DEBUG, "handshake timed out", LF_STR("conn", conn_kind_name(c)));
-            conn_close(w, c, CLOSE_ABORT, "handshake timeout");
+            conn_close(cl, c, CLOSE_ABORT, "handshake timeout");
         }
         break;
     case CONN_OPEN: {
-        enum limit broken = limits_broken(w, c);
+        enum limit broken = limits_broken(cl, c);
         if (broken != LIMITS_COUNT) {
-            conn_close(w, c, CLOSE_ABORT, limit_name(broken));
+            conn_close(cl, c, CLOSE_ABORT, limit_name(broken));
             break;
         }
         /* Only TLS connections idle out (reuse.idle_timeout); the timer of
          * a plain one watches its limits alone. */
-        uint64_t idle = w->cfg->reuse.idle_timeout_ms;
-        uint64_t next = limits_deadline(w, c);
-        if (c->tls && w->now_ms - c->last_active_ms >= idle) {
-            metrics_inc(&w->metrics, M_TIMEOUT_IDLE);
-            conn_close(w, c, CLOSE_GRACEFUL, "idle timeout");
+        uint64_t idle = cl->cfg->reuse.idle_timeout_ms;
+        uint64_t next = limits_deadline(cl, c);
+        if (c->tls && cl->timers->now_ms - c->last_active_ms >= idle) {
+            metrics_inc(cl->metrics, M_TIMEOUT_IDLE);
+            conn_close(cl, c, CLOSE_GRACEFUL, "idle timeout");
             break;
         }
         if (c->tls && c->last_active_ms + idle < next)
             next = c->last_active_ms + idle;
         if (next != UINT64_MAX)
-            timer_arm(&w->timers, &c->timer, next);
+            timer_arm(cl->timers, &c->timer, next);
         break;
     }
     case CONN_CLOSING:
-        conn_finish_close(w, c);
+        conn_finish_close(cl, c);
         break;
     default:
         break;
     }
 }
 
-void conn_arm_timer(struct worker *w, struct conn *c, uint64_t after_ms)
+void conn_arm_timer(struct conn_layer *cl, struct conn *c, uint64_t after_ms)
 {
     c->timer.fire = on_timer;
-    c->timer.ctx = w;
+    c->timer.ctx = cl;
     /* The heap has room for one timer per connection slot. */
-    timer_arm(&w->timers, &c->timer, w->now_ms + after_ms);
+    timer_arm(cl->timers, &c->timer, cl->timers->now_ms + after_ms);
 }
 
 /* ---- receive path ---- */
 
-void conn_framing_error(struct worker *w, struct conn *c, enum sip_err err)
+void conn_framing_error(struct conn_layer *cl, struct conn *c, enum sip_err err)
 {
-    metrics_inc(&w->metrics, M_FRAMING_ERRORS);
+    metrics_inc(cl->metrics, M_FRAMING_ERRORS);
     if (err == SIP_ERR_MESSAGE_TOO_LARGE || err == SIP_ERR_HEADERS_TOO_LARGE)
-        limits_hit(&w->metrics, LIMIT_MAX_MESSAGE_BYTES);
-    metrics_inc(&w->metrics, metrics_parse_error_id(err));
+        limits_hit(cl->metrics, LIMIT_MAX_MESSAGE_BYTES);
+    metrics_inc(cl->metrics, metrics_parse_error_id(err));
     if (c->in)
-        relay_framing_error(w, c, (const char *)c->in->data + c->in->head,
-                            c->in->tail - c->in->head, err);
+        cl->up.framing_error(cl->up.ctx, c, (const char *)c->in->data + c->in->head,
+                             c->in->tail - c->in->head, err);
     LOG_RATELIMITED(LOG_WARN, "framing error; closing connection",
                     LF_STR("conn", conn_kind_name(c)), LF_STR("reason", sip_err_text(err)));
-    conn_close(w, c, CLOSE_GRACEFUL, "framing error");
+    conn_close(cl, c, CLOSE_GRACEFUL, "framing error");
 }
 
 /* frame_all hands every complete message in |c->in| to the relay, answers
  * keepalive pings, and keeps the incomplete tail at the block start. */
-void conn_frame_all(struct worker *w, struct conn *c)
+void conn_frame_all(struct conn_layer *cl, struct conn *c)
 {
     static const char pong[] = "\r\n";
-    size_t max = w->cfg->limits.max_message_bytes;
+    size_t max = cl->cfg->limits.max_message_bytes;
     while (c->in && c->in->head < c->in->tail && (c->state == CONN_OPEN)) {
         const char *buf = (const char *)c->in->data + c->in->head;
         size_t avail = c->in->tail - c->in->head;
@@ -328,21 +329,21 @@ void conn_frame_all(struct worker *w, struct conn *c)
             goto compact;
         case SIP_FRAME_MESSAGE:
             c->in->head += (uint32_t)fr.len;
-            limits_note_framed(w, c, c->in->head < c->in->tail);
-            relay_message(w, c, buf, fr.len);
+            limits_note_framed(cl, c, c->in->head < c->in->tail);
+            cl->up.message(cl->up.ctx, c, buf, fr.len);
             break;
         case SIP_FRAME_PING:
             c->in->head += (uint32_t)fr.len;
-            limits_note_framed(w, c, c->in->head < c->in->tail);
-            metrics_inc(&w->metrics, M_KEEPALIVE_PONGS);
-            conn_send(w, c, pong, 2);
+            limits_note_framed(cl, c, c->in->head < c->in->tail);
+            metrics_inc(cl->metrics, M_KEEPALIVE_PONGS);
+            conn_send(cl, c, pong, 2);
             break;
         case SIP_FRAME_PONG:
             c->in->head += (uint32_t)fr.len;
-            limits_note_framed(w, c, c->in->head < c->in->tail);
+            limits_note_framed(cl, c, c->in->head < c->in->tail);
             break;
         case SIP_FRAME_ERROR:
-            conn_framing_error(w, c, fr.err);
+            conn_framing_error(cl, c, fr.err);
             return;
         }
     }
@@ -350,7 +351,7 @@ compact:
     if (!c->in)
         return;
     if (c->in->head == c->in->tail) {
-        buf_pool_put(&w->in_pool, c->in); /* idle connections hold no buffer */
+        buf_pool_put(&cl->in_pool, c->in); /* idle connections hold no buffer */
         c->in = NULL;
     } else if (c->in->head > 0) {
         memmove(c->in->data, c->in->data + c->in->head, c->in->tail - c->in->head);
@@ -359,28 +360,28 @@ compact:
     }
 }
 
-bool conn_ensure_in(struct worker *w, struct conn *c)
+bool conn_ensure_in(struct conn_layer *cl, struct conn *c)
 {
     if (c->in)
         return true;
-    c->in = buf_pool_get(&w->in_pool);
+    c->in = buf_pool_get(&cl->in_pool);
     if (c->in)
         return true;
-    metrics_inc(&w->metrics, M_DROP_BUFFER_FULL);
+    metrics_inc(cl->metrics, M_DROP_BUFFER_FULL);
     LOG_RATELIMITED(LOG_WARN, "receive buffers exhausted; closing connection",
                     LF_STR("conn", conn_kind_name(c)));
-    conn_close(w, c, CLOSE_ABORT, "no receive buffer");
+    conn_close(cl, c, CLOSE_ABORT, "no receive buffer");
     return false;
 }
 
-static void ingest_plain(struct worker *w, struct conn *c, const uint8_t *data, size_t len)
+static void ingest_plain(struct conn_layer *cl, struct conn *c, const uint8_t *data, size_t len)
 {
     while (len > 0 && c->state == CONN_OPEN) {
-        if (!conn_ensure_in(w, c))
+        if (!conn_ensure_in(cl, c))
             return;
-        size_t room = w->in_pool.block_size - c->in->tail;
+        size_t room = cl->in_pool.block_size - c->in->tail;
         if (room == 0) {
-            conn_framing_error(w, c, SIP_ERR_MESSAGE_TOO_LARGE);
+            conn_framing_error(cl, c, SIP_ERR_MESSAGE_TOO_LARGE);
             return;
         }
         size_t n = len < room ? len : room;
@@ -388,85 +389,85 @@ static void ingest_plain(struct worker *w, struct conn *c, const uint8_t *data, 
         c->in->tail += (uint32_t)n;
         data += n;
         len -= n;
-        conn_frame_all(w, c);
+        conn_frame_all(cl, c);
     }
 }
 
 /* release_held sends, in order, what waited for the connection to open. */
-void conn_release_held(struct worker *w, struct conn *c)
+void conn_release_held(struct conn_layer *cl, struct conn *c)
 {
     size_t n;
-    while ((n = conn_held_next(w, c, w->scratch, w->scratch_size)) > 0) {
-        if (!conn_send(w, c, w->scratch, n))
-            metrics_inc(&w->metrics, M_DROP_BUFFER_FULL);
+    while ((n = conn_held_next(cl, c, cl->scratch, cl->scratch_size)) > 0) {
+        if (!conn_send(cl, c, cl->scratch, n))
+            metrics_inc(cl->metrics, M_DROP_BUFFER_FULL);
     }
 }
 
-static void on_recv(struct worker *w, struct conn *c, const struct loop_event *ev)
+static void on_recv(struct conn_layer *cl, struct conn *c, const struct loop_event *ev)
 {
     if (!ev->more)
         c->recv_armed = false;
     if (ev->res > 0 && conn_is_live(c)) {
-        c->last_active_ms = w->now_ms;
+        c->last_active_ms = cl->timers->now_ms;
         if (c->state == CONN_OPEN) /* handshake bytes are the handshake timer's */
-            limits_note_received(w, c);
+            limits_note_received(cl, c);
         if (c->tls)
-            tlsio_ingest(w, c, ev->data, ev->len);
+            tlsio_ingest(cl, c, ev->data, ev->len);
         else if (c->state == CONN_OPEN)
-            ingest_plain(w, c, ev->data, ev->len);
+            ingest_plain(cl, c, ev->data, ev->len);
     } else if (ev->res == 0 || (ev->res < 0 && ev->res != -ENOBUFS && ev->res != -ECANCELED)) {
         c->peer_closed = true;
         if (c->kind == CONN_TLS_OUT && c->state == CONN_HANDSHAKE) {
             /* A peer that hangs up mid-handshake failed it: fail over (or
              * answer what is held) instead of dropping the held requests. */
-            metrics_handshake_failed(&w->metrics, M_HSFAIL_ERROR);
-            conn_dial_failed(w, c, "peer closed the connection during the TLS handshake");
+            metrics_handshake_failed(cl->metrics, M_HSFAIL_ERROR);
+            conn_dial_failed(cl, c, "peer closed the connection during the TLS handshake");
         }
-        conn_close(w, c, ev->res == 0 ? CLOSE_FLUSH : CLOSE_ABORT, "peer closed");
+        conn_close(cl, c, ev->res == 0 ? CLOSE_FLUSH : CLOSE_ABORT, "peer closed");
     }
     if (!c->recv_armed && ev->res != 0)
-        conn_arm_recv(w, c); /* ENOBUFS, or a cancelled read that was resumed */
-    conn_maybe_release(w, c);
+        conn_arm_recv(cl, c); /* ENOBUFS, or a cancelled read that was resumed */
+    conn_maybe_release(cl, c);
 }
 
-static void on_send(struct worker *w, struct conn *c, const struct loop_event *ev)
+static void on_send(struct conn_layer *cl, struct conn *c, const struct loop_event *ev)
 {
     c->send_inflight = false;
     if (c->state == CONN_DEAD) {
-        conn_maybe_release(w, c);
+        conn_maybe_release(cl, c);
         return;
     }
     if (ev->res < 0) {
-        conn_close(w, c, CLOSE_ABORT, "send failed");
-        conn_maybe_release(w, c);
+        conn_close(cl, c, CLOSE_ABORT, "send failed");
+        conn_maybe_release(cl, c);
         return;
     }
-    buf_queue_consume(&c->out, &w->out_pool, (size_t)ev->res);
-    c->last_active_ms = w->now_ms;
-    if (c->waiters && conn_backlog(c) <= w->cfg->limits.max_buffered_bytes / 2)
-        wake_waiters(w, c);
-    conn_flush(w, c);
+    buf_queue_consume(&c->out, &cl->out_pool, (size_t)ev->res);
+    c->last_active_ms = cl->timers->now_ms;
+    if (c->waiters && conn_backlog(c) <= cl->cfg->limits.max_buffered_bytes / 2)
+        wake_waiters(cl, c);
+    conn_flush(cl, c);
 }
 
-void conn_on_event(struct worker *w, const struct loop_event *ev)
+void conn_on_event(struct conn_layer *cl, const struct loop_event *ev)
 {
     struct conn_ref ref = tag_ref(ev->tag);
-    struct conn *c = conn_at(&w->conns, ref.slot);
+    struct conn *c = conn_at(&cl->conns, ref.slot);
     if (!c || c->gen != ref.gen || c->state == CONN_FREE)
         return; /* cannot happen: slots outlive their operations */
     switch (tag_op(ev->tag)) {
     case OP_RECV:
-        on_recv(w, c, ev);
+        on_recv(cl, c, ev);
         break;
     case OP_SEND:
-        on_send(w, c, ev);
+        on_send(cl, c, ev);
         break;
     case OP_CONNECT:
-        conn_on_connect(w, c, ev);
+        conn_on_connect(cl, c, ev);
         break;
     case OP_CLOSE:
         c->op_inflight = false;
-        conn_maybe_release(w, c);
+        conn_maybe_release(cl, c);
         break;
     default:
         break;

@@ -4,7 +4,7 @@
  * lands in, reusegw_limit_hits_total{limit}.
  *
  * Owns the handshake token bucket and the in-handshake count (struct
- * limits_state, embedded in its worker). Borrows the worker, its
+ * limits_state, embedded in the conn_layer). Borrows the layer, its
  * configuration snapshot and the connections it judges. Never closes a
  * connection itself: it says which limit a connection broke and the caller
  * closes it. */
@@ -15,10 +15,13 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "conn/conn-t.h"
 #include "core/metrics.h"
 
 struct conn;
-struct worker;
+struct conn_layer;
+struct metrics;
+struct token_bucket;
 
 /* limit names one configured limit; the order is the export order of
  * reusegw_limit_hits_total (M_LIMIT_FIRST + limit). */
@@ -35,25 +38,10 @@ enum limit {
     LIMITS_COUNT
 };
 
-/* token_bucket admits events at a rate with a burst equal to that rate. It
- * counts thousandths of a token so that rates below 1000/s refill smoothly
- * at millisecond resolution. Zero-initialised is full at first use. */
-struct token_bucket {
-    uint64_t milli; /* tokens left, in thousandths */
-    uint64_t at_ms; /* when |milli| was last refilled */
-    bool started;
-};
-
 /* token_bucket_take refills |tb| for the time since its last use at |rate|
  * tokens a second (capacity |rate|) and takes one token; false when none
  * is left. */
 bool token_bucket_take(struct token_bucket *tb, uint32_t rate, uint64_t now_ms);
-
-/* limits_state is one worker's share of the handshake limits. */
-struct limits_state {
-    uint32_t handshaking; /* inbound TLS connections still in their handshake */
-    struct token_bucket handshakes;
-};
 
 /* limits_hit counts one hit of |l| in |m|. Callers log it themselves,
  * rate-limited, with what they know about the hit. */
@@ -67,37 +55,37 @@ static inline void limits_hit(struct metrics *m, enum limit l)
  * limits.handshake_rate). On true, the caller owns one in-handshake unit
  * that limits_handshake_over gives back. On false the hit is counted and
  * logged (rate-limited) and the caller closes the socket. */
-bool limits_admit_handshake(struct worker *w, const struct sockaddr_storage *peer);
+bool limits_admit_handshake(struct conn_layer *cl, const struct sockaddr_storage *peer);
 
 /* limits_handshake_started marks |c| as holding the unit admitted above. */
-void limits_handshake_started(struct worker *w, struct conn *c);
+void limits_handshake_started(struct conn_layer *cl, struct conn *c);
 
 /* limits_handshake_over gives back |c|'s in-handshake unit, if it holds
  * one: its handshake finished, failed or the connection closed. Safe to
  * call more than once. */
-void limits_handshake_over(struct worker *w, struct conn *c);
+void limits_handshake_over(struct conn_layer *cl, struct conn *c);
 
 /* limits_note_received records that an open connection received bytes: a
  * message is now (or still) in progress on it. */
-void limits_note_received(struct worker *w, struct conn *c);
+void limits_note_received(struct conn_layer *cl, struct conn *c);
 
 /* limits_note_framed records that a whole message (or a keepalive) was
  * framed on |c|; |tail_left| says whether the bytes after it already begin
  * the next one. */
-void limits_note_framed(struct worker *w, struct conn *c, bool tail_left);
+void limits_note_framed(struct conn_layer *cl, struct conn *c, bool tail_left);
 
 /* limits_note_send_started records that |c| handed a send to the loop:
  * the previous one completed, or the queue was empty until now. */
-void limits_note_send_started(struct worker *w, struct conn *c);
+void limits_note_send_started(struct conn_layer *cl, struct conn *c);
 
 /* limits_broken returns the limit (LIMIT_MESSAGE_TIMEOUT or
- * LIMIT_SEND_TIMEOUT) open connection |c| has broken at w->now_ms, counted
+ * LIMIT_SEND_TIMEOUT) open connection |c| has broken now (cl->timers->now_ms), counted
  * and logged, or LIMITS_COUNT when none. */
-enum limit limits_broken(struct worker *w, struct conn *c);
+enum limit limits_broken(struct conn_layer *cl, struct conn *c);
 
 /* limits_deadline is the earliest moment |c| may break a timeout limit,
  * or UINT64_MAX when nothing on it is waiting. */
-uint64_t limits_deadline(struct worker *w, struct conn *c);
+uint64_t limits_deadline(struct conn_layer *cl, struct conn *c);
 
 /* limit_name is the configuration key of |l| without "limits." (the label
  * value of reusegw_limit_hits_total). */

@@ -8,7 +8,6 @@
 #include "conn/conn.h"
 #include "core/log.h"
 #include "tls/identities.h"
-#include "worker/worker.h"
 
 /* A connection flood must not become a log flood: past this many lines a
  * second per call site the rest are summed up in suppressed=N. */
@@ -30,10 +29,10 @@ void conn_log_format_addr(const struct sockaddr_storage *ss, char *buf, size_t c
     }
 }
 
-void conn_log_opened(struct worker *w, struct conn *c)
+void conn_log_opened(struct conn_layer *cl, struct conn *c)
 {
     static _Thread_local struct log_ratelimit rl; /* per worker thread, like LOG_RATELIMITED */
-    c->opened_ms = w->now_ms;
+    c->opened_ms = cl->timers->now_ms;
     if (!log_enabled(LOG_INFO))
         return;
     char addr[CONN_LOG_ADDR_MAX];
@@ -42,7 +41,7 @@ void conn_log_opened(struct worker *w, struct conn *c)
                          LOG_FIELDS(LF_STR("conn", conn_kind_name(c)), LF_STR("peer", addr)));
 }
 
-void conn_log_closed(struct worker *w, const struct conn *c)
+void conn_log_closed(struct conn_layer *cl, const struct conn *c)
 {
     static _Thread_local struct log_ratelimit rl; /* per worker thread, like LOG_RATELIMITED */
     if (!log_enabled(LOG_INFO))
@@ -54,6 +53,6 @@ void conn_log_closed(struct worker *w, const struct conn *c)
     log_emit_ratelimited(&rl, CONN_LOG_BURST, LOG_INFO, "connection closed",
                          LOG_FIELDS(LF_STR("conn", conn_kind_name(c)), LF_STR("peer", addr),
                                     LF_STR("identity", identity),
-                                    LF_UINT("duration_ms", w->now_ms - c->opened_ms),
+                                    LF_UINT("duration_ms", cl->timers->now_ms - c->opened_ms),
                                     LF_STR("reason", c->close_why ? c->close_why : "closed")));
 }

@@ -2,7 +2,7 @@
  * it gets when it closes — peer, kind, identity, duration, reason — and
  * nothing per message.
  *
- * Owns nothing. Borrows the worker and the connection of each call. Never
+ * Owns nothing. Borrows the layer and the connection of each call. Never
  * changes a connection. */
 #ifndef REUSEGW_CONN_LOG_H
 #define REUSEGW_CONN_LOG_H
@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 
 struct conn;
-struct worker;
+struct conn_layer;
 
 /* CONN_LOG_ADDR_MAX fits "[v6-address]:port" and its NUL. */
 #define CONN_LOG_ADDR_MAX 64
@@ -22,12 +22,12 @@ void conn_log_format_addr(const struct sockaddr_storage *ss, char *buf, size_t c
 
 /* conn_log_opened logs that |c| was accepted or dialled; it also starts
  * the clock conn_log_closed reports. */
-void conn_log_opened(struct worker *w, struct conn *c);
+void conn_log_opened(struct conn_layer *cl, struct conn *c);
 
 /* conn_log_closed logs that |c| is closing now, with its certificate's
  * first identity (when it has one), how long it lived, and the reason its
  * closer gave (c->close_why). Call it once, before |c| releases its
  * identities. */
-void conn_log_closed(struct worker *w, const struct conn *c);
+void conn_log_closed(struct conn_layer *cl, const struct conn *c);
 
 #endif

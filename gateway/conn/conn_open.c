@@ -14,11 +14,13 @@
 #include "conn/conn.h"
 #include "conn/conn_internal.h"
 #include "conn/conn_io.h"
+#include "conn/conn_layer.h"
 #include "conn/conn_log.h"
 #include "conn/conn_limits.h"
+#include "conn/conn_open.h"
+#include "conn/tlsio.h"
 #include "core/log.h"
 #include "conn/transparent.h"
-#include "relay/relay.h"
 #include "tls/conn.h"
 
 static void set_nodelay(int fd)
@@ -29,21 +31,21 @@ static void set_nodelay(int fd)
 
 /* refused counts a connection refused under |l|: in its series of
  * reusegw_connections_rejected_total (|series|) and in the limit's hits. */
-static void refused(struct worker *w, enum metric_id series, enum limit l)
+static void refused(struct conn_layer *cl, enum metric_id series, enum limit l)
 {
-    metrics_inc(&w->metrics, series);
-    limits_hit(&w->metrics, l);
+    metrics_inc(cl->metrics, series);
+    limits_hit(cl->metrics, l);
 }
 
-void conn_accepted(struct worker *w, int fd, bool is_tls)
+void conn_accepted(struct conn_layer *cl, int fd, bool is_tls)
 {
     struct sockaddr_storage peer;
     socklen_t peer_len = sizeof(peer);
     memset(&peer, 0, sizeof(peer));
     getpeername(fd, (struct sockaddr *)&peer, &peer_len);
-    if (is_tls && conn_peer_count(&w->conns, (struct sockaddr *)&peer) >=
-                      worker_share(w, w->cfg->limits.max_connections_per_peer)) {
-        refused(w, M_REJECTED_MAX_PER_PEER, LIMIT_MAX_CONNECTIONS_PER_PEER);
+    if (is_tls && conn_peer_count(&cl->conns, (struct sockaddr *)&peer) >=
+                      conn_share(cl, cl->cfg->limits.max_connections_per_peer)) {
+        refused(cl, M_REJECTED_MAX_PER_PEER, LIMIT_MAX_CONNECTIONS_PER_PEER);
         char ip[INET6_ADDRSTRLEN] = "?";
         const void *addr = peer.ss_family == AF_INET6
                                ? (const void *)&((struct sockaddr_in6 *)&peer)->sin6_addr
@@ -52,55 +54,55 @@ void conn_accepted(struct worker *w, int fd, bool is_tls)
         LOG_RATELIMITED(
             LOG_WARN, "limits.max_connections_per_peer reached; refusing connection",
             LF_STR("peer", ip),
-            LF_UINT("max_connections_per_peer", w->cfg->limits.max_connections_per_peer));
+            LF_UINT("max_connections_per_peer", cl->cfg->limits.max_connections_per_peer));
         close(fd);
         return;
     }
-    if (is_tls && !limits_admit_handshake(w, &peer)) {
+    if (is_tls && !limits_admit_handshake(cl, &peer)) {
         close(fd);
         return;
     }
-    struct conn *c = conn_alloc(&w->conns, is_tls ? CONN_TLS_IN : CONN_EGRESS);
+    struct conn *c = conn_alloc(&cl->conns, is_tls ? CONN_TLS_IN : CONN_EGRESS);
     if (!c) {
-        refused(w, M_REJECTED_MAX_CONNECTIONS, LIMIT_MAX_CONNECTIONS);
+        refused(cl, M_REJECTED_MAX_CONNECTIONS, LIMIT_MAX_CONNECTIONS);
         LOG_RATELIMITED(LOG_WARN, "limits.max_connections reached; refusing connection",
-                        LF_UINT("max_connections", w->cfg->limits.max_connections));
+                        LF_UINT("max_connections", cl->cfg->limits.max_connections));
         close(fd);
         return;
     }
-    metrics_inc(&w->metrics, M_ACCEPTED);
+    metrics_inc(cl->metrics, M_ACCEPTED);
     c->fd = fd;
     c->peer = peer;
     c->peer_len = peer_len;
     set_nodelay(fd);
-    c->last_active_ms = w->now_ms;
-    conn_log_opened(w, c);
+    c->last_active_ms = cl->timers->now_ms;
+    conn_log_opened(cl, c);
     if (is_tls) {
-        limits_handshake_started(w, c);
-        conn_peer_track(&w->conns, c);
-        c->tls = tls_conn_new_server(w->tls_ctx);
+        limits_handshake_started(cl, c);
+        conn_peer_track(&cl->conns, c);
+        c->tls = tls_conn_new_server(cl->tls_ctx);
         if (!c->tls) {
-            conn_close(w, c, CLOSE_ABORT, "tls alloc");
+            conn_close(cl, c, CLOSE_ABORT, "tls alloc");
             return;
         }
         c->state = CONN_HANDSHAKE;
-        conn_arm_timer(w, c, w->cfg->tls.handshake_timeout_ms);
+        conn_arm_timer(cl, c, cl->cfg->tls.handshake_timeout_ms);
     } else {
         c->state = CONN_OPEN;
-        if (w->cfg->legacy.transparent)
+        if (cl->cfg->legacy.transparent)
             transparent_original_dst(fd, &c->original_dst);
     }
-    conn_arm_recv(w, c);
+    conn_arm_recv(cl, c);
 }
 
 /* bind_source binds |fd| to the first non-wildcard tls.listen address of
  * |family|: peers alias by our source address (DESIGN.md, routing step 3). */
-static void bind_source(struct worker *w, int fd, int family)
+static void bind_source(struct conn_layer *cl, int fd, int family)
 {
-    for (size_t i = 0; i < w->cfg->tls.n_listen; i++) {
+    for (size_t i = 0; i < cl->cfg->tls.n_listen; i++) {
         struct sockaddr_storage ss;
         socklen_t len;
-        if (!addr_from_hostport(&w->cfg->tls.listen[i], &ss, &len) || ss.ss_family != family)
+        if (!addr_from_hostport(&cl->cfg->tls.listen[i], &ss, &len) || ss.ss_family != family)
             continue;
         if (family == AF_INET) {
             struct sockaddr_in *in = (struct sockaddr_in *)&ss;
@@ -117,13 +119,13 @@ static void bind_source(struct worker *w, int fd, int family)
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
         if (bind(fd, (struct sockaddr *)&ss, len) != 0)
             LOG_RATELIMITED(LOG_WARN, "cannot bind outbound source address",
-                            LF_STR("address", w->cfg->tls.listen[i].host),
+                            LF_STR("address", cl->cfg->tls.listen[i].host),
                             LF_STR("reason", strerror(errno)));
         return;
     }
 }
 
-static struct conn *open_socket(struct worker *w, enum conn_kind kind,
+static struct conn *open_socket(struct conn_layer *cl, enum conn_kind kind,
                                 const struct cfg_hostport *hp, const char **why)
 {
     struct sockaddr_storage ss;
@@ -132,48 +134,48 @@ static struct conn *open_socket(struct worker *w, enum conn_kind kind,
         *why = "target is not an IP address and DNS resolution is not available";
         return NULL;
     }
-    struct conn *c = conn_alloc(&w->conns, kind);
+    struct conn *c = conn_alloc(&cl->conns, kind);
     if (!c) {
-        refused(w, M_REJECTED_MAX_CONNECTIONS, LIMIT_MAX_CONNECTIONS);
+        refused(cl, M_REJECTED_MAX_CONNECTIONS, LIMIT_MAX_CONNECTIONS);
         LOG_RATELIMITED(LOG_WARN, "limits.max_connections reached; not dialling",
-                        LF_UINT("max_connections", w->cfg->limits.max_connections));
+                        LF_UINT("max_connections", cl->cfg->limits.max_connections));
         *why = "connection limit reached";
         return NULL;
     }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         *why = "cannot create a socket";
-        conn_release(&w->conns, c);
+        conn_release(&cl->conns, c);
         return NULL;
     }
     c->fd = fd;
     set_nodelay(fd);
     if (kind == CONN_TLS_OUT)
-        bind_source(w, fd, ss.ss_family);
+        bind_source(cl, fd, ss.ss_family);
     c->peer = ss;
     c->peer_len = len;
-    struct conn_ref r = conn_ref_of(&w->conns, c);
-    if (loop_connect(w->loop, fd, (struct sockaddr *)&c->peer, len,
+    struct conn_ref r = conn_ref_of(&cl->conns, c);
+    if (loop_connect(cl->loop, fd, (struct sockaddr *)&c->peer, len,
                      tag_make(OP_CONNECT, r.slot, r.gen)) != 0) {
         close(fd);
-        conn_release(&w->conns, c);
+        conn_release(&cl->conns, c);
         *why = "event loop queue full";
         return NULL;
     }
     c->op_inflight = true;
     c->state = CONN_CONNECTING;
-    conn_arm_timer(w, c, w->cfg->tls.handshake_timeout_ms);
-    conn_log_opened(w, c);
+    conn_arm_timer(cl, c, cl->cfg->tls.handshake_timeout_ms);
+    conn_log_opened(cl, c);
     return c;
 }
 
-struct conn *conn_dial(struct worker *w, struct cfg_snapshot *route_cfg, const char *domain,
+struct conn *conn_dial(struct conn_layer *cl, struct cfg_snapshot *route_cfg, const char *domain,
                        const struct cfg_hostport *targets, size_t n_targets, size_t index,
                        const char **why)
 {
     *why = "no target";
     for (; index < n_targets; index++) {
-        struct conn *c = open_socket(w, CONN_TLS_OUT, &targets[index], why);
+        struct conn *c = open_socket(cl, CONN_TLS_OUT, &targets[index], why);
         if (!c)
             continue;
         snprintf(c->domain, sizeof(c->domain), "%s", domain);
@@ -183,36 +185,36 @@ struct conn *conn_dial(struct worker *w, struct cfg_snapshot *route_cfg, const c
         c->target_index = (uint16_t)index;
         struct conn_key key;
         conn_key_from_sockaddr(&key, (struct sockaddr *)&c->peer, 0);
-        conn_index_set(&w->conns, c, &key);
+        conn_index_set(&cl->conns, c, &key);
         return c;
     }
     return NULL;
 }
 
-struct conn *conn_mirror(struct worker *w, struct conn *t)
+struct conn *conn_mirror(struct conn_layer *cl, struct conn *t)
 {
-    struct conn *m = conn_get(&w->conns, t->partner);
+    struct conn *m = conn_get(&cl->conns, t->partner);
     if (m && (m->state == CONN_CONNECTING || m->state == CONN_OPEN))
         return m;
     if (m) /* closing: the legacy proxy hung up; its successor takes over */
         m->partner = (struct conn_ref){0};
     const char *why = NULL;
-    m = open_socket(w, CONN_MIRROR, &w->cfg->legacy.forward_to, &why);
+    m = open_socket(cl, CONN_MIRROR, &cl->cfg->legacy.forward_to, &why);
     if (!m) {
         LOG_RATELIMITED(LOG_ERROR, "cannot open a connection to legacy.forward_to",
                         LF_STR("reason", why));
         return NULL;
     }
-    m->partner = conn_ref_of(&w->conns, t);
-    t->partner = conn_ref_of(&w->conns, m);
+    m->partner = conn_ref_of(&cl->conns, t);
+    t->partner = conn_ref_of(&cl->conns, m);
     return m;
 }
 
-void conn_dial_failed(struct worker *w, struct conn *c, const char *why)
+void conn_dial_failed(struct conn_layer *cl, struct conn *c, const char *why)
 {
     if (c->kind == CONN_TLS_OUT && c->target_index + 1u < c->n_targets) {
         const char *next_why = NULL;
-        struct conn *next = conn_dial(w, c->route_cfg, c->domain, c->targets, c->n_targets,
+        struct conn *next = conn_dial(cl, c->route_cfg, c->domain, c->targets, c->n_targets,
                                       c->target_index + 1u, &next_why);
         if (next) {
             LOG_RATELIMITED(LOG_INFO, "failing over to the next target",
@@ -222,41 +224,42 @@ void conn_dial_failed(struct worker *w, struct conn *c, const char *why)
             return;
         }
     }
-    relay_dial_failed(w, c, why);
+    cl->up.dial_failed(cl->up.ctx, c, why);
 }
 
-void conn_on_connect(struct worker *w, struct conn *c, const struct loop_event *ev)
+void conn_on_connect(struct conn_layer *cl, struct conn *c, const struct loop_event *ev)
 {
     c->op_inflight = false;
     if (c->state != CONN_CONNECTING) {
-        conn_maybe_release(w, c);
+        conn_maybe_release(cl, c);
         return;
     }
     if (ev->res < 0) {
         LOG_RATELIMITED(c->kind == CONN_MIRROR ? LOG_ERROR : LOG_WARN, "connect failed",
                         LF_STR("conn", conn_kind_name(c)), LF_STR("domain", c->domain),
                         LF_STR("reason", strerror(-ev->res)));
-        conn_dial_failed(w, c,
+        conn_dial_failed(cl, c,
                          c->kind == CONN_MIRROR ? "legacy proxy unreachable"
                                                 : "TCP connect to the peer failed");
-        conn_close(w, c, CLOSE_ABORT, "connect failed");
+        conn_close(cl, c, CLOSE_ABORT, "connect failed");
         return;
     }
-    c->last_active_ms = w->now_ms;
+    c->last_active_ms = cl->timers->now_ms;
     if (c->kind == CONN_TLS_OUT) {
-        c->tls = tls_conn_new_client(w->tls_ctx, c->domain, w->tls_sessions, &c->peer, c->peer_len);
+        c->tls =
+            tls_conn_new_client(cl->tls_ctx, c->domain, cl->tls_sessions, &c->peer, c->peer_len);
         if (!c->tls) {
-            conn_dial_failed(w, c, "out of memory");
-            conn_close(w, c, CLOSE_ABORT, "tls alloc");
+            conn_dial_failed(cl, c, "out of memory");
+            conn_close(cl, c, CLOSE_ABORT, "tls alloc");
             return;
         }
         c->state = CONN_HANDSHAKE;
-        conn_arm_recv(w, c);
-        tlsio_pump(w, c);
+        conn_arm_recv(cl, c);
+        tlsio_pump(cl, c);
         return;
     }
-    timer_disarm(&w->timers, &c->timer);
+    timer_disarm(cl->timers, &c->timer);
     c->state = CONN_OPEN;
-    conn_arm_recv(w, c);
-    conn_release_held(w, c);
+    conn_arm_recv(cl, c);
+    conn_release_held(cl, c);
 }

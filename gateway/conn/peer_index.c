@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "conn/conn.h"
+#include "conn/conn_key.h"
 #include "tls/identities.h"
 
 enum { SHARDS = 64, SHARD_BUCKETS = 64 };

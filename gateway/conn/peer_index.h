@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "conn/types.h"
+#include "conn/conn-t.h"
 
 struct peer_index;
 struct tls_identities;

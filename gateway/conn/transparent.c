@@ -1,16 +1,14 @@
-/* transparent: SO_ORIGINAL_DST and the one-destination route plan. */
+/* transparent: SO_ORIGINAL_DST of a redirected legacy connection. */
 #include "conn/transparent.h"
 
-#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
-#include <netinet/in.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include "config/config.h"
-#include "conn/conn.h"
+#include "conn/conn_key.h"
 
 bool transparent_original_dst(int fd, struct conn_key *dst)
 {
@@ -29,26 +27,4 @@ bool transparent_original_dst(int fd, struct conn_key *dst)
         return false;
     }
     return true;
-}
-
-void transparent_plan(struct route_plan *plan, const struct conn_key *dst,
-                      struct cfg_hostport *storage)
-{
-    char domain[256];
-    unsigned char addr[16];
-    if (plan->domain.len == 0 || plan->domain.len >= sizeof(domain))
-        return;
-    memcpy(domain, plan->domain.p, plan->domain.len);
-    domain[plan->domain.len] = 0;
-    if (domain[0] == '[' || inet_pton(AF_INET, domain, addr) == 1 ||
-        inet_pton(AF_INET6, domain, addr) == 1)
-        return; /* route_plan already refused it: no identity can match */
-    memset(storage, 0, sizeof(*storage));
-    inet_ntop(dst->family, dst->addr, storage->host, sizeof(storage->host));
-    storage->port = dst->port;
-    storage->is_ipv6_literal = dst->family == AF_INET6;
-    plan->verdict = ROUTE_OK;
-    plan->why = NULL;
-    plan->targets = storage;
-    plan->n_targets = 1;
 }

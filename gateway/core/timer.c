@@ -47,6 +47,7 @@ bool timer_heap_init(struct timer_heap *heap, uint32_t capacity)
     heap->items = calloc(capacity ? capacity : 1, sizeof(*heap->items));
     heap->count = 0;
     heap->capacity = capacity;
+    heap->now_ms = timer_now_ms();
     return heap->items != NULL;
 }
 

@@ -4,7 +4,9 @@
  * Owns only the heap array. Borrows every timer, which lives inside the
  * object it times (intrusive), so arming never allocates. Reads the clock
  * only in timer_now_ms: every other call takes "now" (milliseconds of
- * CLOCK_MONOTONIC) from the caller, once per loop turn. */
+ * CLOCK_MONOTONIC) from the caller, once per loop turn, and the loop's
+ * runner leaves that reading in the heap (|now_ms|) as the one clock every
+ * layer of its thread reads. */
 #ifndef REUSEGW_TIMER_H
 #define REUSEGW_TIMER_H
 
@@ -20,11 +22,14 @@ struct timer {
     void *ctx;
 };
 
-/* timer_heap holds at most |capacity| armed timers. */
+/* timer_heap holds at most |capacity| armed timers. |now_ms| is the time
+ * of the current loop turn, set by the thread running the loop before it
+ * dispatches; every layer sharing the heap reads "now" there. */
 struct timer_heap {
     struct timer **items;
     uint32_t count;
     uint32_t capacity;
+    uint64_t now_ms;
 };
 
 /* timer_heap_init allocates room for |capacity| timers; returns false when

@@ -1,4 +1,9 @@
-/* dns: RFC 3263 resolution of a SIP URI host for TLS — NAPTR (SIPS+D2T),
+/* dns/ — the DNS layer (this header is its manual): the resolver (this
+ * file, dns.c), its TTL cache (dns_cache.h), RFC 3263 target selection
+ * (dns_select.c) and the answer types they share (dns_answer.h). Above
+ * core/ only; relay/dns_route.h turns its answers into routes.
+ *
+ * dns: RFC 3263 resolution of a SIP URI host for TLS — NAPTR (SIPS+D2T),
  * SRV _sips._tcp with RFC 2782 selection, then A/AAAA — through c-ares,
  * driven by a worker's loop and timer heap, with a bounded TTL cache.
  *

@@ -11,8 +11,8 @@
 #define REUSEGW_ALIAS_H
 
 #include "sip/via.h"
-#include "conn/types.h"
-#include "worker/worker.h"
+#include "conn/conn-t.h"
+#include "relay/relay-t.h"
 
 /* alias_consider records an alias for inbound TLS connection |t| when |via|
  * (its request's topmost via-parm) carries the flag, reuse.accept_alias is
@@ -20,11 +20,11 @@
  * -25), the Via transport is TLS (R-5923-26) and, under
  * reuse.require_sent_by_identity, the sent-by host is one of them. A newer
  * alias for the same key replaces the older one. */
-void alias_consider(struct worker *w, struct conn *t, const struct sip_via *via);
+void alias_consider(struct relay_layer *rl, struct conn *t, const struct sip_via *via);
 
 /* alias_unalias drops the alias of this worker's inbound connection |ref|
  * under |key| (no-op when it no longer has that one): another worker
  * recorded a newer alias for the key and counted the replacement. */
-void alias_unalias(struct worker *w, struct conn_ref ref, const struct conn_key *key);
+void alias_unalias(struct relay_layer *rl, struct conn_ref ref, const struct conn_key *key);
 
 #endif

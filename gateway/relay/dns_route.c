@@ -12,10 +12,9 @@
 #include "dns/dns.h"
 #include "core/log.h"
 #include "core/metrics.h"
-#include "relay/relay.h"
 #include "relay/route.h"
-#include "conn/types.h"
-#include "worker/worker.h"
+#include "conn/conn.h"
+#include "conn/conn_layer.h"
 
 enum {
     DNS_WAIT_MAX = 256,   /* requests waiting for an answer, per worker */
@@ -48,7 +47,7 @@ struct dns_route_set {
 };
 
 struct dns_routes {
-    struct worker *w;
+    struct conn_layer *conn; /* borrowed: where waiting requests re-enter */
     struct dns_resolver *resolver;
     const struct dns_result *answer; /* set while a waiting request re-enters */
     uint64_t next_seq;
@@ -56,20 +55,20 @@ struct dns_routes {
     struct dns_route_set sets[DNS_ROUTE_SETS];
 };
 
-struct dns_routes *dns_routes_new(struct worker *w)
+struct dns_routes *dns_routes_new(struct conn_layer *cl, const struct cfg_snapshot *cfg)
 {
     struct dns_routes *d = calloc(1, sizeof(*d));
     if (!d) {
         LOG_ERROR("out of memory for DNS routing");
         return NULL;
     }
-    d->w = w;
+    d->conn = cl;
     struct dns_options o = {
-        .servers = w->cfg->dns.servers,
-        .n_servers = w->cfg->dns.n_servers,
+        .servers = cfg->dns.servers,
+        .n_servers = cfg->dns.n_servers,
         .tag_op = OP_DNS,
     };
-    d->resolver = dns_resolver_new(w->loop, &w->timers, &w->metrics, &o);
+    d->resolver = dns_resolver_new(cl->loop, cl->timers, cl->metrics, &o);
     if (!d->resolver) {
         free(d);
         return NULL;
@@ -99,8 +98,8 @@ void dns_routes_on_event(struct dns_routes *d, const struct loop_event *ev)
 static void mark_in_use(const struct dns_routes *d, bool *used)
 {
     uintptr_t lo = (uintptr_t)d->sets, hi = (uintptr_t)(d->sets + DNS_ROUTE_SETS);
-    for (uint32_t i = 1; i <= d->w->conns.high; i++) {
-        const struct conn *c = conn_at(&d->w->conns, i);
+    for (uint32_t i = 1; i <= d->conn->conns.high; i++) {
+        const struct conn *c = conn_at(&d->conn->conns, i);
         uintptr_t t = (uintptr_t)c->targets;
         if (c->state != CONN_FREE && t >= lo && t < hi)
             used[(t - lo) / sizeof(d->sets[0])] = true;
@@ -139,7 +138,7 @@ static struct dns_route_set *route_set(struct dns_routes *d, const struct dns_re
         if (set->port == port && set->n == res->n_targets &&
             strcasecmp(set->domain, res->domain) == 0 &&
             memcmp(set->targets, want, set->n * sizeof(want[0])) == 0) {
-            set->last_used_ms = d->w->now_ms;
+            set->last_used_ms = d->conn->timers->now_ms;
             return set;
         }
     }
@@ -157,7 +156,7 @@ static struct dns_route_set *route_set(struct dns_routes *d, const struct dns_re
     s->port = port;
     s->n = (uint16_t)res->n_targets;
     memcpy(s->targets, want, s->n * sizeof(want[0]));
-    s->last_used_ms = d->w->now_ms;
+    s->last_used_ms = d->conn->timers->now_ms;
     return s;
 }
 
@@ -199,7 +198,7 @@ static void on_answer(void *ctx, const struct dns_result *res)
 {
     struct dns_wait *leader = ctx;
     struct dns_routes *d = leader->d;
-    struct worker *w = d->w;
+    struct conn_layer *cl = d->conn;
     char domain[DNS_HOST_MAX + 1];
     uint16_t port = leader->port;
     memcpy(domain, leader->domain, sizeof(domain));
@@ -208,12 +207,12 @@ static void on_answer(void *ctx, const struct dns_result *res)
     while ((e = next_waiting(d, domain, port)) != NULL) {
         char *msg = e->msg;
         e->msg = NULL; /* free before the replay, which may queue anew */
-        struct conn *from = conn_get(&w->conns, e->from);
+        struct conn *from = conn_get(&cl->conns, e->from);
         if (!from || from->state == CONN_CLOSING || from->state == CONN_DEAD) {
-            metrics_inc(&w->metrics, M_DROP_DNS_CONNECTION_GONE);
+            metrics_inc(cl->metrics, M_DROP_DNS_CONNECTION_GONE);
         } else {
             d->answer = res;
-            relay_message(w, from, msg, e->len);
+            conn_deliver(cl, from, msg, e->len);
             d->answer = NULL;
         }
         free(msg);
@@ -230,7 +229,7 @@ static bool wait_for(struct dns_routes *d, struct dns_wait *e, struct conn *from
     memcpy(e->msg, msg, len);
     e->len = len;
     e->d = d;
-    e->from = conn_ref_of(&d->w->conns, from);
+    e->from = conn_ref_of(&d->conn->conns, from);
     e->seq = d->next_seq++;
     e->port = port;
     memcpy(e->domain, domain, sizeof(e->domain));
@@ -244,10 +243,9 @@ static void queue_full(struct route_plan *plan)
     plan->refusal = M_503_DNS_QUEUE_FULL;
 }
 
-bool dns_routes_plan(struct worker *w, struct conn *from, const char *msg, size_t len,
+bool dns_routes_plan(struct dns_routes *d, struct conn *from, const char *msg, size_t len,
                      struct route_plan *plan)
 {
-    struct dns_routes *d = w->dns;
     char domain[DNS_HOST_MAX + 1] = "";
     if (plan->domain.len > DNS_HOST_MAX) {
         plan->verdict = ROUTE_UNROUTABLE;

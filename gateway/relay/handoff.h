@@ -6,7 +6,7 @@
  * a mailbox. Borrows nothing. Never interprets a record: handoff_msg is the
  * header the relay writes and reads. Never wakes a consumer that is already
  * due to wake; how a wake-up travels (IORING_OP_MSG_RING or the eventfd) is
- * the worker's choice (worker_wake). */
+ * the worker's choice (its wake callback, struct relay_layer). */
 #ifndef REUSEGW_HANDOFF_H
 #define REUSEGW_HANDOFF_H
 
@@ -14,37 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "relay/pending.h"
-#include "conn/types.h"
+#include "relay/relay-t.h"
 
 struct handoff_mesh;
-
-/* handoff_kind is what a record carries. */
-enum handoff_kind {
-    HANDOFF_REQUEST = 1, /* a request to send on the consumer's TLS connection */
-    HANDOFF_RESPONSE,    /* a response for the consumer's legacy connection */
-    HANDOFF_UNALIAS,     /* a newer alias elsewhere replaced the alias of |tls| */
-    HANDOFF_REROUTE,     /* a REQUEST back: its connection closed before it got there */
-};
-
-/* handoff_msg heads every record; |len| message bytes follow it. */
-struct handoff_msg {
-    uint8_t kind;   /* enum handoff_kind */
-    uint8_t from;   /* producing worker */
-    uint8_t method; /* REQUEST, REROUTE: enum pending_method of the request */
-    bool is_ack;    /* REQUEST: an ACK (no transaction, no answer) */
-    bool open;      /* RESPONSE: |tls| was open when the response arrived */
-    uint8_t tls_kind;
-    uint8_t branch_len;
-    uint32_t len;
-    struct conn_ref tls;    /* T on the worker that owns it */
-    struct conn_ref legacy; /* E or mirror on the worker that owns it */
-    struct conn_key target; /* RESPONSE, UNALIAS: the key T is indexed by */
-    char branch[PENDING_BRANCH_MAX];
-    /* REQUEST: the domain it was routed for; its owner records the reuse
-     * decision once it knows the connection can take the request. */
-    char domain[256];
-};
 
 /* handoff_mesh_new creates the channels of |n| workers (2..255), each ring
  * |ring_bytes| big (see handoff_ring_init). NULL when out of memory or
@@ -68,7 +40,7 @@ void handoff_wake_eventfd(struct handoff_mesh *m, unsigned to);
 
 /* handoff_post (producer |from|) copies |msg| (its |len| set) and the
  * |msg|->len bytes of |bytes| into the ring to |to|; the caller then wakes
- * |to| (worker_wake). False when the ring is full: nothing was queued. */
+ * |to| (relay_layer.wake). False when the ring is full: nothing was queued. */
 bool handoff_post(struct handoff_mesh *m, unsigned from, unsigned to, const struct handoff_msg *msg,
                   const void *bytes);
 

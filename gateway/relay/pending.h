@@ -16,57 +16,7 @@
 
 #include "core/metrics.h"
 #include "core/timer.h"
-#include "conn/types.h"
-
-#define PENDING_BRANCH_MAX 128 /* longer branches are refused (answered 400 upstream) */
-#define PENDING_VIA_MAX 512    /* longest original via-parm kept for restore */
-
-/* RFC 3261 timers, milliseconds. */
-#define PENDING_T1_MS 500u
-#define PENDING_LINGER_MS (64u * PENDING_T1_MS)     /* after an INVITE's 2xx */
-#define PENDING_NON2XX_LINGER_MS 5000u              /* T4: after an INVITE's non-2xx */
-#define PENDING_NON_INVITE_MS (64u * PENDING_T1_MS) /* Timer F: no final answer */
-#define PENDING_INVITE_MS (180u * 1000u)            /* Timer C (§16.6 step 11) */
-
-/* A CANCEL shares its INVITE's branch, so the method class is part of the
- * key; ACK never gets an entry (it has no response). */
-enum pending_method { PENDING_INVITE, PENDING_CANCEL, PENDING_OTHER };
-
-/* pending is one client transaction. */
-struct pending {
-    struct conn_ref legacy; /* where responses go (E or mirror) */
-    struct conn_ref tls;    /* where the request went */
-    /* The workers owning |legacy| and |tls| (worker.h): with several
-     * workers either may be another's. An entry whose |legacy_worker| is
-     * not its table's worker only forwards responses there (handoff.h). */
-    uint8_t legacy_worker;
-    uint8_t tls_worker;
-    uint8_t tls_kind;       /* enum conn_kind of |tls| */
-    struct conn_key target; /* the resolved address it went to */
-    char domain[256];       /* the domain it was routed for */
-    struct timer timer;
-    uint32_t hash_next; /* index+1 of the next entry in its bucket / free list */
-    uint8_t method;     /* enum pending_method */
-    bool in_use;
-    bool final_seen;
-    uint8_t branch_len;
-    uint16_t via_len;
-    char branch[PENDING_BRANCH_MAX];
-    char via[PENDING_VIA_MAX];
-};
-
-struct pending_table {
-    struct pending *entries;
-    uint32_t capacity;
-    uint32_t used;
-    uint32_t open; /* entries still waiting for a final response */
-    uint32_t high;
-    uint32_t free_head;
-    uint32_t *buckets;
-    uint32_t bucket_mask;
-    struct timer_heap *timers;
-    struct metrics *metrics; /* its timer's removals: M_TIMEOUT_TRANSACTION */
-};
+#include "relay/relay-t.h"
 
 /* pending_table_init sizes the table for |capacity| entries, arming expiry
  * on |timers| and counting expiries in |metrics| (both borrowed for the

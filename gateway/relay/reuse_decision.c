@@ -5,15 +5,16 @@
 #include <stdio.h>
 
 #include "core/log.h"
+#include "core/metrics.h"
 
 /* enum reuse_reason and the M_REUSE_* ids list the reasons in one order. */
 _Static_assert(M_REUSE_CONNECTION_GONE - M_REUSE_REUSED + 1 == REUSE_REASONS,
                "reuse reasons and their metric ids must match");
 
-void reuse_decided(struct worker *w, enum reuse_reason r, const char *domain,
+void reuse_decided(struct metrics *m, enum reuse_reason r, const char *domain,
                    const struct conn_key *key)
 {
-    metrics_inc(&w->metrics, (enum metric_id)(M_REUSE_REUSED + r));
+    metrics_inc(m, (enum metric_id)(M_REUSE_REUSED + r));
     if (!log_enabled(LOG_DEBUG))
         return;
     char addr[INET6_ADDRSTRLEN + 8] = "";

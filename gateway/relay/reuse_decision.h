@@ -3,19 +3,20 @@
  * reusegw_reuse_decisions_total{reason}) and one debug line, so an operator
  * can tell why a request did or did not travel on an existing connection.
  *
- * Owns nothing; borrows the worker's registry and the key it formats. Never
+ * Owns nothing; borrows the registry it counts in and the key it formats. Never
  * changes a decision, only records it. */
 #ifndef REUSEGW_REUSE_DECISION_H
 #define REUSEGW_REUSE_DECISION_H
 
-#include "conn/types.h"
-#include "worker/worker.h"
+#include "conn/conn-t.h"
 
-/* reuse_decided counts |r| and logs `reuse decision` at debug with the
+struct metrics;
+
+/* reuse_decided counts |r| in |m| and logs `reuse decision` at debug with the
  * reason, |domain| (the URI host, or the peer's first identity for an
  * inbound alias) and |key| (the address the decision concerns; NULL when
  * there is none). */
-void reuse_decided(struct worker *w, enum reuse_reason r, const char *domain,
+void reuse_decided(struct metrics *m, enum reuse_reason r, const char *domain,
                    const struct conn_key *key);
 
 #endif

@@ -1,6 +1,8 @@
-/* route: target URI selection and static RFC 3263 answers. */
+/* route: target URI selection, static RFC 3263 answers and the
+ * transparent-mode destination. */
 #include "relay/route.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 #include <strings.h>
 
@@ -100,4 +102,26 @@ void route_plan(const struct cfg_snapshot *cfg, const struct sip_msg *msg, struc
     }
     plan->verdict = ROUTE_DNS; /* static routes win; DNS answers the rest */
     plan->port = hp.has_port ? hp.port : 0;
+}
+
+void route_plan_transparent(struct route_plan *plan, const struct conn_key *dst,
+                            struct cfg_hostport *storage)
+{
+    char domain[256];
+    unsigned char addr[16];
+    if (plan->domain.len == 0 || plan->domain.len >= sizeof(domain))
+        return;
+    memcpy(domain, plan->domain.p, plan->domain.len);
+    domain[plan->domain.len] = 0;
+    if (domain[0] == '[' || inet_pton(AF_INET, domain, addr) == 1 ||
+        inet_pton(AF_INET6, domain, addr) == 1)
+        return; /* route_plan already refused it: no identity can match */
+    memset(storage, 0, sizeof(*storage));
+    inet_ntop(dst->family, dst->addr, storage->host, sizeof(storage->host));
+    storage->port = dst->port;
+    storage->is_ipv6_literal = dst->family == AF_INET6;
+    plan->verdict = ROUTE_OK;
+    plan->why = NULL;
+    plan->targets = storage;
+    plan->n_targets = 1;
 }

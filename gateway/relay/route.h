@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conn/conn-t.h"
 #include "core/metrics.h"
 #include "sip/host.h"
 #include "sip/message.h"
@@ -52,5 +53,11 @@ struct route_plan {
 
 /* route_plan decides for request |msg| (parsed; borrowed) under |cfg|. */
 void route_plan(const struct cfg_snapshot *cfg, const struct sip_msg *msg, struct route_plan *plan);
+
+/* route_plan_transparent (legacy.transparent mode) points |plan| at the one destination |dst|
+ * (formatted into |storage|, which must outlive the plan's use) for its domain, replacing static
+ * routes and DNS. Leaves |plan| alone when it has no DNS domain to prove. */
+void route_plan_transparent(struct route_plan *plan, const struct conn_key *dst,
+                            struct cfg_hostport *storage);
 
 #endif

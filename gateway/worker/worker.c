@@ -14,33 +14,38 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/addr.h"
-#include "config/config.h"
 #include "admin/admin_worker.h"
+#include "admin/metrics_bridge.h"
+#include "config/config.h"
+#include "conn/conn.h"
 #include "conn/conn_io.h"
-#include "relay/dns_route.h"
-#include "relay/handoff.h"
+#include "conn/conn_layer.h"
+#include "conn/conn_open.h"
+#include "core/addr.h"
 #include "core/io_backend.h"
 #include "core/log.h"
-#include "admin/metrics_bridge.h"
+#include "relay/dns_route.h"
+#include "relay/handoff.h"
 #include "relay/relay.h"
-#include "worker/reload.h"
-#include "tls/conn.h"
 #include "tls/ctx.h"
-#include "tls/session_cache.h"
-#include "tls/identities.h"
+#include "worker/reload.h"
 
 enum {
-    OUT_BLOCK_SIZE = 16 * 1024,
     RECV_BUFFER_SIZE = 16 * 1024,
     RECV_BUFFER_COUNT = 1024,
     RING_ENTRIES = 1024,
-    SCRATCH_SLACK = 2048,           /* room for a rewritten Via or an added header */
-    OPS_TIMERS = 64,                /* DNS, admin connections, legacy probe */
-    TLS_SESSIONS_PER_WORKER = 4096, /* (address, domain) pairs whose re-dial resumes */
+    OPS_TIMERS = 64, /* DNS, admin connections, legacy probe */
+};
+
+/* handoff_wake says how an OP_HANDOFF completion came (its tag's slot). */
+enum handoff_wake {
+    WAKE_EVENTFD,     /* the read armed on the worker's eventfd */
+    WAKE_MSG_RING,    /* another worker's IORING_OP_MSG_RING */
+    WAKE_MSG_REFUSED, /* our MSG_RING to worker |gen| was refused */
 };
 
 static void dispatch(void *ctx, const struct loop_event *ev);
+static void worker_wake(void *ctx, unsigned to);
 
 /* note_key_log sets the key log gauge (held by worker 0) from |w->cfg|. */
 static void note_key_log(struct worker *w)
@@ -64,30 +69,6 @@ int worker_init_member(struct worker *w, struct cfg_snapshot *cfg, struct tls_ct
     w->tls_ctx = tls_ctx_ref(tls_ctx);
     const uint32_t max_conns = worker_share(w, cfg->limits.max_connections);
     const uint32_t max_pending = worker_share(w, cfg->limits.max_pending_transactions);
-    w->scratch_size = cfg->limits.max_message_bytes + SCRATCH_SLACK;
-    w->scratch = malloc(w->scratch_size);
-    /* One framing block per connection at most; out blocks bounded so that
-     * every connection can queue max_buffered_bytes plus one message. */
-    uint64_t out_blocks =
-        (uint64_t)max_conns *
-        ((cfg->limits.max_buffered_bytes + cfg->limits.max_message_bytes) / OUT_BLOCK_SIZE + 2);
-    buf_pool_init(&w->out_pool, OUT_BLOCK_SIZE,
-                  (uint32_t)(out_blocks > UINT32_MAX ? UINT32_MAX : out_blocks));
-    buf_pool_init(&w->in_pool, cfg->limits.max_message_bytes + 4, max_conns);
-    if (!w->scratch || !conn_table_init(&w->conns, max_conns) ||
-        !timer_heap_init(&w->timers, max_conns + max_pending + WORKER_MAX_LISTENERS + OPS_TIMERS) ||
-        !pending_table_init(&w->pending, max_pending, &w->timers, &w->metrics)) {
-        LOG_ERROR("out of memory sizing the worker", LF_UINT("max_connections", max_conns),
-                  LF_UINT("max_pending_transactions", max_pending));
-        return -ENOMEM;
-    }
-    if (group) {
-        w->conns.shared = group->index;
-        w->conns.worker_id = (uint8_t)id;
-        w->reroute = malloc(w->scratch_size);
-        if (!w->reroute)
-            return -ENOMEM;
-    }
     metrics_set(&w->metrics, M_WORKERS, id == 0 ? (group ? group->n : 1) : 0);
     note_key_log(w);
     struct loop_options lo = {
@@ -98,40 +79,43 @@ int worker_init_member(struct worker *w, struct cfg_snapshot *cfg, struct tls_ct
     w->loop = io_backend_loop_new(cfg->runtime.io_backend, &lo, dispatch, w);
     if (!w->loop)
         return -errno;
-    w->now_ms = timer_now_ms();
-    worker_cache_names(w);
-    w->tls_sessions = tls_session_cache_new(TLS_SESSIONS_PER_WORKER);
-    if (!w->tls_sessions)
+    struct conn_layer_borrowed cb = {
+        .loop = w->loop,
+        .timers = &w->timers,
+        .metrics = &w->metrics,
+        .cfg = cfg,
+        .tls_ctx = tls_ctx,
+        .workers = group ? group->n : 1,
+        .shared = group ? group->index : NULL,
+        .worker_id = id,
+    };
+    struct relay_layer_borrowed rb = {
+        .conn = &w->conn,
+        .metrics = &w->metrics,
+        .timers = &w->timers,
+        .cfg = cfg,
+        .id = id,
+        .index = group ? group->index : NULL,
+        .mesh = group ? group->mesh : NULL,
+        .wake_ctx = w,
+        .wake = group ? worker_wake : NULL,
+    };
+    if (!timer_heap_init(&w->timers, max_conns + max_pending + WORKER_MAX_LISTENERS + OPS_TIMERS) ||
+        !conn_layer_init(&w->conn, &cb)) {
+        LOG_ERROR("out of memory sizing the worker", LF_UINT("max_connections", max_conns),
+                  LF_UINT("max_pending_transactions", max_pending));
         return -ENOMEM;
-    w->dns = dns_routes_new(w);
-    return w->dns ? 0 : -EINVAL;
-}
-
-void worker_cache_names(struct worker *w)
-{
-    w->sent_by_len = cfg_hostport_format(&w->cfg->identity.sent_by, w->sent_by, sizeof(w->sent_by));
-    const struct cfg_hostport *legacy[2] = {&w->cfg->legacy.forward_to, &w->cfg->legacy.listen};
-    for (size_t i = 0; i < 2; i++)
-        w->legacy_name_lens[i] =
-            cfg_hostport_format(legacy[i], w->legacy_names[i], sizeof(w->legacy_names[i]));
+    }
+    int rc = relay_layer_init(&w->relay, &rb);
+    if (rc == -ENOMEM)
+        LOG_ERROR("out of memory sizing the worker", LF_UINT("max_connections", max_conns),
+                  LF_UINT("max_pending_transactions", max_pending));
+    return rc;
 }
 
 void worker_free(struct worker *w)
 {
-    for (uint32_t i = 1; i <= w->conns.high; i++) {
-        struct conn *c = conn_at(&w->conns, i);
-        if (c->state == CONN_FREE)
-            continue;
-        if (c->fd >= 0)
-            close(c->fd);
-        c->fd = -1;
-        buf_pool_put(&w->in_pool, c->in);
-        buf_queue_clear(&c->out, &w->out_pool);
-        buf_queue_clear(&c->hold, &w->out_pool);
-        tls_conn_free(c->tls);
-        tls_identities_unref(c->ids);
-        cfg_unref(c->route_cfg);
-    }
+    conn_layer_drop_all(&w->conn);
     for (size_t i = 0; i < w->n_listeners; i++)
         if (w->listeners[i].fd >= 0) {
             shutdown(w->listeners[i].fd, SHUT_RDWR); /* see start_drain */
@@ -139,17 +123,10 @@ void worker_free(struct worker *w)
         }
     /* Before the loop: both cancel what they have in flight on it. */
     admin_worker_free(w->admin);
-    dns_routes_free(w->dns);
+    relay_layer_free(&w->relay);
     loop_free(w->loop);
-    if (w->pending.entries)
-        pending_table_free(&w->pending);
     timer_heap_free(&w->timers);
-    conn_table_free(&w->conns);
-    buf_pool_free(&w->out_pool);
-    buf_pool_free(&w->in_pool);
-    free(w->scratch);
-    free(w->reroute);
-    tls_session_cache_free(w->tls_sessions); /* after every conn that used it */
+    conn_layer_free(&w->conn);
     tls_ctx_unref(w->tls_ctx);
     cfg_unref(w->cfg);
     memset(w, 0, sizeof(*w));
@@ -237,6 +214,27 @@ static void arm_listener(struct worker *w, size_t i)
         l->armed = true;
 }
 
+_Static_assert(WORKER_MAX <= ADMIN_MAX_REGISTRIES, "a scrape must cover every worker");
+
+/* admin_registries lists every worker's registry for a /metrics scrape. */
+static size_t admin_registries(void *ctx, const struct metrics **out, size_t max)
+{
+    const struct worker *w = ctx;
+    size_t n = w->group ? w->group->n : 1;
+    for (size_t i = 0; i < n && i < max; i++)
+        out[i] = w->group ? &w->group->workers[i].metrics : &w->metrics;
+    return n < max ? n : max;
+}
+
+/* admin_state answers the parts of /ready only the worker knows. */
+static void admin_state(void *ctx, struct admin_readiness *out)
+{
+    const struct worker *w = ctx;
+    out->listeners_bound = w->n_listeners == w->cfg->tls.n_listen + 1;
+    out->certificate_loaded = w->tls_ctx != NULL;
+    out->draining = w->stopping;
+}
+
 int worker_listen(struct worker *w)
 {
     for (size_t i = 0; i < w->cfg->tls.n_listen; i++)
@@ -247,7 +245,17 @@ int worker_listen(struct worker *w)
     for (size_t i = 0; i < w->n_listeners; i++)
         arm_listener(w, i);
     if (w->id == 0) /* one admin endpoint; its /metrics and /aliases cover the group */
-        w->admin = admin_worker_new(w); /* optional: NULL keeps the relay running */
+        w->admin = admin_worker_new(&(struct admin_view){
+            .loop = w->loop,
+            .timers = &w->timers,
+            .cfg = w->cfg,
+            .conns = &w->conn.conns,
+            .metrics = &w->metrics,
+            .index = w->group ? w->group->index : NULL,
+            .ctx = w,
+            .registries = admin_registries,
+            .state = admin_state,
+        }); /* optional: NULL keeps the relay running */
     return 0;
 }
 
@@ -279,14 +287,14 @@ static void on_accept(struct worker *w, const struct loop_event *ev)
         if (w->stopping)
             close(ev->res);
         else
-            conn_accepted(w, ev->res, l->is_tls);
+            conn_accepted(&w->conn, ev->res, l->is_tls);
     } else if (ev->res != -ECANCELED) {
         LOG_RATELIMITED(LOG_WARN, "accept failed", LF_STR("listener", l->name),
                         LF_STR("reason", strerror(-ev->res)));
         l->retry.fire = retry_accept;
         l->retry.ctx = w;
         if (!l->armed && out_of_resources(-ev->res) &&
-            timer_arm(&w->timers, &l->retry, w->now_ms + ACCEPT_RETRY_MS))
+            timer_arm(&w->timers, &l->retry, w->timers.now_ms + ACCEPT_RETRY_MS))
             return;
     }
     if (!w->stopping)
@@ -305,10 +313,10 @@ static void start_drain(struct worker *w, const char *signame)
         return;
     w->stopping = true;
     /* now_ms is as old as the last wake-up, which an idle loop makes seconds old. */
-    w->now_ms = timer_now_ms();
-    w->drain_deadline_ms = w->now_ms + w->cfg->runtime.drain_timeout_ms;
+    w->timers.now_ms = timer_now_ms();
+    w->drain_deadline_ms = w->timers.now_ms + w->cfg->runtime.drain_timeout_ms;
     LOG_INFO("stopping: no new connections, draining transactions", LF_STR("signal", signame),
-             LF_UINT("pending", w->pending.open),
+             LF_UINT("pending", w->relay.pending.open),
              LF_UINT("drain_timeout_ms", w->cfg->runtime.drain_timeout_ms));
     for (size_t i = 0; i < w->n_listeners; i++) {
         struct listener *l = &w->listeners[i];
@@ -337,7 +345,7 @@ static void on_signal(struct worker *w, const struct loop_event *ev)
         } else if (si->ssi_signo == SIGHUP && reload_worker(w)) {
             metrics_inc(&w->metrics, M_RELOAD_OK);
             if (w->admin)
-                admin_worker_reloaded(w->admin);
+                admin_worker_reloaded(w->admin, w->cfg);
         } else if (si->ssi_signo == SIGHUP) {
             metrics_inc(&w->metrics, M_RELOAD_FAILED);
         }
@@ -351,8 +359,13 @@ static void arm_wake(struct worker *w)
               sizeof(w->wake_value), tag_make(OP_HANDOFF, WAKE_EVENTFD, 0));
 }
 
-void worker_wake(struct worker *w, unsigned to)
+/* worker_wake wakes worker |to| of |w|'s group after |w| posted to it (the
+ * relay's wake callback): IORING_OP_MSG_RING from |w|'s ring to |to|'s,
+ * leaving with |w|'s next turn; the eventfd where the backend cannot
+ * (epoll) or the kernel refused. Nothing when |to| is already due to wake. */
+static void worker_wake(void *ctx, unsigned to)
 {
+    struct worker *w = ctx;
     struct handoff_mesh *m = w->group->mesh;
     if (!handoff_claim_wake(m, to))
         return;
@@ -369,9 +382,10 @@ void worker_install(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *
     struct tls_ctx *old_ctx = w->tls_ctx;
     w->cfg = cfg_ref(cfg);
     w->tls_ctx = tls_ctx_ref(tls_ctx);
+    conn_layer_install(&w->conn, w->cfg, w->tls_ctx);
+    relay_layer_install(&w->relay, w->cfg);
     cfg_unref(old_cfg);
     tls_ctx_unref(old_ctx);
-    worker_cache_names(w);
     note_key_log(w);
 }
 
@@ -406,7 +420,7 @@ static void on_handoff(struct worker *w, const struct loop_event *ev)
         const char *bytes;
         unsigned taken = 0;
         while (from != w->id && (msg = handoff_next(m, from, w->id, &bytes)) != NULL) {
-            relay_handoff(w, msg, bytes);
+            relay_handoff(&w->relay, msg, bytes);
             handoff_done(m, from, w->id);
             if (++taken == HANDOFF_BATCH) { /* the rest after this worker's own events */
                 more = true;
@@ -426,8 +440,8 @@ enum { BRIDGE_MS = 100 };
 static void bridge(void *ctx, struct timer *timer)
 {
     struct worker *w = ctx;
-    metrics_bridge_absorb(w);
-    timer_arm(&w->timers, timer, w->now_ms + BRIDGE_MS);
+    metrics_bridge_absorb(&w->conn.conns, &w->metrics);
+    timer_arm(&w->timers, timer, w->timers.now_ms + BRIDGE_MS);
 }
 
 static void dispatch(void *ctx, const struct loop_event *ev)
@@ -436,7 +450,7 @@ static void dispatch(void *ctx, const struct loop_event *ev)
     /* worker_run read the clock before the loop slept: without a fresh
      * reading, deadlines and durations started here would date from before
      * the wait. CLOCK_MONOTONIC is a vDSO read, not a system call. */
-    w->now_ms = timer_now_ms();
+    w->timers.now_ms = timer_now_ms();
     switch (tag_op(ev->tag)) {
     case OP_ACCEPT:
         on_accept(w, ev);
@@ -448,7 +462,7 @@ static void dispatch(void *ctx, const struct loop_event *ev)
         on_handoff(w, ev);
         break;
     case OP_DNS:
-        dns_routes_on_event(w->dns, ev);
+        dns_routes_on_event(w->relay.dns, ev);
         break;
     case OP_ADMIN:
     case OP_PROBE:
@@ -456,7 +470,7 @@ static void dispatch(void *ctx, const struct loop_event *ev)
             admin_worker_on_event(w->admin, ev);
         break;
     default:
-        conn_on_event(w, ev);
+        conn_on_event(&w->conn, ev);
         break;
     }
 }
@@ -465,10 +479,10 @@ static void dispatch(void *ctx, const struct loop_event *ev)
  * the drain has finished or abandoned their transactions). */
 static void close_all(struct worker *w)
 {
-    for (uint32_t i = 1; i <= w->conns.high; i++) {
-        struct conn *c = conn_at(&w->conns, i);
+    for (uint32_t i = 1; i <= w->conn.conns.high; i++) {
+        struct conn *c = conn_at(&w->conn.conns, i);
         if (c->state != CONN_FREE && c->state != CONN_DEAD && c->state != CONN_CLOSING)
-            conn_close(w, c, CLOSE_GRACEFUL, "shutdown");
+            conn_close(&w->conn, c, CLOSE_GRACEFUL, "shutdown");
     }
 }
 
@@ -482,25 +496,26 @@ int worker_run(struct worker *w, int signal_fd)
         if (w->id != 0) { /* worker 0 refreshes its own registry at each scrape */
             w->bridge.fire = bridge;
             w->bridge.ctx = w;
-            timer_arm(&w->timers, &w->bridge, w->now_ms + BRIDGE_MS);
+            timer_arm(&w->timers, &w->bridge, w->timers.now_ms + BRIDGE_MS);
         }
     }
     bool closing_all = false;
     for (;;) {
-        w->now_ms = timer_now_ms();
-        timer_run(&w->timers, w->now_ms);
+        w->timers.now_ms = timer_now_ms();
+        timer_run(&w->timers, w->timers.now_ms);
         if (w->stopping) {
-            if (!closing_all && (w->pending.open == 0 || w->now_ms >= w->drain_deadline_ms)) {
-                if (w->pending.open)
+            if (!closing_all &&
+                (w->relay.pending.open == 0 || w->timers.now_ms >= w->drain_deadline_ms)) {
+                if (w->relay.pending.open)
                     LOG_WARN("drain timeout: abandoning transactions",
-                             LF_UINT("pending", w->pending.open));
+                             LF_UINT("pending", w->relay.pending.open));
                 close_all(w);
                 closing_all = true;
             }
-            if (closing_all && w->conns.used == 0)
+            if (closing_all && w->conn.conns.used == 0)
                 return 0;
         }
-        int64_t wait = timer_next_ms(&w->timers, w->now_ms);
+        int64_t wait = timer_next_ms(&w->timers, w->timers.now_ms);
         if (w->stopping && (wait < 0 || wait > 100))
             wait = 100; /* re-check the drain condition */
         int n = loop_run_once(w->loop, wait);

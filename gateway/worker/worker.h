@@ -1,10 +1,14 @@
-/* worker: one event-loop thread's whole world — its loop, listeners,
- * connection table, pending transactions, timers, buffer pools and metrics.
+/* worker/ — the top layer (this header is its manual): one event-loop
+ * thread's whole world, composed of the layers below it — its loop and
+ * timers (core/), connection layer (conn/), relay (relay/), admin endpoint
+ * (admin/) — plus its listeners, the completion dispatcher, the SIGTERM
+ * drain, start-up of N workers (gateway.h) and reload (reload.h).
  *
- * Owns every connection and buffer of its thread. Borrows the configuration
- * snapshot and TLS context (holds a reference to each) and, with several
- * workers, the worker_group. Never touches another worker's state: workers
- * meet only in the group's peer index and hand-off channels. */
+ * Owns its loop, timers, registry and the layers embedded in it, and a
+ * reference to the configuration snapshot and TLS context the layers
+ * borrow. Borrows, with several workers, the worker_group. Never touches
+ * another worker's state: workers meet only in the group's peer index and
+ * hand-off channels. */
 #ifndef REUSEGW_WORKER_H
 #define REUSEGW_WORKER_H
 
@@ -13,22 +17,17 @@
 #include <stdint.h>
 #include <sys/signalfd.h>
 
-#include "core/buf.h"
-#include "conn/conn.h"
-#include "conn/conn_limits.h"
+#include "conn/conn-t.h"
 #include "core/loop.h"
 #include "core/metrics.h"
-#include "relay/pending.h"
 #include "core/timer.h"
-#include "conn/types.h"
+#include "relay/relay-t.h"
 
 struct admin_worker;
 struct handoff_mesh;
 struct peer_index;
 struct cfg_snapshot;
-struct dns_routes;
 struct tls_ctx;
-struct tls_session_cache;
 
 #define WORKER_MAX_LISTENERS 17 /* tls.listen addresses + legacy.listen */
 
@@ -55,40 +54,20 @@ struct worker_group {
 #define WORKER_MAX 64 /* runtime.workers (and auto) is capped here */
 
 struct worker {
-    struct cfg_snapshot *cfg;
-    struct tls_ctx *tls_ctx;
-    struct tls_session_cache *tls_sessions; /* client sessions, so re-dials resume */
+    struct cfg_snapshot *cfg; /* referenced; the layers borrow it */
+    struct tls_ctx *tls_ctx;  /* referenced; the connection layer borrows it */
     struct loop *loop;
-    struct conn_table conns;
-    struct pending_table pending;
-    struct timer_heap timers;
-    struct buf_pool out_pool;   /* out and hold queues */
-    struct buf_pool in_pool;    /* one framing block per busy connection */
-    struct limits_state limits; /* handshake admission (conn_limits.h) */
+    struct timer_heap timers;   /* its clock too: timers.now_ms */
     struct metrics metrics;     /* its event counts: /metrics and the exit line */
-    struct dns_routes *dns;     /* resolver and requests waiting on it */
+    struct conn_layer conn;     /* connections, pools, handshake limits */
+    struct relay_layer relay;   /* pending transactions, DNS routing */
     struct admin_worker *admin; /* admin endpoint; NULL when not bound */
     struct listener listeners[WORKER_MAX_LISTENERS];
     size_t n_listeners;
-    uint64_t now_ms;
     bool stopping;
     uint64_t drain_deadline_ms;
     int signal_fd;
     struct signalfd_siginfo signal_info;
-    /* Text forms of configured addresses, formatted once per snapshot so
-     * the per-message path never formats: identity.sent_by, then
-     * legacy.forward_to and legacy.listen. */
-    char sent_by[300];
-    size_t sent_by_len;
-    char legacy_names[2][300];
-    size_t legacy_name_lens[2];
-    char *scratch; /* one rewritten message; max_message_bytes + slack */
-    size_t scratch_size;
-    /* With several workers: a request coming back for re-routing, restored
-     * to the legacy proxy's bytes (scratch_size); |local_only| while it is
-     * routed again, so that it goes no further than this worker. */
-    char *reroute;
-    bool local_only;
     /* With several workers: its group and id, the buffer its wake-up
      * eventfd is read into, and the timer that refreshes its registry for
      * worker 0's scrapes. */
@@ -117,10 +96,6 @@ int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_
 int worker_init_member(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx,
                        struct worker_group *group, unsigned id);
 
-/* worker_cache_names refreshes the text forms above from |w->cfg|; call it
- * whenever the snapshot changes. */
-void worker_cache_names(struct worker *w);
-
 /* worker_free closes every socket and releases everything. */
 void worker_free(struct worker *w);
 
@@ -137,12 +112,6 @@ int worker_listen(struct worker *w);
  * reads the signalfd and tells the others). Returns 0 on a clean stop, -1
  * on a loop failure (logged). */
 int worker_run(struct worker *w, int signal_fd);
-
-/* worker_wake wakes worker |to| of |w|'s group after |w| posted to it:
- * IORING_OP_MSG_RING from |w|'s ring to |to|'s, leaving with |w|'s next
- * turn; the eventfd where the backend cannot (epoll) or the kernel
- * refused. Nothing when |to| is already due to wake. */
-void worker_wake(struct worker *w, unsigned to);
 
 /* worker_install swaps |cfg| and |tls_ctx| in (references taken) for new
  * connections and requests: a reload, once vetted by reload.h. */

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "conn/types.h"
+#include "conn/conn-t.h"
 
 /* conn_key_of_ipv4 returns the index key of IPv4 literal |ip| and |port|
  * (host byte order), as conn_key_from_sockaddr makes it. */

@@ -97,7 +97,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static struct conn *make_conn(struct worker *w, enum conn_kind kind, enum conn_state state,
                               const char *ip, uint16_t port)
 {
-    struct conn *c = conn_alloc(&w->conns, kind);
+    struct conn *c = conn_alloc(&w->conn.conns, kind);
     FUZZ_CHECK(c != NULL);
     c->state = (uint8_t)state;
     c->recv_armed = true; /* a multishot receive that never ends */
@@ -157,23 +157,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t t_len = 0;
     struct worker *w = calloc(1, sizeof(*w));
     FUZZ_CHECK(w && worker_init(w, cfg, tls) == 0);
-    w->now_ms = 1000;
+    w->timers.now_ms = 1000;
 
     struct conn *t = make_conn(w, CONN_TLS_IN, CONN_OPEN, "127.0.0.2", 40000);
     t->ids = tls_identities_ref(gw_a_ids);
     struct conn *m = make_conn(w, CONN_MIRROR, CONN_OPEN, "127.0.0.1", 9);
-    t->partner = conn_ref_of(&w->conns, m);
-    m->partner = conn_ref_of(&w->conns, t);
+    t->partner = conn_ref_of(&w->conn.conns, m);
+    m->partner = conn_ref_of(&w->conn.conns, t);
     struct conn *o = make_conn(w, CONN_TLS_OUT, CONN_CONNECTING, "127.0.0.2", 5061);
     snprintf(o->domain, sizeof(o->domain), "a.test");
     struct conn_key key;
     conn_key_from_sockaddr(&key, (const struct sockaddr *)&o->peer, 0);
-    conn_index_set(&w->conns, o, &key);
+    conn_index_set(&w->conn.conns, o, &key);
     struct conn *e = make_conn(w, CONN_EGRESS, CONN_OPEN, "127.0.0.1", 41000);
     struct conn *conns[4] = {t, m, o, e};
     struct conn_ref refs[4];
     for (int i = 0; i < 4; i++)
-        refs[i] = conn_ref_of(&w->conns, conns[i]);
+        refs[i] = conn_ref_of(&w->conn.conns, conns[i]);
 
     /* Records: one byte picks the connection (low 2 bits) and the chunk
      * length (high 6 bits, x16, 0 = rest of input). */
@@ -182,7 +182,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         data++;
         size--;
         size_t n = len == 0 || len > size ? size : len;
-        struct conn *c = conn_get(&w->conns, refs[which]);
+        struct conn *c = conn_get(&w->conn.conns, refs[which]);
         if (c && n > 0) {
             if (which == 0 && t_len + n <= sizeof(t_in)) {
                 memcpy(t_in + t_len, data, n);
@@ -195,22 +195,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 .data = data,
                 .len = n,
             };
-            conn_on_event(w, &ev);
+            conn_on_event(&w->conn, &ev);
         }
         data += n;
         size -= n;
-        struct conn *mc = conn_get(&w->conns, refs[1]);
+        struct conn *mc = conn_get(&w->conn.conns, refs[1]);
         if (mc && t_len < sizeof(t_in))
             check_mirror(mc, t_in, t_len);
         for (int i = 0; i < 4; i++) {
-            struct conn *x = conn_get(&w->conns, refs[i]);
+            struct conn *x = conn_get(&w->conn.conns, refs[i]);
             FUZZ_CHECK(!x || x->hold.bytes <= MAX_BUFFERED);
         }
     }
     uint32_t live = 0;
-    for (uint32_t s = 1; s <= w->conns.high; s++)
-        live += conn_at(&w->conns, s)->state != CONN_FREE;
-    FUZZ_CHECK(live == w->conns.used);
+    for (uint32_t s = 1; s <= w->conn.conns.high; s++)
+        live += conn_at(&w->conn.conns, s)->state != CONN_FREE;
+    FUZZ_CHECK(live == w->conn.conns.used);
     worker_free(w);
     free(w);
     return 0;

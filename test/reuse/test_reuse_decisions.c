@@ -59,7 +59,7 @@ static void miss_reason_explains_an_index_miss(void **state)
 
 static void each_decision_counts_once_under_its_own_name(void **state)
 {
-    static struct worker w; /* only its registry is touched */
+    static struct metrics m; /* the registry reuse_decided counts in */
     static const char *const names[REUSE_REASONS] = {
         "reused",       "no_row",       "identity_mismatch", "certless",
         "aliasing_off", "row_replaced", "connection_gone",
@@ -68,12 +68,12 @@ static void each_decision_counts_once_under_its_own_name(void **state)
     for (int r = 0; r < REUSE_REASONS; r++) {
         assert_string_equal(reuse_reason_name((enum reuse_reason)r), names[r]);
         for (int n = 0; n <= r; n++)
-            reuse_decided(&w, (enum reuse_reason)r, "b.test", n % 2 ? &k : NULL);
+            reuse_decided(&m, (enum reuse_reason)r, "b.test", n % 2 ? &k : NULL);
     }
     /* The registry is the one store: /metrics shows each reason's count
      * under its own label, straight from the series reuse_decided bumped. */
     static char text[METRICS_RENDER_MAX];
-    const struct metrics *regs[] = {&w.metrics};
+    const struct metrics *regs[] = {&m};
     struct metrics_info info = {.io_backend = "epoll"};
     assert_true(metrics_render(regs, 1, &info, text, sizeof(text)) < sizeof(text));
     for (int r = 0; r < REUSE_REASONS; r++) {

@@ -1,23 +1,32 @@
-/* types: the plain data of a worker — connection references, connection
- * objects and reuse decision reasons — shared by the gateway's logic files.
+/* conn-t: the plain data of the connection layer — connection references,
+ * connection objects, the table and its index, the handshake limits' state,
+ * the reuse decision reasons the index answers with, the callback set the
+ * layer above registers, and the layer's context (struct conn_layer).
  *
  * Owns nothing by itself; each struct says who owns its members. Holds no
  * logic beyond trivial inline accessors. */
-#ifndef REUSEGW_TYPES_H
-#define REUSEGW_TYPES_H
+#ifndef REUSEGW_CONN_T_H
+#define REUSEGW_CONN_T_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
 #include "core/buf.h"
-#include "sip/framing.h"
+#include "core/tag.h"
 #include "core/timer.h"
+#include "sip/error.h"
+#include "sip/framing.h"
 
 struct cfg_hostport;
 struct cfg_snapshot;
+struct loop;
+struct metrics;
+struct peer_index;
 struct tls_conn;
+struct tls_ctx;
 struct tls_identities;
+struct tls_session_cache;
 
 /* conn_ref names a connection without pointing at it: |slot| is its index
  * + 1 (0 means "none") and |gen| the generation it had when the reference
@@ -33,45 +42,14 @@ static inline bool conn_ref_eq(struct conn_ref a, struct conn_ref b)
     return a.slot == b.slot && a.gen == b.gen;
 }
 
-/* worker_op is the kind of loop operation a completion tag belongs to. A tag
- * packs op (8 bits), slot (24 bits) and generation (32 bits), so a late
- * completion for a recycled slot is recognised by its generation. */
-enum worker_op {
-    OP_ACCEPT = 1, /* slot = listener index + 1 */
-    OP_RECV,
-    OP_SEND,
-    OP_CONNECT,
-    OP_CLOSE,
-    OP_SIGNAL,
-    OP_DNS,     /* c-ares socket polls (dns.h) */
-    OP_ADMIN,   /* admin endpoint (admin.h) */
-    OP_PROBE,   /* legacy reachability probe (admin_probe.h) */
-    OP_HANDOFF, /* hand-off wake-ups (handoff.h); slot = enum handoff_wake */
-};
-
-/* handoff_wake says how an OP_HANDOFF completion came. */
-enum handoff_wake {
-    WAKE_EVENTFD,     /* the read armed on the worker's eventfd */
-    WAKE_MSG_RING,    /* another worker's IORING_OP_MSG_RING */
-    WAKE_MSG_REFUSED, /* our MSG_RING to worker |gen| was refused */
-};
-
-static inline uint64_t tag_make(enum worker_op op, uint32_t slot, uint32_t gen)
-{
-    return (uint64_t)op << 56 | (uint64_t)(slot & 0xffffffu) << 32 | gen;
-}
-
-static inline enum worker_op tag_op(uint64_t tag)
-{
-    return (enum worker_op)(tag >> 56);
-}
-
+/* tag_ref is the connection a completion tag of a connection's operation
+ * (OP_RECV, OP_SEND, OP_CONNECT, OP_CLOSE) names. */
 static inline struct conn_ref tag_ref(uint64_t tag)
 {
-    return (struct conn_ref){.slot = (uint32_t)(tag >> 32) & 0xffffffu, .gen = (uint32_t)tag};
+    return (struct conn_ref){.slot = tag_slot(tag), .gen = tag_gen(tag)};
 }
 
-/* conn_kind follows DESIGN.md: T (tls in/out), mirror(T), E. */
+/* conn_kind follows docs/design.md: T (tls in/out), mirror(T), E. */
 enum conn_kind {
     CONN_TLS_IN,  /* a peer connected to tls.listen */
     CONN_TLS_OUT, /* reusegw dialled a peer */
@@ -98,7 +76,7 @@ struct conn_key {
 };
 
 /* conn is one socket and everything reusegw knows about it. Owned by the
- * worker's conn_table; buffers come from the worker's pools. */
+ * conn_layer's table; buffers come from its pools. */
 struct conn {
     uint32_t gen;
     uint8_t kind;  /* enum conn_kind */
@@ -145,7 +123,7 @@ struct conn {
     uint32_t waiters;     /* head slot+1 of the waiting list */
     uint32_t waiter_next; /* next slot+1 while this one waits */
     struct conn_ref blocked_on;
-    /* Limits and the connection log (conn_limits.h, conn_log.h). */
+    /* Limits and the connection log (conn/conn_limits.h, conn/conn_log.h). */
     bool handshake_counted;    /* holds one of limits.max_concurrent_handshakes */
     uint64_t opened_ms;        /* accepted or dialled at */
     uint64_t partial_since_ms; /* 0, or when its unfinished message began */
@@ -184,5 +162,84 @@ static inline const char *reuse_reason_name(enum reuse_reason r)
     };
     return names[r];
 }
+
+/* conn_table holds up to |capacity| connections; slots are handed out from a
+ * high-water mark and recycled through a free list, so untouched capacity
+ * costs no memory pages (conn/conn.h). */
+struct conn_table {
+    struct conn *slots;
+    uint32_t capacity;
+    uint32_t used;          /* live connections */
+    uint32_t high;          /* slots ever handed out */
+    uint32_t free_head;     /* slot+1 of the first recycled slot */
+    uint32_t *buckets;      /* index heads (slot+1) */
+    uint32_t *peer_buckets; /* per-peer-IP heads (slot+1) */
+    uint32_t bucket_mask;
+    /* With several workers: the shared index every change of this table's
+     * index is mirrored into (borrowed), and this worker's id there. */
+    struct peer_index *shared;
+    uint8_t worker_id;
+};
+
+/* token_bucket admits events at a rate with a burst equal to that rate. It
+ * counts thousandths of a token so that rates below 1000/s refill smoothly
+ * at millisecond resolution. Zero-initialised is full at first use. */
+struct token_bucket {
+    uint64_t milli; /* tokens left, in thousandths */
+    uint64_t at_ms; /* when |milli| was last refilled */
+    bool started;
+};
+
+/* limits_state is one worker's share of the handshake limits. */
+struct limits_state {
+    uint32_t handshaking; /* inbound TLS connections still in their handshake */
+    struct token_bucket handshakes;
+};
+
+/* conn_events is the one door from the connection layer up: the layer above
+ * registers it (conn_layer_set_events) and the connection layer calls it,
+ * never naming what is behind it. Each callback borrows what it is handed
+ * for the call; it may close |c|. */
+struct conn_events {
+    void *ctx;
+    /* message: one complete SIP message |msg| (|len| bytes) framed on |c|,
+     * or replayed into it (conn_deliver: a DNS answer came). */
+    void (*message)(void *ctx, struct conn *c, const char *msg, size_t len);
+    /* framing_error: |c|'s stream cannot be framed for |err|; |buf| holds
+     * its |len| unframed bytes (what can be answered is). |c| is closed
+     * after the call. */
+    void (*framing_error)(void *ctx, struct conn *c, const char *buf, size_t len, enum sip_err err);
+    /* dial_failed: |c|, an outbound TLS connection with no failover target
+     * left or a mirror, will not open; what it holds (conn_held_next) is
+     * still there to answer with |why|. |c| is closed after the call. */
+    void (*dial_failed)(void *ctx, struct conn *c, const char *why);
+};
+
+/* conn_layer is one worker's connection layer: its table, pools and
+ * handshake limits, and what it borrows to run them. Embedded in the
+ * worker; set up and torn down by conn/conn_layer.h. */
+struct conn_layer {
+    struct conn_table conns;
+    struct buf_pool out_pool; /* out and hold queues */
+    struct buf_pool in_pool;  /* one framing block per busy connection */
+    struct limits_state limits;
+    struct tls_session_cache *tls_sessions; /* client sessions, so re-dials resume */
+    /* Room for one message (limits.max_message_bytes plus slack for a
+     * rewritten Via): a held message while it is released, and lent to the
+     * layer above for the message it rewrites. */
+    char *scratch;
+    size_t scratch_size;
+    /* Borrowed: the worker's loop, timers (and their clock, timers->now_ms)
+     * and registry; its current configuration snapshot and TLS context,
+     * swapped by conn_layer_install; how many workers share the
+     * process-wide limits. */
+    struct loop *loop;
+    struct timer_heap *timers;
+    struct metrics *metrics;
+    struct cfg_snapshot *cfg;
+    struct tls_ctx *tls_ctx;
+    unsigned workers;
+    struct conn_events up; /* registered by the layer above */
+};
 
 #endif

@@ -1,0 +1,86 @@
+/* conn_layer: the layer's set-up, sizing and teardown. */
+#include "conn/conn_layer.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "conn/conn.h"
+#include "tls/conn.h"
+#include "tls/identities.h"
+#include "tls/session_cache.h"
+
+enum {
+    OUT_BLOCK_SIZE = 16 * 1024,
+    SCRATCH_SLACK = 2048,           /* room for a rewritten Via or an added header */
+    TLS_SESSIONS_PER_WORKER = 4096, /* (address, domain) pairs whose re-dial resumes */
+};
+
+bool conn_layer_init(struct conn_layer *cl, const struct conn_layer_borrowed *b)
+{
+    memset(cl, 0, sizeof(*cl));
+    cl->loop = b->loop;
+    cl->timers = b->timers;
+    cl->metrics = b->metrics;
+    cl->cfg = b->cfg;
+    cl->tls_ctx = b->tls_ctx;
+    cl->workers = b->workers;
+    const struct cfg_snapshot *cfg = b->cfg;
+    const uint32_t max_conns = conn_share(cl, cfg->limits.max_connections);
+    cl->scratch_size = cfg->limits.max_message_bytes + SCRATCH_SLACK;
+    cl->scratch = malloc(cl->scratch_size);
+    /* One framing block per connection at most; out blocks bounded so that
+     * every connection can queue max_buffered_bytes plus one message. */
+    uint64_t out_blocks =
+        (uint64_t)max_conns *
+        ((cfg->limits.max_buffered_bytes + cfg->limits.max_message_bytes) / OUT_BLOCK_SIZE + 2);
+    buf_pool_init(&cl->out_pool, OUT_BLOCK_SIZE,
+                  (uint32_t)(out_blocks > UINT32_MAX ? UINT32_MAX : out_blocks));
+    buf_pool_init(&cl->in_pool, cfg->limits.max_message_bytes + 4, max_conns);
+    if (!cl->scratch || !conn_table_init(&cl->conns, max_conns))
+        return false;
+    cl->conns.shared = b->shared;
+    cl->conns.worker_id = (uint8_t)b->worker_id;
+    cl->tls_sessions = tls_session_cache_new(TLS_SESSIONS_PER_WORKER);
+    return cl->tls_sessions != NULL;
+}
+
+void conn_layer_set_events(struct conn_layer *cl, const struct conn_events *up)
+{
+    cl->up = *up;
+}
+
+void conn_layer_install(struct conn_layer *cl, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx)
+{
+    cl->cfg = cfg;
+    cl->tls_ctx = tls_ctx;
+}
+
+void conn_layer_drop_all(struct conn_layer *cl)
+{
+    for (uint32_t i = 1; i <= cl->conns.high; i++) {
+        struct conn *c = conn_at(&cl->conns, i);
+        if (c->state == CONN_FREE)
+            continue;
+        if (c->fd >= 0)
+            close(c->fd);
+        c->fd = -1;
+        buf_pool_put(&cl->in_pool, c->in);
+        buf_queue_clear(&c->out, &cl->out_pool);
+        buf_queue_clear(&c->hold, &cl->out_pool);
+        tls_conn_free(c->tls);
+        tls_identities_unref(c->ids);
+        cfg_unref(c->route_cfg);
+    }
+}
+
+void conn_layer_free(struct conn_layer *cl)
+{
+    conn_table_free(&cl->conns);
+    buf_pool_free(&cl->out_pool);
+    buf_pool_free(&cl->in_pool);
+    free(cl->scratch);
+    tls_session_cache_free(cl->tls_sessions); /* after every conn that used it */
+    memset(cl, 0, sizeof(*cl));
+}

@@ -1,0 +1,37 @@
+/* tlsio: a TLS connection's bytes through the tls/ engine — ciphertext in
+ * from the loop, plaintext out to framing, ciphertext back to the out queue,
+ * and the handshake's outcome (identities, failover, held requests).
+ *
+ * Owns nothing beyond the engine state its connection holds (c->tls).
+ * Borrows the layer's pools and the connection of each call. Never frames
+ * or parses SIP itself: plaintext goes to the layer's one frame-and-deliver
+ * step (conn_internal.h). */
+#ifndef REUSEGW_TLSIO_H
+#define REUSEGW_TLSIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn/conn-t.h"
+
+/* tlsio_pull moves the TLS engine's pending ciphertext into |c|'s out queue
+ * and sends it; false (and |c| closed) when the pool is exhausted. */
+bool tlsio_pull(struct conn_layer *cl, struct conn *c);
+
+/* tlsio_pump advances the handshake and decrypts everything fed so far into
+ * the framing block; false when |c| stopped being usable. */
+bool tlsio_pump(struct conn_layer *cl, struct conn *c);
+
+/* tlsio_ingest feeds received ciphertext to the engine and pumps it. */
+void tlsio_ingest(struct conn_layer *cl, struct conn *c, const uint8_t *data, size_t len);
+
+/* tlsio_write encrypts one whole message for established |c|; false when
+ * the engine did not take all of it or |c| closed. */
+bool tlsio_write(struct conn_layer *cl, struct conn *c, const void *data, size_t len);
+
+/* tlsio_close_notify queues our close_notify (R-5923-21: transactions are
+ * finished or abandoned first); false when |c| closed instead. */
+bool tlsio_close_notify(struct conn_layer *cl, struct conn *c);
+
+#endif

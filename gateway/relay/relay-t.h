@@ -1,0 +1,136 @@
+/* relay-t: the plain data of the relay layer — pending client transactions,
+ * the hand-off record header between workers, and the layer's context
+ * (struct relay_layer).
+ *
+ * Owns nothing by itself; each struct says who owns its members. Holds no
+ * logic. */
+#ifndef REUSEGW_RELAY_T_H
+#define REUSEGW_RELAY_T_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn/conn-t.h"
+#include "core/timer.h"
+
+struct cfg_snapshot;
+struct conn_layer;
+struct dns_routes;
+struct handoff_mesh;
+struct metrics;
+struct peer_index;
+
+#define PENDING_BRANCH_MAX 128 /* longer branches are refused (answered 400 upstream) */
+#define PENDING_VIA_MAX 512    /* longest original via-parm kept for restore */
+
+/* RFC 3261 timers, milliseconds. */
+#define PENDING_T1_MS 500u
+#define PENDING_LINGER_MS (64u * PENDING_T1_MS)     /* after an INVITE's 2xx */
+#define PENDING_NON2XX_LINGER_MS 5000u              /* T4: after an INVITE's non-2xx */
+#define PENDING_NON_INVITE_MS (64u * PENDING_T1_MS) /* Timer F: no final answer */
+#define PENDING_INVITE_MS (180u * 1000u)            /* Timer C (§16.6 step 11) */
+
+/* A CANCEL shares its INVITE's branch, so the method class is part of the
+ * key; ACK never gets an entry (it has no response). */
+enum pending_method { PENDING_INVITE, PENDING_CANCEL, PENDING_OTHER };
+
+/* pending is one client transaction. */
+struct pending {
+    struct conn_ref legacy; /* where responses go (E or mirror) */
+    struct conn_ref tls;    /* where the request went */
+    /* The workers owning |legacy| and |tls| (worker/worker.h): with several
+     * workers either may be another's. An entry whose |legacy_worker| is
+     * not its table's worker only forwards responses there (relay/handoff.h). */
+    uint8_t legacy_worker;
+    uint8_t tls_worker;
+    uint8_t tls_kind;       /* enum conn_kind of |tls| */
+    struct conn_key target; /* the resolved address it went to */
+    char domain[256];       /* the domain it was routed for */
+    struct timer timer;
+    uint32_t hash_next; /* index+1 of the next entry in its bucket / free list */
+    uint8_t method;     /* enum pending_method */
+    bool in_use;
+    bool final_seen;
+    uint8_t branch_len;
+    uint16_t via_len;
+    char branch[PENDING_BRANCH_MAX];
+    char via[PENDING_VIA_MAX];
+};
+
+struct pending_table {
+    struct pending *entries;
+    uint32_t capacity;
+    uint32_t used;
+    uint32_t open; /* entries still waiting for a final response */
+    uint32_t high;
+    uint32_t free_head;
+    uint32_t *buckets;
+    uint32_t bucket_mask;
+    struct timer_heap *timers;
+    struct metrics *metrics; /* its timer's removals: M_TIMEOUT_TRANSACTION */
+};
+
+/* handoff_kind is what a record carries. */
+enum handoff_kind {
+    HANDOFF_REQUEST = 1, /* a request to send on the consumer's TLS connection */
+    HANDOFF_RESPONSE,    /* a response for the consumer's legacy connection */
+    HANDOFF_UNALIAS,     /* a newer alias elsewhere replaced the alias of |tls| */
+    HANDOFF_REROUTE,     /* a REQUEST back: its connection closed before it got there */
+};
+
+/* handoff_msg heads every record; |len| message bytes follow it. */
+struct handoff_msg {
+    uint8_t kind;   /* enum handoff_kind */
+    uint8_t from;   /* producing worker */
+    uint8_t method; /* REQUEST, REROUTE: enum pending_method of the request */
+    bool is_ack;    /* REQUEST: an ACK (no transaction, no answer) */
+    bool open;      /* RESPONSE: |tls| was open when the response arrived */
+    uint8_t tls_kind;
+    uint8_t branch_len;
+    uint32_t len;
+    struct conn_ref tls;    /* T on the worker that owns it */
+    struct conn_ref legacy; /* E or mirror on the worker that owns it */
+    struct conn_key target; /* RESPONSE, UNALIAS: the key T is indexed by */
+    char branch[PENDING_BRANCH_MAX];
+    /* REQUEST: the domain it was routed for; its owner records the reuse
+     * decision once it knows the connection can take the request. */
+    char domain[256];
+};
+
+/* relay_layer is one worker's relay: its pending transactions, DNS
+ * routing and the cached text forms of its addresses, and what it borrows
+ * to move messages between connections. Embedded in the worker; set up by
+ * relay_layer_init (relay/relay.h). */
+struct relay_layer {
+    struct pending_table pending;
+    struct dns_routes *dns; /* resolver and requests waiting on it */
+    /* Text forms of configured addresses, formatted once per snapshot so
+     * the per-message path never formats: identity.sent_by, then
+     * legacy.forward_to and legacy.listen. */
+    char sent_by[300];
+    size_t sent_by_len;
+    char legacy_names[2][300];
+    size_t legacy_name_lens[2];
+    /* With several workers: a request coming back for re-routing, restored
+     * to the legacy proxy's bytes (conn->scratch_size); |local_only| while
+     * it is routed again, so that it goes no further than this worker. */
+    char *reroute;
+    bool local_only;
+    /* Borrowed: the connection layer (and the scratch buffer it lends for
+     * rewrites), the worker's registry, timers and current snapshot. */
+    struct conn_layer *conn;
+    struct metrics *metrics;
+    struct timer_heap *timers;
+    struct cfg_snapshot *cfg;
+    /* With several workers (|mesh| NULL with one): this worker's id, the
+     * shared peer index, the hand-off channels, and how to wake worker |to|
+     * after posting to it. */
+    unsigned id;
+    struct peer_index *index;
+    struct handoff_mesh *mesh;
+    void *wake_ctx;
+    void (*wake)(void *wake_ctx, unsigned to);
+};
+
+#endif
