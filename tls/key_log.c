@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,7 +110,15 @@ struct tls_key_log *tls_key_log_open(const char *path, char *err, size_t err_len
     pthread_mutex_init(&log->lock, NULL);
     pthread_cond_init(&log->wake, NULL);
     pthread_cond_init(&log->drained, NULL);
-    if (pthread_create(&log->writer, NULL, writer, log) != 0) {
+    /* The writer takes no signal: the process' handlers run where the
+     * gateway chose (a thread started before it blocked them would take
+     * SIGTERM's default action). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&log->writer, NULL, writer, log);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
         set_error(err, err_len, "cannot start its writer thread", path);
         pthread_mutex_destroy(&log->lock);
         pthread_cond_destroy(&log->wake);
