@@ -1,6 +1,8 @@
 /* Round trip: any packet description the input spells is encoded, then
  * read back by the stand-in collector (hep_decode.h), and every field must
  * come back equal; a refusal must be the one hep_encoded_size predicts.
+ * The raw input also goes through the decoder and the Call-ID scan
+ * (call_id.h), which must answer a slice of one line inside it.
  *
  * Input layout: byte 0 flags (bit 0 IPv6, bits 1-2 ip proto), bytes 1-36
  * addresses and ports, 37-48 timestamp and capture id, 49-51 the lengths of
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "capture/call_id.h"
 #include "capture/hep.h"
 #include "hep_decode.h"
 
@@ -43,6 +46,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct hep_decoded d;
     const char *why;
     hep_decode(data, size, &d, &why); /* the stand-in itself takes any bytes */
+    /* The Call-ID scan stays inside the message and returns one line. */
+    struct hep_octets id = capture_call_id((const char *)data, size);
+    if ((const uint8_t *)id.p < data || (const uint8_t *)id.p + id.len > data + size ||
+        memchr(id.p, '\n', id.len) || memchr(id.p, '\r', id.len))
+        abort();
     if (size < HEADER)
         return 0;
     static const enum hep_ip_proto protos[] = {HEP_IP_PROTO_TCP, HEP_IP_PROTO_UDP, HEP_IP_PROTO_TLS,

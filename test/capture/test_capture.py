@@ -268,3 +268,28 @@ def test_tshark_decrypts_the_tls_leg_with_the_key_log(procs, make_pair):
 
     assert requests(None) == []  # without the keys the leg stays opaque
     assert requests(keys) == ["OPTIONS"] * 3
+
+
+def test_sighup_moves_capture_to_another_collector(procs, make_pair):
+    """A reload points capture at a new collector with a new capture id:
+    what is relayed after it goes there, and the old one gets no more."""
+    old, old_ep = start_collector(procs, "old", "udp")
+    new, new_ep = start_collector(procs, "new", "udp")
+    uas, uas_ep = sipp_side(procs, "uas-b", "options_uas.xml", 2, "b.test")
+    pair = make_pair(h.dead_endpoint(), uas_ep, edit=with_capture({"a": old_ep}))
+    uac, _ = sipp_side(procs, "uac-a", "options_uac.xml", 1, "b.test", pair.a.legacy_listen)
+    assert uac.wait() == 0
+    assert h.wait_until(lambda: len(read_collector(old)) == 4, timeout=10)
+    pair.a.config["capture"]["hep"].update(address=h.hostport(new_ep), capture_id=7,
+                                           legs=["legacy"])
+    pair.a.write_config()
+    pair.a.proc.popen.send_signal(signal.SIGHUP)
+    assert h.wait_until(lambda: "configuration reloaded" in pair.a.log(), timeout=10)
+    uac, _ = sipp_side(procs, "uac-a2", "options_uac.xml", 1, "b.test", pair.a.legacy_listen)
+    assert uac.wait() == 0
+    assert h.wait_until(lambda: len(read_collector(new)) == 2, timeout=10)
+    time.sleep(0.3)
+    assert len(read_collector(old)) == 4
+    packets = read_collector(new)
+    assert len(packets) == 2 and {p["capture_id"] for p in packets} == {7}
+    assert {p["ip_proto"] for p in packets} == {6}  # the legacy leg only
