@@ -103,7 +103,7 @@ int main(int argc, char **argv)
                 break;
             have = tcp ? have + (size_t)n : (size_t)n;
             size_t at = 0, used;
-            while (at < have) {
+            while (at < have && (stop_after < 0 || packets < stop_after)) {
                 print_packet(buf + at, have - at, &used);
                 if (used == 0)
                     break;
