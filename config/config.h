@@ -1,4 +1,4 @@
-/* config: the YAML configuration contract of reusegw (DESIGN.md) as one
+/* config: the YAML configuration contract of reusegw (docs/design.md) as one
  * immutable, reference-counted snapshot.
  *
  * Owns every string and array inside a snapshot; callers borrow them for as
@@ -84,7 +84,7 @@ struct cfg_snapshot {
     struct {
         uint32_t max_connections;   /* default 100000 */
         uint32_t max_message_bytes; /* default 65535 */
-        /* Extensions of the DESIGN.md contract (same section, new keys). */
+        /* Extensions of the docs/design.md contract (same section, new keys). */
         uint32_t max_connections_per_peer;  /* default 1000, per peer IP address */
         uint32_t max_pending_transactions;  /* default 65536 */
         uint32_t max_buffered_bytes;        /* default 1 MiB queued per connection */

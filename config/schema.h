@@ -1,4 +1,4 @@
-/* schema: the YAML contract of DESIGN.md as data: which keys exist, their
+/* schema: the YAML contract of docs/design.md as data: which keys exist, their
  * types, bounds, and where each lands in struct cfg_snapshot.
  *
  * Owns only constant tables. Borrows nothing. Never parses: load.c walks a

@@ -41,13 +41,17 @@ void conn_maybe_release(struct conn_layer *cl, struct conn *c);
 /* conn_release_held sends, in order, what waited for |c| to open. */
 void conn_release_held(struct conn_layer *cl, struct conn *c);
 
-/* conn_ensure_in gives |c| a framing block; false (and |c| closed) when the
- * pool is exhausted. */
-bool conn_ensure_in(struct conn_layer *cl, struct conn *c);
+/* conn_in_space is the first half of the one receive step, for plain and
+ * TLS connections alike: |c|'s framing block (taken from the pool when it
+ * has none) and in |room| how many bytes it still takes. NULL when there
+ * is no block or no room: |c| was closed or answered (a framing error). */
+uint8_t *conn_in_space(struct conn_layer *cl, struct conn *c, size_t *room);
 
-/* conn_frame_all hands every complete message in |c|'s framing block to
- * the relay and answers keepalive pings. */
-void conn_frame_all(struct conn_layer *cl, struct conn *c);
+/* conn_in_commit is the second half: the |n| bytes just written at
+ * conn_in_space join the block, and every message they complete is
+ * framed and delivered up through the layer's conn_events, keepalive
+ * pings answered. */
+void conn_in_commit(struct conn_layer *cl, struct conn *c, size_t n);
 
 /* conn_framing_error answers what can be answered (400) and closes |c|. */
 void conn_framing_error(struct conn_layer *cl, struct conn *c, enum sip_err err);

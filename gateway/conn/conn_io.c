@@ -344,9 +344,9 @@ void conn_framing_error(struct conn_layer *cl, struct conn *c, enum sip_err err)
     conn_close(cl, c, CLOSE_GRACEFUL, "framing error");
 }
 
-/* frame_all hands every complete message in |c->in| to the relay, answers
- * keepalive pings, and keeps the incomplete tail at the block start. */
-void conn_frame_all(struct conn_layer *cl, struct conn *c)
+/* frame_all hands every complete message in |c->in| up (conn_events),
+ * answers keepalive pings, and keeps the incomplete tail at the block start. */
+static void frame_all(struct conn_layer *cl, struct conn *c)
 {
     static const char pong[] = "\r\n";
     size_t max = cl->cfg->limits.max_message_bytes;
@@ -391,7 +391,9 @@ compact:
     }
 }
 
-bool conn_ensure_in(struct conn_layer *cl, struct conn *c)
+/* ensure_in gives |c| a framing block; false (and |c| closed) when the
+ * pool is exhausted. */
+static bool ensure_in(struct conn_layer *cl, struct conn *c)
 {
     if (c->in)
         return true;
@@ -405,22 +407,36 @@ bool conn_ensure_in(struct conn_layer *cl, struct conn *c)
     return false;
 }
 
+uint8_t *conn_in_space(struct conn_layer *cl, struct conn *c, size_t *room)
+{
+    if (!ensure_in(cl, c))
+        return NULL;
+    *room = cl->in_pool.block_size - c->in->tail;
+    if (*room == 0) {
+        conn_framing_error(cl, c, SIP_ERR_MESSAGE_TOO_LARGE);
+        return NULL;
+    }
+    return c->in->data + c->in->tail;
+}
+
+void conn_in_commit(struct conn_layer *cl, struct conn *c, size_t n)
+{
+    c->in->tail += (uint32_t)n;
+    frame_all(cl, c);
+}
+
 static void ingest_plain(struct conn_layer *cl, struct conn *c, const uint8_t *data, size_t len)
 {
     while (len > 0 && c->state == CONN_OPEN) {
-        if (!conn_ensure_in(cl, c))
+        size_t room;
+        uint8_t *dst = conn_in_space(cl, c, &room);
+        if (!dst)
             return;
-        size_t room = cl->in_pool.block_size - c->in->tail;
-        if (room == 0) {
-            conn_framing_error(cl, c, SIP_ERR_MESSAGE_TOO_LARGE);
-            return;
-        }
         size_t n = len < room ? len : room;
-        memcpy(c->in->data + c->in->tail, data, n);
-        c->in->tail += (uint32_t)n;
+        memcpy(dst, data, n);
         data += n;
         len -= n;
-        conn_frame_all(cl, c);
+        conn_in_commit(cl, c, n);
     }
 }
 

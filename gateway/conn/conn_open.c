@@ -96,7 +96,7 @@ void conn_accepted(struct conn_layer *cl, int fd, bool is_tls)
 }
 
 /* bind_source binds |fd| to the first non-wildcard tls.listen address of
- * |family|: peers alias by our source address (DESIGN.md, routing step 3). */
+ * |family|: peers alias by our source address (docs/design.md, routing step 3). */
 static void bind_source(struct conn_layer *cl, int fd, int family)
 {
     for (size_t i = 0; i < cl->cfg->tls.n_listen; i++) {

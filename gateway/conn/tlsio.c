@@ -77,20 +77,16 @@ bool tlsio_pump(struct conn_layer *cl, struct conn *c)
             return false;
     }
     while (c->state == CONN_OPEN || c->state == CONN_CLOSING) {
-        if (!conn_ensure_in(cl, c))
+        size_t room;
+        uint8_t *dst = conn_in_space(cl, c, &room);
+        if (!dst)
             return false;
-        size_t room = cl->in_pool.block_size - c->in->tail;
-        if (room == 0) {
-            conn_framing_error(cl, c, SIP_ERR_MESSAGE_TOO_LARGE);
-            return false;
-        }
         size_t n = 0;
-        enum tls_progress p = tls_conn_read(c->tls, c->in->data + c->in->tail, room, &n);
+        enum tls_progress p = tls_conn_read(c->tls, dst, room, &n);
         if (!tlsio_pull(cl, c))
             return false;
         if (p == TLS_PROGRESS_DONE && n > 0) {
-            c->in->tail += (uint32_t)n;
-            conn_frame_all(cl, c);
+            conn_in_commit(cl, c, n);
             continue;
         }
         if (p == TLS_PROGRESS_CLOSED) {

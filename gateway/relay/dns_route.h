@@ -1,5 +1,5 @@
 /* dns_route: routing by DNS for requests whose domain has no static route
- * (DESIGN.md routing step 2) — the worker's resolver, the bounded queue of
+ * (docs/design.md routing step 2) — the worker's resolver, the bounded queue of
  * requests waiting for an answer, and the target lists connections dial.
  *
  * Owns the resolver, a copy of each waiting request, and a fixed table of

@@ -1,6 +1,7 @@
 /* relay-t: the plain data of the relay layer — pending client transactions,
- * the hand-off record header between workers, and the layer's context
- * (struct relay_layer).
+ * the hand-off record header between workers, the parsed view of a message,
+ * where a routed request goes, and the layer's context (struct
+ * relay_layer).
  *
  * Owns nothing by itself; each struct says who owns its members. Holds no
  * logic. */
@@ -12,7 +13,10 @@
 #include <stdint.h>
 
 #include "conn/conn-t.h"
+#include "conn/peer_index.h"
 #include "core/timer.h"
+#include "sip/message.h"
+#include "sip/via.h"
 
 struct cfg_snapshot;
 struct conn_layer;
@@ -96,6 +100,27 @@ struct handoff_msg {
     /* REQUEST: the domain it was routed for; its owner records the reuse
      * decision once it knows the connection can take the request. */
     char domain[256];
+};
+
+enum { RELAY_MAX_HEADERS = 256 };
+
+/* parsed is the view of one message every flow works on: its bytes
+ * (borrowed), the parse indexing them and its top Via. Built in one place,
+ * relay/parsed.c; bounded, so it lives on the stack. */
+struct parsed {
+    const char *buf;
+    size_t len;
+    struct sip_msg msg;
+    struct sip_via via;
+    struct sip_header headers[RELAY_MAX_HEADERS];
+};
+
+/* dest is where a routed request goes: a connection of this worker, or
+ * (with several workers) one another worker owns, as the peer index
+ * described it. */
+struct dest {
+    struct conn *local;
+    struct peer_hit remote; /* when |local| is NULL */
 };
 
 /* relay_layer is one worker's relay: its pending transactions, DNS

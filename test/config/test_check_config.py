@@ -357,7 +357,7 @@ def key_paths(node, prefix=""):
         yield prefix
 
 
-# The keys of DESIGN.md's contract: they may be extended, never renamed or dropped.
+# The keys of docs/design.md's contract: they may be extended, never renamed or dropped.
 DESIGN_KEYS = {
     "identity.sent_by", "tls.listen", "tls.certificate", "tls.private_key", "tls.ca",
     "tls.client_certificate", "tls.handshake_timeout", "legacy.forward_to", "legacy.listen",

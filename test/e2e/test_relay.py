@@ -4,7 +4,7 @@ whole calls) or by harness.LegacyServer (where bytes are compared). Every
 gateway is stopped with SIGTERM at teardown and must exit 0.
 
 What crosses is asserted byte for byte where the gateway must not touch it:
-only the topmost Via changes on the TLS hop (DESIGN.md flow table), and the
+only the topmost Via changes on the TLS hop (docs/design.md flow table), and the
 legacy proxy gets its own Via back in every response."""
 import socket
 import ssl

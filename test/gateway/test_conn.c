@@ -1,5 +1,5 @@
 /* Unit tests of gateway/conn: generation-checked references (a recycled
- * slot never answers to an old ref, DESIGN.md "never a bare fd") and the
+ * slot never answers to an old ref, docs/design.md "never a bare fd") and the
  * routing index: a connection carries a request for a domain only when its
  * verified identities contain that domain (R-5923-11, -20, -27), on real
  * certificates from test/certs/gen.sh. */

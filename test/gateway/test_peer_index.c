@@ -110,7 +110,7 @@ static void newest_row_wins_and_the_index_is_bounded(void **state)
     struct tls_identities *b = pki_identities_load("gw-b");
     assert_true(peer_index_publish(pi, &k, 1, REF_A, CONN_TLS_IN, "", b, true));
     assert_true(peer_index_publish(pi, &k, 2, REF_B, CONN_TLS_IN, "", b, true));
-    /* A newer alias for the key is found first (DESIGN.md server role). */
+    /* A newer alias for the key is found first (docs/design.md server role). */
     struct peer_hit hit;
     assert_true(peer_index_find(pi, &k, "b.test", 0, &hit));
     assert_int_equal(hit.worker, 2);

@@ -290,7 +290,7 @@ def test_bind_failure_exits_3_with_a_clear_line(tmp_path):
 
 def test_ipv6_listeners_and_targets(tmp_path):
     # B also listens on [::1]; A routes b.test there and leaves from its own
-    # [::1] listen address (the source binding DESIGN.md asks for).
+    # [::1] listen address (the source binding docs/design.md asks for).
     a6, b6 = free_port6(), free_port6()
     p = Pair(BIN, SRC, str(tmp_path), a_routes=[("b.test", ["[::1]:%d" % b6])],
              a_tls_extra=', "[::1]:%d"' % a6, b_tls_extra=', "[::1]:%d"' % b6)

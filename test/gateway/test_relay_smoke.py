@@ -1,7 +1,7 @@
 """End-to-end smoke test of the relay: two reusegw processes, A on 127.0.0.2
 and B on 127.0.0.3, with static routes to each other and mutually
 authenticated TLS between them (gw-a / gw-b from test/certs/gen.sh). Python
-stand-ins play the two legacy proxies. Checks the DESIGN.md flow table:
+stand-ins play the two legacy proxies. Checks the docs/design.md flow table:
 client-role Via rewrite with ;alias on the TLS hop (R-5923-01 bare flag),
 exact restore in responses, bodies untouched, requests both ways, and an
 immediate 503 for an unroutable domain."""

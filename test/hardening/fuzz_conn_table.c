@@ -4,7 +4,7 @@
  * older row), change state/identities, look up, track per-peer counts —
  * checked after every step against a plain model of what the table must
  * hold. Invariants: a released connection's ref never resolves again, even
- * when its slot is reused (DESIGN.md "never a bare file descriptor");
+ * when its slot is reused (docs/design.md "never a bare file descriptor");
  * lookups return only connections the RFC 5923 reuse rule allows
  * (R-5923-11/-20/-27); at most one inbound alias row per key; counts match.
  *

@@ -1,4 +1,4 @@
-"""Every abuse limit hit end to end (DESIGN.md: every buffer and table is
+"""Every abuse limit hit end to end (docs/design.md: every buffer and table is
 bounded; each limit hit is logged rate-limited and counted): for each, the
 log line, the reusegw_limit_hits_total{limit} series from /metrics, and a
 normal request relayed afterwards. Plus the one INFO line per connection

@@ -94,7 +94,7 @@ def test_certificate_for_one_domain_cannot_attract_another_domains_requests(
 
 def test_require_sent_by_identity_declines_a_sent_by_the_certificate_does_not_prove(
         make_pair, legacy, pki):
-    """DESIGN.md, reuse.require_sent_by_identity (stricter than RFC 5923,
+    """docs/design.md, reuse.require_sent_by_identity (stricter than RFC 5923,
     RFC5923.md §3.5): a peer proving a.test that names b.test in its sent-by
     is served but gets no row (the backward request dials a.test, which is
     down here: 503); naming a.test it gets one and is reused."""
@@ -120,7 +120,7 @@ def test_require_sent_by_identity_declines_a_sent_by_the_certificate_does_not_pr
 
 
 def test_alias_in_a_lower_via_is_ignored(make_pair, legacy, pki):
-    """DESIGN.md server role, RFC 5923 §5 (edge case 5): only the topmost Via
+    """docs/design.md server role, RFC 5923 §5 (edge case 5): only the topmost Via
     counts. The peer's topmost Via has no alias, the second one does: no
     row, the backward request dials A."""
     legacy_a, legacy_b = legacy(), legacy()
@@ -211,7 +211,7 @@ def test_ip_literal_uri_never_reuses(make_pair, legacy, pki):
 
 
 def test_newer_alias_replaces_the_older_row(make_pair, legacy, pki):
-    """DESIGN.md server role: two connections from A's address alias the same
+    """docs/design.md server role: two connections from A's address alias the same
     key; the backward request goes to the newer one only."""
     legacy_b = legacy()
     pair = make_pair(h.dead_endpoint(), legacy_b.ep, with_a=False)
@@ -269,7 +269,7 @@ def test_plain_tcp_alias_never_creates_a_row(make_pair, legacy):
 
 def test_request_alias_off_sends_no_alias_even_when_the_legacy_proxy_wrote_one(
         make_pair, legacy):
-    """DESIGN.md client role, R-5923-26: with reuse.request_alias false, A's
+    """docs/design.md client role, R-5923-26: with reuse.request_alias false, A's
     requests carry no ;alias, not even the legacy proxy's own; B makes no
     row, so B's request for a.test dials A's listener."""
     legacy_a, legacy_b = legacy(), legacy()
@@ -338,7 +338,7 @@ def test_dead_alias_is_replaced_by_a_fresh_dial_that_is_then_reused(make_pair, l
 
 
 def test_row_dies_with_a_tls_error(make_pair, legacy, pki):
-    """DESIGN.md closing: a TLS record that does not decrypt ends the aliased
+    """docs/design.md closing: a TLS record that does not decrypt ends the aliased
     connection at B and its alias with it; B's next request for a.test dials
     A instead of writing to a dead row."""
     legacy_a, legacy_b = legacy(), legacy()

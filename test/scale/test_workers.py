@@ -3,7 +3,7 @@ loop and listeners (SO_REUSEPORT), and a backward request the legacy proxy
 sends on a connection one worker accepted must still reuse the TLS
 connection another worker owns — handed over, never re-dialled — with its
 responses back on the legacy connection it came from, Via restored
-byte-exactly (DESIGN.md message flows; R-5923-04/-19 across workers).
+byte-exactly (docs/design.md message flows; R-5923-04/-19 across workers).
 
 Topology (harness.Pair, A not started): gateway B (b.test) with 2 workers;
 a Python TLS peer with gw-a's certificate connects from A's address and

@@ -1,0 +1,210 @@
+/* handed: the hand-off path — requests and responses one worker hands to
+ * another over the mesh (relay/handoff.h), and what each record means when
+ * it arrives. */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include "conn/conn.h"
+#include "conn/conn_limits.h"
+#include "core/log.h"
+#include "relay/alias.h"
+#include "relay/answer.h"
+#include "relay/handoff.h"
+#include "relay/pending.h"
+#include "relay/relay.h"
+#include "relay/relay_internal.h"
+#include "relay/reuse_decision.h"
+#include "sip/edit.h"
+
+bool relay_post(struct relay_layer *rl, unsigned to, struct handoff_msg *msg, const void *bytes,
+                size_t len)
+{
+    msg->from = (uint8_t)rl->id;
+    msg->len = (uint32_t)len;
+    bool response = msg->kind == HANDOFF_RESPONSE; /* else a request, or one coming back */
+    if (handoff_post(rl->mesh, rl->id, to, msg, bytes)) {
+        rl->wake(rl->wake_ctx, to);
+        metrics_inc(rl->metrics, response ? M_HANDOFF_RESPONSE : M_HANDOFF_REQUEST);
+        return true;
+    }
+    metrics_inc(rl->metrics, M_HANDOFF_REFUSED);
+    LOG_RATELIMITED(LOG_WARN, "hand-off channel to another worker is full",
+                    LF_UINT("to_worker", to), LF_STR("kind", response ? "response" : "request"));
+    return false;
+}
+
+void relay_hand_request(struct relay_layer *rl, struct conn *from, const struct peer_hit *to,
+                        const struct parsed *p, struct pending *e, size_t n, struct sip_str domain)
+{
+    struct handoff_msg msg = {
+        .kind = HANDOFF_REQUEST,
+        .is_ack = e == NULL,
+        .tls = to->ref,
+        .legacy = conn_ref_of(&rl->conn->conns, from),
+    };
+    relay_copy_domain(msg.domain, sizeof(msg.domain), domain);
+    if (e) {
+        msg.method = e->method;
+        msg.branch_len = e->branch_len;
+        memcpy(msg.branch, e->branch, e->branch_len);
+    }
+    if (n > 0 && relay_post(rl, to->worker, &msg, rl->conn->scratch, n))
+        return;
+    answer_unsent(rl, from, p, e, n, "hand-off channel cannot take the ACK",
+                  "worker hand-off channel full");
+}
+
+void relay_hand_response(struct relay_layer *rl, const char *from, const struct peer_hit *src,
+                         struct pending *e, const struct parsed *p)
+{
+    struct handoff_msg msg = {.kind = HANDOFF_RESPONSE, .open = src != NULL, .legacy = e->legacy};
+    if (src) {
+        msg.tls = src->ref;
+        msg.tls_kind = src->kind;
+        msg.target = src->key;
+    }
+    unsigned to = e->legacy_worker;
+    pending_on_response(&rl->pending, e, p->msg.status, rl->timers->now_ms); /* may free |e| */
+    if (!relay_post(rl, to, &msg, p->buf, p->len))
+        relay_drop_from(rl, M_DROP_BUFFER_FULL, from, "hand-off channel full");
+}
+
+/* parse_handed indexes |len| bytes another worker handed over; it parsed
+ * them once already, so a failure here is a bug, counted as malformed. */
+static bool parse_handed(struct parsed *p, const char *buf, size_t len)
+{
+    return parsed_view(p, buf, len) == SIP_OK;
+}
+
+/* bounce answers a handed-over request that cannot leave on this worker
+ * with a 503 naming |why|, counted in |series| (M_503_*) and sent back like
+ * a peer's response so that the worker of its legacy connection restores
+ * the Via. An ACK is dropped. */
+static void bounce(struct relay_layer *rl, const struct handoff_msg *msg, const char *bytes,
+                   const char *why, enum metric_id series)
+{
+    struct parsed p;
+    if (msg->is_ack || !parse_handed(&p, bytes, msg->len)) {
+        relay_drop_from(rl, M_DROP_PEER_GONE, "hand-off", why);
+        return;
+    }
+    char buf[8192];
+    size_t n = answer_build(rl, &p, 503, NULL, why, buf, sizeof(buf));
+    struct handoff_msg r = {.kind = HANDOFF_RESPONSE, .legacy = msg->legacy};
+    if (n > 0 && relay_post(rl, msg->from, &r, buf, n))
+        metrics_inc(rl->metrics, series);
+}
+
+/* still_established asks the kernel whether open connection |c| is still
+ * established: a reset or FIN the loop has not delivered yet shows there
+ * first. One getsockopt, on the hand-off path only: a worker's own requests
+ * meet the connection's end in its event order, a handed one arrives from
+ * another thread in no order with it, and is better routed again than lost
+ * on a dead connection. */
+static bool still_established(const struct conn *c)
+{
+    uint8_t state = 0; /* tcpi_state, the first byte of struct tcp_info */
+    socklen_t len = sizeof(state);
+    return c->state != CONN_OPEN || (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &state, &len) == 0 &&
+                                     state == TCP_ESTABLISHED);
+}
+
+/* request_handed sends a request another worker routed to this worker's
+ * connection, keeping an entry that forwards its responses back. */
+static void request_handed(struct relay_layer *rl, const struct handoff_msg *msg, const char *bytes)
+{
+    struct conn *t = conn_get(&rl->conn->conns, msg->tls);
+    bool usable =
+        t && (t->kind == CONN_TLS_IN || t->kind == CONN_TLS_OUT) && !t->peer_closed &&
+        (t->state == CONN_CONNECTING || t->state == CONN_HANDSHAKE || t->state == CONN_OPEN) &&
+        still_established(t);
+    if (!usable) {
+        /* Its row was still in the peer index when the sender looked: let
+         * the sender route it again, as one worker would have. */
+        struct handoff_msg back = *msg;
+        back.kind = HANDOFF_REROUTE;
+        if (msg->is_ack || !relay_post(rl, msg->from, &back, bytes, msg->len))
+            relay_drop_from(rl, M_DROP_PEER_GONE, "hand-off", "peer connection is gone");
+        return;
+    }
+    reuse_decided(rl->metrics, REUSE_REUSED, msg->domain, &t->key);
+    struct pending *e = NULL;
+    if (!msg->is_ack) {
+        e = pending_add(&rl->pending, msg->branch, msg->branch_len, msg->method, "", 0,
+                        rl->timers->now_ms);
+        if (!e) {
+            limits_hit(rl->metrics, LIMIT_MAX_PENDING_TRANSACTIONS);
+            bounce(rl, msg, bytes, "too many pending transactions", M_503_PENDING_FULL);
+            return;
+        }
+        e->legacy = msg->legacy;
+        e->legacy_worker = msg->from;
+        e->tls = msg->tls;
+        e->tls_worker = (uint8_t)rl->id;
+        e->tls_kind = t->kind;
+        e->target = t->key;
+    }
+    if (relay_send(rl, NULL, t, bytes, msg->len, M_MSG_TO_PEER_REQUEST, M_BYTES_TO_PEER))
+        return;
+    if (e)
+        pending_remove(&rl->pending, e);
+    bounce(rl, msg, bytes, "peer connection congested", M_503_OTHER);
+}
+
+/* reroute_handed routes again, on this worker only, a request whose
+ * connection on another worker had closed: the legacy proxy's Via (kept in
+ * the pending entry) is put back, the entry dropped, and the request goes
+ * through its row again as if it had just arrived. */
+static void reroute_handed(struct relay_layer *rl, const struct handoff_msg *msg, const char *bytes)
+{
+    struct pending *e = pending_find(&rl->pending, msg->branch, msg->branch_len, msg->method);
+    struct conn *legacy = e ? conn_get(&rl->conn->conns, e->legacy) : NULL;
+    struct parsed p;
+    if (!legacy || !parse_handed(&p, bytes, msg->len)) {
+        relay_drop_from(rl, M_DROP_PEER_GONE, "hand-off", "legacy connection or transaction gone");
+        return;
+    }
+    struct sip_edit ed;
+    sip_edit_init(&ed, &p.msg);
+    size_t n = sip_edit_via_restore(&ed, &p.via, (struct sip_str){e->via, e->via_len}) == SIP_OK
+                   ? relay_emit(rl, &ed)
+                   : 0;
+    pending_remove(&rl->pending, e);
+    if (n == 0) {
+        relay_drop_from(rl, M_DROP_MALFORMED, "hand-off", "cannot restore the Via to re-route");
+        return;
+    }
+    memcpy(rl->reroute, rl->conn->scratch, n); /* routing rewrites into scratch */
+    if (!parse_handed(&p, rl->reroute, n)) {
+        relay_drop_from(rl, M_DROP_MALFORMED, "hand-off", "restored request does not parse");
+        return;
+    }
+    rl->local_only = true;
+    relay_request_from_legacy(rl, legacy, &p);
+    rl->local_only = false;
+}
+
+void relay_handoff(struct relay_layer *rl, const struct handoff_msg *msg, const char *bytes)
+{
+    if (msg->kind == HANDOFF_REROUTE) {
+        reroute_handed(rl, msg, bytes);
+        return;
+    }
+    if (msg->kind == HANDOFF_REQUEST) {
+        request_handed(rl, msg, bytes);
+        return;
+    }
+    if (msg->kind == HANDOFF_UNALIAS) {
+        alias_unalias(rl, msg->tls, &msg->target);
+        return;
+    }
+    struct parsed p;
+    if (!parse_handed(&p, bytes, msg->len)) {
+        relay_drop_from(rl, M_DROP_MALFORMED, "hand-off", "unparseable handed response");
+        return;
+    }
+    struct peer_hit src = {
+        .worker = msg->from, .kind = msg->tls_kind, .ref = msg->tls, .key = msg->target};
+    relay_response_from_tls(rl, "hand-off", msg->open ? &src : NULL, &p);
+}

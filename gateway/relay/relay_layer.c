@@ -1,0 +1,56 @@
+/* relay_layer: the relay's set-up, re-configuration and teardown. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "conn/conn_layer.h"
+#include "relay/answer.h"
+#include "relay/dns_route.h"
+#include "relay/pending.h"
+#include "relay/relay.h"
+#include "relay/relay_internal.h"
+
+int relay_layer_init(struct relay_layer *rl, const struct relay_layer_borrowed *b)
+{
+    memset(rl, 0, sizeof(*rl));
+    rl->conn = b->conn;
+    rl->metrics = b->metrics;
+    rl->timers = b->timers;
+    rl->id = b->id;
+    rl->index = b->index;
+    rl->mesh = b->mesh;
+    rl->wake_ctx = b->wake_ctx;
+    rl->wake = b->wake;
+    relay_layer_install(rl, b->cfg);
+    uint32_t max_pending = conn_share(rl->conn, rl->cfg->limits.max_pending_transactions);
+    if (!pending_table_init(&rl->pending, max_pending, rl->timers, rl->metrics))
+        return -ENOMEM;
+    if (rl->mesh && !(rl->reroute = malloc(rl->conn->scratch_size)))
+        return -ENOMEM;
+    conn_layer_set_events(rl->conn, &(struct conn_events){.ctx = rl,
+                                                          .message = relay_message,
+                                                          .framing_error = relay_framing_error,
+                                                          .dial_failed = relay_dial_failed});
+    rl->dns = dns_routes_new(rl->conn, rl->cfg);
+    return rl->dns ? 0 : -EINVAL;
+}
+
+void relay_layer_install(struct relay_layer *rl, struct cfg_snapshot *cfg)
+{
+    rl->cfg = cfg;
+    rl->sent_by_len = cfg_hostport_format(&cfg->identity.sent_by, rl->sent_by, sizeof(rl->sent_by));
+    const struct cfg_hostport *legacy[2] = {&cfg->legacy.forward_to, &cfg->legacy.listen};
+    for (size_t i = 0; i < 2; i++)
+        rl->legacy_name_lens[i] =
+            cfg_hostport_format(legacy[i], rl->legacy_names[i], sizeof(rl->legacy_names[i]));
+}
+
+void relay_layer_free(struct relay_layer *rl)
+{
+    dns_routes_free(rl->dns);
+    if (rl->pending.entries)
+        pending_table_free(&rl->pending);
+    free(rl->reroute);
+    memset(rl, 0, sizeof(*rl));
+}
