@@ -43,6 +43,16 @@ static struct hep_packet v4_packet(void)
     return p;
 }
 
+/* round_trip encodes |p| into |buf| and decodes it back into |d| whole. */
+static void round_trip(const struct hep_packet *p, uint8_t *buf, size_t cap, struct hep_decoded *d)
+{
+    size_t len;
+    assert_int_equal(hep_encode(p, buf, cap, &len), HEP_OK);
+    assert_int_equal(len, hep_encoded_size(p));
+    const char *why = NULL;
+    assert_int_equal(hep_decode(buf, len, d, &why), len);
+}
+
 static void assert_octets(struct hep_octets got, const char *want)
 {
     assert_int_equal(got.len, strlen(want));
@@ -164,11 +174,8 @@ static void test_v4_decodes_to_every_field(void **state)
 {
     struct hep_packet p = v4_packet();
     uint8_t buf[1024];
-    size_t len;
-    assert_int_equal(hep_encode(&p, buf, sizeof(buf), &len), HEP_OK);
     struct hep_decoded d;
-    const char *why = NULL;
-    assert_int_equal(hep_decode(buf, len, &d, &why), len);
+    round_trip(&p, buf, sizeof(buf), &d);
     assert_int_equal(d.family, AF_INET);
     assert_int_equal(d.ip_proto, 22);
     assert_int_equal(d.proto_type, HEP_PROTO_TYPE_SIP);
@@ -193,11 +200,8 @@ static void test_v6_uses_the_v6_chunks(void **state)
     inet_pton(AF_INET6, "::1", p.src.addr);
     inet_pton(AF_INET6, "2001:db8::7", p.dst.addr);
     uint8_t buf[1024];
-    size_t len;
-    assert_int_equal(hep_encode(&p, buf, sizeof(buf), &len), HEP_OK);
     struct hep_decoded d;
-    const char *why = NULL;
-    assert_int_equal(hep_decode(buf, len, &d, &why), len);
+    round_trip(&p, buf, sizeof(buf), &d);
     assert_true(d.seen & (1u << HEP_CHUNK_IPV6_SRC));
     assert_true(d.seen & (1u << HEP_CHUNK_IPV6_DST));
     assert_false(d.seen & (1u << HEP_CHUNK_IPV4_SRC));
@@ -217,11 +221,8 @@ static void test_empty_options_leave_their_chunks_out(void **state)
     assert_int_equal(hep_encoded_size(&p),
                      with - 3 * 6 - strlen("s3cret") - strlen("reusegw-a") - strlen(call_id));
     uint8_t buf[1024];
-    size_t len;
-    assert_int_equal(hep_encode(&p, buf, sizeof(buf), &len), HEP_OK);
     struct hep_decoded d;
-    const char *why = NULL;
-    assert_int_equal(hep_decode(buf, len, &d, &why), len);
+    round_trip(&p, buf, sizeof(buf), &d);
     assert_false(d.seen & (1u << HEP_CHUNK_AUTH_KEY));
     assert_false(d.seen & (1u << HEP_CHUNK_NODE_NAME));
     assert_false(d.seen & (1u << HEP_CHUNK_CORRELATION_ID));

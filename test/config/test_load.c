@@ -275,30 +275,26 @@ static void capture_is_off_until_its_section_is_given(void **state)
     cfg_unref(s);
 }
 
+/* A capture section setting every key away from its default. */
+#define FULL_CAPTURE                                                                               \
+    "capture:\n"                                                                                   \
+    "  hep:\n"                                                                                     \
+    "    address: \"[::1]:9999\"\n"                                                                \
+    "    transport: tcp\n"                                                                         \
+    "    capture_id: 4294967295\n"                                                                 \
+    "    password: s3cret\n"                                                                       \
+    "    node_name: \"\"\n"                                                                        \
+    "    legs: [legacy]\n"
+
 static void capture_and_key_log_keep_what_was_written(void **state)
 {
     struct fixture *fx = *state;
-    struct cfg_snapshot *s = load_text(fx, IDENTITY TLS "  key_log: keys/../tls.keys\n" LEGACY
-                                           "capture:\n"
-                                           "  hep:\n"
-                                           "    address: \"[::1]:9999\"\n"
-                                           "    transport: tcp\n"
-                                           "    capture_id: 4294967295\n"
-                                           "    password: s3cret\n"
-                                           "    node_name: \"\"\n"
-                                           "    legs: [legacy]\n");
+    struct cfg_snapshot *s =
+        load_text(fx, IDENTITY TLS "  key_log: keys/../tls.keys\n" LEGACY FULL_CAPTURE);
     assert_int_equal(fx->errors.count, 1); /* keys/ does not exist yet */
     assert_string_equal(fx->errors.items[0].key, "tls.key_log");
     assert_null(s);
-    s = load_text(fx, IDENTITY TLS "  key_log: tls.keys\n" LEGACY
-                                   "capture:\n"
-                                   "  hep:\n"
-                                   "    address: \"[::1]:9999\"\n"
-                                   "    transport: tcp\n"
-                                   "    capture_id: 4294967295\n"
-                                   "    password: s3cret\n"
-                                   "    node_name: \"\"\n"
-                                   "    legs: [legacy]\n");
+    s = load_text(fx, IDENTITY TLS "  key_log: tls.keys\n" LEGACY FULL_CAPTURE);
     assert_int_equal(fx->errors.count, 0);
     assert_non_null(s);
     char want[PATH_MAX];
