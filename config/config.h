@@ -69,6 +69,9 @@ struct cfg_peer {
 enum cfg_io_backend { CFG_IO_AUTO, CFG_IO_URING, CFG_IO_EPOLL };
 enum cfg_log_level { CFG_LOG_ERROR, CFG_LOG_WARN, CFG_LOG_INFO, CFG_LOG_DEBUG };
 enum cfg_log_format { CFG_LOG_LOGFMT, CFG_LOG_JSON };
+enum cfg_capture_transport { CFG_CAPTURE_UDP, CFG_CAPTURE_TCP };
+/* cfg_capture_leg: one bit per name of capture.hep.legs. */
+enum cfg_capture_leg { CFG_CAPTURE_LEG_TLS = 1u << 0, CFG_CAPTURE_LEG_LEGACY = 1u << 1 };
 
 /* cfg_snapshot mirrors the YAML keys one to one. Durations are in
  * milliseconds; file paths are absolute (resolved against the directory of
@@ -90,6 +93,7 @@ struct cfg_snapshot {
         enum cfg_client_cert client_certificate; /* default required */
         uint64_t handshake_timeout_ms;           /* default 10s */
         bool require_sip_eku;                    /* default false (RFC 5924 knob) */
+        char *key_log; /* NSS key log file (RFC 9850) reusegw appends to; NULL: off */
     } tls;
 
     struct {
@@ -140,6 +144,19 @@ struct cfg_snapshot {
         enum cfg_io_backend io_backend; /* default auto */
         uint64_t drain_timeout_ms;      /* default 20s: SIGTERM drain bound */
     } runtime;
+
+    /* HEPv3 copies of the SIP messages to a collector (Homer, sngrep). */
+    struct {
+        struct {
+            bool enabled;                         /* the capture.hep mapping is there */
+            struct cfg_hostport address;          /* required in it; an IP address */
+            enum cfg_capture_transport transport; /* default udp */
+            uint32_t capture_id;                  /* default 2001 */
+            char *password;                       /* HEP auth key; NULL: none */
+            char *node_name;                      /* default "reusegw" */
+            uint32_t legs;                        /* cfg_capture_leg bits; default both */
+        } hep;
+    } capture;
 
     struct {
         enum cfg_log_level level;   /* default info */

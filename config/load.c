@@ -275,25 +275,33 @@ static void load_hostport_list(struct loader *ld, const struct cfg_field *f,
                   "addresses", sizeof(struct cfg_hostport), load_hostport_item);
 }
 
+/* resolve_path turns |text|, a file path of the configuration, into an
+ * absolute one in |resolved| (relative to the file's directory) and its
+ * quoted form in |quoted|; false after reporting why it cannot. */
+static bool resolve_path(struct loader *ld, const yaml_node_t *node, const char *key,
+                         const char *text, char resolved[PATH_MAX], char quoted[PATH_MAX + 16])
+{
+    cfg_quote(text, quoted, PATH_MAX + 16);
+    if (quoted[0] != '"') { /* multi-line or PEM: a pasted secret, not a path */
+        report(ld, node, key, "expected a file path, got %s", quoted);
+        return false;
+    }
+    int len = text[0] == '/' ? snprintf(resolved, PATH_MAX, "%s", text)
+                             : snprintf(resolved, PATH_MAX, "%s/%s", ld->dir, text);
+    if (len < 0 || len >= PATH_MAX) {
+        report(ld, node, key, "path %s is too long", quoted);
+        return false;
+    }
+    cfg_quote(resolved, quoted, PATH_MAX + 16);
+    return true;
+}
+
 static void load_path(struct loader *ld, const yaml_node_t *node, const char *key, char **out)
 {
     const char *text = scalar(ld, node, key, "a file path");
-    if (!text)
+    char resolved[PATH_MAX], quoted[PATH_MAX + 16];
+    if (!text || !resolve_path(ld, node, key, text, resolved, quoted))
         return;
-    char quoted[PATH_MAX + 16];
-    cfg_quote(text, quoted, sizeof quoted);
-    if (quoted[0] != '"') { /* multi-line or PEM: a pasted secret, not a path */
-        report(ld, node, key, "expected a file path, got %s", quoted);
-        return;
-    }
-    char resolved[PATH_MAX];
-    int len = text[0] == '/' ? snprintf(resolved, sizeof resolved, "%s", text)
-                             : snprintf(resolved, sizeof resolved, "%s/%s", ld->dir, text);
-    if (len < 0 || (size_t)len >= sizeof resolved) {
-        report(ld, node, key, "path %s is too long", quoted);
-        return;
-    }
-    cfg_quote(resolved, quoted, sizeof quoted);
     /* O_NONBLOCK: a FIFO must be refused below, not hang the load. */
     int fd = open(resolved, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
@@ -308,6 +316,118 @@ static void load_path(struct loader *ld, const yaml_node_t *node, const char *ke
         return;
     }
     *out = cfg_xstrdup(resolved);
+}
+
+/* load_output_path reads a file reusegw will write ("" switches it off):
+ * its directory must exist, and the file, when it exists already, must be
+ * a regular file (never a link: it is opened with O_NOFOLLOW). Nothing is
+ * created here: --check-config leaves no trace. */
+static void load_output_path(struct loader *ld, const yaml_node_t *node, const char *key,
+                             char **out)
+{
+    const char *text = scalar(ld, node, key, "a file path, or \"\" for none");
+    char resolved[PATH_MAX], quoted[PATH_MAX + 16];
+    if (!text || !*text || !resolve_path(ld, node, key, text, resolved, quoted))
+        return;
+    struct stat st;
+    if (lstat(resolved, &st) == 0) {
+        if (!S_ISREG(st.st_mode)) {
+            report(ld, node, key, "%s exists and is not a regular file", quoted);
+            return;
+        }
+    } else {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", resolved);
+        char *slash = strrchr(dir, '/');
+        slash[slash == dir ? 1 : 0] = '\0';
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            char quoted_dir[PATH_MAX + 16];
+            cfg_quote(dir, quoted_dir, sizeof quoted_dir);
+            report(ld, node, key, "cannot create %s: directory %s does not exist", quoted,
+                   quoted_dir);
+            return;
+        }
+    }
+    free(*out);
+    *out = cfg_xstrdup(resolved);
+}
+
+/* load_text reads one line of text of at most f->max bytes ("" is NULL:
+ * none). A secret is never echoed, not even in part. */
+static void load_text(struct loader *ld, const struct cfg_field *f, const yaml_node_t *node,
+                      const char *key, char **out)
+{
+    if (node->type == YAML_SCALAR_NODE && node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE &&
+        node->data.scalar.length == 0) {
+        free(*out);
+        *out = NULL;
+        return;
+    }
+    const char *text = scalar(ld, node, key, "a string");
+    if (!text)
+        return;
+    size_t len = strlen(text);
+    char shown[64];
+    if (f->secret)
+        snprintf(shown, sizeof shown, "the value");
+    else
+        cfg_quote(text, shown, sizeof shown);
+    if (len > f->max) {
+        report(ld, node, key, "%s is %zu bytes long; at most %llu are allowed", shown, len,
+               (unsigned long long)f->max);
+        return;
+    }
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) {
+            report(ld, node, key, "%s holds a control character; expected one line of text", shown);
+            return;
+        }
+    free(*out);
+    *out = len ? cfg_xstrdup(text) : NULL;
+}
+
+/* load_enum_set reads a list of distinct f->names into a bit set. */
+static void load_enum_set(struct loader *ld, const struct cfg_field *f, const yaml_node_t *node,
+                          const char *key, uint32_t *out)
+{
+    char expected[128] = "a list of";
+    for (size_t i = 0; f->names[i]; i++) {
+        size_t used = strlen(expected);
+        snprintf(expected + used, sizeof expected - used, "%s %s", i ? "," : "", f->names[i]);
+    }
+    if (node->type != YAML_SEQUENCE_NODE) {
+        report_type(ld, node, key, expected);
+        return;
+    }
+    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    if (n < f->min) {
+        report(ld, node, key, "needs at least %llu of:%s", (unsigned long long)f->min,
+               expected + strlen("a list of"));
+        return;
+    }
+    uint32_t set = 0;
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) {
+        char item_key[KEY_PATH_MAX], problem[CFG_PROBLEM_MAX];
+        index_key(item_key, key, i);
+        const yaml_node_t *item =
+            yaml_document_get_node(ld->doc, node->data.sequence.items.start[i]);
+        const char *text = scalar(ld, item, item_key, "a name");
+        int index;
+        if (!text) {
+            ok = false;
+        } else if (!cfg_parse_enum(text, f->names, &index, problem)) {
+            report(ld, item, item_key, "%s", problem);
+            ok = false;
+        } else if (set & (UINT32_C(1) << index)) {
+            report(ld, item, item_key, "\"%s\" is listed twice", f->names[index]);
+            ok = false;
+        } else {
+            set |= UINT32_C(1) << index;
+        }
+    }
+    if (ok)
+        *out = set;
 }
 
 static void load_map(struct loader *ld, const yaml_node_t *node, const char *path,
@@ -411,6 +531,8 @@ static void load_field(struct loader *ld, const struct cfg_field *f, const yaml_
     uint64_t number;
     switch (f->kind) {
     case CFG_F_MAP:
+        if (f->marks_presence)
+            *(bool *)dst = true;
         load_map(ld, node, key, f->map, base);
         return;
     case CFG_F_ROUTES:
@@ -481,6 +603,15 @@ static void load_field(struct loader *ld, const struct cfg_field *f, const yaml_
             report(ld, node, key, "expected auto or an integer in %llu..%llu, got %s",
                    (unsigned long long)f->min, (unsigned long long)f->max, quoted);
         }
+        return;
+    case CFG_F_TEXT:
+        load_text(ld, f, node, key, (char **)dst);
+        return;
+    case CFG_F_ENUM_SET:
+        load_enum_set(ld, f, node, key, (uint32_t *)dst);
+        return;
+    case CFG_F_OUTPUT_PATH:
+        load_output_path(ld, node, key, (char **)dst);
         return;
     case CFG_F_DOMAIN:
         if (!(text = scalar(ld, node, key, "a domain name")))

@@ -21,6 +21,9 @@ static const char *const client_certificate_names[] = {"required", "optional", N
 static const char *const io_backend_names[] = {"auto", "io_uring", "epoll", NULL};
 static const char *const log_level_names[] = {"error", "warn", "info", "debug", NULL};
 static const char *const log_format_names[] = {"logfmt", "json", NULL};
+static const char *const capture_transport_names[] = {"udp", "tcp", NULL};
+/* In the bit order of enum cfg_capture_leg. */
+static const char *const capture_leg_names[] = {"tls", "legacy", NULL};
 
 static const struct cfg_field identity_fields[] = {
     {.name = "sent_by",
@@ -52,6 +55,7 @@ static const struct cfg_field tls_fields[] = {
      .min = 1,
      .max = MS_HOUR},
     {.name = "require_sip_eku", .kind = CFG_F_BOOL, .offset = SNAP(tls.require_sip_eku)},
+    {.name = "key_log", .kind = CFG_F_OUTPUT_PATH, .offset = SNAP(tls.key_log)},
 };
 
 static const struct cfg_field legacy_fields[] = {
@@ -214,6 +218,44 @@ static const struct cfg_field runtime_fields[] = {
      .max = MS_HOUR},
 };
 
+static const struct cfg_field hep_fields[] = {
+    {.name = "address",
+     .kind = CFG_F_HOSTPORT,
+     .offset = SNAP(capture.hep.address),
+     .required = true,
+     .ip_only = true, /* the loop never waits on DNS */
+     .default_port = 9060},
+    {.name = "transport",
+     .kind = CFG_F_ENUM,
+     .offset = SNAP(capture.hep.transport),
+     .names = capture_transport_names},
+    {.name = "capture_id",
+     .kind = CFG_F_UINT32,
+     .offset = SNAP(capture.hep.capture_id),
+     .min = 0,
+     .max = UINT32_MAX},
+    {.name = "password",
+     .kind = CFG_F_TEXT,
+     .offset = SNAP(capture.hep.password),
+     .secret = true,
+     .max = 255},
+    {.name = "node_name", .kind = CFG_F_TEXT, .offset = SNAP(capture.hep.node_name), .max = 255},
+    {.name = "legs",
+     .kind = CFG_F_ENUM_SET,
+     .offset = SNAP(capture.hep.legs),
+     .names = capture_leg_names,
+     .min = 1},
+};
+static const struct cfg_map_schema hep_schema = SCHEMA(hep_fields);
+
+static const struct cfg_field capture_fields[] = {
+    {.name = "hep",
+     .kind = CFG_F_MAP,
+     .offset = SNAP(capture.hep.enabled),
+     .marks_presence = true,
+     .map = &hep_schema},
+};
+
 static const struct cfg_field log_fields[] = {
     {.name = "level", .kind = CFG_F_ENUM, .offset = SNAP(log.level), .names = log_level_names},
     {.name = "format", .kind = CFG_F_ENUM, .offset = SNAP(log.format), .names = log_format_names},
@@ -228,6 +270,7 @@ static const struct cfg_map_schema limits_schema = SCHEMA(limits_fields);
 static const struct cfg_map_schema admin_schema = SCHEMA(admin_fields);
 static const struct cfg_map_schema runtime_schema = SCHEMA(runtime_fields);
 static const struct cfg_map_schema log_schema = SCHEMA(log_fields);
+static const struct cfg_map_schema capture_schema = SCHEMA(capture_fields);
 
 static const struct cfg_field top_fields[] = {
     {.name = "identity", .kind = CFG_F_MAP, .required = true, .map = &identity_schema},
@@ -257,6 +300,7 @@ static const struct cfg_field top_fields[] = {
     {.name = "admin", .kind = CFG_F_MAP, .map = &admin_schema},
     {.name = "runtime", .kind = CFG_F_MAP, .map = &runtime_schema},
     {.name = "log", .kind = CFG_F_MAP, .map = &log_schema},
+    {.name = "capture", .kind = CFG_F_MAP, .map = &capture_schema},
 };
 
 const struct cfg_map_schema cfg_top_schema = SCHEMA(top_fields);
@@ -275,6 +319,8 @@ FITS(limits_fields);
 FITS(admin_fields);
 FITS(runtime_fields);
 FITS(log_fields);
+FITS(hep_fields);
+FITS(capture_fields);
 FITS(top_fields);
 
 /* Enum keys are stored through an int; the enums of config.h must be int-sized. */
@@ -282,3 +328,4 @@ _Static_assert(sizeof(enum cfg_client_cert) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cfg_io_backend) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cfg_log_level) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cfg_log_format) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum cfg_capture_transport) == sizeof(int), "enum size");

@@ -25,6 +25,9 @@ enum cfg_field_kind {
     CFG_F_DOMAIN_LIST,   /* char ** plus size_t count, DNS names */
     CFG_F_IDENTITIES,    /* list of struct cfg_identity, each a |map| */
     CFG_F_PEERS,         /* list of struct cfg_peer, each a |map| */
+    CFG_F_TEXT,          /* char *, one line of at most |max| bytes; "" is NULL */
+    CFG_F_ENUM_SET,      /* uint32_t: a list of |names|, bit i for names[i] */
+    CFG_F_OUTPUT_PATH,   /* char *, absolute, a file reusegw writes; "" is NULL */
 };
 
 struct cfg_field;
@@ -56,6 +59,17 @@ struct cfg_field {
      * after the whole file is read. */
     bool has_seen_offset;
     size_t seen_offset;
+    bool is_listen;  /* an address reusegw binds: no two may be equal */
+    bool is_forward; /* reusegw connects there: must not be its own listen address */
+    bool ip_only;    /* host must be an IP literal (DNS servers) */
+    bool secret;     /* CFG_F_TEXT: never echoed in an error */
+    /* CFG_F_MAP: when set, the bool at |offset| records that the mapping
+     * was given (a section that switches a feature on). */
+    bool marks_presence;
+    uint16_t default_port;            /* host:port: 0 makes the port required */
+    uint64_t min, max;                /* integers, durations (ms); lists: entry counts */
+    const char *const *names;         /* CFG_F_ENUM, NULL-terminated */
+    const struct cfg_map_schema *map; /* CFG_F_MAP, CFG_F_ROUTES */
 };
 
 /* CFG_MAX_FIELDS bounds the keys of one mapping (the loader's seen-set). */

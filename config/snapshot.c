@@ -33,6 +33,10 @@ struct cfg_snapshot *cfg_snapshot_new(void)
     s->runtime.workers = 1;
     s->runtime.io_backend = CFG_IO_AUTO;
     s->runtime.drain_timeout_ms = 20 * 1000;
+    s->capture.hep.transport = CFG_CAPTURE_UDP;
+    s->capture.hep.capture_id = 2001;
+    s->capture.hep.node_name = cfg_xstrdup("reusegw");
+    s->capture.hep.legs = CFG_CAPTURE_LEG_TLS | CFG_CAPTURE_LEG_LEGACY;
     s->log.level = CFG_LOG_INFO;
     s->log.format = CFG_LOG_LOGFMT;
     return s;
@@ -53,6 +57,9 @@ void cfg_unref(struct cfg_snapshot *snap)
     free(snap->tls.certificate);
     free(snap->tls.private_key);
     free(snap->tls.ca);
+    free(snap->tls.key_log);
+    free(snap->capture.hep.password);
+    free(snap->capture.hep.node_name);
     for (size_t i = 0; i < snap->n_routes; i++) {
         free(snap->routes[i].domain);
         free(snap->routes[i].targets);

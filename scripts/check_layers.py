@@ -16,7 +16,7 @@ import re
 import sys
 
 # Low to high. A folder may include its own headers and lower folders'.
-LAYERS = ["core", "dns", "conn", "relay", "admin", "worker"]
+LAYERS = ["core", "dns", "capture", "conn", "relay", "admin", "worker"]
 # Modules below every gateway folder, and what each may include.
 MODULES = {"sip": {"sip"}, "tls": {"tls"}, "config": {"config", "sip", "tls"}}
 # gateway/main.c sits above every folder.

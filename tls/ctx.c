@@ -190,6 +190,13 @@ static void set_session_context(SSL_CTX *ssl_ctx, const uint8_t *ca_pem, size_t 
     SSL_CTX_set_session_id_context(ssl_ctx, digest, SSL_MAX_SID_CTX_LENGTH);
 }
 
+/* key_log_line hands BoringSSL's line to the ctx's writer thread. */
+static void key_log_line(const SSL *ssl, const char *line)
+{
+    struct tls_ctx *ctx = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    tls_key_log_add(ctx->key_log, line);
+}
+
 static SSL_CTX *new_ssl_ctx(const struct tls_ctx_options *opts, const uint8_t *ca_pem,
                             size_t ca_len, char *err, size_t err_len)
 {
@@ -250,7 +257,14 @@ struct tls_ctx *tls_ctx_new(const struct tls_ctx_options *opts, char *err, size_
         ctx->ssl_ctx = new_ssl_ctx(opts, ca_pem, ca_len, err, err_len);
     }
     free(ca_pem);
-    if (ctx->ssl_ctx == NULL) {
+    if (ctx->ssl_ctx != NULL && opts->key_log_file != NULL) {
+        ctx->key_log = tls_key_log_open(opts->key_log_file, err, err_len);
+        if (ctx->key_log) {
+            SSL_CTX_set_app_data(ctx->ssl_ctx, ctx);
+            SSL_CTX_set_keylog_callback(ctx->ssl_ctx, key_log_line);
+        }
+    }
+    if (ctx->ssl_ctx == NULL || (opts->key_log_file != NULL && ctx->key_log == NULL)) {
         tls_ctx_unref(ctx);
         return NULL;
     }
@@ -269,5 +283,6 @@ void tls_ctx_unref(struct tls_ctx *ctx)
         return;
     SSL_CTX_free(ctx->ssl_ctx);
     X509_STORE_free(ctx->trust);
+    tls_key_log_close(ctx->key_log); /* after the last connection that could log */
     free(ctx);
 }

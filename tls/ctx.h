@@ -2,7 +2,8 @@
  *
  * Owns the SSL_CTX, the trust store built from the CA bundle, the session
  * ticket keys and the server's table of identities for resumed sessions.
- * Borrows the options only during tls_ctx_new. Never reads the gateway's
+ * Borrows the options only during tls_ctx_new; owns the key log, when the
+ * options name one. Never reads the gateway's
  * configuration, never opens a socket; reload means building a new ctx. */
 #ifndef REUSEGW_TLS_CTX_H
 #define REUSEGW_TLS_CTX_H
@@ -36,6 +37,10 @@ struct tls_ctx_options {
     /* Cap the protocol at TLS 1.2 (peers that mishandle 1.3; benchmarks).
      * Default false: TLS 1.2 and 1.3. */
     bool max_tls12;
+    /* NSS key log file (RFC 9850) the ctx appends the secrets of every
+     * connection to, both roles, through its own writer thread
+     * (tls/key_log.h). NULL: none (the default). */
+    const char *key_log_file;
 };
 
 /* tls_ctx is a refcounted, immutable TLS configuration; one ctx may serve

@@ -10,6 +10,7 @@
 
 #include "tls/ctx.h"
 #include "tls/identities.h"
+#include "tls/key_log.h"
 #include "tls/session_cache.h"
 
 struct tls_ctx {
@@ -18,6 +19,7 @@ struct tls_ctx {
     SSL_CTX *ssl_ctx;
     X509_STORE *trust;
     bool require_sip_eku;
+    struct tls_key_log *key_log; /* NULL unless the options named a file */
 };
 
 /* tls_session_key identifies one cache entry. */

@@ -26,6 +26,10 @@
 #                test's connections all come from one address);
 #                binary REUSEGW_BIN (default build/gateway/reusegw, from
 #                scripts/build normal)
+#   reusegw-capture  the reusegw pair with capture.hep on both legs
+#                (HEP_TRANSPORT, udp or tcp) to a HEP sink that reads and
+#                discards (pinned to LOAD_CPU): the cost of capture, against
+#                reusegw in the same run
 #
 # Load: sipp OPTIONS -> 200 (sipp/uac.xml, sipp/uas.xml) over one TCP
 # connection per hop (-t t1).  One transaction = 2 SIP messages (request and
@@ -81,6 +85,8 @@ if ((QUICK)); then
     RATES=${RATES:-"5000 15000 30000 45000"} MEM_CONNS=${MEM_CONNS:-500} LAT_N=${LAT_N:-1000}
 fi
 TOPOLOGIES=${TOPOLOGIES:-"direct stunnel kamailio-tlsf reusegw"}
+HEP_PORT=${HEP_PORT:-9060} HEP_TRANSPORT=${HEP_TRANSPORT:-udp}
+CAPTURE=0
 RATES=${RATES:-"2000 5000 10000 15000 20000 30000 40000 50000 60000 80000"}
 DURATION_S=${DURATION_S:-20}
 PROBE_S=${PROBE_S:-6}
@@ -144,7 +150,7 @@ for c in sipp stunnel kamailio kamcmd openssl taskset ss; do
     command -v "$c" >/dev/null || die "$c not found"
 done
 [[ -x $PY ]] || die "$PY not found"
-if [[ " $TOPOLOGIES " == *" reusegw "* ]]; then
+if [[ " $TOPOLOGIES " == *" reusegw"* ]]; then
     [[ -x $REUSEGW_BIN ]] || die "$REUSEGW_BIN not built (scripts/build normal)"
 fi
 (($(nproc) >= 2)) || log "WARNING: fewer than 2 CPUs: relay and load share a core"
@@ -358,6 +364,34 @@ runtime:
 log:
   level: warn
 EOF
+    if ((CAPTURE)); then
+        printf 'capture:\n  hep:\n    address: "%s:%s"\n    transport: %s\n    legs: [tls, legacy]\n' \
+            "$UAC_IP" "$HEP_PORT" "$HEP_TRANSPORT" >>"$2"
+    fi
+}
+
+# start_hep_sink: a socket on $UAC_IP:$HEP_PORT ($HEP_TRANSPORT) that reads
+# every HEP packet and discards it (what a collector does cheapest), on
+# LOAD_CPU; over TCP one stream per gateway, each read in its own thread.
+start_hep_sink() {
+    taskset -c "$LOAD_CPU" "$PY" -c '
+import socket, sys, threading
+tcp = sys.argv[3] == "tcp"
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+s.bind((sys.argv[1], int(sys.argv[2])))
+def drain(c):
+    while c.recv(1 << 20):
+        pass
+if not tcp:
+    drain(s)
+s.listen(8)
+while True:
+    threading.Thread(target=drain, args=(s.accept()[0],), daemon=True).start()' \
+        "$UAC_IP" "$HEP_PORT" "$HEP_TRANSPORT" >>"$WORK/hep-sink.log" 2>&1 &
+    PIDS+=("$!")
+    sleep 0.3
 }
 
 start_reusegw() {   # role(a|b)
@@ -386,7 +420,8 @@ start_relays() {   # topology
             [[ $1 == *-tm* ]] && kam_tm=1
             [[ $1 == *-tlsf ]] && kam_tlsf=1
             start_kamailio b; start_kamailio a ;;
-        reusegw) start_reusegw b; start_reusegw a ;;
+        reusegw) CAPTURE=0; start_reusegw b; start_reusegw a ;;
+        reusegw-capture) CAPTURE=1; start_hep_sink; start_reusegw b; start_reusegw a ;;
         *) die "unknown topology $1" ;;
     esac
 }
@@ -679,6 +714,7 @@ declare -A ACHV PERCPU
             kamailio-tm) label="kamailio pair (stateful t_relay, qm allocator)" ;;
             kamailio-tm-tlsf) label="kamailio pair (stateful t_relay, -x tlsf)" ;;
             reusegw) label="**reusegw pair**" ;;
+            reusegw-capture) label="reusegw pair, HEP capture on both legs ($HEP_TRANSPORT)" ;;
         esac
         printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$ach" "$msgs" "$rp" "$rcore" "$lc" "$per" "$mem" "$why"
     done

@@ -18,6 +18,7 @@
 #include "sip/error.h"
 #include "sip/framing.h"
 
+struct capture;
 struct cfg_hostport;
 struct cfg_snapshot;
 struct loop;
@@ -92,6 +93,9 @@ struct conn {
     struct conn_ref partner; /* TLS <-> its mirror */
     struct sockaddr_storage peer;
     socklen_t peer_len;
+    /* Our end of the socket, read on first need (capture); 0: not yet. */
+    struct sockaddr_storage local;
+    socklen_t local_len;
 
     struct buf_block *in;     /* plaintext waiting for framing, or NULL */
     struct sip_framer framer; /* resumable scan state over |in| */
@@ -239,7 +243,8 @@ struct conn_layer {
     struct cfg_snapshot *cfg;
     struct tls_ctx *tls_ctx;
     unsigned workers;
-    struct conn_events up; /* registered by the layer above */
+    struct capture *capture; /* the worker's HEP sender; NULL: none */
+    struct conn_events up;   /* registered by the layer above */
 };
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capture/capture.h"
 #include "config/config.h"
 #include "conn/conn.h"
 #include "conn/conn_internal.h"
@@ -186,12 +187,40 @@ void conn_close(struct conn_layer *cl, struct conn *c, enum conn_close_mode mode
     conn_flush(cl, c);
 }
 
+/* capture hands |msg|, received on |c| or sent on it, to the HEP sender
+ * when |c|'s leg is captured, with the addresses of that leg: the peer's
+ * and ours on a TLS connection (protocol TLS), the legacy proxy's and ours
+ * on a mirror or egress connection. Keepalive CRLFs are no SIP message. */
+static void capture(struct conn_layer *cl, struct conn *c, bool received, const void *msg,
+                    size_t len)
+{
+    bool tls = c->kind == CONN_TLS_IN || c->kind == CONN_TLS_OUT;
+    if (len <= 4 || !capture_wants(cl->capture, tls ? CFG_CAPTURE_LEG_TLS : CFG_CAPTURE_LEG_LEGACY))
+        return;
+    if (c->local_len == 0) {
+        socklen_t n = sizeof(c->local);
+        if (getsockname(c->fd, (struct sockaddr *)&c->local, &n) != 0)
+            return;
+        c->local_len = n;
+    }
+    const struct sockaddr *local = (const struct sockaddr *)&c->local;
+    const struct sockaddr *peer = (const struct sockaddr *)&c->peer;
+    if (local->sa_family != peer->sa_family)
+        return;
+    capture_message(cl->capture, tls ? HEP_IP_PROTO_TLS : HEP_IP_PROTO_TCP, received ? peer : local,
+                    received ? local : peer, msg, len);
+}
+
 bool conn_send(struct conn_layer *cl, struct conn *c, const void *data, size_t len)
 {
     if (!conn_is_live(c) || c->state == CONN_CLOSING)
         return false;
-    if (c->tls && c->state == CONN_OPEN)
-        return tlsio_write(cl, c, data, len);
+    if (c->tls && c->state == CONN_OPEN) {
+        if (!tlsio_write(cl, c, data, len))
+            return false;
+        capture(cl, c, false, data, len);
+        return true;
+    }
     if (c->tls || c->kind == CONN_TLS_OUT || c->kind == CONN_TLS_IN ||
         c->state == CONN_CONNECTING) {
         uint32_t prefix = (uint32_t)len;
@@ -207,6 +236,7 @@ bool conn_send(struct conn_layer *cl, struct conn *c, const void *data, size_t l
     }
     if (!buf_queue_append(&c->out, &cl->out_pool, data, len))
         return false;
+    capture(cl, c, false, data, len);
     conn_flush(cl, c);
     return true;
 }
@@ -330,6 +360,7 @@ static void frame_all(struct conn_layer *cl, struct conn *c)
         case SIP_FRAME_MESSAGE:
             c->in->head += (uint32_t)fr.len;
             limits_note_framed(cl, c, c->in->head < c->in->tail);
+            capture(cl, c, true, buf, fr.len);
             cl->up.message(cl->up.ctx, c, buf, fr.len);
             break;
         case SIP_FRAME_PING:

@@ -106,6 +106,14 @@ static const struct family families[] = {
      NO_LABEL, NO_LABEL},
     {"reusegw_loop_iterations_total", "Event-loop turns.", COUNTER, M_LOOP_ITERATIONS, NO_LABEL,
      NO_LABEL},
+    {"reusegw_tls_key_log_enabled",
+     "1 while tls.key_log writes every TLS secret to a file (anyone reading it can decrypt).",
+     GAUGE, M_TLS_KEY_LOG_ENABLED, NO_LABEL, NO_LABEL},
+    {"reusegw_capture_packets_total", "HEP packets sent to the capture collector.", COUNTER,
+     M_CAPTURE_SENT, NO_LABEL, NO_LABEL},
+    {"reusegw_capture_dropped_total", "SIP messages not captured, by reason.", COUNTER,
+     M_CAPTURE_DROP_QUEUE_FULL, "reason",
+     VALUES("queue_full", "collector_slow", "collector_down", "too_large"), NO_LABEL},
 };
 
 /* Upper bounds of the batch-size buckets but the last (+Inf). */

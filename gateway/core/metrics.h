@@ -129,6 +129,16 @@ enum metric_id {
     M_HANDOFF_REFUSED,
     /* reusegw_loop_iterations_total */
     M_LOOP_ITERATIONS,
+    /* gauge reusegw_tls_key_log_enabled: 1 while tls.key_log writes the
+     * TLS secrets to a file (worker 0 holds it) */
+    M_TLS_KEY_LOG_ENABLED,
+    /* reusegw_capture_packets_total: HEP packets handed to the collector */
+    M_CAPTURE_SENT,
+    /* reusegw_capture_dropped_total{reason}: SIP messages not captured */
+    M_CAPTURE_DROP_QUEUE_FULL,     /* the worker's capture queue was full */
+    M_CAPTURE_DROP_COLLECTOR_SLOW, /* the socket would block (TCP: the stream backlog) */
+    M_CAPTURE_DROP_COLLECTOR_DOWN, /* not connected, refused, or the send failed */
+    M_CAPTURE_DROP_TOO_LARGE,      /* larger than one HEP packet */
     /* histogram reusegw_loop_batch_size: completions per loop turn; buckets
      * are stored per bucket (not cumulative), the sum beside them */
     M_BATCH_BUCKET_FIRST,

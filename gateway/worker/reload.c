@@ -19,11 +19,17 @@ struct tls_ctx *reload_tls_ctx(const struct cfg_snapshot *cfg)
         .ca_file = cfg->tls.ca,
         .client_cert_required = cfg->tls.client_certificate == CFG_CLIENT_CERT_REQUIRED,
         .require_sip_eku = cfg->tls.require_sip_eku,
+        .key_log_file = cfg->tls.key_log,
     };
     char err[512];
     struct tls_ctx *ctx = tls_ctx_new(&o, err, sizeof(err));
     if (!ctx)
         LOG_ERROR("cannot build the TLS context", LF_STR("reason", err));
+    else if (cfg->tls.key_log)
+        /* Said at every start and reload, so that nobody leaves it on unknowingly. */
+        LOG_WARN("tls.key_log is on: every TLS secret is written to a file; whoever reads it "
+                 "can decrypt the captured traffic",
+                 LF_STR("key_log", cfg->tls.key_log));
     return ctx;
 }
 

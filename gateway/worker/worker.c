@@ -16,6 +16,7 @@
 
 #include "admin/admin_worker.h"
 #include "admin/metrics_bridge.h"
+#include "capture/capture.h"
 #include "config/config.h"
 #include "conn/conn.h"
 #include "conn/conn_io.h"
@@ -47,6 +48,12 @@ enum handoff_wake {
 static void dispatch(void *ctx, const struct loop_event *ev);
 static void worker_wake(void *ctx, unsigned to);
 
+/* note_key_log sets the key log gauge (held by worker 0) from |w->cfg|. */
+static void note_key_log(struct worker *w)
+{
+    metrics_set(&w->metrics, M_TLS_KEY_LOG_ENABLED, w->id == 0 && w->cfg->tls.key_log != NULL);
+}
+
 int worker_init(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx)
 {
     return worker_init_member(w, cfg, tls_ctx, NULL, 0);
@@ -64,6 +71,7 @@ int worker_init_member(struct worker *w, struct cfg_snapshot *cfg, struct tls_ct
     const uint32_t max_conns = worker_share(w, cfg->limits.max_connections);
     const uint32_t max_pending = worker_share(w, cfg->limits.max_pending_transactions);
     metrics_set(&w->metrics, M_WORKERS, id == 0 ? (group ? group->n : 1) : 0);
+    note_key_log(w);
     struct loop_options lo = {
         .entries = RING_ENTRIES,
         .recv_buffer_count = RECV_BUFFER_COUNT,
@@ -94,11 +102,14 @@ int worker_init_member(struct worker *w, struct cfg_snapshot *cfg, struct tls_ct
         .wake = group ? worker_wake : NULL,
     };
     if (!timer_heap_init(&w->timers, max_conns + max_pending + WORKER_MAX_LISTENERS + OPS_TIMERS) ||
-        !conn_layer_init(&w->conn, &cb)) {
+        !conn_layer_init(&w->conn, &cb) ||
+        !(w->capture = capture_new(w->loop, &w->timers, &w->metrics))) {
         LOG_ERROR("out of memory sizing the worker", LF_UINT("max_connections", max_conns),
                   LF_UINT("max_pending_transactions", max_pending));
         return -ENOMEM;
     }
+    capture_install(w->capture, cfg);
+    w->conn.capture = w->capture;
     int rc = relay_layer_init(&w->relay, &rb);
     if (rc == -ENOMEM)
         LOG_ERROR("out of memory sizing the worker", LF_UINT("max_connections", max_conns),
@@ -117,6 +128,7 @@ void worker_free(struct worker *w)
     /* Before the loop: both cancel what they have in flight on it. */
     admin_worker_free(w->admin);
     relay_layer_free(&w->relay);
+    capture_free(w->capture);
     loop_free(w->loop);
     timer_heap_free(&w->timers);
     conn_layer_free(&w->conn);
@@ -377,8 +389,10 @@ void worker_install(struct worker *w, struct cfg_snapshot *cfg, struct tls_ctx *
     w->tls_ctx = tls_ctx_ref(tls_ctx);
     conn_layer_install(&w->conn, w->cfg, w->tls_ctx);
     relay_layer_install(&w->relay, w->cfg);
+    capture_install(w->capture, w->cfg);
     cfg_unref(old_cfg);
     tls_ctx_unref(old_ctx);
+    note_key_log(w);
 }
 
 /* HANDOFF_BATCH bounds the records taken from one worker per wake-up, so
@@ -456,6 +470,9 @@ static void dispatch(void *ctx, const struct loop_event *ev)
     case OP_DNS:
         dns_routes_on_event(w->relay.dns, ev);
         break;
+    case OP_CAPTURE:
+        capture_on_event(w->capture, ev);
+        break;
     case OP_ADMIN:
     case OP_PROBE:
         if (w->admin)
@@ -510,6 +527,8 @@ int worker_run(struct worker *w, int signal_fd)
         int64_t wait = timer_next_ms(&w->timers, w->timers.now_ms);
         if (w->stopping && (wait < 0 || wait > 100))
             wait = 100; /* re-check the drain condition */
+        /* Captured messages leave after the turn that relayed them. */
+        capture_flush(w->capture);
         int n = loop_run_once(w->loop, wait);
         if (n >= 0)
             metrics_observe_batch(&w->metrics, (uint64_t)n);

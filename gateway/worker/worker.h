@@ -24,6 +24,7 @@
 #include "relay/relay-t.h"
 
 struct admin_worker;
+struct capture;
 struct handoff_mesh;
 struct peer_index;
 struct cfg_snapshot;
@@ -62,6 +63,7 @@ struct worker {
     struct conn_layer conn;     /* connections, pools, handshake limits */
     struct relay_layer relay;   /* pending transactions, DNS routing */
     struct admin_worker *admin; /* admin endpoint; NULL when not bound */
+    struct capture *capture;    /* HEP sender (capture/capture.h); idle when off */
     struct listener listeners[WORKER_MAX_LISTENERS];
     size_t n_listeners;
     bool stopping;

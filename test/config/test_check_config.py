@@ -99,7 +99,7 @@ BAD = [
      "7:22: legacy.forward_to: 127.0.0.1:5061 is reusegw's own tls.listen[0]: traffic would loop"),
     ("unknown_key", VALID + "metrics: {}\n",
      '8:1: metrics: unknown key "metrics"; valid keys: identity, tls, legacy, reuse, routes, '
-     'identities, peers, dns, limits, admin, runtime, log'),
+     'identities, peers, dns, limits, admin, runtime, log, capture'),
     ("unknown_nested_key_suggested", IDENTITY + tls_with("  handshake_timout: 1s") + LEGACY,
      '3:3: tls.handshake_timout: unknown key "handshake_timout"; did you mean "handshake_timeout"?'),
     ("missing_required_key", IDENTITY + TLS.replace("  ca: tls/ca.pem\n", "") + LEGACY,
@@ -188,11 +188,35 @@ BAD = [
     ("empty_file", "", "1:1: the file is empty; expected a mapping with identity, tls and legacy"),
     ("top_level_list", "- identity\n- tls\n",
      "1:1: expected a mapping (keys: identity, tls, legacy, reuse, routes, identities, peers, dns, "
-     "limits, admin, runtime, log), got a list"),
+     "limits, admin, runtime, log, capture), got a list"),
     ("two_documents", VALID + "---\n" + VALID,
      "9:1: only one YAML document is allowed; this is a second one"),
     ("nesting_too_deep", VALID + "log: " + "[" * 100000 + "]" * 100000 + "\n",
      "8:21: nesting is deeper than 16 levels"),
+    ("key_log_directory_missing", IDENTITY + tls_with("  key_log: /nonexistent/keys.log") + LEGACY,
+     '3:12: tls.key_log: cannot create "/nonexistent/keys.log": directory "/nonexistent" '
+     "does not exist"),
+    ("key_log_is_a_directory", IDENTITY + tls_with("  key_log: tls") + LEGACY,
+     '3:12: tls.key_log: "{dir}/tls" exists and is not a regular file'),
+    ("capture_without_address", VALID + "capture: {hep: {transport: udp}}\n",
+     "8:16: capture.hep.address: required key is missing"),
+    ("capture_address_by_name", VALID + "capture: {hep: {address: homer.example.com}}\n",
+     '8:26: capture.hep.address: expected an IP address, got host name "homer.example.com"'),
+    ("capture_transport_unknown", VALID + 'capture: {hep: {address: "127.0.0.1", transport: sctp}}\n',
+     '8:50: capture.hep.transport: expected one of udp, tcp; got "sctp"'),
+    ("capture_id_too_large", VALID + 'capture: {hep: {address: "127.0.0.1", capture_id: 4294967296}}\n',
+     "8:51: capture.hep.capture_id: 4294967296 is out of range 0..4294967295"),
+    ("capture_node_name_too_long", VALID + 'capture: {hep: {address: "127.0.0.1", node_name: '
+     + "n" * 256 + "}}\n",
+     '8:50: capture.hep.node_name: "' + "n" * 55 + '..." is 256 bytes long; at most 255 are allowed'),
+    ("capture_legs_empty", VALID + 'capture: {hep: {address: "127.0.0.1", legs: []}}\n',
+     "8:45: capture.hep.legs: needs at least 1 of: tls, legacy"),
+    ("capture_leg_unknown", VALID + 'capture: {hep: {address: "127.0.0.1", legs: [tls, wire]}}\n',
+     '8:51: capture.hep.legs[1]: expected one of tls, legacy; got "wire"'),
+    ("capture_leg_twice", VALID + 'capture: {hep: {address: "127.0.0.1", legs: [legacy, legacy]}}\n',
+     '8:54: capture.hep.legs[1]: "legacy" is listed twice'),
+    ("capture_unknown_key", VALID + 'capture: {hep: {address: "127.0.0.1", nodename: x}}\n',
+     '8:39: capture.hep.nodename: unknown key "nodename"; did you mean "node_name"?'),
     ("invalid_utf8", VALID.encode() + b"log: {level: \xc3\x28}\n",
      "8:15: not valid YAML text: invalid trailing UTF-8 octet (byte 0x28); is this a binary file?"),
 ]
@@ -282,6 +306,33 @@ def test_every_error_of_a_file_is_reported_in_order(reusegw_bin, confdir):
         f'{p}:10:35: runtime.io_backend: expected one of auto, io_uring, epoll; got "kqueue"',
         f'{p}:11:1: lgo: unknown key "lgo"; did you mean "log"?',
     ]
+
+
+def test_capture_password_is_never_echoed(reusegw_bin, confdir):
+    path = confdir / "password.yaml"
+    secret = "hunter2-" + "p" * 300
+    path.write_text(VALID + f'capture: {{hep: {{address: "127.0.0.1", password: "{secret}"}}}}\n')
+    r = check(reusegw_bin, path)
+    assert r.returncode == 1
+    assert r.stderr.decode().splitlines() == [
+        f"{path}:8:49: capture.hep.password: the value is 308 bytes long; at most 255 are allowed"]
+    assert b"hunter2" not in r.stdout + r.stderr
+
+
+def test_capture_and_key_log_accept_a_full_section(reusegw_bin, confdir):
+    path = confdir / "capture.yaml"
+    path.write_text(IDENTITY + tls_with('  key_log: ""') + LEGACY +
+                    "capture:\n"
+                    "  hep:\n"
+                    '    address: "[::1]"\n'
+                    "    transport: tcp\n"
+                    "    capture_id: 0\n"
+                    '    password: "s3cret"\n'
+                    '    node_name: ""\n'
+                    "    legs: [legacy]\n")
+    r = check(reusegw_bin, path)
+    assert (r.returncode, r.stderr) == (0, b"")
+    assert not (confdir / "keys.log").exists()
 
 
 def test_example_config_passes(reusegw_bin, confdir, source_dir):

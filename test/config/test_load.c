@@ -323,6 +323,62 @@ static void minimal_config_gets_every_default(void **state)
     cfg_unref(s);
 }
 
+static void capture_is_off_until_its_section_is_given(void **state)
+{
+    struct fixture *fx = *state;
+    struct cfg_snapshot *s = load_text(fx, VALID);
+    assert_non_null(s);
+    assert_false(s->capture.hep.enabled);
+    assert_null(s->tls.key_log);
+    cfg_unref(s);
+    s = load_text(fx, VALID "capture:\n  hep: {address: 127.0.0.9}\n");
+    assert_non_null(s);
+    assert_true(s->capture.hep.enabled);
+    assert_string_equal(s->capture.hep.address.host, "127.0.0.9");
+    assert_int_equal(s->capture.hep.address.port, 9060);
+    assert_int_equal(s->capture.hep.transport, CFG_CAPTURE_UDP);
+    assert_int_equal(s->capture.hep.capture_id, 2001);
+    assert_null(s->capture.hep.password);
+    assert_string_equal(s->capture.hep.node_name, "reusegw");
+    assert_int_equal(s->capture.hep.legs, CFG_CAPTURE_LEG_TLS | CFG_CAPTURE_LEG_LEGACY);
+    cfg_unref(s);
+}
+
+/* A capture section setting every key away from its default. */
+#define FULL_CAPTURE                                                                               \
+    "capture:\n"                                                                                   \
+    "  hep:\n"                                                                                     \
+    "    address: \"[::1]:9999\"\n"                                                                \
+    "    transport: tcp\n"                                                                         \
+    "    capture_id: 4294967295\n"                                                                 \
+    "    password: s3cret\n"                                                                       \
+    "    node_name: \"\"\n"                                                                        \
+    "    legs: [legacy]\n"
+
+static void capture_and_key_log_keep_what_was_written(void **state)
+{
+    struct fixture *fx = *state;
+    struct cfg_snapshot *s =
+        load_text(fx, IDENTITY TLS "  key_log: keys/../tls.keys\n" LEGACY FULL_CAPTURE);
+    assert_int_equal(fx->errors.count, 1); /* keys/ does not exist yet */
+    assert_string_equal(fx->errors.items[0].key, "tls.key_log");
+    assert_null(s);
+    s = load_text(fx, IDENTITY TLS "  key_log: tls.keys\n" LEGACY FULL_CAPTURE);
+    assert_int_equal(fx->errors.count, 0);
+    assert_non_null(s);
+    char want[PATH_MAX];
+    snprintf(want, sizeof want, "%s/tls.keys", fx->dir);
+    assert_string_equal(s->tls.key_log, want);
+    assert_string_equal(s->capture.hep.address.host, "::1");
+    assert_int_equal(s->capture.hep.address.port, 9999);
+    assert_int_equal(s->capture.hep.transport, CFG_CAPTURE_TCP);
+    assert_int_equal(s->capture.hep.capture_id, UINT32_MAX);
+    assert_string_equal(s->capture.hep.password, "s3cret");
+    assert_null(s->capture.hep.node_name);
+    assert_int_equal(s->capture.hep.legs, CFG_CAPTURE_LEG_LEGACY);
+    cfg_unref(s);
+}
+
 static void example_yaml_loads_next_to_its_files(void **state)
 {
     struct fixture *fx = *state;
@@ -337,6 +393,7 @@ static void example_yaml_loads_next_to_its_files(void **state)
     assert_non_null(s);
     assert_int_equal(s->n_routes, 1);
     assert_int_equal(s->tls.n_listen, 2);
+    assert_true(s->capture.hep.enabled);
     cfg_unref(s);
 }
 
@@ -496,7 +553,7 @@ static const struct bad_case bad_cases[] = {
      "\"idle_timeout\"?"},
     {VALID "frobnicate: 1\n",
      "reusegw.yaml:8:1: frobnicate: unknown key \"frobnicate\"; valid keys: identity, tls, "
-     "legacy, reuse, routes, identities, peers, dns, limits, admin, runtime, log"},
+     "legacy, reuse, routes, identities, peers, dns, limits, admin, runtime, log, capture"},
     {VALID "reuse: [1]\n",
      "reusegw.yaml:8:8: reuse: expected a mapping (keys: accept_alias, request_alias, "
      "require_sent_by_identity, idle_timeout), got a list"},
@@ -527,10 +584,10 @@ static const struct bad_case bad_cases[] = {
      "reusegw.yaml:5:16: tls.private_key: expected a file path, got <multi-line text>"},
     {"- a\n- b\n", "reusegw.yaml:1:1: expected a mapping (keys: identity, tls, legacy, reuse, "
                    "routes, identities, peers, dns, "
-                   "limits, admin, runtime, log), got a list"},
+                   "limits, admin, runtime, log, capture), got a list"},
     {"just a string\n", "reusegw.yaml:1:1: expected a mapping (keys: identity, tls, legacy, reuse, "
                         "routes, identities, peers, dns, "
-                        "limits, admin, runtime, log), got \"just a string\""},
+                        "limits, admin, runtime, log, capture), got \"just a string\""},
     {"", "reusegw.yaml:1:1: the file is empty; expected a mapping with identity, tls and legacy"},
     {"# only a comment\n",
      "reusegw.yaml:1:1: the file is empty; expected a mapping with identity, tls and legacy"},
@@ -703,6 +760,8 @@ int main(void)
         T(minimal_config_gets_every_default),
         T(identities_and_peers_parse_with_inherited_defaults),
         T(example_yaml_loads_next_to_its_files),
+        T(capture_is_off_until_its_section_is_given),
+        T(capture_and_key_log_keep_what_was_written),
         T(relative_paths_resolve_against_the_file),
         T(references_keep_the_snapshot_alive),
         T(error_format_has_every_shape),
