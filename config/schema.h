@@ -46,13 +46,6 @@ struct cfg_field {
     size_t offset;
     size_t count_offset; /* lists: where the size_t count goes */
     bool required;
-    bool is_listen;           /* an address reusegw binds: no two may be equal */
-    bool is_forward;          /* reusegw connects there: must not be its own listen address */
-    bool ip_only;             /* host must be an IP literal (DNS servers) */
-    uint16_t default_port;    /* host:port: 0 makes the port required */
-    uint64_t min, max;        /* integers, durations (ms); lists: entry counts */
-    const char *const *names; /* CFG_F_ENUM, NULL-terminated */
-    const struct cfg_map_schema *map; /* CFG_F_MAP and the lists of mappings */
     /* Keys whose default comes from elsewhere (peers inherit from tls): when
      * |has_seen_offset|, the loader sets the bool at |seen_offset| of the
      * filled struct once the key is present, so the default can be applied
@@ -69,7 +62,7 @@ struct cfg_field {
     uint16_t default_port;            /* host:port: 0 makes the port required */
     uint64_t min, max;                /* integers, durations (ms); lists: entry counts */
     const char *const *names;         /* CFG_F_ENUM, NULL-terminated */
-    const struct cfg_map_schema *map; /* CFG_F_MAP, CFG_F_ROUTES */
+    const struct cfg_map_schema *map; /* CFG_F_MAP and the lists of mappings */
 };
 
 /* CFG_MAX_FIELDS bounds the keys of one mapping (the loader's seen-set). */

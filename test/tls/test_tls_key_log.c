@@ -58,8 +58,8 @@ static void handshake_logged(bool max_tls12, const char *client_log, const char 
     struct tls_conn *c = tls_conn_new_client(cctx, "b.test", NULL, NULL, 0);
     struct tls_conn *s = tls_conn_new_server(sctx);
     assert_true(pump_handshake(c, s));
-    tls_conn_free(c);
-    tls_conn_free(s);
+    wire_free(c);
+    wire_free(s);
     tls_ctx_unref(cctx); /* the last reference: its log is written out and closed */
     tls_ctx_unref(sctx);
 }

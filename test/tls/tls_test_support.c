@@ -75,20 +75,14 @@ const char *pki_path(const char *name)
     return b;
 }
 
-struct tls_ctx *pki_ctx_new(const char *leaf, bool client_cert_required, bool require_sip_eku,
-                            bool max_tls12)
+struct tls_ctx *pki_ctx_with(const char *leaf, struct tls_ctx_options opts)
 {
     char cert[PATH_MAX], key[PATH_MAX];
     format(cert, sizeof(cert), "%s/%s.chain.pem", pki_dir, leaf);
     format(key, sizeof(key), "%s/%s.key", pki_dir, leaf);
-    struct tls_ctx_options opts = {
-        .certificate_file = cert,
-        .private_key_file = key,
-        .ca_file = pki_path("ca.pem"),
-        .client_cert_required = client_cert_required,
-        .require_sip_eku = require_sip_eku,
-        .max_tls12 = max_tls12,
-    };
+    opts.certificate_file = cert;
+    opts.private_key_file = key;
+    opts.ca_file = pki_path("ca.pem");
     char err[256];
     struct tls_ctx *ctx = tls_ctx_new(&opts, err, sizeof(err));
     if (ctx == NULL) {
@@ -96,6 +90,16 @@ struct tls_ctx *pki_ctx_new(const char *leaf, bool client_cert_required, bool re
         abort();
     }
     return ctx;
+}
+
+struct tls_ctx *pki_ctx_new(const char *leaf, bool client_cert_required, bool require_sip_eku,
+                            bool max_tls12)
+{
+    return pki_ctx_with(leaf, (struct tls_ctx_options){
+                                  .client_cert_required = client_cert_required,
+                                  .require_sip_eku = require_sip_eku,
+                                  .max_tls12 = max_tls12,
+                              });
 }
 
 /* outbox: bytes [off, len) of data wait for the peer; a free slot has

@@ -37,6 +37,10 @@ const char *pki_path(const char *name);
 struct tls_ctx *pki_ctx_new(const char *leaf, bool client_cert_required, bool require_sip_eku,
                             bool max_tls12);
 
+/* pki_ctx_with is pki_ctx_new for any other |opts|: their certificate,
+ * key and CA files are replaced by <leaf>'s and the test CA. */
+struct tls_ctx *pki_ctx_with(const char *leaf, struct tls_ctx_options opts);
+
 /* wire_lend makes the tls_io of one call by |conn|: ciphertext in from
  * |in| (borrowed, |in_len| bytes), ciphertext out appended to |conn|'s
  * outbox. */
