@@ -40,18 +40,3 @@ def test_too_many_vias_get_400(make_single, legacy, pki, vias, max_bytes):
     with pytest.raises(AssertionError):
         lg.next(timeout=0.5)
     peer.close()
-
-
-def test_message_over_max_message_bytes_gets_513(make_single, legacy, pki):
-    lg = legacy()
-    single = make_single(lg.ep)
-    peer = h.tls_connect(single.tls, h.tls_context(pki, "gw-a"), "b.test",
-                         source=(single.a_ip, 0))
-    peer.send(h.request("MESSAGE", "sip:svc@b.test", f"SIP/2.0/TLS {single.a_ip}:5061",
-                        body=b"x" * 200000))
-    answer = peer.recv()
-    assert answer.status == 513, answer.first_line
-    assert single.gw.metric('reusegw_dropped_messages_total{reason="buffer_full"}') == 0
-    with pytest.raises(AssertionError):
-        lg.next(timeout=0.5)
-    peer.close()
