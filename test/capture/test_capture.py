@@ -17,7 +17,7 @@ import subprocess
 import time
 import urllib.request
 
-import harness as h
+import reusegw_test as h
 
 COLLECTOR_BIN = os.environ.get("HEP_COLLECTOR_BIN")
 
@@ -92,7 +92,7 @@ def metric(gw, name):
 
 def tls_local_port(pair):
     """A's end of the one TLS connection A opened to B (from ss)."""
-    rows = [lo for _, lo, pe in h._established_rows() if pe == pair.b.tls and lo[0] == pair.a_ip]
+    rows = [lo for _, lo, pe in h.net._established_rows() if pe == pair.b.tls and lo[0] == pair.a_ip]
     assert len(rows) == 1, rows
     return rows[0][1]
 
