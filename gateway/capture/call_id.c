@@ -30,6 +30,11 @@ struct hep_octets capture_call_id(const char *msg, size_t len)
                 const char *v = colon + 1;
                 while (v < stop && is_space(*v))
                     v++;
+                /* A bare CR is no line end SIP knows, but the value stops
+                 * there: the correlation chunk is one line. */
+                const char *cr = memchr(v, '\r', (size_t)(stop - v));
+                if (cr)
+                    stop = cr;
                 while (stop > v && is_space(stop[-1]))
                     stop--;
                 return (struct hep_octets){v, (size_t)(stop - v)};
