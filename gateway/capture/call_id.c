@@ -32,9 +32,12 @@ struct hep_octets capture_call_id(const char *msg, size_t len)
                     v++;
                 /* A bare CR is no line end SIP knows, but the value stops
                  * there: the correlation chunk is one line. */
-                const char *cr = memchr(v, '\r', (size_t)(stop - v));
-                if (cr)
-                    stop = cr;
+                for (const char *q = v; q < stop; q++) {
+                    if (*q == '\r') {
+                        stop = q;
+                        break;
+                    }
+                }
                 while (stop > v && is_space(stop[-1]))
                     stop--;
                 return (struct hep_octets){v, (size_t)(stop - v)};
