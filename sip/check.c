@@ -1,21 +1,82 @@
 #include "sip/check.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "sip/chars.h"
 
+/* Eight octets at a time: this check runs on every relayed message
+ * (bench/ladder's profile had it at 19% of the relay's CPU octet by octet).
+ * Per word, exact masks (a high bit per octet, no carry between octets) of
+ * the octets below 0x20, DEL and backslash; a word with no DEL, no backslash
+ * and nothing escaped into it looks only at its control octets, which on a
+ * well-formed message are line ends and HTABs. Anything else takes the
+ * octet-wise rule, which is the definition. */
+enum { WORD = sizeof(uint64_t) };
+#define ONES UINT64_C(0x0101010101010101)
+#define LOWS UINT64_C(0x7f7f7f7f7f7f7f7f)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/* The high bit of each octet of |x| that is zero. */
+static inline uint64_t zero_octets(uint64_t x)
+{
+    return ~(((x & LOWS) + LOWS) | x | LOWS);
+}
+
+/* The high bit of each octet of |x| below 0x20. */
+static inline uint64_t control_octets(uint64_t x)
+{
+    return ~(((x & LOWS) + ONES * (0x80 - 0x20)) | x) & HIGHS;
+}
+
+/* One octet by the rule of sip/check.h; false when it is refused. */
+static inline bool octet_passes(const unsigned char *p, size_t i, size_t len, bool *escaped)
+{
+    unsigned char c = p[i];
+    bool control = c < 0x20 || c == 0x7f;
+    bool line_end = c == '\n' || (c == '\r' && i + 1 < len && p[i + 1] == '\n');
+    if (control && c != '\t' && !line_end && (c == '\0' || c == '\r' || !*escaped))
+        return false;
+    *escaped = c == '\\' && !*escaped;
+    return true;
+}
+
+/* The control octets |controls| marks in the word at |i| are all HTABs and
+ * line ends (no octet of the word is escaped). */
+static inline bool controls_are_line_ends(const unsigned char *p, size_t i, size_t len,
+                                          uint64_t controls)
+{
+    for (; controls; controls &= controls - 1) {
+        size_t at = i + (size_t)__builtin_ctzll(controls) / 8;
+        unsigned char c = p[at];
+        if (c != '\t' && c != '\n' && !(c == '\r' && at + 1 < len && p[at + 1] == '\n'))
+            return false;
+    }
+    return true;
+}
+
 enum sip_err sip_check_chars(const struct sip_msg *msg)
 {
     const unsigned char *p = (const unsigned char *)msg->buf;
+    const size_t len = msg->header_len;
     bool escaped = false; /* the previous octet is a backslash that escapes */
-    for (size_t i = 0; i < msg->header_len; i++) {
-        unsigned char c = p[i];
-        bool control = c < 0x20 || c == 0x7f;
-        bool line_end = c == '\n' || (c == '\r' && i + 1 < msg->header_len && p[i + 1] == '\n');
-        if (control && c != '\t' && !line_end && (c == '\0' || c == '\r' || !escaped))
-            return SIP_ERR_CONTROL_CHAR;
-        escaped = c == '\\' && !escaped;
+    size_t i = 0;
+    for (; i + WORD <= len; i += WORD) {
+        uint64_t w;
+        memcpy(&w, p + i, WORD);
+        uint64_t odd = zero_octets(w ^ (ONES * 0x7f)) | zero_octets(w ^ (ONES * '\\'));
+        if (!odd && !escaped) {
+            if (!controls_are_line_ends(p, i, len, control_octets(w)))
+                return SIP_ERR_CONTROL_CHAR;
+            continue;
+        }
+        for (size_t k = i; k < i + WORD; k++)
+            if (!octet_passes(p, k, len, &escaped))
+                return SIP_ERR_CONTROL_CHAR;
     }
+    for (; i < len; i++)
+        if (!octet_passes(p, i, len, &escaped))
+            return SIP_ERR_CONTROL_CHAR;
     return SIP_OK;
 }
 

@@ -145,23 +145,29 @@ static void test_request_uri(void **state)
 /* Every octet value inside a header value, inside Call-ID, inside a
  * response's reason phrase and escaped in a quoted-string: the controls RFC
  * 3261 has no place for are refused, HTAB and every other octet pass; a
- * quoted-pair admits every control but NUL and CR; NUL in the body passes. */
+ * quoted-pair admits every control but NUL and CR; NUL in the body passes.
+ * Each at 16 offsets (padding before it), so that it and its backslash fall
+ * at every place of the check's eight-octet words and across their edges. */
 static void test_control_chars(void **state)
 {
     static const char *const templates[] = {
-        "INVITE sip:c@d SIP/2.0\r\n" FULL "Subject: a%cb\r\n\r\n",
+        "INVITE sip:c@d SIP/2.0\r\n" FULL "Subject: %sa%cb\r\n\r\n",
         "INVITE sip:c@d SIP/2.0\r\nVia: SIP/2.0/TLS h;branch=z9hG4bK1\r\n"
-        "Call-ID: x%cy@h\r\n\r\n",
-        "SIP/2.0 200 O%cK\r\n" FULL "\r\n",
-        "INVITE sip:c@d SIP/2.0\r\n" FULL "Subject: \"a\\%cb\"\r\n\r\n",
+        "Call-ID: %sx%cy@h\r\n\r\n",
+        "SIP/2.0 200 %sO%cK\r\n" FULL "\r\n",
+        "INVITE sip:c@d SIP/2.0\r\n" FULL "Subject: \"%sa\\%cb\"\r\n\r\n",
+        /* a quoted-pair, then a word, then an unescaped octet */
+        "INVITE sip:c@d SIP/2.0\r\n" FULL "Subject: \"%sa\\bcdefghi%c\"\r\n\r\n",
     };
     const size_t quoted_pair = 3;
     for (size_t t = 0; t < sizeof(templates) / sizeof(templates[0]); t++) {
-        for (unsigned c = 0; c < 256; c++) {
+        for (unsigned case_no = 0; case_no < 256 * 16; case_no++) {
+            unsigned c = case_no % 256;
+            const char *pad = &"pppppppppppppppp"[case_no / 256];
             if (c == '\n')
                 continue; /* a line end: another message, not this check's */
             char text[512];
-            int n = snprintf(text, sizeof(text), templates[t], 'Z');
+            int n = snprintf(text, sizeof(text), templates[t], pad, 'Z');
             char *at = memchr(text, 'Z', (size_t)n);
             *at = (char)c;
             struct sip_header h[32];
@@ -173,9 +179,10 @@ static void test_control_chars(void **state)
             if (parsed == SIP_ERR_STATUS && refuse && c == '\r')
                 continue; /* the status-line parser refuses a CR in the reason */
             if (parsed != SIP_OK)
-                fail_msg("template %zu octet 0x%02x: parse %s", t, c, sip_err_text(parsed));
+                fail_msg("template %zu octet 0x%02x pad %zu: parse %s", t, c, strlen(pad),
+                         sip_err_text(parsed));
             if (sip_check_chars(&msg) != (refuse ? SIP_ERR_CONTROL_CHAR : SIP_OK))
-                fail_msg("template %zu octet 0x%02x: %s", t, c,
+                fail_msg("template %zu octet 0x%02x pad %zu: %s", t, c, strlen(pad),
                          sip_err_text(sip_check_chars(&msg)));
         }
     }
