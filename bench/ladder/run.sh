@@ -50,7 +50,8 @@
 #     reader process, like reusegw's one worker; with two, handshakes run
 #     concurrently and Kamailio 5.6 + OpenSSL 3 crashed, bench/relay/run.sh)
 #   PENDING=3000000 FLOOR=1 MSG_BYTES=300 (floor: bytes of one SIP message)
-#   PROFILE=0 (1: one more reusegw forward step at PROFILE_W=64 under
+#   PROFILE=0 (1: one more reusegw PROFILE_DIRECTION=forward (or backward)
+#     step at PROFILE_W=64 under
 #     perf record -g -F PROFILE_HZ=2999; its classes, profile.awk, and top
 #     symbols in the output)
 #   QUICK=1: STEP_S=1 WARMUP_S=0.5 (about 2 minutes)
@@ -91,6 +92,7 @@ PENDING=${PENDING:-3000000}
 FLOOR=${FLOOR:-1}
 PROFILE=${PROFILE:-0}
 PROFILE_W=${PROFILE_W:-64}
+PROFILE_DIRECTION=${PROFILE_DIRECTION:-forward}
 PROFILE_HZ=${PROFILE_HZ:-2999}
 MSG_BYTES=${MSG_BYTES:-300}
 KEEP=${KEEP:-0}
@@ -373,7 +375,7 @@ for dir in $DIRECTIONS; do
     done
 done
 # ---------------------------------------------------------------- profile
-# PROFILE=1: one more forward step of reusegw at W=PROFILE_W under
+# PROFILE=1: one more PROFILE_DIRECTION step of reusegw at W=PROFILE_W under
 # perf record -g (Debian's linux-perf), attached for the warm-up and the
 # window; perf report's flat profile (self time per symbol) goes to
 # $WORK/profile.txt and, folded into cost classes (profile.awk), into the
@@ -385,12 +387,12 @@ if ((PROFILE)) && [[ " $RELAYS " == *" reusegw "* ]]; then
         >"$WORK/perf.out" 2>&1 &
     perf_pid=$!
     sleep 0.2
-    measure reusegw forward "$PROFILE_W" 0
+    measure reusegw "$PROFILE_DIRECTION" "$PROFILE_W" 0
     wait "$perf_pid" || die "perf record: $(cat "$WORK/perf.out")"
     [[ -n $STEP_LINE ]] && record profile "$STEP_LINE"
     perf report -i "$WORK/perf.data" --no-children --sort dso,symbol --stdio -g none \
         2>/dev/null >"$WORK/profile.txt"
-    log "  profile: reusegw forward W=$PROFILE_W, ${TXCPU[profile]:-?} tx per relay CPU-s, $WORK/profile.txt"
+    log "  profile: reusegw $PROFILE_DIRECTION W=$PROFILE_W, ${TXCPU[profile]:-?} tx per relay CPU-s, $WORK/profile.txt"
 fi
 
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -487,7 +489,7 @@ fi
 if [[ -s $WORK/profile.txt && -n ${TXCPU[profile]:-} ]]; then
     us=$(awk -v t="${TXCPU[profile]}" 'BEGIN { printf "%.3f", (t > 0 ? 1e6 / t : 0) }')
     echo
-    echo "Profile: reusegw forward W=$PROFILE_W under perf record -g -F $PROFILE_HZ: ${TXCPU[profile]} tx per relay CPU-second (sampling included) = $us µs per transaction"
+    echo "Profile: reusegw $PROFILE_DIRECTION W=$PROFILE_W under perf record -g -F $PROFILE_HZ: ${TXCPU[profile]} tx per relay CPU-second (sampling included) = $us µs per transaction"
     echo
     awk -v us_per_tx="$us" -f "$HERE/profile.awk" "$WORK/profile.txt"
     echo
