@@ -20,6 +20,11 @@ __all__ = ["LEGACY_CFG", "LegacyKamailio", "SipDump"]
 LEGACY_CFG = SOURCE_DIR / "deploy" / "kamailio-legacy.cfg"
 
 
+def _branch(via):
+    m = re.search(rb"branch=([^;,\s]+)", via)
+    return m.group(1) if m else None
+
+
 def _port(ip, transport):
     return free_udp_port(ip) if transport == "udp" else free_port(ip)
 
@@ -42,8 +47,8 @@ class SipDump:
         return m.group(1) if m else None
 
     @property
-    def first_line(self):
-        return self.raw.split(b"\r\n", 1)[0].decode(errors="replace")
+    def is_response(self):
+        return self.raw.startswith(b"SIP/2.0 ")
 
 
 class LegacyKamailio:
@@ -105,6 +110,22 @@ class LegacyKamailio:
         table, in memory, starts empty)."""
         self.stop()
         return self._run()
+
+    def vias_restored(self, gw):
+        """How many responses this Kamailio received from gw's egress,
+        after asserting that each carries the top Via this Kamailio wrote
+        in its request, byte for byte (reusegw rewrote it for TLS, and the
+        far side added received=)."""
+        dumps = self.dumps()
+        sent = {_branch(d.top_via()): d.top_via() for d in dumps
+                if d.tag == "snd" and d.dst == gw.legacy_listen and not d.is_response}
+        compared = 0
+        for d in dumps:
+            if d.tag == "rcv" and d.src == gw.legacy_listen and d.is_response:
+                via = d.top_via()
+                assert via == sent.get(_branch(via)), (via, sent.get(_branch(via)))
+                compared += 1
+        return compared
 
     def dumps(self):
         """Every message sipdump wrote so far, in order, as SipDumps."""
