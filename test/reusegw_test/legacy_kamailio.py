@@ -12,7 +12,7 @@ phone_transport."""
 import re
 
 from .kamailio import stop_kamailio
-from .net import free_port, free_udp_port, hostport, wait_listening
+from .net import free_port, free_udp_port, hostport, wait_listening, wait_udp_bound
 from .pki import SOURCE_DIR
 
 __all__ = ["LEGACY_CFG", "LegacyKamailio", "SipDump"]
@@ -97,8 +97,8 @@ class LegacyKamailio:
     def _run(self):
         self.starts += 1
         self.proc = self.procs.start(f"{self.name}-{self.starts}", self.argv)
-        wait_listening(self.legacy, self.proc, udp=self.transport == "udp")
-        wait_listening(self.local, self.proc, udp=self.phone_transport == "udp")
+        for ep, transport in ((self.legacy, self.transport), (self.local, self.phone_transport)):
+            (wait_udp_bound if transport == "udp" else wait_listening)(ep, self.proc)
         return self
 
     def stop(self):

@@ -9,7 +9,8 @@ Owns nothing itself: the gateways (a Pair) and the Kamailios belong to the
 fixtures.Stage given, which stops them; every sipp runs under the Stage's
 procs. The Kamailio-reusegw hop speaks `transport` (reusegw's
 legacy.transport), the phones `phone_transport`."""
-from .net import free_port, free_udp_port, hostport, unique_net, wait_listening
+from .net import (free_port, free_udp_port, hostport, unique_net, wait_listening,
+                  wait_udp_bound)
 from .legacy_kamailio import LegacyKamailio
 from .tools import Sipp
 
@@ -74,10 +75,13 @@ class TwoSites:
         """A sipp phone of site on a fresh port, named after role; a UAC
         sends to site's Kamailio's phone face."""
         self._n += 1
-        return Sipp(self.procs, f"sipp-{site.name}-{role}-{self._n}", scenario,
-                    self._phone_ep(site), site.kam.local if uac else None,
+        local = self._phone_ep(site)
+        sipp = Sipp(self.procs, f"sipp-{site.name}-{role}-{self._n}", scenario, local,
+                    site.kam.local if uac else None,
                     ["-timeout", _SIPP_TIMEOUT, "-timeout_error", *extra],
                     _SIPP_T[self.phone_transport])
+        sipp.local = local  # a UAS's contact
+        return sipp
 
     def register(self, site, user, contact):
         """sip:user@site.domain registered at site's Kamailio with contact
@@ -92,7 +96,10 @@ class TwoSites:
         """A sipp UAS on scenario for calls calls, registered at site as
         user; returns the Sipp (its local endpoint is the contact)."""
         uas = self.sipp(site, f"uas-{user}", scenario, ["-m", str(calls)], uac=False)
-        wait_listening(uas.local, uas.proc, udp=self.phone_transport == "udp")
+        if self.phone_transport == "udp":
+            wait_udp_bound(uas.local, uas.proc)
+        else:
+            wait_listening(uas.local, uas.proc)
         self.register(site, user, uas.local)
         return uas
 
