@@ -230,7 +230,8 @@ void peer_index_each(struct peer_index *pi, void (*fn)(void *ctx, const struct p
                                           .kind = (enum conn_kind)r->kind,
                                           .open = r->open,
                                           .ref = r->ref,
-                                          .ids = r->ids};
+                                          .ids = r->ids,
+                                          .ours = r->ours};
                 fn(ctx, &v);
             }
         pthread_mutex_unlock(&s->lock);

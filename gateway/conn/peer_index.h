@@ -38,6 +38,7 @@ struct peer_row_view {
     bool open;
     struct conn_ref ref;
     const struct tls_identities *ids;
+    uint8_t ours; /* the identity of ours it carries (struct conn) */
 };
 
 /* peer_index_new creates an empty index of at most |max_rows| rows.
