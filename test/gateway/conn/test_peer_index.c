@@ -40,6 +40,10 @@ static void open_row_matches_proven_identities_of_other_workers(void **state)
     /* R-5923-27: the address alone is not enough. */
     assert_false(peer_index_find(pi, &k, "a.test", 0, 0, &hit));
     assert_int_equal(peer_index_miss(pi, &k, "", 0, 0), REUSE_IDENTITY_MISMATCH);
+    /* Nor is the peer's identity: the row carries our identity 0, never a
+     * request of our identity 1 (RFC 5923 9.3 on our side). */
+    assert_false(peer_index_find(pi, &k, "b.test", 1, 0, &hit));
+    assert_int_equal(peer_index_miss(pi, &k, "b.test", 1, 0), REUSE_IDENTITY_OURS_MISMATCH);
     /* Other port, same address: another key. */
     struct conn_key other = conn_key_of_ipv4("127.0.0.3", 5062);
     assert_false(peer_index_find(pi, &other, "b.test", 0, 0, &hit));
