@@ -90,7 +90,8 @@ struct conn {
     bool send_inflight;
     bool op_inflight;  /* connect or close in flight */
     bool read_paused;  /* back-pressure: its recv was cancelled */
-    bool peer_closed;  /* peer sent EOF or close_notify: no new transactions */
+    bool peer_closed;  /* no new transactions: the peer sent EOF or close_notify,
+                          or a reload removed our identity it carries */
     bool fail_pending; /* a dial failed: answer what is held, then fail over */
     int fd;
 
@@ -137,6 +138,7 @@ struct conn {
     uint64_t partial_since_ms; /* 0, or when its unfinished message began */
     uint64_t send_progress_ms; /* when its send in flight was handed over */
     const char *close_why;     /* static text; NULL while it is not closing */
+    uint64_t retired_ms;       /* 0, or when a reload removed its identity (conn_ours.h) */
 };
 
 /* reuse_reason says why one RFC 5923 reuse decision went the way it did.

@@ -7,8 +7,10 @@
 
 #include "config/config.h"
 #include "conn/conn.h"
+#include "conn/conn_internal.h"
 #include "conn/conn_io.h"
 #include "core/log.h"
+#include "core/timer.h"
 
 const struct cfg_hostport *conn_ours_sent_by(const struct cfg_snapshot *cfg, size_t ours)
 {
@@ -20,7 +22,7 @@ const struct cfg_hostport *conn_ours_sent_by(const struct cfg_snapshot *cfg, siz
 const char *conn_ours_name(const struct cfg_snapshot *cfg, size_t ours)
 {
     const struct cfg_hostport *hp = conn_ours_sent_by(cfg, ours);
-    return hp ? hp->host : "?";
+    return hp ? hp->host : "(removed)";
 }
 
 uint8_t conn_ours_by_listen(const struct cfg_snapshot *cfg, const char *name)
@@ -58,7 +60,7 @@ void conn_ours_remap(struct conn_layer *cl, const struct cfg_snapshot *old,
         map[i] = index_in(next, &old->identities[i - 1].sent_by);
     for (uint32_t slot = 1; slot <= cl->conns.high; slot++) {
         struct conn *c = conn_at(&cl->conns, slot);
-        if (c->state == CONN_FREE || c->state == CONN_DEAD || c->ours == 0 ||
+        if (c->state == CONN_FREE || c->state == CONN_DEAD || c->ours == 0 || c->retired_ms ||
             c->ours > old->n_identities || map[c->ours] == c->ours)
             continue;
         if (map[c->ours] > 0) {
@@ -71,12 +73,31 @@ void conn_ours_remap(struct conn_layer *cl, const struct cfg_snapshot *old,
             }
             continue;
         }
-        LOG_INFO("identity removed by reload: closing its connection with close_notify",
+        LOG_INFO("identity removed by reload: draining its connection, then close_notify",
                  LF_STR("identity", old->identities[c->ours - 1].sent_by.host),
                  LF_STR("conn", conn_kind_name(c)), LF_STR("domain", c->domain));
-        if (c->kind == CONN_TLS_IN || c->kind == CONN_TLS_OUT)
-            conn_close(cl, c, CLOSE_GRACEFUL, "identity removed by reload");
-        else
+        if (c->kind != CONN_TLS_IN && c->kind != CONN_TLS_OUT) {
             c->ours = 0; /* an egress connection: its requests take the default */
+        } else if (c->state != CONN_OPEN) {
+            conn_close(cl, c, CLOSE_ABORT, "identity removed by reload"); /* nothing in flight */
+        } else {
+            conn_index_remove(&cl->conns, c);
+            c->peer_closed = true;
+            c->retired_ms = cl->timers->now_ms;
+            c->ours = CONN_OURS_REMOVED;
+            conn_arm_timer(cl, c, 0); /* the timer decides when it closes */
+        }
     }
+}
+
+bool conn_retired_due(const struct conn_layer *cl, const struct conn *c, uint64_t *next)
+{
+    uint64_t quiet = c->last_active_ms + CONN_RETIRED_QUIET_MS;
+    uint64_t bound = c->retired_ms + cl->cfg->runtime.drain_timeout_ms;
+    uint64_t due = quiet < bound ? quiet : bound;
+    if (cl->timers->now_ms >= due)
+        return true;
+    if (due < *next)
+        *next = due;
+    return false;
 }

@@ -40,6 +40,8 @@ def mt(module_stage, pki):
             # Peers alias by (source address, Via port): each tenant has a
             # sent-by port of its own, and A listens there too (R-5923-16/-17).
             cfg["tls"]["listen"] += [h.hostport(ports["x"]), h.hostport(ports["y"])]
+            # A removed identity's connections drain at most this long.
+            cfg["runtime"]["drain_timeout"] = "1s"
             cfg["identities"] = [_tenant(pki, "x", ports["x"], ports["x_legacy"]),
                                  _tenant(pki, "y", ports["y"])]
             cfg["peers"] = [
@@ -191,8 +193,9 @@ def test_client_certificate_optional_serves_unauthenticated_required_refuses(mt,
 
 
 def test_reload_adds_an_identity_and_closes_a_removed_ones_connections(mt, pki, module_stage):
-    """SIGHUP: z.tenant.test is served at once; y's connection to B closes
-    with close_notify; x's stays and is still reused."""
+    """SIGHUP: z.tenant.test is served at once; y's connection to B takes
+    no new request, drains (runtime.drain_timeout here) and closes with
+    close_notify; x's stays and is still reused."""
     z_tls = mt.ports["x"]  # z needs no listener of its own for SNI
     mt.a.config["identities"] = [mt.a.config["identities"][0], _tenant(pki, "z", z_tls)]
     mt.a.config["identities"][1]["sent_by"] = "z.tenant.test:5099"
@@ -201,6 +204,7 @@ def test_reload_adds_an_identity_and_closes_a_removed_ones_connections(mt, pki, 
     assert _served_subject(mt, pki, "z.tenant.test") == "CN = z.tenant.test"
     mt.a.wait_log(r"identity removed by reload.*identity=y\.tenant\.test")
     assert h.wait_until(lambda: mt.tls_connections() == 1)
+    mt.a.wait_log(r'connection closed" conn=tls-out .*ours=\(removed\) .*reason="identity removed by reload"')
     egress = module_stage.connect(mt.a.legacy_listen)
     got = _options_to_b(mt, egress, "x.tenant.test")
     assert got.get("via").startswith(f"SIP/2.0/TLS x.tenant.test:{mt.ports['x'][1]};")
