@@ -50,6 +50,7 @@ def mt(module_stage, pki):
                 {"domain": "opt.test", "client_certificate": "optional"},
                 {"domain": "other.untrusted.test", "client_certificate": "required"},
                 {"domain": "eku-server.test", "allow_server_auth_only": True},
+                {"domain": "k.test", "require_sip_eku": True},
             ]
         else:
             cfg["routes"] += [{"domain": f"{t}.tenant.test", "targets": [h.hostport(ports[t])]}
@@ -172,12 +173,19 @@ def test_peer_ca_accepts_a_private_ca_peer_that_tls_ca_refuses(mt, pki, module_s
     assert _peer_request(mt, pki, "untrusted-other", module_stage) is None  # same CA, tls.ca applies
 
 
-def test_allow_server_auth_only_accepts_a_server_auth_only_peer(mt, pki, module_stage):
+def test_peer_purpose_policies(mt, pki, module_stage):
+    """peers[].allow_server_auth_only accepts a serverAuth-only client
+    certificate for that peer alone; peers[].require_sip_eku tightens the
+    purpose rule for its peer alone."""
     failed = mt.a.metric('reusegw_tls_handshake_failures_total{reason="certificate_purpose"}')
     assert _peer_request(mt, pki, "eku-server", module_stage) is not None
     assert _peer_request(mt, pki, "eku-server-b", module_stage) is None  # no policy: clientAuth needed
+    # peers[].require_sip_eku: k.test's serverAuth,clientAuth leaf lacks
+    # id-kp-sipDomain (RFC 5924 strict); b.test's like it passes tls's rule.
+    assert _peer_request(mt, pki, "peer-k", module_stage) is None
+    assert _peer_request(mt, pki, "gw-b", module_stage) is not None
     assert mt.a.metric(
-        'reusegw_tls_handshake_failures_total{reason="certificate_purpose"}') == failed + 1
+        'reusegw_tls_handshake_failures_total{reason="certificate_purpose"}') == failed + 2
 
 
 def test_client_certificate_optional_serves_unauthenticated_required_refuses(mt, pki, module_stage):
