@@ -109,8 +109,9 @@ def _options_to_b(mt, egress, via_host="127.0.0.1", headers=()):
 def test_two_identities_to_one_peer_hold_two_connections(mt, pki, module_stage):
     """R-5923-27 on our side: tenant y's request for b.test never rides the
     connection tenant x opened to B, though its certificate proves b.test;
-    the refusal is counted. Each connection carries its tenant's Via
-    sent-by with ;alias (R-5923-05 within one tenant)."""
+    the refusal is counted. Each connection carries its tenant's client
+    certificate (B's alias rows) and Via sent-by with ;alias (R-5923-05
+    within one tenant)."""
     egress = module_stage.connect(mt.a.legacy_listen)
     px, py = mt.ports["x"][1], mt.ports["y"][1]
     sni_unknown_b = mt.b.metric("reusegw_tls_sni_unknown_total")
@@ -126,6 +127,11 @@ def test_two_identities_to_one_peer_hold_two_connections(mt, pki, module_stage):
     assert got.get("via").startswith(f"SIP/2.0/TLS y.tenant.test:{py};branch=")
     assert mt.a.metric(OURS_MISMATCH) == refused + 1
     assert h.wait_until(lambda: mt.tls_connections() == 2)
+
+    # At the peer: one alias per tenant, each keyed by that tenant's Via
+    # port and proven by that tenant's client certificate (R-5923-19).
+    rows = sorted((r["port"], r["identities"]) for r in mt.b.aliases())
+    assert rows == sorted([(px, ["x.tenant.test"]), (py, ["y.tenant.test"])]), rows
 
     # x's legacy_listen picks x whatever the Via says; a Record-Route host
     # picks y: both reuse their tenant's connection.
@@ -200,20 +206,27 @@ def test_client_certificate_optional_serves_unauthenticated_required_refuses(mt,
     assert _peer_request(mt, pki, "untrusted-other", module_stage) is None
 
 
-def test_reload_adds_an_identity_and_closes_a_removed_ones_connections(mt, pki, module_stage):
-    """SIGHUP: z.tenant.test is served at once; y's connection to B takes
-    no new request, drains (runtime.drain_timeout here) and closes with
-    close_notify; x's stays and is still reused."""
-    z_tls = mt.ports["x"]  # z needs no listener of its own for SNI
-    mt.a.config["identities"] = [mt.a.config["identities"][0], _tenant(pki, "z", z_tls)]
-    mt.a.config["identities"][1]["sent_by"] = "z.tenant.test:5099"
-    mt.a.reload()
+def test_reload_adds_an_identity_and_drains_a_removed_ones_connections(mt, pki, module_stage):
+    """SIGHUP under (bounded, sequential) load on tenant x: z.tenant.test
+    is served at once; y's connection to B takes no new request, drains
+    (runtime.drain_timeout here) and closes with close_notify; x's stays,
+    is still reused, and no request of x fails across the reload."""
+    x_egress = module_stage.connect(mt.ports["x_legacy"])
+    px = mt.ports["x"][1]
+    # z needs no sent-by port A listens on for SNI to pick it.
+    mt.a.config["identities"] = [mt.a.config["identities"][0],
+                                 _tenant(pki, "z", ("", 5099))]
+    for i in range(40):
+        if i == 10:
+            mt.a.reload()
+        got = _options_to_b(mt, x_egress)  # asserts the 200
+        assert got.get("via").startswith(f"SIP/2.0/TLS x.tenant.test:{px};")
     mt.a.wait_log("configuration reloaded")
     assert _served_subject(mt, pki, "z.tenant.test") == "CN = z.tenant.test"
     mt.a.wait_log(r"identity removed by reload.*identity=y\.tenant\.test")
     assert h.wait_until(lambda: mt.tls_connections() == 1)
-    mt.a.wait_log(r'connection closed" conn=tls-out .*ours=\(removed\) .*reason="identity removed by reload"')
-    egress = module_stage.connect(mt.a.legacy_listen)
-    got = _options_to_b(mt, egress, "x.tenant.test")
-    assert got.get("via").startswith(f"SIP/2.0/TLS x.tenant.test:{mt.ports['x'][1]};")
+    mt.a.wait_log(r'connection closed" conn=tls-out .*ours=\(removed\) '
+                  r'.*reason="identity removed by reload"')
+    got = _options_to_b(mt, x_egress)
+    assert got.get("via").startswith(f"SIP/2.0/TLS x.tenant.test:{px};")
     assert mt.tls_connections() == 1
