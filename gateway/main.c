@@ -71,14 +71,6 @@ int main(int argc, char **argv)
         cfg_unref(cfg);
         return EXIT_OK;
     }
-    if (cfg->n_identities || cfg->n_peers) {
-        /* Parsed and checked, but the relay does not serve them yet: refuse
-         * rather than run with a tenant's domains on the default identity. */
-        fprintf(stderr, "%s: identities and peers are checked but not served by this version yet\n",
-                config_path);
-        cfg_unref(cfg);
-        return EXIT_CONFIG;
-    }
     gateway_apply_log_config(cfg);
     int status = gateway_run(cfg);
     cfg_unref(cfg);

@@ -41,6 +41,9 @@ struct tls_conn {
     enum tls_state state;
     enum tls_error error;
     bool is_client;
+    uint8_t identity; /* ours: the client certificate sent, or SNI's pick */
+    bool sni_unknown; /* server: the SNI named no identity of ours */
+    bool downgraded;  /* server: served unauthenticated by a peer policy */
 };
 
 /* --- the BIO over the caller's buffers ------------------------------------ */
@@ -97,7 +100,7 @@ static void io_bio_init(void)
 
 /* --- life cycle ----------------------------------------------------------- */
 
-static struct tls_conn *conn_new(struct tls_ctx *ctx, bool is_client)
+static struct tls_conn *conn_new(struct tls_ctx *ctx, SSL_CTX *ssl_ctx, bool is_client)
 {
     pthread_once(&io_bio_once, io_bio_init);
     struct tls_conn *conn = calloc(1, sizeof(*conn));
@@ -105,7 +108,7 @@ static struct tls_conn *conn_new(struct tls_ctx *ctx, bool is_client)
         goto fail;
     conn->ctx = tls_ctx_ref(ctx);
     conn->is_client = is_client;
-    conn->ssl = SSL_new(ctx->ssl_ctx);
+    conn->ssl = SSL_new(ssl_ctx);
     BIO *bio = BIO_new(io_bio_method);
     if (conn->ssl == NULL || bio == NULL) {
         BIO_free(bio);
@@ -124,7 +127,7 @@ fail:
 
 struct tls_conn *tls_conn_new_server(struct tls_ctx *ctx)
 {
-    struct tls_conn *conn = conn_new(ctx, false);
+    struct tls_conn *conn = conn_new(ctx, ctx->ssl_ctx, false);
     if (conn != NULL)
         SSL_set_accept_state(conn->ssl);
     return conn;
@@ -134,18 +137,29 @@ struct tls_conn *tls_conn_new_client(struct tls_ctx *ctx, const char *domain,
                                      struct tls_session_cache *cache, const void *peer_addr,
                                      size_t peer_addr_len)
 {
+    return tls_conn_new_client_as(ctx, 0, domain, cache, peer_addr, peer_addr_len);
+}
+
+struct tls_conn *tls_conn_new_client_as(struct tls_ctx *ctx, size_t identity, const char *domain,
+                                        struct tls_session_cache *cache, const void *peer_addr,
+                                        size_t peer_addr_len)
+{
     size_t domain_len = strlen(domain);
     if (domain_len == 0 || domain_len > TLS_IDENTITY_MAX_LEN ||
-        peer_addr_len > TLS_SESSION_KEY_MAX_ADDR)
+        peer_addr_len > TLS_SESSION_KEY_MAX_ADDR || identity >= ctx->n_ids)
         return NULL;
-    struct tls_conn *conn = conn_new(ctx, true);
+    struct tls_conn *conn = conn_new(ctx, ctx->ids[identity].ssl_ctx, true);
     if (conn == NULL)
         return NULL;
+    conn->identity = (uint8_t)identity;
+    const struct tls_peer_policy *policy = tls_ctx_peer(ctx, domain, domain_len);
     conn->key = calloc(1, sizeof(*conn->key));
-    if (conn->key == NULL || !SSL_set_tlsext_host_name(conn->ssl, domain)) {
+    if (conn->key == NULL ||
+        !SSL_set_tlsext_host_name(conn->ssl, policy && policy->sni ? policy->sni : domain)) {
         tls_conn_free(conn);
         return NULL;
     }
+    conn->key->identity = (uint8_t)identity;
     conn->key->addr_len = (uint8_t)peer_addr_len;
     if (peer_addr_len > 0)
         memcpy(conn->key->addr, peer_addr, peer_addr_len);
@@ -231,6 +245,16 @@ enum ssl_verify_result_t tls_verify_peer(SSL *ssl, uint8_t *out_alert)
     const STACK_OF(CRYPTO_BUFFER) *chain = SSL_get0_peer_certificates(ssl);
     struct tls_verify_result result;
     tls_verify_chain(conn->ctx, chain, conn->is_client ? conn->key->domain : NULL, &result);
+    if (result.error != TLS_ERROR_NONE && !conn->is_client && result.policy != NULL &&
+        !result.policy->client_cert_required && result.error != TLS_ERROR_RESOURCES) {
+        /* The peer's policy makes its certificate optional: serve it as if
+         * it had sent none (no identities, never aliased, R-5923-25). */
+        conn->downgraded = true;
+        set_reason(conn, result.reason);
+        tls_identities_unref(conn->ids);
+        conn->ids = NULL;
+        return ssl_verify_ok;
+    }
     if (result.error != TLS_ERROR_NONE) {
         conn->error = result.error;
         set_reason(conn, result.reason);
@@ -254,6 +278,22 @@ int tls_verify_new_session(SSL *ssl, SSL_SESSION *session)
         return 0;
     tls_session_cache_put(conn->cache, conn->key, conn->ctx->generation, session, conn->ids);
     return 1;
+}
+
+int tls_pick_identity(SSL *ssl, int *out_alert, void *arg)
+{
+    struct tls_conn *conn = SSL_get_app_data(ssl);
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (name == NULL)
+        return SSL_TLSEXT_ERR_OK; /* no SNI: the default identity */
+    int i = tls_ctx_identity_for(conn->ctx, name, strlen(name));
+    conn->sni_unknown = i < 0;
+    if (i > 0 && SSL_set_SSL_CTX(ssl, conn->ctx->ids[i].ssl_ctx) == NULL) {
+        *out_alert = SSL_AD_INTERNAL_ERROR;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    conn->identity = i > 0 ? (uint8_t)i : 0;
+    return SSL_TLSEXT_ERR_OK;
 }
 
 /* --- driving -------------------------------------------------------------- */
@@ -440,6 +480,21 @@ const char *tls_conn_error_reason(const struct tls_conn *conn)
 struct tls_identities *tls_conn_identities(const struct tls_conn *conn)
 {
     return conn->state == TLS_STATE_HANDSHAKE || conn->state == TLS_STATE_FAILED ? NULL : conn->ids;
+}
+
+size_t tls_conn_identity(const struct tls_conn *conn)
+{
+    return conn->identity;
+}
+
+bool tls_conn_sni_unknown(const struct tls_conn *conn)
+{
+    return conn->sni_unknown;
+}
+
+const char *tls_conn_unverified_reason(const struct tls_conn *conn)
+{
+    return conn->downgraded ? conn->reason : NULL;
 }
 
 bool tls_conn_resumed(const struct tls_conn *conn)

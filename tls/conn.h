@@ -100,6 +100,15 @@ struct tls_conn *tls_conn_new_client(struct tls_ctx *ctx, const char *domain,
                                      struct tls_session_cache *cache, const void *peer_addr,
                                      size_t peer_addr_len);
 
+/* tls_conn_new_client_as is tls_conn_new_client presenting identity
+ * |identity| (< tls_ctx_identity_count) of |ctx| as the client certificate;
+ * the session cache keeps its sessions apart from other identities'. The
+ * peer policy of |domain| (tls_peer_options) may name the SNI sent and the
+ * trust anchors; the certificate must still prove |domain|. */
+struct tls_conn *tls_conn_new_client_as(struct tls_ctx *ctx, size_t identity, const char *domain,
+                                        struct tls_session_cache *cache, const void *peer_addr,
+                                        size_t peer_addr_len);
+
 /* tls_conn_free frees |conn| and drops its ctx reference. Sends nothing:
  * call tls_conn_close_notify first for a graceful close. NULL is ignored. */
 void tls_conn_free(struct tls_conn *conn);
@@ -151,6 +160,20 @@ const char *tls_conn_error_reason(const struct tls_conn *conn);
  * such a connection must never be aliased (R-5923-25). NULL before the
  * handshake completes. */
 struct tls_identities *tls_conn_identities(const struct tls_conn *conn);
+
+/* tls_conn_identity returns which identity of ours (an index of the ctx,
+ * 0 the default) |conn| presents: the one it was made with (client), or
+ * the one the client's SNI chose (server; 0 for no SNI or an unknown name). */
+size_t tls_conn_identity(const struct tls_conn *conn);
+
+/* tls_conn_sni_unknown reports whether the client's SNI named a host that
+ * no identity of ours serves (server role; it got the default identity). */
+bool tls_conn_sni_unknown(const struct tls_conn *conn);
+
+/* tls_conn_unverified_reason returns why the client's certificate did not
+ * verify when a peer policy with client_cert_required false served it
+ * unauthenticated anyway (owned by |conn|), else NULL. */
+const char *tls_conn_unverified_reason(const struct tls_conn *conn);
 
 /* tls_conn_resumed reports whether the handshake resumed a session. */
 bool tls_conn_resumed(const struct tls_conn *conn);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -100,7 +101,7 @@ static size_t load_chain(const char *path, const uint8_t *pem, size_t len, CRYPT
 }
 
 static bool load_certificate(SSL_CTX *ssl_ctx, CRYPTO_BUFFER_POOL *pool,
-                             const struct tls_ctx_options *opts, char *err, size_t err_len)
+                             const struct tls_identity_options *opts, char *err, size_t err_len)
 {
     enum { MAX_CHAIN = 10 };
     size_t cert_len, key_len = 0;
@@ -178,13 +179,15 @@ static bool load_ticket_key(SSL_CTX *ssl_ctx, const char *path, char *err, size_
  * and policy they were verified under: after a reload to another CA bundle,
  * old tickets fall back to a full handshake instead of resuming. */
 static void set_session_context(SSL_CTX *ssl_ctx, const uint8_t *ca_pem, size_t ca_len,
-                                const struct tls_ctx_options *opts)
+                                const struct tls_ctx_options *opts, uint8_t identity)
 {
     uint8_t digest[SHA256_DIGEST_LENGTH];
     SHA256_CTX sha;
     SHA256_Init(&sha);
     SHA256_Update(&sha, ca_pem, ca_len);
-    uint8_t policy[2] = {opts->client_cert_required, opts->require_sip_eku};
+    /* The identity too: a ticket issued under one of our certificates must
+     * not resume under another's SNI, which would skip presenting it. */
+    uint8_t policy[3] = {opts->client_cert_required, opts->require_sip_eku, identity};
     SHA256_Update(&sha, policy, sizeof(policy));
     SHA256_Final(digest, &sha);
     SSL_CTX_set_session_id_context(ssl_ctx, digest, SSL_MAX_SID_CTX_LENGTH);
@@ -197,8 +200,9 @@ static void key_log_line(const SSL *ssl, const char *line)
     tls_key_log_add(ctx->key_log, line);
 }
 
-static SSL_CTX *new_ssl_ctx(const struct tls_ctx_options *opts, const uint8_t *ca_pem,
-                            size_t ca_len, char *err, size_t err_len)
+static SSL_CTX *new_ssl_ctx(const struct tls_ctx_options *opts,
+                            const struct tls_identity_options *id, uint8_t identity,
+                            const uint8_t *ca_pem, size_t ca_len, char *err, size_t err_len)
 {
     SSL_CTX *ssl_ctx = SSL_CTX_new(TLS_with_buffers_method());
     if (ssl_ctx == NULL) {
@@ -222,14 +226,63 @@ static SSL_CTX *new_ssl_ctx(const struct tls_ctx_options *opts, const uint8_t *c
     SSL_CTX_set_session_psk_dhe_timeout(ssl_ctx, opts->session_lifetime_s
                                                      ? opts->session_lifetime_s
                                                      : TLS_DEFAULT_SESSION_LIFETIME_S);
-    set_session_context(ssl_ctx, ca_pem, ca_len, opts);
-    if (!load_certificate(ssl_ctx, cert_pool, opts, err, err_len) ||
+    set_session_context(ssl_ctx, ca_pem, ca_len, opts, identity);
+    if (!load_certificate(ssl_ctx, cert_pool, id, err, err_len) ||
         (opts->ticket_key_file != NULL &&
          !load_ticket_key(ssl_ctx, opts->ticket_key_file, err, err_len))) {
         SSL_CTX_free(ssl_ctx);
         return NULL;
     }
     return ssl_ctx;
+}
+
+/* load_identity builds identity |i| of |ctx|: its SSL_CTX (identity 0's
+ * is |ctx->ssl_ctx|) and its domains. */
+static bool load_identity(struct tls_ctx *ctx, const struct tls_ctx_options *opts,
+                          const struct tls_identity_options *id, size_t i, const uint8_t *ca_pem,
+                          size_t ca_len, char *err, size_t err_len)
+{
+    SSL_CTX *ssl_ctx = new_ssl_ctx(opts, id, (uint8_t)i, ca_pem, ca_len, err, err_len);
+    if (ssl_ctx == NULL)
+        return false;
+    ctx->ids[i].ssl_ctx = ssl_ctx;
+    ctx->n_ids = i + 1;
+    ctx->ids[i].domains = id->n_domains
+                              ? tls_identities_from_names(id->domains, id->n_domains)
+                              : tls_identities_from_pem_file(id->certificate_file, err, err_len);
+    if (ctx->ids[i].domains == NULL)
+        return false;
+    SSL_CTX_set_app_data(ssl_ctx, ctx);
+    if (i == 0) {
+        ctx->ssl_ctx = ssl_ctx;
+        /* SNI picks the identity: the server side starts on identity 0's. */
+        SSL_CTX_set_tlsext_servername_callback(ssl_ctx, tls_pick_identity);
+    }
+    return true;
+}
+
+/* load_peer builds the policy of one peer domain, with its own trust store
+ * when it names a CA bundle. */
+static bool load_peer(struct tls_peer_policy *p, const struct tls_peer_options *o, char *err,
+                      size_t err_len)
+{
+    p->domain = strdup(o->domain);
+    p->sni = o->sni != NULL ? strdup(o->sni) : NULL;
+    p->client_cert_required = o->client_cert_required;
+    p->allow_server_auth_only = o->allow_server_auth_only;
+    p->require_sip_eku = o->require_sip_eku;
+    if (p->domain == NULL || (o->sni != NULL && p->sni == NULL)) {
+        set_error(err, err_len, "out of memory");
+        return false;
+    }
+    if (o->ca_file == NULL)
+        return true;
+    size_t len = 0;
+    uint8_t *pem = read_file("ca_file", o->ca_file, &len, err, err_len);
+    p->trust = pem != NULL ? X509_STORE_new() : NULL;
+    bool ok = p->trust != NULL && load_trust(p->trust, o->ca_file, pem, len, err, err_len) > 0;
+    free(pem);
+    return ok;
 }
 
 struct tls_ctx *tls_ctx_new(const struct tls_ctx_options *opts, char *err, size_t err_len)
@@ -248,27 +301,67 @@ struct tls_ctx *tls_ctx_new(const struct tls_ctx_options *opts, char *err, size_
     ctx->require_sip_eku = opts->require_sip_eku;
     pthread_once(&cert_pool_once, cert_pool_init);
     ctx->trust = X509_STORE_new();
+    ctx->ids = calloc(opts->n_identities + 1, sizeof(*ctx->ids));
+    ctx->peers = calloc(opts->n_peers + 1, sizeof(*ctx->peers));
     size_t ca_len = 0;
     uint8_t *ca_pem = NULL;
-    if (cert_pool == NULL || ctx->trust == NULL) {
+    bool ok = false;
+    if (cert_pool == NULL || ctx->trust == NULL || ctx->ids == NULL || ctx->peers == NULL) {
         set_error(err, err_len, "out of memory");
     } else if ((ca_pem = read_file("ca_file", opts->ca_file, &ca_len, err, err_len)) != NULL &&
                load_trust(ctx->trust, opts->ca_file, ca_pem, ca_len, err, err_len) > 0) {
-        ctx->ssl_ctx = new_ssl_ctx(opts, ca_pem, ca_len, err, err_len);
-    }
-    free(ca_pem);
-    if (ctx->ssl_ctx != NULL && opts->key_log_file != NULL) {
-        ctx->key_log = tls_key_log_open(opts->key_log_file, err, err_len);
-        if (ctx->key_log) {
-            SSL_CTX_set_app_data(ctx->ssl_ctx, ctx);
-            SSL_CTX_set_keylog_callback(ctx->ssl_ctx, key_log_line);
+        const struct tls_identity_options def = {.certificate_file = opts->certificate_file,
+                                                 .private_key_file = opts->private_key_file};
+        ok = load_identity(ctx, opts, &def, 0, ca_pem, ca_len, err, err_len);
+        for (size_t i = 0; ok && i < opts->n_identities; i++)
+            ok =
+                load_identity(ctx, opts, &opts->identities[i], i + 1, ca_pem, ca_len, err, err_len);
+        for (size_t i = 0; ok && i < opts->n_peers; i++) {
+            ctx->n_peers = i + 1;
+            ok = load_peer(&ctx->peers[i], &opts->peers[i], err, err_len);
         }
     }
-    if (ctx->ssl_ctx == NULL || (opts->key_log_file != NULL && ctx->key_log == NULL)) {
+    free(ca_pem);
+    if (ok && opts->key_log_file != NULL) {
+        ctx->key_log = tls_key_log_open(opts->key_log_file, err, err_len);
+        for (size_t i = 0; ctx->key_log && i < ctx->n_ids; i++)
+            SSL_CTX_set_keylog_callback(ctx->ids[i].ssl_ctx, key_log_line);
+        ok = ctx->key_log != NULL;
+    }
+    if (!ok) {
         tls_ctx_unref(ctx);
         return NULL;
     }
     return ctx;
+}
+
+size_t tls_ctx_identity_count(const struct tls_ctx *ctx)
+{
+    return ctx->n_ids;
+}
+
+const struct tls_identities *tls_ctx_identity_domains(const struct tls_ctx *ctx, size_t i)
+{
+    return ctx->ids[i].domains;
+}
+
+int tls_ctx_identity_for(const struct tls_ctx *ctx, const char *host, size_t len)
+{
+    for (size_t i = 0; i < ctx->n_ids; i++)
+        if (tls_identities_contains(ctx->ids[i].domains, host, len))
+            return (int)i;
+    return -1;
+}
+
+const struct tls_peer_policy *tls_ctx_peer(const struct tls_ctx *ctx, const char *domain,
+                                           size_t len)
+{
+    for (size_t i = 0; i < ctx->n_peers; i++) {
+        const char *d = ctx->peers[i].domain;
+        if (strlen(d) == len && strncasecmp(d, domain, len) == 0)
+            return &ctx->peers[i];
+    }
+    return NULL;
 }
 
 struct tls_ctx *tls_ctx_ref(struct tls_ctx *ctx)
@@ -281,7 +374,17 @@ void tls_ctx_unref(struct tls_ctx *ctx)
 {
     if (ctx == NULL || atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1)
         return;
-    SSL_CTX_free(ctx->ssl_ctx);
+    for (size_t i = 0; ctx->ids != NULL && i < ctx->n_ids; i++) {
+        SSL_CTX_free(ctx->ids[i].ssl_ctx); /* identity 0's is |ctx->ssl_ctx| */
+        tls_identities_unref(ctx->ids[i].domains);
+    }
+    free(ctx->ids);
+    for (size_t i = 0; ctx->peers != NULL && i < ctx->n_peers; i++) {
+        free(ctx->peers[i].domain);
+        free(ctx->peers[i].sni);
+        X509_STORE_free(ctx->peers[i].trust);
+    }
+    free(ctx->peers);
     X509_STORE_free(ctx->trust);
     tls_key_log_close(ctx->key_log); /* after the last connection that could log */
     free(ctx);

@@ -12,6 +12,34 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* tls_identity_options is one extra identity of ours: its certificate and
+ * the domains a client names in SNI to get it. */
+struct tls_identity_options {
+    const char *certificate_file; /* PEM: leaf first, then intermediates */
+    const char *private_key_file;
+    const char *const *domains; /* NULL (|n_domains| 0): what the certificate proves */
+    size_t n_domains;
+};
+
+/* tls_peer_options is the TLS policy of one peer domain: matched by the
+ * domain dialled (client role) and by the names of the certificate a client
+ * presents (server role; trusted only once the chain verified under this
+ * policy). Every field holds its effective value (the caller applies the
+ * defaults of the options it inherits from). */
+struct tls_peer_options {
+    const char *domain;
+    const char *ca_file; /* NULL: the ctx's ca_file */
+    const char *sni;     /* NULL: the domain dialled */
+    /* Server role: false serves a client whose certificate names this peer
+     * but does not verify under this policy, unauthenticated (no identities:
+     * never aliased, R-5923-25), instead of failing the handshake. */
+    bool client_cert_required;
+    /* Server role: a client leaf whose EKU lists serverAuth but not
+     * clientAuth counts as fit (public CAs stopped issuing clientAuth). */
+    bool allow_server_auth_only;
+    bool require_sip_eku;
+};
+
 /* tls_ctx_options is what the gateway fills from its configuration. */
 struct tls_ctx_options {
     const char *certificate_file; /* PEM: our leaf first, then intermediates */
@@ -41,6 +69,15 @@ struct tls_ctx_options {
      * connection to, both roles, through its own writer thread
      * (tls/key_log.h). NULL: none (the default). */
     const char *key_log_file;
+    /* Extra identities (identity 1..n; identity 0 is certificate_file):
+     * a client whose SNI names one of an identity's domains gets its
+     * certificate; outbound, tls_conn_new_client_as presents it. */
+    const struct tls_identity_options *identities;
+    size_t n_identities;
+    /* Per-peer policies replacing ca_file and the certificate-purpose
+     * knobs for their domain; at most one per domain. */
+    const struct tls_peer_options *peers;
+    size_t n_peers;
 };
 
 /* tls_ctx is a refcounted, immutable TLS configuration; one ctx may serve
@@ -54,6 +91,20 @@ struct tls_ctx;
  * certificate_file tls/proxy.pem (CERTIFICATE_AND_PRIVATE_KEY_MISMATCH)".
  * On reload the caller keeps its old ctx when this fails. */
 struct tls_ctx *tls_ctx_new(const struct tls_ctx_options *opts, char *err, size_t err_len);
+
+/* tls_ctx_identity_count is how many identities |ctx| presents: 1 (the
+ * default, identity 0) plus the extra ones, in the order of the options. */
+size_t tls_ctx_identity_count(const struct tls_ctx *ctx);
+
+/* tls_ctx_identity_domains returns the domains identity |i| (< count)
+ * serves (borrowed from |ctx|): those listed, else what its certificate
+ * proves. */
+const struct tls_identities *tls_ctx_identity_domains(const struct tls_ctx *ctx, size_t i);
+
+/* tls_ctx_identity_for returns the identity one of whose domains is |host|
+ * (|len| bytes, borrowed; RFC 5922 whole-name, case-insensitive), or -1
+ * when none is. */
+int tls_ctx_identity_for(const struct tls_ctx *ctx, const char *host, size_t len);
 
 /* tls_ctx_ref takes one more reference and returns |ctx|. Each connection
  * holds one, so a reload never changes a live connection's configuration. */

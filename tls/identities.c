@@ -213,6 +213,14 @@ struct tls_identities *tls_identities_from_pem_file(const char *path, char *err,
     return set;
 }
 
+struct tls_identities *tls_identities_from_names(const char *const *names, size_t n)
+{
+    struct builder b = {0};
+    for (size_t i = 0; i < n; i++)
+        builder_add(&b, names[i], strlen(names[i]));
+    return builder_finish(&b);
+}
+
 struct tls_identities *tls_identities_ref(struct tls_identities *set)
 {
     if (set != NULL)

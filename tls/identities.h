@@ -44,6 +44,11 @@ struct tls_identities *tls_identities_from_der(const uint8_t *der, size_t len);
  * bytes, NUL-terminated) why the file holds no certificate. */
 struct tls_identities *tls_identities_from_pem_file(const char *path, char *err, size_t err_len);
 
+/* tls_identities_from_names makes a set of the |n| names |names| (borrowed)
+ * as written, without checking them: the domains an operator lists for an
+ * identity of ours. Returns a new set, or NULL on allocation failure. */
+struct tls_identities *tls_identities_from_names(const char *const *names, size_t n);
+
 /* tls_identities_ref takes one more reference to |set| and returns it; NULL
  * (an unauthenticated peer) gives NULL, so callers can keep the result of
  * tls_conn_identities without a check. */

@@ -56,8 +56,8 @@ size_t tls_session_cache_count(const struct tls_session_cache *cache)
 
 static bool key_equal(const struct tls_session_key *a, const struct tls_session_key *b)
 {
-    return a->addr_len == b->addr_len && a->domain_len == b->domain_len &&
-           memcmp(a->addr, b->addr, a->addr_len) == 0 &&
+    return a->identity == b->identity && a->addr_len == b->addr_len &&
+           a->domain_len == b->domain_len && memcmp(a->addr, b->addr, a->addr_len) == 0 &&
            memcmp(a->domain, b->domain, a->domain_len) == 0;
 }
 

@@ -31,11 +31,11 @@ static uint8_t alert_for(int x509_error)
 
 /* check_path runs RFC 5280 path validation of |leaf| with |untrusted|
  * intermediates; no purpose is set because RFC 5924 EKU rules are ours. */
-static bool check_path(struct tls_ctx *ctx, X509 *leaf, STACK_OF(X509) * untrusted,
+static bool check_path(X509_STORE *trust, X509 *leaf, STACK_OF(X509) * untrusted,
                        struct tls_verify_result *out)
 {
     X509_STORE_CTX *store_ctx = X509_STORE_CTX_new();
-    if (store_ctx == NULL || !X509_STORE_CTX_init(store_ctx, ctx->trust, leaf, untrusted)) {
+    if (store_ctx == NULL || !X509_STORE_CTX_init(store_ctx, trust, leaf, untrusted)) {
         X509_STORE_CTX_free(store_ctx);
         fail(out, TLS_ERROR_RESOURCES, SSL_AD_INTERNAL_ERROR, "%s", "out of memory");
         return false;
@@ -50,12 +50,42 @@ static bool check_path(struct tls_ctx *ctx, X509 *leaf, STACK_OF(X509) * untrust
     return ok;
 }
 
+/* policy_of finds the peer policy for |domain|, or for a client leaf the
+ * first one of its names has: only a lookup key until the chain verifies. */
+static const struct tls_peer_policy *policy_of(const struct tls_ctx *ctx, X509 *leaf,
+                                               const char *domain)
+{
+    if (ctx->n_peers == 0)
+        return NULL;
+    if (domain != NULL)
+        return tls_ctx_peer(ctx, domain, strlen(domain));
+    struct tls_identities *names = tls_identities_from_x509(leaf);
+    const struct tls_peer_policy *p = NULL;
+    for (size_t i = 0; p == NULL && i < tls_identities_count(names); i++) {
+        const char *n = tls_identities_get(names, i);
+        p = tls_ctx_peer(ctx, n, strlen(n));
+    }
+    tls_identities_unref(names);
+    return p;
+}
+
+/* purpose_of is the leaf's EKU as the policy reads it: serverAuth stands
+ * for clientAuth where a peer policy allows it. */
+static unsigned purpose_of(X509 *leaf, const struct tls_peer_policy *p)
+{
+    unsigned eku = tls_eku_classify(leaf);
+    if (p != NULL && p->allow_server_auth_only && (eku & TLS_EKU_SERVER_AUTH))
+        eku |= TLS_EKU_CLIENT_AUTH;
+    return eku;
+}
+
 void tls_verify_chain(struct tls_ctx *ctx, const STACK_OF(CRYPTO_BUFFER) * chain,
                       const char *domain, struct tls_verify_result *out)
 {
     out->error = TLS_ERROR_NONE;
     out->ids = NULL;
     out->reason[0] = '\0';
+    out->policy = NULL;
     size_t n = sk_CRYPTO_BUFFER_num(chain);
     if (n == 0) {
         fail(out, TLS_ERROR_NO_PEER_CERT, SSL_AD_CERTIFICATE_REQUIRED, "%s",
@@ -71,13 +101,16 @@ void tls_verify_chain(struct tls_ctx *ctx, const STACK_OF(CRYPTO_BUFFER) * chain
             break;
         }
     }
+    out->policy = leaf != NULL ? policy_of(ctx, leaf, domain) : NULL;
     if (leaf == NULL || untrusted == NULL || sk_X509_num(untrusted) != n - 1) {
         fail(out, TLS_ERROR_CERT_INVALID, SSL_AD_BAD_CERTIFICATE, "%s",
              "certificate verify failed: cannot parse certificate");
-    } else if (check_path(ctx, leaf, untrusted, out)) {
-        const char *refusal = tls_eku_refusal(tls_eku_classify(leaf),
-                                              domain != NULL ? TLS_PEER_SERVER : TLS_PEER_CLIENT,
-                                              ctx->require_sip_eku);
+    } else if (check_path(out->policy && out->policy->trust ? out->policy->trust : ctx->trust, leaf,
+                          untrusted, out)) {
+        const struct tls_peer_policy *p = out->policy;
+        const char *refusal =
+            tls_eku_refusal(purpose_of(leaf, p), domain != NULL ? TLS_PEER_SERVER : TLS_PEER_CLIENT,
+                            p != NULL ? p->require_sip_eku : ctx->require_sip_eku);
         if (refusal != NULL) {
             fail(out, TLS_ERROR_CERT_PURPOSE, SSL_AD_UNSUPPORTED_CERTIFICATE, "%s", refusal);
         } else if ((out->ids = tls_identities_from_x509(leaf)) == NULL) {

@@ -15,6 +15,7 @@
 #include "admin/metrics_bridge.h"
 #include "conn/peer_index.h"
 #include "core/strbuf.h"
+#include "conn/conn_ours.h"
 #include "tls/identities.h"
 #include "conn/conn.h"
 
@@ -26,6 +27,10 @@ struct admin_worker {
     struct admin_probe probe;
     int64_t cert_not_after;
     char backend[32];
+    /* The worker's snapshot since start or the last reload (borrowed: the
+     * worker holds it until it calls admin_worker_reloaded again), which
+     * names our identities in /aliases. */
+    const struct cfg_snapshot *cfg;
 };
 
 static void readiness(void *ctx, struct admin_readiness *out)
@@ -68,13 +73,14 @@ static void put_string(struct strbuf *j, const char *s)
 struct alias_list {
     struct strbuf j;
     bool first;
+    const struct cfg_snapshot *cfg; /* names conn.ours */
 };
 
 /* put_alias writes one alias row: an inbound TLS connection |slot| of
  * |worker| indexed under |key| with the identities its certificate
  * proved. */
 static void put_alias(struct alias_list *l, const struct conn_key *key, unsigned worker,
-                      uint32_t slot, const struct tls_identities *ids)
+                      uint32_t slot, const struct tls_identities *ids, const char *ours)
 {
     char addr[INET6_ADDRSTRLEN];
     inet_ntop(key->family, key->addr, addr, sizeof(addr));
@@ -86,14 +92,18 @@ static void put_alias(struct alias_list *l, const struct conn_key *key, unsigned
         strbuf_printf(&l->j, "%s", k ? ", " : "");
         put_string(&l->j, tls_identities_get(ids, k));
     }
-    strbuf_printf(&l->j, "]}");
+    strbuf_printf(&l->j, "], \"ours\": ");
+    put_string(&l->j, ours);
+    strbuf_printf(&l->j, "}");
     l->first = false;
 }
 
 static void put_alias_row(void *ctx, const struct peer_row_view *row)
 {
+    struct alias_list *l = ctx;
     if (row->kind == CONN_TLS_IN && row->open)
-        put_alias(ctx, row->key, row->worker, row->ref.slot, row->ids);
+        put_alias(l, row->key, row->worker, row->ref.slot, row->ids,
+                  conn_ours_name(l->cfg, row->ours));
 }
 
 /* render_aliases lists the alias rows of every worker: its own table with
@@ -102,7 +112,7 @@ static size_t render_aliases(void *ctx, char *buf, size_t cap)
 {
     struct admin_worker *aw = ctx;
     const struct conn_table *conns = aw->view.conns;
-    struct alias_list l = {.j = {.buf = buf, .cap = cap}, .first = true};
+    struct alias_list l = {.j = {.buf = buf, .cap = cap}, .first = true, .cfg = aw->cfg};
     if (cap)
         buf[0] = '\0';
     strbuf_printf(&l.j, "[");
@@ -112,7 +122,7 @@ static size_t render_aliases(void *ctx, char *buf, size_t cap)
         for (uint32_t i = 1; i <= conns->high; i++) {
             const struct conn *c = conn_at(conns, i);
             if (c->state == CONN_OPEN && c->kind == CONN_TLS_IN && c->key.family != 0)
-                put_alias(&l, &c->key, 0, i, c->ids);
+                put_alias(&l, &c->key, 0, i, c->ids, conn_ours_name(aw->cfg, c->ours));
         }
     }
     strbuf_printf(&l.j, "%s]\n", l.first ? "" : "\n");
@@ -126,6 +136,7 @@ struct admin_worker *admin_worker_new(const struct admin_view *view)
         return NULL;
     aw->view = *view;
     const struct cfg_snapshot *cfg = view->cfg;
+    aw->cfg = cfg;
     aw->probe.fd = -1; /* nothing to close until the probe starts */
     metrics_bridge_backend(view->loop, aw->backend, sizeof(aw->backend));
     aw->cert_not_after = metrics_cert_not_after(cfg->tls.certificate);
@@ -157,6 +168,7 @@ void admin_worker_free(struct admin_worker *aw)
 void admin_worker_reloaded(struct admin_worker *aw, const struct cfg_snapshot *cfg)
 {
     aw->cert_not_after = metrics_cert_not_after(cfg->tls.certificate);
+    aw->cfg = cfg;
 }
 
 void admin_worker_on_event(struct admin_worker *aw, const struct loop_event *ev)

@@ -54,8 +54,10 @@ struct admin_worker *admin_worker_new(const struct admin_view *view);
 /* admin_worker_free closes the endpoint. NULL is a no-op. */
 void admin_worker_free(struct admin_worker *aw);
 
-/* admin_worker_reloaded re-reads what a reload may change in |cfg|
- * (borrowed for the call): the certificate whose expiry /metrics shows. */
+/* admin_worker_reloaded re-reads what a reload may change in |cfg|: the
+ * certificate whose expiry /metrics shows, and the names of our identities
+ * /aliases shows (|cfg| is borrowed until the next call: the worker's own
+ * snapshot, as view->cfg is until the first). */
 void admin_worker_reloaded(struct admin_worker *aw, const struct cfg_snapshot *cfg);
 
 /* admin_worker_on_event handles an OP_ADMIN or OP_PROBE completion. */

@@ -82,11 +82,16 @@ struct conn {
     uint32_t gen;
     uint8_t kind;  /* enum conn_kind */
     uint8_t state; /* enum conn_state */
+    /* Which identity of ours it carries (TLS) or its requests take (egress
+     * on an identity's legacy_listen): an index of the worker's TLS
+     * context, 0 the default; kept in step on reload. */
+    uint8_t ours;
     bool recv_armed;
     bool send_inflight;
     bool op_inflight;  /* connect or close in flight */
     bool read_paused;  /* back-pressure: its recv was cancelled */
-    bool peer_closed;  /* peer sent EOF or close_notify: no new transactions */
+    bool peer_closed;  /* no new transactions: the peer sent EOF or close_notify,
+                          or a reload removed our identity it carries */
     bool fail_pending; /* a dial failed: answer what is held, then fail over */
     int fd;
 
@@ -133,6 +138,7 @@ struct conn {
     uint64_t partial_since_ms; /* 0, or when its unfinished message began */
     uint64_t send_progress_ms; /* when its send in flight was handed over */
     const char *close_why;     /* static text; NULL while it is not closing */
+    uint64_t retired_ms;       /* 0, or when a reload removed its identity (conn_ours.h) */
 };
 
 /* reuse_reason says why one RFC 5923 reuse decision went the way it did.
@@ -144,7 +150,10 @@ struct conn {
  * take no new transaction: dial or 503, R-5923-12/-13/-16/-23). An inbound
  * `;alias`: CERTLESS (no verified certificate identity, R-5923-25),
  * ALIASING_OFF (reuse.accept_alias is false, R-5923-15), ROW_REPLACED (a
- * newer connection took the alias of an older one). The order is the export
+ * newer connection took the alias of an older one).
+ * IDENTITY_OURS_MISMATCH: a connection there proves the domain but was
+ * opened or accepted as another identity of ours, which it never carries
+ * (RFC 5923 §9.3 applied to our side, R-5923-27: dial). The order is the export
  * order of reusegw_reuse_decisions_total. */
 enum reuse_reason {
     REUSE_REUSED,
@@ -154,6 +163,7 @@ enum reuse_reason {
     REUSE_ALIASING_OFF,
     REUSE_ROW_REPLACED,
     REUSE_CONNECTION_GONE,
+    REUSE_IDENTITY_OURS_MISMATCH,
     REUSE_REASONS
 };
 
@@ -162,7 +172,7 @@ static inline const char *reuse_reason_name(enum reuse_reason r)
 {
     static const char *const names[REUSE_REASONS] = {
         "reused",       "no_row",       "identity_mismatch", "certless",
-        "aliasing_off", "row_replaced", "connection_gone",
+        "aliasing_off", "row_replaced", "connection_gone",   "identity_ours_mismatch",
     };
     return names[r];
 }

@@ -125,7 +125,8 @@ void conn_index_set(struct conn_table *t, struct conn *c, const struct conn_key 
      * workers dial instead. */
     if (t->shared)
         (void)peer_index_publish(t->shared, key, t->worker_id, conn_ref_of(t, c),
-                                 (enum conn_kind)c->kind, c->domain, c->ids, c->state == CONN_OPEN);
+                                 (enum conn_kind)c->kind, c->domain, c->ids, c->state == CONN_OPEN,
+                                 c->ours);
 }
 
 void conn_index_opened(struct conn_table *t, struct conn *c)
@@ -134,22 +135,24 @@ void conn_index_opened(struct conn_table *t, struct conn *c)
         peer_index_opened(t->shared, &c->key, t->worker_id, conn_ref_of(t, c), c->ids);
 }
 
+/* carries is conn_index_find's rule on usable |c|, our identity aside. */
+static bool carries(const struct conn *c, const char *domain)
+{
+    if (c->state == CONN_OPEN)
+        return tls_identities_contains(c->ids, domain, strlen(domain));
+    return (c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE) && c->kind == CONN_TLS_OUT &&
+           strcasecmp(c->domain, domain) == 0;
+}
+
 struct conn *conn_index_find(const struct conn_table *t, const struct conn_key *key,
-                             const char *domain)
+                             const char *domain, uint8_t ours)
 {
     uint32_t slot = t->buckets[conn_key_hash(key) & t->bucket_mask];
     while (slot) {
         struct conn *c = &t->slots[slot - 1];
         slot = c->key_next;
-        if (!conn_key_eq(&c->key, key) || c->peer_closed)
-            continue;
-        if (c->state == CONN_OPEN) {
-            if (tls_identities_contains(c->ids, domain, strlen(domain)))
-                return c;
-        } else if (c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE) {
-            if (c->kind == CONN_TLS_OUT && strcasecmp(c->domain, domain) == 0)
-                return c;
-        }
+        if (conn_key_eq(&c->key, key) && !c->peer_closed && c->ours == ours && carries(c, domain))
+            return c;
     }
     return NULL;
 }
@@ -221,7 +224,8 @@ uint32_t conn_peer_count(const struct conn_table *t, const struct sockaddr *sa)
     return n;
 }
 
-enum reuse_reason conn_index_miss(const struct conn_table *t, const struct conn_key *key)
+enum reuse_reason conn_index_miss(const struct conn_table *t, const struct conn_key *key,
+                                  const char *domain, uint8_t ours)
 {
     enum reuse_reason why = REUSE_NO_ROW;
     uint32_t slot = t->buckets[conn_key_hash(key) & t->bucket_mask];
@@ -232,9 +236,12 @@ enum reuse_reason conn_index_miss(const struct conn_table *t, const struct conn_
             continue;
         bool usable = !c->peer_closed && (c->state == CONN_OPEN || c->state == CONN_CONNECTING ||
                                           c->state == CONN_HANDSHAKE);
+        if (usable && c->ours != ours && carries(c, domain))
+            return REUSE_IDENTITY_OURS_MISMATCH;
         if (usable)
-            return REUSE_IDENTITY_MISMATCH;
-        why = REUSE_CONNECTION_GONE;
+            why = REUSE_IDENTITY_MISMATCH;
+        else if (why == REUSE_NO_ROW)
+            why = REUSE_CONNECTION_GONE;
     }
     return why;
 }

@@ -5,7 +5,8 @@
  * back-pressure / close life on the loop (conn_io.h), accepting, dialling
  * with failover and mirrors (conn_open.h), the TLS glue to tls/ (tlsio.h),
  * the abuse limits (conn_limits.h), the connection log (conn_log.h), the
- * transparent-mode destination (transparent.h), the process-wide peer
+ * transparent-mode destination (transparent.h), which identity of ours a
+ * connection carries (conn_ours.h), the process-wide peer
  * index (peer_index.h) and the key both indexes hash (conn_key.h). Its
  * context is struct conn_layer (conn-t.h, conn_layer.h).
  *
@@ -85,18 +86,22 @@ void conn_index_opened(struct conn_table *t, struct conn *c);
 void conn_index_remove(struct conn_table *t, struct conn *c);
 
 /* conn_index_find returns a connection indexed under |key| that may carry a
- * request for |domain| (RFC 5923 §8.1/§9.3, R-5923-11/-20/-27): once its
+ * request for |domain| of our identity |ours| (RFC 5923 §8.1/§9.3,
+ * R-5923-11/-20/-27): it must carry |ours|, and once its
  * peer is verified, |domain| must be one of its proven identities; while it
  * is still being dialled, it must be the domain it is dialled for. Closing,
  * dead and peer-closed connections never match. NULL when none does. */
 struct conn *conn_index_find(const struct conn_table *t, const struct conn_key *key,
-                             const char *domain);
+                             const char *domain, uint8_t ours);
 
-/* conn_index_miss explains why conn_index_find found nothing under |key|:
+/* conn_index_miss explains why conn_index_find(|key|, |domain|, |ours|)
+ * found nothing: REUSE_IDENTITY_OURS_MISMATCH when a usable connection there
+ * would carry |domain| but as another identity of ours, else
  * REUSE_IDENTITY_MISMATCH when a usable connection is indexed there (its
  * identities, or the domain it is being dialled for, do not cover the
  * domain), REUSE_CONNECTION_GONE when the only ones there can take no new
  * transaction (the peer closed), REUSE_NO_ROW when nothing is. */
-enum reuse_reason conn_index_miss(const struct conn_table *t, const struct conn_key *key);
+enum reuse_reason conn_index_miss(const struct conn_table *t, const struct conn_key *key,
+                                  const char *domain, uint8_t ours);
 
 #endif

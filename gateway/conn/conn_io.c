@@ -14,6 +14,7 @@
 #include "conn/conn_internal.h"
 #include "conn/conn_log.h"
 #include "conn/conn_limits.h"
+#include "conn/conn_ours.h"
 #include "conn/tlsio.h"
 #include "core/log.h"
 #include "tls/conn.h"
@@ -308,6 +309,10 @@ static void on_timer(void *ctx, struct timer *timer)
         }
         if (c->tls && c->last_active_ms + idle < next)
             next = c->last_active_ms + idle;
+        if (c->retired_ms && conn_retired_due(cl, c, &next)) {
+            conn_close(cl, c, CLOSE_GRACEFUL, "identity removed by reload");
+            break;
+        }
         if (next != UINT64_MAX)
             timer_arm(cl->timers, &c->timer, next);
         break;

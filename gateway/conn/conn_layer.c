@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "conn/conn.h"
+#include "conn/conn_ours.h"
 #include "tls/conn.h"
 #include "tls/identities.h"
 #include "tls/session_cache.h"
@@ -53,6 +54,8 @@ void conn_layer_set_events(struct conn_layer *cl, const struct conn_events *up)
 
 void conn_layer_install(struct conn_layer *cl, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx)
 {
+    if (cl->cfg && cl->cfg != cfg)
+        conn_ours_remap(cl, cl->cfg, cfg);
     cl->cfg = cfg;
     cl->tls_ctx = tls_ctx;
 }

@@ -1,5 +1,6 @@
 /* conn_log: connection open and close lines. */
 #include "conn/conn_log.h"
+#include "conn/conn_ours.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -53,6 +54,7 @@ void conn_log_closed(struct conn_layer *cl, const struct conn *c)
     log_emit_ratelimited(&rl, CONN_LOG_BURST, LOG_INFO, "connection closed",
                          LOG_FIELDS(LF_STR("conn", conn_kind_name(c)), LF_STR("peer", addr),
                                     LF_STR("identity", identity),
+                                    LF_STR("ours", conn_ours_name(cl->cfg, c->ours)),
                                     LF_UINT("duration_ms", cl->timers->now_ms - c->opened_ms),
                                     LF_STR("reason", c->close_why ? c->close_why : "closed")));
 }

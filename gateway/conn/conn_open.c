@@ -37,7 +37,7 @@ static void refused(struct conn_layer *cl, enum metric_id series, enum limit l)
     limits_hit(cl->metrics, l);
 }
 
-void conn_accepted(struct conn_layer *cl, int fd, bool is_tls)
+void conn_accepted(struct conn_layer *cl, int fd, bool is_tls, uint8_t ours)
 {
     struct sockaddr_storage peer;
     socklen_t peer_len = sizeof(peer);
@@ -74,6 +74,7 @@ void conn_accepted(struct conn_layer *cl, int fd, bool is_tls)
     c->fd = fd;
     c->peer = peer;
     c->peer_len = peer_len;
+    c->ours = ours; /* TLS: until SNI picks one */
     set_nodelay(fd);
     c->last_active_ms = cl->timers->now_ms;
     conn_log_opened(cl, c);
@@ -171,7 +172,7 @@ static struct conn *open_socket(struct conn_layer *cl, enum conn_kind kind,
 
 struct conn *conn_dial(struct conn_layer *cl, struct cfg_snapshot *route_cfg, const char *domain,
                        const struct cfg_hostport *targets, size_t n_targets, size_t index,
-                       const char **why)
+                       uint8_t ours, const char **why)
 {
     *why = "no target";
     for (; index < n_targets; index++) {
@@ -183,6 +184,7 @@ struct conn *conn_dial(struct conn_layer *cl, struct cfg_snapshot *route_cfg, co
         c->targets = targets;
         c->n_targets = (uint16_t)n_targets;
         c->target_index = (uint16_t)index;
+        c->ours = ours;
         struct conn_key key;
         conn_key_from_sockaddr(&key, (struct sockaddr *)&c->peer, 0);
         conn_index_set(&cl->conns, c, &key);
@@ -215,7 +217,7 @@ void conn_dial_failed(struct conn_layer *cl, struct conn *c, const char *why)
     if (c->kind == CONN_TLS_OUT && c->target_index + 1u < c->n_targets) {
         const char *next_why = NULL;
         struct conn *next = conn_dial(cl, c->route_cfg, c->domain, c->targets, c->n_targets,
-                                      c->target_index + 1u, &next_why);
+                                      c->target_index + 1u, c->ours, &next_why);
         if (next) {
             LOG_RATELIMITED(LOG_INFO, "failing over to the next target",
                             LF_STR("domain", c->domain), LF_STR("reason", why));
@@ -246,8 +248,11 @@ void conn_on_connect(struct conn_layer *cl, struct conn *c, const struct loop_ev
     }
     c->last_active_ms = cl->timers->now_ms;
     if (c->kind == CONN_TLS_OUT) {
-        c->tls =
-            tls_conn_new_client(cl->tls_ctx, c->domain, cl->tls_sessions, &c->peer, c->peer_len);
+        /* A reload may have removed its identity meanwhile (conn_ours.h). */
+        c->tls = c->ours < tls_ctx_identity_count(cl->tls_ctx)
+                     ? tls_conn_new_client_as(cl->tls_ctx, c->ours, c->domain, cl->tls_sessions,
+                                              &c->peer, c->peer_len)
+                     : NULL;
         if (!c->tls) {
             conn_dial_failed(cl, c, "out of memory");
             conn_close(cl, c, CLOSE_ABORT, "tls alloc");

@@ -19,6 +19,7 @@ struct peer_row {
     struct conn_ref ref;
     uint8_t worker;
     uint8_t kind;
+    uint8_t ours; /* our identity (struct conn) */
     bool open;
     struct tls_identities *ids;
     char domain[256];
@@ -98,7 +99,7 @@ static struct peer_row *unlink_row(struct peer_row **bucket, const struct conn_k
 
 bool peer_index_publish(struct peer_index *pi, const struct conn_key *key, unsigned worker,
                         struct conn_ref ref, enum conn_kind kind, const char *dial_domain,
-                        struct tls_identities *ids, bool open)
+                        struct tls_identities *ids, bool open, uint8_t ours)
 {
     if (atomic_fetch_add(&pi->rows, 1) >= pi->max_rows) {
         atomic_fetch_sub(&pi->rows, 1);
@@ -114,6 +115,7 @@ bool peer_index_publish(struct peer_index *pi, const struct conn_key *key, unsig
     r->worker = (uint8_t)worker;
     r->kind = (uint8_t)kind;
     r->open = open;
+    r->ours = ours;
     r->ids = tls_identities_ref(ids);
     snprintf(r->domain, sizeof(r->domain), "%s", dial_domain ? dial_domain : "");
     struct peer_row **bucket;
@@ -166,14 +168,15 @@ static bool matches(const struct peer_row *r, const char *domain)
 }
 
 bool peer_index_find(struct peer_index *pi, const struct conn_key *key, const char *domain,
-                     unsigned skip_worker, struct peer_hit *hit)
+                     uint8_t ours, unsigned skip_worker, struct peer_hit *hit)
 {
     struct peer_row **bucket;
     struct shard *s = locate(pi, key, &bucket);
     bool found = false;
     pthread_mutex_lock(&s->lock);
     for (struct peer_row *r = *bucket; r && !found; r = r->next) {
-        if (r->worker == skip_worker || !conn_key_eq(&r->key, key) || !matches(r, domain))
+        if (r->worker == skip_worker || !conn_key_eq(&r->key, key) || r->ours != ours ||
+            !matches(r, domain))
             continue;
         *hit =
             (struct peer_hit){.worker = r->worker, .kind = r->kind, .ref = r->ref, .key = r->key};
@@ -184,15 +187,17 @@ bool peer_index_find(struct peer_index *pi, const struct conn_key *key, const ch
 }
 
 enum reuse_reason peer_index_miss(struct peer_index *pi, const struct conn_key *key,
-                                  unsigned skip_worker)
+                                  const char *domain, uint8_t ours, unsigned skip_worker)
 {
     struct peer_row **bucket;
     struct shard *s = locate(pi, key, &bucket);
     enum reuse_reason why = REUSE_NO_ROW;
     pthread_mutex_lock(&s->lock);
     for (struct peer_row *r = *bucket; r; r = r->next)
-        if (r->worker != skip_worker && conn_key_eq(&r->key, key))
-            why = REUSE_IDENTITY_MISMATCH;
+        if (r->worker != skip_worker && conn_key_eq(&r->key, key) &&
+            why != REUSE_IDENTITY_OURS_MISMATCH)
+            why = r->ours != ours && matches(r, domain) ? REUSE_IDENTITY_OURS_MISMATCH
+                                                        : REUSE_IDENTITY_MISMATCH;
     pthread_mutex_unlock(&s->lock);
     return why;
 }
@@ -225,7 +230,8 @@ void peer_index_each(struct peer_index *pi, void (*fn)(void *ctx, const struct p
                                           .kind = (enum conn_kind)r->kind,
                                           .open = r->open,
                                           .ref = r->ref,
-                                          .ids = r->ids};
+                                          .ids = r->ids,
+                                          .ours = r->ours};
                 fn(ctx, &v);
             }
         pthread_mutex_unlock(&s->lock);

@@ -38,6 +38,7 @@ struct peer_row_view {
     bool open;
     struct conn_ref ref;
     const struct tls_identities *ids;
+    uint8_t ours; /* the identity of ours it carries (struct conn) */
 };
 
 /* peer_index_new creates an empty index of at most |max_rows| rows.
@@ -50,10 +51,11 @@ void peer_index_free(struct peer_index *pi);
 /* peer_index_publish adds the row of connection |ref| of |worker| under
  * |key|: |kind| and, while it is being dialled (|open| false), the
  * |dial_domain| it is dialled for; once open, |ids| (a reference is taken;
- * NULL is the empty set). False (nothing added) when the index is full. */
+ * NULL is the empty set); |ours|, the identity of ours it carries. False (nothing added) when the
+ * index is full. */
 bool peer_index_publish(struct peer_index *pi, const struct conn_key *key, unsigned worker,
                         struct conn_ref ref, enum conn_kind kind, const char *dial_domain,
-                        struct tls_identities *ids, bool open);
+                        struct tls_identities *ids, bool open, uint8_t ours);
 
 /* peer_index_opened marks the row of |ref| under |key| open with the
  * verified identity set |ids| (a reference is taken). No-op without one. */
@@ -66,18 +68,19 @@ void peer_index_remove(struct peer_index *pi, const struct conn_key *key, unsign
                        struct conn_ref ref);
 
 /* peer_index_find applies conn_index_find's rule (conn.h) to the rows
- * under |key| of every worker but |skip_worker|: an open row whose
- * identities contain |domain|, or an outbound row being dialled for
- * |domain|. Fills |hit| and returns true on a match. */
+ * under |key| of every worker but |skip_worker|: a row of identity |ours|,
+ * open with identities that contain |domain|, or an outbound row being
+ * dialled for |domain|. Fills |hit| and returns true on a match. */
 bool peer_index_find(struct peer_index *pi, const struct conn_key *key, const char *domain,
-                     unsigned skip_worker, struct peer_hit *hit);
+                     uint8_t ours, unsigned skip_worker, struct peer_hit *hit);
 
 /* peer_index_miss is conn_index_miss (conn.h) over the same rows: a row
- * under |key| means REUSE_IDENTITY_MISMATCH, none REUSE_NO_ROW (rows leave
+ * under |key| that would carry |domain| as another identity of ours means
+ * REUSE_IDENTITY_OURS_MISMATCH, any other REUSE_IDENTITY_MISMATCH, none REUSE_NO_ROW (rows leave
  * the index when their connection stops taking transactions, so there is
  * no "gone" row). */
 enum reuse_reason peer_index_miss(struct peer_index *pi, const struct conn_key *key,
-                                  unsigned skip_worker);
+                                  const char *domain, uint8_t ours, unsigned skip_worker);
 
 /* peer_index_inbound fills |hits| (up to |max|) with the inbound rows
  * (server-role aliases) under |key| of every worker but |skip_worker| and

@@ -11,6 +11,7 @@
 #include "conn/conn.h"
 #include "conn/conn_internal.h"
 #include "conn/conn_limits.h"
+#include "conn/conn_ours.h"
 #include "conn/conn_io.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -65,11 +66,23 @@ static void handshake_done(struct conn_layer *cl, struct conn *c)
     c->state = CONN_OPEN;
     limits_handshake_over(cl, c);
     c->ids = tls_identities_ref(tls_conn_identities(c->tls));
+    c->ours = (uint8_t)tls_conn_identity(c->tls);
+    if (tls_conn_sni_unknown(c->tls))
+        metrics_inc(cl->metrics, M_TLS_SNI_UNKNOWN);
+    const char *unverified = tls_conn_unverified_reason(c->tls);
+    if (unverified) {
+        metrics_inc(cl->metrics, M_TLS_PEER_UNVERIFIED);
+        LOG_RATELIMITED(LOG_INFO,
+                        "client certificate did not verify; serving it unauthenticated "
+                        "(peers[].client_certificate optional)",
+                        LF_STR("reason", unverified));
+    }
     conn_index_opened(&cl->conns, c);
     metrics_inc(cl->metrics, tls_conn_resumed(c->tls) ? M_HANDSHAKE_RESUMED : M_HANDSHAKE_FULL);
     LOG_DEBUG("tls established", LF_STR("conn", conn_kind_name(c)),
               LF_STR("version", tls_conn_version(c->tls)), LF_STR("domain", c->domain),
-              LF_STR("resumed", tls_conn_resumed(c->tls) ? "yes" : "no"));
+              LF_STR("resumed", tls_conn_resumed(c->tls) ? "yes" : "no"),
+              LF_STR("identity", conn_ours_name(cl->cfg, c->ours)));
     c->last_active_ms = cl->timers->now_ms;
     conn_arm_timer(cl, c, cl->cfg->reuse.idle_timeout_ms);
     conn_release_held(cl, c);

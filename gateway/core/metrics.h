@@ -42,6 +42,11 @@ enum metric_id {
     M_HSFAIL_TIMEOUT,      /* connect or handshake deadline */
     M_HSFAIL_ERROR,        /* TLS alert, bad certificate or identity */
     M_HSFAIL_CERT_PURPOSE, /* the peer's EKU does not fit its role */
+    /* reusegw_tls_sni_unknown_total: SNI named no identity of ours */
+    M_TLS_SNI_UNKNOWN,
+    /* reusegw_tls_peer_unverified_total: a peer policy with
+     * client_certificate optional served a certificate that did not verify */
+    M_TLS_PEER_UNVERIFIED,
     /* gauge reusegw_alias_rows */
     M_ALIAS_ROWS,
     /* reusegw_alias_decisions_total{result}: ;alias seen on inbound TLS */
@@ -56,6 +61,7 @@ enum metric_id {
     M_REUSE_ALIASING_OFF,
     M_REUSE_ROW_REPLACED,
     M_REUSE_CONNECTION_GONE,
+    M_REUSE_IDENTITY_OURS_MISMATCH,
     /* reusegw_messages_total{direction,kind} */
     M_MSG_TO_LEGACY_REQUEST,
     M_MSG_TO_LEGACY_RESPONSE,

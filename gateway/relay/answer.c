@@ -15,7 +15,7 @@
 size_t answer_build(struct relay_layer *rl, const struct parsed *p, unsigned status,
                     const char *reason, const char *why, char *out, size_t cap)
 {
-    const char *agent = rl->sent_by;
+    const char *agent = rl->sent_by[0];
     char warning[512];
     if (why) {
         /* Warning text is a quoted-string: leave out what would end it. */

@@ -8,6 +8,7 @@
 #include "conn/conn.h"
 #include "conn/conn_limits.h"
 #include "conn/conn_open.h"
+#include "conn/conn_ours.h"
 #include "core/addr.h"
 #include "core/log.h"
 #include "relay/answer.h"
@@ -15,6 +16,8 @@
 #include "relay/relay_internal.h"
 #include "relay/reuse_decision.h"
 #include "sip/edit.h"
+#include "sip/header.h"
+#include "tls/ctx.h"
 
 size_t relay_emit(struct relay_layer *rl, const struct sip_edit *ed)
 {
@@ -61,18 +64,19 @@ static enum sip_err drop_alias(struct sip_edit *ed, const struct sip_via *via)
 }
 
 /* rewrite_request applies the client-role rewrite (docs/design.md): top Via
- * with transport TLS, sent-by identity.sent_by, the original parameters,
+ * with transport TLS, sent-by that of our identity |ours|, the original parameters,
  * and `;alias` on a connection reusegw opened; a topmost Route naming
  * reusegw is popped. Returns the length in scratch, or 0. */
 static size_t rewrite_request(struct relay_layer *rl, const struct parsed *p,
-                              enum conn_kind to_kind, bool pop_route)
+                              enum conn_kind to_kind, uint8_t ours, bool pop_route)
 {
     bool alias = rl->cfg->reuse.request_alias && to_kind == CONN_TLS_OUT;
     struct sip_edit ed;
     sip_edit_init(&ed, &p->msg);
     if ((pop_route && sip_edit_pop_route(&ed) != SIP_OK) ||
-        sip_edit_via_client(&ed, &p->via, (struct sip_str){rl->sent_by, rl->sent_by_len}, alias) !=
-            SIP_OK ||
+        sip_edit_via_client(&ed, &p->via,
+                            (struct sip_str){rl->sent_by[ours], rl->sent_by_len[ours]},
+                            alias) != SIP_OK ||
         (p->via.alias && !alias && drop_alias(&ed, &p->via) != SIP_OK))
         return 0;
     return relay_emit(rl, &ed);
@@ -100,6 +104,7 @@ static struct pending *track(struct relay_layer *rl, struct conn *from, const st
     e->tls = to ? conn_ref_of(&rl->conn->conns, to) : dst->remote.ref;
     e->tls_worker = (uint8_t)(to ? rl->id : dst->remote.worker);
     e->tls_kind = (uint8_t)to_kind;
+    e->ours = to ? to->ours : dst->ours;
     e->target = to ? to->key : dst->remote.key;
     relay_copy_domain(e->domain, sizeof(e->domain), domain);
     return e;
@@ -114,7 +119,7 @@ void forward_request(struct relay_layer *rl, struct conn *from, const struct des
     struct pending *e = NULL;
     if (!relay_is_method(&p->msg, "ACK") && !(e = track(rl, from, dst, to_kind, p, domain)))
         return;
-    size_t n = rewrite_request(rl, p, to_kind, drop_route != NULL);
+    size_t n = rewrite_request(rl, p, to_kind, to ? to->ours : dst->ours, drop_route != NULL);
     if (!to) {
         relay_hand_request(rl, from, &dst->remote, p, e, n, domain);
         return;
@@ -144,13 +149,14 @@ bool forward_after_invite(struct relay_layer *rl, struct conn *from, const struc
         struct dest d = {.remote = {.worker = inv->tls_worker,
                                     .kind = inv->tls_kind,
                                     .ref = inv->tls,
-                                    .key = inv->target}};
+                                    .key = inv->target},
+                         .ours = inv->ours};
         forward_request(rl, from, &d, p, NULL, domain);
         return true;
     }
     struct conn *t = inv->tls_worker == rl->id ? conn_get(&rl->conn->conns, inv->tls) : NULL;
     if (!t || t->state == CONN_CLOSING || t->state == CONN_DEAD)
-        t = conn_index_find(&rl->conn->conns, &inv->target, inv->domain); /* same address */
+        t = conn_index_find(&rl->conn->conns, &inv->target, inv->domain, inv->ours);
     if (t && t->state != CONN_CLOSING && t->state != CONN_DEAD) {
         reuse_decided(rl->metrics, REUSE_REUSED, inv->domain, &inv->target);
         forward_request(rl, from, &(struct dest){.local = t}, p, NULL, domain);
@@ -194,7 +200,7 @@ bool forward_pick(struct relay_layer *rl, const struct route_plan *plan, const c
         struct conn_key key;
         if (!target_key(&plan->targets[i], &key))
             continue;
-        dst->local = conn_index_find(&rl->conn->conns, &key, domain);
+        dst->local = conn_index_find(&rl->conn->conns, &key, domain, dst->ours);
         if (dst->local) {
             reuse_decided(rl->metrics, REUSE_REUSED, domain, &key);
             return true;
@@ -202,18 +208,48 @@ bool forward_pick(struct relay_layer *rl, const struct route_plan *plan, const c
         /* Another worker's connection: its owner records the decision
          * (handed.c), or sends the request back to be routed again. */
         if (rl->mesh && !rl->local_only &&
-            peer_index_find(rl->index, &key, domain, rl->id, &dst->remote))
+            peer_index_find(rl->index, &key, domain, dst->ours, rl->id, &dst->remote))
             return true;
         if (!first.family)
             first = key;
         if (miss == REUSE_NO_ROW)
-            miss = conn_index_miss(&rl->conn->conns, &key);
+            miss = conn_index_miss(&rl->conn->conns, &key, domain, dst->ours);
         if (miss == REUSE_NO_ROW && rl->mesh && !rl->local_only)
-            miss = peer_index_miss(rl->index, &key, rl->id);
+            miss = peer_index_miss(rl->index, &key, domain, dst->ours, rl->id);
     }
     reuse_decided(rl->metrics, miss, domain, &first);
-    dst->local = conn_dial(rl->conn, rl->cfg, domain, plan->targets, plan->n_targets, 0, why);
+    if (miss == REUSE_IDENTITY_OURS_MISMATCH)
+        LOG_RATELIMITED(LOG_INFO,
+                        "the connection to this peer carries another identity of ours; "
+                        "dialling one of this identity's own (RFC 5923 9.3)",
+                        LF_STR("domain", domain),
+                        LF_STR("identity", conn_ours_name(rl->cfg, dst->ours)));
+    dst->local =
+        conn_dial(rl->conn, rl->cfg, domain, plan->targets, plan->n_targets, 0, dst->ours, why);
     return dst->local != NULL;
+}
+
+/* ours_of_host is the identity of ours one of whose domains is the host
+ * of |uri| (a name-addr or URI), or -1. */
+static int ours_of_host(const struct relay_layer *rl, struct sip_str uri)
+{
+    struct sip_hostport hp;
+    return route_uri_host(uri, &hp) == SIP_OK
+               ? tls_ctx_identity_for(rl->conn->tls_ctx, hp.host.p, hp.host.len)
+               : -1;
+}
+
+uint8_t forward_ours(const struct relay_layer *rl, const struct conn *from, const struct parsed *p)
+{
+    if (from->ours || rl->cfg->n_identities == 0)
+        return from->ours;
+    const struct sip_str host = p->via.hp.host;
+    int i = tls_ctx_identity_for(rl->conn->tls_ctx, host.p, host.len);
+    const struct sip_header *rr = i < 0 ? sip_msg_header(&p->msg, SIP_HDR_RECORD_ROUTE) : NULL;
+    struct sip_str rest = rr ? rr->value : (struct sip_str){0}, first;
+    if (rr && sip_list_next(&rest, &first))
+        i = ours_of_host(rl, first);
+    return i > 0 ? (uint8_t)i : 0;
 }
 
 /* names_legacy is true when |value| mentions legacy.forward_to or

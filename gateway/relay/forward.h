@@ -33,8 +33,16 @@ bool forward_after_invite(struct relay_layer *rl, struct conn *from, const struc
  * one is: never a failover alternative to where the INVITE went. */
 void forward_narrow_to(struct route_plan *plan, const struct conn_key *key);
 
-/* forward_pick finds or dials the TLS connection for routed |plan|: an
- * existing one to a target whose identities cover the domain, in target
+/* forward_ours is the identity of ours request |p| of the legacy proxy
+ * takes, in order: that of the egress listener |from| arrived on (an
+ * identity's legacy_listen), else the identity one of whose domains is the
+ * host of the legacy proxy's own topmost Via sent-by, else that of its
+ * topmost Record-Route, else the default (0). */
+uint8_t forward_ours(const struct relay_layer *rl, const struct conn *from, const struct parsed *p);
+
+/* forward_pick finds or dials the TLS connection for routed |plan| as our
+ * identity |dst->ours|: an existing one of that identity to a target whose
+ * identities cover the domain, in target
  * order — this worker's own first (no lock), then, with several workers,
  * another worker's — else a new dial with failover (docs/design.md,
  * routing step 3), which this worker owns. False (|why| set) when nothing

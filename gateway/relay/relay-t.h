@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/config.h"
 #include "conn/conn-t.h"
 #include "conn/peer_index.h"
 #include "core/timer.h"
@@ -49,6 +50,7 @@ struct pending {
     uint8_t legacy_worker;
     uint8_t tls_worker;
     uint8_t tls_kind;       /* enum conn_kind of |tls| */
+    uint8_t ours;           /* the identity of ours it went out as (conn.ours) */
     struct conn_key target; /* the resolved address it went to */
     char domain[256];       /* the domain it was routed for */
     struct timer timer;
@@ -121,6 +123,7 @@ struct parsed {
 struct dest {
     struct conn *local;
     struct peer_hit remote; /* when |local| is NULL */
+    uint8_t ours;           /* the identity of ours the request takes (conn.ours) */
 };
 
 /* relay_layer is one worker's relay: its pending transactions, DNS
@@ -131,10 +134,11 @@ struct relay_layer {
     struct pending_table pending;
     struct dns_routes *dns; /* resolver and requests waiting on it */
     /* Text forms of configured addresses, formatted once per snapshot so
-     * the per-message path never formats: identity.sent_by, then
+     * the per-message path never formats: the sent_by of every identity
+     * of ours (index conn.ours: identity.sent_by, then identities[]), then
      * legacy.forward_to and legacy.listen. */
-    char sent_by[300];
-    size_t sent_by_len;
+    char sent_by[CFG_MAX_IDENTITIES + 1][300];
+    size_t sent_by_len[CFG_MAX_IDENTITIES + 1];
     char legacy_names[2][300];
     size_t legacy_name_lens[2];
     /* With several workers: a request coming back for re-routing, restored

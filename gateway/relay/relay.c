@@ -104,7 +104,7 @@ static void request_from_egress(struct relay_layer *rl, struct conn *e, const st
     if (plan.verdict == ROUTE_OK && bound.family)
         forward_narrow_to(&plan, &bound);
     const char *why = plan.why;
-    struct dest dst = {0};
+    struct dest dst = {.ours = forward_ours(rl, e, p)};
     bool routed = plan.verdict == ROUTE_OK && forward_pick(rl, &plan, &why, &dst);
     if (dst.local && dst.local->targets == &original) {
         /* The kernel named one destination: nothing to fail over to, and

@@ -5,6 +5,7 @@
 
 #include "config/config.h"
 #include "conn/conn_layer.h"
+#include "conn/conn_ours.h"
 #include "relay/answer.h"
 #include "relay/dns_route.h"
 #include "relay/pending.h"
@@ -39,7 +40,9 @@ int relay_layer_init(struct relay_layer *rl, const struct relay_layer_borrowed *
 void relay_layer_install(struct relay_layer *rl, struct cfg_snapshot *cfg)
 {
     rl->cfg = cfg;
-    rl->sent_by_len = cfg_hostport_format(&cfg->identity.sent_by, rl->sent_by, sizeof(rl->sent_by));
+    for (size_t i = 0; i <= cfg->n_identities; i++)
+        rl->sent_by_len[i] =
+            cfg_hostport_format(conn_ours_sent_by(cfg, i), rl->sent_by[i], sizeof(rl->sent_by[i]));
     const struct cfg_hostport *legacy[2] = {&cfg->legacy.forward_to, &cfg->legacy.listen};
     for (size_t i = 0; i < 2; i++)
         rl->legacy_name_lens[i] =

@@ -8,7 +8,7 @@
 #include "core/metrics.h"
 
 /* enum reuse_reason and the M_REUSE_* ids list the reasons in one order. */
-_Static_assert(M_REUSE_CONNECTION_GONE - M_REUSE_REUSED + 1 == REUSE_REASONS,
+_Static_assert(M_REUSE_IDENTITY_OURS_MISMATCH - M_REUSE_REUSED + 1 == REUSE_REASONS,
                "reuse reasons and their metric ids must match");
 
 void reuse_decided(struct metrics *m, enum reuse_reason r, const char *domain,

@@ -38,6 +38,10 @@ bool route_names_self(const struct cfg_snapshot *cfg, const struct sip_hostport 
     uint16_t port = hp->has_port ? hp->port : 5061;
     if (host_eq(hp->host, &cfg->identity.sent_by) && port == cfg->identity.sent_by.port)
         return true;
+    for (size_t i = 0; i < cfg->n_identities; i++)
+        if (host_eq(hp->host, &cfg->identities[i].sent_by) &&
+            port == cfg->identities[i].sent_by.port)
+            return true;
     for (size_t i = 0; i < cfg->tls.n_listen; i++)
         if (host_eq(hp->host, &cfg->tls.listen[i]) && port == cfg->tls.listen[i].port)
             return true;

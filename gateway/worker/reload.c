@@ -13,6 +13,28 @@
 
 struct tls_ctx *reload_tls_ctx(const struct cfg_snapshot *cfg)
 {
+    struct tls_identity_options ids[CFG_MAX_IDENTITIES];
+    for (size_t i = 0; i < cfg->n_identities; i++)
+        ids[i] = (struct tls_identity_options){
+            .certificate_file = cfg->identities[i].certificate,
+            .private_key_file = cfg->identities[i].private_key,
+            .domains = (const char *const *)cfg->identities[i].domains,
+            .n_domains = cfg->identities[i].n_domains,
+        };
+    struct tls_peer_options *peers = calloc(cfg->n_peers + 1, sizeof(*peers));
+    if (!peers)
+        return NULL;
+    for (size_t i = 0; i < cfg->n_peers; i++) {
+        const struct cfg_peer *p = &cfg->peers[i];
+        peers[i] = (struct tls_peer_options){
+            .domain = p->domain,
+            .ca_file = p->ca,
+            .sni = p->sni,
+            .client_cert_required = p->client_certificate == CFG_CLIENT_CERT_REQUIRED,
+            .allow_server_auth_only = p->allow_server_auth_only,
+            .require_sip_eku = p->require_sip_eku,
+        };
+    }
     struct tls_ctx_options o = {
         .certificate_file = cfg->tls.certificate,
         .private_key_file = cfg->tls.private_key,
@@ -20,9 +42,14 @@ struct tls_ctx *reload_tls_ctx(const struct cfg_snapshot *cfg)
         .client_cert_required = cfg->tls.client_certificate == CFG_CLIENT_CERT_REQUIRED,
         .require_sip_eku = cfg->tls.require_sip_eku,
         .key_log_file = cfg->tls.key_log,
+        .identities = ids,
+        .n_identities = cfg->n_identities,
+        .peers = peers,
+        .n_peers = cfg->n_peers,
     };
     char err[512];
     struct tls_ctx *ctx = tls_ctx_new(&o, err, sizeof(err));
+    free(peers);
     if (!ctx)
         LOG_ERROR("cannot build the TLS context", LF_STR("reason", err));
     else if (cfg->tls.key_log)
@@ -49,6 +76,19 @@ static const char *restart_key(const struct cfg_snapshot *cur, const struct cfg_
             return "tls.listen";
     if (!same_hostport(&cur->legacy.listen, &next->legacy.listen))
         return "legacy.listen";
+    /* Listeners are bound at start: an identity may come or go by reload,
+     * but the set of legacy_listen addresses stays. */
+    for (size_t i = 0; i < cur->n_identities + next->n_identities; i++) {
+        const struct cfg_snapshot *a = i < cur->n_identities ? cur : next;
+        const struct cfg_snapshot *b = a == cur ? next : cur;
+        const struct cfg_identity *id = &a->identities[a == cur ? i : i - cur->n_identities];
+        bool found = !id->has_legacy_listen;
+        for (size_t j = 0; !found && j < b->n_identities; j++)
+            found = b->identities[j].has_legacy_listen &&
+                    same_hostport(&b->identities[j].legacy_listen, &id->legacy_listen);
+        if (!found)
+            return "identities[].legacy_listen";
+    }
     if (cur->limits.max_connections != next->limits.max_connections)
         return "limits.max_connections";
     if (cur->limits.max_pending_transactions != next->limits.max_pending_transactions)

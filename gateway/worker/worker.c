@@ -22,6 +22,7 @@
 #include "conn/conn_io.h"
 #include "conn/conn_layer.h"
 #include "conn/conn_open.h"
+#include "conn/conn_ours.h"
 #include "core/addr.h"
 #include "core/io_backend.h"
 #include "core/log.h"
@@ -235,7 +236,10 @@ static size_t admin_registries(void *ctx, const struct metrics **out, size_t max
 static void admin_state(void *ctx, struct admin_readiness *out)
 {
     const struct worker *w = ctx;
-    out->listeners_bound = w->n_listeners == w->cfg->tls.n_listen + 1;
+    size_t extra = 0;
+    for (size_t i = 0; i < w->cfg->n_identities; i++)
+        extra += w->cfg->identities[i].has_legacy_listen;
+    out->listeners_bound = w->n_listeners == w->cfg->tls.n_listen + 1 + extra;
     out->certificate_loaded = w->tls_ctx != NULL;
     out->draining = w->stopping;
 }
@@ -247,6 +251,10 @@ int worker_listen(struct worker *w)
             return -1;
     if (listen_on(w, &w->cfg->legacy.listen, false) != 0)
         return -1;
+    for (size_t i = 0; i < w->cfg->n_identities; i++) /* egress bound to an identity */
+        if (w->cfg->identities[i].has_legacy_listen &&
+            listen_on(w, &w->cfg->identities[i].legacy_listen, false) != 0)
+            return -1;
     for (size_t i = 0; i < w->n_listeners; i++)
         arm_listener(w, i);
     if (w->id == 0) /* one admin endpoint; its /metrics and /aliases cover the group */
@@ -292,7 +300,8 @@ static void on_accept(struct worker *w, const struct loop_event *ev)
         if (w->stopping)
             close(ev->res);
         else
-            conn_accepted(&w->conn, ev->res, l->is_tls);
+            conn_accepted(&w->conn, ev->res, l->is_tls,
+                          l->is_tls ? 0 : conn_ours_by_listen(w->cfg, l->name));
     } else if (ev->res != -ECANCELED) {
         LOG_RATELIMITED(LOG_WARN, "accept failed", LF_STR("listener", l->name),
                         LF_STR("reason", strerror(-ev->res)));

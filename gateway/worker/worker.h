@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/signalfd.h>
 
+#include "config/config.h"
 #include "conn/conn-t.h"
 #include "core/loop.h"
 #include "core/metrics.h"
@@ -30,7 +31,8 @@ struct peer_index;
 struct cfg_snapshot;
 struct tls_ctx;
 
-#define WORKER_MAX_LISTENERS 17 /* tls.listen addresses + legacy.listen */
+/* tls.listen addresses, legacy.listen and one legacy_listen per identity */
+#define WORKER_MAX_LISTENERS (17 + CFG_MAX_IDENTITIES)
 
 /* listener is one bound, listening socket. */
 struct listener {

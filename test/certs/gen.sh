@@ -30,6 +30,10 @@
 #   notyet      DNS notyet.test, valid from 2099-01-01
 #   untrusted   DNS untrusted.test, signed by untrusted-ca
 #   rsa         DNS rsa.test, RSA 2048
+#   tenant-x/-y/-z  sip:+DNS x/y/z.tenant.test (identities of one gateway)
+#   untrusted-opt   DNS opt.test, untrusted-ca
+#   untrusted-other DNS other.untrusted.test, untrusted-ca
+#   eku-server-b    DNS eku-server-b.test, EKU serverAuth only
 set -euo pipefail
 out=${1:?usage: gen.sh OUTDIR}
 mkdir -p "$out"
@@ -113,3 +117,13 @@ leaf notyet ca "/CN=notyet.test" "$std\nsubjectAltName=DNS:notyet.test" ec \
   20990101000000Z 21000101000000Z
 leaf untrusted untrusted-ca "/CN=untrusted.test" "$std\nsubjectAltName=DNS:untrusted.test"
 leaf rsa ca "/CN=rsa.test" "$std\nsubjectAltName=DNS:rsa.test" rsa
+# Identities of one multi-tenant gateway (issue 16) and the peers its
+# per-peer policies are about.
+for t in x y z; do
+  leaf tenant-$t ca "/CN=$t.tenant.test" "$std\nsubjectAltName=URI:sip:$t.tenant.test,DNS:$t.tenant.test"
+done
+leaf untrusted-opt untrusted-ca "/CN=opt.test" "$std\nsubjectAltName=DNS:opt.test"
+leaf untrusted-other untrusted-ca "/CN=other.untrusted.test" \
+  "$std\nsubjectAltName=DNS:other.untrusted.test"
+leaf eku-server-b ca "/CN=eku-server-b.test" \
+  "$base\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:eku-server-b.test"

@@ -54,8 +54,9 @@ static int setup(void **state)
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/tls", fx->dir);
     mkdir(path, 0700);
-    static const char *const names[] = {"proxy.pem", "proxy.key", "ca.pem"};
-    for (size_t i = 0; i < 3; i++) {
+    /* b.*: the extra identity of config/example.yaml. */
+    static const char *const names[] = {"proxy.pem", "proxy.key", "ca.pem", "b.pem", "b.key"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(path, sizeof path, "%s/tls/%s", fx->dir, names[i]);
         write_file(path, "placeholder\n", 12);
     }
@@ -392,6 +393,8 @@ static void example_yaml_loads_next_to_its_files(void **state)
     assert_int_equal(fx->errors.count, 0);
     assert_non_null(s);
     assert_int_equal(s->n_routes, 1);
+    assert_int_equal(s->n_identities, 1);
+    assert_int_equal(s->n_peers, 1);
     assert_int_equal(s->tls.n_listen, 2);
     assert_true(s->capture.hep.enabled);
     cfg_unref(s);

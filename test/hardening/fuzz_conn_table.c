@@ -229,7 +229,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             int k = (int)next(&r, N_KEYS);
             const char *domain = domains[next(&r, N_DOMAINS)];
             struct conn_key key = key_of(k);
-            struct conn *found = conn_index_find(&t, &key, domain);
+            struct conn *found = conn_index_find(&t, &key, domain, 0);
             bool any = false;
             for (int i = 0; i < CAPACITY; i++) {
                 bool ok = m[i].live && m[i].key == k && may_carry(m[i].c, domain);

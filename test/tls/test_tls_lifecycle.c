@@ -282,6 +282,72 @@ static void resumption_keeps_identities(void **state)
     }
 }
 
+/* tenant_ctx is |leaf|'s ctx with tenant-|t| as identity 1 (issue 16). */
+static struct tls_ctx *tenant_ctx(const char *leaf, char t)
+{
+    char cert[64], key[64], cert_path[4096], key_path[4096];
+    snprintf(cert, sizeof(cert), "tenant-%c.chain.pem", t);
+    snprintf(key, sizeof(key), "tenant-%c.key", t);
+    snprintf(cert_path, sizeof(cert_path), "%s", pki_path(cert));
+    snprintf(key_path, sizeof(key_path), "%s", pki_path(key));
+    const struct tls_identity_options id = {.certificate_file = cert_path,
+                                            .private_key_file = key_path};
+    return pki_ctx_with(leaf, (struct tls_ctx_options){.client_cert_required = true,
+                                                       .identities = &id,
+                                                       .n_identities = 1});
+}
+
+/* RFC 5923 9.3 on our side (R-5923-27): a client connection presents the
+ * certificate of the identity it is made as, and a session it made never
+ * resumes for another identity (a resumed handshake sends no certificate:
+ * the peer would take it for the first tenant). Inbound, SNI picks the
+ * identity whose certificate is served. */
+static void identities_present_their_own_certificate_and_sessions(void **state)
+{
+    struct tls_ctx *cctx = tenant_ctx("gw-a", 'x');
+    struct tls_ctx *sctx = tenant_ctx("gw-b", 'y');
+    assert_int_equal(tls_ctx_identity_count(cctx), 2);
+    assert_int_equal(tls_ctx_identity_for(cctx, "X.Tenant.Test", 13), 1);
+    assert_int_equal(tls_ctx_identity_for(cctx, "a.test", 6), 0);
+    assert_int_equal(tls_ctx_identity_for(cctx, "b.test", 6), -1);
+    struct tls_session_cache *cache = tls_session_cache_new(4);
+    const char addr[] = "192.0.2.7:5061";
+    const struct {
+        size_t identity;
+        const char *proves;
+        bool resumed;
+    } dials[] = {{1, "x.tenant.test", false}, {1, "x.tenant.test", true}, {0, "a.test", false}};
+    for (size_t i = 0; i < sizeof(dials) / sizeof(dials[0]); i++) {
+        struct tls_conn *c =
+            tls_conn_new_client_as(cctx, dials[i].identity, "b.test", cache, addr, sizeof(addr));
+        struct tls_conn *s = tls_conn_new_server(sctx);
+        assert_true(pump_handshake(c, s));
+        char buf[16];
+        size_t n;
+        assert_int_equal(pump_read(s, c, buf, sizeof(buf), &n), TLS_PROGRESS_WANT_READ);
+        assert_int_equal(tls_conn_resumed(c), dials[i].resumed);
+        assert_int_equal(tls_conn_identity(c), dials[i].identity);
+        assert_true(tls_identities_contains(tls_conn_identities(s), dials[i].proves,
+                                            strlen(dials[i].proves)));
+        assert_int_equal(tls_conn_identity(s), 0); /* SNI b.test: the default */
+        wire_free(c);
+        wire_free(s);
+    }
+    /* SNI y.tenant.test gets identity 1's certificate, which the client
+     * checks proves the name. */
+    struct tls_conn *c = tls_conn_new_client(cctx, "y.tenant.test", NULL, NULL, 0);
+    struct tls_conn *s = tls_conn_new_server(sctx);
+    assert_true(pump_handshake(c, s));
+    assert_int_equal(tls_conn_identity(s), 1);
+    assert_false(tls_conn_sni_unknown(s));
+    wire_free(c);
+    wire_free(s);
+    assert_null(tls_conn_new_client_as(cctx, 2, "b.test", NULL, NULL, 0));
+    tls_session_cache_free(cache);
+    tls_ctx_unref(cctx);
+    tls_ctx_unref(sctx);
+}
+
 static struct tls_ctx *ticket_ctx(const char *leaf, const char *ticket_key, char *err, size_t len)
 {
     char cert[64], key[64];
@@ -467,6 +533,7 @@ int main(void)
         cmocka_unit_test(close_sent_drops_incoming_data),
         cmocka_unit_test(close_received_allows_final_answers),
         cmocka_unit_test(resumption_keeps_identities),
+        cmocka_unit_test(identities_present_their_own_certificate_and_sessions),
         cmocka_unit_test(ticket_key_file_shared_across_ctxs),
         cmocka_unit_test(session_cache_is_bounded),
         cmocka_unit_test(reload_with_broken_key_keeps_old_ctx),

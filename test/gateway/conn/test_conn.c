@@ -55,25 +55,25 @@ static void index_matches_identities_not_just_address(void **state)
     v->ids = pki_identities_load("virtual"); /* sip:a.virt.test, sip:b.virt.test */
     conn_index_set(&t, v, &k);
 
-    assert_ptr_equal(conn_index_find(&t, &k, "b.test"), b);
-    assert_ptr_equal(conn_index_find(&t, &k, "B.TEST"), b); /* case-insensitive */
-    assert_ptr_equal(conn_index_find(&t, &k, "a.virt.test"), v);
-    assert_ptr_equal(conn_index_find(&t, &k, "b.virt.test"), v);
+    assert_ptr_equal(conn_index_find(&t, &k, "b.test", 0), b);
+    assert_ptr_equal(conn_index_find(&t, &k, "B.TEST", 0), b); /* case-insensitive */
+    assert_ptr_equal(conn_index_find(&t, &k, "a.virt.test", 0), v);
+    assert_ptr_equal(conn_index_find(&t, &k, "b.virt.test", 0), v);
     /* R-5923-27: same address, domain nobody proved: no reuse. */
-    assert_null(conn_index_find(&t, &k, "c.test"));
-    assert_null(conn_index_find(&t, &k, "test")); /* no suffix match */
+    assert_null(conn_index_find(&t, &k, "c.test", 0));
+    assert_null(conn_index_find(&t, &k, "test", 0)); /* no suffix match */
     /* Other port, same identities: no reuse (R-5923-11 (a)). */
     struct conn_key k2 = conn_key_of_ipv4("127.0.0.3", 5062);
-    assert_null(conn_index_find(&t, &k2, "b.test"));
+    assert_null(conn_index_find(&t, &k2, "b.test", 0));
 
     /* A peer that sent close_notify takes no new transactions (R-5923-23). */
     b->peer_closed = true;
-    assert_null(conn_index_find(&t, &k, "b.test"));
+    assert_null(conn_index_find(&t, &k, "b.test", 0));
     b->peer_closed = false;
     /* Released connections leave the index. */
     conn_release(&t, b);
-    assert_null(conn_index_find(&t, &k, "b.test"));
-    assert_ptr_equal(conn_index_find(&t, &k, "b.virt.test"), v);
+    assert_null(conn_index_find(&t, &k, "b.test", 0));
+    assert_ptr_equal(conn_index_find(&t, &k, "b.virt.test", 0), v);
     tls_identities_unref(b->ids);
     tls_identities_unref(v->ids);
     conn_table_free(&t);
@@ -87,16 +87,16 @@ static void dialling_connection_matches_only_its_domain(void **state)
     struct conn *c = conn_alloc(&t, CONN_TLS_OUT);
     snprintf(c->domain, sizeof(c->domain), "b.test");
     conn_index_set(&t, c, &k);
-    assert_ptr_equal(conn_index_find(&t, &k, "b.test"), c); /* join the dial */
-    assert_null(conn_index_find(&t, &k, "b.virt.test"));
+    assert_ptr_equal(conn_index_find(&t, &k, "b.test", 0), c); /* join the dial */
+    assert_null(conn_index_find(&t, &k, "b.virt.test", 0));
     c->state = CONN_HANDSHAKE;
-    assert_ptr_equal(conn_index_find(&t, &k, "b.test"), c);
+    assert_ptr_equal(conn_index_find(&t, &k, "b.test", 0), c);
     c->state = CONN_CLOSING;
-    assert_null(conn_index_find(&t, &k, "b.test"));
+    assert_null(conn_index_find(&t, &k, "b.test", 0));
     /* An open connection with no proven identity (certless client) never
      * matches anything. */
     c->state = CONN_OPEN;
-    assert_null(conn_index_find(&t, &k, "b.test"));
+    assert_null(conn_index_find(&t, &k, "b.test", 0));
     conn_table_free(&t);
 }
 

@@ -27,26 +27,30 @@ static void open_row_matches_proven_identities_of_other_workers(void **state)
     assert_non_null(pi);
     struct conn_key k = conn_key_of_ipv4("127.0.0.3", 5061);
     struct tls_identities *b = pki_identities_load("gw-b"); /* sip:b.test */
-    assert_true(peer_index_publish(pi, &k, 1, REF_A, CONN_TLS_IN, "", b, true));
+    assert_true(peer_index_publish(pi, &k, 1, REF_A, CONN_TLS_IN, "", b, true, 0));
     tls_identities_unref(b); /* the row holds its own reference */
     assert_int_equal(peer_index_rows(pi), 1);
 
     struct peer_hit hit;
-    assert_true(peer_index_find(pi, &k, "B.test", 0, &hit));
+    assert_true(peer_index_find(pi, &k, "B.test", 0, 0, &hit));
     assert_int_equal(hit.worker, 1);
     assert_int_equal(hit.kind, CONN_TLS_IN);
     assert_true(conn_ref_eq(hit.ref, REF_A));
     assert_true(conn_key_eq(&hit.key, &k));
     /* R-5923-27: the address alone is not enough. */
-    assert_false(peer_index_find(pi, &k, "a.test", 0, &hit));
-    assert_int_equal(peer_index_miss(pi, &k, 0), REUSE_IDENTITY_MISMATCH);
+    assert_false(peer_index_find(pi, &k, "a.test", 0, 0, &hit));
+    assert_int_equal(peer_index_miss(pi, &k, "", 0, 0), REUSE_IDENTITY_MISMATCH);
+    /* Nor is the peer's identity: the row carries our identity 0, never a
+     * request of our identity 1 (RFC 5923 9.3 on our side). */
+    assert_false(peer_index_find(pi, &k, "b.test", 1, 0, &hit));
+    assert_int_equal(peer_index_miss(pi, &k, "b.test", 1, 0), REUSE_IDENTITY_OURS_MISMATCH);
     /* Other port, same address: another key. */
     struct conn_key other = conn_key_of_ipv4("127.0.0.3", 5062);
-    assert_false(peer_index_find(pi, &other, "b.test", 0, &hit));
-    assert_int_equal(peer_index_miss(pi, &other, 0), REUSE_NO_ROW);
+    assert_false(peer_index_find(pi, &other, "b.test", 0, 0, &hit));
+    assert_int_equal(peer_index_miss(pi, &other, "", 0, 0), REUSE_NO_ROW);
     /* The asking worker's own rows are its own index's business. */
-    assert_false(peer_index_find(pi, &k, "b.test", 1, &hit));
-    assert_int_equal(peer_index_miss(pi, &k, 1), REUSE_NO_ROW);
+    assert_false(peer_index_find(pi, &k, "b.test", 0, 1, &hit));
+    assert_int_equal(peer_index_miss(pi, &k, "", 0, 1), REUSE_NO_ROW);
     peer_index_free(pi);
 }
 
@@ -54,24 +58,24 @@ static void dialling_row_matches_its_domain_until_opened(void **state)
 {
     struct peer_index *pi = peer_index_new(16);
     struct conn_key k = conn_key_of_ipv4("127.0.0.3", 5061);
-    assert_true(peer_index_publish(pi, &k, 2, REF_B, CONN_TLS_OUT, "b.test", NULL, false));
+    assert_true(peer_index_publish(pi, &k, 2, REF_B, CONN_TLS_OUT, "b.test", NULL, false, 0));
     struct peer_hit hit;
-    assert_true(peer_index_find(pi, &k, "b.test", 0, &hit));
+    assert_true(peer_index_find(pi, &k, "b.test", 0, 0, &hit));
     assert_int_equal(hit.kind, CONN_TLS_OUT);
-    assert_false(peer_index_find(pi, &k, "b.virt.test", 0, &hit));
+    assert_false(peer_index_find(pi, &k, "b.virt.test", 0, 0, &hit));
     /* Open with what the certificate proved: now identities decide. */
     struct tls_identities *v = pki_identities_load("virtual"); /* a.virt.test, b.virt.test */
     peer_index_opened(pi, &k, 2, REF_B, v);
     tls_identities_unref(v);
-    assert_false(peer_index_find(pi, &k, "b.test", 0, &hit));
-    assert_true(peer_index_find(pi, &k, "b.virt.test", 0, &hit));
+    assert_false(peer_index_find(pi, &k, "b.test", 0, 0, &hit));
+    assert_true(peer_index_find(pi, &k, "b.virt.test", 0, 0, &hit));
     /* opened for a ref that has no row changes nothing */
     peer_index_opened(pi, &k, 2, REF_A, NULL);
-    assert_true(peer_index_find(pi, &k, "a.virt.test", 0, &hit));
+    assert_true(peer_index_find(pi, &k, "a.virt.test", 0, 0, &hit));
     /* An inbound row being dialled is impossible; a non-open inbound row
      * never matches by domain. */
-    assert_true(peer_index_publish(pi, &k, 3, REF_A, CONN_TLS_IN, "x.test", NULL, false));
-    assert_false(peer_index_find(pi, &k, "x.test", 0, &hit));
+    assert_true(peer_index_publish(pi, &k, 3, REF_A, CONN_TLS_IN, "x.test", NULL, false, 0));
+    assert_false(peer_index_find(pi, &k, "x.test", 0, 0, &hit));
     peer_index_free(pi);
 }
 
@@ -80,8 +84,8 @@ static void remove_drops_only_that_connections_row(void **state)
     struct peer_index *pi = peer_index_new(16);
     struct conn_key k = conn_key_of_ipv4("127.0.0.3", 5061);
     struct tls_identities *b = pki_identities_load("gw-b");
-    assert_true(peer_index_publish(pi, &k, 1, REF_A, CONN_TLS_IN, "", b, true));
-    assert_true(peer_index_publish(pi, &k, 2, REF_A, CONN_TLS_IN, "", b, true));
+    assert_true(peer_index_publish(pi, &k, 1, REF_A, CONN_TLS_IN, "", b, true, 0));
+    assert_true(peer_index_publish(pi, &k, 2, REF_A, CONN_TLS_IN, "", b, true, 0));
     tls_identities_unref(b);
     struct peer_hit hits[4];
     assert_int_equal(peer_index_inbound(pi, &k, 0, hits, 4), 2);
@@ -91,15 +95,15 @@ static void remove_drops_only_that_connections_row(void **state)
     peer_index_remove(pi, &k, 2, REF_A);
     assert_int_equal(peer_index_rows(pi), 1);
     struct peer_hit hit;
-    assert_true(peer_index_find(pi, &k, "b.test", 0, &hit));
+    assert_true(peer_index_find(pi, &k, "b.test", 0, 0, &hit));
     assert_int_equal(hit.worker, 1);
     /* A stale generation removes nothing. */
     peer_index_remove(pi, &k, 1, (struct conn_ref){.slot = REF_A.slot, .gen = REF_A.gen + 1});
     assert_int_equal(peer_index_rows(pi), 1);
     peer_index_remove(pi, &k, 1, REF_A);
     assert_int_equal(peer_index_rows(pi), 0);
-    assert_false(peer_index_find(pi, &k, "b.test", 0, &hit));
-    assert_int_equal(peer_index_miss(pi, &k, 0), REUSE_NO_ROW);
+    assert_false(peer_index_find(pi, &k, "b.test", 0, 0, &hit));
+    assert_int_equal(peer_index_miss(pi, &k, "", 0, 0), REUSE_NO_ROW);
     peer_index_free(pi);
 }
 
@@ -108,17 +112,17 @@ static void newest_row_wins_and_the_index_is_bounded(void **state)
     struct peer_index *pi = peer_index_new(2);
     struct conn_key k = conn_key_of_ipv4("127.0.0.3", 5061);
     struct tls_identities *b = pki_identities_load("gw-b");
-    assert_true(peer_index_publish(pi, &k, 1, REF_A, CONN_TLS_IN, "", b, true));
-    assert_true(peer_index_publish(pi, &k, 2, REF_B, CONN_TLS_IN, "", b, true));
+    assert_true(peer_index_publish(pi, &k, 1, REF_A, CONN_TLS_IN, "", b, true, 0));
+    assert_true(peer_index_publish(pi, &k, 2, REF_B, CONN_TLS_IN, "", b, true, 0));
     /* A newer alias for the key is found first (docs/design.md server role). */
     struct peer_hit hit;
-    assert_true(peer_index_find(pi, &k, "b.test", 0, &hit));
+    assert_true(peer_index_find(pi, &k, "b.test", 0, 0, &hit));
     assert_int_equal(hit.worker, 2);
     /* Full: refused, nothing changed. */
-    assert_false(peer_index_publish(pi, &k, 3, REF_A, CONN_TLS_IN, "", b, true));
+    assert_false(peer_index_publish(pi, &k, 3, REF_A, CONN_TLS_IN, "", b, true, 0));
     assert_int_equal(peer_index_rows(pi), 2);
     peer_index_remove(pi, &k, 2, REF_B);
-    assert_true(peer_index_publish(pi, &k, 3, REF_A, CONN_TLS_IN, "", b, true));
+    assert_true(peer_index_publish(pi, &k, 3, REF_A, CONN_TLS_IN, "", b, true, 0));
     tls_identities_unref(b);
     peer_index_free(pi); /* frees rows and their identity references */
 }
@@ -138,13 +142,13 @@ static void conn_table_keeps_the_shared_index_in_step(void **state)
     snprintf(c->domain, sizeof(c->domain), "b.test");
     conn_index_set(&t, c, &k);
     struct peer_hit hit;
-    assert_true(peer_index_find(pi, &k, "b.test", 0, &hit));
+    assert_true(peer_index_find(pi, &k, "b.test", 0, 0, &hit));
     assert_true(conn_ref_eq(hit.ref, conn_ref_of(&t, c)));
     c->state = CONN_OPEN;
     c->ids = pki_identities_load("virtual");
     conn_index_opened(&t, c);
-    assert_false(peer_index_find(pi, &k, "b.test", 0, &hit));
-    assert_true(peer_index_find(pi, &k, "a.virt.test", 0, &hit));
+    assert_false(peer_index_find(pi, &k, "b.test", 0, 0, &hit));
+    assert_true(peer_index_find(pi, &k, "a.virt.test", 0, 0, &hit));
     conn_index_remove(&t, c);
     assert_int_equal(peer_index_rows(pi), 0);
     conn_index_set(&t, c, &k);
