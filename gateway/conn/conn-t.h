@@ -88,6 +88,12 @@ struct conn {
     bool read_paused;  /* back-pressure: its recv was cancelled */
     bool peer_closed;  /* peer sent EOF or close_notify: no new transactions */
     bool fail_pending; /* a dial failed: answer what is held, then fail over */
+    /* PROXY protocol (conn/conn_proxy.h), inbound TLS only: |proxy_wait|
+     * while a trusted balancer's header has not come (|peer| is still the
+     * balancer; |in| keeps the part received), |proxy_sniff| until the
+     * first bytes of an untrusted source showed they are not a header. */
+    bool proxy_wait;
+    bool proxy_sniff;
     int fd;
 
     struct conn_ref partner; /* TLS <-> its mirror */

@@ -11,15 +11,6 @@ static const uint8_t v2_sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
 
 enum { V2_FIXED = 16, V2_LOCAL = 0, V2_PROXY = 1, V2_INET = 1, V2_INET6 = 2, V2_STREAM = 1 };
 
-const char *pp_error_name(enum pp_error e)
-{
-    static const char *const names[PP_ERRORS] = {
-        "missing",    "bad_signature", "v1_syntax",   "v1_too_long", "v2_version",
-        "v2_command", "v2_family",     "v2_too_long", "v2_short",
-    };
-    return names[e];
-}
-
 /* begins_with: the first min(len, n) bytes of |buf| are those of |sig|. */
 static bool begins_with(const uint8_t *buf, size_t len, const uint8_t *sig, size_t n)
 {

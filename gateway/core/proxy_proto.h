@@ -23,7 +23,7 @@
  * balancers add (AWS, Azure and GCP endpoint ids are a few dozen bytes).
  * PP_MAX_HEADER is then the most a caller ever keeps for one header. */
 #define PP_V1_MAX 107
-#define PP_V2_MAX_PAYLOAD 1024
+#define PP_V2_MAX_PAYLOAD 512
 #define PP_MAX_HEADER (16 + PP_V2_MAX_PAYLOAD)
 
 enum pp_status {
@@ -33,8 +33,8 @@ enum pp_status {
 };
 
 /* pp_error says why bytes are not a PROXY header. The order is the export
- * order of reusegw_proxy_protocol_rejected_total's first reasons
- * (pp_error_name gives the label value). */
+ * order of the first reasons of reusegw_proxy_protocol_rejected_total
+ * (metrics_proxy_reject_names). */
 enum pp_error {
     PP_ERR_MISSING,     /* no header at all (a TLS ClientHello, say) */
     PP_ERR_SIGNATURE,   /* begins like a signature, then differs */
@@ -70,8 +70,5 @@ enum pp_status pp_parse(const uint8_t *buf, size_t len, struct pp_header *out, e
  * what a source that must not send a header is refused for. A TLS record
  * never does (its first byte is 0x16). */
 bool pp_looks_like_header(const uint8_t *buf, size_t len);
-
-/* pp_error_name is the label value of |e| ("missing", "bad_signature"...). */
-const char *pp_error_name(enum pp_error e);
 
 #endif

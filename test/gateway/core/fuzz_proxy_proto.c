@@ -1,7 +1,7 @@
 /* The PROXY protocol parser on any bytes: a header it reads is one it
  * reads again from exactly its own bytes, with the same result, and every
  * shorter prefix is a prefix; it asks for more only below PP_MAX_HEADER
- * (what a caller keeps); its errors are named. */
+ * (what a caller keeps); an error is one of the enum. */
 #include <stdint.h>
 #include <string.h>
 
@@ -21,7 +21,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case PP_ERROR:
         FUZZ_CHECK(err < PP_ERRORS);
-        FUZZ_CHECK(pp_error_name(err) != NULL);
         break;
     case PP_DONE: {
         FUZZ_CHECK(h.len > 0 && h.len <= size && h.len <= PP_MAX_HEADER);
