@@ -4,6 +4,7 @@
  * header can be wrong gets its own error, as early as the bytes show it. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -55,28 +56,20 @@ static struct pp_header whole(const uint8_t *buf, size_t len)
     return h;
 }
 
-static void is_v4(const struct pp_header *h, const char *ip, uint16_t port)
+/* is_client checks that |h| names |ip| (of |family|) and |port|. */
+static void is_client(const struct pp_header *h, int family, const char *ip, uint16_t port)
 {
     const struct sockaddr_in *in = (const struct sockaddr_in *)&h->src;
-    char text[INET_ADDRSTRLEN];
-    assert_false(h->local);
-    assert_int_equal(in->sin_family, AF_INET);
-    assert_int_equal(h->src_len, sizeof *in);
-    inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
-    assert_string_equal(text, ip);
-    assert_int_equal(ntohs(in->sin_port), port);
-}
-
-static void is_v6(const struct pp_header *h, const char *ip, uint16_t port)
-{
     const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&h->src;
+    bool v6 = family == AF_INET6;
     char text[INET6_ADDRSTRLEN];
     assert_false(h->local);
-    assert_int_equal(in6->sin6_family, AF_INET6);
-    assert_int_equal(h->src_len, sizeof *in6);
-    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+    assert_int_equal(h->src.ss_family, family);
+    assert_int_equal(h->src_len, v6 ? sizeof *in6 : sizeof *in);
+    inet_ntop(family, v6 ? (const void *)&in6->sin6_addr : (const void *)&in->sin_addr, text,
+              sizeof text);
     assert_string_equal(text, ip);
-    assert_int_equal(ntohs(in6->sin6_port), port);
+    assert_int_equal(ntohs(v6 ? in6->sin6_port : in->sin_port), port);
 }
 
 static enum pp_error error_of(const void *buf, size_t len)
@@ -98,10 +91,10 @@ static void v1_tcp4_and_tcp6(void **state)
     const char *v4 = "PROXY TCP4 192.0.2.7 198.51.100.1 40123 5061\r\n";
     struct pp_header h = whole((const uint8_t *)v4, strlen(v4));
     assert_int_equal(h.version, 1);
-    is_v4(&h, "192.0.2.7", 40123);
+    is_client(&h, AF_INET, "192.0.2.7", 40123);
     const char *v6 = "PROXY TCP6 2001:db8::7 2001:db8::1 0 65535\r\n";
     h = whole((const uint8_t *)v6, strlen(v6));
-    is_v6(&h, "2001:db8::7", 0);
+    is_client(&h, AF_INET6, "2001:db8::7", 0);
 }
 
 /* The longest line the specification allows is 107 bytes; one more byte
@@ -173,18 +166,18 @@ static void v2_inet_inet6_local(void **state)
     const uint8_t a4[12] = {192, 0, 2, 7, 198, 51, 100, 1, 0x9c, 0xbb, 0x13, 0xc5};
     struct pp_header h = whole(buf, v2(buf, 0x21, 0x11, a4, sizeof a4, sizeof a4));
     assert_int_equal(h.version, 2);
-    is_v4(&h, "192.0.2.7", 40123);
+    is_client(&h, AF_INET, "192.0.2.7", 40123);
 
     uint8_t a6[36] = {0x20, 0x01, 0x0d, 0xb8};
     a6[15] = 7;
     a6[32] = 0x13;
     a6[33] = 0xc4;
     h = whole(buf, v2(buf, 0x21, 0x21, a6, sizeof a6, sizeof a6));
-    is_v6(&h, "2001:db8::7", 5060);
+    is_client(&h, AF_INET6, "2001:db8::7", 5060);
 
     /* TLVs after the addresses (AWS, HAProxy's unique-id...) are skipped. */
     h = whole(buf, v2(buf, 0x21, 0x11, a4, sizeof a4, sizeof a4 + 40));
-    is_v4(&h, "192.0.2.7", 40123);
+    is_client(&h, AF_INET, "192.0.2.7", 40123);
     h = whole(buf, v2(buf, 0x21, 0x11, a4, sizeof a4, PP_V2_MAX_PAYLOAD));
     assert_int_equal(h.len, PP_MAX_HEADER);
 
