@@ -8,6 +8,8 @@
 #include "core/proxy_proto.h"
 #include "fuzz_check.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct pp_header h;

@@ -31,7 +31,8 @@ static size_t v2(uint8_t *out, uint8_t ver_cmd, uint8_t fam, const uint8_t *payl
     out[14] = (uint8_t)(n >> 8);
     out[15] = (uint8_t)n;
     memset(out + 16, 0, n);
-    memcpy(out + 16, payload, given < n ? given : n);
+    if (payload)
+        memcpy(out + 16, payload, given < n ? given : n);
     return 16 + n;
 }
 
