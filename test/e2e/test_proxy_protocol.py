@@ -271,7 +271,8 @@ def test_per_peer_limit_counts_the_client_the_header_names(edge):
     """limits.max_connections_per_peer (reloaded to 1 here, then back)
     judges the client a header names, not the balancer: a second
     connection naming the same client is refused, one naming another
-    client through the same balancer is served."""
+    client through the same balancer is served. (One worker: with N, each
+    enforces its share, ceil(1/N), and the kernel may spread the two.)"""
     edge.gw.config["limits"]["max_connections_per_peer"] = 1
     edge.gw.reload()
     edge.gw.wait_log('msg="configuration reloaded"')
