@@ -31,6 +31,15 @@ struct cfg_route {
 
 enum cfg_client_cert { CFG_CLIENT_CERT_REQUIRED, CFG_CLIENT_CERT_OPTIONAL };
 
+/* cfg_cidr is one address range ("10.0.0.0/8", "2001:db8::/32", or one
+ * address): |prefix| leading bits of |addr| (network order, AF_INET uses
+ * the first 4 bytes) and every bit after them zero. */
+struct cfg_cidr {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t prefix;
+    uint8_t addr[16];
+};
+
 /* CFG_MAX_IDENTITIES bounds `identities`: each may bind one egress address
  * and holds a TLS context per worker. */
 #define CFG_MAX_IDENTITIES 64
@@ -94,6 +103,14 @@ struct cfg_snapshot {
         uint64_t handshake_timeout_ms;           /* default 10s */
         bool require_sip_eku;                    /* default false (RFC 5924 knob) */
         char *key_log; /* NSS key log file (RFC 9850) reusegw appends to; NULL: off */
+        /* PROXY protocol (v1/v2) on tls.listen: connections from |trusted|
+         * sources must begin with a header naming the real client, others
+         * must not send one. None trusted (the default): off. */
+        struct {
+            struct cfg_cidr *trusted;
+            size_t n_trusted;
+            uint64_t timeout_ms; /* default 5s: longest wait for the whole header */
+        } proxy_protocol;
     } tls;
 
     struct {

@@ -267,6 +267,16 @@ static void load_hostport_item(struct loader *ld, const struct cfg_field *f, yam
     load_hostport(ld, f, item, item_key, &((struct cfg_hostport *)array)[i]);
 }
 
+static void load_cidr_item(struct loader *ld, const struct cfg_field *f, yaml_node_t *item,
+                           const char *item_key, void *array, size_t i)
+{
+    (void)f;
+    const char *text = scalar(ld, item, item_key, "an IP address or a range such as 10.0.0.0/8");
+    char problem[CFG_PROBLEM_MAX];
+    if (text && !cfg_parse_cidr(text, &((struct cfg_cidr *)array)[i], problem))
+        report(ld, item, item_key, "%s", problem);
+}
+
 static void load_hostport_list(struct loader *ld, const struct cfg_field *f,
                                const yaml_node_t *node, const char *key, void *base)
 {
@@ -517,6 +527,10 @@ static void load_list(struct loader *ld, const struct cfg_field *f, const yaml_n
         load_sequence(ld, f, node, key, base, "a list of domain names", "domain", "domains",
                       sizeof(char *), load_domain_item);
         return;
+    case CFG_F_CIDR_LIST:
+        load_sequence(ld, f, node, key, base, "a list of IP addresses or ranges (CIDR)",
+                      "address range", "address ranges", sizeof(struct cfg_cidr), load_cidr_item);
+        return;
     default:
         return;
     }
@@ -539,6 +553,7 @@ static void load_field(struct loader *ld, const struct cfg_field *f, const yaml_
     case CFG_F_IDENTITIES:
     case CFG_F_PEERS:
     case CFG_F_DOMAIN_LIST:
+    case CFG_F_CIDR_LIST:
         load_list(ld, f, node, key, base);
         return;
     case CFG_F_HOSTPORT: {

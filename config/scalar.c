@@ -191,6 +191,48 @@ bool cfg_parse_hostport(const char *text, uint16_t default_port, struct cfg_host
     return parse_port(rest + 1, text, &out->port, problem);
 }
 
+bool cfg_parse_cidr(const char *text, struct cfg_cidr *out, char problem[CFG_PROBLEM_MAX])
+{
+    memset(out, 0, sizeof *out);
+    char addr[INET6_ADDRSTRLEN];
+    const char *slash = strchr(text, '/');
+    size_t n = slash ? (size_t)(slash - text) : strlen(text);
+    if (n >= sizeof addr)
+        return PROBLEM("expected an IP address or a range such as 10.0.0.0/8, got %s",
+                       quoted(text));
+    memcpy(addr, text, n);
+    addr[n] = '\0';
+    if (inet_pton(AF_INET, addr, out->addr) == 1)
+        out->family = AF_INET;
+    else if (inet_pton(AF_INET6, addr, out->addr) == 1)
+        out->family = AF_INET6;
+    else
+        return PROBLEM("expected an IP address or a range such as 10.0.0.0/8 or 2001:db8::/32, "
+                       "got %s",
+                       quoted(text));
+    unsigned bits = out->family == AF_INET ? 32 : 128;
+    uint64_t prefix = bits;
+    if (slash) {
+        char ignored[CFG_PROBLEM_MAX];
+        if (!cfg_parse_uint(slash + 1, 0, bits, &prefix, ignored))
+            return PROBLEM("prefix length in %s must be 0..%u", quoted(text), bits);
+    }
+    out->prefix = (uint8_t)prefix;
+    bool host_bits = false;
+    for (unsigned i = out->prefix; i < bits; i++) {
+        uint8_t mask = (uint8_t)(0x80u >> (i % 8));
+        host_bits |= (out->addr[i / 8] & mask) != 0;
+        out->addr[i / 8] &= (uint8_t)~mask;
+    }
+    if (host_bits) {
+        char network[INET6_ADDRSTRLEN];
+        inet_ntop(out->family, out->addr, network, sizeof network);
+        return PROBLEM("%s has bits set past its prefix; the network is %s/%u", quoted(text),
+                       network, out->prefix);
+    }
+    return true;
+}
+
 bool cfg_parse_bool(const char *text, bool *out, char problem[CFG_PROBLEM_MAX])
 {
     if (strcmp(text, "true") == 0 || strcmp(text, "false") == 0) {

@@ -40,6 +40,12 @@ bool cfg_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out,
 bool cfg_parse_enum(const char *text, const char *const *names, int *out,
                     char problem[CFG_PROBLEM_MAX]);
 
+/* cfg_parse_cidr reads an address range "ADDR/BITS" or one address "ADDR"
+ * (all its bits), IPv4 dotted or IPv6 without brackets. A range with bits
+ * set past its prefix is refused, naming the network meant: a typo there
+ * would trust more, or other, sources than written. */
+bool cfg_parse_cidr(const char *text, struct cfg_cidr *out, char problem[CFG_PROBLEM_MAX]);
+
 /* cfg_is_hostname reports whether |name| is a syntactically valid DNS name
  * (letters, digits, '-', dot-separated labels of 1..63 bytes, 1..253 in all). */
 bool cfg_is_hostname(const char *name);

@@ -33,6 +33,22 @@ static const struct cfg_field identity_fields[] = {
      .default_port = 5061},
 };
 
+static const struct cfg_field proxy_protocol_fields[] = {
+    {.name = "trusted",
+     .kind = CFG_F_CIDR_LIST,
+     .offset = SNAP(tls.proxy_protocol.trusted),
+     .count_offset = SNAP(tls.proxy_protocol.n_trusted),
+     .required = true,
+     .min = 1,
+     .max = 256},
+    {.name = "timeout",
+     .kind = CFG_F_DURATION,
+     .offset = SNAP(tls.proxy_protocol.timeout_ms),
+     .min = 1,
+     .max = 60 * MS_SECOND},
+};
+static const struct cfg_map_schema proxy_protocol_schema = SCHEMA(proxy_protocol_fields);
+
 static const struct cfg_field tls_fields[] = {
     {.name = "listen",
      .kind = CFG_F_HOSTPORT_LIST,
@@ -49,6 +65,7 @@ static const struct cfg_field tls_fields[] = {
      .kind = CFG_F_ENUM,
      .offset = SNAP(tls.client_certificate),
      .names = client_certificate_names},
+    {.name = "proxy_protocol", .kind = CFG_F_MAP, .map = &proxy_protocol_schema},
     {.name = "handshake_timeout",
      .kind = CFG_F_DURATION,
      .offset = SNAP(tls.handshake_timeout_ms),
@@ -309,6 +326,7 @@ const struct cfg_map_schema cfg_top_schema = SCHEMA(top_fields);
 #define FITS(fields) _Static_assert(sizeof fields / sizeof fields[0] <= CFG_MAX_FIELDS, #fields)
 FITS(identity_fields);
 FITS(tls_fields);
+FITS(proxy_protocol_fields);
 FITS(legacy_fields);
 FITS(reuse_fields);
 FITS(route_fields);

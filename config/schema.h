@@ -28,6 +28,7 @@ enum cfg_field_kind {
     CFG_F_TEXT,          /* char *, one line of at most |max| bytes; "" is NULL */
     CFG_F_ENUM_SET,      /* uint32_t: a list of |names|, bit i for names[i] */
     CFG_F_OUTPUT_PATH,   /* char *, absolute, a file reusegw writes; "" is NULL */
+    CFG_F_CIDR_LIST,     /* struct cfg_cidr * plus size_t count */
 };
 
 struct cfg_field;

@@ -14,6 +14,7 @@ struct cfg_snapshot *cfg_snapshot_new(void)
     s->tls.client_certificate = CFG_CLIENT_CERT_REQUIRED;
     s->tls.handshake_timeout_ms = 10 * 1000;
     s->tls.require_sip_eku = false;
+    s->tls.proxy_protocol.timeout_ms = 5 * 1000;
     s->legacy.transparent = false;
     s->reuse.accept_alias = true;
     s->reuse.request_alias = true;
@@ -58,6 +59,7 @@ void cfg_unref(struct cfg_snapshot *snap)
     free(snap->tls.private_key);
     free(snap->tls.ca);
     free(snap->tls.key_log);
+    free(snap->tls.proxy_protocol.trusted);
     free(snap->capture.hep.password);
     free(snap->capture.hep.node_name);
     for (size_t i = 0; i < snap->n_routes; i++) {

@@ -93,6 +93,12 @@ struct conn {
     bool peer_closed;  /* no new transactions: the peer sent EOF or close_notify,
                           or a reload removed our identity it carries */
     bool fail_pending; /* a dial failed: answer what is held, then fail over */
+    /* PROXY protocol (conn/conn_proxy.h), inbound TLS only: |proxy_wait|
+     * while a trusted balancer's header has not come (|peer| is still the
+     * balancer; |in| keeps the part received), |proxy_sniff| until the
+     * first bytes of an untrusted source showed they are not a header. */
+    bool proxy_wait;
+    bool proxy_sniff;
     int fd;
 
     struct conn_ref partner; /* TLS <-> its mirror */

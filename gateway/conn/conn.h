@@ -5,8 +5,9 @@
  * back-pressure / close life on the loop (conn_io.h), accepting, dialling
  * with failover and mirrors (conn_open.h), the TLS glue to tls/ (tlsio.h),
  * the abuse limits (conn_limits.h), the connection log (conn_log.h), the
- * transparent-mode destination (transparent.h), which identity of ours a
- * connection carries (conn_ours.h), the process-wide peer
+ * PROXY protocol on tls.listen (conn_proxy.h), the transparent-mode
+ * destination (transparent.h), which identity of ours a connection carries
+ * (conn_ours.h), the process-wide peer
  * index (peer_index.h) and the key both indexes hash (conn_key.h). Its
  * context is struct conn_layer (conn-t.h, conn_layer.h).
  *

@@ -62,6 +62,18 @@ void conn_framing_error(struct conn_layer *cl, struct conn *c, enum sip_err err)
  * requests are answered 503 with |why|. The caller closes |c|. */
 void conn_dial_failed(struct conn_layer *cl, struct conn *c, const char *why);
 
+/* conn_admit_tls_peer decides whether an inbound TLS connection from
+ * |peer| may start: limits.max_connections_per_peer, then the handshake
+ * limits (limits_admit_handshake, whose unit the caller then owns). False
+ * when refused, counted and logged; the caller closes. */
+bool conn_admit_tls_peer(struct conn_layer *cl, const struct sockaddr_storage *peer);
+
+/* conn_start_tls_in begins the server handshake of inbound |c|, whose
+ * |peer| is final: the opened line, the handshake unit admitted above, the
+ * per-peer count, the engine and the handshake deadline. |c| is closed
+ * when the engine cannot be made. */
+void conn_start_tls_in(struct conn_layer *cl, struct conn *c);
+
 /* conn_on_connect completes a dial (TLS: starts the handshake; mirror:
  * starts sending) or fails it over / answers what it held. */
 void conn_on_connect(struct conn_layer *cl, struct conn *c, const struct loop_event *ev);

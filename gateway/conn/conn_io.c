@@ -15,6 +15,7 @@
 #include "conn/conn_log.h"
 #include "conn/conn_limits.h"
 #include "conn/conn_ours.h"
+#include "conn/conn_proxy.h"
 #include "conn/tlsio.h"
 #include "core/log.h"
 #include "tls/conn.h"
@@ -279,6 +280,10 @@ static void on_timer(void *ctx, struct timer *timer)
     switch (c->state) {
     case CONN_CONNECTING:
     case CONN_HANDSHAKE:
+        if (c->proxy_wait) {
+            conn_proxy_reject(cl, c, PROXY_REJECT_TIMEOUT);
+            break;
+        }
         metrics_inc(cl->metrics, M_TIMEOUT_HANDSHAKE);
         metrics_handshake_failed(cl->metrics, M_HSFAIL_TIMEOUT);
         if (c->kind == CONN_TLS_OUT || c->kind == CONN_MIRROR) {
@@ -463,12 +468,16 @@ static void on_recv(struct conn_layer *cl, struct conn *c, const struct loop_eve
         c->last_active_ms = cl->timers->now_ms;
         if (c->state == CONN_OPEN) /* handshake bytes are the handshake timer's */
             limits_note_received(cl, c);
-        if (c->tls)
+        if (c->proxy_wait || c->proxy_sniff)
+            conn_proxy_ingest(cl, c, ev->data, ev->len);
+        else if (c->tls)
             tlsio_ingest(cl, c, ev->data, ev->len);
         else if (c->state == CONN_OPEN)
             ingest_plain(cl, c, ev->data, ev->len);
     } else if (ev->res == 0 || (ev->res < 0 && ev->res != -ENOBUFS && ev->res != -ECANCELED)) {
         c->peer_closed = true;
+        if (c->proxy_wait)
+            conn_proxy_hung_up(cl, c);
         if (c->kind == CONN_TLS_OUT && c->state == CONN_HANDSHAKE) {
             /* A peer that hangs up mid-handshake failed it: fail over (or
              * answer what is held) instead of dropping the held requests. */

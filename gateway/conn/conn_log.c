@@ -45,7 +45,9 @@ void conn_log_opened(struct conn_layer *cl, struct conn *c)
 void conn_log_closed(struct conn_layer *cl, const struct conn *c)
 {
     static _Thread_local struct log_ratelimit rl; /* per worker thread, like LOG_RATELIMITED */
-    if (!log_enabled(LOG_INFO))
+    /* A connection that closes still waiting for its PROXY header never had
+     * an opened line (conn_proxy.h): no closed line either. */
+    if (!log_enabled(LOG_INFO) || c->proxy_wait)
         return;
     char addr[CONN_LOG_ADDR_MAX];
     conn_log_format_addr(&c->peer, addr, sizeof addr);

@@ -18,6 +18,7 @@
 #include "conn/conn_log.h"
 #include "conn/conn_limits.h"
 #include "conn/conn_open.h"
+#include "conn/conn_proxy.h"
 #include "conn/tlsio.h"
 #include "core/log.h"
 #include "conn/transparent.h"
@@ -37,28 +38,52 @@ static void refused(struct conn_layer *cl, enum metric_id series, enum limit l)
     limits_hit(cl->metrics, l);
 }
 
+bool conn_admit_tls_peer(struct conn_layer *cl, const struct sockaddr_storage *peer)
+{
+    if (conn_peer_count(&cl->conns, (const struct sockaddr *)peer) >=
+        conn_share(cl, cl->cfg->limits.max_connections_per_peer)) {
+        refused(cl, M_REJECTED_MAX_PER_PEER, LIMIT_MAX_CONNECTIONS_PER_PEER);
+        char addr[CONN_LOG_ADDR_MAX];
+        conn_log_format_addr(peer, addr, sizeof addr);
+        LOG_RATELIMITED(
+            LOG_WARN, "limits.max_connections_per_peer reached; refusing connection",
+            LF_STR("peer", addr),
+            LF_UINT("max_connections_per_peer", cl->cfg->limits.max_connections_per_peer));
+        return false;
+    }
+    return limits_admit_handshake(cl, peer);
+}
+
+void conn_start_tls_in(struct conn_layer *cl, struct conn *c)
+{
+    conn_log_opened(cl, c);
+    limits_handshake_started(cl, c);
+    conn_peer_track(&cl->conns, c);
+    c->tls = tls_conn_new_server(cl->tls_ctx);
+    if (!c->tls) {
+        conn_close(cl, c, CLOSE_ABORT, "tls alloc");
+        return;
+    }
+    c->state = CONN_HANDSHAKE;
+    conn_arm_timer(cl, c, cl->cfg->tls.handshake_timeout_ms);
+}
+
 void conn_accepted(struct conn_layer *cl, int fd, bool is_tls, uint8_t ours)
 {
     struct sockaddr_storage peer;
     socklen_t peer_len = sizeof(peer);
     memset(&peer, 0, sizeof(peer));
-    getpeername(fd, (struct sockaddr *)&peer, &peer_len);
-    if (is_tls && conn_peer_count(&cl->conns, (struct sockaddr *)&peer) >=
-                      conn_share(cl, cl->cfg->limits.max_connections_per_peer)) {
-        refused(cl, M_REJECTED_MAX_PER_PEER, LIMIT_MAX_CONNECTIONS_PER_PEER);
-        char ip[INET6_ADDRSTRLEN] = "?";
-        const void *addr = peer.ss_family == AF_INET6
-                               ? (const void *)&((struct sockaddr_in6 *)&peer)->sin6_addr
-                               : (const void *)&((struct sockaddr_in *)&peer)->sin_addr;
-        inet_ntop(peer.ss_family, addr, ip, sizeof(ip));
-        LOG_RATELIMITED(
-            LOG_WARN, "limits.max_connections_per_peer reached; refusing connection",
-            LF_STR("peer", ip),
-            LF_UINT("max_connections_per_peer", cl->cfg->limits.max_connections_per_peer));
+    if (getpeername(fd, (struct sockaddr *)&peer, &peer_len) != 0) {
+        /* Reset before we got to it (a balancer's health check closes with
+         * RST): nobody is left to serve, and no source to judge it by. */
         close(fd);
         return;
     }
-    if (is_tls && !limits_admit_handshake(cl, &peer)) {
+    /* A trusted balancer's connection is judged by the client its header
+     * names, once it has come (conn_proxy.h): until then no limit knows
+     * whose it is. */
+    bool proxied = is_tls && conn_proxy_trusts(cl, &peer);
+    if (is_tls && !proxied && !conn_admit_tls_peer(cl, &peer)) {
         close(fd);
         return;
     }
@@ -77,18 +102,13 @@ void conn_accepted(struct conn_layer *cl, int fd, bool is_tls, uint8_t ours)
     c->ours = ours; /* TLS: until SNI picks one */
     set_nodelay(fd);
     c->last_active_ms = cl->timers->now_ms;
-    conn_log_opened(cl, c);
-    if (is_tls) {
-        limits_handshake_started(cl, c);
-        conn_peer_track(&cl->conns, c);
-        c->tls = tls_conn_new_server(cl->tls_ctx);
-        if (!c->tls) {
-            conn_close(cl, c, CLOSE_ABORT, "tls alloc");
-            return;
-        }
-        c->state = CONN_HANDSHAKE;
-        conn_arm_timer(cl, c, cl->cfg->tls.handshake_timeout_ms);
+    if (proxied) {
+        conn_proxy_await(cl, c);
+    } else if (is_tls) {
+        c->proxy_sniff = conn_proxy_on(cl);
+        conn_start_tls_in(cl, c);
     } else {
+        conn_log_opened(cl, c);
         c->state = CONN_OPEN;
         if (cl->cfg->legacy.transparent)
             transparent_original_dst(fd, &c->original_dst);

@@ -12,6 +12,9 @@
  *   metrics.h       the registry of every event count (each layer bumps it)
  *   addr.h          configured host:port to sockaddr
  *   handoff_ring.h  the single-producer single-consumer byte ring
+ *   proxy_proto.h   the PROXY protocol (v1/v2) header parser: a pure
+ *                   function of the caller's bytes
+ *   sd_notify.h     systemd's notification datagrams (READY, WATCHDOG...)
  *
  * Borrows nothing past a call beyond what each header says. Never names a
  * connection, a SIP message's meaning, or any folder above it: it includes

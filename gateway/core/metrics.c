@@ -38,6 +38,11 @@ const char *const metrics_limit_names[METRIC_LIMITS] = {
     "max_buffered_bytes", "message_timeout",          "send_timeout",
 };
 
+const char *const metrics_proxy_reject_names[METRIC_PROXY_REJECTS] = {
+    "missing",   "bad_signature", "v1_syntax", "v1_too_long", "v2_version", "v2_command",
+    "v2_family", "v2_too_long",   "v2_short",  "untrusted",   "timeout",    "truncated",
+};
+
 static const struct family families[] = {
     {"reusegw_connections_accepted_total", "Connections accepted on every listener.", COUNTER,
      M_ACCEPTED, NO_LABEL, NO_LABEL},
@@ -121,6 +126,15 @@ static const struct family families[] = {
     {"reusegw_capture_dropped_total", "SIP messages not captured, by reason.", COUNTER,
      M_CAPTURE_DROP_QUEUE_FULL, "reason",
      VALUES("queue_full", "collector_slow", "collector_down", "too_large"), NO_LABEL},
+    {"reusegw_proxy_protocol_headers_total",
+     "PROXY protocol headers from trusted balancers that named the client, by version.", COUNTER,
+     M_PROXY_V1, "version", VALUES("1", "2"), NO_LABEL},
+    {"reusegw_proxy_protocol_local_total",
+     "PROXY protocol LOCAL headers (balancer health checks), closed quietly.", COUNTER,
+     M_PROXY_LOCAL, NO_LABEL, NO_LABEL},
+    {"reusegw_proxy_protocol_rejected_total",
+     "Connections closed for their PROXY protocol header or its absence, by reason.", COUNTER,
+     M_PROXY_REJECT_FIRST, "reason", metrics_proxy_reject_names, METRIC_PROXY_REJECTS, NO_LABEL},
 };
 
 /* Upper bounds of the batch-size buckets but the last (+Inf). */

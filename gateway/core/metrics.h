@@ -21,6 +21,7 @@ enum {
                                       CONNECTING..DEAD */
 enum { METRIC_BATCH_BUCKETS = 10 }; /* 1 2 4 ... 256 +Inf */
 enum { METRIC_LIMITS = 9 };         /* enum limit (conn_limits.h) */
+enum { METRIC_PROXY_REJECTS = 12 }; /* enum pp_error, then conn_proxy.h's own */
 
 /* metric_id names one time series. Groups of ids form one metric family;
  * the comment above each group gives the family and its label. Counters only
@@ -145,6 +146,18 @@ enum metric_id {
     M_CAPTURE_DROP_COLLECTOR_SLOW, /* the socket would block (TCP: the stream backlog) */
     M_CAPTURE_DROP_COLLECTOR_DOWN, /* not connected, refused, or the send failed */
     M_CAPTURE_DROP_TOO_LARGE,      /* larger than one HEP packet */
+    /* reusegw_proxy_protocol_headers_total{version}: PROXY headers that
+     * named a client, which became the connection's peer */
+    M_PROXY_V1,
+    M_PROXY_V2,
+    /* reusegw_proxy_protocol_local_total: v2 LOCAL (v1 UNKNOWN) health
+     * checks, closed quietly */
+    M_PROXY_LOCAL,
+    /* reusegw_proxy_protocol_rejected_total{reason}: connections closed
+     * for their PROXY header (or its absence), in the order of
+     * metrics_proxy_reject_names */
+    M_PROXY_REJECT_FIRST,
+    M_PROXY_REJECT_LAST = M_PROXY_REJECT_FIRST + METRIC_PROXY_REJECTS - 1,
     /* histogram reusegw_loop_batch_size: completions per loop turn; buckets
      * are stored per bucket (not cumulative), the sum beside them */
     M_BATCH_BUCKET_FIRST,
@@ -211,6 +224,11 @@ static inline void metrics_gauge_add(struct metrics *m, enum metric_id id, int64
 /* metrics_limit_names are the label values of reusegw_limit_hits_total:
  * the configuration keys of the limits, without "limits.". */
 extern const char *const metrics_limit_names[METRIC_LIMITS];
+
+/* metrics_proxy_reject_names are the label values of
+ * reusegw_proxy_protocol_rejected_total: enum pp_error's reasons, then
+ * "untrusted", "timeout" and "truncated" (conn/conn_proxy.h). */
+extern const char *const metrics_proxy_reject_names[METRIC_PROXY_REJECTS];
 
 /* metrics_conn_id is the gauge of connections of |kind| (enum conn_kind) in
  * state index |state| (enum conn_state minus CONN_CONNECTING: 0 connecting,

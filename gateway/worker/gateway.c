@@ -16,6 +16,7 @@
 #include "relay/handoff.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/sd_notify.h"
 #include "conn/peer_index.h"
 #include "worker/reload.h"
 #include "tls/ctx.h"
@@ -201,9 +202,11 @@ static bool start_members(struct member *members, unsigned n)
     return true;
 }
 
-/* run_workers sets up |n| workers (a group when n > 1), runs them until
- * they have drained, and returns the exit status. */
-static int run_workers(struct cfg_snapshot *cfg, struct tls_ctx *ctx, unsigned n, int sfd)
+/* run_workers sets up |n| workers (a group when n > 1), tells systemd
+ * through |notify| once all of them listen, runs them until they have
+ * drained, and returns the exit status. */
+static int run_workers(struct cfg_snapshot *cfg, struct tls_ctx *ctx, unsigned n, int sfd,
+                       const struct sd_notify *notify)
 {
     struct worker_group group = {.n = n};
     struct member members[WORKER_MAX] = {0};
@@ -221,8 +224,12 @@ static int run_workers(struct cfg_snapshot *cfg, struct tls_ctx *ctx, unsigned n
             .w = &group.workers[i], .group = &group, .cfg = cfg, .tls_ctx = ctx, .id = i};
     bool first_tried = ok; /* worker 0 is freed whenever its set-up began */
     ok = ok && member_setup(&members[0]) == 0 && start_members(members, n);
-    if (ok)
+    if (ok) {
         log_startup(&group.workers[0], n);
+        /* Every worker has bound every listener (member_setup). */
+        group.workers[0].notify = notify;
+        sd_notify_send(notify, "READY=1\nSTATUS=serving");
+    }
     int first = ok ? worker_run(&group.workers[0], sfd) : -1;
     /* Worker 0 failed or never ran: nobody else would stop the others. */
     for (unsigned i = 1; first != 0 && i < n; i++)
@@ -271,7 +278,13 @@ int gateway_run(struct cfg_snapshot *cfg)
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    int status = sfd >= 0 ? run_workers(cfg, ctx, worker_count(cfg), sfd) : GATEWAY_EXIT_RUNTIME;
+    struct sd_notify notify;
+    const char *why = NULL;
+    if (!sd_notify_open(&notify, &why))
+        LOG_WARN("not notifying systemd", LF_STR("reason", why)); /* serving matters more */
+    int status =
+        sfd >= 0 ? run_workers(cfg, ctx, worker_count(cfg), sfd, &notify) : GATEWAY_EXIT_RUNTIME;
+    sd_notify_close(&notify);
     if (sfd >= 0)
         close(sfd);
     tls_ctx_unref(ctx);

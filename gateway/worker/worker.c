@@ -36,7 +36,7 @@ enum {
     RECV_BUFFER_SIZE = 16 * 1024,
     RECV_BUFFER_COUNT = 1024,
     RING_ENTRIES = 1024,
-    OPS_TIMERS = 64, /* DNS, admin connections, legacy probe */
+    OPS_TIMERS = 65, /* DNS, admin connections, legacy probe, systemd watchdog */
 };
 
 /* handoff_wake says how an OP_HANDOFF completion came (its tag's slot). */
@@ -321,11 +321,19 @@ static void arm_signal(struct worker *w)
               tag_make(OP_SIGNAL, 0, 0));
 }
 
+/* notify tells systemd |state| when this worker holds the channel. */
+static void notify(const struct worker *w, const char *state)
+{
+    if (w->notify)
+        sd_notify_send(w->notify, state);
+}
+
 static void start_drain(struct worker *w, const char *signame)
 {
     if (w->stopping)
         return;
     w->stopping = true;
+    notify(w, "STOPPING=1\nSTATUS=draining");
     /* now_ms is as old as the last wake-up, which an idle loop makes seconds old. */
     w->timers.now_ms = timer_now_ms();
     w->drain_deadline_ms = w->timers.now_ms + w->cfg->runtime.drain_timeout_ms;
@@ -356,12 +364,20 @@ static void on_signal(struct worker *w, const struct loop_event *ev)
                 if (i != w->id)
                     handoff_request_stop(w->group->mesh, i);
             start_drain(w, si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-        } else if (si->ssi_signo == SIGHUP && reload_worker(w)) {
-            metrics_inc(&w->metrics, M_RELOAD_OK);
-            if (w->admin)
-                admin_worker_reloaded(w->admin, w->cfg);
         } else if (si->ssi_signo == SIGHUP) {
-            metrics_inc(&w->metrics, M_RELOAD_FAILED);
+            /* systemd holds the unit in "reloading" between the two; a
+             * refused reload keeps serving the old configuration. */
+            if (w->notify)
+                sd_notify_reloading(w->notify);
+            if (reload_worker(w)) {
+                metrics_inc(&w->metrics, M_RELOAD_OK);
+                if (w->admin)
+                    admin_worker_reloaded(w->admin, w->cfg);
+                notify(w, "READY=1\nSTATUS=serving, configuration reloaded");
+            } else {
+                metrics_inc(&w->metrics, M_RELOAD_FAILED);
+                notify(w, "READY=1\nSTATUS=serving, reload refused (see the log)");
+            }
         }
     }
     arm_signal(w);
@@ -504,9 +520,21 @@ static void close_all(struct worker *w)
     }
 }
 
+static void watchdog(void *ctx, struct timer *timer)
+{
+    struct worker *w = ctx;
+    sd_notify_send(w->notify, "WATCHDOG=1");
+    timer_arm(&w->timers, timer, w->timers.now_ms + sd_notify_watchdog_ms(w->notify));
+}
+
 int worker_run(struct worker *w, int signal_fd)
 {
     w->signal_fd = signal_fd;
+    if (w->notify && sd_notify_watchdog_ms(w->notify)) {
+        w->watchdog.fire = watchdog;
+        w->watchdog.ctx = w;
+        timer_arm(&w->timers, &w->watchdog, timer_now_ms() + sd_notify_watchdog_ms(w->notify));
+    }
     if (signal_fd >= 0)
         arm_signal(w);
     if (w->group) {

@@ -21,6 +21,7 @@
 #include "conn/conn-t.h"
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "core/sd_notify.h"
 #include "core/timer.h"
 #include "relay/relay-t.h"
 
@@ -79,6 +80,11 @@ struct worker {
     unsigned id;
     uint64_t wake_value;
     struct timer bridge;
+    /* Worker 0 under systemd: the notification channel (borrowed from
+     * gateway_run; NULL on the others) and the timer that sends WATCHDOG=1
+     * from this loop, so that a stuck loop stops it. */
+    const struct sd_notify *notify;
+    struct timer watchdog;
 };
 
 /* worker_share is this worker's part of a process-wide limit |value|:

@@ -217,6 +217,27 @@ BAD = [
      '8:54: capture.hep.legs[1]: "legacy" is listed twice'),
     ("capture_unknown_key", VALID + 'capture: {hep: {address: "127.0.0.1", nodename: x}}\n',
      '8:39: capture.hep.nodename: unknown key "nodename"; did you mean "node_name"?'),
+    ("proxy_protocol_without_trusted", IDENTITY + tls_with("  proxy_protocol: {timeout: 2s}")
+     + LEGACY, "3:19: tls.proxy_protocol.trusted: required key is missing"),
+    ("proxy_protocol_trusted_empty", IDENTITY + tls_with("  proxy_protocol: {trusted: []}")
+     + LEGACY, "3:29: tls.proxy_protocol.trusted: needs at least 1 address range"),
+    ("proxy_protocol_trusted_by_name", IDENTITY
+     + tls_with('  proxy_protocol: {trusted: ["10.0.0.0/8", lb.example.com]}') + LEGACY,
+     '3:44: tls.proxy_protocol.trusted[1]: expected an IP address or a range such as '
+     '10.0.0.0/8 or 2001:db8::/32, got "lb.example.com"'),
+    ("proxy_protocol_host_bits", IDENTITY
+     + tls_with('  proxy_protocol: {trusted: ["2001:db8::1/32"]}') + LEGACY,
+     '3:30: tls.proxy_protocol.trusted[0]: "2001:db8::1/32" has bits set past its prefix; '
+     "the network is 2001:db8::/32"),
+    ("proxy_protocol_prefix_too_long", IDENTITY
+     + tls_with('  proxy_protocol: {trusted: ["192.0.2.0/33"]}') + LEGACY,
+     '3:30: tls.proxy_protocol.trusted[0]: prefix length in "192.0.2.0/33" must be 0..32'),
+    ("proxy_protocol_timeout_out_of_range", IDENTITY
+     + tls_with('  proxy_protocol: {trusted: ["10.0.0.0/8"], timeout: 2m}') + LEGACY,
+     "3:54: tls.proxy_protocol.timeout: duration 2m is out of range 1ms..1m"),
+    ("proxy_protocol_unknown_key", IDENTITY
+     + tls_with('  proxy_protocol: {trusted: ["10.0.0.0/8"], trust: []}') + LEGACY,
+     '3:45: tls.proxy_protocol.trust: unknown key "trust"; did you mean "trusted"?'),
     ("invalid_utf8", VALID.encode() + b"log: {level: \xc3\x28}\n",
      "8:15: not valid YAML text: invalid trailing UTF-8 octet (byte 0x28); is this a binary file?"),
 ]

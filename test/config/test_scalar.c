@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -191,6 +192,43 @@ static void uint_checks_digits_and_range(void **state)
     assert_string_equal(problem, "123456789012345678901234... is out of range 1..256");
 }
 
+static void cidr_reads_ranges_and_single_addresses(void **state)
+{
+    char problem[CFG_PROBLEM_MAX];
+    struct cfg_cidr r;
+    assert_true(cfg_parse_cidr("10.0.0.0/8", &r, problem));
+    assert_int_equal(r.family, AF_INET);
+    assert_int_equal(r.prefix, 8);
+    assert_memory_equal(r.addr, "\x0a\0\0\0", 4);
+    assert_true(cfg_parse_cidr("192.0.2.7", &r, problem));
+    assert_int_equal(r.prefix, 32);
+    assert_true(cfg_parse_cidr("0.0.0.0/0", &r, problem));
+    assert_int_equal(r.prefix, 0);
+    assert_true(cfg_parse_cidr("2001:db8::/32", &r, problem));
+    assert_int_equal(r.family, AF_INET6);
+    assert_int_equal(r.prefix, 32);
+    assert_true(cfg_parse_cidr("::1", &r, problem));
+    assert_int_equal(r.prefix, 128);
+    assert_true(cfg_parse_cidr("10.128.0.0/9", &r, problem));
+
+    assert_false(cfg_parse_cidr("10.0.0.1/8", &r, problem));
+    assert_string_equal(problem, "\"10.0.0.1/8\" has bits set past its prefix; the network is "
+                                 "10.0.0.0/8");
+    assert_false(cfg_parse_cidr("2001:db8::1/64", &r, problem));
+    assert_string_equal(problem, "\"2001:db8::1/64\" has bits set past its prefix; the network "
+                                 "is 2001:db8::/64");
+    assert_false(cfg_parse_cidr("10.0.0.0/33", &r, problem));
+    assert_string_equal(problem, "prefix length in \"10.0.0.0/33\" must be 0..32");
+    assert_false(cfg_parse_cidr("::/129", &r, problem));
+    assert_false(cfg_parse_cidr("10.0.0.0/", &r, problem));
+    assert_false(cfg_parse_cidr("10.0.0.0/-1", &r, problem));
+    assert_false(cfg_parse_cidr("[::1]/128", &r, problem));
+    assert_false(cfg_parse_cidr("lb.example.com", &r, problem));
+    assert_string_equal(problem, "expected an IP address or a range such as 10.0.0.0/8 or "
+                                 "2001:db8::/32, got \"lb.example.com\"");
+    assert_false(cfg_parse_cidr("", &r, problem));
+}
+
 static void enum_lists_the_choices(void **state)
 {
     static const char *const names[] = {"auto", "io_uring", "epoll", NULL};
@@ -246,6 +284,7 @@ int main(void)
         cmocka_unit_test(hostport_overlaps_only_against_a_wildcard),
         cmocka_unit_test(bool_is_true_or_false_only),
         cmocka_unit_test(uint_checks_digits_and_range),
+        cmocka_unit_test(cidr_reads_ranges_and_single_addresses),
         cmocka_unit_test(enum_lists_the_choices),
         cmocka_unit_test(quote_escapes_cuts_and_hides_secrets),
         cmocka_unit_test(hostname_rules),

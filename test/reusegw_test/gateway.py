@@ -64,13 +64,13 @@ class Gateway:
         self.config_path.write_text(to_yaml(self.config) + "\n")
         return self.config_path
 
-    def start(self, argv_prefix=()):
+    def start(self, argv_prefix=(), env=None):
         """Starts reusegw -c CONFIG (after argv_prefix, a wrapper such as
-        test/scale/no_uring) and waits until every tls.listen,
-        legacy.listen and admin.listen is listening; AssertionError with
-        its log if it exits first."""
+        test/scale/no_uring; in env, a whole environment, when given) and
+        waits until every tls.listen, legacy.listen and admin.listen is
+        listening; AssertionError with its log if it exits first."""
         path = self.write_config()
-        self.proc = self.procs.start(self.name, [*argv_prefix, self.binary, "-c", path])
+        self.proc = self.procs.start(self.name, [*argv_prefix, self.binary, "-c", path], env=env)
         # Read from ss, not by connecting: a probe connection would show in
         # the counters and logs the tests read.
         eps = [_endpoint(t) for t in self.config["tls"]["listen"]] + [self.legacy_listen]

@@ -1,5 +1,5 @@
-"""The other real peers, as child processes: sipp, openssl s_client and
-stunnel (Kamailio has kamailio.py).
+"""The other real peers, as child processes: sipp, openssl s_client,
+stunnel and HAProxy (Kamailio has kamailio.py).
 
 Each runs under a procs.Processes (s_client, short-lived, under its own
 Popen) with its files in the test's log dir."""
@@ -12,7 +12,7 @@ import time
 from .net import IO_TIMEOUT, hostport, wait_listening
 from .sip import SipStream
 
-__all__ = ["SIPP_DIR", "Sipp", "s_client", "start_stunnel"]
+__all__ = ["SIPP_DIR", "Sipp", "s_client", "start_stunnel", "start_haproxy"]
 
 SIPP_DIR = pathlib.Path(__file__).resolve().parent / "sipp"
 
@@ -121,5 +121,25 @@ def start_stunnel(procs, name, pki, leaf, accept, connect, client, check_host=No
     conf = procs.log_dir / f"{name}.conf"
     conf.write_text("\n".join(lines) + "\n")
     p = procs.start(name, ["stunnel", conf])
+    wait_listening(accept, p)
+    return p
+
+
+def start_haproxy(procs, name, accept, connect, source, proxy="send-proxy-v2", check=True):
+    """A real HAProxy (Debian's haproxy) in TCP mode: it accepts on accept
+    and relays each connection, bytes untouched, to connect from the
+    address source, opening it with a PROXY header (proxy: send-proxy for
+    v1, send-proxy-v2 for v2) that names the client. check adds its health
+    checks (every 500 ms; with send-proxy-v2 they carry a LOCAL header).
+    Logs every connection on stdout. Returns once it listens on accept."""
+    lines = ["global", "  log stdout format raw local0 info", "defaults", "  mode tcp",
+             "  log global", "  option tcplog", "  timeout connect 5s",
+             "  timeout client 60s", "  timeout server 60s", "frontend fe",
+             f"  bind {hostport(accept)}", "  default_backend be", "backend be",
+             f"  server gw {hostport(connect)} {proxy} source {source}"
+             + (" check inter 500ms" if check else "")]
+    conf = procs.log_dir / f"{name}.cfg"
+    conf.write_text("\n".join(lines) + "\n")
+    p = procs.start(name, ["haproxy", "-db", "-f", conf])
     wait_listening(accept, p)
     return p
