@@ -15,6 +15,7 @@ struct cfg_snapshot *cfg_snapshot_new(void)
     s->tls.handshake_timeout_ms = 10 * 1000;
     s->tls.require_sip_eku = false;
     s->legacy.transparent = false;
+    s->legacy.transport = CFG_LEGACY_TCP;
     s->reuse.accept_alias = true;
     s->reuse.request_alias = true;
     s->reuse.require_sent_by_identity = false;

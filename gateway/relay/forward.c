@@ -14,6 +14,7 @@
 #include "relay/pending.h"
 #include "relay/relay_internal.h"
 #include "relay/reuse_decision.h"
+#include "relay/udp_legacy.h"
 #include "sip/edit.h"
 
 size_t relay_emit(struct relay_layer *rl, const struct sip_edit *ed)
@@ -73,7 +74,9 @@ static size_t rewrite_request(struct relay_layer *rl, const struct parsed *p,
     if ((pop_route && sip_edit_pop_route(&ed) != SIP_OK) ||
         sip_edit_via_client(&ed, &p->via, (struct sip_str){rl->sent_by, rl->sent_by_len}, alias) !=
             SIP_OK ||
-        (p->via.alias && !alias && drop_alias(&ed, &p->via) != SIP_OK))
+        (p->via.alias && !alias && drop_alias(&ed, &p->via) != SIP_OK) ||
+        /* A datagram may leave Content-Length out (RFC 3261 18.3); TLS needs it. */
+        (!p->msg.has_content_length && sip_edit_content_length(&ed, p->msg.body.len) != SIP_OK))
         return 0;
     return relay_emit(rl, &ed);
 }
@@ -96,6 +99,8 @@ static struct pending *track(struct relay_layer *rl, struct conn *from, const st
         return NULL;
     }
     e->legacy = conn_ref_of(&rl->conn->conns, from);
+    if (from->kind == CONN_UDP)
+        udp_track(e, from);
     e->legacy_worker = (uint8_t)rl->id;
     e->tls = to ? conn_ref_of(&rl->conn->conns, to) : dst->remote.ref;
     e->tls_worker = (uint8_t)(to ? rl->id : dst->remote.worker);

@@ -29,8 +29,11 @@ bool pending_table_init(struct pending_table *t, uint32_t capacity, struct timer
 void pending_table_free(struct pending_table *t)
 {
     for (uint32_t i = 0; i < t->high; i++)
-        if (t->entries[i].in_use)
+        if (t->entries[i].in_use) {
             timer_disarm(t->timers, &t->entries[i].timer);
+            if (t->keep)
+                buf_queue_clear(&t->entries[i].last, t->keep);
+        }
     free(t->entries);
     free(t->buckets);
     memset(t, 0, sizeof(*t));
@@ -126,8 +129,14 @@ struct pending *pending_add(struct pending_table *t, const char *branch, size_t 
 void pending_on_response(struct pending_table *t, struct pending *p, unsigned status,
                          uint64_t now_ms)
 {
-    if (status >= 200 && p->method != PENDING_INVITE) {
+    if (status >= 200 && p->method != PENDING_INVITE && !p->unreliable) {
         pending_remove(t, p); /* Timer K is 0 on reliable transports */
+    } else if (status >= 200 && p->unreliable) {
+        /* Timers J and H: the legacy proxy's retransmissions still find it. */
+        if (!p->final_seen)
+            t->open--;
+        p->final_seen = true;
+        timer_arm(t->timers, &p->timer, now_ms + PENDING_UDP_LINGER_MS);
     } else if (status >= 200) {
         /* Only a 2xx travels end to end and is retransmitted for 64*T1
          * (RFC 3261 13.3.1.4). A non-2xx is ACKed hop by hop and Timer D is
@@ -160,6 +169,8 @@ void pending_remove(struct pending_table *t, struct pending *p)
     timer_disarm(t->timers, &p->timer);
     if (!p->final_seen)
         t->open--;
+    if (t->keep)
+        buf_queue_clear(&p->last, t->keep);
     p->in_use = false;
     p->hash_next = t->free_head;
     t->free_head = index;
