@@ -11,7 +11,7 @@ import time
 
 __all__ = ["START_TIMEOUT", "STOP_TIMEOUT", "IO_TIMEOUT", "unique_net", "free_port",
            "free_udp_port", "hostport", "dead_endpoint", "wait_connectable", "wait_until",
-           "wait_listening", "established", "unread_bytes"]
+           "wait_listening", "wait_udp_bound", "established", "unread_bytes"]
 
 # Generous: two cores are shared by several engineers' builds and tests.
 START_TIMEOUT = 20.0
@@ -106,6 +106,19 @@ def wait_listening(ep, proc, timeout=START_TIMEOUT):
         return any(line.split()[3] == hostport(ep) for line in out.splitlines() if line.split())
     if not wait_until(listening, timeout):
         raise AssertionError(f"{getattr(proc, 'name', proc)} is not listening on {hostport(ep)}")
+
+
+def wait_udp_bound(ep, proc, timeout=START_TIMEOUT):
+    """Waits until a UDP socket is bound to ep (ss -lu), without sending it
+    anything; proc (a procs.Process) must stay alive meanwhile."""
+    def bound():
+        if not proc.alive():
+            raise AssertionError(f"{proc.name} exited:\n{proc.log_text()}")
+        out = subprocess.run(["ss", "-Hlun", f"sport = :{ep[1]}"], capture_output=True,
+                             text=True, timeout=10).stdout
+        return any(line.split()[3] == hostport(ep) for line in out.splitlines() if line.split())
+    if not wait_until(bound, timeout):
+        raise AssertionError(f"{proc.name} has no UDP socket on {hostport(ep)}")
 
 
 def _split_ep(s):

@@ -17,10 +17,11 @@ __all__ = ["SIPP_DIR", "Sipp", "s_client", "start_stunnel"]
 SIPP_DIR = pathlib.Path(__file__).resolve().parent / "sipp"
 
 
-def _sipp_argv(scenario, local, remote=None, extra=()):
-    """argv for sipp over TCP, one connection (-t t1), bound to local
-    (ip, port); remote (ip, port) for a UAC."""
-    argv = ["sipp", "-sf", str(SIPP_DIR / scenario), "-t", "t1", "-i", local[0],
+def _sipp_argv(scenario, local, remote=None, extra=(), transport="t1"):
+    """argv for sipp over TCP, one connection (-t t1), or over UDP, one
+    socket (transport "u1"), bound to local (ip, port); remote (ip, port)
+    for a UAC."""
+    argv = ["sipp", "-sf", str(SIPP_DIR / scenario), "-t", transport, "-i", local[0],
             "-p", str(local[1]), "-nostdin", "-trace_msg", "-trace_err"]
     argv += [str(a) for a in extra]
     if remote:
@@ -30,12 +31,14 @@ def _sipp_argv(scenario, local, remote=None, extra=()):
 
 class Sipp:
     """A sipp process on a scenario of sipp/, whose files (-trace_msg,
-    -trace_err) stay in its own directory under the test's log dir."""
+    -trace_err) stay in its own directory under the test's log dir;
+    transport "u1" runs it over UDP."""
 
-    def __init__(self, procs, name, scenario, local, remote=None, extra=()):
+    def __init__(self, procs, name, scenario, local, remote=None, extra=(), transport="t1"):
         self.dir = procs.log_dir / name
         self.dir.mkdir(exist_ok=True)
-        self.proc = procs.start(name, _sipp_argv(scenario, local, remote, extra), cwd=self.dir)
+        self.proc = procs.start(name, _sipp_argv(scenario, local, remote, extra, transport),
+                                cwd=self.dir)
 
     def wait(self, timeout=60):
         return self.proc.wait(timeout)
