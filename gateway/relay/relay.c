@@ -238,6 +238,8 @@ void relay_message(void *ctx, struct conn *c, const char *msg, size_t len)
             response_on_egress(rl, c, &p);
         return;
     }
+    if (c->kind == CONN_UDP)
+        udp_reply_to(c, &p.via);
     if (answer_hops_exhausted(rl, c, &p))
         return;
     if (from_tls)

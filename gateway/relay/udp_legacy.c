@@ -210,18 +210,22 @@ static void resend(struct relay_layer *rl, struct conn *u, struct pending *e)
         metrics_relayed(rl->metrics, M_MSG_TO_LEGACY_RESPONSE, M_BYTES_TO_LEGACY, n);
 }
 
-bool udp_request_absorbed(struct relay_layer *rl, struct conn *u, const struct parsed *p)
+void udp_reply_to(struct conn *u, const struct sip_via *via)
 {
     /* RFC 3261 18.2.2 with RFC 3581: the source address (what `received`
      * would say), and the source port when the Via asks with `rport`,
      * else its sent-by port. */
-    if (!p->via.has_rport) {
-        uint16_t port = htons(sip_via_port(&p->via));
-        if (u->peer.ss_family == AF_INET6)
-            ((struct sockaddr_in6 *)&u->peer)->sin6_port = port;
-        else
-            ((struct sockaddr_in *)&u->peer)->sin_port = port;
-    }
+    if (via->has_rport)
+        return;
+    uint16_t port = htons(sip_via_port(via));
+    if (u->peer.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&u->peer)->sin6_port = port;
+    else
+        ((struct sockaddr_in *)&u->peer)->sin_port = port;
+}
+
+bool udp_request_absorbed(struct relay_layer *rl, struct conn *u, const struct parsed *p)
+{
     bool ack = relay_is_method(&p->msg, "ACK");
     enum pending_method pm =
         ack ? PENDING_INVITE : pending_method_of(p->msg.method.p, p->msg.method.len);

@@ -38,10 +38,14 @@ void udp_request_to_legacy(struct relay_layer *rl, struct conn *t, struct conn *
  * that connection gone: a counted drop. */
 void udp_response_from_legacy(struct relay_layer *rl, struct conn *u, const struct parsed *p);
 
-/* udp_request_absorbed runs before the egress row for request |p| on |u|:
- * it points u->peer at the request's reply address, and returns true when
- * |p| is a retransmission (answered with the last response, if any),
- * which goes no further. */
+/* udp_reply_to points u->peer, the source of the request with top Via
+ * |via| that arrived on |u|, at its reply address (RFC 3261 18.2.2, RFC
+ * 3581): whatever reusegw answers it, and its transaction, go there. */
+void udp_reply_to(struct conn *u, const struct sip_via *via);
+
+/* udp_request_absorbed runs before the egress row for request |p| on |u|
+ * (after udp_reply_to): true when |p| is a retransmission (answered with
+ * the last response, if any), which goes no further. */
 bool udp_request_absorbed(struct relay_layer *rl, struct conn *u, const struct parsed *p);
 
 /* udp_request_routed runs after it: an INVITE that opened a transaction
