@@ -131,18 +131,17 @@ void pending_on_response(struct pending_table *t, struct pending *p, unsigned st
 {
     if (status >= 200 && p->method != PENDING_INVITE && !p->unreliable) {
         pending_remove(t, p); /* Timer K is 0 on reliable transports */
-    } else if (status >= 200 && p->unreliable) {
-        /* Timers J and H: the legacy proxy's retransmissions still find it. */
-        if (!p->final_seen)
-            t->open--;
-        p->final_seen = true;
-        timer_arm(t->timers, &p->timer, now_ms + PENDING_UDP_LINGER_MS);
     } else if (status >= 200) {
         /* Only a 2xx travels end to end and is retransmitted for 64*T1
          * (RFC 3261 13.3.1.4). A non-2xx is ACKed hop by hop and Timer D is
          * 0 on TCP/TLS: its entry waits only for the ACK and a late
-         * duplicate, so a busy table is not full of finished calls. */
-        uint64_t until = now_ms + (status < 300 ? PENDING_LINGER_MS : PENDING_NON2XX_LINGER_MS);
+         * duplicate, so a busy table is not full of finished calls.
+         * Over UDP (Timers J and H) the legacy proxy's retransmissions
+         * must still find it: 64*T1 whatever the status. */
+        uint64_t linger = p->unreliable  ? PENDING_UDP_LINGER_MS
+                          : status < 300 ? PENDING_LINGER_MS
+                                         : PENDING_NON2XX_LINGER_MS;
+        uint64_t until = now_ms + linger;
         bool had_final = p->final_seen;
         if (!p->final_seen)
             t->open--;
