@@ -14,7 +14,7 @@ import signal
 
 from .net import free_port, hostport, wait_listening
 
-__all__ = ["Kamailio"]
+__all__ = ["Kamailio", "stop_kamailio"]
 
 RELAY_CFG = pathlib.Path(__file__).resolve().parent / "kamailio" / "relay.cfg"
 MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
@@ -82,6 +82,41 @@ def tls_config(pki, leaf):
     return f"[server:default]\n{section}\n[client:default]\n{section}"
 
 
+def _children(pid):
+    """PIDs of the processes pid forked."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid:
+            out.append(int(d))
+    return out
+
+
+def stop_kamailio(proc, cfg):
+    """SIGTERMs the Kamailio main process proc (a procs.Process, may be
+    None) and waits (procs timeouts); then SIGKILLs, by PID, any of its
+    workers still running with config cfg (a main process killed after
+    the timeout would leave them behind)."""
+    if proc is None or proc.popen is None:
+        return
+    workers = _children(proc.pid) if proc.alive() else []
+    proc.stop()
+    for pid in workers:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if str(cfg).encode() not in f.read():
+                    continue
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 class Kamailio:
     """Kamailio on ip with a plain TCP (tcp) and a TLS (tls) listener on
     free ports chosen at construction, so that a test can route to them
@@ -134,37 +169,9 @@ class Kamailio:
             gw_ip=gateway[0], gw_port=gateway[1]))
         return self._start(cfg)
 
-    def _workers(self):
-        """PIDs of the processes the main Kamailio process forked."""
-        out = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid == self.proc.pid:
-                out.append(int(d))
-        return out
-
     def stop(self):
-        """SIGTERMs Kamailio and waits (procs timeouts); then SIGKILLs, by
-        PID, any of its workers still running with this config (a main
-        process killed after the timeout would leave them behind)."""
-        if self.proc is None or self.proc.popen is None:
-            return
-        workers = self._workers() if self.proc.alive() else []
-        self.proc.stop()
-        for pid in workers:
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if str(self.cfg).encode() not in f.read():
-                        continue
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        """stop_kamailio on this peer."""
+        stop_kamailio(self.proc, self.cfg)
 
     def lines(self, tag):
         """The KAM-IN / KAM-REPLY log lines so far, each as a dict of its
