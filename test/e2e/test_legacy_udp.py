@@ -101,6 +101,18 @@ def sipp(site, name, scenario, calls, dest, local, remote=None):
     return s
 
 
+def calls(site, n, caller_gw, callee_fwd, dest, tag):
+    """n whole calls from a sipp UAC (UDP) at caller_gw's legacy.listen to a
+    sipp UAS on callee_fwd; returns the UAS once both succeeded."""
+    uas = sipp(site, f"uas-{tag}", "invite_uas.xml", n, dest, callee_fwd)
+    uac = sipp(site, f"uac-{tag}", "invite_uac.xml", n, dest, ("127.0.0.1", h.free_udp_port()),
+               caller_gw.legacy_listen)
+    assert uac.wait() == 0, uac.proc.log_text()
+    assert uac.stat("Successful call") == n
+    assert uas.wait() == 0
+    return uas
+
+
 def requests_of(received):
     return [m for m in received if not m.startswith("SIP/2.0 ")]
 
@@ -112,12 +124,7 @@ def test_sipp_calls_both_directions_over_one_tls_connection(site):
     one, and both directions share one TLS connection (R-5923-04,
     R-5923-05)."""
     before_b = site.b.metrics()
-    uas_b = sipp(site, "uas-b", "invite_uas.xml", 3, "b.test", site.fwd_b)
-    uac_a = sipp(site, "uac-a", "invite_uac.xml", 3, "b.test", ("127.0.0.1", h.free_udp_port()),
-                 site.a.legacy_listen)
-    assert uac_a.wait() == 0, uac_a.proc.log_text()
-    assert uac_a.stat("Successful call") == 3
-    assert uas_b.wait() == 0
+    uas_b = calls(site, 3, site.a, site.fwd_b, "b.test", "a-to-b")
     reqs = requests_of(uas_b.received())
     methods = [m.split(" ", 1)[0] for m in reqs]  # calls overlap: count, not order
     assert sorted(methods) == sorted(["INVITE", "ACK", "BYE"] * 3)
@@ -133,12 +140,7 @@ def test_sipp_calls_both_directions_over_one_tls_connection(site):
     assert after_b[key] - before_b.get(key, 0) == len(reqs)
     assert site.tls_connections() == 1
 
-    uas_a = sipp(site, "uas-a", "invite_uas.xml", 2, "a.test", site.fwd_a)
-    uac_b = sipp(site, "uac-b", "invite_uac.xml", 2, "a.test", ("127.0.0.1", h.free_udp_port()),
-                 site.b.legacy_listen)
-    assert uac_b.wait() == 0, uac_b.proc.log_text()
-    assert uac_b.stat("Successful call") == 2
-    assert uas_a.wait() == 0
+    calls(site, 2, site.b, site.fwd_a, "a.test", "b-to-a")
     assert site.tls_connections() == 1, "B -> A reuses the connection A opened"
     m = site.a.metrics()
     assert m['reusegw_legacy_messages_total{transport="udp",direction="from_legacy"}'] > 0
