@@ -79,6 +79,8 @@ enum cfg_io_backend { CFG_IO_AUTO, CFG_IO_URING, CFG_IO_EPOLL };
 enum cfg_log_level { CFG_LOG_ERROR, CFG_LOG_WARN, CFG_LOG_INFO, CFG_LOG_DEBUG };
 enum cfg_log_format { CFG_LOG_LOGFMT, CFG_LOG_JSON };
 enum cfg_capture_transport { CFG_CAPTURE_UDP, CFG_CAPTURE_TCP };
+/* cfg_legacy_transport is how reusegw talks to the legacy proxy. */
+enum cfg_legacy_transport { CFG_LEGACY_TCP, CFG_LEGACY_UDP };
 /* cfg_capture_leg: one bit per name of capture.hep.legs. */
 enum cfg_capture_leg { CFG_CAPTURE_LEG_TLS = 1u << 0, CFG_CAPTURE_LEG_LEGACY = 1u << 1 };
 
@@ -114,9 +116,10 @@ struct cfg_snapshot {
     } tls;
 
     struct {
-        struct cfg_hostport forward_to; /* required */
-        struct cfg_hostport listen;     /* required */
-        bool transparent;               /* default false */
+        struct cfg_hostport forward_to;      /* required */
+        struct cfg_hostport listen;          /* required */
+        bool transparent;                    /* default false */
+        enum cfg_legacy_transport transport; /* default tcp */
     } legacy;
 
     struct {

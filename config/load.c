@@ -921,6 +921,34 @@ static void check_identities(struct loader *ld, const struct cfg_snapshot *snap)
 
 /* inherit_peer_defaults gives every peer policy the tls section's value for
  * each key it left out, so that consumers read one effective value. */
+/* check_legacy_udp refuses what a UDP legacy side cannot do: the loop
+ * sends datagrams to addresses, never to names, and SO_ORIGINAL_DST
+ * (legacy.transparent) exists for TCP only. */
+static void check_legacy_udp(struct loader *ld, const struct cfg_snapshot *snap)
+{
+    if (snap->legacy.transport != CFG_LEGACY_UDP)
+        return;
+    const yaml_node_t *legacy = map_value(ld, yaml_document_get_root_node(ld->doc), "legacy");
+    const yaml_node_t *at = map_value(ld, legacy, "transport");
+    if (snap->legacy.transparent)
+        report(
+            ld, at, "legacy.transport",
+            "udp cannot be combined with legacy.transparent: true (transparent mode is TCP only)");
+    static const char *const keys[] = {"forward_to", "listen"};
+    const struct cfg_hostport *hps[] = {&snap->legacy.forward_to, &snap->legacy.listen};
+    for (size_t i = 0; i < 2; i++) {
+        unsigned char bin[16];
+        int family = hps[i]->is_ipv6_literal ? AF_INET6 : AF_INET;
+        if (hps[i]->host[0] && inet_pton(family, hps[i]->host, bin) != 1) {
+            char key[32];
+            snprintf(key, sizeof(key), "legacy.%s", keys[i]);
+            report(ld, map_value(ld, legacy, keys[i]), key,
+                   "with legacy.transport udp this must be an IP address, got host name \"%s\"",
+                   hps[i]->host);
+        }
+    }
+}
+
 static void inherit_peer_defaults(struct cfg_snapshot *snap)
 {
     for (size_t i = 0; i < snap->n_peers; i++) {
@@ -1152,6 +1180,7 @@ struct cfg_snapshot *cfg_load_checked(const char *path, cfg_cert_names_fn cert_n
     ld.doc = &doc;
     load_map(&ld, yaml_document_get_root_node(&doc), "", &cfg_top_schema, snap);
     check_identities(&ld, snap);
+    check_legacy_udp(&ld, snap);
     inherit_peer_defaults(snap);
     yaml_document_delete(&doc);
     if (errors->count != first_error) {

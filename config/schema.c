@@ -23,6 +23,7 @@ static const char *const log_level_names[] = {"error", "warn", "info", "debug", 
 static const char *const log_format_names[] = {"logfmt", "json", NULL};
 static const char *const capture_transport_names[] = {"udp", "tcp", NULL};
 /* In the bit order of enum cfg_capture_leg. */
+static const char *const legacy_transport_names[] = {"tcp", "udp", NULL};
 static const char *const capture_leg_names[] = {"tls", "legacy", NULL};
 
 static const struct cfg_field identity_fields[] = {
@@ -87,6 +88,10 @@ static const struct cfg_field legacy_fields[] = {
      .required = true,
      .is_listen = true},
     {.name = "transparent", .kind = CFG_F_BOOL, .offset = SNAP(legacy.transparent)},
+    {.name = "transport",
+     .kind = CFG_F_ENUM,
+     .offset = SNAP(legacy.transport),
+     .names = legacy_transport_names},
 };
 
 static const struct cfg_field reuse_fields[] = {
@@ -347,3 +352,4 @@ _Static_assert(sizeof(enum cfg_io_backend) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cfg_log_level) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cfg_log_format) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cfg_capture_transport) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum cfg_legacy_transport) == sizeof(int), "enum size");

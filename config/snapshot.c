@@ -16,6 +16,7 @@ struct cfg_snapshot *cfg_snapshot_new(void)
     s->tls.require_sip_eku = false;
     s->tls.proxy_protocol.timeout_ms = 5 * 1000;
     s->legacy.transparent = false;
+    s->legacy.transport = CFG_LEGACY_TCP;
     s->reuse.accept_alias = true;
     s->reuse.request_alias = true;
     s->reuse.require_sent_by_identity = false;

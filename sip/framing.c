@@ -248,3 +248,37 @@ enum sip_frame_event sip_framer_feed(struct sip_framer *f, const char *buf, size
     sip_framer_init(f);
     return emit(out, SIP_FRAME_MESSAGE, total);
 }
+
+enum sip_frame_event sip_frame_datagram(const char *buf, size_t len, size_t max_message_bytes,
+                                        struct sip_frame *out)
+{
+    struct sip_framer f;
+    sip_framer_init(&f);
+    size_t skip = 0;
+    while (skip < len && (buf[skip] == '\r' || buf[skip] == '\n'))
+        skip++;
+    if (skip > 0)
+        return emit(out, SIP_FRAME_PONG, skip);
+    /* The stream framer finds the header section, its Via and CSeq lines
+     * and a Content-Length; only what the datagram boundary decides
+     * differs. */
+    size_t feed = len < max_message_bytes ? len : max_message_bytes;
+    enum sip_frame_event ev = sip_framer_feed(&f, buf, feed, max_message_bytes, out);
+    if (ev == SIP_FRAME_MESSAGE)
+        return ev;
+    if (ev == SIP_FRAME_ERROR && out->err != SIP_ERR_CL_MISSING)
+        return ev;
+    if (f.header_len == 0)
+        return fail(&f, out,
+                    len > max_message_bytes ? SIP_ERR_HEADERS_TOO_LARGE : SIP_ERR_HEADER_SYNTAX);
+    if (ev == SIP_FRAME_NEED_MORE)
+        return fail(&f, out,
+                    len > max_message_bytes ? SIP_ERR_MESSAGE_TOO_LARGE : SIP_ERR_BODY_TRUNCATED);
+    if (len > max_message_bytes)
+        return fail(&f, out, SIP_ERR_MESSAGE_TOO_LARGE);
+    out->err = SIP_OK;
+    out->header_len = f.header_len;
+    out->via_line = f.via_line;
+    out->cseq_line = f.cseq_line;
+    return emit(out, SIP_FRAME_MESSAGE, len);
+}

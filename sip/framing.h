@@ -61,6 +61,19 @@ void sip_framer_init(struct sip_framer *f);
 enum sip_frame_event sip_framer_feed(struct sip_framer *f, const char *buf, size_t len,
                                      size_t max_message_bytes, struct sip_frame *out);
 
+/* Frames one UDP datagram buf[0..len) (RFC 3261 §18.3): one datagram is
+ * one message. Leading CR/LF bytes (keepalives, or stray line ends before
+ * a start line) are a PONG of their length: skip them and call again with
+ * the rest. Content-Length may be absent: the body is the rest of the
+ * datagram; when present, bytes after it are discarded (MESSAGE's len says
+ * where it ends), and a value larger than what the datagram carries is
+ * SIP_ERR_BODY_TRUNCATED. A header section without its empty line is
+ * SIP_ERR_HEADER_SYNTAX; duplicate or invalid Content-Length and the size
+ * limit are reported as sip_framer_feed does. Stateless: fills *out and
+ * returns out->event (never NEED_MORE or PING). */
+enum sip_frame_event sip_frame_datagram(const char *buf, size_t len, size_t max_message_bytes,
+                                        struct sip_frame *out);
+
 /* Parses a Content-Length value starting after the colon of its header line
  * and running to `end` (the end of the logical header, folding allowed):
  * optional LWS, 1*DIGIT, optional LWS. Values above 2^32 are rejected. */

@@ -56,6 +56,8 @@ enum conn_kind {
     CONN_TLS_OUT, /* reusegw dialled a peer */
     CONN_MIRROR,  /* reusegw -> legacy.forward_to, one per TLS connection */
     CONN_EGRESS,  /* legacy proxy -> legacy.listen */
+    CONN_UDP,     /* a datagram socket of the legacy side (conn/conn_udp.h):
+                     mirror of every TLS connection and E at once */
 };
 
 enum conn_state {
@@ -102,6 +104,9 @@ struct conn {
     int fd;
 
     struct conn_ref partner; /* TLS <-> its mirror */
+    /* The other end. UDP: where conn_send sends, the source of the
+     * datagram being handed up (the relay may point it at the RFC 3261
+     * 18.2.2 reply address while it answers that datagram). */
     struct sockaddr_storage peer;
     socklen_t peer_len;
     /* Our end of the socket, read on first need (capture); 0: not yet. */
@@ -260,7 +265,12 @@ struct conn_layer {
     struct tls_ctx *tls_ctx;
     unsigned workers;
     struct capture *capture; /* the worker's HEP sender; NULL: none */
-    struct conn_events up;   /* registered by the layer above */
+    /* legacy.transport udp: the datagram buffer (conn/conn_udp.c) and the
+     * worker's forward and listen sockets. */
+    char *dgram;
+    struct conn_ref udp_forward;
+    struct conn_ref udp_listen;
+    struct conn_events up; /* registered by the layer above */
 };
 
 #endif

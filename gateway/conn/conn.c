@@ -91,7 +91,7 @@ struct conn *conn_get(const struct conn_table *t, struct conn_ref ref)
 
 const char *conn_kind_name(const struct conn *c)
 {
-    static const char *const names[] = {"tls-in", "tls-out", "mirror", "egress"};
+    static const char *const names[] = {"tls-in", "tls-out", "mirror", "egress", "udp"};
     return names[c->kind];
 }
 

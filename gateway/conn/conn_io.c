@@ -5,6 +5,7 @@
 #include "conn/conn_io.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "conn/conn_limits.h"
 #include "conn/conn_ours.h"
 #include "conn/conn_proxy.h"
+#include "conn/conn_udp.h"
 #include "conn/tlsio.h"
 #include "core/log.h"
 #include "tls/conn.h"
@@ -39,7 +41,10 @@ void conn_arm_recv(struct conn_layer *cl, struct conn *c)
         c->state == CONN_CONNECTING)
         return;
     struct conn_ref r = conn_ref_of(&cl->conns, c);
-    if (loop_recv(cl->loop, c->fd, tag_make(OP_RECV, r.slot, r.gen)) == 0)
+    uint64_t tag = tag_make(OP_RECV, r.slot, r.gen);
+    /* A datagram socket is read on readiness: recvfrom names the sender. */
+    if ((c->kind == CONN_UDP ? loop_poll(cl->loop, c->fd, POLLIN, tag)
+                             : loop_recv(cl->loop, c->fd, tag)) == 0)
         c->recv_armed = true;
 }
 
@@ -189,15 +194,15 @@ void conn_close(struct conn_layer *cl, struct conn *c, enum conn_close_mode mode
     conn_flush(cl, c);
 }
 
-/* capture hands |msg|, received on |c| or sent on it, to the HEP sender
- * when |c|'s leg is captured, with the addresses of that leg: the peer's
- * and ours on a TLS connection (protocol TLS), the legacy proxy's and ours
- * on a mirror or egress connection. Keepalive CRLFs are no SIP message. */
-static void capture(struct conn_layer *cl, struct conn *c, bool received, const void *msg,
-                    size_t len)
+void conn_capture(struct conn_layer *cl, struct conn *c, bool received, const struct sockaddr *peer,
+                  const void *msg, size_t len)
 {
     bool tls = c->kind == CONN_TLS_IN || c->kind == CONN_TLS_OUT;
-    if (len <= 4 || !capture_wants(cl->capture, tls ? CFG_CAPTURE_LEG_TLS : CFG_CAPTURE_LEG_LEGACY))
+    if (len <= 4) /* keepalive CRLFs are no SIP message */
+        return;
+    if (c->kind == CONN_MIRROR || c->kind == CONN_EGRESS)
+        metrics_inc(cl->metrics, received ? M_LEGACY_TCP_FROM : M_LEGACY_TCP_TO);
+    if (!capture_wants(cl->capture, tls ? CFG_CAPTURE_LEG_TLS : CFG_CAPTURE_LEG_LEGACY))
         return;
     if (c->local_len == 0) {
         socklen_t n = sizeof(c->local);
@@ -206,17 +211,27 @@ static void capture(struct conn_layer *cl, struct conn *c, bool received, const 
         c->local_len = n;
     }
     const struct sockaddr *local = (const struct sockaddr *)&c->local;
-    const struct sockaddr *peer = (const struct sockaddr *)&c->peer;
     if (local->sa_family != peer->sa_family)
         return;
-    capture_message(cl->capture, tls ? HEP_IP_PROTO_TLS : HEP_IP_PROTO_TCP, received ? peer : local,
-                    received ? local : peer, msg, len);
+    enum hep_ip_proto proto = tls                   ? HEP_IP_PROTO_TLS
+                              : c->kind == CONN_UDP ? HEP_IP_PROTO_UDP
+                                                    : HEP_IP_PROTO_TCP;
+    capture_message(cl->capture, proto, received ? peer : local, received ? local : peer, msg, len);
+}
+
+/* capture is conn_capture with |c|'s own peer. */
+static void capture(struct conn_layer *cl, struct conn *c, bool received, const void *msg,
+                    size_t len)
+{
+    conn_capture(cl, c, received, (const struct sockaddr *)&c->peer, msg, len);
 }
 
 bool conn_send(struct conn_layer *cl, struct conn *c, const void *data, size_t len)
 {
     if (!conn_is_live(c) || c->state == CONN_CLOSING)
         return false;
+    if (c->kind == CONN_UDP)
+        return conn_udp_send(cl, c, (const struct sockaddr *)&c->peer, c->peer_len, data, len);
     if (c->tls && c->state == CONN_OPEN) {
         if (!tlsio_write(cl, c, data, len))
             return false;
@@ -518,7 +533,10 @@ void conn_on_event(struct conn_layer *cl, const struct loop_event *ev)
         return; /* cannot happen: slots outlive their operations */
     switch (tag_op(ev->tag)) {
     case OP_RECV:
-        on_recv(cl, c, ev);
+        if (c->kind == CONN_UDP)
+            conn_udp_on_ready(cl, c, ev);
+        else
+            on_recv(cl, c, ev);
         break;
     case OP_SEND:
         on_send(cl, c, ev);

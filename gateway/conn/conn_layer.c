@@ -84,6 +84,7 @@ void conn_layer_free(struct conn_layer *cl)
     buf_pool_free(&cl->out_pool);
     buf_pool_free(&cl->in_pool);
     free(cl->scratch);
+    free(cl->dgram);
     tls_session_cache_free(cl->tls_sessions); /* after every conn that used it */
     memset(cl, 0, sizeof(*cl));
 }

@@ -19,6 +19,7 @@
 #include "conn/conn_limits.h"
 #include "conn/conn_open.h"
 #include "conn/conn_proxy.h"
+#include "conn/conn_udp.h"
 #include "conn/tlsio.h"
 #include "core/log.h"
 #include "conn/transparent.h"
@@ -215,6 +216,8 @@ struct conn *conn_dial(struct conn_layer *cl, struct cfg_snapshot *route_cfg, co
 
 struct conn *conn_mirror(struct conn_layer *cl, struct conn *t)
 {
+    if (cl->cfg->legacy.transport == CFG_LEGACY_UDP)
+        return conn_udp_forward(cl); /* one datagram socket mirrors every T */
     struct conn *m = conn_get(&cl->conns, t->partner);
     if (m && (m->state == CONN_CONNECTING || m->state == CONN_OPEN))
         return m;

@@ -28,7 +28,8 @@ struct family {
     (const char *const[]){__VA_ARGS__}, sizeof((const char *[]){__VA_ARGS__}) / sizeof(char *)
 #define NO_LABEL NULL, NULL, 1
 
-static const char *const conn_kinds[METRIC_CONN_KINDS] = {"tls_in", "tls_out", "mirror", "egress"};
+static const char *const conn_kinds[METRIC_CONN_KINDS] = {"tls_in", "tls_out", "mirror", "egress",
+                                                          "udp"};
 static const char *const conn_states[METRIC_CONN_STATES] = {"connecting", "handshake", "open",
                                                             "closing", "dead"};
 
@@ -90,7 +91,7 @@ static const struct family families[] = {
     {"reusegw_dropped_messages_total", "SIP messages dropped without an answer, by reason.",
      COUNTER, M_DROP_UNKNOWN_BRANCH, "reason",
      VALUES("unknown_branch", "response_on_egress", "ack_unroutable", "buffer_full", "peer_gone",
-            "malformed", "connection_gone_during_dns"),
+            "malformed", "connection_gone_during_dns", "udp_not_our_via", "udp_too_large"),
      NO_LABEL},
     {"reusegw_keepalive_pongs_total", "RFC 5626 double-CRLF pings answered.", COUNTER,
      M_KEEPALIVE_PONGS, NO_LABEL, NO_LABEL},
@@ -135,6 +136,19 @@ static const struct family families[] = {
     {"reusegw_proxy_protocol_rejected_total",
      "Connections closed for their PROXY protocol header or its absence, by reason.", COUNTER,
      M_PROXY_REJECT_FIRST, "reason", metrics_proxy_reject_names, METRIC_PROXY_REJECTS, NO_LABEL},
+    {"reusegw_legacy_messages_total",
+     "SIP messages on the legacy side, by legacy transport and direction.", COUNTER,
+     M_LEGACY_TCP_TO, "transport", VALUES("tcp", "udp"), "direction",
+     VALUES("to_legacy", "from_legacy")},
+    {"reusegw_udp_dropped_total", "Legacy-side datagrams not relayed, by reason.", COUNTER,
+     M_UDP_DROP_BODY_TRUNCATED, "reason",
+     VALUES("body_truncated", "too_large", "unframeable", "send_failed"), NO_LABEL},
+    {"reusegw_udp_retransmissions_absorbed_total",
+     "Legacy-proxy request retransmissions over UDP that did not cross TLS again.", COUNTER,
+     M_UDP_RETRANS_ABSORBED, NO_LABEL, NO_LABEL},
+    {"reusegw_udp_513_sent_total",
+     "Peers' requests answered 513: too large for one datagram to the legacy proxy.", COUNTER,
+     M_UDP_513_SENT, NO_LABEL, NO_LABEL},
 };
 
 /* Upper bounds of the batch-size buckets but the last (+Inf). */

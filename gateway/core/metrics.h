@@ -15,7 +15,7 @@
 
 /* Label dimensions shared by several families. */
 enum {
-    METRIC_CONN_KINDS = 4,
+    METRIC_CONN_KINDS = 5,
     METRIC_CONN_STATES = 5
 };                                  /* enum conn_kind; states
                                       CONNECTING..DEAD */
@@ -98,6 +98,9 @@ enum metric_id {
     M_DROP_PEER_GONE,           /* its destination connection closed */
     M_DROP_MALFORMED,           /* unparseable and not answerable */
     M_DROP_DNS_CONNECTION_GONE, /* its legacy connection closed during DNS */
+    M_DROP_UDP_NOT_OURS,        /* a UDP response whose top Via is not reusegw's, or
+                                   whose TLS connection is gone */
+    M_DROP_UDP_TOO_LARGE,       /* a response larger than one datagram to the legacy proxy */
     /* reusegw_keepalive_pongs_total */
     M_KEEPALIVE_PONGS,
     /* reusegw_legacy_address_leaks_total: Record-Route/Contact naming the
@@ -158,6 +161,24 @@ enum metric_id {
      * metrics_proxy_reject_names */
     M_PROXY_REJECT_FIRST,
     M_PROXY_REJECT_LAST = M_PROXY_REJECT_FIRST + METRIC_PROXY_REJECTS - 1,
+    /* reusegw_legacy_messages_total{transport,direction}: SIP messages on
+     * the legacy side, per legacy transport, each way */
+    M_LEGACY_TCP_TO,
+    M_LEGACY_TCP_FROM,
+    M_LEGACY_UDP_TO,
+    M_LEGACY_UDP_FROM,
+    /* reusegw_udp_dropped_total{reason}: datagrams of the legacy side not
+     * relayed (conn/conn_udp.h) */
+    M_UDP_DROP_BODY_TRUNCATED, /* Content-Length larger than the datagram */
+    M_UDP_DROP_TOO_LARGE,      /* over limits.max_message_bytes or a datagram */
+    M_UDP_DROP_UNFRAMEABLE,    /* no header section, bad Content-Length */
+    M_UDP_DROP_SEND_FAILED,    /* the kernel refused the send */
+    /* reusegw_udp_retransmissions_absorbed_total: legacy-proxy request
+     * retransmissions that did not cross TLS again */
+    M_UDP_RETRANS_ABSORBED,
+    /* reusegw_udp_513_sent_total: peers' requests too large for one
+     * datagram to the legacy proxy, answered 513 */
+    M_UDP_513_SENT,
     /* histogram reusegw_loop_batch_size: completions per loop turn; buckets
      * are stored per bucket (not cumulative), the sum beside them */
     M_BATCH_BUCKET_FIRST,

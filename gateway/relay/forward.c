@@ -15,6 +15,7 @@
 #include "relay/pending.h"
 #include "relay/relay_internal.h"
 #include "relay/reuse_decision.h"
+#include "relay/udp_legacy.h"
 #include "sip/edit.h"
 #include "sip/header.h"
 #include "tls/ctx.h"
@@ -77,7 +78,9 @@ static size_t rewrite_request(struct relay_layer *rl, const struct parsed *p,
         sip_edit_via_client(&ed, &p->via,
                             (struct sip_str){rl->sent_by[ours], rl->sent_by_len[ours]},
                             alias) != SIP_OK ||
-        (p->via.alias && !alias && drop_alias(&ed, &p->via) != SIP_OK))
+        (p->via.alias && !alias && drop_alias(&ed, &p->via) != SIP_OK) ||
+        /* A datagram may leave Content-Length out (RFC 3261 18.3); TLS needs it. */
+        (!p->msg.has_content_length && sip_edit_content_length(&ed, p->msg.body.len) != SIP_OK))
         return 0;
     return relay_emit(rl, &ed);
 }
@@ -100,6 +103,8 @@ static struct pending *track(struct relay_layer *rl, struct conn *from, const st
         return NULL;
     }
     e->legacy = conn_ref_of(&rl->conn->conns, from);
+    if (from->kind == CONN_UDP)
+        udp_track(e, from);
     e->legacy_worker = (uint8_t)rl->id;
     e->tls = to ? conn_ref_of(&rl->conn->conns, to) : dst->remote.ref;
     e->tls_worker = (uint8_t)(to ? rl->id : dst->remote.worker);

@@ -29,8 +29,11 @@ bool pending_table_init(struct pending_table *t, uint32_t capacity, struct timer
 void pending_table_free(struct pending_table *t)
 {
     for (uint32_t i = 0; i < t->high; i++)
-        if (t->entries[i].in_use)
+        if (t->entries[i].in_use) {
             timer_disarm(t->timers, &t->entries[i].timer);
+            if (t->keep)
+                buf_queue_clear(&t->entries[i].last, t->keep);
+        }
     free(t->entries);
     free(t->buckets);
     memset(t, 0, sizeof(*t));
@@ -126,14 +129,19 @@ struct pending *pending_add(struct pending_table *t, const char *branch, size_t 
 void pending_on_response(struct pending_table *t, struct pending *p, unsigned status,
                          uint64_t now_ms)
 {
-    if (status >= 200 && p->method != PENDING_INVITE) {
+    if (status >= 200 && p->method != PENDING_INVITE && !p->unreliable) {
         pending_remove(t, p); /* Timer K is 0 on reliable transports */
     } else if (status >= 200) {
         /* Only a 2xx travels end to end and is retransmitted for 64*T1
          * (RFC 3261 13.3.1.4). A non-2xx is ACKed hop by hop and Timer D is
          * 0 on TCP/TLS: its entry waits only for the ACK and a late
-         * duplicate, so a busy table is not full of finished calls. */
-        uint64_t until = now_ms + (status < 300 ? PENDING_LINGER_MS : PENDING_NON2XX_LINGER_MS);
+         * duplicate, so a busy table is not full of finished calls.
+         * Over UDP (Timers J and H) the legacy proxy's retransmissions
+         * must still find it: 64*T1 whatever the status. */
+        uint64_t linger = p->unreliable  ? PENDING_UDP_LINGER_MS
+                          : status < 300 ? PENDING_LINGER_MS
+                                         : PENDING_NON2XX_LINGER_MS;
+        uint64_t until = now_ms + linger;
         bool had_final = p->final_seen;
         if (!p->final_seen)
             t->open--;
@@ -160,6 +168,8 @@ void pending_remove(struct pending_table *t, struct pending *p)
     timer_disarm(t->timers, &p->timer);
     if (!p->final_seen)
         t->open--;
+    if (t->keep)
+        buf_queue_clear(&p->last, t->keep);
     p->in_use = false;
     p->hash_next = t->free_head;
     t->free_head = index;

@@ -43,10 +43,12 @@ struct pending *pending_add(struct pending_table *t, const char *branch, size_t 
 struct pending *pending_find(const struct pending_table *t, const char *branch, size_t branch_len,
                              enum pending_method method);
 
-/* pending_on_response updates |p| for a response with |status|. Both hops
- * are reliable (TCP, TLS), so a non-INVITE or CANCEL transaction ends with
- * its final response (RFC 3261 §17.1.2.2: Timer K = 0) and |p| is removed:
- * do not use it afterwards. An INVITE lingers 64*T1 after a final response,
+/* pending_on_response updates |p| for a response with |status|. When both
+ * hops are reliable (TCP, TLS), a non-INVITE or CANCEL transaction ends
+ * with its final response (RFC 3261 §17.1.2.2: Timer K = 0) and |p| is
+ * removed: do not use it afterwards. One that came over UDP (|unreliable|)
+ * lingers PENDING_UDP_LINGER_MS after any final response instead (Timer J,
+ * and Timer H for an INVITE), absorbing the proxy's retransmissions. An INVITE lingers 64*T1 after a final response,
  * 2xx included (RFC 6026 Timer M: 2xx retransmissions, and the ACK of a
  * non-2xx must still find where the INVITE went, R-5923-13); a provisional
  * restarts its Timer C. */

@@ -11,10 +11,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 
 #include "config/config.h"
 #include "conn/conn-t.h"
 #include "conn/peer_index.h"
+#include "core/buf.h"
 #include "core/timer.h"
 #include "sip/message.h"
 #include "sip/via.h"
@@ -35,6 +37,10 @@ struct peer_index;
 #define PENDING_NON2XX_LINGER_MS 5000u              /* T4: after an INVITE's non-2xx */
 #define PENDING_NON_INVITE_MS (64u * PENDING_T1_MS) /* Timer F: no final answer */
 #define PENDING_INVITE_MS (180u * 1000u)            /* Timer C (§16.6 step 11) */
+/* Server transactions over UDP (legacy.transport udp): what absorbs the
+ * legacy proxy's retransmissions lingers after the final response, 64*T1
+ * both for a non-INVITE (Timer J) and an INVITE (Timer H, then I). */
+#define PENDING_UDP_LINGER_MS (64u * PENDING_T1_MS)
 
 /* A CANCEL shares its INVITE's branch, so the method class is part of the
  * key; ACK never gets an entry (it has no response). */
@@ -58,6 +64,16 @@ struct pending {
     uint8_t method;     /* enum pending_method */
     bool in_use;
     bool final_seen;
+    /* The request came over UDP: |reply| is where its responses go (RFC
+     * 3261 18.2.2 and RFC 3581, relay/udp_legacy.h), |last| the last
+     * response sent there, for the proxy's retransmissions. */
+    bool unreliable;
+    bool acked; /* INVITE over UDP: the ACK of its non-2xx final crossed once */
+    union {
+        struct sockaddr_in v4;
+        struct sockaddr_in6 v6;
+    } reply;
+    struct buf_queue last;
     uint8_t branch_len;
     uint16_t via_len;
     char branch[PENDING_BRANCH_MAX];
@@ -75,6 +91,7 @@ struct pending_table {
     uint32_t bucket_mask;
     struct timer_heap *timers;
     struct metrics *metrics; /* its timer's removals: M_TIMEOUT_TRANSACTION */
+    struct buf_pool *keep;   /* borrowed: where |last| responses come from; NULL: none */
 };
 
 /* handoff_kind is what a record carries. */
@@ -141,6 +158,13 @@ struct relay_layer {
     size_t sent_by_len[CFG_MAX_IDENTITIES + 1];
     char legacy_names[2][300];
     size_t legacy_name_lens[2];
+    /* legacy.transport udp: legacy.forward_to as a socket address, and the
+     * sent-by of reusegw's own Via (this worker's forward socket), made on
+     * first use. */
+    struct sockaddr_storage udp_to;
+    socklen_t udp_to_len;
+    char udp_sent_by[64];
+    size_t udp_sent_by_len;
     /* With several workers: a request coming back for re-routing, restored
      * to the legacy proxy's bytes (conn->scratch_size); |local_only| while
      * it is routed again, so that it goes no further than this worker. */

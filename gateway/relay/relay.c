@@ -18,6 +18,7 @@
 #include "relay/relay_internal.h"
 #include "relay/reuse_decision.h"
 #include "relay/route.h"
+#include "relay/udp_legacy.h"
 #include "sip/check.h"
 #include "sip/edit.h"
 
@@ -52,6 +53,10 @@ static void request_from_tls(struct relay_layer *rl, struct conn *t, const struc
         if (!relay_is_method(&p->msg, "ACK"))
             answer_send(rl, t, p, 503, "Service Unavailable", "legacy proxy unreachable",
                         M_503_OTHER);
+        return;
+    }
+    if (m->kind == CONN_UDP) {
+        udp_request_to_legacy(rl, t, m, p);
         return;
     }
     if (!relay_send(rl, t, m, p->buf, p->len, M_MSG_TO_LEGACY_REQUEST, M_BYTES_TO_LEGACY))
@@ -162,6 +167,13 @@ void relay_response_from_tls(struct relay_layer *rl, const char *from, const str
     size_t n = sip_edit_via_restore(&ed, &p->via, (struct sip_str){e->via, e->via_len}) == SIP_OK
                    ? relay_emit(rl, &ed)
                    : 0;
+    if (legacy->kind == CONN_UDP) {
+        bool sent = n > 0 && udp_response_to_legacy(rl, legacy, e, rl->conn->scratch, n);
+        pending_on_response(&rl->pending, e, p->msg.status, rl->timers->now_ms);
+        if (!sent)
+            relay_drop_from(rl, M_DROP_BUFFER_FULL, from, "udp send of the response failed");
+        return;
+    }
     pending_on_response(&rl->pending, e, p->msg.status, rl->timers->now_ms); /* may free |e| */
     if (n == 0 || !relay_send(rl, NULL, legacy, rl->conn->scratch, n, M_MSG_TO_LEGACY_RESPONSE,
                               M_BYTES_TO_LEGACY))
@@ -193,10 +205,17 @@ void relay_request_from_legacy(struct relay_layer *rl, struct conn *c, const str
                         M_ANSWER_BAD_REQUEST);
         return;
     }
-    if (c->kind == CONN_MIRROR)
+    if (c->kind == CONN_MIRROR) {
         request_from_mirror(rl, c, p);
-    else
+    } else if (c->kind == CONN_UDP) {
+        /* Row: as from egress, once its retransmissions are told apart. */
+        if (udp_request_absorbed(rl, c, p))
+            return;
         request_from_egress(rl, c, p);
+        udp_request_routed(rl, c, p);
+    } else {
+        request_from_egress(rl, c, p);
+    }
 }
 
 void relay_message(void *ctx, struct conn *c, const char *msg, size_t len)
@@ -213,10 +232,14 @@ void relay_message(void *ctx, struct conn *c, const char *msg, size_t len)
             relay_response_on(rl, c, &p);
         else if (c->kind == CONN_MIRROR)
             response_from_mirror(rl, c, &p);
+        else if (c->kind == CONN_UDP)
+            udp_response_from_legacy(rl, c, &p);
         else
             response_on_egress(rl, c, &p);
         return;
     }
+    if (c->kind == CONN_UDP)
+        udp_reply_to(c, &p.via);
     if (answer_hops_exhausted(rl, c, &p))
         return;
     if (from_tls)

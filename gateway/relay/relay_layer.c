@@ -6,6 +6,7 @@
 #include "config/config.h"
 #include "conn/conn_layer.h"
 #include "conn/conn_ours.h"
+#include "core/addr.h"
 #include "relay/answer.h"
 #include "relay/dns_route.h"
 #include "relay/pending.h"
@@ -27,6 +28,7 @@ int relay_layer_init(struct relay_layer *rl, const struct relay_layer_borrowed *
     uint32_t max_pending = conn_share(rl->conn, rl->cfg->limits.max_pending_transactions);
     if (!pending_table_init(&rl->pending, max_pending, rl->timers, rl->metrics))
         return -ENOMEM;
+    rl->pending.keep = &rl->conn->out_pool;
     if (rl->mesh && !(rl->reroute = malloc(rl->conn->scratch_size)))
         return -ENOMEM;
     conn_layer_set_events(rl->conn, &(struct conn_events){.ctx = rl,
@@ -47,6 +49,8 @@ void relay_layer_install(struct relay_layer *rl, struct cfg_snapshot *cfg)
     for (size_t i = 0; i < 2; i++)
         rl->legacy_name_lens[i] =
             cfg_hostport_format(legacy[i], rl->legacy_names[i], sizeof(rl->legacy_names[i]));
+    if (!addr_from_hostport(&cfg->legacy.forward_to, &rl->udp_to, &rl->udp_to_len))
+        rl->udp_to_len = 0;
 }
 
 void relay_layer_free(struct relay_layer *rl)

@@ -89,6 +89,8 @@ static const char *restart_key(const struct cfg_snapshot *cur, const struct cfg_
         if (!found)
             return "identities[].legacy_listen";
     }
+    if (cur->legacy.transport != next->legacy.transport)
+        return "legacy.transport";
     if (cur->limits.max_connections != next->limits.max_connections)
         return "limits.max_connections";
     if (cur->limits.max_pending_transactions != next->limits.max_pending_transactions)

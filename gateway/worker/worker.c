@@ -23,6 +23,7 @@
 #include "conn/conn_layer.h"
 #include "conn/conn_open.h"
 #include "conn/conn_ours.h"
+#include "conn/conn_udp.h"
 #include "core/addr.h"
 #include "core/io_backend.h"
 #include "core/log.h"
@@ -244,6 +245,42 @@ static void admin_state(void *ctx, struct admin_readiness *out)
     out->draining = w->stopping;
 }
 
+/* listen_udp opens the legacy side's datagram sockets (legacy.transport
+ * udp, conn/conn_udp.h): legacy.listen itself, shared by the workers, and
+ * this worker's forward socket on the same address with a port of its
+ * own, from which requests leave for legacy.forward_to. */
+static int listen_udp(struct worker *w)
+{
+    struct sockaddr_storage at, to;
+    socklen_t at_len, to_len;
+    char name[300];
+    cfg_hostport_format(&w->cfg->legacy.listen, name, sizeof(name));
+    if (!addr_from_hostport(&w->cfg->legacy.listen, &at, &at_len) ||
+        !addr_from_hostport(&w->cfg->legacy.forward_to, &to, &to_len)) {
+        LOG_ERROR("legacy.transport udp needs IP addresses", LF_STR("address", name));
+        return -1;
+    }
+    const char *why = NULL;
+    struct conn *l =
+        conn_udp_open(&w->conn, (struct sockaddr *)&at, at_len, w->group != NULL, NULL, 0, &why);
+    if (l) {
+        w->conn.udp_listen = conn_ref_of(&w->conn.conns, l);
+        if (at.ss_family == AF_INET)
+            ((struct sockaddr_in *)&at)->sin_port = 0;
+        else
+            ((struct sockaddr_in6 *)&at)->sin6_port = 0;
+        struct conn *f = conn_udp_open(&w->conn, (struct sockaddr *)&at, at_len, false,
+                                       (struct sockaddr *)&to, to_len, &why);
+        if (f) {
+            w->conn.udp_forward = conn_ref_of(&w->conn.conns, f);
+            return 0;
+        }
+    }
+    LOG_ERROR("cannot bind udp", LF_STR("address", name), LF_STR("listener", "legacy.listen"),
+              LF_STR("reason", why));
+    return -1;
+}
+
 int worker_listen(struct worker *w)
 {
     for (size_t i = 0; i < w->cfg->tls.n_listen; i++)
@@ -255,6 +292,8 @@ int worker_listen(struct worker *w)
         if (w->cfg->identities[i].has_legacy_listen &&
             listen_on(w, &w->cfg->identities[i].legacy_listen, false) != 0)
             return -1;
+    if (w->cfg->legacy.transport == CFG_LEGACY_UDP && listen_udp(w) != 0)
+        return -1;
     for (size_t i = 0; i < w->n_listeners; i++)
         arm_listener(w, i);
     if (w->id == 0) /* one admin endpoint; its /metrics and /aliases cover the group */

@@ -238,6 +238,18 @@ BAD = [
     ("proxy_protocol_unknown_key", IDENTITY
      + tls_with('  proxy_protocol: {trusted: ["10.0.0.0/8"], trust: []}') + LEGACY,
      '3:45: tls.proxy_protocol.trust: unknown key "trust"; did you mean "trusted"?'),
+    ("legacy_transport_unknown", IDENTITY + TLS +
+     'legacy: {forward_to: "127.0.0.1:5060", listen: "127.0.0.1:5070", transport: sctp}\n',
+     '7:77: legacy.transport: expected one of tcp, udp; got "sctp"'),
+    ("legacy_udp_needs_ip_forward_to", IDENTITY + TLS +
+     'legacy: {forward_to: "proxy.test:5060", listen: "127.0.0.1:5070", transport: udp}\n',
+     '7:22: legacy.forward_to: with legacy.transport udp this must be an IP address, '
+     'got host name "proxy.test"'),
+    ("legacy_udp_not_transparent", IDENTITY + TLS +
+     'legacy:\n  forward_to: "127.0.0.1:5060"\n  listen: "127.0.0.1:5070"\n'
+     '  transparent: true\n  transport: udp\n',
+     '11:14: legacy.transport: udp cannot be combined with legacy.transparent: true '
+     '(transparent mode is TCP only)'),
     ("invalid_utf8", VALID.encode() + b"log: {level: \xc3\x28}\n",
      "8:15: not valid YAML text: invalid trailing UTF-8 octet (byte 0x28); is this a binary file?"),
 ]
@@ -354,6 +366,14 @@ def test_capture_and_key_log_accept_a_full_section(reusegw_bin, confdir):
     r = check(reusegw_bin, path)
     assert (r.returncode, r.stderr) == (0, b"")
     assert not (confdir / "keys.log").exists()
+
+
+def test_legacy_udp_is_accepted(reusegw_bin, confdir):
+    path = confdir / "udp.yaml"
+    path.write_text(IDENTITY + TLS + 'legacy: {forward_to: "127.0.0.1:5060", '
+                    'listen: "127.0.0.1:5070", transport: udp}\n')
+    r = check(reusegw_bin, path)
+    assert (r.returncode, r.stderr) == (0, b"")
 
 
 def test_example_config_passes(reusegw_bin, confdir, source_dir):

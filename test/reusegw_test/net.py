@@ -92,33 +92,31 @@ def wait_until(pred, timeout=IO_TIMEOUT, step=0.05):
         time.sleep(step)
 
 
-def wait_listening(ep, proc, timeout=START_TIMEOUT):
-    """Waits until ep is in LISTEN state without connecting (sipp UAS would
-    treat a probe connection as a peer); proc, a procs.Process or a
-    subprocess.Popen, must stay alive meanwhile."""
-    def listening():
+def _wait_bound(ep, proc, ss_flags, what, timeout):
+    """Waits until `ss ss_flags` lists a socket bound to ep, never touching
+    it; proc, a procs.Process or a subprocess.Popen, must stay alive."""
+    def bound():
         if hasattr(proc, "alive") and not proc.alive():
             raise AssertionError(f"{proc.name} exited:\n{proc.log_text()}")
         if hasattr(proc, "poll") and proc.poll() is not None:
             raise AssertionError(f"{proc.args} exited: {proc.returncode}")
-        out = subprocess.run(["ss", "-Hltn", f"sport = :{ep[1]}"], capture_output=True,
+        out = subprocess.run(["ss", ss_flags, f"sport = :{ep[1]}"], capture_output=True,
                              text=True, timeout=10).stdout
         return any(line.split()[3] == hostport(ep) for line in out.splitlines() if line.split())
-    if not wait_until(listening, timeout):
-        raise AssertionError(f"{getattr(proc, 'name', proc)} is not listening on {hostport(ep)}")
+    if not wait_until(bound, timeout):
+        raise AssertionError(f"{getattr(proc, 'name', proc)} {what} {hostport(ep)}")
+
+
+def wait_listening(ep, proc, timeout=START_TIMEOUT):
+    """Waits until ep is in LISTEN state without connecting (sipp UAS would
+    treat a probe connection as a peer)."""
+    _wait_bound(ep, proc, "-Hltn", "is not listening on", timeout)
 
 
 def wait_udp_bound(ep, proc, timeout=START_TIMEOUT):
     """Waits until a UDP socket is bound to ep (ss -lu), without sending it
-    anything; proc (a procs.Process) must stay alive meanwhile."""
-    def bound():
-        if not proc.alive():
-            raise AssertionError(f"{proc.name} exited:\n{proc.log_text()}")
-        out = subprocess.run(["ss", "-Hlun", f"sport = :{ep[1]}"], capture_output=True,
-                             text=True, timeout=10).stdout
-        return any(line.split()[3] == hostport(ep) for line in out.splitlines() if line.split())
-    if not wait_until(bound, timeout):
-        raise AssertionError(f"{proc.name} has no UDP socket on {hostport(ep)}")
+    anything."""
+    _wait_bound(ep, proc, "-Hlun", "has no UDP socket on", timeout)
 
 
 def _split_ep(s):

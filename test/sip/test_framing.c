@@ -1,4 +1,4 @@
-/* Stream framing (RFC 3261 §18.3) and RFC 5626 keepalives. */
+/* Stream and datagram framing (RFC 3261 §18.3) and RFC 5626 keepalives. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -173,6 +173,66 @@ static void test_resume_point_tracks_input(void **state)
     free(buf);
 }
 
+/* DGRAM frames literal |msg| as one datagram. */
+#define DGRAM(msg, max) dgram(msg, sizeof(msg) - 1, max)
+
+static struct sip_frame dgram(const char *msg, size_t len, size_t max)
+{
+    struct sip_frame f;
+    /* Copied to the heap: ASan sees a read past the datagram. */
+    char *copy = malloc(len ? len : 1);
+    memcpy(copy, msg, len);
+    sip_frame_datagram(copy, len, max, &f);
+    free(copy);
+    return f;
+}
+
+static void test_datagram_content_length_optional(void **state)
+{
+    /* RFC 3261 18.3: without Content-Length the body is the rest. */
+    static const char no_cl[] = OPTIONS "\r\nhello";
+    struct sip_frame f = DGRAM(no_cl, MAX);
+    assert_int_equal(f.event, SIP_FRAME_MESSAGE);
+    assert_int_equal(f.len, sizeof(no_cl) - 1);
+    assert_int_equal(f.header_len, sizeof(no_cl) - 1 - 5);
+    assert_true(f.via_line > 0);
+    /* Bytes past Content-Length are discarded. */
+    static const char extra[] = OPTIONS "Content-Length: 2\r\n\r\nhiJUNK";
+    f = DGRAM(extra, MAX);
+    assert_int_equal(f.event, SIP_FRAME_MESSAGE);
+    assert_int_equal(f.len, sizeof(extra) - 1 - 4);
+    /* Larger than the datagram: drop. */
+    static const char longer[] = OPTIONS "Content-Length: 20\r\n\r\nhi";
+    f = DGRAM(longer, MAX);
+    assert_int_equal(f.event, SIP_FRAME_ERROR);
+    assert_int_equal(f.err, SIP_ERR_BODY_TRUNCATED);
+}
+
+static void test_datagram_errors_and_keepalives(void **state)
+{
+    static const char crlf[] = "\r\n\r\n";
+    struct sip_frame f = DGRAM(crlf, MAX);
+    assert_int_equal(f.event, SIP_FRAME_PONG);
+    assert_int_equal(f.len, 4);
+    static const char no_end[] = OPTIONS "Content-Length: 0\r\n";
+    f = DGRAM(no_end, MAX);
+    assert_int_equal(f.event, SIP_FRAME_ERROR);
+    assert_int_equal(f.err, SIP_ERR_HEADER_SYNTAX);
+    static const char twice[] = OPTIONS "l: 1\r\nl: 2\r\n\r\nab";
+    f = DGRAM(twice, MAX);
+    assert_int_equal(f.event, SIP_FRAME_ERROR);
+    assert_int_equal(f.err, SIP_ERR_CL_CONFLICT);
+    static const char big[] = OPTIONS "\r\n0123456789";
+    f = DGRAM(big, sizeof(big) - 5);
+    assert_int_equal(f.event, SIP_FRAME_ERROR);
+    assert_int_equal(f.err, SIP_ERR_MESSAGE_TOO_LARGE);
+    f = DGRAM(big, 10);
+    assert_int_equal(f.event, SIP_FRAME_ERROR);
+    assert_int_equal(f.err, SIP_ERR_HEADERS_TOO_LARGE);
+    f = dgram("", 0, MAX);
+    assert_int_equal(f.event, SIP_FRAME_ERROR);
+}
+
 static void test_content_length_parse(void **state)
 {
     size_t v = 7;
@@ -198,6 +258,8 @@ int main(void)
         cmocka_unit_test(test_content_length_errors),
         cmocka_unit_test(test_size_limits),
         cmocka_unit_test(test_keepalives),
+        cmocka_unit_test(test_datagram_content_length_optional),
+        cmocka_unit_test(test_datagram_errors_and_keepalives),
         cmocka_unit_test(test_bare_cr_ends_nothing),
         cmocka_unit_test(test_framer_resets_after_message),
         cmocka_unit_test(test_resume_point_tracks_input),

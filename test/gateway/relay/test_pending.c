@@ -2,7 +2,9 @@
  * by (branch, method class), RFC 3261 expiry on reliable transports (INVITE:
  * 64*T1 after a final response, 2xx included; non-INVITE: at its final
  * response; Timer C / F without one), R-5923-13 (CANCEL shares its INVITE's
- * branch yet is its own transaction). */
+ * branch yet is its own transaction); over UDP (legacy.transport udp) every
+ * final response lingers 64*T1 (Timers J and H) and the kept last response
+ * goes back to its pool with the entry. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -125,6 +127,31 @@ static void invite_2xx_after_non_2xx_keeps_the_long_linger(void **state)
     assert_null(FIND(&f->table, "inv", PENDING_INVITE));
 }
 
+static void udp_server_transactions_linger_64_t1(void **state)
+{
+    struct fixture *f = *state;
+    struct buf_pool pool;
+    buf_pool_init(&pool, 64, 4);
+    f->table.keep = &pool;
+    struct pending *opt = ADD(&f->table, "opt", PENDING_OTHER, 0);
+    struct pending *inv = ADD(&f->table, "inv", PENDING_INVITE, 0);
+    opt->unreliable = inv->unreliable = true;
+    assert_true(buf_queue_append(&opt->last, &pool, "SIP/2.0 200 OK", 14));
+    assert_true(buf_queue_append(&inv->last, &pool, "SIP/2.0 486 Busy", 16));
+    pending_on_response(&f->table, opt, 200, 1000); /* Timer J, not removed */
+    pending_on_response(&f->table, inv, 486, 1000); /* Timer H, not T4 */
+    assert_int_equal(f->table.open, 0);
+    timer_run(&f->timers, 1000 + PENDING_UDP_LINGER_MS - 1);
+    assert_non_null(FIND(&f->table, "opt", PENDING_OTHER));
+    assert_non_null(FIND(&f->table, "inv", PENDING_INVITE));
+    assert_int_equal(pool.in_use, 2);
+    timer_run(&f->timers, 1000 + PENDING_UDP_LINGER_MS);
+    assert_int_equal(f->table.used, 0);
+    assert_int_equal(pool.in_use, 0); /* the kept responses went back */
+    f->table.keep = NULL;
+    buf_pool_free(&pool);
+}
+
 static void non_invite_ends_with_its_final_response(void **state)
 {
     struct fixture *f = *state;
@@ -167,6 +194,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(invite_non_2xx_lingers_only_briefly, setup, teardown),
         cmocka_unit_test_setup_teardown(invite_2xx_after_non_2xx_keeps_the_long_linger, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(udp_server_transactions_linger_64_t1, setup, teardown),
         cmocka_unit_test_setup_teardown(non_invite_ends_with_its_final_response, setup, teardown),
         cmocka_unit_test_setup_teardown(unanswered_transactions_are_bounded, setup, teardown),
     };

@@ -1,0 +1,278 @@
+"""legacy.transport: udp end to end (docs/design.md, "The legacy side over
+UDP"): two reusegw processes (reusegw_test.Pair) with a UDP legacy side
+each, one gateway pair shared by every case. sipp over UDP (-t u1) plays
+the legacy proxies for whole calls both ways; where a case needs a proxy
+that retransmits on command, sends what sipp cannot (an oversized request,
+Vias with and without rport, a stray response) or must see every datagram,
+a plain Python UDP socket stands in for it and says so.
+
+What is proved: reusegw's own Via on top of requests to the legacy proxy
+and removed from its responses, the legacy proxy's Via restored byte for
+byte, one TLS connection between the gateways carrying both directions
+(R-5923-04, R-5923-05), retransmissions absorbed (never crossing TLS
+twice), 513 for a request too large for one datagram, RFC 3261 18.2.2 /
+RFC 3581 reply addresses, and the datagram framing rules of RFC 3261 18.3."""
+import socket
+import time
+
+import pytest
+
+import reusegw_test as h
+
+UDP_VIA = "SIP/2.0/UDP 127.0.0.1"
+
+
+def _udp_legacy(name, config):
+    config["legacy"]["transport"] = "udp"
+
+
+@pytest.fixture(scope="module")
+def site(module_stage):
+    """The pair, and the UDP endpoint each gateway forwards to (a sipp UAS
+    or a Python socket binds it per case)."""
+    fwd_a = ("127.0.0.1", h.free_udp_port())
+    fwd_b = ("127.0.0.1", h.free_udp_port())
+    pair = module_stage.pair(fwd_a, fwd_b, edit=_udp_legacy)
+    pair.fwd_a, pair.fwd_b, pair.procs = fwd_a, fwd_b, module_stage.procs
+    return pair
+
+
+class UdpProxy:
+    """A stand-in legacy proxy: one UDP socket (no SIP stack exists that
+    retransmits on command and shows every datagram it gets)."""
+
+    def __init__(self, ep=("127.0.0.1", 0)):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(ep)
+        self.ep = self.sock.getsockname()
+
+    def send(self, data, to):
+        self.sock.sendto(data, to)
+
+    def recv(self, timeout=h.IO_TIMEOUT):
+        """(SipMessage, source) of the next datagram; AssertionError on
+        timeout."""
+        self.sock.settimeout(timeout)
+        try:
+            data, src = self.sock.recvfrom(70000)
+        except socket.timeout:
+            raise AssertionError(f"nothing arrived on {self.ep} within {timeout}s") from None
+        return h.SipMessage(data), src
+
+    def quiet(self, seconds=1.0):
+        """True when nothing arrives for |seconds|."""
+        self.sock.settimeout(seconds)
+        try:
+            self.sock.recvfrom(70000)
+        except socket.timeout:
+            return True
+        return False
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def proxies(site):
+    made = []
+
+    def make(ep=("127.0.0.1", 0)):
+        p = UdpProxy(ep)
+        made.append(p)
+        return p
+    yield make
+    for p in made:
+        p.close()
+
+
+def udp_request(proxy, method, ruri, branch, cseq=1, call_id=None, rport=True, sent_by=None,
+                body=b"", headers=()):
+    via = f"SIP/2.0/UDP {sent_by or h.hostport(proxy.ep)}"
+    return h.request(method, ruri, via, branch=branch, call_id=call_id, cseq=cseq, body=body,
+                     headers=headers, via_params=";rport" if rport else "")
+
+
+def sipp(site, name, scenario, calls, dest, local, remote=None):
+    s = h.Sipp(site.procs, name, scenario, local, remote, transport="u1",
+               extra=["-m", str(calls), "-key", "dest", dest])
+    if remote is None:
+        h.wait_udp_bound(local, s.proc)
+    return s
+
+
+def calls(site, n, caller_gw, callee_fwd, dest, tag):
+    """n whole calls from a sipp UAC (UDP) at caller_gw's legacy.listen to a
+    sipp UAS on callee_fwd; returns the UAS once both succeeded."""
+    uas = sipp(site, f"uas-{tag}", "invite_uas.xml", n, dest, callee_fwd)
+    uac = sipp(site, f"uac-{tag}", "invite_uac.xml", n, dest, ("127.0.0.1", h.free_udp_port()),
+               caller_gw.legacy_listen)
+    assert uac.wait() == 0, uac.proc.log_text()
+    assert uac.stat("Successful call") == n
+    assert uas.wait() == 0
+    return uas
+
+
+def requests_of(received):
+    return [m for m in received if not m.startswith("SIP/2.0 ")]
+
+
+def test_sipp_calls_both_directions_over_one_tls_connection(site):
+    """Whole calls (INVITE / 180 / 200 / ACK / BYE / 200) with sipp over UDP
+    as both legacy proxies, A to B then B to A: every request reaches the
+    callee once with reusegw's own UDP Via on top of the other gateway's TLS
+    one, and both directions share one TLS connection (R-5923-04,
+    R-5923-05)."""
+    before_b = site.b.metrics()
+    uas_b = calls(site, 3, site.a, site.fwd_b, "b.test", "a-to-b")
+    reqs = requests_of(uas_b.received())
+    methods = [m.split(" ", 1)[0] for m in reqs]  # calls overlap: count, not order
+    assert sorted(methods) == sorted(["INVITE", "ACK", "BYE"] * 3)
+    for m in reqs:
+        vias = [ln for ln in m.splitlines() if ln.lower().startswith("via:")]
+        assert vias[0].startswith(f"Via: SIP/2.0/UDP {site.b_ip}:"), vias
+        assert ";branch=z9hG4bKrgw." in vias[0] and vias[0].endswith(";rport")
+        assert vias[1].startswith(f"Via: SIP/2.0/TLS a.test:{site.a.tls[1]};branch=")
+    after_b = site.b.metrics()
+    # Each request crossed TLS once: what B sent its legacy proxy is what
+    # the callee got.
+    key = 'reusegw_messages_total{direction="to_legacy",kind="request"}'
+    assert after_b[key] - before_b.get(key, 0) == len(reqs)
+    assert site.tls_connections() == 1
+
+    calls(site, 2, site.b, site.fwd_a, "a.test", "b-to-a")
+    assert site.tls_connections() == 1, "B -> A reuses the connection A opened"
+    m = site.a.metrics()
+    assert m['reusegw_legacy_messages_total{transport="udp",direction="from_legacy"}'] > 0
+    assert m['reusegw_legacy_messages_total{transport="udp",direction="to_legacy"}'] > 0
+    assert m['reusegw_legacy_messages_total{transport="tcp",direction="to_legacy"}'] == 0
+
+
+def test_retransmissions_absorbed_and_answered_with_the_last_response(site, proxies):
+    """The legacy proxy A (a Python socket) sends an INVITE and retransmits
+    it three times, once before any answer, once after the callee's 180,
+    once after its 486, and ACKs the 486 twice: the callee side (legacy B,
+    a Python socket) sees the INVITE and the ACK once each; A answers a 100
+    of its own at once and each retransmission with the last response."""
+    before = site.a.metric("reusegw_udp_retransmissions_absorbed_total")
+    before_to_peer = site.a.metric('reusegw_messages_total{direction="to_peer",kind="request"}')
+    ua = proxies()
+    callee = proxies(site.fwd_b)
+    branch = h.new_branch()
+    invite = udp_request(ua, "INVITE", "sip:bob@b.test", branch, call_id=f"{branch}@rt")
+    ua.send(invite, site.a.legacy_listen)
+    trying, src = ua.recv()
+    assert trying.status == 100, "reusegw answers an INVITE over UDP at once"
+    assert src == site.a.legacy_listen
+    got, from_b = callee.recv()
+    assert got.first_line == "INVITE sip:bob@b.test SIP/2.0"
+    ua.send(invite, site.a.legacy_listen)
+    again, _ = ua.recv()
+    assert again.status == 100
+    callee.send(h.response(got, 180, "Ringing"), from_b)
+    ringing, _ = ua.recv()
+    assert ringing.status == 180
+    # The proxy's own Via, byte for byte; reusegw's UDP Via and the TLS one
+    # are gone.
+    assert ringing.all("via") == [h.SipMessage(invite).get("via")]
+    ua.send(invite, site.a.legacy_listen)
+    again, _ = ua.recv()
+    assert again.raw == ringing.raw
+    callee.send(h.response(got, 486, "Busy Here"), from_b)
+    busy, _ = ua.recv()
+    assert busy.status == 486
+    ack = udp_request(ua, "ACK", "sip:bob@b.test", branch, call_id=f"{branch}@rt")
+    ua.send(ack, site.a.legacy_listen)
+    got_ack, _ = callee.recv()
+    assert got_ack.first_line.startswith("ACK ")
+    ua.send(invite, site.a.legacy_listen)
+    again, _ = ua.recv()
+    assert again.raw == busy.raw
+    ua.send(ack, site.a.legacy_listen)
+    assert callee.quiet(1.0), "no retransmission crossed TLS"
+    assert site.a.metric("reusegw_udp_retransmissions_absorbed_total") - before == 4
+    after_to_peer = site.a.metric('reusegw_messages_total{direction="to_peer",kind="request"}')
+    assert after_to_peer - before_to_peer == 2  # the INVITE and its ACK, once each
+
+
+def test_request_too_large_for_a_datagram_gets_513(site, proxies):
+    """A request that fits a datagram into A but not, with B's own Via on
+    top, into one towards legacy proxy B (65,507 bytes) is answered 513
+    over TLS and counted; legacy B gets nothing."""
+    before = site.b.metric("reusegw_udp_513_sent_total")
+    ua = proxies()
+    callee = proxies(site.fwd_b)
+    branch = h.new_branch()
+    head = udp_request(ua, "MESSAGE", "sip:bob@b.test", branch, body=b"",
+                       headers=["Content-Type: text/plain"])
+    body = b"x" * (65480 - len(head) - 5)
+    msg = udp_request(ua, "MESSAGE", "sip:bob@b.test", branch, body=body,
+                      headers=["Content-Type: text/plain"])
+    assert 65400 < len(msg) <= 65507
+    ua.send(msg, site.a.legacy_listen)
+    resp, _ = ua.recv()
+    assert resp.status == 513
+    assert site.b.metric("reusegw_udp_513_sent_total") - before == 1
+    assert callee.quiet(0.5)
+
+
+def test_replies_follow_rport_else_source_address_and_sent_by_port(site, proxies):
+    """RFC 3581: with rport the answer goes to the source address and port,
+    whatever the sent-by says. RFC 3261 18.2.2 without rport: to the source
+    address (the `received`) and the sent-by port."""
+    ua = proxies()
+    callee = proxies(site.fwd_b)
+    other = proxies()
+    branch = h.new_branch()
+    ua.send(udp_request(ua, "OPTIONS", "sip:b.test", branch, sent_by="192.0.2.1:9"),
+            site.a.legacy_listen)
+    got, from_b = callee.recv()
+    callee.send(h.response(got), from_b)
+    resp, _ = ua.recv()
+    assert resp.status == 200
+    assert resp.get("via") == f"SIP/2.0/UDP 192.0.2.1:9;branch={branch};rport"
+
+    branch = h.new_branch()
+    ua.send(udp_request(ua, "OPTIONS", "sip:b.test", branch, rport=False,
+                        sent_by=f"proxy-a.invalid:{other.ep[1]}"), site.a.legacy_listen)
+    got, from_b = callee.recv()
+    callee.send(h.response(got), from_b)
+    resp, _ = other.recv()
+    assert resp.status == 200
+    assert resp.get("via") == f"SIP/2.0/UDP proxy-a.invalid:{other.ep[1]};branch={branch}"
+    assert ua.quiet(0.3)
+
+
+def test_datagram_framing_and_stray_responses(site, proxies):
+    """RFC 3261 18.3: without Content-Length the body is the rest of the
+    datagram (and reaches the TLS hop with one); a Content-Length larger
+    than the datagram is dropped and counted; a response whose top Via is
+    not reusegw's is dropped and counted."""
+    ua = proxies()
+    callee = proxies(site.fwd_b)
+    branch = h.new_branch()
+    msg = udp_request(ua, "MESSAGE", "sip:bob@b.test", branch, body=b"hello",
+                      headers=["Content-Type: text/plain"])
+    no_cl = msg.replace(b"Content-Length: 5\r\n", b"")
+    assert b"Content-Length" not in no_cl
+    ua.send(no_cl, site.a.legacy_listen)
+    got, from_b = callee.recv()
+    assert got.body == b"hello"
+    assert got.get("content-length") == "5"
+    callee.send(h.response(got), from_b)
+    assert ua.recv()[0].status == 200
+
+    before = site.a.metric('reusegw_udp_dropped_total{reason="body_truncated"}')
+    long_cl = msg.replace(b"Content-Length: 5\r\n", b"Content-Length: 50\r\n")
+    ua.send(long_cl.replace(branch.encode(), h.new_branch().encode()), site.a.legacy_listen)
+    assert callee.quiet(0.5)
+    assert site.a.metric('reusegw_udp_dropped_total{reason="body_truncated"}') - before == 1
+
+    before = site.a.metric('reusegw_dropped_messages_total{reason="udp_not_our_via"}')
+    stray = h.response(h.SipMessage(udp_request(ua, "OPTIONS", "sip:a.test", h.new_branch())))
+    ua.send(stray, site.a.legacy_listen)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and \
+            site.a.metric('reusegw_dropped_messages_total{reason="udp_not_our_via"}') == before:
+        time.sleep(0.05)
+    assert site.a.metric('reusegw_dropped_messages_total{reason="udp_not_our_via"}') - before == 1
