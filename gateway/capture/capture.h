@@ -8,8 +8,10 @@
  * Sits above core/ and below conn/: the connection layer hands every SIP
  * message it frames or sends on a chosen leg to capture_message, which
  * encodes it at once into the worker's bounded queue and returns. The
- * queue leaves after the loop turn (capture_flush), on a non-blocking socket
- * whose completions come back tagged OP_CAPTURE. Nothing waits for the
+ * queue leaves after the loop turn (capture_flush), on a non-blocking
+ * socket: over UDP in batches of datagrams per sendmmsg within the flush,
+ * over TCP as a stream whose completions come back tagged OP_CAPTURE (as do
+ * its connect and the read that sees the collector close). Nothing waits for the
  * collector: when it is slow, down or the queue is full, the message is
  * dropped and counted in reusegw_capture_dropped_total{reason}. Over TCP a
  * broken stream is reconnected with backoff.
