@@ -45,6 +45,8 @@ enum tls_error {
     TLS_ERROR_CERT_PURPOSE,  /* the leaf's EKU does not fit its role
                                 (tls_eku_refusal, RFC 5280/5924) */
     TLS_ERROR_CERT_IDENTITY, /* server certificate does not prove the domain */
+    TLS_ERROR_CERT_REVOKED,  /* a certificate of the chain is on a CRL */
+    TLS_ERROR_CRL_EXPIRED,   /* crl_strict and the CRL of the chain is past nextUpdate */
     TLS_ERROR_PEER_ALERT,    /* peer aborted with a fatal alert */
     TLS_ERROR_PROTOCOL,      /* malformed or unexpected TLS */
     TLS_ERROR_RESOURCES,     /* out of memory, or the caller's buffers for
@@ -151,6 +153,10 @@ const char *tls_conn_error_reason(const struct tls_conn *conn);
  * such a connection must never be aliased (R-5923-25). NULL before the
  * handshake completes. */
 struct tls_identities *tls_conn_identities(const struct tls_conn *conn);
+
+/* tls_conn_crl_expired reports whether the peer chain was accepted under
+ * a CRL past its nextUpdate (crl_strict off): still checked, but stale. */
+bool tls_conn_crl_expired(const struct tls_conn *conn);
 
 /* tls_conn_resumed reports whether the handshake resumed a session. */
 bool tls_conn_resumed(const struct tls_conn *conn);

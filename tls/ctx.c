@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/bio.h>
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pool.h>
@@ -50,9 +52,8 @@ static const char *ssl_reason(void)
     return r != NULL ? r : "unknown error";
 }
 
-/* read_file loads |path| whole (bounded). Returns NULL after set_error. */
-static uint8_t *read_file(const char *what, const char *path, size_t *len, char *err,
-                          size_t err_len)
+uint8_t *tls_read_file(const char *what, const char *path, size_t *len, char *err,
+                       size_t err_len)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
@@ -99,17 +100,53 @@ static size_t load_chain(const char *path, const uint8_t *pem, size_t len, CRYPT
     return n;
 }
 
+int64_t tls_time_unix(const ASN1_TIME *t)
+{
+    /* This BoringSSL has no ASN1_TIME_to_posix: measure from now instead. */
+    int days = 0, seconds = 0;
+    if (!ASN1_TIME_diff(&days, &seconds, NULL, t))
+        return 0;
+    return (int64_t)time(NULL) + (int64_t)days * 86400 + seconds;
+}
+
+/* describe fills |info| from our leaf |der|; the names stay owned by it. */
+static void describe(struct tls_cert_info *info, const CRYPTO_BUFFER *der)
+{
+    X509 *leaf = X509_parse_from_buffer((CRYPTO_BUFFER *)der);
+    if (leaf == NULL)
+        return;
+    BIO *bio = BIO_new(BIO_s_mem());
+    const uint8_t *text;
+    size_t len;
+    if (bio != NULL && X509_NAME_print_ex(bio, X509_get_subject_name(leaf), 0, XN_FLAG_RFC2253) >= 0 &&
+        BIO_mem_contents(bio, &text, &len))
+        snprintf(info->subject, sizeof(info->subject), "%.*s", (int)len, (const char *)text);
+    BIO_free(bio);
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL);
+    char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+    if (hex != NULL)
+        snprintf(info->serial, sizeof(info->serial), "%s", hex);
+    OPENSSL_free(hex);
+    BN_free(bn);
+    info->not_before = tls_time_unix(X509_get0_notBefore(leaf));
+    info->not_after = tls_time_unix(X509_get0_notAfter(leaf));
+    info->loaded_at = (int64_t)time(NULL);
+    info->identities = tls_identities_from_x509(leaf);
+    X509_free(leaf);
+}
+
 static bool load_certificate(SSL_CTX *ssl_ctx, CRYPTO_BUFFER_POOL *pool,
-                             const struct tls_ctx_options *opts, char *err, size_t err_len)
+                             const struct tls_ctx_options *opts, struct tls_cert_info *info,
+                             char *err, size_t err_len)
 {
     enum { MAX_CHAIN = 10 };
     size_t cert_len, key_len = 0;
     uint8_t *cert_pem =
-        read_file("certificate_file", opts->certificate_file, &cert_len, err, err_len);
+        tls_read_file("certificate_file", opts->certificate_file, &cert_len, err, err_len);
     if (cert_pem == NULL)
         return false;
     uint8_t *key_pem =
-        read_file("private_key_file", opts->private_key_file, &key_len, err, err_len);
+        tls_read_file("private_key_file", opts->private_key_file, &key_len, err, err_len);
     CRYPTO_BUFFER *chain[MAX_CHAIN];
     size_t n = key_pem == NULL ? 0
                                : load_chain(opts->certificate_file, cert_pem, cert_len, pool, chain,
@@ -127,6 +164,7 @@ static bool load_certificate(SSL_CTX *ssl_ctx, CRYPTO_BUFFER_POOL *pool,
                       "private_key_file %s: key does not match certificate_file %s (%s)",
                       opts->private_key_file, opts->certificate_file, ssl_reason());
         } else {
+            describe(info, chain[0]);
             ok = true;
         }
         EVP_PKEY_free(key);
@@ -162,7 +200,7 @@ static size_t load_trust(X509_STORE *store, const char *path, const uint8_t *pem
 static bool load_ticket_key(SSL_CTX *ssl_ctx, const char *path, char *err, size_t err_len)
 {
     size_t len;
-    uint8_t *key = read_file("ticket_key_file", path, &len, err, err_len);
+    uint8_t *key = tls_read_file("ticket_key_file", path, &len, err, err_len);
     if (key == NULL)
         return false;
     bool ok = len == TLS_TICKET_KEY_LEN && SSL_CTX_set_tlsext_ticket_keys(ssl_ctx, key, len);
@@ -174,17 +212,26 @@ static bool load_ticket_key(SSL_CTX *ssl_ctx, const char *path, char *err, size_
     return ok;
 }
 
+/* pem_text is a file read whole; |pem| NULL and |len| 0 when not given. */
+struct pem_text {
+    uint8_t *pem;
+    size_t len;
+};
+
 /* The session ID context binds sessions and tickets to the trust anchors
  * and policy they were verified under: after a reload to another CA bundle,
  * old tickets fall back to a full handshake instead of resuming. */
-static void set_session_context(SSL_CTX *ssl_ctx, const uint8_t *ca_pem, size_t ca_len,
-                                const struct tls_ctx_options *opts)
+/* The CRLs count too: a session made before a peer was revoked must not
+ * let it back in without the full handshake that checks it. */
+static void set_session_context(SSL_CTX *ssl_ctx, const struct pem_text *ca,
+                                const struct pem_text *crl, const struct tls_ctx_options *opts)
 {
     uint8_t digest[SHA256_DIGEST_LENGTH];
     SHA256_CTX sha;
     SHA256_Init(&sha);
-    SHA256_Update(&sha, ca_pem, ca_len);
-    uint8_t policy[2] = {opts->client_cert_required, opts->require_sip_eku};
+    SHA256_Update(&sha, ca->pem, ca->len);
+    SHA256_Update(&sha, crl->pem, crl->len);
+    uint8_t policy[3] = {opts->client_cert_required, opts->require_sip_eku, opts->crl_strict};
     SHA256_Update(&sha, policy, sizeof(policy));
     SHA256_Final(digest, &sha);
     SSL_CTX_set_session_id_context(ssl_ctx, digest, SSL_MAX_SID_CTX_LENGTH);
@@ -197,8 +244,9 @@ static void key_log_line(const SSL *ssl, const char *line)
     tls_key_log_add(ctx->key_log, line);
 }
 
-static SSL_CTX *new_ssl_ctx(const struct tls_ctx_options *opts, const uint8_t *ca_pem,
-                            size_t ca_len, char *err, size_t err_len)
+static SSL_CTX *new_ssl_ctx(struct tls_ctx *ctx, const struct tls_ctx_options *opts,
+                            const struct pem_text *ca, const struct pem_text *crl, char *err,
+                            size_t err_len)
 {
     SSL_CTX *ssl_ctx = SSL_CTX_new(TLS_with_buffers_method());
     if (ssl_ctx == NULL) {
@@ -222,14 +270,31 @@ static SSL_CTX *new_ssl_ctx(const struct tls_ctx_options *opts, const uint8_t *c
     SSL_CTX_set_session_psk_dhe_timeout(ssl_ctx, opts->session_lifetime_s
                                                      ? opts->session_lifetime_s
                                                      : TLS_DEFAULT_SESSION_LIFETIME_S);
-    set_session_context(ssl_ctx, ca_pem, ca_len, opts);
-    if (!load_certificate(ssl_ctx, cert_pool, opts, err, err_len) ||
+    set_session_context(ssl_ctx, ca, crl, opts);
+    if (!load_certificate(ssl_ctx, cert_pool, opts, &ctx->cert, err, err_len) ||
         (opts->ticket_key_file != NULL &&
          !load_ticket_key(ssl_ctx, opts->ticket_key_file, err, err_len))) {
         SSL_CTX_free(ssl_ctx);
         return NULL;
     }
     return ssl_ctx;
+}
+
+/* keep_paths copies the file names operators see in /certificates into one
+ * allocation the ctx owns. */
+static void keep_paths(struct tls_ctx *ctx, const struct tls_ctx_options *opts)
+{
+    const char *crl = opts->crl_file ? opts->crl_file : "";
+    size_t a = strlen(opts->certificate_file) + 1, b = strlen(opts->ca_file) + 1;
+    ctx->paths = malloc(a + b + strlen(crl) + 1);
+    if (ctx->paths == NULL)
+        return;
+    memcpy(ctx->paths, opts->certificate_file, a);
+    memcpy(ctx->paths + a, opts->ca_file, b);
+    strcpy(ctx->paths + a + b, crl);
+    ctx->cert.file = ctx->paths;
+    ctx->trust_info.ca_file = ctx->paths + a;
+    ctx->trust_info.crl_file = opts->crl_file ? ctx->paths + a + b : NULL;
 }
 
 struct tls_ctx *tls_ctx_new(const struct tls_ctx_options *opts, char *err, size_t err_len)
@@ -246,17 +311,27 @@ struct tls_ctx *tls_ctx_new(const struct tls_ctx_options *opts, char *err, size_
     atomic_init(&ctx->refs, 1);
     ctx->generation = atomic_fetch_add(&next_generation, 1);
     ctx->require_sip_eku = opts->require_sip_eku;
+    ctx->crl_strict = opts->crl_strict;
+    keep_paths(ctx, opts);
     pthread_once(&cert_pool_once, cert_pool_init);
     ctx->trust = X509_STORE_new();
-    size_t ca_len = 0;
-    uint8_t *ca_pem = NULL;
-    if (cert_pool == NULL || ctx->trust == NULL) {
+    struct pem_text ca = {0}, crl = {0};
+    struct tls_trust_info *ti = &ctx->trust_info;
+    if (cert_pool == NULL || ctx->trust == NULL || ctx->paths == NULL) {
         set_error(err, err_len, "out of memory");
-    } else if ((ca_pem = read_file("ca_file", opts->ca_file, &ca_len, err, err_len)) != NULL &&
-               load_trust(ctx->trust, opts->ca_file, ca_pem, ca_len, err, err_len) > 0) {
-        ctx->ssl_ctx = new_ssl_ctx(opts, ca_pem, ca_len, err, err_len);
+    } else if ((ca.pem = tls_read_file("ca_file", opts->ca_file, &ca.len, err, err_len)) != NULL &&
+               (ti->ca_count = load_trust(ctx->trust, opts->ca_file, ca.pem, ca.len, err,
+                                          err_len)) > 0 &&
+               (opts->crl_file == NULL ||
+                ((crl.pem = tls_read_file("crl_file", opts->crl_file, &crl.len, err, err_len)) !=
+                     NULL &&
+                 (ti->crl_count = tls_crl_load(ctx->trust, opts->crl_file, crl.pem, crl.len,
+                                               &ti->crl_next_update, err, err_len)) > 0))) {
+        ctx->has_crl = opts->crl_file != NULL;
+        ctx->ssl_ctx = new_ssl_ctx(ctx, opts, &ca, &crl, err, err_len);
     }
-    free(ca_pem);
+    free(ca.pem);
+    free(crl.pem);
     if (ctx->ssl_ctx != NULL && opts->key_log_file != NULL) {
         ctx->key_log = tls_key_log_open(opts->key_log_file, err, err_len);
         if (ctx->key_log) {
@@ -284,5 +359,17 @@ void tls_ctx_unref(struct tls_ctx *ctx)
     SSL_CTX_free(ctx->ssl_ctx);
     X509_STORE_free(ctx->trust);
     tls_key_log_close(ctx->key_log); /* after the last connection that could log */
+    tls_identities_unref(ctx->cert.identities);
+    free(ctx->paths);
     free(ctx);
+}
+
+const struct tls_cert_info *tls_ctx_certificate(const struct tls_ctx *ctx)
+{
+    return &ctx->cert;
+}
+
+const struct tls_trust_info *tls_ctx_trust(const struct tls_ctx *ctx)
+{
+    return &ctx->trust_info;
 }

@@ -41,6 +41,15 @@ struct tls_ctx_options {
      * connection to, both roles, through its own writer thread
      * (tls/key_log.h). NULL: none (the default). */
     const char *key_log_file;
+    /* PEM file of one or more CRLs (RFC 5280 §5). Every certificate of a
+     * peer chain, leaf and intermediates, is then checked against the CRL
+     * of its issuer, which the file must hold; a revoked one fails the
+     * handshake with TLS_ERROR_CERT_REVOKED. NULL: no revocation check. */
+    const char *crl_file;
+    /* With crl_file: a CRL past its nextUpdate fails every chain it covers
+     * (fail closed). False (the default): it is still used, and the
+     * connection says so (tls_conn_crl_expired). */
+    bool crl_strict;
 };
 
 /* tls_ctx is a refcounted, immutable TLS configuration; one ctx may serve
@@ -54,6 +63,39 @@ struct tls_ctx;
  * certificate_file tls/proxy.pem (CERTIFICATE_AND_PRIVATE_KEY_MISMATCH)".
  * On reload the caller keeps its old ctx when this fails. */
 struct tls_ctx *tls_ctx_new(const struct tls_ctx_options *opts, char *err, size_t err_len);
+
+/* tls_cert_info describes the certificate a ctx presents, for operators
+ * (/certificates, expiry metrics). Owned by the ctx, immutable. */
+struct tls_cert_info {
+    const char *file;                /* certificate_file as given */
+    char subject[256];               /* RFC 2253, e.g. "CN=b.test" */
+    char serial[80];                 /* hexadecimal, as openssl x509 -serial */
+    int64_t not_before, not_after;   /* Unix seconds */
+    int64_t loaded_at;               /* Unix seconds: when the ctx read the file */
+    struct tls_identities *identities; /* RFC 5922 §7.1 names (owned by the ctx) */
+};
+
+/* tls_trust_info describes a ctx's trust anchors and CRLs. */
+struct tls_trust_info {
+    const char *ca_file;     /* as given */
+    size_t ca_count;         /* certificates in the CA bundle */
+    const char *crl_file;    /* NULL: no CRL */
+    size_t crl_count;        /* CRLs in crl_file */
+    int64_t crl_next_update; /* earliest nextUpdate of them, Unix seconds; 0: none */
+};
+
+/* tls_ctx_certificate returns what |ctx| presents (borrowed from |ctx|). */
+const struct tls_cert_info *tls_ctx_certificate(const struct tls_ctx *ctx);
+
+/* tls_ctx_trust returns |ctx|'s trust anchors and CRLs (borrowed). */
+const struct tls_trust_info *tls_ctx_trust(const struct tls_ctx *ctx);
+
+/* tls_ctx_revokes reports whether a CRL of |ctx| revokes a certificate of
+ * the peer chain that proved |ids| (borrowed; the chain kept by
+ * tls_identities_keep_chain): what a reload asks of the connections that
+ * are up. Only revocation counts here; false when |ctx| has no CRL or
+ * |ids| no chain. */
+bool tls_ctx_revokes(struct tls_ctx *ctx, const struct tls_identities *ids);
 
 /* tls_ctx_ref takes one more reference and returns |ctx|. Each connection
  * holds one, so a reload never changes a live connection's configuration. */

@@ -19,8 +19,29 @@ struct tls_ctx {
     SSL_CTX *ssl_ctx;
     X509_STORE *trust;
     bool require_sip_eku;
+    bool has_crl;    /* CRLs are in |trust| and checked for every chain */
+    bool crl_strict; /* an expired CRL fails the chains it covers */
     struct tls_key_log *key_log; /* NULL unless the options named a file */
+    struct tls_cert_info cert;   /* what we present; strings owned below */
+    struct tls_trust_info trust_info;
+    char *paths; /* certificate, CA and CRL file names, NUL-separated */
 };
+
+/* tls_read_file loads the file |path| whole (at most 1 MiB), naming it
+ * |what| in the error. Returns malloc'd bytes (|*len| of them) or NULL
+ * after writing the reason into |err|. */
+uint8_t *tls_read_file(const char *what, const char *path, size_t *len, char *err,
+                       size_t err_len);
+
+/* tls_time_unix converts |t| to Unix seconds (0 when it cannot). */
+int64_t tls_time_unix(const ASN1_TIME *t);
+
+/* tls_crl_load adds every CRL of the PEM text |pem| (|len| bytes, read from
+ * |path|) to |store| and switches on CRL checks for every certificate of a
+ * chain. Returns how many it added, and the earliest nextUpdate of them in
+ * |*next_update| (0: none); 0 after writing into |err| why none. */
+size_t tls_crl_load(X509_STORE *store, const char *path, const uint8_t *pem, size_t len,
+                    int64_t *next_update, char *err, size_t err_len);
 
 /* tls_session_key identifies one cache entry. */
 struct tls_session_key {
