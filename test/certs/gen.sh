@@ -5,6 +5,7 @@
 #
 #   ca.pem ca.key            trusted root; every leaf below is signed by it
 #   untrusted-ca.pem         a second root that tests do NOT trust
+#   inter-ca.pem inter-ca.key  an intermediate CA signed by ca (CRL tests)
 #   <leaf>.pem <leaf>.key    leaf certificate (leaf only) and its key;
 #   <leaf>.chain.pem         leaf followed by ca.pem
 #
@@ -30,6 +31,8 @@
 #   notyet      DNS notyet.test, valid from 2099-01-01
 #   untrusted   DNS untrusted.test, signed by untrusted-ca
 #   rsa         DNS rsa.test, RSA 2048
+#   peer-i      URI sip:i.test, DNS i.test, signed by inter-ca; its chain
+#               file is peer-i, inter-ca, ca
 set -euo pipefail
 out=${1:?usage: gen.sh OUTDIR}
 mkdir -p "$out"
@@ -113,3 +116,7 @@ leaf notyet ca "/CN=notyet.test" "$std\nsubjectAltName=DNS:notyet.test" ec \
   20990101000000Z 21000101000000Z
 leaf untrusted untrusted-ca "/CN=untrusted.test" "$std\nsubjectAltName=DNS:untrusted.test"
 leaf rsa ca "/CN=rsa.test" "$std\nsubjectAltName=DNS:rsa.test" rsa
+leaf inter-ca ca "/CN=reusegw test intermediate CA" \
+  'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign'
+leaf peer-i inter-ca "/CN=i.test" "$std\nsubjectAltName=URI:sip:i.test,DNS:i.test"
+cat peer-i.pem inter-ca.pem ca.pem >peer-i.chain.pem
