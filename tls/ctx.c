@@ -1,6 +1,7 @@
 /* Building the SSL_CTX from files: certificate, trust anchors, tickets. */
 #include "tls/internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -124,8 +125,9 @@ static void describe(struct tls_cert_info *info, const CRYPTO_BUFFER *der)
     BIO_free(bio);
     BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL);
     char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
-    if (hex != NULL)
-        snprintf(info->serial, sizeof(info->serial), "%s", hex);
+    if (hex != NULL) /* upper case, as openssl x509 -serial prints it */
+        for (size_t i = 0; hex[i] && i + 1 < sizeof(info->serial); i++)
+            info->serial[i] = (char)toupper((unsigned char)hex[i]);
     OPENSSL_free(hex);
     BN_free(bn);
     info->not_before = tls_time_unix(X509_get0_notBefore(leaf));

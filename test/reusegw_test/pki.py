@@ -8,7 +8,7 @@ import ssl
 import subprocess
 import tempfile
 
-__all__ = ["SOURCE_DIR", "TEST_DIR", "generate_pki", "make_crl", "tls_context"]
+__all__ = ["SOURCE_DIR", "TEST_DIR", "generate_pki", "make_crl", "reissue", "tls_context"]
 
 TEST_DIR = pathlib.Path(__file__).resolve().parents[1]
 SOURCE_DIR = pathlib.Path(os.environ.get("REUSEGW_SOURCE_DIR", TEST_DIR.parent))
@@ -46,6 +46,27 @@ def make_crl(pki, out, issuer="ca", revoke=(), expired=False):
         subprocess.run(ca + ["-gencrl", "-out", str(out), *dates], check=True,
                        capture_output=True, timeout=60)
     return out
+
+
+def reissue(pki, leaf):
+    """A new certificate for gen.sh's leaf (same subject and extensions, a
+    new key, a random serial, signed by ca) as (chain PEM text: the leaf then
+    ca.pem, key PEM text, serial as upper-case hex): what a rotation puts in
+    place."""
+    with tempfile.TemporaryDirectory() as work:
+        w = pathlib.Path(work)
+        run = lambda *argv: subprocess.run(["openssl", *map(str, argv)], check=True,
+                                           capture_output=True, timeout=60)
+        run("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", w / "k.pem")
+        run("x509", "-x509toreq", "-in", pki / f"{leaf}.pem", "-key", w / "k.pem",
+            "-copy_extensions", "copyall", "-out", w / "r.pem")
+        # First byte 0x10..0x7f: no sign byte, no leading zero to print.
+        serial = f"{os.urandom(1)[0] % 0x70 + 0x10:02X}" + os.urandom(7).hex().upper()
+        run("x509", "-req", "-in", w / "r.pem", "-CA", pki / "ca.pem", "-CAkey", pki / "ca.key",
+            "-copy_extensions", "copyall", "-days", "30", "-set_serial", f"0x{serial}",
+            "-out", w / "c.pem")
+        chain = (w / "c.pem").read_text() + (pki / "ca.pem").read_text()
+        return chain, (w / "k.pem").read_text(), serial
 
 
 def tls_context(pki, leaf=None):
