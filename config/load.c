@@ -302,6 +302,8 @@ static void load_path(struct loader *ld, const struct cfg_field *f, const yaml_n
 {
     const char *text = scalar(ld, node, key, "a file path");
     char resolved[PATH_MAX], quoted[PATH_MAX + 16];
+    if (text && !text[0] && f->empty_none)
+        return;
     if (!text || !resolve_path(ld, node, key, text, resolved, quoted))
         return;
     /* O_NONBLOCK: a FIFO must be refused below, not hang the load. */
