@@ -93,7 +93,7 @@ struct cfg_snapshot {
         enum cfg_client_cert client_certificate; /* default required */
         uint64_t handshake_timeout_ms;           /* default 10s */
         bool require_sip_eku;                    /* default false (RFC 5924 knob) */
-        char *key_log; /* NSS key log file (RFC 9850) reusegw appends to; NULL: off */
+        char *key_log;   /* NSS key log file (RFC 9850) reusegw appends to; NULL: off */
         char *crl;       /* PEM file of CRLs checked for every peer chain; NULL: none */
         bool crl_strict; /* default false: an expired CRL is still used (logged, counted) */
         bool watch;      /* default false: reload when the certificate files change */

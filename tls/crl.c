@@ -49,8 +49,8 @@ int tls_crl_check_file(const char *path, char *problem, size_t problem_len)
     size_t len;
     uint8_t *pem = tls_read_file("crl_file", path, &len, problem, problem_len);
     int64_t next_update;
-    size_t n = pem != NULL ? tls_crl_load(NULL, path, pem, len, &next_update, problem, problem_len)
-                           : 0;
+    size_t n =
+        pem != NULL ? tls_crl_load(NULL, path, pem, len, &next_update, problem, problem_len) : 0;
     free(pem);
     return n > 0 ? 0 : -1;
 }

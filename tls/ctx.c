@@ -53,8 +53,7 @@ static const char *ssl_reason(void)
     return r != NULL ? r : "unknown error";
 }
 
-uint8_t *tls_read_file(const char *what, const char *path, size_t *len, char *err,
-                       size_t err_len)
+uint8_t *tls_read_file(const char *what, const char *path, size_t *len, char *err, size_t err_len)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
@@ -119,7 +118,8 @@ static void describe(struct tls_cert_info *info, const CRYPTO_BUFFER *der)
     BIO *bio = BIO_new(BIO_s_mem());
     const uint8_t *text;
     size_t len;
-    if (bio != NULL && X509_NAME_print_ex(bio, X509_get_subject_name(leaf), 0, XN_FLAG_RFC2253) >= 0 &&
+    if (bio != NULL &&
+        X509_NAME_print_ex(bio, X509_get_subject_name(leaf), 0, XN_FLAG_RFC2253) >= 0 &&
         BIO_mem_contents(bio, &text, &len))
         snprintf(info->subject, sizeof(info->subject), "%.*s", (int)len, (const char *)text);
     BIO_free(bio);
@@ -322,8 +322,8 @@ struct tls_ctx *tls_ctx_new(const struct tls_ctx_options *opts, char *err, size_
     if (cert_pool == NULL || ctx->trust == NULL || ctx->paths == NULL) {
         set_error(err, err_len, "out of memory");
     } else if ((ca.pem = tls_read_file("ca_file", opts->ca_file, &ca.len, err, err_len)) != NULL &&
-               (ti->ca_count = load_trust(ctx->trust, opts->ca_file, ca.pem, ca.len, err,
-                                          err_len)) > 0 &&
+               (ti->ca_count =
+                    load_trust(ctx->trust, opts->ca_file, ca.pem, ca.len, err, err_len)) > 0 &&
                (opts->crl_file == NULL ||
                 ((crl.pem = tls_read_file("crl_file", opts->crl_file, &crl.len, err, err_len)) !=
                      NULL &&

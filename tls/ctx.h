@@ -67,11 +67,11 @@ struct tls_ctx *tls_ctx_new(const struct tls_ctx_options *opts, char *err, size_
 /* tls_cert_info describes the certificate a ctx presents, for operators
  * (/certificates, expiry metrics). Owned by the ctx, immutable. */
 struct tls_cert_info {
-    const char *file;                /* certificate_file as given */
-    char subject[256];               /* RFC 2253, e.g. "CN=b.test" */
-    char serial[80];                 /* hexadecimal, as openssl x509 -serial */
-    int64_t not_before, not_after;   /* Unix seconds */
-    int64_t loaded_at;               /* Unix seconds: when the ctx read the file */
+    const char *file;                  /* certificate_file as given */
+    char subject[256];                 /* RFC 2253, e.g. "CN=b.test" */
+    char serial[80];                   /* hexadecimal, as openssl x509 -serial */
+    int64_t not_before, not_after;     /* Unix seconds */
+    int64_t loaded_at;                 /* Unix seconds: when the ctx read the file */
     struct tls_identities *identities; /* RFC 5922 §7.1 names (owned by the ctx) */
 };
 

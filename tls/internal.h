@@ -19,8 +19,8 @@ struct tls_ctx {
     SSL_CTX *ssl_ctx;
     X509_STORE *trust;
     bool require_sip_eku;
-    bool has_crl;    /* CRLs are in |trust| and checked for every chain */
-    bool crl_strict; /* an expired CRL fails the chains it covers */
+    bool has_crl;                /* CRLs are in |trust| and checked for every chain */
+    bool crl_strict;             /* an expired CRL fails the chains it covers */
     struct tls_key_log *key_log; /* NULL unless the options named a file */
     struct tls_cert_info cert;   /* what we present; strings owned below */
     struct tls_trust_info trust_info;
@@ -30,8 +30,7 @@ struct tls_ctx {
 /* tls_read_file loads the file |path| whole (at most 1 MiB), naming it
  * |what| in the error. Returns malloc'd bytes (|*len| of them) or NULL
  * after writing the reason into |err|. */
-uint8_t *tls_read_file(const char *what, const char *path, size_t *len, char *err,
-                       size_t err_len);
+uint8_t *tls_read_file(const char *what, const char *path, size_t *len, char *err, size_t err_len);
 
 /* tls_time_unix converts |t| to Unix seconds (0 when it cannot). */
 int64_t tls_time_unix(const ASN1_TIME *t);

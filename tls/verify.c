@@ -86,7 +86,7 @@ static bool check_path(struct tls_ctx *ctx, X509 *leaf, STACK_OF(X509) * untrust
     if (ok < 0) {
         fail(out, TLS_ERROR_RESOURCES, SSL_AD_INTERNAL_ERROR, "%s", "out of memory");
     } else if (!ok) {
-        enum tls_error e = error == X509_V_ERR_CERT_REVOKED     ? TLS_ERROR_CERT_REVOKED
+        enum tls_error e = error == X509_V_ERR_CERT_REVOKED      ? TLS_ERROR_CERT_REVOKED
                            : error == X509_V_ERR_CRL_HAS_EXPIRED ? TLS_ERROR_CRL_EXPIRED
                                                                  : TLS_ERROR_CERT_INVALID;
         fail(out, e, alert_for(error), "certificate verify failed: %s",
@@ -121,7 +121,7 @@ bool tls_ctx_revokes(struct tls_ctx *ctx, const struct tls_identities *ids)
     if (!ctx->has_crl || chain == NULL || sk_CRYPTO_BUFFER_num(chain) == 0)
         return false;
     X509 *leaf;
-    STACK_OF(X509) *untrusted;
+    STACK_OF(X509) * untrusted;
     struct path_check pc = {.revocation_only = true};
     int error = 0;
     if (parse_chain(chain, &leaf, &untrusted))
@@ -144,7 +144,7 @@ void tls_verify_chain(struct tls_ctx *ctx, const STACK_OF(CRYPTO_BUFFER) * chain
         return;
     }
     X509 *leaf;
-    STACK_OF(X509) *untrusted;
+    STACK_OF(X509) * untrusted;
     if (!parse_chain(chain, &leaf, &untrusted)) {
         fail(out, TLS_ERROR_CERT_INVALID, SSL_AD_BAD_CERTIFICATE, "%s",
              "certificate verify failed: cannot parse certificate");

@@ -172,7 +172,9 @@ static void answer(struct admin_server *a, struct admin_conn *c, enum admin_pars
             body = big;
             /* No alias table yet: an honest empty list. */
             body_len = (size_t)snprintf(big, ADMIN_BODY_MAX,
-                                        metrics ? "" : aliases ? "[]\n" : "{}\n");
+                                        metrics   ? ""
+                                        : aliases ? "[]\n"
+                                                  : "{}\n");
         }
         if (!big || body_len >= ADMIN_BODY_MAX) {
             status = 500;

@@ -35,7 +35,7 @@ struct admin_identity {
     /* Its sent_by host: unique, since the certificate proves it and each
      * domain has one identity. */
     char name[256];
-    const struct tls_ctx *ctx;  /* borrowed for the scrape */
+    const struct tls_ctx *ctx; /* borrowed for the scrape */
 };
 
 /* ADMIN_MAX_IDENTITIES bounds the identities one answer lists: the default

@@ -69,11 +69,11 @@ static void close_revoked(struct conn_layer *cl)
             continue;
         char addr[CONN_LOG_ADDR_MAX];
         conn_log_format_addr(&c->peer, addr, sizeof addr);
-        LOG_WARN("peer certificate revoked by the reloaded CRL; closing its connection",
-                 LF_STR("conn", conn_kind_name(c)), LF_STR("peer", addr),
-                 LF_STR("identity", tls_identities_count(c->ids) ? tls_identities_get(c->ids, 0)
-                                                                 : ""),
-                 LF_STR("refused", "revoked"));
+        LOG_WARN(
+            "peer certificate revoked by the reloaded CRL; closing its connection",
+            LF_STR("conn", conn_kind_name(c)), LF_STR("peer", addr),
+            LF_STR("identity", tls_identities_count(c->ids) ? tls_identities_get(c->ids, 0) : ""),
+            LF_STR("refused", "revoked"));
         metrics_inc(cl->metrics, M_REVOKED_CLOSED);
         conn_close(cl, c, CLOSE_GRACEFUL, "revoked");
     }

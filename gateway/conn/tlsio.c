@@ -106,7 +106,7 @@ static void handshake_failed(struct conn_layer *cl, struct conn *c)
     conn_log_format_addr(&c->peer, addr, sizeof addr);
     LOG_RATELIMITED(LOG_WARN, "tls handshake failed", LF_STR("conn", conn_kind_name(c)),
                     LF_STR("peer", addr), LF_STR("domain", c->domain),
-                    LF_STR("refused", why == M_HSFAIL_REVOKED      ? "revoked"
+                    LF_STR("refused", why == M_HSFAIL_REVOKED       ? "revoked"
                                       : why == M_HSFAIL_CRL_EXPIRED ? "crl_expired"
                                                                     : "error"),
                     LF_STR("reason", reason));

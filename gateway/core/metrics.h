@@ -252,7 +252,7 @@ struct metrics_cert {
  * event-loop backend, the expiry of every loaded certificate (one per
  * identity) and the next update of the CRLs. */
 struct metrics_info {
-    const char *io_backend;          /* "io_uring", "epoll", ...; borrowed */
+    const char *io_backend;           /* "io_uring", "epoll", ...; borrowed */
     const struct metrics_cert *certs; /* [n_certs], borrowed */
     size_t n_certs;
     int64_t crl_next_update; /* Unix seconds; 0: no CRL (no series) */

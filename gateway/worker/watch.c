@@ -16,7 +16,7 @@
  * into place (the `..data` swap is one), created, deleted, attributes
  * (chmod of a new Secret), and the directory itself going away. */
 #define WATCH_EVENTS                                                                               \
-    (IN_CLOSE_WRITE | IN_MODIFY | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |          \
+    (IN_CLOSE_WRITE | IN_MODIFY | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |            \
      IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
 
 static void quiet_over(void *ctx, struct timer *timer)

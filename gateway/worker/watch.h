@@ -36,8 +36,8 @@ enum { WATCH_QUIET_MS = 300 };
 #define WATCH_MAX_NAMES 256
 
 struct watch_name {
-    int wd;            /* the inotify watch of its directory */
-    char name[256];    /* the file name inside it */
+    int wd;         /* the inotify watch of its directory */
+    char name[256]; /* the file name inside it */
 };
 
 struct cert_watch {

@@ -7,10 +7,15 @@ tls.crl, which `openssl ca` makes from test/certs/gen.sh's CAs
 expired CRL is still used, logged and counted, unless tls.crl_strict fails
 closed; and a reload whose CRL newly revokes a connected peer closes its
 connection with close_notify and removes its alias (RFC 5923 §8.3), so a
-backward request no longer reuses it. Each refusal has a positive control
+backward request no longer reuses it. /certificates shows what is loaded.
+Each refusal has a positive control
 in the same setup: the same peer, or the same CRL, accepted."""
+import datetime
+import json
 import re
 import ssl
+import subprocess
+import time
 
 import pytest
 
@@ -135,3 +140,36 @@ def test_reload_that_revokes_a_connected_peer_closes_it(stage, pki, tmp_path):
     kept.send(h.request("OPTIONS", "sip:svc@b.test", f"SIP/2.0/TLS {pair.a_ip}:5062"))
     assert kept.recv().status == 200
     kept.close()
+
+
+def test_certificates_endpoint_shows_what_is_loaded(stage, pki, tmp_path):
+    """/certificates: the default identity's leaf as openssl reads it, the
+    CA count and the CRL's nextUpdate; the expiry and CRL series agree."""
+    crl = h.make_crl(pki, tmp_path / "crl.pem")
+    pair = b_with_crl(stage, crl)
+    status, body = pair.b.http_get("/certificates")
+    assert status == 200, body
+    doc = json.loads(body)
+    [cert] = doc["certificates"]
+    leaf = pki / "gw-b.pem"
+    x509 = lambda *opt: subprocess.run(["openssl", "x509", "-in", str(leaf), "-noout", *opt],
+                                       capture_output=True, text=True, check=True).stdout
+    assert cert["identity"] == "b.test"
+    assert cert["subject"] == "CN=b.test"
+    assert cert["identities"] == ["b.test"]
+    assert cert["serial"] == x509("-serial").strip().split("=", 1)[1]
+    not_after = datetime.datetime.strptime(x509("-enddate").strip().split("=", 1)[1],
+                                           "%b %d %H:%M:%S %Y GMT")
+    assert cert["not_after"] == not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert cert["not_before"] < cert["loaded_at"] <= time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                    time.gmtime())
+    assert cert["file"] == pair.b.config["tls"]["certificate"]
+    assert doc["ca"] == {"file": pair.b.config["tls"]["ca"], "count": 1}
+    assert doc["crl"]["file"] == str(crl) and doc["crl"]["count"] == 1
+    next_update = pair.b.metric("reusegw_crl_next_update_timestamp_seconds")
+    assert doc["crl"]["next_update"] == time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                      time.gmtime(next_update))
+    assert 6 * 86400 < next_update - time.time() <= 7 * 86400
+    expiry = pair.b.metric('reusegw_certificate_expiry_seconds{identity="b.test"}')
+    assert abs(expiry - (not_after.replace(tzinfo=datetime.timezone.utc).timestamp()
+                         - time.time())) < 60
