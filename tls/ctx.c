@@ -330,6 +330,8 @@ struct tls_ctx *tls_ctx_new(const struct tls_ctx_options *opts, char *err, size_
                  (ti->crl_count = tls_crl_load(ctx->trust, opts->crl_file, crl.pem, crl.len,
                                                &ti->crl_next_update, err, err_len)) > 0))) {
         ctx->has_crl = opts->crl_file != NULL;
+        if (ctx->has_crl)
+            SHA256(crl.pem, crl.len, ctx->crl_digest);
         ctx->ssl_ctx = new_ssl_ctx(ctx, opts, &ca, &crl, err, err_len);
     }
     free(ca.pem);
@@ -369,6 +371,11 @@ void tls_ctx_unref(struct tls_ctx *ctx)
 const struct tls_cert_info *tls_ctx_certificate(const struct tls_ctx *ctx)
 {
     return &ctx->cert;
+}
+
+bool tls_ctx_crls_differ(const struct tls_ctx *a, const struct tls_ctx *b)
+{
+    return a->has_crl != b->has_crl || memcmp(a->crl_digest, b->crl_digest, 32) != 0;
 }
 
 const struct tls_trust_info *tls_ctx_trust(const struct tls_ctx *ctx)

@@ -90,6 +90,10 @@ const struct tls_cert_info *tls_ctx_certificate(const struct tls_ctx *ctx);
 /* tls_ctx_trust returns |ctx|'s trust anchors and CRLs (borrowed). */
 const struct tls_trust_info *tls_ctx_trust(const struct tls_ctx *ctx);
 
+/* tls_ctx_crls_differ reports whether |a| and |b| hold different CRLs
+ * (by content): only then can a reload revoke a peer that is up. */
+bool tls_ctx_crls_differ(const struct tls_ctx *a, const struct tls_ctx *b);
+
 /* tls_ctx_revokes reports whether a CRL of |ctx| revokes a certificate of
  * the peer chain that proved |ids| (borrowed; the chain kept by
  * tls_identities_keep_chain): what a reload asks of the connections that

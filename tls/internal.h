@@ -21,6 +21,7 @@ struct tls_ctx {
     bool require_sip_eku;
     bool has_crl;                /* CRLs are in |trust| and checked for every chain */
     bool crl_strict;             /* an expired CRL fails the chains it covers */
+    uint8_t crl_digest[32];      /* SHA-256 of the CRL file as loaded; zero without */
     struct tls_key_log *key_log; /* NULL unless the options named a file */
     struct tls_cert_info cert;   /* what we present; strings owned below */
     struct tls_trust_info trust_info;

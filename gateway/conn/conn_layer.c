@@ -62,11 +62,16 @@ void conn_layer_set_events(struct conn_layer *cl, const struct conn_events *up)
  * made with, so nothing else would ever re-check them. */
 static void close_revoked(struct conn_layer *cl)
 {
+    const struct tls_identities *fine = NULL; /* resumed connections share theirs */
     for (uint32_t i = 1; i <= cl->conns.high; i++) {
         struct conn *c = conn_at(&cl->conns, i);
         if ((c->kind != CONN_TLS_IN && c->kind != CONN_TLS_OUT) || c->state != CONN_OPEN ||
-            !tls_ctx_revokes(cl->tls_ctx, c->ids))
+            !c->ids || c->ids == fine)
             continue;
+        if (!tls_ctx_revokes(cl->tls_ctx, c->ids)) {
+            fine = c->ids;
+            continue;
+        }
         char addr[CONN_LOG_ADDR_MAX];
         conn_log_format_addr(&c->peer, addr, sizeof addr);
         LOG_WARN(
@@ -81,9 +86,13 @@ static void close_revoked(struct conn_layer *cl)
 
 void conn_layer_install(struct conn_layer *cl, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx)
 {
+    /* Re-checking every chain costs a path validation each: only when the
+     * CRLs changed. */
+    bool recheck = cl->tls_ctx && tls_ctx_crls_differ(cl->tls_ctx, tls_ctx);
     cl->cfg = cfg;
     cl->tls_ctx = tls_ctx;
-    close_revoked(cl);
+    if (recheck)
+        close_revoked(cl);
 }
 
 void conn_layer_drop_all(struct conn_layer *cl)
