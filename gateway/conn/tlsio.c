@@ -69,7 +69,8 @@ static void handshake_done(struct conn_layer *cl, struct conn *c)
     if (tls_conn_crl_expired(c->tls)) {
         metrics_inc(cl->metrics, M_CRL_EXPIRED_USED);
         LOG_RATELIMITED(LOG_WARN, "peer checked against an expired CRL (tls.crl_strict is off)",
-                        LF_STR("conn", conn_kind_name(c)), LF_STR("crl", cl->cfg->tls.crl));
+                        LF_STR("conn", conn_kind_name(c)),
+                        LF_STR("crl", cl->cfg->tls.crl ? cl->cfg->tls.crl : ""));
     }
     conn_index_opened(&cl->conns, c);
     metrics_inc(cl->metrics, tls_conn_resumed(c->tls) ? M_HANDSHAKE_RESUMED : M_HANDSHAKE_FULL);
