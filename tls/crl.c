@@ -37,6 +37,7 @@ size_t tls_crl_load(X509_STORE *store, const char *path, const uint8_t *pem, siz
     if (n == 0 || !clean) {
         snprintf(err, err_len, "crl_file %s: %s (%s)", path,
                  n == 0 ? "no PEM CRL" : "a CRL does not parse", reason ? reason : "unknown");
+        *next_update = 0;
         return 0;
     }
     if (store != NULL)
