@@ -23,6 +23,7 @@
 #include "core/metrics.h"
 #include "core/timer.h"
 #include "relay/relay-t.h"
+#include "worker/watch.h"
 
 struct admin_worker;
 struct capture;
@@ -79,6 +80,8 @@ struct worker {
     unsigned id;
     uint64_t wake_value;
     struct timer bridge;
+    /* tls.watch, on worker 0 (the one that reloads); off elsewhere. */
+    struct cert_watch watch;
 };
 
 /* worker_share is this worker's part of a process-wide limit |value|:
