@@ -8,6 +8,7 @@ are about. One topology for the module; the reload case runs last.
 
 RFC 5923 §9.3 (R-5923-27) read for our side: a connection opened or
 accepted as one identity of ours never carries another's requests."""
+import json
 import ssl
 
 import pytest
@@ -94,6 +95,21 @@ def test_unknown_sni_gets_the_default_identity_and_is_counted(mt, pki):
     before = mt.a.metric("reusegw_tls_sni_unknown_total")
     assert _served_subject(mt, pki, "nobody.test") == "CN = a.test"
     assert mt.a.metric("reusegw_tls_sni_unknown_total") == before + 1
+
+
+def test_certificates_and_expiry_list_every_identity(mt, pki):
+    """/certificates and reusegw_certificate_expiry_seconds cover every
+    identity of a multi-identity gateway, each with its own leaf (issue 17
+    over issue 16), not only the default one."""
+    status, body = mt.a.http_get("/certificates")
+    assert status == 200, body
+    certs = {c["identity"]: c for c in json.loads(body)["certificates"]}
+    assert sorted(certs) == ["a.test", "x.tenant.test", "y.tenant.test"]
+    for name in certs:
+        assert certs[name]["subject"] == f"CN={name}"
+        assert name in certs[name]["identities"]
+        expiry = mt.a.metric(f'reusegw_certificate_expiry_seconds{{identity="{name}"}}')
+        assert expiry > 0, name
 
 
 def _options_to_b(mt, egress, via_host="127.0.0.1", headers=()):
