@@ -195,6 +195,30 @@ def test_peer_ca_accepts_a_private_ca_peer_that_tls_ca_refuses(mt, pki, module_s
     assert _peer_request(mt, pki, "untrusted-other", module_stage) is None  # same CA, tls.ca applies
 
 
+def test_crl_revokes_a_peer_verified_under_its_peer_ca(mt, pki, module_stage, tmp_path):
+    """tls.crl holds under a peers[].ca trust store too (issue 17 over 16):
+    the reload that revokes the untrusted.test leaf closes its connection,
+    verified under that store, and refuses it afterwards."""
+    assert _peer_request(mt, pki, "untrusted", module_stage) is not None
+    crl = tmp_path / "crl.pem"
+    crl.write_text(h.make_crl(pki, tmp_path / "ca.crl").read_text() +
+                   h.make_crl(pki, tmp_path / "u.crl", issuer="untrusted-ca",
+                              revoke=("untrusted",)).read_text())
+    ok = 'reusegw_reloads_total{trigger="signal",result="ok"}'
+    closed, reloads = mt.a.metric("reusegw_revoked_closes_total"), mt.a.metric(ok)
+    mt.a.config["tls"]["crl"] = str(crl)
+    try:
+        mt.a.reload()
+        assert h.wait_until(lambda: mt.a.metric(ok) > reloads)
+        assert h.wait_until(lambda: mt.a.metric("reusegw_revoked_closes_total") > closed)
+        assert _peer_request(mt, pki, "untrusted", module_stage) is None
+    finally:
+        del mt.a.config["tls"]["crl"]
+        reloads = mt.a.metric(ok)
+        mt.a.reload()
+        assert h.wait_until(lambda: mt.a.metric(ok) > reloads)
+
+
 def test_peer_purpose_policies(mt, pki, module_stage):
     """peers[].allow_server_auth_only accepts a serverAuth-only client
     certificate for that peer alone; peers[].require_sip_eku tightens the
