@@ -104,7 +104,10 @@ struct cfg_snapshot {
         enum cfg_client_cert client_certificate; /* default required */
         uint64_t handshake_timeout_ms;           /* default 10s */
         bool require_sip_eku;                    /* default false (RFC 5924 knob) */
-        char *key_log; /* NSS key log file (RFC 9850) reusegw appends to; NULL: off */
+        char *key_log;   /* NSS key log file (RFC 9850) reusegw appends to; NULL: off */
+        char *crl;       /* PEM file of CRLs checked for every peer chain; NULL: none */
+        bool crl_strict; /* default false: an expired CRL is still used (logged, counted) */
+        bool watch;      /* default false: reload when the certificate files change */
         /* PROXY protocol (v1/v2) on tls.listen: connections from |trusted|
          * sources must begin with a header naming the real client, others
          * must not send one. None trusted (the default): off. */
@@ -213,12 +216,25 @@ typedef int (*cfg_cert_names_fn)(const char *certificate_file,
                                  char names[CFG_CERT_NAMES_MAX][CFG_NAME_MAX], char *problem,
                                  size_t problem_len);
 
-/* cfg_load_checked is cfg_load that also checks each of `identities`
- * against its certificate through |cert_names| (NULL: skip those checks):
- * the certificate must prove the identity's sent_by host and each domain it
- * lists, and no domain may belong to two identities, the default one
- * (what tls.certificate proves) included. */
-struct cfg_snapshot *cfg_load_checked(const char *path, cfg_cert_names_fn cert_names,
+/* cfg_crl_check_fn lets the loader check that a file holds CRLs it can
+ * use (config/ never parses them): 0, or -1 after writing into |problem|
+ * (|problem_len| bytes) why not. */
+typedef int (*cfg_crl_check_fn)(const char *crl_file, char *problem, size_t problem_len);
+
+/* cfg_readers are the caller's readers of the files a configuration names;
+ * a NULL member skips its checks. */
+struct cfg_readers {
+    cfg_cert_names_fn cert_names;
+    cfg_crl_check_fn crl;
+};
+
+/* cfg_load_checked is cfg_load that also reads the files the configuration
+ * names through |readers| (NULL: none). With cert_names each of
+ * `identities` is checked against its certificate: the certificate must
+ * prove the identity's sent_by host and each domain it lists, and no domain
+ * may belong to two identities, the default one (what tls.certificate
+ * proves) included. With crl, tls.crl must hold usable CRLs. */
+struct cfg_snapshot *cfg_load_checked(const char *path, const struct cfg_readers *readers,
                                       struct cfg_errors *errors);
 
 /* cfg_load reads and validates |path|; |errors| must be empty on entry.

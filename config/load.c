@@ -57,6 +57,7 @@ struct loader {
     /* identities[i]'s mapping, for checks that need the whole file first. */
     const yaml_node_t *identity_nodes[CFG_MAX_IDENTITIES];
     cfg_cert_names_fn cert_names; /* NULL: certificates are not read */
+    cfg_crl_check_fn crl;         /* NULL: CRL files are not read */
 };
 
 static void report(struct loader *ld, const yaml_node_t *node, const char *key, const char *fmt,
@@ -306,10 +307,13 @@ static bool resolve_path(struct loader *ld, const yaml_node_t *node, const char 
     return true;
 }
 
-static void load_path(struct loader *ld, const yaml_node_t *node, const char *key, char **out)
+static void load_path(struct loader *ld, const struct cfg_field *f, const yaml_node_t *node,
+                      const char *key, char **out)
 {
     const char *text = scalar(ld, node, key, "a file path");
     char resolved[PATH_MAX], quoted[PATH_MAX + 16];
+    if (text && !text[0] && f->empty_none)
+        return;
     if (!text || !resolve_path(ld, node, key, text, resolved, quoted))
         return;
     /* O_NONBLOCK: a FIFO must be refused below, not hang the load. */
@@ -323,6 +327,11 @@ static void load_path(struct loader *ld, const yaml_node_t *node, const char *ke
     close(fd);
     if (!regular) {
         report(ld, node, key, "%s is not a regular file", quoted);
+        return;
+    }
+    char problem[CFG_PROBLEM_MAX];
+    if (f->is_crl && ld->crl && ld->crl(resolved, problem, sizeof problem) != 0) {
+        report(ld, node, key, "%s", problem);
         return;
     }
     *out = cfg_xstrdup(resolved);
@@ -566,7 +575,7 @@ static void load_field(struct loader *ld, const struct cfg_field *f, const yaml_
         load_hostport_list(ld, f, node, key, base);
         return;
     case CFG_F_PATH:
-        load_path(ld, node, key, (char **)dst);
+        load_path(ld, f, node, key, (char **)dst);
         return;
     case CFG_F_DURATION:
         if (!(text = scalar(ld, node, key, "a duration such as 10s or 250ms")))
@@ -1157,10 +1166,13 @@ struct cfg_snapshot *cfg_load(const char *path, struct cfg_errors *errors)
     return cfg_load_checked(path, NULL, errors);
 }
 
-struct cfg_snapshot *cfg_load_checked(const char *path, cfg_cert_names_fn cert_names,
+struct cfg_snapshot *cfg_load_checked(const char *path, const struct cfg_readers *readers,
                                       struct cfg_errors *errors)
 {
-    struct loader ld = {.file = path, .errors = errors, .cert_names = cert_names};
+    struct loader ld = {.file = path,
+                        .errors = errors,
+                        .cert_names = readers ? readers->cert_names : NULL,
+                        .crl = readers ? readers->crl : NULL};
     size_t first_error = errors->count;
     if (!set_directory(&ld, path)) {
         cfg_errors_add(errors, path, 0, 0, "", "path is too long");

@@ -10,10 +10,11 @@
 
 #include <stdio.h>
 
-/* cfg_load_reported is cfg_load_checked (with |cert_names|, NULL for
+/* cfg_load_reported is cfg_load_checked (with |readers|, NULL for
  * none) that prints each error to |out| as
  * "FILE:LINE:COLUMN: KEY: MESSAGE" (see cfg_error_format) and frees them.
  * Returns the new snapshot (caller owns one reference) or NULL. */
-struct cfg_snapshot *cfg_load_reported(const char *path, cfg_cert_names_fn cert_names, FILE *out);
+struct cfg_snapshot *cfg_load_reported(const char *path, const struct cfg_readers *readers,
+                                       FILE *out);
 
 #endif

@@ -74,6 +74,13 @@ static const struct cfg_field tls_fields[] = {
      .max = MS_HOUR},
     {.name = "require_sip_eku", .kind = CFG_F_BOOL, .offset = SNAP(tls.require_sip_eku)},
     {.name = "key_log", .kind = CFG_F_OUTPUT_PATH, .offset = SNAP(tls.key_log)},
+    {.name = "crl",
+     .kind = CFG_F_PATH,
+     .offset = SNAP(tls.crl),
+     .is_crl = true,
+     .empty_none = true},
+    {.name = "crl_strict", .kind = CFG_F_BOOL, .offset = SNAP(tls.crl_strict)},
+    {.name = "watch", .kind = CFG_F_BOOL, .offset = SNAP(tls.watch)},
 };
 
 static const struct cfg_field legacy_fields[] = {

@@ -57,6 +57,8 @@ struct cfg_field {
     bool is_forward; /* reusegw connects there: must not be its own listen address */
     bool ip_only;    /* host must be an IP literal (DNS servers) */
     bool secret;     /* CFG_F_TEXT: never echoed in an error */
+    bool is_crl;     /* CFG_F_PATH: the file must hold CRLs (cfg_readers.crl) */
+    bool empty_none; /* CFG_F_PATH: "" means no file (NULL) */
     /* CFG_F_MAP: when set, the bool at |offset| records that the mapping
      * was given (a section that switches a feature on). */
     bool marks_presence;

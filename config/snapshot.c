@@ -61,6 +61,7 @@ void cfg_unref(struct cfg_snapshot *snap)
     free(snap->tls.ca);
     free(snap->tls.key_log);
     free(snap->tls.proxy_protocol.trusted);
+    free(snap->tls.crl);
     free(snap->capture.hep.password);
     free(snap->capture.hep.node_name);
     for (size_t i = 0; i < snap->n_routes; i++) {

@@ -63,7 +63,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    struct cfg_snapshot *cfg = cfg_load_reported(config_path, gateway_cert_names, stderr);
+    struct cfg_snapshot *cfg = cfg_load_reported(config_path, &gateway_readers, stderr);
     if (!cfg)
         return EXIT_CONFIG;
     if (check_only) {

@@ -38,6 +38,7 @@ struct tls_conn {
     char *reason;                    /* set on failure only */
     struct tls_io *io;               /* the call in progress's, else NULL */
     bool out_refused;                /* io->out said no: the caller is full */
+    bool crl_expired;                /* verified under a CRL past nextUpdate */
     enum tls_state state;
     enum tls_error error;
     bool is_client;
@@ -263,6 +264,7 @@ enum ssl_verify_result_t tls_verify_peer(SSL *ssl, uint8_t *out_alert)
     }
     tls_identities_unref(conn->ids);
     conn->ids = result.ids;
+    conn->crl_expired = result.crl_expired;
     if (!conn->is_client) {
         const CRYPTO_BUFFER *leaf = sk_CRYPTO_BUFFER_value(chain, 0);
         tls_resumed_identities_remember(CRYPTO_BUFFER_data(leaf), CRYPTO_BUFFER_len(leaf),
@@ -495,6 +497,11 @@ bool tls_conn_sni_unknown(const struct tls_conn *conn)
 const char *tls_conn_unverified_reason(const struct tls_conn *conn)
 {
     return conn->downgraded ? conn->reason : NULL;
+}
+
+bool tls_conn_crl_expired(const struct tls_conn *conn)
+{
+    return conn->crl_expired;
 }
 
 bool tls_conn_resumed(const struct tls_conn *conn)

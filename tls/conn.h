@@ -45,6 +45,8 @@ enum tls_error {
     TLS_ERROR_CERT_PURPOSE,  /* the leaf's EKU does not fit its role
                                 (tls_eku_refusal, RFC 5280/5924) */
     TLS_ERROR_CERT_IDENTITY, /* server certificate does not prove the domain */
+    TLS_ERROR_CERT_REVOKED,  /* a certificate of the chain is on a CRL */
+    TLS_ERROR_CRL_EXPIRED,   /* crl_strict and the CRL of the chain is past nextUpdate */
     TLS_ERROR_PEER_ALERT,    /* peer aborted with a fatal alert */
     TLS_ERROR_PROTOCOL,      /* malformed or unexpected TLS */
     TLS_ERROR_RESOURCES,     /* out of memory, or the caller's buffers for
@@ -174,6 +176,10 @@ bool tls_conn_sni_unknown(const struct tls_conn *conn);
  * verify when a peer policy with client_cert_required false served it
  * unauthenticated anyway (owned by |conn|), else NULL. */
 const char *tls_conn_unverified_reason(const struct tls_conn *conn);
+
+/* tls_conn_crl_expired reports whether the peer chain was accepted under
+ * a CRL past its nextUpdate (crl_strict off): still checked, but stale. */
+bool tls_conn_crl_expired(const struct tls_conn *conn);
 
 /* tls_conn_resumed reports whether the handshake resumed a session. */
 bool tls_conn_resumed(const struct tls_conn *conn);

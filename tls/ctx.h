@@ -78,6 +78,15 @@ struct tls_ctx_options {
      * knobs for their domain; at most one per domain. */
     const struct tls_peer_options *peers;
     size_t n_peers;
+    /* PEM file of one or more CRLs (RFC 5280 §5). Every certificate of a
+     * peer chain, leaf and intermediates, is then checked against the CRL
+     * of its issuer, which the file must hold; a revoked one fails the
+     * handshake with TLS_ERROR_CERT_REVOKED. NULL: no revocation check. */
+    const char *crl_file;
+    /* With crl_file: a CRL past its nextUpdate fails every chain it covers
+     * (fail closed). False (the default): it is still used, and the
+     * connection says so (tls_conn_crl_expired). */
+    bool crl_strict;
 };
 
 /* tls_ctx is a refcounted, immutable TLS configuration; one ctx may serve
@@ -105,6 +114,43 @@ const struct tls_identities *tls_ctx_identity_domains(const struct tls_ctx *ctx,
  * (|len| bytes, borrowed; RFC 5922 whole-name, case-insensitive), or -1
  * when none is. */
 int tls_ctx_identity_for(const struct tls_ctx *ctx, const char *host, size_t len);
+/* tls_cert_info describes the certificate a ctx presents, for operators
+ * (/certificates, expiry metrics). Owned by the ctx, immutable. */
+struct tls_cert_info {
+    const char *file;                  /* certificate_file as given */
+    char subject[256];                 /* RFC 2253, e.g. "CN=b.test" */
+    char serial[80];                   /* hexadecimal, as openssl x509 -serial */
+    int64_t not_before, not_after;     /* Unix seconds */
+    int64_t loaded_at;                 /* Unix seconds: when the ctx read the file */
+    struct tls_identities *identities; /* RFC 5922 §7.1 names (owned by the ctx) */
+};
+
+/* tls_trust_info describes a ctx's trust anchors and CRLs. */
+struct tls_trust_info {
+    const char *ca_file;     /* as given */
+    size_t ca_count;         /* certificates in the CA bundle */
+    const char *crl_file;    /* NULL: no CRL */
+    size_t crl_count;        /* CRLs in crl_file */
+    int64_t crl_next_update; /* earliest nextUpdate of them, Unix seconds; 0: none */
+};
+
+/* tls_ctx_certificate returns what identity |i| (< tls_ctx_identity_count)
+ * of |ctx| presents (borrowed from |ctx|). */
+const struct tls_cert_info *tls_ctx_certificate(const struct tls_ctx *ctx, size_t i);
+
+/* tls_ctx_trust returns |ctx|'s trust anchors and CRLs (borrowed). */
+const struct tls_trust_info *tls_ctx_trust(const struct tls_ctx *ctx);
+
+/* tls_ctx_crls_differ reports whether |a| and |b| hold different CRLs
+ * (by content): only then can a reload revoke a peer that is up. */
+bool tls_ctx_crls_differ(const struct tls_ctx *a, const struct tls_ctx *b);
+
+/* tls_ctx_revokes reports whether a CRL of |ctx| revokes a certificate of
+ * the peer chain that proved |ids| (borrowed; the chain kept by
+ * tls_identities_keep_chain): what a reload asks of the connections that
+ * are up. Only revocation counts here; false when |ctx| has no CRL or
+ * |ids| no chain. */
+bool tls_ctx_revokes(struct tls_ctx *ctx, const struct tls_identities *ids);
 
 /* tls_ctx_ref takes one more reference and returns |ctx|. Each connection
  * holds one, so a reload never changes a live connection's configuration. */

@@ -17,6 +17,10 @@
 
 struct tls_identities {
     atomic_uint refs;
+    /* The peer chain that proved the names (pooled buffers, shared with
+     * every connection of the same certificate), for re-checking it under
+     * a reloaded CRL; NULL for our own certificates. */
+    STACK_OF(CRYPTO_BUFFER) * chain;
     uint8_t count;
     uint16_t offset[TLS_IDENTITIES_MAX]; /* into names[], each NUL-terminated */
     char names[];
@@ -57,6 +61,7 @@ static struct tls_identities *builder_finish(const struct builder *b)
     if (set == NULL)
         return NULL;
     atomic_init(&set->refs, 1);
+    set->chain = NULL;
     set->count = (uint8_t)b->count;
     memcpy(set->offset, b->offset, sizeof(set->offset));
     memcpy(set->names, b->names, b->used);
@@ -230,8 +235,27 @@ struct tls_identities *tls_identities_ref(struct tls_identities *set)
 
 void tls_identities_unref(struct tls_identities *set)
 {
-    if (set != NULL && atomic_fetch_sub_explicit(&set->refs, 1, memory_order_acq_rel) == 1)
-        free(set);
+    if (set == NULL || atomic_fetch_sub_explicit(&set->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    sk_CRYPTO_BUFFER_pop_free(set->chain, CRYPTO_BUFFER_free);
+    free(set);
+}
+
+static CRYPTO_BUFFER *buffer_up_ref(CRYPTO_BUFFER *b)
+{
+    CRYPTO_BUFFER_up_ref(b);
+    return b;
+}
+
+bool tls_identities_keep_chain(struct tls_identities *set, const STACK_OF(CRYPTO_BUFFER) * chain)
+{
+    set->chain = sk_CRYPTO_BUFFER_deep_copy(chain, buffer_up_ref, CRYPTO_BUFFER_free);
+    return set->chain != NULL;
+}
+
+const STACK_OF(CRYPTO_BUFFER) * tls_identities_chain(const struct tls_identities *set)
+{
+    return set != NULL ? set->chain : NULL;
 }
 
 size_t tls_identities_count(const struct tls_identities *set)

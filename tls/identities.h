@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <openssl/base.h>
+#include <openssl/pool.h>
 
 /* A set holds at most this many names; further names in a certificate are
  * ignored (a SIP peer certificate lists a handful of domains). */
@@ -57,6 +58,16 @@ struct tls_identities *tls_identities_ref(struct tls_identities *set);
 /* tls_identities_unref drops one reference; the last one frees the set.
  * NULL is ignored. */
 void tls_identities_unref(struct tls_identities *set);
+
+/* tls_identities_keep_chain makes |set| (new, not yet shared) hold
+ * references to the peer certificates of |chain| (leaf first, borrowed)
+ * that proved it, so that a reloaded CRL can be checked against a
+ * connection that is already up. False on allocation failure. */
+bool tls_identities_keep_chain(struct tls_identities *set, const STACK_OF(CRYPTO_BUFFER) * chain);
+
+/* tls_identities_chain returns the chain tls_identities_keep_chain kept
+ * (borrowed from |set|), or NULL. */
+const STACK_OF(CRYPTO_BUFFER) * tls_identities_chain(const struct tls_identities *set);
 
 /* tls_identities_count returns how many names |set| holds (0 for NULL). */
 size_t tls_identities_count(const struct tls_identities *set);

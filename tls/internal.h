@@ -18,6 +18,7 @@
 struct tls_identity_ctx {
     SSL_CTX *ssl_ctx;
     struct tls_identities *domains;
+    struct tls_cert_info cert; /* what it presents; |cert.file| owned here */
 };
 
 /* tls_peer_policy is one peer domain's policy (tls_peer_options). */
@@ -36,6 +37,11 @@ struct tls_ctx {
     SSL_CTX *ssl_ctx;
     X509_STORE *trust;
     bool require_sip_eku;
+    bool has_crl;           /* CRLs are in |trust| and checked for every chain */
+    bool crl_strict;        /* an expired CRL fails the chains it covers */
+    uint8_t crl_digest[32]; /* SHA-256 of the CRL file as loaded; zero without */
+    struct tls_trust_info trust_info;
+    char *paths;                  /* CA and CRL file names, NUL-separated */
     struct tls_key_log *key_log;  /* NULL unless the options named a file */
     struct tls_identity_ctx *ids; /* n_ids >= 1; [0] is the default identity */
     size_t n_ids;
@@ -46,6 +52,21 @@ struct tls_ctx {
 /* tls_ctx_peer returns the policy of |domain| (|len| bytes), or NULL. */
 const struct tls_peer_policy *tls_ctx_peer(const struct tls_ctx *ctx, const char *domain,
                                            size_t len);
+
+/* tls_read_file loads the file |path| whole (at most 1 MiB), naming it
+ * |what| in the error. Returns malloc'd bytes (|*len| of them) or NULL
+ * after writing the reason into |err|. */
+uint8_t *tls_read_file(const char *what, const char *path, size_t *len, char *err, size_t err_len);
+
+/* tls_time_unix converts |t| to Unix seconds (0 when it cannot). */
+int64_t tls_time_unix(const ASN1_TIME *t);
+
+/* tls_crl_load adds every CRL of the PEM text |pem| (|len| bytes, read from
+ * |path|) to |store| and switches on CRL checks for every certificate of a
+ * chain. Returns how many it added, and the earliest nextUpdate of them in
+ * |*next_update| (0: none); 0 after writing into |err| why none. */
+size_t tls_crl_load(X509_STORE *store, const char *path, const uint8_t *pem, size_t len,
+                    int64_t *next_update, char *err, size_t err_len);
 
 /* tls_session_key identifies one cache entry. */
 struct tls_session_key {

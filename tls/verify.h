@@ -16,10 +16,11 @@
 struct tls_verify_result {
     enum tls_error error;       /* TLS_ERROR_NONE when the chain is accepted */
     uint8_t alert;              /* TLS alert to send on failure */
-    struct tls_identities *ids; /* on success: a new reference */
+    struct tls_identities *ids; /* on success: a new reference, holding the chain */
     /* The peer policy the chain was checked under (borrowed from the ctx),
      * NULL: the ctx's defaults. Set on failure too. */
     const struct tls_peer_policy *policy;
+    bool crl_expired; /* accepted under a CRL past its nextUpdate */
     char reason[320]; /* on failure: for the log */
 };
 

@@ -157,9 +157,12 @@ static void answer(struct admin_server *a, struct admin_conn *c, enum admin_pars
             a->hooks.readiness(a->hooks.ctx, &r);
         readiness_text(&r, small, sizeof(small), &status);
         body_len = strlen(small);
-    } else if (path_is(req, "/metrics") || path_is(req, "/aliases")) {
-        bool metrics = path_is(req, "/metrics");
-        size_t (*hook)(void *, char *, size_t) = metrics ? a->hooks.metrics : a->hooks.aliases;
+    } else if (path_is(req, "/metrics") || path_is(req, "/aliases") ||
+               path_is(req, "/certificates")) {
+        bool metrics = path_is(req, "/metrics"), aliases = path_is(req, "/aliases");
+        size_t (*hook)(void *, char *, size_t) = metrics   ? a->hooks.metrics
+                                                 : aliases ? a->hooks.aliases
+                                                           : a->hooks.certificates;
         type = metrics ? "text/plain; version=0.0.4; charset=utf-8" : "application/json";
         big = malloc(ADMIN_BODY_MAX);
         if (big && hook) {
@@ -168,7 +171,10 @@ static void answer(struct admin_server *a, struct admin_conn *c, enum admin_pars
         } else if (big) {
             body = big;
             /* No alias table yet: an honest empty list. */
-            body_len = (size_t)snprintf(big, ADMIN_BODY_MAX, metrics ? "" : "[]\n");
+            body_len = (size_t)snprintf(big, ADMIN_BODY_MAX,
+                                        metrics   ? ""
+                                        : aliases ? "[]\n"
+                                                  : "{}\n");
         }
         if (!big || body_len >= ADMIN_BODY_MAX) {
             status = 500;

@@ -1,5 +1,5 @@
 /* admin: the operator's HTTP endpoint on admin.listen — /metrics, /healthz,
- * /ready and /aliases — served on a worker's loop, one request per
+ * /ready, /aliases and /certificates — served on a worker's loop, one request per
  * connection.
  *
  * Owns its listening socket and its few connections (bounded, each with a
@@ -44,6 +44,8 @@ struct admin_hooks {
     /* aliases writes the alias table as a JSON array; NULL answers "[]"
      * (no alias table yet). */
     size_t (*aliases)(void *ctx, char *buf, size_t cap);
+    /* certificates writes /certificates, a JSON object; NULL answers "{}". */
+    size_t (*certificates)(void *ctx, char *buf, size_t cap);
 };
 
 /* admin_new listens on |listen| (port 0 picks a free one, see admin_port)

@@ -16,6 +16,8 @@
 #include "conn/peer_index.h"
 #include "core/strbuf.h"
 #include "conn/conn_ours.h"
+#include "tls/ctx.h"
+#include "tls/ctx.h"
 #include "tls/identities.h"
 #include "conn/conn.h"
 
@@ -25,7 +27,6 @@ struct admin_worker {
     struct admin_view view;
     struct admin_server *server;
     struct admin_probe probe;
-    int64_t cert_not_after;
     char backend[32];
     /* The worker's snapshot since start or the last reload (borrowed: the
      * worker holds it until it calls admin_worker_reloaded again), which
@@ -47,8 +48,21 @@ static size_t render_metrics(void *ctx, char *buf, size_t cap)
     metrics_bridge_absorb(aw->view.conns, aw->view.metrics);
     const struct metrics *regs[ADMIN_MAX_REGISTRIES];
     size_t n = aw->view.registries(aw->view.ctx, regs, ADMIN_MAX_REGISTRIES);
+    struct admin_identity ids[ADMIN_MAX_IDENTITIES];
+    struct metrics_cert certs[ADMIN_MAX_IDENTITIES];
+    size_t n_ids = aw->view.identities(aw->view.ctx, ids, ADMIN_MAX_IDENTITIES);
+    for (size_t i = 0; i < n_ids; i++)
+        certs[i] = (struct metrics_cert){
+            .identity = ids[i].name,
+            .not_after = tls_ctx_certificate(ids[i].ctx, ids[i].index)->not_after};
     struct metrics_info info = {
-        .io_backend = aw->backend, .cert_not_after = aw->cert_not_after, .now = time(NULL)};
+        .io_backend = aw->backend,
+        .certs = certs,
+        .n_certs = n_ids,
+        /* Every identity shares the trust anchors and CRLs of tls. */
+        .crl_next_update = n_ids ? tls_ctx_trust(ids[0].ctx)->crl_next_update : 0,
+        .now = time(NULL),
+    };
     return metrics_render(regs, n, &info, buf, cap);
 }
 
@@ -67,6 +81,79 @@ static void put_string(struct strbuf *j, const char *s)
             strbuf_printf(j, "%c", c);
     }
     strbuf_printf(j, "\"");
+}
+
+/* put_time writes Unix seconds |t| as a JSON RFC 3339 string (UTC), or
+ * null for 0 (unknown). */
+static void put_time(struct strbuf *j, int64_t t)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    char text[32];
+    if (t == 0 || !gmtime_r(&tt, &tm) || !strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm))
+        strbuf_printf(j, "null");
+    else
+        strbuf_printf(j, "\"%s\"", text);
+}
+
+/* put_identity writes one identity's certificate as a JSON object. */
+static void put_identity(struct strbuf *j, const struct admin_identity *id, bool first)
+{
+    const struct tls_cert_info *c = tls_ctx_certificate(id->ctx, id->index);
+    strbuf_printf(j, "%s\n  {\"identity\": ", first ? "" : ",");
+    put_string(j, id->name);
+    strbuf_printf(j, ", \"subject\": ");
+    put_string(j, c->subject);
+    strbuf_printf(j, ", \"identities\": [");
+    for (size_t k = 0; k < tls_identities_count(c->identities); k++) {
+        strbuf_printf(j, "%s", k ? ", " : "");
+        put_string(j, tls_identities_get(c->identities, k));
+    }
+    strbuf_printf(j, "], \"serial\": ");
+    put_string(j, c->serial);
+    strbuf_printf(j, ", \"not_before\": ");
+    put_time(j, c->not_before);
+    strbuf_printf(j, ", \"not_after\": ");
+    put_time(j, c->not_after);
+    strbuf_printf(j, ", \"file\": ");
+    put_string(j, c->file);
+    strbuf_printf(j, ", \"loaded_at\": ");
+    put_time(j, c->loaded_at);
+    strbuf_printf(j, "}");
+}
+
+/* render_certificates writes /certificates: what every identity presents,
+ * then the trust anchors and CRLs they share. */
+static size_t render_certificates(void *ctx, char *buf, size_t cap)
+{
+    struct admin_worker *aw = ctx;
+    struct strbuf j = {.buf = buf, .cap = cap};
+    if (cap)
+        buf[0] = '\0';
+    struct admin_identity ids[ADMIN_MAX_IDENTITIES];
+    size_t n = aw->view.identities(aw->view.ctx, ids, ADMIN_MAX_IDENTITIES);
+    strbuf_printf(&j, "{\"certificates\": [");
+    for (size_t i = 0; i < n; i++)
+        put_identity(&j, &ids[i], i == 0);
+    strbuf_printf(&j, "%s]", n ? "\n" : "");
+    const struct tls_trust_info *t = n ? tls_ctx_trust(ids[0].ctx) : NULL;
+    if (t) {
+        strbuf_printf(&j, ",\n \"ca\": {\"file\": ");
+        put_string(&j, t->ca_file);
+        strbuf_printf(&j, ", \"count\": %zu}", t->ca_count);
+        strbuf_printf(&j, ",\n \"crl\": ");
+        if (t->crl_file) {
+            strbuf_printf(&j, "{\"file\": ");
+            put_string(&j, t->crl_file);
+            strbuf_printf(&j, ", \"count\": %zu, \"next_update\": ", t->crl_count);
+            put_time(&j, t->crl_next_update);
+            strbuf_printf(&j, "}");
+        } else {
+            strbuf_printf(&j, "null");
+        }
+    }
+    strbuf_printf(&j, "}\n");
+    return j.len;
 }
 
 /* alias_list is the /aliases JSON array being written. */
@@ -139,9 +226,11 @@ struct admin_worker *admin_worker_new(const struct admin_view *view)
     aw->cfg = cfg;
     aw->probe.fd = -1; /* nothing to close until the probe starts */
     metrics_bridge_backend(view->loop, aw->backend, sizeof(aw->backend));
-    aw->cert_not_after = metrics_cert_not_after(cfg->tls.certificate);
-    struct admin_hooks hooks = {
-        .ctx = aw, .readiness = readiness, .metrics = render_metrics, .aliases = render_aliases};
+    struct admin_hooks hooks = {.ctx = aw,
+                                .readiness = readiness,
+                                .metrics = render_metrics,
+                                .aliases = render_aliases,
+                                .certificates = render_certificates};
     aw->server = admin_new(view->loop, view->timers, &cfg->admin.listen, OP_ADMIN, &hooks);
     if (!aw->server || !admin_probe_start(&aw->probe, view->loop, view->timers,
                                           &cfg->legacy.forward_to, OP_PROBE, PROBE_INTERVAL_MS)) {
@@ -167,7 +256,6 @@ void admin_worker_free(struct admin_worker *aw)
 
 void admin_worker_reloaded(struct admin_worker *aw, const struct cfg_snapshot *cfg)
 {
-    aw->cert_not_after = metrics_cert_not_after(cfg->tls.certificate);
     aw->cfg = cfg;
 }
 

@@ -1,11 +1,8 @@
-/* metrics_bridge: connection table gauges, io backend and certificate expiry. */
+/* metrics_bridge: connection table gauges and the io backend. */
 #include "admin/metrics_bridge.h"
 
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/loop.h"
 #include "core/metrics.h"
@@ -36,22 +33,4 @@ const char *metrics_bridge_backend(const struct loop *loop, char *buf, size_t ca
     size_t n = strcspn(name, "+"); /* "io_uring+defer_taskrun" is io_uring */
     snprintf(buf, cap, "%.*s", (int)n, name);
     return buf;
-}
-
-int64_t metrics_cert_not_after(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    X509 *cert = PEM_read_X509(f, NULL, NULL, NULL);
-    fclose(f);
-    if (!cert)
-        return 0;
-    /* This BoringSSL has no ASN1_TIME_to_posix: measure from now instead. */
-    int days = 0, seconds = 0;
-    int64_t t = 0;
-    if (ASN1_TIME_diff(&days, &seconds, NULL, X509_get0_notAfter(cert)))
-        t = (int64_t)time(NULL) + (int64_t)days * 86400 + seconds;
-    X509_free(cert);
-    return t;
 }

@@ -1,6 +1,6 @@
 /* metrics_bridge: the series a worker knows without bumping them — its
  * connection table counted by kind and state, its alias rows — and the
- * certificate expiry and backend name a scrape reports. Every event count
+ * backend name a scrape reports. Every event count
  * is bumped where it happens, in the registry itself (metrics.h).
  *
  * Owns nothing. Borrows a worker's connection table and registry, on its
@@ -24,9 +24,5 @@ void metrics_bridge_absorb(const struct conn_table *table, struct metrics *m);
 /* metrics_bridge_backend writes the backend family of |loop| ("io_uring"
  * for every io_uring set-up, else the backend's own name) into |buf|. */
 const char *metrics_bridge_backend(const struct loop *loop, char *buf, size_t cap);
-
-/* metrics_cert_not_after reads the first certificate of the PEM file at
- * |path| and returns its notAfter in Unix seconds, or 0 when it cannot. */
-int64_t metrics_cert_not_after(const char *path);
 
 #endif

@@ -8,7 +8,12 @@
 #include "config/config.h"
 #include "conn/conn.h"
 #include "conn/conn_ours.h"
+#include "conn/conn_io.h"
+#include "conn/conn_log.h"
+#include "core/log.h"
+#include "core/metrics.h"
 #include "tls/conn.h"
+#include "tls/ctx.h"
 #include "tls/identities.h"
 #include "tls/session_cache.h"
 
@@ -52,12 +57,45 @@ void conn_layer_set_events(struct conn_layer *cl, const struct conn_events *up)
     cl->up = *up;
 }
 
+/* close_revoked ends every TLS connection whose peer the newly installed
+ * CRLs revoke (RFC 5923 §8.3: close_notify), which takes it out of the
+ * index and so its aliases with it. Connections keep the ctx they were
+ * made with, so nothing else would ever re-check them. */
+static void close_revoked(struct conn_layer *cl)
+{
+    const struct tls_identities *fine = NULL; /* resumed connections share theirs */
+    for (uint32_t i = 1; i <= cl->conns.high; i++) {
+        struct conn *c = conn_at(&cl->conns, i);
+        if ((c->kind != CONN_TLS_IN && c->kind != CONN_TLS_OUT) || c->state != CONN_OPEN ||
+            !c->ids || c->ids == fine)
+            continue;
+        if (!tls_ctx_revokes(cl->tls_ctx, c->ids)) {
+            fine = c->ids;
+            continue;
+        }
+        char addr[CONN_LOG_ADDR_MAX];
+        conn_log_format_addr(&c->peer, addr, sizeof addr);
+        LOG_WARN(
+            "peer certificate revoked by the reloaded CRL; closing its connection",
+            LF_STR("conn", conn_kind_name(c)), LF_STR("peer", addr),
+            LF_STR("identity", tls_identities_count(c->ids) ? tls_identities_get(c->ids, 0) : ""),
+            LF_STR("refused", "revoked"));
+        metrics_inc(cl->metrics, M_REVOKED_CLOSED);
+        conn_close(cl, c, CLOSE_GRACEFUL, "revoked");
+    }
+}
+
 void conn_layer_install(struct conn_layer *cl, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx)
 {
     if (cl->cfg && cl->cfg != cfg)
         conn_ours_remap(cl, cl->cfg, cfg);
+    /* Re-checking every chain costs a path validation each: only when the
+     * CRLs changed. */
+    bool recheck = cl->tls_ctx && tls_ctx_crls_differ(cl->tls_ctx, tls_ctx);
     cl->cfg = cfg;
     cl->tls_ctx = tls_ctx;
+    if (recheck)
+        close_revoked(cl);
 }
 
 void conn_layer_drop_all(struct conn_layer *cl)

@@ -39,7 +39,9 @@ void conn_layer_set_events(struct conn_layer *cl, const struct conn_events *up);
 
 /* conn_layer_install points |cl| at a new snapshot and TLS context (both
  * borrowed; the worker holds the references): new connections use them,
- * existing ones keep what they were made with. */
+ * existing ones keep what they were made with, except that a TLS
+ * connection whose peer chain the new context's CRLs revoke is closed
+ * (close_notify, aliases removed; logged and counted). */
 void conn_layer_install(struct conn_layer *cl, struct cfg_snapshot *cfg, struct tls_ctx *tls_ctx);
 
 /* conn_layer_drop_all closes every socket at once and releases what each

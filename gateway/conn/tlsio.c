@@ -12,6 +12,7 @@
 #include "conn/conn_internal.h"
 #include "conn/conn_limits.h"
 #include "conn/conn_ours.h"
+#include "conn/conn_log.h"
 #include "conn/conn_io.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -77,6 +78,12 @@ static void handshake_done(struct conn_layer *cl, struct conn *c)
                         "(peers[].client_certificate optional)",
                         LF_STR("reason", unverified));
     }
+    if (tls_conn_crl_expired(c->tls)) {
+        metrics_inc(cl->metrics, M_CRL_EXPIRED_USED);
+        LOG_RATELIMITED(LOG_WARN, "peer checked against an expired CRL (tls.crl_strict is off)",
+                        LF_STR("conn", conn_kind_name(c)),
+                        LF_STR("crl", cl->cfg->tls.crl ? cl->cfg->tls.crl : ""));
+    }
     conn_index_opened(&cl->conns, c);
     metrics_inc(cl->metrics, tls_conn_resumed(c->tls) ? M_HANDSHAKE_RESUMED : M_HANDSHAKE_FULL);
     LOG_DEBUG("tls established", LF_STR("conn", conn_kind_name(c)),
@@ -88,14 +95,35 @@ static void handshake_done(struct conn_layer *cl, struct conn *c)
     conn_release_held(cl, c);
 }
 
+/* failure_reason is the reusegw_tls_handshake_failures_total series of a
+ * failed engine. */
+static enum metric_id failure_reason(const struct tls_conn *tls)
+{
+    switch (tls_conn_error(tls)) {
+    case TLS_ERROR_CERT_PURPOSE:
+        return M_HSFAIL_CERT_PURPOSE;
+    case TLS_ERROR_CERT_REVOKED:
+        return M_HSFAIL_REVOKED;
+    case TLS_ERROR_CRL_EXPIRED:
+        return M_HSFAIL_CRL_EXPIRED;
+    default:
+        return M_HSFAIL_ERROR;
+    }
+}
+
 static void handshake_failed(struct conn_layer *cl, struct conn *c)
 {
-    metrics_handshake_failed(cl->metrics, tls_conn_error(c->tls) == TLS_ERROR_CERT_PURPOSE
-                                              ? M_HSFAIL_CERT_PURPOSE
-                                              : M_HSFAIL_ERROR);
+    enum metric_id why = failure_reason(c->tls);
+    metrics_handshake_failed(cl->metrics, why);
     const char *reason = tls_conn_error_reason(c->tls);
+    char addr[CONN_LOG_ADDR_MAX];
+    conn_log_format_addr(&c->peer, addr, sizeof addr);
     LOG_RATELIMITED(LOG_WARN, "tls handshake failed", LF_STR("conn", conn_kind_name(c)),
-                    LF_STR("domain", c->domain), LF_STR("reason", reason));
+                    LF_STR("peer", addr), LF_STR("domain", c->domain),
+                    LF_STR("refused", why == M_HSFAIL_REVOKED       ? "revoked"
+                                      : why == M_HSFAIL_CRL_EXPIRED ? "crl_expired"
+                                                                    : "error"),
+                    LF_STR("reason", reason));
     if (c->kind == CONN_TLS_OUT)
         conn_dial_failed(cl, c, *reason ? reason : "TLS handshake failed");
     conn_close(cl, c, CLOSE_FLUSH, "handshake failed"); /* sends the alert, if any */

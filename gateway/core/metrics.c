@@ -55,7 +55,8 @@ static const struct family families[] = {
     {"reusegw_tls_handshakes_total", "TLS handshakes finished, by result.", COUNTER,
      M_HANDSHAKE_FULL, "result", VALUES("full", "resumed", "failed"), NO_LABEL},
     {"reusegw_tls_handshake_failures_total", "Failed TLS handshakes, by reason.", COUNTER,
-     M_HSFAIL_TIMEOUT, "reason", VALUES("timeout", "error", "certificate_purpose"), NO_LABEL},
+     M_HSFAIL_TIMEOUT, "reason",
+     VALUES("timeout", "error", "certificate_purpose", "revoked", "crl_expired"), NO_LABEL},
     {"reusegw_tls_sni_unknown_total",
      "Inbound TLS handshakes whose SNI named no identity of ours (served the default one).",
      COUNTER, M_TLS_SNI_UNKNOWN, NO_LABEL, NO_LABEL},
@@ -63,6 +64,12 @@ static const struct family families[] = {
      "Client certificates that did not verify, served unauthenticated by a peers[] policy with "
      "client_certificate optional.",
      COUNTER, M_TLS_PEER_UNVERIFIED, NO_LABEL, NO_LABEL},
+    {"reusegw_crl_expired_used_total",
+     "Peer chains accepted under a CRL past its nextUpdate (tls.crl_strict off).", COUNTER,
+     M_CRL_EXPIRED_USED, NO_LABEL, NO_LABEL},
+    {"reusegw_revoked_closes_total",
+     "Connections closed because a reloaded CRL revokes their peer's certificate.", COUNTER,
+     M_REVOKED_CLOSED, NO_LABEL, NO_LABEL},
     {"reusegw_alias_rows", "Rows in the RFC 5923 alias table.", GAUGE, M_ALIAS_ROWS, NO_LABEL,
      NO_LABEL},
     {"reusegw_alias_decisions_total", "Requests from TLS peers carrying ;alias, by outcome.",
@@ -107,8 +114,9 @@ static const struct family families[] = {
      NO_LABEL},
     {"reusegw_dns_cache_lookups_total", "DNS cache lookups, by result.", COUNTER, M_DNS_CACHE_HIT,
      "result", VALUES("hit", "miss"), NO_LABEL},
-    {"reusegw_reloads_total", "Configuration reloads (SIGHUP), by result.", COUNTER, M_RELOAD_OK,
-     "result", VALUES("ok", "failed"), NO_LABEL},
+    {"reusegw_reloads_total", "Configuration reloads, by trigger (SIGHUP, tls.watch) and result.",
+     COUNTER, M_RELOAD_SIGNAL_OK, "trigger", VALUES("signal", "watch"), "result",
+     VALUES("ok", "failed")},
     {"reusegw_limit_hits_total", "Times a configured limit refused or ended something, by limit.",
      COUNTER, M_LIMIT_FIRST, "limit", metrics_limit_names, METRIC_LIMITS, NO_LABEL},
     {"reusegw_workers", "Event-loop worker threads.", GAUGE, M_WORKERS, NO_LABEL, NO_LABEL},
@@ -271,11 +279,23 @@ size_t metrics_render(const struct metrics *const *regs, size_t n, const struct 
     render_batch_histogram(&o, regs, n);
     header(&o, "reusegw_io_backend", "The event-loop backend in use (always 1).", "gauge");
     strbuf_printf(&o, "reusegw_io_backend{backend=\"%s\"} 1\n", info->io_backend);
-    if (info->cert_not_after) {
-        header(&o, "reusegw_certificate_expiry_seconds",
-               "Seconds until the loaded certificate expires (negative: expired).", "gauge");
-        strbuf_printf(&o, "reusegw_certificate_expiry_seconds %lld\n",
-                      (long long)(info->cert_not_after - info->now));
+    bool headed = false;
+    for (size_t i = 0; i < info->n_certs; i++) {
+        if (!info->certs[i].not_after)
+            continue;
+        if (!headed)
+            header(&o, "reusegw_certificate_expiry_seconds",
+                   "Seconds until a loaded certificate expires (negative: expired), by identity.",
+                   "gauge");
+        headed = true;
+        strbuf_printf(&o, "reusegw_certificate_expiry_seconds{identity=\"%s\"} %lld\n",
+                      info->certs[i].identity, (long long)(info->certs[i].not_after - info->now));
+    }
+    if (info->crl_next_update) {
+        header(&o, "reusegw_crl_next_update_timestamp_seconds",
+               "Earliest nextUpdate of the loaded CRLs (tls.crl), Unix seconds.", "gauge");
+        strbuf_printf(&o, "reusegw_crl_next_update_timestamp_seconds %lld\n",
+                      (long long)info->crl_next_update);
     }
     return o.len;
 }

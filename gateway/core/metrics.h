@@ -8,6 +8,7 @@
 #ifndef REUSEGW_METRICS_H
 #define REUSEGW_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,11 +44,19 @@ enum metric_id {
     M_HSFAIL_TIMEOUT,      /* connect or handshake deadline */
     M_HSFAIL_ERROR,        /* TLS alert, bad certificate or identity */
     M_HSFAIL_CERT_PURPOSE, /* the peer's EKU does not fit its role */
+    M_HSFAIL_REVOKED,      /* a certificate of the peer chain is on a CRL */
+    M_HSFAIL_CRL_EXPIRED,  /* tls.crl_strict and the chain's CRL is past nextUpdate */
     /* reusegw_tls_sni_unknown_total: SNI named no identity of ours */
     M_TLS_SNI_UNKNOWN,
     /* reusegw_tls_peer_unverified_total: a peer policy with
      * client_certificate optional served a certificate that did not verify */
     M_TLS_PEER_UNVERIFIED,
+    /* reusegw_crl_expired_used_total: chains accepted under a CRL past its
+     * nextUpdate (tls.crl_strict off) */
+    M_CRL_EXPIRED_USED,
+    /* reusegw_revoked_closes_total: connections closed because a reloaded
+     * CRL revokes their peer */
+    M_REVOKED_CLOSED,
     /* gauge reusegw_alias_rows */
     M_ALIAS_ROWS,
     /* reusegw_alias_decisions_total{result}: ;alias seen on inbound TLS */
@@ -123,9 +132,11 @@ enum metric_id {
     /* reusegw_dns_cache_lookups_total{result} */
     M_DNS_CACHE_HIT,
     M_DNS_CACHE_MISS,
-    /* reusegw_reloads_total{result} */
-    M_RELOAD_OK,
-    M_RELOAD_FAILED,
+    /* reusegw_reloads_total{trigger,result}: see metrics_reload_id */
+    M_RELOAD_SIGNAL_OK,
+    M_RELOAD_SIGNAL_FAILED,
+    M_RELOAD_WATCH_OK,
+    M_RELOAD_WATCH_FAILED,
     /* reusegw_limit_hits_total{limit}: one series per enum limit, in its
      * order (conn_limits.h) */
     M_LIMIT_FIRST,
@@ -234,6 +245,16 @@ static inline void metrics_handshake_failed(struct metrics *m, enum metric_id re
     metrics_inc(m, M_HANDSHAKE_FAILED);
 }
 
+/* reload_trigger is what started a reload: SIGHUP or tls.watch. */
+enum reload_trigger { RELOAD_SIGNAL, RELOAD_WATCH };
+
+/* metrics_reload_id is the series of a reload started by |trigger| that
+ * succeeded (|ok|) or was refused. */
+static inline enum metric_id metrics_reload_id(enum reload_trigger trigger, bool ok)
+{
+    return (enum metric_id)(M_RELOAD_SIGNAL_OK + 2 * (unsigned)trigger + !ok);
+}
+
 /* metrics_gauge_add moves gauge |id| by |delta| (negative to lower it); a
  * worker's gauge may go below zero as long as the sum over workers does not
  * (a connection accepted on one worker and closed on another). */
@@ -263,12 +284,24 @@ enum metric_id metrics_parse_error_id(enum sip_err err);
  * one iteration, one histogram observation. */
 void metrics_observe_batch(struct metrics *m, uint64_t completions);
 
+/* metrics_cert is one certificate of ours a scrape reports. */
+struct metrics_cert {
+    const char *identity; /* the label: the identity's sent_by host; borrowed */
+    int64_t not_after;    /* Unix seconds; 0: unknown (no series) */
+};
+
+/* METRICS_MAX_CERTS bounds the certificates one scrape reports. */
+#define METRICS_MAX_CERTS 65
+
 /* metrics_info is what a scrape knows beyond the registries: the process'
- * event-loop backend and the expiry of the loaded certificate. */
+ * event-loop backend, the expiry of every loaded certificate (one per
+ * identity) and the next update of the CRLs. */
 struct metrics_info {
-    const char *io_backend; /* "io_uring", "epoll", ...; borrowed */
-    int64_t cert_not_after; /* Unix seconds; 0: no certificate loaded */
-    int64_t now;            /* Unix seconds at the scrape */
+    const char *io_backend;           /* "io_uring", "epoll", ...; borrowed */
+    const struct metrics_cert *certs; /* [n_certs], borrowed */
+    size_t n_certs;
+    int64_t crl_next_update; /* Unix seconds; 0: no CRL (no series) */
+    int64_t now;             /* Unix seconds at the scrape */
 };
 
 /* METRICS_RENDER_MAX bounds the text metrics_render produces. */

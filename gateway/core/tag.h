@@ -25,6 +25,7 @@ enum tag_op_kind {
     OP_PROBE,   /* legacy reachability probe (admin/admin_probe.h) */
     OP_HANDOFF, /* hand-off wake-ups (worker/worker.c); slot says how it came */
     OP_CAPTURE, /* the HEP sender's socket (capture/capture.h) */
+    OP_WATCH,   /* tls.watch's inotify descriptor (worker/watch.h) */
 };
 
 static inline uint64_t tag_make(enum tag_op_kind op, uint32_t slot, uint32_t gen)

@@ -1,6 +1,7 @@
 /* config_load: cfg_load_checked's certificate reader. See config_load.h. */
 #include "worker/config_load.h"
 
+#include "tls/crl.h"
 #include "tls/identities.h"
 
 #include <stdio.h>
@@ -20,3 +21,8 @@ int gateway_cert_names(const char *certificate_file, char names[CFG_CERT_NAMES_M
     tls_identities_unref(ids);
     return (int)n;
 }
+
+const struct cfg_readers gateway_readers = {
+    .cert_names = gateway_cert_names,
+    .crl = tls_crl_check_file,
+};

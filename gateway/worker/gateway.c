@@ -103,7 +103,7 @@ static void log_stopped(const struct metrics *m)
              LF_UINT("dropped_ack_unroutable", v[M_DROP_ACK_UNROUTABLE]),
              LF_UINT("refused_pending_full", v[M_LIMIT_FIRST + LIMIT_MAX_PENDING_TRANSACTIONS]),
              LF_UINT("framing_errors", v[M_FRAMING_ERRORS]),
-             LF_UINT("tls_handshake_failures", v[M_HSFAIL_ERROR] + v[M_HSFAIL_CERT_PURPOSE]),
+             LF_UINT("tls_handshake_failures", v[M_HANDSHAKE_FAILED] - v[M_HSFAIL_TIMEOUT]),
              LF_UINT("timeouts_handshake", v[M_TIMEOUT_HANDSHAKE]),
              LF_UINT("timeouts_idle", v[M_TIMEOUT_IDLE]),
              LF_UINT("aliases_recorded", v[M_ALIAS_RECORDED]),

@@ -46,6 +46,8 @@ struct tls_ctx *reload_tls_ctx(const struct cfg_snapshot *cfg)
         .n_identities = cfg->n_identities,
         .peers = peers,
         .n_peers = cfg->n_peers,
+        .crl_file = cfg->tls.crl,
+        .crl_strict = cfg->tls.crl_strict,
     };
     char err[512];
     struct tls_ctx *ctx = tls_ctx_new(&o, err, sizeof(err));
@@ -107,16 +109,18 @@ static const char *restart_key(const struct cfg_snapshot *cur, const struct cfg_
     return NULL;
 }
 
-bool reload_worker(struct worker *w)
+bool reload_worker(struct worker *w, enum reload_trigger trigger)
 {
+    const char *by = trigger == RELOAD_WATCH ? "watch" : "signal";
     const char *path = w->cfg->path;
     struct cfg_errors errors = {0};
-    struct cfg_snapshot *next = cfg_load_checked(path, gateway_cert_names, &errors);
+    struct cfg_snapshot *next = cfg_load_checked(path, &gateway_readers, &errors);
     if (!next) {
         for (size_t i = 0; i < errors.count; i++) {
             char line[1024];
             cfg_error_format(&errors.items[i], line, sizeof(line));
-            LOG_ERROR("reload refused: configuration error", LF_STR("error", line));
+            LOG_ERROR("reload refused: configuration error", LF_STR("error", line),
+                      LF_STR("trigger", by));
         }
         cfg_errors_clear(&errors);
         return false;
@@ -124,13 +128,14 @@ bool reload_worker(struct worker *w)
     const char *key = restart_key(w->cfg, next);
     if (key) {
         LOG_ERROR("reload refused: this setting changes only with a restart", LF_STR("key", key),
-                  LF_STR("config", path));
+                  LF_STR("config", path), LF_STR("trigger", by));
         cfg_unref(next);
         return false;
     }
     struct tls_ctx *ctx = reload_tls_ctx(next);
     if (!ctx) {
-        LOG_ERROR("reload refused: keeping the running TLS configuration", LF_STR("config", path));
+        LOG_ERROR("reload refused: keeping the running TLS configuration", LF_STR("config", path),
+                  LF_STR("trigger", by));
         cfg_unref(next);
         return false;
     }
@@ -145,13 +150,16 @@ bool reload_worker(struct worker *w)
         }
         p->cfg = cfg_ref(next);
         p->tls_ctx = tls_ctx_ref(ctx);
+        p->trigger = trigger;
         reload_payload_free(handoff_offer_reload(w->group->mesh, i, p));
     }
     cfg_unref(next);
     tls_ctx_unref(ctx);
     /* |path| belonged to the snapshot just released. */
+    const struct tls_cert_info *cert = tls_ctx_certificate(w->tls_ctx, 0); /* the default */
     LOG_INFO("configuration reloaded", LF_STR("config", next->path),
-             LF_UINT("routes", next->n_routes));
+             LF_UINT("routes", next->n_routes), LF_STR("trigger", by),
+             LF_STR("certificate_serial", cert->serial));
     /* After the line above, so that it is written under the old level. */
     gateway_apply_log_config(next);
     return true;

@@ -18,19 +18,22 @@ struct tls_ctx;
  * owns the one reference. */
 struct tls_ctx *reload_tls_ctx(const struct cfg_snapshot *cfg);
 
-/* reload_worker re-reads the configuration file of |w|'s snapshot. On
+/* reload_worker re-reads the configuration file of |w|'s snapshot, for
+ * SIGHUP or tls.watch (|trigger|, for the log and the other workers'
+ * counts). On
  * success certificates, CA, routes and runtime limits take effect for new
  * connections and requests, in |w| at once and in every other worker of
  * its group at that worker's next turn (loaded and vetted once, handed
  * over through their mailboxes); on any error (logged) nothing changes.
  * Returns true when the new configuration was installed. */
-bool reload_worker(struct worker *w);
+bool reload_worker(struct worker *w, enum reload_trigger trigger);
 
 /* reload_payload is a vetted configuration on its way to another worker:
  * one reference to each. */
 struct reload_payload {
     struct cfg_snapshot *cfg;
     struct tls_ctx *tls_ctx;
+    enum reload_trigger trigger;
 };
 
 /* reload_payload_free drops the references of |p| (a struct

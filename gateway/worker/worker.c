@@ -49,6 +49,7 @@ enum handoff_wake {
 
 static void dispatch(void *ctx, const struct loop_event *ev);
 static void worker_wake(void *ctx, unsigned to);
+static void watch_fired(void *ctx);
 
 /* note_key_log sets the key log gauge (held by worker 0) from |w->cfg|. */
 static void note_key_log(struct worker *w)
@@ -82,6 +83,7 @@ int worker_init_member(struct worker *w, struct cfg_snapshot *cfg, struct tls_ct
     w->loop = io_backend_loop_new(cfg->runtime.io_backend, &lo, dispatch, w);
     if (!w->loop)
         return -errno;
+    cert_watch_init(&w->watch, w->loop, &w->timers, watch_fired, w);
     struct conn_layer_borrowed cb = {
         .loop = w->loop,
         .timers = &w->timers,
@@ -132,6 +134,7 @@ void worker_free(struct worker *w)
     relay_layer_free(&w->relay);
     capture_free(w->capture);
     loop_free(w->loop);
+    cert_watch_close(&w->watch); /* its read ended with the loop */
     timer_heap_free(&w->timers);
     conn_layer_free(&w->conn);
     tls_ctx_unref(w->tls_ctx);
@@ -233,6 +236,23 @@ static size_t admin_registries(void *ctx, const struct metrics **out, size_t max
     return n < max ? n : max;
 }
 
+/* admin_identities lists the identities served and their TLS contexts:
+ * the default identity (identity.sent_by, tls.certificate), then every one
+ * of identities[], in the ctx's order. */
+static size_t admin_identities(void *ctx, struct admin_identity *out, size_t max)
+{
+    const struct worker *w = ctx;
+    size_t n = w->tls_ctx ? tls_ctx_identity_count(w->tls_ctx) : 0;
+    if (n > max)
+        n = max;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(out[i].name, sizeof(out[i].name), "%s", conn_ours_name(w->cfg, i));
+        out[i].ctx = w->tls_ctx;
+        out[i].index = i;
+    }
+    return n;
+}
+
 /* admin_state answers the parts of /ready only the worker knows. */
 static void admin_state(void *ctx, struct admin_readiness *out)
 {
@@ -307,6 +327,7 @@ int worker_listen(struct worker *w)
             .ctx = w,
             .registries = admin_registries,
             .state = admin_state,
+            .identities = admin_identities,
         }); /* optional: NULL keeps the relay running */
     return 0;
 }
@@ -394,6 +415,31 @@ static void start_drain(struct worker *w, const char *signame)
     }
 }
 
+/* worker_reload runs the one reload path, for SIGHUP and tls.watch alike,
+ * counts it, and watches what the configuration now names (a failed
+ * reload too: a symlink's target may have moved all the same). */
+static void worker_reload(struct worker *w, enum reload_trigger trigger)
+{
+    /* systemd holds the unit in "reloading" between the two; a refused
+     * reload keeps serving the old configuration. */
+    if (w->notify)
+        sd_notify_reloading(w->notify);
+    bool ok = reload_worker(w, trigger);
+    metrics_inc(&w->metrics, metrics_reload_id(trigger, ok));
+    if (ok && w->admin)
+        admin_worker_reloaded(w->admin, w->cfg);
+    notify(w, ok ? "READY=1\nSTATUS=serving, configuration reloaded"
+                 : "READY=1\nSTATUS=serving, reload refused (see the log)");
+    cert_watch_install(&w->watch, w->cfg);
+}
+
+static void watch_fired(void *ctx)
+{
+    struct worker *w = ctx;
+    if (!w->stopping)
+        worker_reload(w, RELOAD_WATCH);
+}
+
 static void on_signal(struct worker *w, const struct loop_event *ev)
 {
     if (ev->res == (int)sizeof(struct signalfd_siginfo)) {
@@ -404,19 +450,7 @@ static void on_signal(struct worker *w, const struct loop_event *ev)
                     handoff_request_stop(w->group->mesh, i);
             start_drain(w, si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
         } else if (si->ssi_signo == SIGHUP) {
-            /* systemd holds the unit in "reloading" between the two; a
-             * refused reload keeps serving the old configuration. */
-            if (w->notify)
-                sd_notify_reloading(w->notify);
-            if (reload_worker(w)) {
-                metrics_inc(&w->metrics, M_RELOAD_OK);
-                if (w->admin)
-                    admin_worker_reloaded(w->admin, w->cfg);
-                notify(w, "READY=1\nSTATUS=serving, configuration reloaded");
-            } else {
-                metrics_inc(&w->metrics, M_RELOAD_FAILED);
-                notify(w, "READY=1\nSTATUS=serving, reload refused (see the log)");
-            }
+            worker_reload(w, RELOAD_SIGNAL);
         }
     }
     arm_signal(w);
@@ -479,8 +513,8 @@ static void on_handoff(struct worker *w, const struct loop_event *ev)
     struct reload_payload *reload = handoff_take_control(m, w->id, &stop);
     if (reload) {
         worker_install(w, reload->cfg, reload->tls_ctx);
+        metrics_inc(&w->metrics, metrics_reload_id(reload->trigger, true));
         reload_payload_free(reload);
-        metrics_inc(&w->metrics, M_RELOAD_OK);
     }
     if (stop)
         start_drain(w, "SIGTERM");
@@ -537,6 +571,9 @@ static void dispatch(void *ctx, const struct loop_event *ev)
     case OP_CAPTURE:
         capture_on_event(w->capture, ev);
         break;
+    case OP_WATCH:
+        cert_watch_on_event(&w->watch, ev);
+        break;
     case OP_ADMIN:
     case OP_PROBE:
         if (w->admin)
@@ -574,8 +611,10 @@ int worker_run(struct worker *w, int signal_fd)
         w->watchdog.ctx = w;
         timer_arm(&w->timers, &w->watchdog, timer_now_ms() + sd_notify_watchdog_ms(w->notify));
     }
-    if (signal_fd >= 0)
+    if (signal_fd >= 0) { /* the worker that reloads */
         arm_signal(w);
+        cert_watch_install(&w->watch, w->cfg);
+    }
     if (w->group) {
         arm_wake(w);
         if (w->id != 0) { /* worker 0 refreshes its own registry at each scrape */

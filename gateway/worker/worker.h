@@ -24,6 +24,7 @@
 #include "core/sd_notify.h"
 #include "core/timer.h"
 #include "relay/relay-t.h"
+#include "worker/watch.h"
 
 struct admin_worker;
 struct capture;
@@ -85,6 +86,8 @@ struct worker {
      * from this loop, so that a stuck loop stops it. */
     const struct sd_notify *notify;
     struct timer watchdog;
+    /* tls.watch, on worker 0 (the one that reloads); off elsewhere. */
+    struct cert_watch watch;
 };
 
 /* worker_share is this worker's part of a process-wide limit |value|:

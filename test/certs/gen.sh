@@ -5,6 +5,7 @@
 #
 #   ca.pem ca.key            trusted root; every leaf below is signed by it
 #   untrusted-ca.pem         a second root that tests do NOT trust
+#   inter-ca.pem inter-ca.key  an intermediate CA signed by ca (CRL tests)
 #   <leaf>.pem <leaf>.key    leaf certificate (leaf only) and its key;
 #   <leaf>.chain.pem         leaf followed by ca.pem
 #
@@ -34,6 +35,8 @@
 #   untrusted-opt   DNS opt.test, untrusted-ca
 #   untrusted-other DNS other.untrusted.test, untrusted-ca
 #   eku-server-b    DNS eku-server-b.test, EKU serverAuth only
+#   peer-i      URI sip:i.test, DNS i.test, signed by inter-ca; its chain
+#               file is peer-i, inter-ca, ca
 set -euo pipefail
 out=${1:?usage: gen.sh OUTDIR}
 mkdir -p "$out"
@@ -127,3 +130,7 @@ leaf untrusted-other untrusted-ca "/CN=other.untrusted.test" \
   "$std\nsubjectAltName=DNS:other.untrusted.test"
 leaf eku-server-b ca "/CN=eku-server-b.test" \
   "$base\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:eku-server-b.test"
+leaf inter-ca ca "/CN=reusegw test intermediate CA" \
+  'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign'
+leaf peer-i inter-ca "/CN=i.test" "$std\nsubjectAltName=URI:sip:i.test,DNS:i.test"
+cat peer-i.pem inter-ca.pem ca.pem >peer-i.chain.pem

@@ -94,6 +94,8 @@ def scrape_gateway(stage, io_backend):
     cfg = h.gateway_config(stage.pki, "gw-a", f"a.test:{tls[1]}", tls, h.dead_endpoint(ip),
                            (ip, h.free_port(ip)), {}, (ip, h.free_port(ip)))
     cfg["runtime"]["io_backend"] = io_backend
+    # With a CRL, so that the series only a CRL brings are exposed too.
+    cfg["tls"]["crl"] = str(h.make_crl(stage.pki, stage.procs.log_dir / f"{io_backend}.crl"))
     gw = stage.gateway(f"reusegw-{io_backend}", cfg).start()
     text = gw.metrics_text()
     assert gw.stop() == 0, gw.log()

@@ -142,7 +142,7 @@ def test_metrics_health_ready(world):
     assert m[f'reusegw_io_backend{{backend="{backend}"}}'] == 1
     assert m["reusegw_loop_iterations_total"] > 0
     # gen.sh gateway certificates are valid for 825 days from now.
-    assert 824 * 86400 < m["reusegw_certificate_expiry_seconds"] <= 825 * 86400
+    assert 824 * 86400 < m['reusegw_certificate_expiry_seconds{identity="a.test"}'] <= 825 * 86400
     assert a.http_get("/healthz") == (200, "ok\n")
     assert a.http_get("/ready") == (200, "ready\n")
     assert a.http_get("/nope")[0] == 404
@@ -168,12 +168,12 @@ def wait_metric(gw, series, value):
 def test_reloads_are_counted(world):
     a = world["a"]
     a.reload()
-    wait_metric(a, 'reusegw_reloads_total{result="ok"}', 1)
+    wait_metric(a, 'reusegw_reloads_total{trigger="signal",result="ok"}', 1)
     # The resolver was built from dns.servers: changing them needs a restart.
     servers = a.config["dns"]["servers"]
     a.config["dns"]["servers"] = [h.hostport(("127.0.0.9", world["dns"][1]))]
     a.reload()
-    wait_metric(a, 'reusegw_reloads_total{result="failed"}', 1)
+    wait_metric(a, 'reusegw_reloads_total{trigger="signal",result="failed"}', 1)
     assert 'reload refused: this setting changes only with a restart" key=dns.servers' in a.log()
     a.config["dns"]["servers"] = servers
     a.write_config()

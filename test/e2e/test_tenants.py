@@ -8,6 +8,7 @@ are about. One topology for the module; the reload case runs last.
 
 RFC 5923 §9.3 (R-5923-27) read for our side: a connection opened or
 accepted as one identity of ours never carries another's requests."""
+import json
 import ssl
 
 import pytest
@@ -96,6 +97,21 @@ def test_unknown_sni_gets_the_default_identity_and_is_counted(mt, pki):
     assert mt.a.metric("reusegw_tls_sni_unknown_total") == before + 1
 
 
+def test_certificates_and_expiry_list_every_identity(mt, pki):
+    """/certificates and reusegw_certificate_expiry_seconds cover every
+    identity of a multi-identity gateway, each with its own leaf (issue 17
+    over issue 16), not only the default one."""
+    status, body = mt.a.http_get("/certificates")
+    assert status == 200, body
+    certs = {c["identity"]: c for c in json.loads(body)["certificates"]}
+    assert sorted(certs) == ["a.test", "x.tenant.test", "y.tenant.test"]
+    for name in certs:
+        assert certs[name]["subject"] == f"CN={name}"
+        assert name in certs[name]["identities"]
+        expiry = mt.a.metric(f'reusegw_certificate_expiry_seconds{{identity="{name}"}}')
+        assert expiry > 0, name
+
+
 def _options_to_b(mt, egress, via_host="127.0.0.1", headers=()):
     """An OPTIONS for b.test from A's legacy proxy on egress whose own top
     Via names via_host; returns the request as B's legacy proxy got it."""
@@ -177,6 +193,30 @@ def test_peer_ca_accepts_a_private_ca_peer_that_tls_ca_refuses(mt, pki, module_s
     assert h.wait_until(lambda: _aliased(mt, "untrusted.test"))
     assert _aliased(mt, "untrusted.test")[0]["ours"] == "a.test"
     assert _peer_request(mt, pki, "untrusted-other", module_stage) is None  # same CA, tls.ca applies
+
+
+def test_crl_revokes_a_peer_verified_under_its_peer_ca(mt, pki, module_stage, tmp_path):
+    """tls.crl holds under a peers[].ca trust store too (issue 17 over 16):
+    the reload that revokes the untrusted.test leaf closes its connection,
+    verified under that store, and refuses it afterwards."""
+    assert _peer_request(mt, pki, "untrusted", module_stage) is not None
+    crl = tmp_path / "crl.pem"
+    crl.write_text(h.make_crl(pki, tmp_path / "ca.crl").read_text() +
+                   h.make_crl(pki, tmp_path / "u.crl", issuer="untrusted-ca",
+                              revoke=("untrusted",)).read_text())
+    ok = 'reusegw_reloads_total{trigger="signal",result="ok"}'
+    closed, reloads = mt.a.metric("reusegw_revoked_closes_total"), mt.a.metric(ok)
+    mt.a.config["tls"]["crl"] = str(crl)
+    try:
+        mt.a.reload()
+        assert h.wait_until(lambda: mt.a.metric(ok) > reloads)
+        assert h.wait_until(lambda: mt.a.metric("reusegw_revoked_closes_total") > closed)
+        assert _peer_request(mt, pki, "untrusted", module_stage) is None
+    finally:
+        del mt.a.config["tls"]["crl"]
+        reloads = mt.a.metric(ok)
+        mt.a.reload()
+        assert h.wait_until(lambda: mt.a.metric(ok) > reloads)
 
 
 def test_peer_purpose_policies(mt, pki, module_stage):

@@ -92,12 +92,13 @@ def tcp_connect(ep, source=None, timeout=IO_TIMEOUT):
     return SipConnection(s)
 
 
-def tls_connect(ep, ctx, server_name, source=None):
+def tls_connect(ep, ctx, server_name, source=None, strict_eof=False):
     """A TLS SipConnection to ep; the handshake is done on return (raises
-    ssl.SSLError / OSError when it fails)."""
+    ssl.SSLError / OSError when it fails). strict_eof: a TCP close without
+    close_notify raises ssl.SSLEOFError on read instead of reading as EOF."""
     s = socket.create_connection(ep, timeout=IO_TIMEOUT, source_address=source)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    t = ctx.wrap_socket(s, server_hostname=server_name)
+    t = ctx.wrap_socket(s, server_hostname=server_name, suppress_ragged_eofs=not strict_eof)
     return SipConnection(t)
 
 

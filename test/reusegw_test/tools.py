@@ -12,7 +12,7 @@ import time
 from .net import IO_TIMEOUT, hostport, wait_listening
 from .sip import SipStream
 
-__all__ = ["SIPP_DIR", "Sipp", "s_client", "start_stunnel", "start_haproxy"]
+__all__ = ["SIPP_DIR", "Sipp", "s_client", "served_serial", "start_stunnel", "start_haproxy"]
 
 SIPP_DIR = pathlib.Path(__file__).resolve().parent / "sipp"
 
@@ -102,6 +102,20 @@ def s_client(ep, pki, leaf, server_name, data, timeout=IO_TIMEOUT):
             p.kill()
             _, err = p.communicate()
     return msg, err.decode(errors="replace")
+
+
+def served_serial(ep, pki, server_name, leaf="gw-a"):
+    """The serial (upper-case hex, as `openssl x509 -serial`) of the
+    certificate a TLS server at ep presents to `openssl s_client` (with
+    leaf's client certificate), read from a new handshake."""
+    argv = ["openssl", "s_client", "-connect", hostport(ep), "-servername", server_name,
+            "-CAfile", str(pki / "ca.pem"), "-cert", str(pki / f"{leaf}.chain.pem"),
+            "-key", str(pki / f"{leaf}.key")]
+    hello = subprocess.run(argv, input=b"", capture_output=True, timeout=IO_TIMEOUT)
+    serial = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=hello.stdout,
+                            capture_output=True, timeout=IO_TIMEOUT)
+    assert serial.returncode == 0, hello.stderr.decode(errors="replace")
+    return serial.stdout.decode().strip().split("=", 1)[1]
 
 
 def start_stunnel(procs, name, pki, leaf, accept, connect, client, check_host=None):

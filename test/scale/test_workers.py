@@ -167,7 +167,7 @@ def test_cancel_follows_a_handed_over_invite(make_pair, legacy, pki):
 def wait_reloaded(gw, workers):
     """Every worker counts the reload it installed."""
     assert h.wait_until(
-        lambda: gw.metrics().get('reusegw_reloads_total{result="ok"}', 0) >= workers), gw.log()
+        lambda: gw.metrics().get('reusegw_reloads_total{trigger="signal",result="ok"}', 0) >= workers), gw.log()
 
 
 def test_reload_reaches_every_worker_and_sigterm_drains(make_pair, legacy, pki):

@@ -25,8 +25,9 @@ static int64_t cert_not_after;
 static size_t render(void *ctx, char *buf, size_t cap)
 {
     const struct metrics *regs[2] = {&workers[0], &workers[1]};
+    const struct metrics_cert cert = {.identity = "b.test", .not_after = cert_not_after};
     struct metrics_info info = {
-        .io_backend = "io_uring", .cert_not_after = cert_not_after, .now = time(NULL)};
+        .io_backend = "io_uring", .certs = &cert, .n_certs = 1, .now = time(NULL)};
     return metrics_render(regs, 2, &info, buf, cap);
 }
 

@@ -89,7 +89,7 @@ def test_metrics_pass_promtool_and_sum_workers(ready_demo, tmp_path):
     assert m['reusegw_loop_batch_size_bucket{le="+Inf"}'] == 3
     assert m["reusegw_loop_batch_size_sum"] == 304
     assert m["reusegw_loop_batch_size_count"] == 3
-    assert 86000 < m["reusegw_certificate_expiry_seconds"] <= 86400
+    assert 86000 < m['reusegw_certificate_expiry_seconds{identity="b.test"}'] <= 86400
     assert "# TYPE reusegw_connections gauge" in body
     assert "# TYPE reusegw_reuse_decisions_total counter" in body
 

@@ -100,9 +100,17 @@ static void render_is_bounded(void **state)
 {
     static struct metrics m;
     const struct metrics *regs[] = {&m};
-    struct metrics_info info = {.io_backend = "epoll", .cert_not_after = 1000, .now = 400};
+    const struct metrics_cert certs[] = {{.identity = "a.test", .not_after = 1000},
+                                         {.identity = "b.test", .not_after = 0},
+                                         {.identity = "c.test", .not_after = 300}};
+    struct metrics_info info = {
+        .io_backend = "epoll", .certs = certs, .n_certs = 3, .crl_next_update = 5000, .now = 400};
     size_t full = metrics_render(regs, 1, &info, text, sizeof(text));
-    assert_non_null(strstr(text, "reusegw_certificate_expiry_seconds 600\n"));
+    /* One series per identity whose expiry is known, under one header. */
+    assert_non_null(strstr(text, "reusegw_certificate_expiry_seconds{identity=\"a.test\"} 600\n"
+                                 "reusegw_certificate_expiry_seconds{identity=\"c.test\"} -100\n"));
+    assert_null(strstr(text, "b.test"));
+    assert_non_null(strstr(text, "reusegw_crl_next_update_timestamp_seconds 5000\n"));
     char *small = malloc(100);
     memset(small, 'x', 100);
     assert_int_equal(metrics_render(regs, 1, &info, small, 64), full);
