@@ -9,7 +9,9 @@ each request crossed TLS exactly once although both Kamailios and the
 phones run UDP timers (what reusegw A sent to peers is what reusegw B
 handed its Kamailio); reusegw B's own Via sits under Kamailio B's and is
 gone from the responses; one TLS connection carries both directions
-(R-5923-04, R-5923-05)."""
+(R-5923-04, R-5923-05). Then OPTIONS to a phone that answers late, so
+that Kamailio A retransmits them to reusegw A (Timer E) and reusegw A
+absorbs the retransmissions."""
 import re
 
 import pytest
@@ -19,6 +21,7 @@ import reusegw_test as h
 CALLS = 10
 TO_PEER = 'reusegw_messages_total{direction="to_peer",kind="request"}'
 TO_LEGACY = 'reusegw_messages_total{direction="to_legacy",kind="request"}'
+ABSORBED = "reusegw_udp_retransmissions_absorbed_total"
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +52,31 @@ def test_calls_a_to_b_then_b_to_a_over_udp(sites):
     call(sites, sites.b, sites.a, "alice")
     assert sites.pair.tls_connections() == 1
     assert h.established(sites.pair.b_ip, sites.pair.a.tls) == 0, "reusegw B dialled A"
+
+
+def test_late_answer_retransmissions_cross_tls_once(sites):
+    """A phone at B answers OPTIONS 1.6 s late: Kamailio A retransmits
+    each over UDP to reusegw A (Timer E, 500 ms, then 1 s; read from its
+    sipdump), reusegw A absorbs the copies (its counter rises) and sends
+    each request over TLS once: reusegw B hands exactly that many to
+    Kamailio B, which receives each branch once on its legacy socket."""
+    n = 3
+    a, b = sites.a, sites.b
+    before = (a.gw.metric(TO_PEER), b.gw.metric(TO_LEGACY), a.gw.metric(ABSORBED))
+    uas = sites.callee(b, "late", "kam_options_uas_late.xml", n)
+    uac = sites.call(a, "options_uac.xml", "late", b, n)
+    assert uac.rc == 0, uac.proc.log_text()[-4000:]
+    assert uas.wait() == 0, uas.proc.log_text()[-4000:]
+
+    def options(kam, tag, key, ep):
+        return [d for d in kam.dumps() if d.tag == tag and getattr(d, key) == ep
+                and d.raw.startswith(b"OPTIONS ")]
+
+    to_gw = options(a.kam, "snd", "dst", a.gw.legacy_listen)
+    assert len(to_gw) >= n + 1, "Kamailio A retransmitted nothing"
+    from_gw = [d.top_via() for d in options(b.kam, "rcv", "dst", b.kam.legacy)]
+    assert len(from_gw) == n == len(set(from_gw)), from_gw
+    assert a.gw.metric(TO_PEER) - before[0] == n
+    assert b.gw.metric(TO_LEGACY) - before[1] == n
+    assert a.gw.metric(ABSORBED) - before[2] >= len(to_gw) - n >= 1
+    assert sites.pair.tls_connections() == 1

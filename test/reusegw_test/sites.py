@@ -103,11 +103,14 @@ class TwoSites:
         self.register(site, user, uas.local)
         return uas
 
-    def call(self, site, scenario, user, to, calls, extra=()):
+    def call(self, site, scenario, user, to, calls, extra=(), wait=True):
         """A sipp UAC at site running scenario calls times to
-        sip:user@to.domain through site's Kamailio; returns once it
-        exited (wait() is its exit code)."""
+        sip:user@to.domain through site's Kamailio, calls lasting 100 ms
+        (-d; extra may override it, and sipp's rate, -r); returns once it
+        exited (rc is its exit code), or at once unless wait."""
         uac = self.sipp(site, f"uac-{user}", scenario,
-                        ["-s", user, "-key", "dest", to.domain, "-m", str(calls), *extra])
-        uac.rc = uac.wait(timeout=90)
+                        ["-s", user, "-key", "dest", to.domain, "-m", str(calls), "-d", "100",
+                         *extra])
+        if wait:
+            uac.rc = uac.wait(timeout=90)
         return uac
