@@ -8,7 +8,7 @@ and backward (the legacy proxy's OPTIONS down the connections the peers
 opened and aliased, RFC 5923 reuse), the latter also with two workers,
 where requests are handed between workers.
 
-Two allocations of the window are allowed, each exactly accounted:
+Three allocations of the window are allowed, each exactly accounted:
 - BoringSSL's record buffer: this BoringSSL mallocs one for each record it
   reads or writes and frees it when the record is done, and offers no
   setting to keep it (tls/conn.c). Its calls come from libssl itself, so
@@ -17,6 +17,11 @@ Two allocations of the window are allowed, each exactly accounted:
 - the metrics scrapes that measure the window run inside it: the admin
   endpoint builds each answer in two buffers it allocates and frees
   (gateway/admin/admin.c answer()), SCRAPE_ALLOCS of each per scrape.
+- the buffer pool growing past its high-water mark (core/buf.c
+  buf_pool_get): a load peak inside the window may need a few more blocks
+  than the warm-up did. Those are kept for good, never freed per message,
+  and bounded by the pool, not by the messages: told apart by caller
+  (addr2line on the reported call site), at most POOL_GROWTH_MAX.
 Anything else is a failure. A sanitizer build's hooks cannot tell callers
 apart (ALLOC_COUNT_HOOKS=1): there the whole count must stay within the
 two bounds together.
@@ -44,6 +49,7 @@ LOAD_SECONDS = 600  # scale_load's own bound; the test stops it much sooner
 WAIT_SECONDS = 300
 SCRAPE_ALLOCS = 2
 SCRAPE_SETTLE_SECONDS = 0.5
+POOL_GROWTH_MAX = 64  # blocks of 16 KiB: 1 MiB of new high-water mark
 
 
 def tool(name):
@@ -83,6 +89,20 @@ def messages_relayed(admin):
         text = r.read().decode()
     return sum(int(float(m.group(1)))
                for m in re.finditer(r"^reusegw_messages_total\{[^}]*\} (\S+)$", text, re.M))
+
+
+def pool_growth(sites, binary):
+    """Allocations among the reported call sites |sites| ((site, count)
+    pairs) made by the buffer pool adding a block (buf_pool_get)."""
+    binary = pathlib.Path(binary)
+    ours = [(site.split("+", 1)[1], int(n)) for site, n in sites
+            if site.split("+", 1)[0] == binary.name]
+    if not ours:
+        return 0
+    out = subprocess.run(["addr2line", "-f", "-e", binary, *(off for off, _ in ours)],
+                         check=True, capture_output=True, text=True, timeout=30).stdout
+    functions = out.splitlines()[0::2]  # addr2line -f: function, then file:line
+    return sum(n for (_, n), fn in zip(ours, functions) if fn == "buf_pool_get")
 
 
 def wait_messages(scrape, target, alive):
@@ -191,14 +211,17 @@ def test_relaying_allocates_nothing(direction, workers, procs, reusegw_bin, pki,
     ssl_frees = sum(f for _, f in boringssl.values())
     allocs = sum(a for a, _ in modules.values())
     frees = sum(f for _, f in modules.values())
+    growth = pool_growth(sites, reusegw_bin)
     report = (f"{last - first} to {after - before} messages relayed in the window: "
               f"{allocs} allocations, {frees} frees; BoringSSL records {ssl_allocs}/{ssl_frees}, "
-              f"{made} scrapes allow {scrapes}; by module {modules}; busiest callers {sites}")
+              f"{made} scrapes allow {scrapes}, buffer pool growth {growth}; "
+              f"by module {modules}; busiest callers {sites}")
     print(report)
     assert last - first >= WINDOW_MESSAGES
     if os.environ.get("ALLOC_COUNT_HOOKS") == "1":
         assert allocs <= after - before + scrapes and frees <= after - before + scrapes, report
     else:
-        assert (allocs - ssl_allocs, frees - ssl_frees) == (scrapes, scrapes), report
+        assert growth <= POOL_GROWTH_MAX, report
+        assert (allocs - ssl_allocs - growth, frees - ssl_frees) == (scrapes, scrapes), report
         assert ssl_allocs <= after - before and ssl_frees <= after - before, report
     assert gw.stop() == 0

@@ -3,8 +3,10 @@
 #ifndef REUSEGW_TEST_FUZZ_CHECK_H
 #define REUSEGW_TEST_FUZZ_CHECK_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define FUZZ_CHECK(cond)                                                                           \
     do {                                                                                           \
@@ -13,5 +15,17 @@
             abort();                                                                               \
         }                                                                                          \
     } while (0)
+
+/* fuzz_copy returns a heap copy of exactly |size| bytes of |data| (one byte
+ * allocated for an empty input), so that ASan flags any read past the
+ * input, which libFuzzer's own buffer may not; NULL when out of memory.
+ * The caller owns the copy and frees it with free(). */
+static inline char *fuzz_copy(const uint8_t *data, size_t size)
+{
+    char *buf = malloc(size ? size : 1);
+    if (buf)
+        memcpy(buf, data, size);
+    return buf;
+}
 
 #endif
