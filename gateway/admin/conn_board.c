@@ -43,7 +43,9 @@ void conn_board_free(struct conn_board *b)
 /* fill_row copies what /connections shows of |c| into |r|. */
 static void fill_row(struct conn_row *r, uint32_t slot, struct conn *c)
 {
-    const struct sockaddr *local = conn_local(c);
+    /* A socket still connecting may not have its address yet (the connect
+     * can still be queued): read it, once, from the handshake on. */
+    const struct sockaddr *local = c->state != CONN_CONNECTING ? conn_local(c) : NULL;
     *r = (struct conn_row){.slot = slot,
                            .kind = c->kind,
                            .kind_name = conn_kind_name(c),
