@@ -68,6 +68,21 @@ def ss_connections(pid):
     return set(pairs)
 
 
+def matches_ss(gw, rows=None):
+    """Asserts that gw's /connections (|rows|, else read anew) has the
+    (local, peer) pairs ss shows for its pid, each once. Polled: the /ready
+    probe's connect to legacy.forward_to (every 5 s, closed at once) is a
+    socket of the process that carries no SIP and is no connection."""
+    last = []
+
+    def same():
+        got = rows if rows is not None else listing(gw)
+        assert len(tcp_pairs(got)) == len(got), got
+        last[:] = [tcp_pairs(got), ss_connections(gw.proc.pid)]
+        return last[0] == last[1]
+    assert h.wait_until(same, timeout=h.IO_TIMEOUT, step=0.2), (gw.name, *last)
+
+
 def listing(gw):
     """Every row of gw's /connections (one page: the test holds few)."""
     status, body = gw.connections("limit=1000")
@@ -143,9 +158,7 @@ def test_every_socket_ss_shows_is_listed_once(topo):
     """For A and B alike, the (local, peer) pairs of /connections are those
     of ss -tnp for the gateway's pid, one row each."""
     for gw in (topo.a, topo.b):
-        rows = listing(gw)
-        assert len(tcp_pairs(rows)) == len(rows)
-        assert tcp_pairs(rows) == ss_connections(gw.proc.pid), gw.name
+        matches_ss(gw)
 
 
 def test_kinds_identities_tls_and_counts(topo):
@@ -259,5 +272,5 @@ def test_two_workers_both_show_as_owners(stage, make_single, legacy):
     assert [w["worker"] for w in body["workers"]] == [0, 1]
     assert [w["connections"] for w in body["workers"]] == [
         sum(r["worker"] == i for r in rows) for i in (0, 1)]
-    assert tcp_pairs(rows) == ss_connections(gw.proc.pid)
+    matches_ss(gw, rows)
     assert all(r["kind"] == "tls-in" and r["identities"] == ["a.test"] for r in rows)
