@@ -513,3 +513,10 @@ const char *tls_conn_version(const struct tls_conn *conn)
 {
     return SSL_get_version(conn->ssl);
 }
+
+const char *tls_conn_cipher(const struct tls_conn *conn)
+{
+    const SSL_CIPHER *cipher =
+        conn->state != TLS_STATE_HANDSHAKE ? SSL_get_current_cipher(conn->ssl) : NULL;
+    return cipher ? SSL_CIPHER_standard_name(cipher) : NULL;
+}

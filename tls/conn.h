@@ -184,7 +184,13 @@ bool tls_conn_crl_expired(const struct tls_conn *conn);
 /* tls_conn_resumed reports whether the handshake resumed a session. */
 bool tls_conn_resumed(const struct tls_conn *conn);
 
-/* tls_conn_version returns "TLSv1.2" or "TLSv1.3" once established. */
+/* tls_conn_version returns "TLSv1.2" or "TLSv1.3" once established (a
+ * static string of BoringSSL's: it outlives |conn|). */
 const char *tls_conn_version(const struct tls_conn *conn);
+
+/* tls_conn_cipher returns the IANA name of the negotiated cipher suite
+ * ("TLS_AES_128_GCM_SHA256"; static, like the version), or NULL before the
+ * handshake completes. */
+const char *tls_conn_cipher(const struct tls_conn *conn);
 
 #endif

@@ -18,6 +18,7 @@
 #include "admin/admin_http.h"
 #include "config/config.h"
 #include "core/log.h"
+#include "core/strbuf.h"
 
 enum tag_kind { K_ACCEPT = 1, K_RECV, K_SEND };
 
@@ -131,6 +132,37 @@ static bool path_is(const struct admin_request *req, const char *path)
     return req->path_len == strlen(path) && memcmp(req->path, path, req->path_len) == 0;
 }
 
+/* hook_body writes the body of a path the hooks answer into |buf| (|cap|
+ * bytes) and returns its length (>= |cap|: it did not fit); a hook that is
+ * NULL answers an honest empty body. A /connections query that does not
+ * parse is a JSON 400 naming the parameter. */
+static size_t hook_body(const struct admin_hooks *h, const struct admin_request *req, char *buf,
+                        size_t cap, unsigned *status, const char **type)
+{
+    if (path_is(req, "/metrics")) {
+        *type = "text/plain; version=0.0.4; charset=utf-8";
+        return h->metrics ? h->metrics(h->ctx, buf, cap) : 0;
+    }
+    *type = "application/json";
+    if (path_is(req, "/aliases"))
+        return h->aliases ? h->aliases(h->ctx, buf, cap) : (size_t)snprintf(buf, cap, "[]\n");
+    if (path_is(req, "/certificates"))
+        return h->certificates ? h->certificates(h->ctx, buf, cap)
+                               : (size_t)snprintf(buf, cap, "{}\n");
+    struct admin_page page;
+    struct admin_query_error err;
+    if (!admin_parse_page(req->query, req->query_len, &page, &err)) {
+        struct strbuf j = {.buf = buf, .cap = cap};
+        *status = 400;
+        strbuf_printf(&j, "{\"error\": \"bad query\", \"parameter\": ");
+        strbuf_json_string(&j, err.param, err.param_len);
+        strbuf_printf(&j, ", \"reason\": \"%s\"}\n", err.why);
+        return j.len;
+    }
+    return h->connections ? h->connections(h->ctx, &page, buf, cap)
+                          : (size_t)snprintf(buf, cap, "{\"total\": 0, \"connections\": []}\n");
+}
+
 /* answer builds the response for a parsed head and starts sending it. */
 static void answer(struct admin_server *a, struct admin_conn *c, enum admin_parse parsed,
                    const struct admin_request *req)
@@ -158,23 +190,11 @@ static void answer(struct admin_server *a, struct admin_conn *c, enum admin_pars
         readiness_text(&r, small, sizeof(small), &status);
         body_len = strlen(small);
     } else if (path_is(req, "/metrics") || path_is(req, "/aliases") ||
-               path_is(req, "/certificates")) {
-        bool metrics = path_is(req, "/metrics"), aliases = path_is(req, "/aliases");
-        size_t (*hook)(void *, char *, size_t) = metrics   ? a->hooks.metrics
-                                                 : aliases ? a->hooks.aliases
-                                                           : a->hooks.certificates;
-        type = metrics ? "text/plain; version=0.0.4; charset=utf-8" : "application/json";
+               path_is(req, "/certificates") || path_is(req, "/connections")) {
         big = malloc(ADMIN_BODY_MAX);
-        if (big && hook) {
+        if (big) {
             body = big;
-            body_len = hook(a->hooks.ctx, big, ADMIN_BODY_MAX);
-        } else if (big) {
-            body = big;
-            /* No alias table yet: an honest empty list. */
-            body_len = (size_t)snprintf(big, ADMIN_BODY_MAX,
-                                        metrics   ? ""
-                                        : aliases ? "[]\n"
-                                                  : "{}\n");
+            body_len = hook_body(&a->hooks, req, big, ADMIN_BODY_MAX, &status, &type);
         }
         if (!big || body_len >= ADMIN_BODY_MAX) {
             status = 500;

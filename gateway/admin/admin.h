@@ -1,6 +1,6 @@
 /* admin: the operator's HTTP endpoint on admin.listen — /metrics, /healthz,
- * /ready, /aliases and /certificates — served on a worker's loop, one request per
- * connection.
+ * /ready, /aliases, /certificates and /connections — served on a worker's
+ * loop, one request per connection.
  *
  * Owns its listening socket and its few connections (bounded, each with a
  * deadline). Borrows the loop and timer heap of its worker, and asks the
@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "admin/admin_http.h"
 #include "core/loop.h"
 #include "core/timer.h"
 
@@ -20,9 +21,9 @@ struct cfg_hostport;
 struct admin_server;
 
 enum {
-    ADMIN_MAX_CONNS = 16,       /* concurrent admin connections */
-    ADMIN_TIMEOUT_MS = 10000,   /* to send a request and take the answer */
-    ADMIN_BODY_MAX = 256 * 1024 /* largest body a hook may produce */
+    ADMIN_MAX_CONNS = 16,        /* concurrent admin connections */
+    ADMIN_TIMEOUT_MS = 10000,    /* to send a request and take the answer */
+    ADMIN_BODY_MAX = 1024 * 1024 /* largest body a hook may produce */
 };
 
 /* admin_readiness is what /ready checks; every field must be in its ready
@@ -46,6 +47,10 @@ struct admin_hooks {
     size_t (*aliases)(void *ctx, char *buf, size_t cap);
     /* certificates writes /certificates, a JSON object; NULL answers "{}". */
     size_t (*certificates)(void *ctx, char *buf, size_t cap);
+    /* connections writes /connections for |page| (a query that parsed:
+     * admin.c answers a bad one with a JSON 400 itself), a JSON object;
+     * NULL answers an empty listing. */
+    size_t (*connections)(void *ctx, const struct admin_page *page, char *buf, size_t cap);
 };
 
 /* admin_new listens on |listen| (port 0 picks a free one, see admin_port)

@@ -1,7 +1,7 @@
 /* admin_http: request-line parsing and response framing. */
 #include "admin/admin_http.h"
 
-#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,7 +61,73 @@ enum admin_parse admin_parse_request(const char *buf, size_t len, struct admin_r
     const char *query = memchr(target, '?', (size_t)(sp - target));
     req->path = target;
     req->path_len = (size_t)((query ? query : sp) - target);
+    req->query = query ? query + 1 : sp;
+    req->query_len = query ? (size_t)(sp - query - 1) : 0;
     return ADMIN_REQUEST_OK;
+}
+
+/* page_value reads the decimal integer |v| (|n| bytes) of at most |max|. */
+static bool page_value(const char *v, size_t n, uint64_t max, uint32_t *out)
+{
+    uint64_t x = 0;
+    if (n == 0 || n > 10)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return false;
+        x = x * 10 + (uint64_t)(v[i] - '0');
+    }
+    if (x > max)
+        return false;
+    *out = (uint32_t)x;
+    return true;
+}
+
+bool admin_parse_page(const char *query, size_t len, struct admin_page *page,
+                      struct admin_query_error *err)
+{
+    static const struct {
+        const char *name;
+        uint64_t max;
+        const char *why;
+    } known[] = {
+        {"limit", ADMIN_PAGE_MAX_LIMIT, "must be a decimal integer from 0 to 1000"},
+        {"offset", UINT32_MAX, "must be a decimal integer from 0 to 4294967295"},
+    };
+    uint32_t *field[] = {&page->limit, &page->offset};
+    enum { KNOWN = sizeof(known) / sizeof(known[0]) };
+    bool seen[KNOWN] = {false};
+    *page = (struct admin_page){.limit = ADMIN_PAGE_LIMIT, .offset = 0};
+    const char *end = query + len;
+    for (const char *p = query; p < end;) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *pair_end = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(pair_end - p));
+        const char *name_end = eq ? eq : pair_end;
+        size_t name_len = (size_t)(name_end - p);
+        *err = (struct admin_query_error){.param = p, .param_len = name_len};
+        if (pair_end > p) {
+            size_t k = 0;
+            while (k < KNOWN &&
+                   !(strlen(known[k].name) == name_len && memcmp(known[k].name, p, name_len) == 0))
+                k++;
+            if (k == KNOWN) {
+                err->why = "unknown parameter";
+                return false;
+            }
+            if (seen[k]) {
+                err->why = "given more than once";
+                return false;
+            }
+            seen[k] = true;
+            if (!eq || !page_value(eq + 1, (size_t)(pair_end - eq - 1), known[k].max, field[k])) {
+                err->why = known[k].why;
+                return false;
+            }
+        }
+        p = amp ? amp + 1 : end;
+    }
+    return true;
 }
 
 const char *admin_status_line(unsigned status)

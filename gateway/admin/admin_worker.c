@@ -5,16 +5,19 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "admin/admin.h"
 #include "admin/admin_probe.h"
+#include "admin/conn_board.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "admin/metrics_bridge.h"
 #include "conn/peer_index.h"
 #include "core/strbuf.h"
+#include "core/timer.h"
 #include "conn/conn_ours.h"
 #include "tls/ctx.h"
 #include "tls/ctx.h"
@@ -67,20 +70,10 @@ static size_t render_metrics(void *ctx, char *buf, size_t cap)
 }
 
 /* put_string writes |s| as a JSON string; certificate names are untrusted
- * text, so quotes, backslashes and control bytes are escaped. */
+ * text, which strbuf_json_string escapes. */
 static void put_string(struct strbuf *j, const char *s)
 {
-    strbuf_printf(j, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            strbuf_printf(j, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            strbuf_printf(j, "\\u%04x", c);
-        else
-            strbuf_printf(j, "%c", c);
-    }
-    strbuf_printf(j, "\"");
+    strbuf_json_string(j, s, strlen(s));
 }
 
 /* put_time writes Unix seconds |t| as a JSON RFC 3339 string (UTC), or
@@ -216,6 +209,15 @@ static size_t render_aliases(void *ctx, char *buf, size_t cap)
     return l.j.len;
 }
 
+/* render_connections writes /connections from every worker's board. */
+static size_t render_connections(void *ctx, const struct admin_page *page, char *buf, size_t cap)
+{
+    struct admin_worker *aw = ctx;
+    struct conn_board *boards[ADMIN_MAX_REGISTRIES];
+    size_t n = aw->view.boards(aw->view.ctx, boards, ADMIN_MAX_REGISTRIES);
+    return conn_board_render(boards, n, page, aw->cfg, timer_now_ms(), buf, cap);
+}
+
 struct admin_worker *admin_worker_new(const struct admin_view *view)
 {
     struct admin_worker *aw = calloc(1, sizeof(*aw));
@@ -230,7 +232,8 @@ struct admin_worker *admin_worker_new(const struct admin_view *view)
                                 .readiness = readiness,
                                 .metrics = render_metrics,
                                 .aliases = render_aliases,
-                                .certificates = render_certificates};
+                                .certificates = render_certificates,
+                                .connections = render_connections};
     aw->server = admin_new(view->loop, view->timers, &cfg->admin.listen, OP_ADMIN, &hooks);
     if (!aw->server || !admin_probe_start(&aw->probe, view->loop, view->timers,
                                           &cfg->legacy.forward_to, OP_PROBE, PROBE_INTERVAL_MS)) {

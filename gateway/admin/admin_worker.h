@@ -2,8 +2,9 @@
  * of one worker — its HTTP server on admin.listen (admin.h, parsed by
  * admin_http.h), the legacy-proxy probe behind /ready (admin_probe.h), and
  * the bodies of /metrics (the registries, with the gauges metrics_bridge.h
- * refreshes at each scrape), /aliases (the alias rows as JSON) and
- * /certificates (what each identity presents, the CA and the CRLs, JSON).
+ * refreshes at each scrape), /aliases (the alias rows as JSON),
+ * /certificates (what each identity presents, the CA and the CRLs, JSON)
+ * and /connections (every worker's connection board, conn_board.h, JSON).
  *
  * Owns the admin server and probe. Borrows what struct admin_view shows it
  * (its thread only): it reads the layers below through their APIs and asks
@@ -20,6 +21,7 @@
 
 struct admin_worker;
 struct cfg_snapshot;
+struct conn_board;
 struct tls_ctx;
 struct conn_table;
 struct metrics;
@@ -62,6 +64,10 @@ struct admin_view {
     /* identities fills |out| (room for |max|) with every identity of ours
      * and the TLS context now installed for it, and returns how many. */
     size_t (*identities)(void *ctx, struct admin_identity *out, size_t max);
+    /* boards publishes this worker's connection board (the others publish
+     * theirs on their own timers), fills |out| (room for |max|) with every
+     * worker's board in worker order and returns how many. */
+    size_t (*boards)(void *ctx, struct conn_board **out, size_t max);
 };
 
 /* admin_worker_new starts the endpoint and the probe for |view| (copied;

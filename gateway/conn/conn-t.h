@@ -150,6 +150,11 @@ struct conn {
     uint64_t send_progress_ms; /* when its send in flight was handed over */
     const char *close_why;     /* static text; NULL while it is not closing */
     uint64_t retired_ms;       /* 0, or when a reload removed its identity (conn_ours.h) */
+    /* What /connections shows (admin/conn_board.h): SIP messages framed in
+     * and queued out (keepalives aside), and bytes through its socket
+     * (TLS: ciphertext; UDP: datagram payloads, all peers together). */
+    uint64_t msgs_in, msgs_out;
+    uint64_t bytes_in, bytes_out;
 };
 
 /* reuse_reason says why one RFC 5923 reuse decision went the way it did.

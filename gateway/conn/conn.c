@@ -95,6 +95,17 @@ const char *conn_kind_name(const struct conn *c)
     return names[c->kind];
 }
 
+const struct sockaddr *conn_local(struct conn *c)
+{
+    if (c->local_len == 0) {
+        socklen_t n = sizeof(c->local);
+        if (getsockname(c->fd, (struct sockaddr *)&c->local, &n) != 0)
+            return NULL;
+        c->local_len = n;
+    }
+    return (const struct sockaddr *)&c->local;
+}
+
 void conn_index_remove(struct conn_table *t, struct conn *c)
 {
     if (!c->key.family)

@@ -55,9 +55,13 @@ struct conn *conn_get(const struct conn_table *t, struct conn_ref ref);
 /* conn_at returns the slot |slot| (slot+1 numbering) or NULL. */
 struct conn *conn_at(const struct conn_table *t, uint32_t slot);
 
-/* conn_kind_name names |c|'s kind for logs: "tls-in", "tls-out", "mirror"
- * or "egress". */
+/* conn_kind_name names |c|'s kind for logs: "tls-in", "tls-out", "mirror",
+ * "egress" or "udp" (a static string). */
 const char *conn_kind_name(const struct conn *c);
+
+/* conn_local is |c|'s own end of its socket, read (getsockname) on first
+ * need and kept in |c|, or NULL when it cannot be read. */
+const struct sockaddr *conn_local(struct conn *c);
 
 /* conn_index_find_inbound returns an inbound (server-role alias) connection
  * indexed under |key|, whatever its identities, or NULL. */

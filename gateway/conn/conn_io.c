@@ -200,18 +200,16 @@ void conn_capture(struct conn_layer *cl, struct conn *c, bool received, const st
     bool tls = c->kind == CONN_TLS_IN || c->kind == CONN_TLS_OUT;
     if (len <= 4) /* keepalive CRLFs are no SIP message */
         return;
+    if (received)
+        c->msgs_in++;
+    else
+        c->msgs_out++;
     if (c->kind == CONN_MIRROR || c->kind == CONN_EGRESS)
         metrics_inc(cl->metrics, received ? M_LEGACY_TCP_FROM : M_LEGACY_TCP_TO);
     if (!capture_wants(cl->capture, tls ? CFG_CAPTURE_LEG_TLS : CFG_CAPTURE_LEG_LEGACY))
         return;
-    if (c->local_len == 0) {
-        socklen_t n = sizeof(c->local);
-        if (getsockname(c->fd, (struct sockaddr *)&c->local, &n) != 0)
-            return;
-        c->local_len = n;
-    }
-    const struct sockaddr *local = (const struct sockaddr *)&c->local;
-    if (local->sa_family != peer->sa_family)
+    const struct sockaddr *local = conn_local(c);
+    if (!local || local->sa_family != peer->sa_family)
         return;
     enum hep_ip_proto proto = tls                   ? HEP_IP_PROTO_TLS
                               : c->kind == CONN_UDP ? HEP_IP_PROTO_UDP
@@ -481,6 +479,7 @@ static void on_recv(struct conn_layer *cl, struct conn *c, const struct loop_eve
         c->recv_armed = false;
     if (ev->res > 0 && conn_is_live(c)) {
         c->last_active_ms = cl->timers->now_ms;
+        c->bytes_in += ev->len;
         if (c->state == CONN_OPEN) /* handshake bytes are the handshake timer's */
             limits_note_received(cl, c);
         if (c->proxy_wait || c->proxy_sniff)
@@ -520,6 +519,7 @@ static void on_send(struct conn_layer *cl, struct conn *c, const struct loop_eve
     }
     buf_queue_consume(&c->out, &cl->out_pool, (size_t)ev->res);
     c->last_active_ms = cl->timers->now_ms;
+    c->bytes_out += (uint64_t)ev->res;
     if (c->waiters && conn_backlog(c) <= cl->cfg->limits.max_buffered_bytes / 2)
         wake_waiters(cl, c);
     conn_flush(cl, c);

@@ -130,6 +130,7 @@ void conn_udp_on_ready(struct conn_layer *cl, struct conn *c, const struct loop_
         }
         c->peer_len = src_len;
         c->last_active_ms = cl->timers->now_ms;
+        c->bytes_in += (uint64_t)n;
         if ((size_t)n >= DGRAM_BUFFER) { /* cut short: more than a UDP payload */
             metrics_inc(cl->metrics, M_UDP_DROP_TOO_LARGE);
             continue;
@@ -156,6 +157,7 @@ bool conn_udp_send(struct conn_layer *cl, struct conn *c, const struct sockaddr 
         return false;
     }
     metrics_inc(cl->metrics, M_LEGACY_UDP_TO);
+    c->bytes_out += len;
     conn_capture(cl, c, false, to, data, len);
     return true;
 }

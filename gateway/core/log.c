@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/strbuf.h"
+
 static _Atomic int log_level_current = LOG_INFO;
 static _Atomic int log_format_current = LOG_FORMAT_LOGFMT;
 
@@ -55,25 +57,9 @@ static int needs_quotes(const char *s)
 /* Writes |s| as a quoted string; both formats accept JSON escaping. */
 static void put_quoted(struct line *l, const char *s)
 {
-    put_char(l, '"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            put_char(l, '\\');
-            put_char(l, (char)c);
-        } else if (c == '\n') {
-            put_str(l, "\\n");
-        } else if (c == '\r') {
-            put_str(l, "\\r");
-        } else if (c == '\t') {
-            put_str(l, "\\t");
-        } else if (c < 0x20 || c == 0x7f) {
-            put_fmt(l, "\\u%04x", c);
-        } else {
-            put_char(l, (char)c);
-        }
-    }
-    put_char(l, '"');
+    struct strbuf sb = {.buf = l->buf + l->len, .cap = sizeof(l->buf) - 1 - l->len};
+    strbuf_json_string(&sb, s, strlen(s));
+    l->len += sb.len < sb.cap ? sb.len : sb.cap;
 }
 
 static void put_field(struct line *l, int json, const char *key, const struct log_field *f)

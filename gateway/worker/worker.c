@@ -106,7 +106,7 @@ int worker_init_member(struct worker *w, struct cfg_snapshot *cfg, struct tls_ct
         .wake = group ? worker_wake : NULL,
     };
     if (!timer_heap_init(&w->timers, max_conns + max_pending + WORKER_MAX_LISTENERS + OPS_TIMERS) ||
-        !conn_layer_init(&w->conn, &cb) ||
+        !conn_layer_init(&w->conn, &cb) || !conn_board_init(&w->board, id) ||
         !(w->capture = capture_new(w->loop, &w->timers, &w->metrics))) {
         LOG_ERROR("out of memory sizing the worker", LF_UINT("max_connections", max_conns),
                   LF_UINT("max_pending_transactions", max_pending));
@@ -137,6 +137,7 @@ void worker_free(struct worker *w)
     cert_watch_close(&w->watch); /* its read ended with the loop */
     timer_heap_free(&w->timers);
     conn_layer_free(&w->conn);
+    conn_board_free(&w->board);
     tls_ctx_unref(w->tls_ctx);
     cfg_unref(w->cfg);
     memset(w, 0, sizeof(*w));
@@ -253,6 +254,18 @@ static size_t admin_identities(void *ctx, struct admin_identity *out, size_t max
     return n;
 }
 
+/* admin_boards publishes this worker's connection board and lists every
+ * worker's for /connections. */
+static size_t admin_boards(void *ctx, struct conn_board **out, size_t max)
+{
+    struct worker *w = ctx;
+    conn_board_publish(&w->board, &w->conn.conns, w->timers.now_ms);
+    size_t n = w->group ? w->group->n : 1;
+    for (size_t i = 0; i < n && i < max; i++)
+        out[i] = w->group ? &w->group->workers[i].board : &w->board;
+    return n < max ? n : max;
+}
+
 /* admin_state answers the parts of /ready only the worker knows. */
 static void admin_state(void *ctx, struct admin_readiness *out)
 {
@@ -328,6 +341,7 @@ int worker_listen(struct worker *w)
             .registries = admin_registries,
             .state = admin_state,
             .identities = admin_identities,
+            .boards = admin_boards,
         }); /* optional: NULL keeps the relay running */
     return 0;
 }
@@ -538,13 +552,15 @@ static void on_handoff(struct worker *w, const struct loop_event *ev)
         arm_wake(w);
 }
 
-/* BRIDGE_MS: how stale another worker's share of a /metrics scrape may be. */
+/* BRIDGE_MS: how stale another worker's share of a /metrics scrape or of
+ * /connections may be. */
 enum { BRIDGE_MS = 100 };
 
 static void bridge(void *ctx, struct timer *timer)
 {
     struct worker *w = ctx;
     metrics_bridge_absorb(&w->conn.conns, &w->metrics);
+    conn_board_publish(&w->board, &w->conn.conns, w->timers.now_ms);
     timer_arm(&w->timers, timer, w->timers.now_ms + BRIDGE_MS);
 }
 

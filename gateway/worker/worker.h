@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/signalfd.h>
 
+#include "admin/conn_board.h"
 #include "config/config.h"
 #include "conn/conn-t.h"
 #include "core/loop.h"
@@ -81,6 +82,9 @@ struct worker {
     unsigned id;
     uint64_t wake_value;
     struct timer bridge;
+    /* Its connections for /connections, published by the bridge timer
+     * (worker 0: at each request) and read by worker 0. */
+    struct conn_board board;
     /* Worker 0 under systemd: the notification channel (borrowed from
      * gateway_run; NULL on the others) and the timer that sends WATCHDOG=1
      * from this loop, so that a stuck loop stops it. */

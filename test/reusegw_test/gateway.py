@@ -147,6 +147,11 @@ class Gateway:
         assert status == 200, (status, body)
         return json.loads(body)
 
+    def connections(self, query=""):
+        """(status, parsed JSON) of /connections?query (docs/operations.md)."""
+        status, body = self.http_get("/connections" + (f"?{query}" if query else ""))
+        return status, json.loads(body)
+
 
 class Pair:
     """Gateway A (a.test, gw-a) on NET.2 and gateway B (b.test, gw-b) on
