@@ -221,6 +221,16 @@ struct limits_state {
     struct token_bucket handshakes;
 };
 
+/* conn_fds is the descriptor reserve (conn/conn_fds.h): a new socket
+ * numbered at or above |accept_floor| (accepted) or |dial_floor| (dialled)
+ * is refused; |spare| is held open to give up when accept runs out. */
+struct conn_fds {
+    int spare; /* -1: none */
+    int accept_floor;
+    int dial_floor;
+    int limit; /* RLIMIT_NOFILE's soft limit when the layer started */
+};
+
 /* conn_events is the one door from the connection layer up: the layer above
  * registers it (conn_layer_set_events) and the connection layer calls it,
  * never naming what is behind it. Each callback borrows what it is handed
@@ -248,6 +258,7 @@ struct conn_layer {
     struct buf_pool out_pool; /* out and hold queues */
     struct buf_pool in_pool;  /* one framing block per busy connection */
     struct limits_state limits;
+    struct conn_fds fds;
     struct tls_session_cache *tls_sessions; /* client sessions, so re-dials resume */
     /* Room for one message (limits.max_message_bytes plus slack for a
      * rewritten Via): a held message while it is released, and lent to the
