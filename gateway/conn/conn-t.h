@@ -149,7 +149,12 @@ struct conn {
     uint64_t partial_since_ms; /* 0, or when its unfinished message began */
     uint64_t send_progress_ms; /* when its send in flight was handed over */
     const char *close_why;     /* static text; NULL while it is not closing */
-    uint64_t retired_ms;       /* 0, or when a reload removed its identity (conn_ours.h) */
+    /* CLOSE_LINGER (conn_io.h): reads are discarded while closing (1);
+     * once the last byte is sent the write side is shut (2) and reading
+     * goes on until the peer's EOF or a bound. |lingered|: bytes discarded. */
+    uint8_t linger;
+    uint32_t lingered;
+    uint64_t retired_ms; /* 0, or when a reload removed its identity (conn_ours.h) */
 };
 
 /* reuse_reason says why one RFC 5923 reuse decision went the way it did.

@@ -13,7 +13,8 @@
 
 enum {
     RESERVE_MIN = 32,   /* descriptors kept back at the least... */
-    RESERVE_MAX = 1024, /* ...and at the most (1/32 of the limit in between) */
+    RESERVE_MAX = 1024, /* ...and at the most (1/32 of the limit in between; 1/4
+                           of a limit below 128) */
     SHED_MAX = 1024,    /* connections shed per failed accept: the listen backlog */
 };
 
@@ -29,8 +30,8 @@ void conn_fds_init(struct conn_fds *f)
     f->limit = cur == RLIM_INFINITY || cur > INT_MAX ? INT_MAX : (int)cur;
     int reserve = f->limit / 32;
     reserve = reserve < RESERVE_MIN ? RESERVE_MIN : reserve > RESERVE_MAX ? RESERVE_MAX : reserve;
-    if (reserve > f->limit / 2)
-        reserve = f->limit / 2;
+    if (reserve > f->limit / 4) /* a tiny limit still takes connections */
+        reserve = f->limit / 4;
     f->accept_floor = f->limit - reserve;
     f->dial_floor = f->limit - reserve / 2;
     f->spare = open_spare();
