@@ -149,7 +149,12 @@ struct conn {
     uint64_t partial_since_ms; /* 0, or when its unfinished message began */
     uint64_t send_progress_ms; /* when its send in flight was handed over */
     const char *close_why;     /* static text; NULL while it is not closing */
-    uint64_t retired_ms;       /* 0, or when a reload removed its identity (conn_ours.h) */
+    /* CLOSE_LINGER (conn_io.h): reads are discarded while closing (1);
+     * once the last byte is sent the write side is shut (2) and reading
+     * goes on until the peer's EOF or a bound. |lingered|: bytes discarded. */
+    uint8_t linger;
+    uint32_t lingered;
+    uint64_t retired_ms; /* 0, or when a reload removed its identity (conn_ours.h) */
     /* What /connections shows (admin/conn_board.h): SIP messages framed in
      * and queued out (keepalives aside), and bytes through its socket
      * (TLS: ciphertext; UDP: datagram payloads, all peers together). */
@@ -226,6 +231,16 @@ struct limits_state {
     struct token_bucket handshakes;
 };
 
+/* conn_fds is the descriptor reserve (conn/conn_fds.h): a new socket
+ * numbered at or above |accept_floor| (accepted) or |dial_floor| (dialled)
+ * is refused; |spare| is held open to give up when accept runs out. */
+struct conn_fds {
+    int spare; /* -1: none */
+    int accept_floor;
+    int dial_floor;
+    int limit; /* RLIMIT_NOFILE's soft limit when the layer started */
+};
+
 /* conn_events is the one door from the connection layer up: the layer above
  * registers it (conn_layer_set_events) and the connection layer calls it,
  * never naming what is behind it. Each callback borrows what it is handed
@@ -253,6 +268,7 @@ struct conn_layer {
     struct buf_pool out_pool; /* out and hold queues */
     struct buf_pool in_pool;  /* one framing block per busy connection */
     struct limits_state limits;
+    struct conn_fds fds;
     struct tls_session_cache *tls_sessions; /* client sessions, so re-dials resume */
     /* Room for one message (limits.max_message_bytes plus slack for a
      * rewritten Via): a held message while it is released, and lent to the

@@ -4,7 +4,8 @@
  * its (address, port) index (this file, conn.c), the receive / send /
  * back-pressure / close life on the loop (conn_io.h), accepting, dialling
  * with failover and mirrors (conn_open.h), the TLS glue to tls/ (tlsio.h),
- * the abuse limits (conn_limits.h), the connection log (conn_log.h), the
+ * the abuse limits (conn_limits.h), the descriptor reserve (conn_fds.h),
+ * the connection log (conn_log.h), the
  * PROXY protocol on tls.listen (conn_proxy.h), the transparent-mode
  * destination (transparent.h), which identity of ours a connection carries
  * (conn_ours.h), the process-wide peer

@@ -23,7 +23,14 @@
 #include "tls/conn.h"
 #include "tls/identities.h"
 
-enum { CLOSE_GRACE_MS = 2000 }; /* how long a closing connection may flush */
+enum {
+    CLOSE_GRACE_MS = 2000,      /* how long a closing connection may flush */
+    LINGER_MS = 2000,           /* CLOSE_LINGER: how long it then reads to EOF */
+    LINGER_BYTES = 1024 * 1024, /* and how much it discards at most */
+};
+
+/* struct conn's |linger|. */
+enum { LINGER_NONE, LINGER_FLUSHING, LINGER_SHUT };
 
 bool conn_is_live(const struct conn *c)
 {
@@ -156,6 +163,42 @@ void conn_finish_close(struct conn_layer *cl, struct conn *c)
     conn_maybe_release(cl, c);
 }
 
+/* linger_start runs when a CLOSE_LINGER connection has sent its last
+ * byte: the peer gets our FIN, and reading goes on (discarding) until its
+ * EOF, the time bound (the close timer) or the byte bound. */
+static void linger_start(struct conn_layer *cl, struct conn *c)
+{
+    if (shutdown(c->fd, SHUT_WR) != 0) { /* the peer is gone already */
+        conn_finish_close(cl, c);
+        return;
+    }
+    c->linger = LINGER_SHUT;
+    unwait(cl, c);
+    c->read_paused = false;
+    conn_arm_recv(cl, c);
+    conn_arm_timer(cl, c, LINGER_MS);
+}
+
+/* linger_read takes receive completion |ev| of lingering |c|: bytes are
+ * discarded up to the bound, which closes it; EOF or an error ends the
+ * wait, at once when the write side is shut, else once the flush ends. */
+static void linger_read(struct conn_layer *cl, struct conn *c, const struct loop_event *ev)
+{
+    if (ev->res == -ENOBUFS || ev->res == -ECANCELED) { /* a cancelled pause too */
+        conn_arm_recv(cl, c);
+        return;
+    }
+    if (ev->res > 0 && c->lingered + (uint64_t)ev->res <= LINGER_BYTES) {
+        c->lingered += (uint32_t)ev->res;
+        conn_arm_recv(cl, c);
+        return;
+    }
+    if (ev->res > 0 || c->linger == LINGER_SHUT)
+        conn_finish_close(cl, c);
+    else
+        c->linger = LINGER_NONE; /* the flush's end closes it */
+}
+
 void conn_flush(struct conn_layer *cl, struct conn *c)
 {
     if (c->send_inflight || c->fd < 0 || c->state == CONN_CONNECTING || !conn_is_live(c))
@@ -163,7 +206,9 @@ void conn_flush(struct conn_layer *cl, struct conn *c)
     const uint8_t *data;
     size_t n = buf_queue_peek(&c->out, &data);
     if (n == 0) {
-        if (c->state == CONN_CLOSING)
+        if (c->state == CONN_CLOSING && c->linger == LINGER_FLUSHING)
+            linger_start(cl, c);
+        else if (c->state == CONN_CLOSING)
             conn_finish_close(cl, c);
         return;
     }
@@ -186,8 +231,10 @@ void conn_close(struct conn_layer *cl, struct conn *c, enum conn_close_mode mode
         conn_finish_close(cl, c);
         return;
     }
-    if (mode == CLOSE_GRACEFUL && c->tls && c->state == CONN_OPEN && !tlsio_close_notify(cl, c))
+    if ((mode == CLOSE_GRACEFUL || mode == CLOSE_LINGER) && c->tls && c->state == CONN_OPEN &&
+        !tlsio_close_notify(cl, c))
         return;
+    c->linger = mode == CLOSE_LINGER ? LINGER_FLUSHING : LINGER_NONE;
     c->state = CONN_CLOSING;
     buf_queue_clear(&c->hold, &cl->out_pool);
     conn_arm_timer(cl, c, CLOSE_GRACE_MS);
@@ -364,7 +411,7 @@ void conn_framing_error(struct conn_layer *cl, struct conn *c, enum sip_err err)
                              c->in->tail - c->in->head, err);
     LOG_RATELIMITED(LOG_WARN, "framing error; closing connection",
                     LF_STR("conn", conn_kind_name(c)), LF_STR("reason", sip_err_text(err)));
-    conn_close(cl, c, CLOSE_GRACEFUL, "framing error");
+    conn_close(cl, c, CLOSE_LINGER, "framing error");
 }
 
 /* frame_all hands every complete message in |c->in| up (conn_events),
@@ -477,6 +524,11 @@ static void on_recv(struct conn_layer *cl, struct conn *c, const struct loop_eve
 {
     if (!ev->more)
         c->recv_armed = false;
+    if (c->linger && c->state == CONN_CLOSING) {
+        linger_read(cl, c, ev);
+        conn_maybe_release(cl, c);
+        return;
+    }
     if (ev->res > 0 && conn_is_live(c)) {
         c->last_active_ms = cl->timers->now_ms;
         c->bytes_in += ev->len;

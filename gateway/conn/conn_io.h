@@ -31,6 +31,11 @@ enum conn_close_mode {
     CLOSE_GRACEFUL, /* TLS: close_notify; then flush what is queued */
     CLOSE_FLUSH,    /* flush what is queued, no close_notify */
     CLOSE_ABORT,    /* drop everything now */
+    /* CLOSE_GRACEFUL, then, with the last byte sent, shut the write side
+     * and read and discard until the peer's EOF, for at most 2 s or 1 MiB:
+     * closing with unread bytes would send a RST, which can destroy the
+     * final answer queued at the peer (a 400 or 513 before the close). */
+    CLOSE_LINGER,
 };
 
 /* conn_close ends |c| (and its mirror with it). |why| is logged at debug. */

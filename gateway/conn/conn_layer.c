@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "conn/conn.h"
+#include "conn/conn_fds.h"
 #include "conn/conn_ours.h"
 #include "conn/conn_io.h"
 #include "conn/conn_log.h"
@@ -26,6 +27,7 @@ enum {
 bool conn_layer_init(struct conn_layer *cl, const struct conn_layer_borrowed *b)
 {
     memset(cl, 0, sizeof(*cl));
+    conn_fds_init(&cl->fds);
     cl->loop = b->loop;
     cl->timers = b->timers;
     cl->metrics = b->metrics;
@@ -124,5 +126,6 @@ void conn_layer_free(struct conn_layer *cl)
     free(cl->scratch);
     free(cl->dgram);
     tls_session_cache_free(cl->tls_sessions); /* after every conn that used it */
+    conn_fds_free(&cl->fds);
     memset(cl, 0, sizeof(*cl));
 }

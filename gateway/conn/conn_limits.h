@@ -35,6 +35,7 @@ enum limit {
     LIMIT_MAX_BUFFERED_BYTES,
     LIMIT_MESSAGE_TIMEOUT,
     LIMIT_SEND_TIMEOUT,
+    LIMIT_FDS, /* not a key: the descriptor reserve under RLIMIT_NOFILE (conn_fds.h) */
     LIMITS_COUNT
 };
 
@@ -88,7 +89,7 @@ enum limit limits_broken(struct conn_layer *cl, struct conn *c);
 uint64_t limits_deadline(struct conn_layer *cl, struct conn *c);
 
 /* limit_name is the configuration key of |l| without "limits." (the label
- * value of reusegw_limit_hits_total). */
+ * value of reusegw_limit_hits_total), "fds" for LIMIT_FDS. */
 const char *limit_name(enum limit l);
 
 #endif

@@ -12,6 +12,7 @@
 #include "core/addr.h"
 #include "config/config.h"
 #include "conn/conn.h"
+#include "conn/conn_fds.h"
 #include "conn/conn_internal.h"
 #include "conn/conn_io.h"
 #include "conn/conn_layer.h"
@@ -71,6 +72,10 @@ void conn_start_tls_in(struct conn_layer *cl, struct conn *c)
 
 void conn_accepted(struct conn_layer *cl, int fd, bool is_tls, uint8_t ours)
 {
+    if (!conn_fds_admit(cl, fd, false)) {
+        close(fd);
+        return;
+    }
     struct sockaddr_storage peer;
     socklen_t peer_len = sizeof(peer);
     memset(&peer, 0, sizeof(peer));
@@ -165,8 +170,12 @@ static struct conn *open_socket(struct conn_layer *cl, enum conn_kind kind,
         return NULL;
     }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        *why = "cannot create a socket";
+    if (fd < 0 && conn_fds_out(errno))
+        limits_hit(cl->metrics, LIMIT_FDS);
+    if (fd < 0 || !conn_fds_admit(cl, fd, true)) {
+        *why = fd < 0 ? "cannot create a socket" : "file descriptors running out";
+        if (fd >= 0)
+            close(fd);
         conn_release(&cl->conns, c);
         return NULL;
     }

@@ -20,7 +20,8 @@ struct cfg_snapshot;
 /* conn_accepted adopts socket |fd| accepted on a tls.listen (|is_tls|) or
  * legacy.listen listener; |ours| is the identity of ours an egress
  * listener stands for (an identity's legacy_listen; 0 otherwise). Closes
- * |fd| itself when the connection limit is reached (logged, counted). */
+ * |fd| itself when the connection limit is reached or descriptors run
+ * short (conn_fds.h; logged, counted). */
 void conn_accepted(struct conn_layer *cl, int fd, bool is_tls, uint8_t ours);
 
 /* conn_dial opens an outbound TLS connection for |domain| to

@@ -34,9 +34,16 @@ static const char *const conn_states[METRIC_CONN_STATES] = {"connecting", "hands
                                                             "closing", "dead"};
 
 const char *const metrics_limit_names[METRIC_LIMITS] = {
-    "max_connections",    "max_connections_per_peer", "max_concurrent_handshakes",
-    "handshake_rate",     "max_message_bytes",        "max_pending_transactions",
-    "max_buffered_bytes", "message_timeout",          "send_timeout",
+    "max_connections",
+    "max_connections_per_peer",
+    "max_concurrent_handshakes",
+    "handshake_rate",
+    "max_message_bytes",
+    "max_pending_transactions",
+    "max_buffered_bytes",
+    "message_timeout",
+    "send_timeout",
+    "fds", /* the descriptor reserve (conn/conn_fds.h) */
 };
 
 const char *const metrics_proxy_reject_names[METRIC_PROXY_REJECTS] = {

@@ -21,7 +21,7 @@ enum {
 };                                  /* enum conn_kind; states
                                       CONNECTING..DEAD */
 enum { METRIC_BATCH_BUCKETS = 10 }; /* 1 2 4 ... 256 +Inf */
-enum { METRIC_LIMITS = 9 };         /* enum limit (conn_limits.h) */
+enum { METRIC_LIMITS = 10 };        /* enum limit (conn_limits.h) */
 enum { METRIC_PROXY_REJECTS = 12 }; /* enum pp_error, then conn_proxy.h's own */
 
 /* metric_id names one time series. Groups of ids form one metric family;

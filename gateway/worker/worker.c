@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "conn/conn.h"
 #include "conn/conn_io.h"
+#include "conn/conn_fds.h"
 #include "conn/conn_layer.h"
 #include "conn/conn_open.h"
 #include "conn/conn_ours.h"
@@ -377,8 +378,17 @@ static void on_accept(struct worker *w, const struct loop_event *ev)
             conn_accepted(&w->conn, ev->res, l->is_tls,
                           l->is_tls ? 0 : conn_ours_by_listen(w->cfg, l->name));
     } else if (ev->res != -ECANCELED) {
-        LOG_RATELIMITED(LOG_WARN, "accept failed", LF_STR("listener", l->name),
-                        LF_STR("reason", strerror(-ev->res)));
+        /* Out of descriptors: the spare sheds the backlog (conn_fds.h, which
+         * logs it); accept again at once when anything was waiting, else
+         * rest below (io_uring fails accept at once while none is free). */
+        bool no_fds = conn_fds_out(-ev->res) && !l->armed;
+        if (no_fds && conn_fds_shed(&w->conn, l->fd) > 0) {
+            arm_listener(w, i);
+            return;
+        }
+        if (!no_fds)
+            LOG_RATELIMITED(LOG_WARN, "accept failed", LF_STR("listener", l->name),
+                            LF_STR("reason", strerror(-ev->res)));
         l->retry.fire = retry_accept;
         l->retry.ctx = w;
         if (!l->armed && out_of_resources(-ev->res) &&

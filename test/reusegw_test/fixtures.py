@@ -51,11 +51,11 @@ class Stage:
         self.gateways += [p.a, p.b]
         return p.start(with_a) if start else p
 
-    def single(self, forward, edit=None):
-        """A started Single."""
+    def single(self, forward, edit=None, argv_prefix=()):
+        """A started Single (argv_prefix: see Gateway.start)."""
         s = Single(self.procs, self.binary, self.pki, forward, edit)
         self.gateways.append(s.gw)
-        return s.start()
+        return s.start(argv_prefix)
 
     def relay(self, edit=None, forward_b=None):
         """A started Pair between two silent legacy stand-ins, legacy_a and
@@ -134,7 +134,7 @@ def make_pair(stage):
 
 @pytest.fixture
 def make_single(stage):
-    """make(forward, edit=None): Stage.single."""
+    """make(forward, edit=None, argv_prefix=()): Stage.single."""
     return stage.single
 
 

@@ -221,8 +221,9 @@ class Single:
             edit(cfg)
         self.gw = Gateway(procs, binary, "reusegw-b", cfg)
 
-    def start(self):
-        self.gw.start()
+    def start(self, argv_prefix=()):
+        """Starts the gateway (after argv_prefix: see Gateway.start)."""
+        self.gw.start(argv_prefix)
         return self
 
     @property
