@@ -69,7 +69,7 @@ static void wake_waiters(struct conn_layer *cl, struct conn *dst)
         src->read_paused = false;
         if (src->state == CONN_OPEN && src->kind != CONN_UDP) {
             /* What waited is framed from its timer, not from inside the
-             * send or close that ended the wait (conn_resume). */
+             * send or close that ended the wait (resume). */
             src->resuming = true;
             conn_arm_timer(cl, src, 0);
         } else {
@@ -513,10 +513,16 @@ static void stash(struct conn_layer *cl, struct conn *c, const uint8_t *data, si
     conn_close(cl, c, CLOSE_ABORT, "no buffer for received bytes");
 }
 
+/* waiting: |c| is open and bytes it received before wait for back-pressure
+ * to lift; what it receives now goes behind them. */
+static bool waiting(const struct conn *c)
+{
+    return c->state == CONN_OPEN && (c->read_paused || c->resuming || c->stash.bytes > 0);
+}
+
 void conn_ingest(struct conn_layer *cl, struct conn *c, const uint8_t *data, size_t len)
 {
-    bool waiting = c->read_paused || c->resuming || c->stash.bytes > 0;
-    size_t taken = waiting ? 0 : ingest(cl, c, data, len);
+    size_t taken = waiting(c) ? 0 : ingest(cl, c, data, len);
     if (taken < len && c->state == CONN_OPEN)
         stash(cl, c, data + taken, len - taken);
 }
@@ -569,6 +575,9 @@ static void on_recv(struct conn_layer *cl, struct conn *c, const struct loop_eve
             conn_proxy_ingest(cl, c, ev->data, ev->len);
         else
             conn_ingest(cl, c, ev->data, ev->len);
+    } else if (ev->res == 0 && waiting(c)) {
+        /* The peer's FIN behind bytes that wait: once they went, the read
+         * armed again finds the end of the stream once more. */
     } else if (ev->res == 0 || (ev->res < 0 && ev->res != -ENOBUFS && ev->res != -ECANCELED)) {
         c->peer_closed = true;
         if (c->proxy_wait)
