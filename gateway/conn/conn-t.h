@@ -118,7 +118,16 @@ struct conn {
     struct buf_queue out;     /* bytes for the socket (TLS: ciphertext) */
     struct buf_queue hold;    /* length-prefixed plaintext messages held until
                                  the handshake finishes */
-    struct tls_conn *tls;     /* TLS engine state, NULL on plain connections */
+    /* Back-pressure (conn_io.c): received bytes not yet taken (TLS:
+     * ciphertext) while reading waits — what the loop had received before
+     * the cancel of the read took effect; |resuming| once the wait ended,
+     * until the timer has framed what waited; |pong_end|: 0, or how many
+     * bytes at the front of |out| end with a pong still unsent (one pending
+     * pong answers every ping). */
+    struct buf_queue stash;
+    bool resuming;
+    size_t pong_end;
+    struct tls_conn *tls; /* TLS engine state, NULL on plain connections */
 
     struct timer timer; /* connect/handshake/idle deadline */
     uint64_t last_active_ms;

@@ -53,11 +53,17 @@ uint8_t *conn_in_space(struct conn_layer *cl, struct conn *c, size_t *room);
  * pings answered. */
 void conn_in_commit(struct conn_layer *cl, struct conn *c, size_t n);
 
+/* conn_ingest is the door of every received byte of a stream connection
+ * (|data|, borrowed for the call): to the TLS engine or the framing block,
+ * unless back-pressure paused |c| (conn_throttle); what is not taken then
+ * waits in |c|'s stash, in order, and is framed first when the wait ends. */
+void conn_ingest(struct conn_layer *cl, struct conn *c, const uint8_t *data, size_t len);
+
 /* conn_capture hands |msg|, received on |c| from |peer| or sent on it to
  * |peer|, to the HEP sender when |c|'s leg is captured, and counts it in
  * reusegw_legacy_messages_total when |c| is of the legacy side. */
-void conn_capture(struct conn_layer *cl, struct conn *c, bool received,
-                  const struct sockaddr *peer, const void *msg, size_t len);
+void conn_capture(struct conn_layer *cl, struct conn *c, bool received, const struct sockaddr *peer,
+                  const void *msg, size_t len);
 
 /* conn_framing_error answers what can be answered (400) and closes |c|. */
 void conn_framing_error(struct conn_layer *cl, struct conn *c, enum sip_err err);

@@ -74,7 +74,14 @@ static void wake_waiters(struct conn_layer *cl, struct conn *dst)
             continue;
         src->blocked_on = (struct conn_ref){0};
         src->read_paused = false;
-        conn_arm_recv(cl, src);
+        if (src->state == CONN_OPEN && src->kind != CONN_UDP) {
+            /* What waited is framed from its timer, not from inside the
+             * send or close that ended the wait (resume). */
+            src->resuming = true;
+            conn_arm_timer(cl, src, 0);
+        } else {
+            conn_arm_recv(cl, src);
+        }
     }
 }
 
@@ -100,7 +107,7 @@ static void unwait(struct conn_layer *cl, struct conn *src)
 
 void conn_throttle(struct conn_layer *cl, struct conn *src, struct conn *dst)
 {
-    if (src == dst || src->read_paused || conn_backlog(dst) <= cl->cfg->limits.max_buffered_bytes)
+    if (src->read_paused || conn_backlog(dst) <= cl->cfg->limits.max_buffered_bytes)
         return;
     src->read_paused = true;
     src->blocked_on = conn_ref_of(&cl->conns, dst);
@@ -136,6 +143,7 @@ void conn_finish_close(struct conn_layer *cl, struct conn *c)
     c->in = NULL;
     buf_queue_clear(&c->out, &cl->out_pool);
     buf_queue_clear(&c->hold, &cl->out_pool);
+    buf_queue_clear(&c->stash, &cl->out_pool);
     tls_conn_free(c->tls);
     c->tls = NULL;
     tls_identities_unref(c->ids);
@@ -285,9 +293,8 @@ bool conn_send(struct conn_layer *cl, struct conn *c, const void *data, size_t l
     }
     if (c->tls || c->kind == CONN_TLS_OUT || c->kind == CONN_TLS_IN ||
         c->state == CONN_CONNECTING) {
+        /* Bounded as |out| is: conn_throttle pauses whoever fills it. */
         uint32_t prefix = (uint32_t)len;
-        if (c->hold.bytes + sizeof(prefix) + len > cl->cfg->limits.max_buffered_bytes)
-            return false;
         if (!buf_queue_append(&c->hold, &cl->out_pool, &prefix, sizeof(prefix)))
             return false;
         if (!buf_queue_append(&c->hold, &cl->out_pool, data, len)) {
@@ -323,7 +330,7 @@ size_t conn_held_next(struct conn_layer *cl, struct conn *c, char *buf, size_t c
     if (c->hold.bytes < sizeof(len))
         return 0;
     queue_copy(&c->hold, &cl->out_pool, &len, sizeof(len));
-    if (len > cap || len > c->hold.bytes) { /* cannot happen: conn_send bounds it */
+    if (len > cap || len > c->hold.bytes) { /* cannot happen: every message fits the scratch */
         buf_queue_clear(&c->hold, &cl->out_pool);
         return 0;
     }
@@ -332,6 +339,8 @@ size_t conn_held_next(struct conn_layer *cl, struct conn *c, char *buf, size_t c
 }
 
 /* ---- timers ---- */
+
+static bool resume(struct conn_layer *cl, struct conn *c);
 
 static void on_timer(void *ctx, struct timer *timer)
 {
@@ -363,6 +372,8 @@ static void on_timer(void *ctx, struct timer *timer)
             conn_close(cl, c, CLOSE_ABORT, limit_name(broken));
             break;
         }
+        if (c->resuming && !resume(cl, c))
+            break;
         /* Only TLS connections idle out (reuse.idle_timeout); the timer of
          * a plain one watches its limits alone. */
         uint64_t idle = cl->cfg->reuse.idle_timeout_ms;
@@ -414,13 +425,25 @@ void conn_framing_error(struct conn_layer *cl, struct conn *c, enum sip_err err)
     conn_close(cl, c, CLOSE_LINGER, "framing error");
 }
 
+/* pong answers a keepalive ping with CRLF (RFC 5626 §4.4.1) unless a pong
+ * of |c| is still unsent: that one answers this ping too. It is queued and
+ * counted against limits.max_buffered_bytes like every byte reusegw sends. */
+static void pong(struct conn_layer *cl, struct conn *c)
+{
+    metrics_inc(cl->metrics, M_KEEPALIVE_PONGS);
+    if (c->pong_end > 0 || !conn_send(cl, c, "\r\n", 2))
+        return;
+    c->pong_end = c->out.bytes;
+    conn_throttle(cl, c, c);
+}
+
 /* frame_all hands every complete message in |c->in| up (conn_events),
- * answers keepalive pings, and keeps the incomplete tail at the block start. */
+ * answers keepalive pings, and keeps the incomplete tail at the block start.
+ * It stops where back-pressure paused |c|: the rest waits in the block. */
 static void frame_all(struct conn_layer *cl, struct conn *c)
 {
-    static const char pong[] = "\r\n";
     size_t max = cl->cfg->limits.max_message_bytes;
-    while (c->in && c->in->head < c->in->tail && (c->state == CONN_OPEN)) {
+    while (c->in && c->in->head < c->in->tail && c->state == CONN_OPEN && !c->read_paused) {
         const char *buf = (const char *)c->in->data + c->in->head;
         size_t avail = c->in->tail - c->in->head;
         struct sip_frame fr;
@@ -436,8 +459,7 @@ static void frame_all(struct conn_layer *cl, struct conn *c)
         case SIP_FRAME_PING:
             c->in->head += (uint32_t)fr.len;
             limits_note_framed(cl, c, c->in->head < c->in->tail);
-            metrics_inc(cl->metrics, M_KEEPALIVE_PONGS);
-            conn_send(cl, c, pong, 2);
+            pong(cl, c);
             break;
         case SIP_FRAME_PONG:
             c->in->head += (uint32_t)fr.len;
@@ -495,19 +517,85 @@ void conn_in_commit(struct conn_layer *cl, struct conn *c, size_t n)
     frame_all(cl, c);
 }
 
-static void ingest_plain(struct conn_layer *cl, struct conn *c, const uint8_t *data, size_t len)
+/* ingest_plain copies a plain connection's bytes into its framing block and
+ * frames them; returns how many it took (all, unless |c| was paused). */
+static size_t ingest_plain(struct conn_layer *cl, struct conn *c, const uint8_t *data, size_t len)
 {
-    while (len > 0 && c->state == CONN_OPEN) {
+    size_t left = len;
+    while (left > 0 && c->state == CONN_OPEN && !c->read_paused) {
         size_t room;
         uint8_t *dst = conn_in_space(cl, c, &room);
         if (!dst)
-            return;
-        size_t n = len < room ? len : room;
+            break;
+        size_t n = left < room ? left : room;
         memcpy(dst, data, n);
         data += n;
-        len -= n;
+        left -= n;
         conn_in_commit(cl, c, n);
     }
+    return c->state == CONN_OPEN ? len - left : len; /* a closing one reads no more */
+}
+
+/* ingest hands received bytes to |c|'s engine or framing block; how many
+ * it took. */
+static size_t ingest(struct conn_layer *cl, struct conn *c, const uint8_t *data, size_t len)
+{
+    return c->tls ? tlsio_ingest(cl, c, data, len) : ingest_plain(cl, c, data, len);
+}
+
+/* stash keeps bytes |c| received while its reading waits. Nothing more
+ * arrives once the cancel of its read took effect, so the stash holds at
+ * most the rest of what the loop had already received for |c| when it was
+ * paused (one turn's completions). A pool that cannot take them closes |c|:
+ * a stream cannot skip bytes. */
+static void stash(struct conn_layer *cl, struct conn *c, const uint8_t *data, size_t len)
+{
+    if (buf_queue_append(&c->stash, &cl->out_pool, data, len))
+        return;
+    metrics_inc(cl->metrics, M_DROP_BUFFER_FULL);
+    LOG_RATELIMITED(LOG_WARN, "send buffers exhausted; closing connection",
+                    LF_STR("conn", conn_kind_name(c)));
+    conn_close(cl, c, CLOSE_ABORT, "no buffer for received bytes");
+}
+
+/* waiting: |c| is open and bytes it received before wait for back-pressure
+ * to lift; what it receives now goes behind them. */
+static bool waiting(const struct conn *c)
+{
+    return c->state == CONN_OPEN && (c->read_paused || c->resuming || c->stash.bytes > 0);
+}
+
+void conn_ingest(struct conn_layer *cl, struct conn *c, const uint8_t *data, size_t len)
+{
+    size_t taken = waiting(c) ? 0 : ingest(cl, c, data, len);
+    if (taken < len && c->state == CONN_OPEN)
+        stash(cl, c, data + taken, len - taken);
+}
+
+/* resume frames, in order, what waited while |c| was paused: the rest of
+ * its framing block, the plaintext the TLS engine still holds, then the
+ * stash; reading resumes once all of it went. False when |c| is no longer
+ * open. */
+static bool resume(struct conn_layer *cl, struct conn *c)
+{
+    c->resuming = false;
+    frame_all(cl, c);
+    if (c->tls && c->state == CONN_OPEN && !c->read_paused)
+        tlsio_ingest(cl, c, NULL, 0);
+    while (c->stash.bytes > 0 && c->state == CONN_OPEN && !c->read_paused) {
+        const uint8_t *data;
+        size_t n = buf_queue_peek(&c->stash, &data);
+        size_t taken = ingest(cl, c, data, n);
+        if (c->state != CONN_OPEN)
+            break;
+        buf_queue_consume(&c->stash, &cl->out_pool, taken);
+        if (taken < n) /* paused again */
+            break;
+    }
+    if (c->state != CONN_OPEN)
+        return false;
+    conn_arm_recv(cl, c);
+    return true;
 }
 
 /* release_held sends, in order, what waited for the connection to open. */
@@ -536,10 +624,11 @@ static void on_recv(struct conn_layer *cl, struct conn *c, const struct loop_eve
             limits_note_received(cl, c);
         if (c->proxy_wait || c->proxy_sniff)
             conn_proxy_ingest(cl, c, ev->data, ev->len);
-        else if (c->tls)
-            tlsio_ingest(cl, c, ev->data, ev->len);
-        else if (c->state == CONN_OPEN)
-            ingest_plain(cl, c, ev->data, ev->len);
+        else
+            conn_ingest(cl, c, ev->data, ev->len);
+    } else if (ev->res == 0 && waiting(c)) {
+        /* The peer's FIN behind bytes that wait: once they went, the read
+         * armed again finds the end of the stream once more. */
     } else if (ev->res == 0 || (ev->res < 0 && ev->res != -ENOBUFS && ev->res != -ECANCELED)) {
         c->peer_closed = true;
         if (c->proxy_wait)
@@ -570,6 +659,7 @@ static void on_send(struct conn_layer *cl, struct conn *c, const struct loop_eve
         return;
     }
     buf_queue_consume(&c->out, &cl->out_pool, (size_t)ev->res);
+    c->pong_end = c->pong_end > (size_t)ev->res ? c->pong_end - (size_t)ev->res : 0;
     c->last_active_ms = cl->timers->now_ms;
     c->bytes_out += (uint64_t)ev->res;
     if (c->waiters && conn_backlog(c) <= cl->cfg->limits.max_buffered_bytes / 2)

@@ -17,13 +17,17 @@ struct loop_event;
 
 /* conn_send queues one complete SIP message (plaintext, borrowed) for |c|:
  * encrypted at once on an established TLS connection, held until the
- * handshake otherwise, queued while a plain connect is in flight. Returns
- * false when |c| is closing or the pools are exhausted (the caller counts
- * the drop). */
+ * handshake otherwise, queued while a plain connect is in flight. Both
+ * queues count in conn_backlog, so conn_throttle bounds them alike.
+ * Returns false when |c| is closing or the pools are exhausted (the caller
+ * counts the drop). */
 bool conn_send(struct conn_layer *cl, struct conn *c, const void *data, size_t len);
 
 /* conn_throttle applies back-pressure: when |dst| holds more than
- * limits.max_buffered_bytes, |src| stops reading until |dst| drains to half. */
+ * limits.max_buffered_bytes, |src| stops reading until |dst| drains to half
+ * (|src| may be |dst|: what reusegw answers a sender by itself). Framing
+ * stops after the message that crossed the limit; what |src| received
+ * beyond it waits, in order (conn_internal.h, conn_ingest). */
 void conn_throttle(struct conn_layer *cl, struct conn *src, struct conn *dst);
 
 /* How conn_close ends a connection. */

@@ -9,7 +9,6 @@
 #include "conn/conn_internal.h"
 #include "conn/conn_io.h"
 #include "conn/conn_log.h"
-#include "conn/tlsio.h"
 #include "core/log.h"
 #include "core/metrics.h"
 
@@ -92,7 +91,7 @@ static void sniff(struct conn_layer *cl, struct conn *c, const uint8_t *data, si
         conn_proxy_reject(cl, c, PROXY_REJECT_UNTRUSTED);
         return;
     }
-    tlsio_ingest(cl, c, data, len);
+    conn_ingest(cl, c, data, len);
 }
 
 /* keep stores the |len| (< PP_MAX_HEADER) bytes of a header's prefix that
@@ -181,7 +180,7 @@ void conn_proxy_ingest(struct conn_layer *cl, struct conn *c, const uint8_t *dat
     if (!proxied(cl, c, &h))
         return;
     if (n_early > 0)
-        tlsio_ingest(cl, c, early, n_early);
+        conn_ingest(cl, c, early, n_early);
     if (taken < len && conn_is_live(c) && c->tls)
-        tlsio_ingest(cl, c, data + taken, len - taken);
+        conn_ingest(cl, c, data + taken, len - taken);
 }

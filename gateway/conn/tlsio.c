@@ -131,7 +131,8 @@ static void handshake_failed(struct conn_layer *cl, struct conn *c)
 
 /* pump advances the handshake and decrypts all of |io|'s ciphertext into
  * the framing block, framing as it goes; false when |c| stopped being
- * usable. The engine takes every byte unless |c| ends first. */
+ * usable. The engine takes every byte unless |c| ends first or
+ * back-pressure pauses it (framing stopped: the rest stays in |io|). */
 static bool pump(struct conn_layer *cl, struct conn *c, struct sink *s, struct tls_io *io)
 {
     if (c->state == CONN_HANDSHAKE) {
@@ -148,7 +149,7 @@ static bool pump(struct conn_layer *cl, struct conn *c, struct sink *s, struct t
         if (c->state != CONN_OPEN)
             return false;
     }
-    while (c->state == CONN_OPEN || c->state == CONN_CLOSING) {
+    while ((c->state == CONN_OPEN && !c->read_paused) || c->state == CONN_CLOSING) {
         size_t room;
         uint8_t *dst = conn_in_space(cl, c, &room);
         if (!dst)
@@ -183,13 +184,14 @@ static bool pump(struct conn_layer *cl, struct conn *c, struct sink *s, struct t
     return conn_is_live(c);
 }
 
-void tlsio_ingest(struct conn_layer *cl, struct conn *c, const uint8_t *data, size_t len)
+size_t tlsio_ingest(struct conn_layer *cl, struct conn *c, const uint8_t *data, size_t len)
 {
     if (c->state != CONN_HANDSHAKE && c->state != CONN_OPEN && c->state != CONN_CLOSING)
-        return;
+        return len;
     struct sink s = {.cl = cl, .c = c};
     struct tls_io io = lend(&s, data, len);
     pump(cl, c, &s, &io);
+    return len - io.in_len;
 }
 
 bool tlsio_write(struct conn_layer *cl, struct conn *c, const void *data, size_t len)

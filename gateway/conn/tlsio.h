@@ -16,9 +16,12 @@
 #include "conn/conn-t.h"
 
 /* tlsio_ingest lends received ciphertext (|data|, borrowed for the call;
- * NULL and 0 to start a client's handshake) to the engine, advances the
- * handshake, and decrypts into |c|'s framing block, framing as it goes. */
-void tlsio_ingest(struct conn_layer *cl, struct conn *c, const uint8_t *data, size_t len);
+ * NULL and 0 to start a client's handshake, or to decrypt what the engine
+ * still holds) to the engine, advances the handshake, and decrypts into
+ * |c|'s framing block, framing as it goes. Returns how many bytes the
+ * engine took: all of them, unless back-pressure paused |c| (the caller
+ * keeps the rest, conn_ingest). */
+size_t tlsio_ingest(struct conn_layer *cl, struct conn *c, const uint8_t *data, size_t len);
 
 /* tlsio_write encrypts one whole message for established |c|; false when
  * the engine did not take all of it or |c| closed. */

@@ -112,6 +112,12 @@ enum metric_id {
     M_DROP_UDP_TOO_LARGE,       /* a response larger than one datagram to the legacy proxy */
     /* reusegw_keepalive_pongs_total */
     M_KEEPALIVE_PONGS,
+    /* gauge reusegw_queued_bytes{queue}: bytes every connection queues,
+     * counted afresh (admin/metrics_bridge.c): for its socket, held until
+     * it opens, received while back-pressure pauses its reading */
+    M_QUEUED_OUT,
+    M_QUEUED_HOLD,
+    M_QUEUED_STASH,
     /* reusegw_legacy_address_leaks_total: Record-Route/Contact naming the
      * internal legacy addresses, relayed to a peer */
     M_LEGACY_ADDRESS_LEAKS,

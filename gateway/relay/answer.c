@@ -54,6 +54,9 @@ void answer_send(struct relay_layer *rl, struct conn *c, const struct parsed *p,
         relay_drop(rl, M_DROP_BUFFER_FULL, c, "cannot queue reusegw's own answer");
         return;
     }
+    /* Our own answers count like relayed bytes: a sender that does not read
+     * them stops being read. */
+    conn_throttle(rl->conn, c, c);
     metrics_inc(rl->metrics, series);
 }
 
@@ -118,8 +121,10 @@ static void answer_held(struct relay_layer *rl, struct conn *c, const struct par
     if (c->kind == CONN_MIRROR) {
         /* A peer's request the legacy proxy never got: answer the peer. */
         struct conn *t = conn_get(&rl->conn->conns, c->partner);
-        if (t && conn_send(rl->conn, t, buf, rn))
+        if (t && conn_send(rl->conn, t, buf, rn)) {
+            conn_throttle(rl->conn, t, t);
             metrics_inc(rl->metrics, M_503_OTHER);
+        }
         return;
     }
     /* The 503 carries the rewritten Via: route it like a peer's response so

@@ -10,7 +10,6 @@ complete afterwards; and every test ends with a normal call on a new
 connection. The gateway must exit 0 on SIGTERM at teardown (it never
 crashed)."""
 import os
-import pathlib
 import resource
 import socket
 import ssl
@@ -150,12 +149,6 @@ def test_reset_in_the_middle_of_handshakes(env):
         f"fds {h.fds(e.gw.pid)} after resets, {base} before"
 
 
-def asan_build(binary):
-    """True when |binary| was built with AddressSanitizer (shadow memory and
-    redzones make every allocation cost more RSS)."""
-    return b"__asan_init" in pathlib.Path(binary).read_bytes()
-
-
 def test_peer_that_stops_reading_bounds_memory(env, monkeypatch, reusegw_bin):
     """The peer stops reading while its legacy proxy offers 50 MB of
     responses on the mirror: the gateway stops reading the mirror
@@ -203,7 +196,7 @@ def test_peer_that_stops_reading_bounds_memory(env, monkeypatch, reusegw_bin):
     # kernel socket buffers on loopback hold several MB outside RSS; ASan
     # adds shadow memory.
     assert taken_while_stalled * len(body) < 25 * 1024 * 1024, "no back-pressure on the mirror"
-    bound_mib = 25 * (1.5 if asan_build(reusegw_bin) else 1)
+    bound_mib = 25 * (1.5 if h.asan_build(reusegw_bin) else 1)
     assert stalled_mib < bound_mib, f"RSS grew {stalled_mib:.1f} MiB while the peer did not read"
     for i in range(count):
         m = peer.recv(timeout=60)

@@ -85,19 +85,35 @@ class SipConnection:
                 pass
 
 
-def tcp_connect(ep, source=None, timeout=IO_TIMEOUT):
-    """A plain TCP SipConnection to ep, from source (ip, port) if given."""
-    s = socket.create_connection(ep, timeout=timeout, source_address=source)
+def _stream(ep, source, timeout, rcvbuf):
+    """A connected TCP socket to ep (TCP_NODELAY); rcvbuf, when given, is
+    its SO_RCVBUF, set before connecting so that the window stays that
+    small (a peer that reads slowly or not at all)."""
+    if rcvbuf is None:
+        s = socket.create_connection(ep, timeout=timeout, source_address=source)
+    else:
+        s = socket.socket(socket.AF_INET6 if ":" in ep[0] else socket.AF_INET)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(timeout)
+        if source:
+            s.bind(source)
+        s.connect(ep)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return SipConnection(s)
+    return s
 
 
-def tls_connect(ep, ctx, server_name, source=None, strict_eof=False):
+def tcp_connect(ep, source=None, timeout=IO_TIMEOUT, rcvbuf=None):
+    """A plain TCP SipConnection to ep, from source (ip, port) if given;
+    rcvbuf: see _stream."""
+    return SipConnection(_stream(ep, source, timeout, rcvbuf))
+
+
+def tls_connect(ep, ctx, server_name, source=None, strict_eof=False, rcvbuf=None):
     """A TLS SipConnection to ep; the handshake is done on return (raises
     ssl.SSLError / OSError when it fails). strict_eof: a TCP close without
-    close_notify raises ssl.SSLEOFError on read instead of reading as EOF."""
-    s = socket.create_connection(ep, timeout=IO_TIMEOUT, source_address=source)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    close_notify raises ssl.SSLEOFError on read instead of reading as EOF.
+    rcvbuf: see _stream."""
+    s = _stream(ep, source, IO_TIMEOUT, rcvbuf)
     t = ctx.wrap_socket(s, server_hostname=server_name, suppress_ragged_eofs=not strict_eof)
     return SipConnection(t)
 

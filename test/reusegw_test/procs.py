@@ -10,7 +10,7 @@ import subprocess
 
 from .net import STOP_TIMEOUT
 
-__all__ = ["Process", "Processes", "rss_kib", "fds"]
+__all__ = ["Process", "Processes", "rss_kib", "fds", "asan_build"]
 
 
 class Process:
@@ -98,6 +98,12 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise ValueError(f"no VmRSS for pid {pid}")
+
+
+def asan_build(binary):
+    """True when |binary| was built with AddressSanitizer (shadow memory and
+    redzones make every allocation cost more RSS)."""
+    return b"__asan_init" in pathlib.Path(binary).read_bytes()
 
 
 def fds(pid):
