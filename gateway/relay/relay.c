@@ -13,6 +13,7 @@
 #include "relay/alias.h"
 #include "relay/answer.h"
 #include "relay/dns_route.h"
+#include "relay/ended.h"
 #include "relay/forward.h"
 #include "relay/pending.h"
 #include "relay/relay_internal.h"
@@ -143,6 +144,7 @@ void relay_response_from_tls(struct relay_layer *rl, const char *from, const str
         relay_drop_from(rl, M_DROP_UNKNOWN_BRANCH, from, "response to an unknown transaction");
         return;
     }
+    ended_responded(rl, e);
     if (e->legacy_worker != rl->id) {
         /* A request another worker handed over: its entry there restores
          * the Via. This one only lives as long as the transaction does. */
@@ -161,6 +163,9 @@ void relay_response_from_tls(struct relay_layer *rl, const char *from, const str
         e->tls_kind = src->kind;
         if (src->key.family)
             e->target = src->key;
+        uint32_t slot = src->worker == rl->id ? src->ref.slot : 0;
+        if (e->on_slot != slot) /* it lives on that connection now (failover, RFC 3261 18.2.2) */
+            pending_link(&rl->pending, e, slot);
     }
     struct sip_edit ed;
     sip_edit_init(&ed, &p->msg);

@@ -1,0 +1,51 @@
+/* ended: the transactions of a connection that dies. A client transaction
+ * whose transport fails gets its final answer at once (RFC 3261 §8.1.3.1,
+ * §17.1.4: a transport error is a 503), instead of at the legacy proxy's
+ * Timer F or C: reusegw answers, towards the legacy proxy, every request it
+ * sent on a TLS connection that closes (FIN, reset, close_notify, a limit,
+ * reusegw's own close) before a final response came — 503, or 408 when a
+ * limit timer ended the connection, each with a Reason header (RFC 3326)
+ * naming the cause; a CANCEL gets 200 (RFC 3261 §16.10: the hop answers
+ * it; reusegw ends the INVITE itself). A request that provably never left
+ * (still in the connection's out queue when it died) is routed again
+ * instead, on a fresh connection, as relay/handed.c routes one that came
+ * back from another worker. The ACK for one of these 503s is absorbed, and
+ * a later CANCEL of that INVITE is answered 200 here.
+ *
+ * Each entry of the pending table on a connection of this worker is on
+ * that connection's list (pending_link), so a close costs the transactions
+ * it carried, never a table scan. What an entry keeps for this (in the
+ * table's bounded kept_pool, sized to what is there): the compact head of
+ * its request (request line, Via, From, To, Call-ID, CSeq), and, until a
+ * response shows it left, the request as sent.
+ *
+ * Owns nothing. Borrows the layer, the connection and the entries of each
+ * call. */
+#ifndef REUSEGW_ENDED_H
+#define REUSEGW_ENDED_H
+
+#include <stddef.h>
+
+#include "relay/relay-t.h"
+
+/* ended_track records that request |p| of entry |e| was just queued on
+ * this worker's TLS connection |t|, as the |n| bytes of |sent|: its place
+ * in |t|'s out stream, |t|'s list, and what answers or re-routes it. */
+void ended_track(struct relay_layer *rl, struct pending *e, struct conn *t, const struct parsed *p,
+                 const char *sent, size_t n);
+
+/* ended_responded notes that a response for |e| came: its request left,
+ * and the copy kept to re-route it goes back to the pool. */
+void ended_responded(struct relay_layer *rl, struct pending *e);
+
+/* ended_absorbed handles an ACK or CANCEL |p| from |from| whose INVITE
+ * |inv| reusegw answered itself for a dead connection: the ACK is absorbed
+ * (counted), the CANCEL answered 200. False when |inv| was not answered
+ * so. */
+bool ended_absorbed(struct relay_layer *rl, struct conn *from, const struct parsed *p,
+                    const struct pending *inv);
+
+/* relay_conn_ended is the conn_events ended callback (conn-t.h). */
+void relay_conn_ended(void *ctx, struct conn *c, enum conn_end cause);
+
+#endif
