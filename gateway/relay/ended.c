@@ -11,6 +11,7 @@
 #include "relay/handoff.h"
 #include "relay/pending.h"
 #include "relay/relay_internal.h"
+#include "sip/check.h"
 
 _Static_assert((int)CONN_ENDS == (int)METRIC_CONN_ENDS, "one answered_on_close series per cause");
 
@@ -75,29 +76,63 @@ static size_t kept_read(const struct buf_queue *q, size_t off, char *out, size_t
     return n;
 }
 
-void ended_track(struct relay_layer *rl, struct pending *e, struct conn *t, const struct parsed *p,
+/* keep stores in |e| (of table |pt|) the head of request |p| and, room
+ * permitting, the |n| bytes of |sent| before it (|sent| NULL: none). */
+static void keep(struct pending_table *pt, struct pending *e, const struct parsed *p,
                  const char *sent, size_t n)
 {
-    struct pending_table *pt = &rl->pending;
-    e->mark = conn_out_mark(t);
-    pending_link(pt, e, conn_ref_of(&rl->conn->conns, t).slot);
     char head[HEAD_MAX];
     size_t hn = kept_head(&p->msg, head);
-    buf_queue_clear(&e->kept, &pt->kept_pool); /* a retransmission keeps anew */
-    e->copy_len = 0;
     struct buf_pool *pool = &pt->kept_pool;
-    if (pool->in_use + (n + hn) / pool->block_size + 2 <= pool->max_blocks / COPY_SHARE_DIVISOR &&
-        buf_queue_append(&e->kept, pool, sent, n)) {
+    buf_queue_clear(&e->kept, pool); /* a retransmission keeps anew */
+    e->copy_len = 0;
+    if (sent &&
+        pool->in_use + (n + hn) / pool->block_size + 2 <= pool->max_blocks / COPY_SHARE_DIVISOR &&
+        buf_queue_append(&e->kept, pool, sent, n))
         e->copy_len = (uint32_t)n;
-    }
     if (hn > 0 && buf_queue_append(&e->kept, pool, head, hn))
         return;
     buf_queue_clear(&e->kept, pool); /* no head: a dying connection cannot answer it */
     e->copy_len = 0;
     LOG_RATELIMITED(LOG_WARN,
-                    "no room to keep a request's head; its connection's death will "
-                    "leave it to the legacy proxy's timer",
+                    "no room to keep a request's head; if its connection dies, the "
+                    "other side's timer ends it",
                     LF_UINT("kept_blocks", pool->in_use));
+}
+
+void ended_track(struct relay_layer *rl, struct pending *e, struct conn *t, const struct parsed *p,
+                 const char *sent, size_t n)
+{
+    e->mark = conn_out_mark(t);
+    pending_link(&rl->pending, e, conn_ref_of(&rl->conn->conns, t).slot);
+    keep(&rl->pending, e, p, sent, n);
+}
+
+void ended_serve(struct relay_layer *rl, struct conn *t, struct conn *m, const struct parsed *p)
+{
+    if (relay_is_method(&p->msg, "ACK"))
+        return; /* no transaction */
+    struct pending *e = pending_add(&rl->served, p->via.branch.p, p->via.branch.len,
+                                    pending_method_of(p->msg.method.p, p->msg.method.len), "", 0,
+                                    rl->timers->now_ms);
+    if (!e)
+        return; /* relayed all the same: only a dying mirror would leave it unanswered */
+    e->tls = conn_ref_of(&rl->conn->conns, t);
+    pending_link(&rl->served, e, conn_ref_of(&rl->conn->conns, m).slot);
+    keep(&rl->served, e, p, NULL, 0);
+}
+
+void ended_served(struct relay_layer *rl, const struct parsed *p)
+{
+    struct sip_cseq cseq;
+    if (sip_check_cseq(&p->msg, &cseq) != SIP_OK)
+        return;
+    struct pending *e = pending_find(&rl->served, p->via.branch.p, p->via.branch.len,
+                                     pending_method_of(cseq.method.p, cseq.method.len));
+    if (e && p->msg.status >= 200)
+        pending_remove(&rl->served, e);
+    else if (e)
+        pending_on_response(&rl->served, e, p->msg.status, rl->timers->now_ms);
 }
 
 void ended_responded(struct relay_layer *rl, struct pending *e)
@@ -124,19 +159,19 @@ bool ended_absorbed(struct relay_layer *rl, struct conn *from, const struct pars
     return true;
 }
 
-static const char *const cause_texts[CONN_ENDS] = {
-    "connection closed by reusegw",
-    "connection closed by peer",
-    "connection reset by peer",
-    "peer connection timed out",
+static const char *const cause_texts[2][CONN_ENDS] = {
+    {"connection closed by reusegw", "connection closed by peer", "connection reset by peer",
+     "peer connection timed out"},
+    {"connection to the legacy proxy closed by reusegw", "connection closed by the legacy proxy",
+     "connection reset by the legacy proxy", "legacy proxy connection timed out"},
 };
 
-/* answer_dead answers entry |e| of dead connection |c| (ended for |cause|)
- * from its kept head, like a peer's response: towards the legacy proxy,
- * the Via restored, or to the worker whose legacy connection it came from.
- * |e| may be gone afterwards. */
-static void answer_dead(struct relay_layer *rl, struct conn *c, struct pending *e,
-                        enum conn_end cause)
+/* answer_ended writes into |out| (|cap| bytes) the answer to entry |e|,
+ * whose connection |c| ended for |cause|, from its kept head: 503
+ * (408 when a limit timer ended it) with a Reason naming the cause, 200 for
+ * a CANCEL; marks |e| answered and counts it. Its length, or 0. */
+static size_t answer_ended(struct relay_layer *rl, struct conn *c, struct pending *e,
+                           enum conn_end cause, char *out, size_t cap)
 {
     char head[HEAD_MAX];
     size_t hn = kept_read(&e->kept, e->copy_len, head, sizeof(head));
@@ -144,26 +179,58 @@ static void answer_dead(struct relay_layer *rl, struct conn *c, struct pending *
     if (hn == 0 || parsed_view(&q, head, hn) != SIP_OK) {
         LOG_RATELIMITED(LOG_WARN, "cannot answer a transaction of a dead connection",
                         LF_STR("conn", conn_kind_name(c)));
-        return;
+        return 0;
     }
+    const char *text = cause_texts[c->kind == CONN_MIRROR][cause];
     char why[192];
     if (cause == CONN_END_PEER_CLOSED || cause == CONN_END_PEER_RESET || !c->close_why)
-        snprintf(why, sizeof(why), "%s", cause_texts[cause]);
+        snprintf(why, sizeof(why), "%s", text);
     else
-        snprintf(why, sizeof(why), "%s (%s)", cause_texts[cause], c->close_why);
+        snprintf(why, sizeof(why), "%s (%s)", text, c->close_why);
     unsigned status = e->method == PENDING_CANCEL ? 200 : cause == CONN_END_TIMEOUT ? 408 : 503;
-    char out[8192];
-    size_t n =
-        answer_build(rl, &q, status, NULL, status == 200 ? NULL : why, true, out, sizeof(out));
-    struct parsed r;
-    if (n == 0 || parsed_view(&r, out, n) != SIP_OK)
-        return;
+    size_t n = answer_build(rl, &q, status, NULL, status == 200 ? NULL : why, true, out, cap);
+    if (n == 0)
+        return 0;
     e->ended = (uint8_t)(cause + 1);
     metrics_inc(rl->metrics, (enum metric_id)(M_ANSWERED_ON_CLOSE_FIRST + cause));
     LOG_RATELIMITED(LOG_INFO, "answering a transaction of a dead connection",
                     LF_STR("conn", conn_kind_name(c)), LF_UINT("status", status),
                     LF_STR("reason", why));
-    relay_response_from_tls(rl, conn_kind_name(c), NULL, &r); /* may free |e| */
+    return n;
+}
+
+/* answer_dead answers entry |e| of dead TLS connection |c| like a peer's
+ * response: towards the legacy proxy, the Via restored, or to the worker
+ * whose legacy connection it came from. |e| may be gone afterwards. */
+static void answer_dead(struct relay_layer *rl, struct conn *c, struct pending *e,
+                        enum conn_end cause)
+{
+    char out[8192];
+    size_t n = answer_ended(rl, c, e, cause, out, sizeof(out));
+    struct parsed r;
+    if (n > 0 && parsed_view(&r, out, n) == SIP_OK)
+        relay_response_from_tls(rl, conn_kind_name(c), NULL, &r); /* may free |e| */
+}
+
+/* mirror_ended answers, on their TLS connection, the peers' requests that
+ * mirror |m| delivered to the legacy proxy and that have no final answer:
+ * none can come once |m| stops carrying. Those of a mirror that never
+ * connected were answered by relay_dial_failed. */
+static void mirror_ended(struct relay_layer *rl, struct conn *m, enum conn_end cause)
+{
+    uint32_t slot = conn_ref_of(&rl->conn->conns, m).slot;
+    bool opened = m->state != CONN_CONNECTING && m->held_released;
+    struct pending *e;
+    while ((e = pending_first_on(&rl->served, slot))) {
+        struct conn *t = conn_get(&rl->conn->conns, e->tls);
+        char out[8192];
+        size_t n = opened && t && t->state == CONN_OPEN
+                       ? answer_ended(rl, m, e, cause, out, sizeof(out))
+                       : 0;
+        if (n > 0 && !conn_send(rl->conn, t, out, n))
+            relay_drop(rl, M_DROP_BUFFER_FULL, m, "cannot queue reusegw's own answer");
+        pending_remove(&rl->served, e);
+    }
 }
 
 /* route_again sends |e|, whose request never left |c|, back into routing:
@@ -208,6 +275,10 @@ static void follow(struct relay_layer *rl, struct conn *c, struct conn *next)
 void relay_conn_ended(void *ctx, struct conn *c, enum conn_end cause)
 {
     struct relay_layer *rl = ctx;
+    if (c->kind == CONN_MIRROR) {
+        mirror_ended(rl, c, cause);
+        return;
+    }
     if (c->kind != CONN_TLS_IN && c->kind != CONN_TLS_OUT)
         return;
     uint32_t slot = conn_ref_of(&rl->conn->conns, c).slot;

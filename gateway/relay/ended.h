@@ -12,6 +12,10 @@
  * back from another worker. The ACK for one of these 503s is absorbed, and
  * a later CANCEL of that INVITE is answered 200 here.
  *
+ * The same for the peers' requests a mirror delivered to the legacy proxy
+ * (relay_layer.served, a pending table of its own): when the mirror dies
+ * before the final response, each peer gets its 503 on its TLS connection.
+ *
  * Each entry of the pending table on a connection of this worker is on
  * that connection's list (pending_link), so a close costs the transactions
  * it carried, never a table scan. What an entry keeps for this (in the
@@ -33,6 +37,16 @@
  * in |t|'s out stream, |t|'s list, and what answers or re-routes it. */
 void ended_track(struct relay_layer *rl, struct pending *e, struct conn *t, const struct parsed *p,
                  const char *sent, size_t n);
+
+/* ended_serve records that peer request |p| from TLS connection |t| went
+ * to the legacy proxy on mirror |m| (the relay_send succeeded), so that
+ * |t| gets an answer if |m| dies first (an ACK is no transaction). Not
+ * tracked when the served table is full. */
+void ended_serve(struct relay_layer *rl, struct conn *t, struct conn *m, const struct parsed *p);
+
+/* ended_served notes the legacy proxy's response |p| on a mirror: a final
+ * one ends what ended_serve recorded. */
+void ended_served(struct relay_layer *rl, const struct parsed *p);
 
 /* ended_responded notes that a response for |e| came: its request left,
  * and the copy kept to re-route it goes back to the pool. */

@@ -169,6 +169,10 @@ struct dest {
  * relay_layer_init (relay/relay.h). */
 struct relay_layer {
     struct pending_table pending;
+    /* The peers' requests on their way to the legacy proxy over a mirror,
+     * until its final response (relay/ended.h): only |tls| (the peer's
+     * connection), its mirror's list and the kept head are used. */
+    struct pending_table served;
     struct dns_routes *dns; /* resolver and requests waiting on it */
     /* Text forms of configured addresses, formatted once per snapshot so
      * the per-message path never formats: the sent_by of every identity

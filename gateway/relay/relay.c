@@ -60,7 +60,9 @@ static void request_from_tls(struct relay_layer *rl, struct conn *t, const struc
         udp_request_to_legacy(rl, t, m, p);
         return;
     }
-    if (!relay_send(rl, t, m, p->buf, p->len, M_MSG_TO_LEGACY_REQUEST, M_BYTES_TO_LEGACY))
+    if (relay_send(rl, t, m, p->buf, p->len, M_MSG_TO_LEGACY_REQUEST, M_BYTES_TO_LEGACY))
+        ended_serve(rl, t, m, p);
+    else
         relay_drop(rl, M_DROP_BUFFER_FULL, t, "mirror cannot take more");
 }
 
@@ -68,6 +70,7 @@ static void request_from_tls(struct relay_layer *rl, struct conn *t, const struc
 static void response_from_mirror(struct relay_layer *rl, struct conn *m, const struct parsed *p)
 {
     struct conn *t = conn_get(&rl->conn->conns, m->partner);
+    ended_served(rl, p);
     if (!t) {
         relay_drop(rl, M_DROP_PEER_GONE, m, "the TLS connection closed");
         return;

@@ -33,6 +33,8 @@ int relay_layer_init(struct relay_layer *rl, const struct relay_layer_borrowed *
     /* What entries keep for a dying connection (relay/ended.h): a head of
      * about one block each, and copies of requests still in flight. */
     if (!pending_table_track(&rl->pending, rl->conn->conns.capacity, 3 * max_pending) ||
+        !pending_table_init(&rl->served, max_pending, rl->timers, rl->metrics) ||
+        !pending_table_track(&rl->served, rl->conn->conns.capacity, 2 * max_pending) ||
         !(rl->reroute = malloc(rl->conn->scratch_size)))
         return -ENOMEM;
     conn_layer_set_events(rl->conn, &(struct conn_events){.ctx = rl,
@@ -63,6 +65,8 @@ void relay_layer_free(struct relay_layer *rl)
     dns_routes_free(rl->dns);
     if (rl->pending.entries)
         pending_table_free(&rl->pending);
+    if (rl->served.entries)
+        pending_table_free(&rl->served);
     free(rl->reroute);
     memset(rl, 0, sizeof(*rl));
 }

@@ -34,6 +34,7 @@ ANSWERED = 'reusegw_transactions_answered_on_close_total{cause="%s"}'
 REROUTED = "reusegw_transactions_rerouted_total"
 TO_PEER = 'reusegw_messages_total{direction="to_peer",kind="request"}'
 FAST = 1.5  # seconds: "at once", against Timer F's 32
+HELD = "held-"  # Call-ID prefix of the peers' requests the legacy stand-in leaves unanswered
 
 
 class Site:
@@ -41,7 +42,8 @@ class Site:
     whose accepted sockets wait in a queue, and the TLS contexts of A."""
 
     def __init__(self, stage, pki):
-        self.legacy = stage.legacy()
+        self.legacy = stage.legacy(answer=lambda m: None if (m.get("call-id") or "").startswith(
+            HELD) else h.response(m))
         # Room in B's out queue for more than the kernel's socket buffers
         # take on loopback (a few MB), so that requests wait there.
         self.single = stage.single(self.legacy.ep, edit=lambda cfg: cfg["limits"].update(
@@ -281,3 +283,61 @@ def test_a_response_racing_the_close_is_neither_lost_nor_doubled(site):
     assert set(tally[("reset", 200)]) <= {200, 503}, tally
     assert set(tally[("fin", 100)]) == {503}, tally
     egress.close()
+
+
+def drop_legacy_connection(conn, how):
+    """The legacy stand-in's side of one mirror ends as a dying proxy's
+    does: "fin", or "reset". Shutting the reading side first wakes the
+    stand-in's thread blocked in recv on it, so the close is not held back."""
+    if how == "reset":
+        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.sock.shutdown(socket.SHUT_RD if how == "reset" else socket.SHUT_RDWR)
+    conn.sock.close()
+
+
+@pytest.mark.parametrize("how,text", [("fin", "closed by the legacy proxy"),
+                                      ("reset", "reset by the legacy proxy")])
+def test_peers_requests_at_a_legacy_proxy_that_dies_get_503(site, how, text):
+    """Three peers' requests (OPTIONS, INVITE after its 100 Trying, and a
+    CANCEL of that INVITE) sit at the legacy proxy, unanswered, when its
+    connections (B's mirrors) end: each peer gets its final answer on its
+    own connection at once — 503 with a Reason, 200 for the CANCEL —
+    instead of waiting for its own timer. The peers' connections stay up:
+    B reopens a mirror for the next request."""
+    ctx = h.tls_context(site.pki, "gw-a")
+    while not site.legacy.received.empty():
+        site.legacy.received.get_nowait()
+    via = "SIP/2.0/TLS a.test:5061"
+    ruri = "sip:svc@b.test"
+    opt_peer = h.tls_connect(site.gw.tls, ctx, "b.test")
+    inv_peer = h.tls_connect(site.gw.tls, ctx, "b.test")
+    options = h.request("OPTIONS", ruri, via, call_id=f"{HELD}{h.new_branch()}")
+    opt_peer.send(options)
+    opt_mirror, _ = site.legacy.next()
+    branch = h.new_branch()
+    call_id = f"{HELD}{branch}"
+    invite = h.request("INVITE", ruri, via, branch=branch, call_id=call_id)
+    inv_peer.send(invite)
+    inv_mirror, got = site.legacy.next()
+    inv_mirror.send(h.response(got, 100, "Trying"))
+    assert inv_peer.recv().status == 100
+    inv_peer.send(h.request("CANCEL", ruri, via, branch=branch, call_id=call_id))
+    assert site.legacy.next()[1].method == "CANCEL"
+    before = site.metric(ANSWERED % ("peer_closed" if how == "fin" else "peer_reset"))
+    t0 = time.monotonic()
+    for m in (opt_mirror, inv_mirror):
+        drop_legacy_connection(m, how)
+    [(at, ans)] = answers(opt_peer, 1, 5)
+    assert_cause(ans, 503, text)
+    assert ans.all("via") == h.SipMessage(options).all("via")
+    got = {m.get("cseq").split()[1]: (a, m) for a, m in answers(inv_peer, 2, 5)}
+    assert got["CANCEL"][1].status == 200, got["CANCEL"][1].raw
+    assert_cause(got["INVITE"][1], 503, text)
+    last = max(at, got["CANCEL"][0], got["INVITE"][0])
+    assert last - t0 < FAST, f"answered after {last - t0:.2f} s"
+    assert site.metric(ANSWERED % ("peer_closed" if how == "fin" else "peer_reset")) == before + 3
+    inv_peer.send(h.request("ACK", ruri, via, branch=branch, call_id=call_id))
+    opt_peer.send(h.request("OPTIONS", ruri, via))  # a new mirror carries it
+    assert opt_peer.recv().status == 200
+    opt_peer.close()
+    inv_peer.close()
