@@ -305,8 +305,10 @@ void relay_conn_ended(void *ctx, struct conn *c, enum conn_end cause)
         pending_link(&rl->pending, e, 0);
         if (e->final_seen)
             continue;
+        /* When reusegw itself closed |c| (shutdown, reload, revocation...),
+         * no new connection is made for what it held. */
         bool left = e->mark == MARK_ANSWERED || conn_out_left(c, e->mark);
-        if (!left && route_again(rl, e))
+        if (!left && cause != CONN_END_LOCAL && route_again(rl, e))
             continue;
         answer_dead(rl, c, e, cause);
     }

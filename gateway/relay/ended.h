@@ -9,8 +9,10 @@
  * it; reusegw ends the INVITE itself). A request that provably never left
  * (still in the connection's out queue when it died) is routed again
  * instead, on a fresh connection, as relay/handed.c routes one that came
- * back from another worker. The ACK for one of these 503s is absorbed, and
- * a later CANCEL of that INVITE is answered 200 here.
+ * back from another worker — unless reusegw closed the connection itself
+ * (shutdown, reload, revocation), which dials nothing for it. The ACK
+ * for one of these 503s is absorbed, and a later CANCEL of that INVITE is
+ * answered 200 here.
  *
  * The same for the peers' requests a mirror delivered to the legacy proxy
  * (relay_layer.served, a pending table of its own): when the mirror dies
