@@ -147,15 +147,9 @@ void ended_responded(struct relay_layer *rl, struct pending *e)
 bool ended_absorbed(struct relay_layer *rl, struct conn *from, const struct parsed *p,
                     const struct pending *inv)
 {
-    if (!inv->ended)
+    if (!inv->ended || !relay_is_method(&p->msg, "ACK"))
         return false;
-    if (relay_is_method(&p->msg, "ACK")) {
-        relay_drop(rl, M_DROP_PEER_GONE, from, "ACK of reusegw's own answer");
-        return true;
-    }
-    /* RFC 3261 §9.2: the INVITE has its final answer; the CANCEL gets 200. */
-    answer_send(rl, from, p, 200, NULL, NULL,
-                (enum metric_id)(M_ANSWERED_ON_CLOSE_FIRST + inv->ended - 1));
+    relay_drop(rl, M_DROP_PEER_GONE, from, "ACK of reusegw's own answer");
     return true;
 }
 
@@ -208,8 +202,14 @@ static void answer_dead(struct relay_layer *rl, struct conn *c, struct pending *
     char out[8192];
     size_t n = answer_ended(rl, c, e, cause, out, sizeof(out));
     struct parsed r;
-    if (n > 0 && parsed_view(&r, out, n) == SIP_OK)
-        relay_response_from_tls(rl, conn_kind_name(c), NULL, &r); /* may free |e| */
+    if (n == 0 || parsed_view(&r, out, n) != SIP_OK)
+        return;
+    bool invite = e->method == PENDING_INVITE;
+    relay_response_from_tls(rl, conn_kind_name(c), NULL, &r); /* may free |e|, not an INVITE */
+    /* The peer may still ring: a CANCEL of it must find where the INVITE
+     * went for 64*T1 (R-5923-13), as while it was open. */
+    if (invite && e->in_use && e->ended)
+        timer_arm(rl->timers, &e->timer, rl->timers->now_ms + PENDING_LINGER_MS);
 }
 
 /* mirror_ended answers, on their TLS connection, the peers' requests that

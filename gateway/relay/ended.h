@@ -11,8 +11,8 @@
  * instead, on a fresh connection, as relay/handed.c routes one that came
  * back from another worker — unless reusegw closed the connection itself
  * (shutdown, reload, revocation), which dials nothing for it. The ACK
- * for one of these 503s is absorbed, and a later CANCEL of that INVITE is
- * answered 200 here.
+ * for one of these 503s is absorbed; a later CANCEL of that INVITE follows
+ * it over a new connection, as it did while the INVITE was open.
  *
  * The same for the peers' requests a mirror delivered to the legacy proxy
  * (relay_layer.served, a pending table of its own): when the mirror dies
@@ -54,10 +54,10 @@ void ended_served(struct relay_layer *rl, const struct parsed *p);
  * and the copy kept to re-route it goes back to the pool. */
 void ended_responded(struct relay_layer *rl, struct pending *e);
 
-/* ended_absorbed handles an ACK or CANCEL |p| from |from| whose INVITE
- * |inv| reusegw answered itself for a dead connection: the ACK is absorbed
- * (counted), the CANCEL answered 200. False when |inv| was not answered
- * so. */
+/* ended_absorbed absorbs (counts) an ACK |p| from |from| of the 503 that
+ * reusegw sent for INVITE |inv| when its connection died; false for
+ * anything else. A CANCEL of such an INVITE still follows it to the same
+ * address over a new connection (R-5923-13): the peer may still ring. */
 bool ended_absorbed(struct relay_layer *rl, struct conn *from, const struct parsed *p,
                     const struct pending *inv);
 

@@ -139,9 +139,10 @@ def test_peer_hangs_up_after_receiving_the_request(site, how, cause, text):
 
 def test_invite_and_its_cancel_on_a_connection_that_resets(site):
     """INVITE (100 Trying from the peer), then its CANCEL, then a reset:
-    the CANCEL gets 200 and the INVITE 503 (RFC 3261 §9.2, §16.10), the
-    ACK of that 503 is absorbed by B (it sent the 503), and a later CANCEL
-    of the answered INVITE gets 200 from B too."""
+    the CANCEL gets 200 and the INVITE 503 (RFC 3261 §9.2, §16.10), and the
+    ACK of that 503 is absorbed by B (it sent the 503). A later CANCEL of
+    the INVITE still follows it to the same address over a new connection
+    (R-5923-13): the peer may still be ringing."""
     peer = site.aliased_peer()
     egress = site.egress()
     branch = h.new_branch()
@@ -164,7 +165,12 @@ def test_invite_and_its_cancel_on_a_connection_that_resets(site):
     with pytest.raises(queue.Empty):
         site.accepted.get(timeout=0.3)  # the ACK dialled nobody
     egress.send(h.legacy_request("CANCEL", ruri, branch, call_id=call_id))
+    again = site.accept()
+    cancel = again.recv()
+    assert (cancel.method, h.branch_of(cancel)) == ("CANCEL", branch)
+    again.send(h.response(cancel))
     assert egress.recv().status == 200
+    again.close()
     egress.close()
 
 
