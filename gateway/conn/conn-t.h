@@ -69,6 +69,16 @@ enum conn_state {
     CONN_DEAD,       /* fd closed or closing; waiting for in-flight completions */
 };
 
+/* conn_end says why a connection stopped carrying (conn_events.ended). */
+enum conn_end {
+    CONN_END_LOCAL,       /* reusegw closed it: idle, reload, revocation, shutdown,
+                             a framing or TLS error, buffers exhausted */
+    CONN_END_PEER_CLOSED, /* the peer sent FIN or close_notify */
+    CONN_END_PEER_RESET,  /* a reset, or a receive or send error */
+    CONN_END_TIMEOUT,     /* a limit timer: the peer stopped reading, or finishing a message */
+    CONN_ENDS
+};
+
 /* conn_key is the (address, port) a TLS connection is found by when routing:
  * the dialled target for outbound connections, the alias key for inbound
  * ones. Transport is always TLS. */
@@ -158,6 +168,13 @@ struct conn {
     uint64_t partial_since_ms; /* 0, or when its unfinished message began */
     uint64_t send_progress_ms; /* when its send in flight was handed over */
     const char *close_why;     /* static text; NULL while it is not closing */
+    uint8_t end;               /* enum conn_end, once it is closing */
+    /* conn_out_mark (conn_io.h): where its held messages began in |out|
+     * once it opened and released them, and the connection a failed dial
+     * handed them to. */
+    bool held_released;
+    uint64_t held_start;
+    struct conn_ref failed_over_to;
     /* CLOSE_LINGER (conn_io.h): reads are discarded while closing (1);
      * once the last byte is sent the write side is shut (2) and reading
      * goes on until the peer's EOF or a bound. |lingered|: bytes discarded. */
@@ -267,6 +284,12 @@ struct conn_events {
      * left or a mirror, will not open; what it holds (conn_held_next) is
      * still there to answer with |why|. |c| is closed after the call. */
     void (*dial_failed)(void *ctx, struct conn *c, const char *why);
+    /* ended: |c| stopped carrying for |cause|, called twice: when it starts
+     * closing (nothing it receives is handed up any more) and when it is
+     * dead (state CONN_DEAD), just before its out queue is dropped. A
+     * message sent on it has reached the kernel when conn_out_left says so;
+     * at the second call, one that has not never will. */
+    void (*ended)(void *ctx, struct conn *c, enum conn_end cause);
 };
 
 /* conn_layer is one worker's connection layer: its table, pools and

@@ -134,6 +134,8 @@ void conn_finish_close(struct conn_layer *cl, struct conn *c)
     conn_log_closed(cl, c);
     limits_handshake_over(cl, c);
     c->state = CONN_DEAD;
+    if (cl->up.ended)
+        cl->up.ended(cl->up.ctx, c, (enum conn_end)c->end);
     timer_disarm(cl->timers, &c->timer);
     conn_index_remove(&cl->conns, c);
     conn_peer_untrack(&cl->conns, c);
@@ -227,14 +229,33 @@ void conn_flush(struct conn_layer *cl, struct conn *c)
     }
 }
 
+/* end_of classifies the close of |c| in |mode| for |why| (the texts of this
+ * layer's own close sites). */
+static enum conn_end end_of(enum conn_close_mode mode, const char *why)
+{
+    if (strcmp(why, "peer closed") == 0) /* on_recv: EOF, or a receive error */
+        return mode == CLOSE_ABORT ? CONN_END_PEER_RESET : CONN_END_PEER_CLOSED;
+    if (strcmp(why, "peer sent close_notify") == 0)
+        return CONN_END_PEER_CLOSED;
+    if (strcmp(why, "send failed") == 0)
+        return CONN_END_PEER_RESET;
+    if (strcmp(why, limit_name(LIMIT_SEND_TIMEOUT)) == 0 ||
+        strcmp(why, limit_name(LIMIT_MESSAGE_TIMEOUT)) == 0)
+        return CONN_END_TIMEOUT;
+    return CONN_END_LOCAL;
+}
+
 void conn_close(struct conn_layer *cl, struct conn *c, enum conn_close_mode mode, const char *why)
 {
     if (!conn_is_live(c) || c->state == CONN_CLOSING)
         return;
     LOG_DEBUG("closing connection", LF_STR("conn", conn_kind_name(c)), LF_STR("why", why));
     c->close_why = why;
+    c->end = (uint8_t)end_of(mode, why);
     limits_handshake_over(cl, c);
     conn_index_remove(&cl->conns, c);
+    if (cl->up.ended)
+        cl->up.ended(cl->up.ctx, c, (enum conn_end)c->end);
     if (mode == CLOSE_ABORT || c->state == CONN_CONNECTING) {
         conn_finish_close(cl, c);
         return;
@@ -322,6 +343,24 @@ static void queue_copy(struct buf_queue *q, struct buf_pool *pool, void *dst, si
         out += take;
         n -= take;
     }
+}
+
+enum { OUT_HELD = 0 }; /* a mark taken while |c| holds what it is sent */
+
+uint64_t conn_out_mark(const struct conn *c)
+{
+    if (c->tls ? c->state != CONN_OPEN : c->state == CONN_CONNECTING)
+        return OUT_HELD;
+    return c->out.consumed + c->out.bytes;
+}
+
+bool conn_out_left(const struct conn *c, uint64_t mark)
+{
+    /* Where each held message landed is not kept: one may have left as
+     * soon as any byte of them did. */
+    if (mark == OUT_HELD)
+        return c->held_released && c->out.consumed > c->held_start;
+    return c->out.consumed >= mark;
 }
 
 size_t conn_held_next(struct conn_layer *cl, struct conn *c, char *buf, size_t cap)
@@ -602,6 +641,8 @@ static bool resume(struct conn_layer *cl, struct conn *c)
 void conn_release_held(struct conn_layer *cl, struct conn *c)
 {
     size_t n;
+    c->held_released = true;
+    c->held_start = c->out.consumed + c->out.bytes;
     while ((n = conn_held_next(cl, c, cl->scratch, cl->scratch_size)) > 0) {
         if (!conn_send(cl, c, cl->scratch, n))
             metrics_inc(cl->metrics, M_DROP_BUFFER_FULL);

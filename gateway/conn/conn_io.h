@@ -51,6 +51,15 @@ void conn_on_event(struct conn_layer *cl, const struct loop_event *ev);
 /* conn_backlog is what |c| has queued and not yet written. */
 size_t conn_backlog(const struct conn *c);
 
+/* conn_out_mark is where the message conn_send just took on |c| ends in
+ * the stream of bytes |c| hands to the kernel; conn_out_left(|c|, mark) is
+ * false while the kernel cannot have had the whole of it (a message held
+ * for the handshake: while no held byte has left). One that has not left
+ * when |c| dies never reached the peer whole, so the peer never acted on
+ * it. */
+uint64_t conn_out_mark(const struct conn *c);
+bool conn_out_left(const struct conn *c, uint64_t mark);
+
 /* conn_held_next pops the next message held on |c| (see conn_send) into
  * |buf| (|cap| bytes) and returns its length, 0 when none are left. */
 size_t conn_held_next(struct conn_layer *cl, struct conn *c, char *buf, size_t cap);

@@ -255,6 +255,7 @@ void conn_dial_failed(struct conn_layer *cl, struct conn *c, const char *why)
                             LF_STR("domain", c->domain), LF_STR("reason", why));
             next->hold = c->hold;
             memset(&c->hold, 0, sizeof(c->hold));
+            c->failed_over_to = conn_ref_of(&cl->conns, next);
             return;
         }
     }

@@ -95,6 +95,7 @@ size_t buf_queue_peek(const struct buf_queue *q, const uint8_t **data)
 void buf_queue_consume(struct buf_queue *q, struct buf_pool *pool, size_t n)
 {
     q->bytes -= n;
+    q->consumed += n;
     while (n > 0 && q->head) {
         struct buf_block *b = q->head;
         size_t avail = b->tail - b->head;

@@ -42,11 +42,14 @@ struct buf_block *buf_pool_get(struct buf_pool *pool);
 /* buf_pool_put takes ownership of |block| back. NULL is a no-op. */
 void buf_pool_put(struct buf_pool *pool, struct buf_block *block);
 
-/* buf_queue is a FIFO of bytes. Zero-initialised is empty. */
+/* buf_queue is a FIFO of bytes. Zero-initialised is empty. |consumed|
+ * counts the bytes ever consumed from its front (clearing is no consuming),
+ * so |consumed| + |bytes| is the stream position of its end. */
 struct buf_queue {
     struct buf_block *head;
     struct buf_block *tail;
     size_t bytes;
+    uint64_t consumed;
 };
 
 /* buf_queue_append copies |len| bytes to the end. All or nothing: returns

@@ -168,6 +168,13 @@ static const struct family families[] = {
     {"reusegw_udp_513_sent_total",
      "Peers' requests answered 513: too large for one datagram to the legacy proxy.", COUNTER,
      M_UDP_513_SENT, NO_LABEL, NO_LABEL},
+    {"reusegw_transactions_answered_on_close_total",
+     "Transactions answered by reusegw because their connection died, by cause.", COUNTER,
+     M_ANSWERED_ON_CLOSE_FIRST, "cause", VALUES("local", "peer_closed", "peer_reset", "timeout"),
+     NO_LABEL},
+    {"reusegw_transactions_rerouted_total",
+     "Requests that never left a dying connection, routed again.", COUNTER, M_REROUTED, NO_LABEL,
+     NO_LABEL},
 };
 
 /* Upper bounds of the batch-size buckets but the last (+Inf). */

@@ -23,6 +23,7 @@ enum {
 enum { METRIC_BATCH_BUCKETS = 10 }; /* 1 2 4 ... 256 +Inf */
 enum { METRIC_LIMITS = 10 };        /* enum limit (conn_limits.h) */
 enum { METRIC_PROXY_REJECTS = 12 }; /* enum pp_error, then conn_proxy.h's own */
+enum { METRIC_CONN_ENDS = 4 };      /* enum conn_end (conn/conn-t.h) */
 
 /* metric_id names one time series. Groups of ids form one metric family;
  * the comment above each group gives the family and its label. Counters only
@@ -196,6 +197,14 @@ enum metric_id {
     /* reusegw_udp_513_sent_total: peers' requests too large for one
      * datagram to the legacy proxy, answered 513 */
     M_UDP_513_SENT,
+    /* reusegw_transactions_answered_on_close_total{cause}: transactions
+     * reusegw answered itself because the connection their request went
+     * on died, by enum conn_end (conn/conn-t.h) */
+    M_ANSWERED_ON_CLOSE_FIRST,
+    M_ANSWERED_ON_CLOSE_LAST = M_ANSWERED_ON_CLOSE_FIRST + METRIC_CONN_ENDS - 1,
+    /* reusegw_transactions_rerouted_total: requests that never left a dying
+     * connection, routed again */
+    M_REROUTED,
     /* histogram reusegw_loop_batch_size: completions per loop turn; buckets
      * are stored per bucket (not cumulative), the sum beside them */
     M_BATCH_BUCKET_FIRST,

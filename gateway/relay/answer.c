@@ -13,17 +13,26 @@
 #include "sip/response.h"
 
 size_t answer_build(struct relay_layer *rl, const struct parsed *p, unsigned status,
-                    const char *reason, const char *why, char *out, size_t cap)
+                    const char *reason, const char *why, bool cause, char *out, size_t cap)
 {
     const char *agent = rl->sent_by[0];
-    char warning[512];
+    char warning[1200]; /* a Warning line of at most 512 bytes, and a Reason of its text */
     if (why) {
         /* Warning text is a quoted-string: leave out what would end it. */
         size_t n = (size_t)snprintf(warning, sizeof(warning), "Warning: 399 %s \"", agent);
-        for (const char *q = why; *q && n < sizeof(warning) - 4; q++)
+        size_t text = n;
+        for (const char *q = why; *q && n < 508; q++)
             if (*q != '"' && *q != '\\' && *q != '\r' && *q != '\n')
                 warning[n++] = *q;
+        size_t text_len = n - text;
         memcpy(warning + n, "\"\r\n", 4);
+        n += 3;
+        if (cause) {
+            n += (size_t)snprintf(warning + n, sizeof(warning) - n, "Reason: SIP;cause=%u;text=\"",
+                                  status);
+            memmove(warning + n, warning + text, text_len);
+            memcpy(warning + n + text_len, "\"\r\n", 4);
+        }
     }
     struct sip_response_spec spec = {
         .status = status,
@@ -45,7 +54,7 @@ void answer_send(struct relay_layer *rl, struct conn *c, const struct parsed *p,
                  const char *reason, const char *why, enum metric_id series)
 {
     char out[8192];
-    size_t n = answer_build(rl, p, status, reason, why, out, sizeof(out));
+    size_t n = answer_build(rl, p, status, reason, why, false, out, sizeof(out));
     if (n == 0) {
         relay_drop(rl, M_DROP_MALFORMED, c, "reusegw's own answer does not fit");
         return;
@@ -115,7 +124,7 @@ static void answer_held(struct relay_layer *rl, struct conn *c, const struct par
                         const char *why)
 {
     char buf[8192];
-    size_t rn = answer_build(rl, p, 503, NULL, why, buf, sizeof(buf));
+    size_t rn = answer_build(rl, p, 503, NULL, why, false, buf, sizeof(buf));
     if (rn == 0)
         return;
     if (c->kind == CONN_MIRROR) {

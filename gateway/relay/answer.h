@@ -18,9 +18,11 @@
 
 /* answer_build writes the response reusegw originates for request |p| with
  * |status| (|reason| NULL: the standard phrase) and a Warning naming |why|
- * when not NULL, into |out| (|cap| bytes); returns its length or 0. */
+ * when not NULL — with |cause|, a Reason header (RFC 3326) as well,
+ * `Reason: SIP;cause=<status>;text="<why>"` — into |out| (|cap| bytes);
+ * returns its length or 0. */
 size_t answer_build(struct relay_layer *rl, const struct parsed *p, unsigned status,
-                    const char *reason, const char *why, char *out, size_t cap);
+                    const char *reason, const char *why, bool cause, char *out, size_t cap);
 
 /* answer_send sends answer_build's response back on |c| and counts it in
  * |series|: its reusegw_local_answers_total or reusegw_503_sent_total

@@ -12,6 +12,7 @@
 #include "core/addr.h"
 #include "core/log.h"
 #include "relay/answer.h"
+#include "relay/ended.h"
 #include "relay/pending.h"
 #include "relay/relay_internal.h"
 #include "relay/reuse_decision.h"
@@ -130,8 +131,11 @@ void forward_request(struct relay_layer *rl, struct conn *from, const struct des
         return;
     }
     if (n > 0 &&
-        relay_send(rl, from, to, rl->conn->scratch, n, M_MSG_TO_PEER_REQUEST, M_BYTES_TO_PEER))
+        relay_send(rl, from, to, rl->conn->scratch, n, M_MSG_TO_PEER_REQUEST, M_BYTES_TO_PEER)) {
+        if (e)
+            ended_track(rl, e, to, p, rl->conn->scratch, n);
         return;
+    }
     answer_unsent(rl, from, p, e, n, "peer connection cannot take the ACK",
                   "peer connection congested");
 }
@@ -146,6 +150,8 @@ bool forward_after_invite(struct relay_layer *rl, struct conn *from, const struc
         pending_find(&rl->pending, p->via.branch.p, p->via.branch.len, PENDING_INVITE);
     if (!inv)
         return false;
+    if (ended_absorbed(rl, from, p, inv))
+        return true;
     struct sip_str domain = {inv->domain, strlen(inv->domain)};
     if (inv->tls_worker != rl->id && !rl->local_only) {
         /* Its owner checks the connection; when that is gone the CANCEL

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "relay/alias.h"
 #include "relay/answer.h"
+#include "relay/ended.h"
 #include "relay/handoff.h"
 #include "relay/pending.h"
 #include "relay/relay.h"
@@ -90,7 +91,7 @@ static void bounce(struct relay_layer *rl, const struct handoff_msg *msg, const 
         return;
     }
     char buf[8192];
-    size_t n = answer_build(rl, &p, 503, NULL, why, buf, sizeof(buf));
+    size_t n = answer_build(rl, &p, 503, NULL, why, false, buf, sizeof(buf));
     struct handoff_msg r = {.kind = HANDOFF_RESPONSE, .legacy = msg->legacy};
     if (n > 0 && relay_post(rl, msg->from, &r, buf, n))
         metrics_inc(rl->metrics, series);
@@ -145,23 +146,22 @@ static void request_handed(struct relay_layer *rl, const struct handoff_msg *msg
         e->tls_kind = t->kind;
         e->target = t->key;
     }
-    if (relay_send(rl, NULL, t, bytes, msg->len, M_MSG_TO_PEER_REQUEST, M_BYTES_TO_PEER))
+    if (relay_send(rl, NULL, t, bytes, msg->len, M_MSG_TO_PEER_REQUEST, M_BYTES_TO_PEER)) {
+        struct parsed p;
+        if (e && parse_handed(&p, bytes, msg->len))
+            ended_track(rl, e, t, &p, bytes, msg->len);
         return;
+    }
     if (e)
         pending_remove(&rl->pending, e);
     bounce(rl, msg, bytes, "peer connection congested", M_503_OTHER);
 }
 
-/* reroute_handed routes again, on this worker only, a request whose
- * connection on another worker had closed: the legacy proxy's Via (kept in
- * the pending entry) is put back, the entry dropped, and the request goes
- * through its row again as if it had just arrived. */
-static void reroute_handed(struct relay_layer *rl, const struct handoff_msg *msg, const char *bytes)
+void relay_route_again(struct relay_layer *rl, struct pending *e, const char *bytes, size_t len)
 {
-    struct pending *e = pending_find(&rl->pending, msg->branch, msg->branch_len, msg->method);
     struct conn *legacy = e ? conn_get(&rl->conn->conns, e->legacy) : NULL;
     struct parsed p;
-    if (!legacy || !parse_handed(&p, bytes, msg->len)) {
+    if (!legacy || !parse_handed(&p, bytes, len)) {
         relay_drop_from(rl, M_DROP_PEER_GONE, "hand-off", "legacy connection or transaction gone");
         return;
     }
@@ -188,7 +188,8 @@ static void reroute_handed(struct relay_layer *rl, const struct handoff_msg *msg
 void relay_handoff(struct relay_layer *rl, const struct handoff_msg *msg, const char *bytes)
 {
     if (msg->kind == HANDOFF_REROUTE) {
-        reroute_handed(rl, msg, bytes);
+        relay_route_again(rl, pending_find(&rl->pending, msg->branch, msg->branch_len, msg->method),
+                          bytes, msg->len);
         return;
     }
     if (msg->kind == HANDOFF_REQUEST) {

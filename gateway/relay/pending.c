@@ -26,6 +26,16 @@ bool pending_table_init(struct pending_table *t, uint32_t capacity, struct timer
     return true;
 }
 
+bool pending_table_track(struct pending_table *t, uint32_t conn_slots, uint32_t kept_blocks)
+{
+    t->on_conn = calloc(conn_slots ? conn_slots : 1, sizeof(*t->on_conn));
+    if (!t->on_conn)
+        return false;
+    t->conn_slots = conn_slots;
+    buf_pool_init(&t->kept_pool, PENDING_KEPT_BLOCK, kept_blocks);
+    return true;
+}
+
 void pending_table_free(struct pending_table *t)
 {
     for (uint32_t i = 0; i < t->high; i++)
@@ -33,10 +43,67 @@ void pending_table_free(struct pending_table *t)
             timer_disarm(t->timers, &t->entries[i].timer);
             if (t->keep)
                 buf_queue_clear(&t->entries[i].last, t->keep);
+            buf_queue_clear(&t->entries[i].kept, &t->kept_pool);
         }
+    buf_pool_free(&t->kept_pool);
+    free(t->on_conn);
     free(t->entries);
     free(t->buckets);
     memset(t, 0, sizeof(*t));
+}
+
+static uint32_t index_of(const struct pending_table *t, const struct pending *p)
+{
+    return (uint32_t)(p - t->entries) + 1;
+}
+
+/* The list of a slot: its head in on_conn, linked forward by on_next; the
+ * head's on_prev is the tail, so appending is O(1). */
+void pending_link(struct pending_table *t, struct pending *p, uint32_t slot)
+{
+    uint32_t me = index_of(t, p);
+    if (p->on_slot) {
+        uint32_t *head = &t->on_conn[p->on_slot - 1];
+        struct pending *first = &t->entries[*head - 1];
+        if (*head == me) {
+            *head = p->on_next;
+            if (p->on_next)
+                t->entries[p->on_next - 1].on_prev = p->on_prev;
+        } else {
+            t->entries[p->on_prev - 1].on_next = p->on_next;
+            if (p->on_next)
+                t->entries[p->on_next - 1].on_prev = p->on_prev;
+            else
+                first->on_prev = p->on_prev;
+        }
+        p->on_slot = p->on_prev = p->on_next = 0;
+    }
+    if (slot == 0 || slot > t->conn_slots)
+        return;
+    uint32_t *head = &t->on_conn[slot - 1];
+    p->on_slot = slot;
+    p->on_next = 0;
+    if (!*head) {
+        *head = me;
+        p->on_prev = me;
+        return;
+    }
+    struct pending *first = &t->entries[*head - 1];
+    p->on_prev = first->on_prev;
+    t->entries[first->on_prev - 1].on_next = me;
+    first->on_prev = me;
+}
+
+struct pending *pending_first_on(const struct pending_table *t, uint32_t slot)
+{
+    if (slot == 0 || slot > t->conn_slots || !t->on_conn[slot - 1])
+        return NULL;
+    return &t->entries[t->on_conn[slot - 1] - 1];
+}
+
+struct pending *pending_next_on(const struct pending_table *t, const struct pending *p)
+{
+    return p->on_next ? &t->entries[p->on_next - 1] : NULL;
 }
 
 enum pending_method pending_method_of(const char *method, size_t len)
@@ -155,7 +222,7 @@ void pending_on_response(struct pending_table *t, struct pending *p, unsigned st
 
 void pending_remove(struct pending_table *t, struct pending *p)
 {
-    uint32_t index = (uint32_t)(p - t->entries) + 1;
+    uint32_t index = index_of(t, p);
     uint32_t *link = &t->buckets[hash(p->branch, p->branch_len, (enum pending_method)p->method) &
                                  t->bucket_mask];
     while (*link) {
@@ -170,6 +237,8 @@ void pending_remove(struct pending_table *t, struct pending *p)
         t->open--;
     if (t->keep)
         buf_queue_clear(&p->last, t->keep);
+    pending_link(t, p, 0);
+    buf_queue_clear(&p->kept, &t->kept_pool);
     p->in_use = false;
     p->hash_next = t->free_head;
     t->free_head = index;

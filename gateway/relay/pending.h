@@ -24,6 +24,12 @@
 bool pending_table_init(struct pending_table *t, uint32_t capacity, struct timer_heap *timers,
                         struct metrics *metrics);
 
+/* pending_table_track gives the table a list of entries per connection
+ * slot (|conn_slots| of them) and a pool of at most |kept_blocks| blocks
+ * of PENDING_KEPT_BLOCK bytes for what entries keep (pending.kept). False
+ * when out of memory. Without it the lists below are never used. */
+bool pending_table_track(struct pending_table *t, uint32_t conn_slots, uint32_t kept_blocks);
+
 /* pending_table_free disarms every entry and releases the table. */
 void pending_table_free(struct pending_table *t);
 
@@ -48,14 +54,23 @@ struct pending *pending_find(const struct pending_table *t, const char *branch, 
  * with its final response (RFC 3261 §17.1.2.2: Timer K = 0) and |p| is
  * removed: do not use it afterwards. One that came over UDP (|unreliable|)
  * lingers PENDING_UDP_LINGER_MS after any final response instead (Timer J,
- * and Timer H for an INVITE), absorbing the proxy's retransmissions. An INVITE lingers 64*T1 after a final response,
- * 2xx included (RFC 6026 Timer M: 2xx retransmissions, and the ACK of a
- * non-2xx must still find where the INVITE went, R-5923-13); a provisional
- * restarts its Timer C. */
+ * and Timer H for an INVITE), absorbing the proxy's retransmissions. An INVITE lingers 64*T1 after
+ * a final response, 2xx included (RFC 6026 Timer M: 2xx retransmissions, and the ACK of a non-2xx
+ * must still find where the INVITE went, R-5923-13); a provisional restarts its Timer C. */
 void pending_on_response(struct pending_table *t, struct pending *p, unsigned status,
                          uint64_t now_ms);
 
-/* pending_remove deletes |p| now. */
+/* pending_remove deletes |p| now (off its connection's list, what it kept
+ * back to the pool). */
 void pending_remove(struct pending_table *t, struct pending *p);
+
+/* pending_link moves |p| to the end of the list of connection slot |slot|
+ * (slot+1 numbering, as conn_ref; 0: only off the list it is on). */
+void pending_link(struct pending_table *t, struct pending *p, uint32_t slot);
+
+/* pending_first_on is the oldest entry on the list of |slot|, or NULL;
+ * pending_next_on the one after |p| on its list, or NULL. */
+struct pending *pending_first_on(const struct pending_table *t, uint32_t slot);
+struct pending *pending_next_on(const struct pending_table *t, const struct pending *p);
 
 #endif

@@ -30,6 +30,7 @@ struct peer_index;
 
 #define PENDING_BRANCH_MAX 128 /* longer branches are refused (answered 400 upstream) */
 #define PENDING_VIA_MAX 512    /* longest original via-parm kept for restore */
+#define PENDING_KEPT_BLOCK 256 /* bytes of one block of pending_table.kept_pool */
 
 /* RFC 3261 timers, milliseconds. */
 #define PENDING_T1_MS 500u
@@ -74,6 +75,20 @@ struct pending {
         struct sockaddr_in6 v6;
     } reply;
     struct buf_queue last;
+    /* While its request rides this worker's connection |tls|: the links of
+     * that connection's list (entry index+1; relay/ended.h), where the
+     * request ends in the connection's out stream (conn_out_mark), and
+     * what answers or re-routes it when the connection dies: |kept| holds
+     * the request itself (|copy_len| bytes, until it is known to have
+     * left) then its compact head (request line, Via, From, To, Call-ID,
+     * CSeq), in the table's |kept_pool|. */
+    uint32_t on_prev;
+    uint32_t on_next;
+    uint32_t on_slot; /* the connection's slot+1; 0: on no list */
+    uint32_t copy_len;
+    uint64_t mark;
+    struct buf_queue kept;
+    uint8_t ended; /* enum conn_end + 1 when reusegw answered it for a dead connection */
     uint8_t branch_len;
     uint16_t via_len;
     char branch[PENDING_BRANCH_MAX];
@@ -92,6 +107,11 @@ struct pending_table {
     struct timer_heap *timers;
     struct metrics *metrics; /* its timer's removals: M_TIMEOUT_TRANSACTION */
     struct buf_pool *keep;   /* borrowed: where |last| responses come from; NULL: none */
+    /* Owned: the head entry (index+1) of each connection slot's list, and
+     * the blocks entries keep their requests in (pending.kept). */
+    uint32_t *on_conn;
+    uint32_t conn_slots;
+    struct buf_pool kept_pool;
 };
 
 /* handoff_kind is what a record carries. */
@@ -149,6 +169,10 @@ struct dest {
  * relay_layer_init (relay/relay.h). */
 struct relay_layer {
     struct pending_table pending;
+    /* The peers' requests on their way to the legacy proxy over a mirror,
+     * until its final response (relay/ended.h): only |tls| (the peer's
+     * connection), its mirror's list and the kept head are used. */
+    struct pending_table served;
     struct dns_routes *dns; /* resolver and requests waiting on it */
     /* Text forms of configured addresses, formatted once per snapshot so
      * the per-message path never formats: the sent_by of every identity
@@ -165,9 +189,10 @@ struct relay_layer {
     socklen_t udp_to_len;
     char udp_sent_by[64];
     size_t udp_sent_by_len;
-    /* With several workers: a request coming back for re-routing, restored
-     * to the legacy proxy's bytes (conn->scratch_size); |local_only| while
-     * it is routed again, so that it goes no further than this worker. */
+    /* A request routed again (it came back from another worker, or never
+     * left a dying connection), restored to the legacy proxy's bytes
+     * (conn->scratch_size); |local_only| while it is routed again, so that
+     * it goes no further than this worker. */
     char *reroute;
     bool local_only;
     /* Borrowed: the connection layer (and the scratch buffer it lends for

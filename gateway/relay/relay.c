@@ -13,6 +13,7 @@
 #include "relay/alias.h"
 #include "relay/answer.h"
 #include "relay/dns_route.h"
+#include "relay/ended.h"
 #include "relay/forward.h"
 #include "relay/pending.h"
 #include "relay/relay_internal.h"
@@ -59,7 +60,9 @@ static void request_from_tls(struct relay_layer *rl, struct conn *t, const struc
         udp_request_to_legacy(rl, t, m, p);
         return;
     }
-    if (!relay_send(rl, t, m, p->buf, p->len, M_MSG_TO_LEGACY_REQUEST, M_BYTES_TO_LEGACY))
+    if (relay_send(rl, t, m, p->buf, p->len, M_MSG_TO_LEGACY_REQUEST, M_BYTES_TO_LEGACY))
+        ended_serve(rl, t, m, p);
+    else
         relay_drop(rl, M_DROP_BUFFER_FULL, t, "mirror cannot take more");
 }
 
@@ -67,6 +70,7 @@ static void request_from_tls(struct relay_layer *rl, struct conn *t, const struc
 static void response_from_mirror(struct relay_layer *rl, struct conn *m, const struct parsed *p)
 {
     struct conn *t = conn_get(&rl->conn->conns, m->partner);
+    ended_served(rl, p);
     if (!t) {
         relay_drop(rl, M_DROP_PEER_GONE, m, "the TLS connection closed");
         return;
@@ -143,6 +147,7 @@ void relay_response_from_tls(struct relay_layer *rl, const char *from, const str
         relay_drop_from(rl, M_DROP_UNKNOWN_BRANCH, from, "response to an unknown transaction");
         return;
     }
+    ended_responded(rl, e);
     if (e->legacy_worker != rl->id) {
         /* A request another worker handed over: its entry there restores
          * the Via. This one only lives as long as the transaction does. */
@@ -161,6 +166,9 @@ void relay_response_from_tls(struct relay_layer *rl, const char *from, const str
         e->tls_kind = src->kind;
         if (src->key.family)
             e->target = src->key;
+        uint32_t slot = src->worker == rl->id ? src->ref.slot : 0;
+        if (e->on_slot != slot) /* it lives on that connection now (failover, RFC 3261 18.2.2) */
+            pending_link(&rl->pending, e, slot);
     }
     struct sip_edit ed;
     sip_edit_init(&ed, &p->msg);

@@ -107,4 +107,11 @@ void relay_hand_request(struct relay_layer *rl, struct conn *from, const struct 
 void relay_hand_response(struct relay_layer *rl, const char *from, const struct peer_hit *src,
                          struct pending *e, const struct parsed *p);
 
+/* relay_route_again routes again, on this worker only, request |bytes|
+ * (|len|, as it was sent towards a peer) of entry |e|, whose connection
+ * closed before it got there: the legacy proxy's Via (kept in |e|) is put
+ * back, |e| removed, and the request goes through its row again as if it
+ * had just arrived. |bytes| may be the layer's |reroute| buffer. */
+void relay_route_again(struct relay_layer *rl, struct pending *e, const char *bytes, size_t len);
+
 #endif

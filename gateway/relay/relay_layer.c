@@ -9,6 +9,7 @@
 #include "core/addr.h"
 #include "relay/answer.h"
 #include "relay/dns_route.h"
+#include "relay/ended.h"
 #include "relay/pending.h"
 #include "relay/relay.h"
 #include "relay/relay_internal.h"
@@ -29,12 +30,18 @@ int relay_layer_init(struct relay_layer *rl, const struct relay_layer_borrowed *
     if (!pending_table_init(&rl->pending, max_pending, rl->timers, rl->metrics))
         return -ENOMEM;
     rl->pending.keep = &rl->conn->out_pool;
-    if (rl->mesh && !(rl->reroute = malloc(rl->conn->scratch_size)))
+    /* What entries keep for a dying connection (relay/ended.h): a head of
+     * about one block each, and copies of requests still in flight. */
+    if (!pending_table_track(&rl->pending, rl->conn->conns.capacity, 3 * max_pending) ||
+        !pending_table_init(&rl->served, max_pending, rl->timers, rl->metrics) ||
+        !pending_table_track(&rl->served, rl->conn->conns.capacity, 2 * max_pending) ||
+        !(rl->reroute = malloc(rl->conn->scratch_size)))
         return -ENOMEM;
     conn_layer_set_events(rl->conn, &(struct conn_events){.ctx = rl,
                                                           .message = relay_message,
                                                           .framing_error = relay_framing_error,
-                                                          .dial_failed = relay_dial_failed});
+                                                          .dial_failed = relay_dial_failed,
+                                                          .ended = relay_conn_ended});
     rl->dns = dns_routes_new(rl->conn, rl->cfg);
     return rl->dns ? 0 : -EINVAL;
 }
@@ -58,6 +65,8 @@ void relay_layer_free(struct relay_layer *rl)
     dns_routes_free(rl->dns);
     if (rl->pending.entries)
         pending_table_free(&rl->pending);
+    if (rl->served.entries)
+        pending_table_free(&rl->served);
     free(rl->reroute);
     memset(rl, 0, sizeof(*rl));
 }

@@ -260,7 +260,8 @@ void udp_request_routed(struct relay_layer *rl, struct conn *u, const struct par
         pending_find(&rl->pending, p->via.branch.p, p->via.branch.len, PENDING_INVITE);
     if (!e || !e->unreliable || e->last.bytes || e->final_seen)
         return;
-    size_t n = answer_build(rl, p, 100, "Trying", NULL, rl->conn->scratch, rl->conn->scratch_size);
+    size_t n =
+        answer_build(rl, p, 100, "Trying", NULL, false, rl->conn->scratch, rl->conn->scratch_size);
     if (n > 0 && conn_udp_send(rl->conn, u, (const struct sockaddr *)&e->reply, reply_len(e),
                                rl->conn->scratch, n))
         keep(rl, e, rl->conn->scratch, n);

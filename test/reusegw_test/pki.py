@@ -8,7 +8,8 @@ import ssl
 import subprocess
 import tempfile
 
-__all__ = ["SOURCE_DIR", "TEST_DIR", "generate_pki", "make_crl", "reissue", "tls_context"]
+__all__ = ["SOURCE_DIR", "TEST_DIR", "generate_pki", "make_crl", "reissue", "tls_context",
+           "tls_server_context"]
 
 TEST_DIR = pathlib.Path(__file__).resolve().parents[1]
 SOURCE_DIR = pathlib.Path(os.environ.get("REUSEGW_SOURCE_DIR", TEST_DIR.parent))
@@ -76,4 +77,12 @@ def tls_context(pki, leaf=None):
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(pki / "ca.pem"))
     if leaf:
         ctx.load_cert_chain(str(pki / f"{leaf}.chain.pem"), str(pki / f"{leaf}.key"))
+    return ctx
+
+
+def tls_server_context(pki, leaf):
+    """A server context presenting leaf's certificate (gen.sh's
+    leaf.chain.pem and leaf.key); client certificates are not asked for."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(pki / f"{leaf}.chain.pem"), str(pki / f"{leaf}.key"))
     return ctx

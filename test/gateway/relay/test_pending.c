@@ -4,7 +4,8 @@
  * response; Timer C / F without one), R-5923-13 (CANCEL shares its INVITE's
  * branch yet is its own transaction); over UDP (legacy.transport udp) every
  * final response lingers 64*T1 (Timers J and H) and the kept last response
- * goes back to its pool with the entry. */
+ * goes back to its pool with the entry; the per-connection lists the
+ * relay walks when a connection dies (relay/ended.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -185,6 +186,41 @@ static void unanswered_transactions_are_bounded(void **state)
     assert_int_equal(f->table.open, 0);
 }
 
+/* Each connection slot lists its entries in the order they were linked;
+ * moving, unlinking and removing keep every list whole, and a removed
+ * entry gives what it kept back to the pool. */
+static void connection_lists_keep_order_and_return_kept_blocks(void **state)
+{
+    struct fixture *f = *state;
+    assert_true(pending_table_track(&f->table, 4, 8));
+    struct pending *a = ADD(&f->table, "a", PENDING_OTHER, 0);
+    struct pending *b = ADD(&f->table, "b", PENDING_OTHER, 0);
+    struct pending *c = ADD(&f->table, "c", PENDING_INVITE, 0);
+    pending_link(&f->table, a, 1);
+    pending_link(&f->table, b, 1);
+    pending_link(&f->table, c, 1);
+    assert_ptr_equal(pending_first_on(&f->table, 1), a);
+    assert_ptr_equal(pending_next_on(&f->table, a), b);
+    assert_ptr_equal(pending_next_on(&f->table, b), c);
+    assert_null(pending_next_on(&f->table, c));
+    /* Off the middle, then to another slot's end: the rest stays linked. */
+    pending_link(&f->table, b, 2);
+    assert_ptr_equal(pending_next_on(&f->table, a), c);
+    assert_ptr_equal(pending_first_on(&f->table, 2), b);
+    /* The tail moved away: appending still lands at the end. */
+    pending_link(&f->table, c, 0);
+    pending_link(&f->table, c, 1);
+    assert_ptr_equal(pending_next_on(&f->table, a), c);
+    assert_true(buf_queue_append(&a->kept, &f->table.kept_pool, "head", 4));
+    assert_int_equal(f->table.kept_pool.in_use, 1);
+    pending_remove(&f->table, a);
+    assert_int_equal(f->table.kept_pool.in_use, 0);
+    assert_ptr_equal(pending_first_on(&f->table, 1), c);
+    pending_remove(&f->table, c);
+    assert_null(pending_first_on(&f->table, 1));
+    assert_null(pending_first_on(&f->table, 5)); /* past the slots: no list */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -197,6 +233,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(udp_server_transactions_linger_64_t1, setup, teardown),
         cmocka_unit_test_setup_teardown(non_invite_ends_with_its_final_response, setup, teardown),
         cmocka_unit_test_setup_teardown(unanswered_transactions_are_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(connection_lists_keep_order_and_return_kept_blocks, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
