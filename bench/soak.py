@@ -263,6 +263,8 @@ def tools_main(argv):
     sink_bin = os.environ.get("SINK_BIN", str(build / "bench" / "scale" / "scale_sink"))
     out = pathlib.Path(a.out or tempfile.mkdtemp(prefix="reusegw-soak-"))
     out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.log"):  # procs append: a reused --out must not show the last run
+        old.unlink()
     # The gateway holds every connection plus a mirror per active one.
     raise_nofile(a.connections + 2 * a.active + 256)
     prefix = ["chrt", "-f", "1"] if a.sched == "rt" else []
@@ -315,7 +317,8 @@ def tools_main(argv):
         with open(out / "soak.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["t_s", "rss_kib", "fds", "load_rss_kib", "loadavg1"])
-            while load.alive() and time.monotonic() - start < seconds + 60:
+            # Up to the end of the load window: then scale_load closes.
+            while load.alive() and time.monotonic() - start < seconds:
                 if not gw.proc.alive():
                     errors.append(f"reusegw died (exit {gw.proc.popen.poll()})")
                     break
