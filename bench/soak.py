@@ -241,10 +241,14 @@ def tools_main(argv):
     ap.add_argument("--connections", type=int, required=True, help="TLS connections in all")
     ap.add_argument("--minutes", type=float, default=10, help="load duration after establishing")
     ap.add_argument("--active", type=int, default=256,
-                    help="connections that carry the OPTIONS (the rest only idle)")
+                    help="connections per gateway that carry the OPTIONS (the rest only idle)")
     ap.add_argument("--rate", type=float, default=100, help="OPTIONS per second in all")
     ap.add_argument("--sources", type=int, default=0,
-                    help="source addresses (default: one per 25,000 connections)")
+                    help="source addresses per scale_load (default: one per 25,000 "
+                    "connections)")
+    ap.add_argument("--gateways", type=int, default=1,
+                    help="split the connections over this many reusegw processes, one "
+                    "scale_load each (where one process's fd limit is too small)")
     ap.add_argument("--threads", type=int, default=2, help="scale_load threads (and connectors)")
     ap.add_argument("--workers", type=int, default=1, help="reusegw runtime.workers")
     ap.add_argument("--sample", type=float, default=5, help="seconds between RSS/fd samples")
@@ -252,11 +256,16 @@ def tools_main(argv):
                     help="rt: every bench process SCHED_FIFO 1 (chrt), as bench/ladder")
     ap.add_argument("--out", help="directory for the CSV, configs and logs")
     a = ap.parse_args(argv)
-    if not 1 <= a.active <= min(a.connections, 1024):
-        ap.error("--active: 1..min(connections, 1024)")
+    if not 1 <= a.gateways <= 16:
+        ap.error("--gateways: 1..16")
+    # Gateway k (and its scale_load) holds shares[k] connections, --active
+    # of them carrying the OPTIONS.
+    shares = [a.connections // a.gateways + (k < a.connections % a.gateways)
+              for k in range(a.gateways)]
+    if not 1 <= a.active <= min(min(shares), 1024):
+        ap.error("--active: 1..min(connections per gateway, 1024)")
     seconds = a.minutes * 60
-    n_idle = a.connections - a.active
-    n_sources = a.sources or (a.connections + 24999) // 25000
+    n_sources = a.sources or (max(shares) + 24999) // 25000
     build = ROOT / "build"
     binary = str(pathlib.Path(os.environ.get("REUSEGW_BIN", build / "gateway" / "reusegw")).resolve())
     load_bin = os.environ.get("LOAD_BIN", str(build / "bench" / "scale" / "scale_load"))
@@ -266,11 +275,11 @@ def tools_main(argv):
     for old in out.glob("*.log"):  # procs append: a reused --out must not show the last run
         old.unlink()
     # The gateway holds every connection plus a mirror per active one.
-    raise_nofile(a.connections + 2 * a.active + 256)
+    raise_nofile(max(shares) + 2 * a.active + 256)
     prefix = ["chrt", "-f", "1"] if a.sched == "rt" else []
-    print(f"soak: {a.connections} connections ({a.active} active at {a.rate:g} OPTIONS/s, "
-          f"{n_idle} idle) from {n_sources} addresses for {seconds:g} s; output in {out}",
-          flush=True)
+    print(f"soak: {a.connections} connections ({a.active * a.gateways} active at {a.rate:g} "
+          f"OPTIONS/s, the rest idle) to {a.gateways} gateway(s) from {n_sources} addresses "
+          f"each for {seconds:g} s; output in {out}", flush=True)
 
     pki = h.generate_pki(out / "pki")
     certs = subprocess.run([str(ROOT / "bench" / "scale" / "peer_certs.sh"), str(pki),
@@ -278,83 +287,104 @@ def tools_main(argv):
                            timeout=300).stdout.split()
     net = h.unique_net()
     gw_ip, sink_ip = f"{net}.1", f"{net}.2"
-    sources = [f"{net}.{10 + i}" for i in range(n_sources)]
     procs = h.Processes(out)
     sink = procs.start("scale_sink", [*prefix, sink_bin, "-m", "serve", "-l", f"{sink_ip}:0",
-                                      "-n", str(a.active), "-t", "1", "-d", "86400"])
+                                      "-n", str(a.active * a.gateways), "-t", "1", "-d", "86400"])
     sink_port = int(wait_line(sink, r"^ready listen=\S+:(\d+)", time.monotonic() + 20).group(1))
-    tls = (gw_ip, h.free_port(gw_ip))
-    cfg = h.gateway_config(pki, "gw-b", f"b.test:{tls[1]}", tls, (sink_ip, sink_port),
-                           (gw_ip, h.free_port(gw_ip)), {"b.test": [tls]},
-                           ("127.0.0.1", h.free_port()), level="warn")
-    cfg["limits"].update(max_connections=a.connections + 2 * a.active + 1000,
-                         max_connections_per_peer=a.connections,
-                         handshake_rate=1000000, max_pending_transactions=1000000)
-    cfg["reuse"]["idle_timeout"] = f"{int(seconds) + 3600}s"
-    cfg["runtime"]["workers"] = a.workers
-    gw = h.Gateway(procs, binary, "reusegw", cfg)
+    gws = []
+    for k, n_k in enumerate(shares):
+        tls = (gw_ip, h.free_port(gw_ip))
+        cfg = h.gateway_config(pki, "gw-b", f"b.test:{tls[1]}", tls, (sink_ip, sink_port),
+                               (gw_ip, h.free_port(gw_ip)), {"b.test": [tls]},
+                               ("127.0.0.1", h.free_port()), level="warn")
+        cfg["limits"].update(max_connections=n_k + 2 * a.active + 1000,
+                             max_connections_per_peer=n_k,
+                             handshake_rate=1000000, max_pending_transactions=1000000)
+        cfg["reuse"]["idle_timeout"] = f"{int(seconds) + 3600}s"
+        cfg["runtime"]["workers"] = a.workers
+        gws.append(h.Gateway(procs, binary, "reusegw" + (f"-{k}" if a.gateways > 1 else ""), cfg))
     errors, rows, result = [], [], {}
-    load = None
+    loads = []
     try:
-        gw.start(argv_prefix=prefix)
-        rss0, fds0 = h.rss_kib(gw.proc.pid), h.fds(gw.proc.pid)
+        for gw in gws:
+            gw.start(argv_prefix=prefix)
+        pids = [gw.proc.pid for gw in gws]
+        rss0, fds0 = sum(map(h.rss_kib, pids)), sum(map(h.fds, pids))
         result["load_before"] = load_average()
-        load = procs.start("scale_load", [
-            *prefix, load_bin, "-m", "forward", "-c", f"{tls[0]}:{tls[1]}",
-            *[x for s in sources for x in ("-b", s)], "-A", pki / "ca.pem", *certs,
-            "-H", "b.test", "-n", a.active, "-I", n_idle, "-t", a.threads, "-W", "1",
-            "-r", a.rate, "-u", "0", "-d", seconds, "-D", "10",
-            "-w", f"reusegw={gw.proc.pid}"])
-        m = wait_line(load, r"established \d+ connections .* in (\S+) s: (\d+) handshakes/s",
-                      time.monotonic() + max(300, a.connections / 20))
-        result["establish_s"], result["handshakes_s"] = float(m.group(1)), int(m.group(2))
+        for k, (gw, n_k) in enumerate(zip(gws, shares)):
+            sources = [f"{net}.{10 + k * n_sources + i}" for i in range(n_sources)]
+            loads.append(procs.start("scale_load" + (f"-{k}" if a.gateways > 1 else ""), [
+                *prefix, load_bin, "-m", "forward", "-c", f"{gw.tls[0]}:{gw.tls[1]}",
+                *[x for s in sources for x in ("-b", s)], "-A", pki / "ca.pem", *certs,
+                "-H", "b.test", "-n", a.active, "-I", n_k - a.active, "-t", a.threads, "-W", "1",
+                "-r", a.rate / a.gateways, "-u", "0", "-d", seconds, "-D", "10",
+                "-w", f"reusegw={gw.proc.pid}"]))
+        # The loads handshake in parallel; the slowest decides.
+        took = [float(wait_line(load, r"established \d+ connections .* in (\S+) s:",
+                                time.monotonic() + max(300, a.connections / 20)).group(1))
+                for load in loads]
+        result["establish_s"] = max(took)
+        result["handshakes_s"] = round(a.connections / max(took))
         result["load_established"] = load_average()
         start = time.monotonic()
-        rss1, fds1 = h.rss_kib(gw.proc.pid), h.fds(gw.proc.pid)
-        print(f"soak: {a.connections} connections in {m.group(1)} s ({m.group(2)} handshakes/s, "
-              f"load average {result['load_established']}); reusegw {rss1} KiB, {fds1} fds",
-              flush=True)
+        rss1, fds1 = sum(map(h.rss_kib, pids)), sum(map(h.fds, pids))
+        print(f"soak: {a.connections} connections in {result['establish_s']:.3f} s "
+              f"({result['handshakes_s']} handshakes/s, load average "
+              f"{result['load_established']}); reusegw {rss1} KiB, {fds1} fds", flush=True)
         with open(out / "soak.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["t_s", "rss_kib", "fds", "load_rss_kib", "loadavg1"])
             # Up to the end of the load window: then scale_load closes.
-            while load.alive() and time.monotonic() - start < seconds:
-                if not gw.proc.alive():
-                    errors.append(f"reusegw died (exit {gw.proc.popen.poll()})")
+            while all(ld.alive() for ld in loads) and time.monotonic() - start < seconds:
+                dead = [gw.name for gw in gws if not gw.proc.alive()]
+                if dead:
+                    errors.append(f"{dead} died")
                     break
                 try:
-                    row = [round(time.monotonic() - start, 1), h.rss_kib(gw.proc.pid),
-                           h.fds(gw.proc.pid), h.rss_kib(load.pid), load_average().split()[0]]
+                    row = [round(time.monotonic() - start, 1), sum(map(h.rss_kib, pids)),
+                           sum(map(h.fds, pids)), sum(h.rss_kib(ld.pid) for ld in loads),
+                           load_average().split()[0]]
                 except (OSError, ValueError):
-                    break  # scale_load exited between the checks
+                    break  # a scale_load exited between the checks
                 w.writerow(row)
                 f.flush()
                 rows.append(row)
                 time.sleep(a.sample)
-        rc = load.wait(timeout=120)
-        line = next((ln for ln in load.log_text().splitlines() if ln.startswith("tool=")), "")
-        if rc != 0 or not line:
-            errors.append(f"scale_load exit {rc}: {load.log_text()[-2000:]}")
-        result.update(sent=kv(line, "sent"), completed=kv(line, "completed"),
-                      errors=kv(line, "errors"), closed=kv(line, "closed"),
-                      p50=kv(line, "p50_us"), p99=kv(line, "p99_us"),
-                      cpu=kv(line, "cpu_reusegw_s"), load_end=load_average())
-        if result["closed"] not in ("0", None):
+        lines = []
+        for load in loads:
+            rc = load.wait(timeout=120)
+            line = next((ln for ln in load.log_text().splitlines() if ln.startswith("tool=")), "")
+            if rc != 0 or not line:
+                errors.append(f"{load.name} exit {rc}: {load.log_text()[-2000:]}")
+            lines.append(line)
+
+        def total(key):
+            return sum(float(kv(ln, key) or 0) for ln in lines)
+
+        result.update(sent=int(total("sent")), completed=int(total("completed")),
+                      errors=int(total("errors")), closed=int(total("closed")),
+                      p50=max(float(kv(ln, "p50_us") or 0) for ln in lines),
+                      p99=max(float(kv(ln, "p99_us") or 0) for ln in lines),
+                      cpu=round(total("cpu_reusegw_s"), 3), load_end=load_average())
+        if result["closed"]:
             errors.append(f"the gateway closed {result['closed']} of the connections")
-        # Every connection gone: the gateway's fds come back (mirrors may
+        # Every connection gone: the gateways' fds come back (mirrors may
         # stay until their idle timeout, so allow those).
-        h.wait_until(lambda: h.fds(gw.proc.pid) <= fds0 + a.active + 16, timeout=60)
-        fds2, rss2 = h.fds(gw.proc.pid), h.rss_kib(gw.proc.pid)
-        if fds2 > fds0 + a.active + 16:
+        slack = (a.active + 16) * a.gateways
+        h.wait_until(lambda: sum(map(h.fds, pids)) <= fds0 + slack, timeout=60)
+        fds2, rss2 = sum(map(h.fds, pids)), sum(map(h.rss_kib, pids))
+        if fds2 > fds0 + slack:
             errors.append(f"reusegw fds {fds2} after the load left (before: {fds0})")
         tools_report(a, rows, result, (rss0, fds0), (rss1, fds1), (rss2, fds2), errors)
     finally:
-        if load and load.alive():
-            load.stop()
-        rc = gw.proc.stop(timeout=300) if gw.proc else None
-        if rc != 0:
-            errors.append(f"reusegw exit code on SIGTERM: {rc} (log: {gw.proc.log_path})")
-            print(gw.log()[-4000:])
+        for load in loads:
+            if load.alive():
+                load.stop()
+        for gw in gws:
+            rc = gw.proc.stop(timeout=300) if gw.proc else None
+            if rc != 0:
+                errors.append(f"{gw.name} exit code on SIGTERM: {rc} (log: {gw.proc.log_path})")
+                print(gw.log()[-4000:])
         sink.stop()
         sline = next((ln for ln in sink.log_text().splitlines() if ln.startswith("tool=")), "")
         if kv(sline, "errors") != "0":
@@ -367,7 +397,8 @@ def tools_main(argv):
 
 
 def tools_report(a, rows, r, before, established, after, errors):
-    """Prints the scale mode's figures; too few samples is an error."""
+    """Prints the scale mode's figures (summed over the gateways and over
+    the scale_load processes); too few samples is an error."""
     if len(rows) < 2:
         errors.append("too few samples")
         return
@@ -375,12 +406,13 @@ def tools_report(a, rows, r, before, established, after, errors):
     last = rows[-1]
     per_conn = (established[0] - before[0]) / a.connections
     growth = last[1] - warm[1]
-    print(f"soak: reusegw RSS {before[0]} KiB before, {established[0]} KiB with "
+    gws = f"{a.gateways} gateways" if a.gateways > 1 else "reusegw"
+    print(f"soak: {gws} RSS {before[0]} KiB before, {established[0]} KiB with "
           f"{a.connections} connections ({per_conn:.2f} KiB each), {warm[1]} KiB after warm-up "
           f"(t={warm[0]} s), {last[1]} KiB at t={last[0]} s, peak {max(x[1] for x in rows)} "
           f"KiB; growth after warm-up {growth:+d} KiB ({100.0 * growth / warm[1]:+.2f}%); "
           f"{after[0]} KiB once the connections closed")
-    print(f"soak: reusegw fds {before[1]} before, {established[1]} established, {warm[2]} -> "
+    print(f"soak: {gws} fds {before[1]} before, {established[1]} established, {warm[2]} -> "
           f"{last[2]} over the run, {after[1]} after; scale_load RSS {last[3]} KiB "
           f"({last[3] / a.connections:.1f} KiB per connection)")
     print(f"soak: established in {r['establish_s']:.1f} s, {r['handshakes_s']} handshakes/s; "
@@ -388,7 +420,7 @@ def tools_report(a, rows, r, before, established, after, errors):
           f"(p50 {r['p50']} us, p99 {r['p99']} us); reusegw CPU {r['cpu']} s; load average "
           f"{r['load_before']} before, {r['load_established']} established, {r['load_end']} "
           f"at the end")
-    if last[2] > warm[2] + 16:
+    if last[2] > warm[2] + 16 * a.gateways:
         errors.append(f"reusegw fds grew from {warm[2]} to {last[2]}")
 
 
