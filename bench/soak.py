@@ -29,6 +29,7 @@ import os
 import pathlib
 import re
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -316,7 +317,7 @@ def tools_main(argv):
             loads.append(procs.start("scale_load" + (f"-{k}" if a.gateways > 1 else ""), [
                 *prefix, load_bin, "-m", "forward", "-c", f"{gw.tls[0]}:{gw.tls[1]}",
                 *[x for s in sources for x in ("-b", s)], "-A", pki / "ca.pem", *certs,
-                "-H", "b.test", "-n", a.active, "-I", n_k - a.active, "-t", a.threads, "-W", "1",
+                "-H", "b.test", "-n", a.active, "-I", n_k - a.active, "-t", a.threads, "-W", "1", "-g",
                 "-r", a.rate / a.gateways, "-u", "0", "-d", seconds, "-D", "10",
                 "-w", f"reusegw={gw.proc.pid}"]))
         # The loads handshake in parallel; the slowest decides.
@@ -326,6 +327,8 @@ def tools_main(argv):
         result["establish_s"] = max(took)
         result["handshakes_s"] = round(a.connections / max(took))
         result["load_established"] = load_average()
+        for load in loads:  # every load window starts now, with all connections up
+            load.send_signal(signal.SIGUSR1)
         start = time.monotonic()
         rss1, fds1 = sum(map(h.rss_kib, pids)), sum(map(h.fds, pids))
         print(f"soak: {a.connections} connections in {result['establish_s']:.3f} s "

@@ -9,7 +9,9 @@
  * send nothing, answer what comes, and count in closed= when the other side
  * closes one (the soak holds them). Connections are spread over -t epoll
  * threads; each thread handshakes its own share before the run, in
- * parallel, and the time that took goes to stderr ("established").
+ * parallel, and the time that took goes to stderr ("established"); with
+ * -g it then waits for SIGUSR1 (at most 10 minutes) before the run, so that
+ * several scale_load processes can start their windows together.
  *
  *   forward: keeps -W OPTIONS in flight per connection (or paces to -r) and
  *            reports transactions/s and latency over the window.
@@ -21,6 +23,7 @@
  * no error was counted. */
 #include <getopt.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +45,8 @@ static void usage(void)
           "  -I IDLE      idle connections besides -n: they send nothing (default 0)\n"
           "  -m MODE      forward (default) or answer\n"
           "  -H NAME      reusegw's certificate name, for SNI and checking (a.test)\n"
-          "  -P PORT      Via sent-by port of connection 0 (20000)\n" TOOL_USAGE,
+          "  -P PORT      Via sent-by port of connection 0 (20000)\n"
+          "  -g           once established, wait for SIGUSR1 before the run\n" TOOL_USAGE,
           stderr);
     exit(2);
 }
@@ -137,9 +141,13 @@ int main(int argc, char **argv)
     unsigned nchains = 0, nkeys = 0, nsources = 0, idle = 0;
     const char *mode = "forward", *server_name = "a.test";
     long base_port = NAMES_BASE_PORT;
+    bool go_signal = false;
     int c;
-    while ((c = getopt(argc, argv, TOOL_OPTSTRING "m:c:b:C:K:A:H:P:I:")) != -1) {
+    while ((c = getopt(argc, argv, TOOL_OPTSTRING "m:c:b:C:K:A:H:P:I:g")) != -1) {
         switch (c) {
+        case 'g':
+            go_signal = true;
+            break;
         case 'm':
             mode = optarg;
             break;
@@ -233,6 +241,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "scale_load: out of memory\n");
         return 1;
     }
+    /* Blocked before any thread starts, so that only sigtimedwait takes it. */
+    sigset_t go;
+    sigemptyset(&go);
+    sigaddset(&go, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &go, NULL);
     uint64_t t0 = phase_now_ns();
     for (unsigned i = 0; i < o.threads; i++)
         if (pthread_create(&connectors[i].tid, NULL, connect_share, &connectors[i]) != 0) {
@@ -247,6 +260,11 @@ int main(int argc, char **argv)
             "handshakes/s\n",
             total, o.conns, idle, took_s, total / (took_s > 0 ? took_s : 1e-9));
     free(connectors);
+    struct timespec go_wait = {.tv_sec = 600};
+    if (go_signal && sigtimedwait(&go, NULL, &go_wait) != SIGUSR1) {
+        fprintf(stderr, "scale_load: no SIGUSR1 within 10 minutes\n");
+        return 1;
+    }
     tool_block_signals();
     char ready[64];
     snprintf(ready, sizeof(ready), "ready conns=%u", total);
