@@ -58,6 +58,7 @@ static void drop(struct loop *l, struct conn *c, enum conn_io io)
 {
     if (io != CONN_IO_CLOSED || !conn_idle(c))
         l->meter.err_conn++;
+    l->meter.closed++;
     epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
     conn_close(c);
 }
@@ -86,6 +87,12 @@ static void accept_all(struct loop *l)
     }
 }
 
+/* Connections that may send: the first spec.senders added. */
+static unsigned senders(const struct loop *l)
+{
+    return l->nconns < l->spec.senders ? l->nconns : l->spec.senders;
+}
+
 /* Requests connection c may send now, given the policy. */
 static bool wants_request(const struct loop *l, const struct conn *c, bool sending)
 {
@@ -103,14 +110,20 @@ static void queue_one(struct loop *l, struct conn *c, uint64_t now_ns)
     c->sent_once = true;
 }
 
-/* Queues new requests: every window full, or as many as the rate allows,
- * shared round-robin between the connections. */
+/* Queues new requests and sends them: every window full, or as many as the
+ * rate allows, shared round-robin between the sending connections. */
 static void refill(struct loop *l, uint64_t now_ns, bool sending)
 {
+    unsigned n = senders(l);
     if (l->spec.rate <= 0 || l->spec.policy != SEND_LOAD) {
-        for (unsigned i = 0; i < l->nconns; i++)
-            while (wants_request(l, &l->conns[i], sending))
-                queue_one(l, &l->conns[i], now_ns);
+        for (unsigned i = 0; i < n; i++) {
+            struct conn *c = &l->conns[i];
+            if (!wants_request(l, c, sending))
+                continue;
+            while (wants_request(l, c, sending))
+                queue_one(l, c, now_ns);
+            settle_io(l, c, conn_flush(c), false);
+        }
         return;
     }
     double burst = l->spec.rate / 500 + 1; /* at most 2 ms of requests at once */
@@ -118,10 +131,11 @@ static void refill(struct loop *l, uint64_t now_ns, bool sending)
     if (l->tokens > burst)
         l->tokens = burst;
     l->last_ns = now_ns;
-    for (unsigned tried = 0; l->tokens >= 1 && tried < l->nconns;) {
-        struct conn *c = &l->conns[l->rr++ % l->nconns];
+    for (unsigned tried = 0; l->tokens >= 1 && tried < n;) {
+        struct conn *c = &l->conns[l->rr++ % n];
         if (wants_request(l, c, sending)) {
             queue_one(l, c, now_ns);
+            settle_io(l, c, conn_flush(c), false);
             l->tokens -= 1;
             tried = 0;
         } else {
@@ -133,7 +147,7 @@ static void refill(struct loop *l, uint64_t now_ns, bool sending)
 static unsigned in_flight(const struct loop *l)
 {
     unsigned n = 0;
-    for (unsigned i = 0; i < l->nconns; i++)
+    for (unsigned i = 0; i < senders(l); i++)
         if (!l->conns[i].dead)
             n += l->conns[i].sip.window.outstanding;
     return n;
@@ -150,14 +164,9 @@ static void *run(void *arg)
         l->meter.measuring = atomic_load_explicit(&ph->measuring, memory_order_relaxed);
         uint64_t now = phase_now_ns();
         refill(l, now, sending);
-        for (unsigned i = 0; i < l->nconns; i++) {
-            struct conn *c = &l->conns[i];
-            if (!c->dead && !c->blocked && c->sip.out_len > 0)
-                settle_io(l, c, conn_flush(c), false);
-        }
         bool more = l->spec.policy == SEND_LOAD && sending;
         if (l->spec.policy == SEND_ONCE)
-            for (unsigned i = 0; i < l->nconns; i++)
+            for (unsigned i = 0; i < senders(l); i++)
                 more |= !l->conns[i].dead && !l->conns[i].sent_once;
         if (!l->settled && !more && in_flight(l) == 0) {
             l->settled = true;

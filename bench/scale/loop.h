@@ -24,6 +24,8 @@ struct loop_spec {
     struct phase *phase; /* borrowed, shared by all threads */
     enum send_policy policy;
     unsigned max_conns;           /* connections this thread may hold */
+    unsigned senders;             /* the first this many added send; the rest
+                                     only answer (idle connections) */
     unsigned window;              /* requests in flight per connection */
     double rate;                  /* requests/s of this thread; 0: window-bound */
     const char *const *targets;   /* request i of connection c goes to */

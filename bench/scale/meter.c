@@ -16,5 +16,6 @@ void meter_merge(struct meter *dst, const struct meter *src)
     dst->err_parse += src->err_parse;
     dst->err_conn += src->err_conn;
     dst->lost += src->lost;
+    dst->closed += src->closed;
     hist_merge(&dst->latency, &src->latency);
 }

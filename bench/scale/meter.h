@@ -22,6 +22,8 @@ struct meter {
     uint64_t err_parse;  /* a message that does not frame or parse */
     uint64_t err_conn;   /* a connection closed or failed mid-run */
     uint64_t lost;       /* requests still unanswered when the run ended */
+    uint64_t closed;     /* connections the other side closed mid-run, cleanly
+                            or not (a holding end wants 0; not an error) */
     struct hist latency; /* request sent to 200 received, inside the window */
 };
 

@@ -119,10 +119,10 @@ void phase_report(FILE *f, const char *tool, const char *mode, const struct mete
     fprintf(f, "tool=%s mode=%s sent=%llu completed=%llu answered=%llu errors=%llu", tool, mode,
             (unsigned long long)m->sent, (unsigned long long)m->completed,
             (unsigned long long)m->answered, (unsigned long long)meter_errors(m));
-    fprintf(f, " err_status=%llu err_match=%llu err_parse=%llu err_conn=%llu lost=%llu",
+    fprintf(f, " err_status=%llu err_match=%llu err_parse=%llu err_conn=%llu lost=%llu closed=%llu",
             (unsigned long long)m->err_status, (unsigned long long)m->err_match,
             (unsigned long long)m->err_parse, (unsigned long long)m->err_conn,
-            (unsigned long long)m->lost);
+            (unsigned long long)m->lost, (unsigned long long)m->closed);
     if (r) {
         fprintf(f, " elapsed_s=%.3f tx=%llu tps=%.0f p50_us=%.1f p99_us=%.1f self_cpu_s=%.3f",
                 r->elapsed_s, (unsigned long long)m->tx, (double)m->tx / r->elapsed_s,

@@ -64,6 +64,7 @@ void tool_spec(const struct tool_opts *o, struct loop_spec *spec)
     spec->window = o->window;
     spec->rate = o->rate / o->threads;
     spec->max_conns = (o->conns + o->threads - 1) / o->threads;
+    spec->senders = spec->max_conns;
 }
 
 void tool_block_signals(void)
