@@ -193,3 +193,70 @@ enum sip_err sip_build_response(const struct sip_msg *req, const struct sip_resp
     *len = w.len;
     return SIP_OK;
 }
+
+/* next_line returns the end (after its LF) of the header line starting at
+ * buf[at], continuation lines included, or 0 when that line is not known
+ * to be complete within buf[0..len). */
+static size_t next_line(const char *buf, size_t len, size_t at)
+{
+    for (;;) {
+        const char *lf = memchr(buf + at, '\n', len - at);
+        if (lf == NULL || (size_t)(lf + 1 - buf) >= len)
+            return 0;
+        at = (size_t)(lf + 1 - buf);
+        if (buf[at] != ' ' && buf[at] != '\t')
+            return at;
+    }
+}
+
+/* line_id names the header of line buf[at..end). */
+static enum sip_hdr line_id(const char *buf, size_t at, size_t end)
+{
+    size_t name_end = at;
+    while (name_end < end && buf[name_end] != ':' && buf[name_end] != ' ' &&
+           buf[name_end] != '\t' && buf[name_end] != '\r' && buf[name_end] != '\n')
+        name_end++;
+    return sip_hdr_lookup(buf + at, name_end - at);
+}
+
+static bool is_empty_line(const char *buf, size_t len, size_t at)
+{
+    return buf[at] == '\n' || (buf[at] == '\r' && at + 1 < len && buf[at + 1] == '\n');
+}
+
+size_t sip_response_basis(const char *buf, size_t len, size_t max_vias, char *out, size_t cap)
+{
+    const char *lf = memchr(buf, '\n', len);
+    if (lf == NULL || (size_t)(lf + 1 - buf) >= len)
+        return 0;
+    size_t first = (size_t)(lf + 1 - buf);
+    struct writer w = {out, cap > 2 ? cap - 2 : 0, 0, cap < 2}; /* room for the empty line */
+    put(&w, buf, first);
+    /* Pass 0 copies the singletons, so that an index too small for all the
+     * Vias still holds them; pass 1 the Vias. */
+    bool seen[SIP_HDR__COUNT] = {false};
+    for (int pass = 0; pass < 2 && !w.full; pass++) {
+        size_t vias = 0;
+        for (size_t at = first, end;
+             at < len && !is_empty_line(buf, len, at) && (end = next_line(buf, len, at)) != 0;
+             at = end) {
+            enum sip_hdr id = line_id(buf, at, end);
+            if (pass == 0 &&
+                (id == SIP_HDR_FROM || id == SIP_HDR_TO || id == SIP_HDR_CALL_ID ||
+                 id == SIP_HDR_CSEQ) &&
+                !seen[id]) {
+                seen[id] = true;
+                put(&w, buf + at, end - at);
+            } else if (pass == 1 && id == SIP_HDR_VIA) {
+                if (vias == max_vias || end - at > w.cap - w.len)
+                    break; /* the first Vias, as many as fit */
+                put(&w, buf + at, end - at);
+                vias++;
+            }
+        }
+    }
+    if (w.full)
+        return 0;
+    memcpy(out + w.len, "\r\n", 2);
+    return w.len + 2;
+}

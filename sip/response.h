@@ -31,6 +31,19 @@ struct sip_response_spec {
 enum sip_err sip_build_response(const struct sip_msg *req, const struct sip_response_spec *spec,
                                 char *out, size_t cap, size_t *len);
 
+/* sip_response_basis copies into out[0..cap) what an answer to a request
+ * must copy (RFC 3261 §8.2.6.2) when its header section cannot be parsed
+ * whole: cut off at a size limit (no empty line within buf[0..len)), or with
+ * more header lines than an index holds. The copy is the start line, the
+ * first From, To, Call-ID and CSeq lines, then the Via lines in their order
+ * while they fit (at most |max_vias|), then an empty line; every other
+ * header is left out. Only complete lines count: a line whose end is the
+ * last byte of buf could still continue (folding) and is left out with the
+ * rest. Scanning stops at the empty line when there is one. Returns the
+ * copy's length, or 0 when buf holds no complete start line or cap cannot
+ * take it with the empty line. Borrows buf; writes only inside out. */
+size_t sip_response_basis(const char *buf, size_t len, size_t max_vias, char *out, size_t cap);
+
 /* The standard reason phrase of a status code ("Service Unavailable"), or
  * a class phrase ("Server Error") for codes without a well-known one. */
 const char *sip_status_phrase(unsigned status);

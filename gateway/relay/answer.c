@@ -107,12 +107,13 @@ void relay_framing_error(void *ctx, struct conn *c, const char *buf, size_t len,
 {
     struct relay_layer *rl = ctx;
     const char *end = memmem(buf, len, "\r\n\r\n", 4);
-    if (!end)
-        return;
     struct parsed p;
     /* The framing rule that failed (Content-Length) may fail the parse too;
-     * what matters is that the headers a response copies were indexed. */
-    parsed_view(&p, buf, (size_t)(end + 4 - buf));
+     * what matters is that the headers a response copies were indexed. A
+     * header section cut off at the size limit, or one with more lines than
+     * the index holds, is answered from what it holds (parsed_basis). */
+    if (!end || parsed_view(&p, buf, (size_t)(end + 4 - buf)) == SIP_ERR_TOO_MANY_HEADERS)
+        parsed_basis(rl, &p, buf, len);
     if (!p.msg.is_request || relay_is_method(&p.msg, "ACK"))
         return;
     answer_error(rl, c, &p, err);

@@ -47,8 +47,10 @@ void answer_unsent(struct relay_layer *rl, struct conn *from, const struct parse
 
 /* relay_framing_error is the conn_events framing_error callback: it
  * answers the request at the start of |buf| (|len| bytes, its stream
- * unframeable for |err|) with a 400 naming the reason when its header
- * section is complete enough to build one. The caller closes |c|. */
+ * unframeable for |err|) with a 400 (513 for a size limit) naming the
+ * reason when at least its start line is complete: a header section cut
+ * off at the limit is answered from the lines it holds (parsed_basis). The
+ * caller closes |c|. */
 void relay_framing_error(void *ctx, struct conn *c, const char *buf, size_t len, enum sip_err err);
 
 /* relay_dial_failed is the conn_events dial_failed callback: it answers

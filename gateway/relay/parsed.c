@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "relay/answer.h"
 #include "relay/relay_internal.h"
+#include "sip/response.h"
 #include "sip/check.h"
 
 enum sip_err parsed_view(struct parsed *p, const char *buf, size_t len)
@@ -34,6 +35,30 @@ static void index_behind_stand_in(struct relay_layer *rl, struct parsed *p)
     sip_parse(rl->conn->scratch, n + rest, &p->msg, p->headers, RELAY_MAX_HEADERS);
 }
 
+/* The answer basis is at most this long, so that its answer (with the
+ * status line, a Warning and a To tag) fits answer_send's 8 KiB. */
+enum { BASIS_MAX = 6144 };
+
+void parsed_basis(struct relay_layer *rl, struct parsed *p, const char *buf, size_t len)
+{
+    /* What a truncated answer keeps, and why: From, To, Call-ID and CSeq
+     * (RFC 3261 §8.2.6.2: the sender matches its transaction by the top Via
+     * branch and the CSeq method, §17.1.3, and its dialog by the tags), and
+     * the Via lines in their order, as many as fit: each proxy on the path
+     * pops its own and forwards the answer to the next (§16.7 step 3), and
+     * the hop at the cut takes it as its own, which ends its client
+     * transaction too. A header that is not among the bytes reusegw holds
+     * (past the limit) is not copied: the answer says what it could. */
+    size_t cap = rl->conn->scratch_size < BASIS_MAX ? rl->conn->scratch_size : BASIS_MAX;
+    size_t n = sip_response_basis(buf, len, RELAY_MAX_HEADERS - 4, rl->conn->scratch, cap);
+    if (n == 0) {
+        p->msg.nheaders = 0;
+        p->msg.is_request = false; /* nothing to answer from */
+        return;
+    }
+    parsed_view(p, rl->conn->scratch, n);
+}
+
 bool parsed_checked(struct relay_layer *rl, struct conn *c, const char *msg, size_t len,
                     struct parsed *p)
 {
@@ -61,7 +86,9 @@ bool parsed_checked(struct relay_layer *rl, struct conn *c, const char *msg, siz
                     LF_STR("reason", sip_err_text(err)));
     metrics_inc(rl->metrics, metrics_parse_error_id(err));
     if (p->msg.is_request && !relay_is_method(&p->msg, "ACK")) {
-        if (p->msg.nheaders == 0)
+        if (err == SIP_ERR_TOO_MANY_HEADERS)
+            parsed_basis(rl, p, msg, len);
+        else if (p->msg.nheaders == 0)
             index_behind_stand_in(rl, p);
         answer_error(rl, c, p, err);
     } else {

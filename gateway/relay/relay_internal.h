@@ -70,6 +70,14 @@ static inline bool relay_is_method(const struct sip_msg *m, const char *name)
  * whatever was indexed before it left in |p|. */
 enum sip_err parsed_view(struct parsed *p, const char *buf, size_t len);
 
+/* parsed_basis indexes into |p| what an answer to the request at the start
+ * of |buf| (|len| bytes) copies, when its header section cannot be indexed
+ * whole (cut off at a size limit, or over RELAY_MAX_HEADERS lines): a copy
+ * of its start line, From, To, Call-ID, CSeq and Via lines in the
+ * connection layer's scratch buffer (sip_response_basis). |p| is no
+ * request when not even the start line is complete. */
+void parsed_basis(struct relay_layer *rl, struct parsed *p, const char *buf, size_t len);
+
 /* parsed_checked is parsed_view plus the checks every arriving message
  * passes (version, required headers, single-valued headers, CSeq). On a
  * syntax error it answers a request that can be answered with 400 and the

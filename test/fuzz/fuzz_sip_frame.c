@@ -1,6 +1,8 @@
 /* libFuzzer target: stream framing. Invariants: framing at any split point
  * gives the one-shot answer; a framed message lies inside the input and
- * parsing it never reads outside it. */
+ * parsing it never reads outside it; the answer basis of an unframeable
+ * prefix (sip_response_basis) fits its buffer, ends in an empty line and
+ * indexes at most its Via bound plus four headers. */
 #include <stdint.h>
 
 #include "fuzz_check.h"
@@ -9,6 +11,7 @@
 
 #include "sip/framing.h"
 #include "sip/message.h"
+#include "sip/response.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -34,6 +37,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (sip_framer_feed(&f, buf, k, max, &split) == SIP_FRAME_NEED_MORE)
             sip_framer_feed(&f, buf, size, max, &split);
         same(&once, &split);
+    }
+
+    /* What an answer to a cut-off header section copies. */
+    char basis[1024];
+    size_t blen = sip_response_basis(buf, size, 8, basis, sizeof(basis));
+    FUZZ_CHECK(blen <= sizeof(basis));
+    if (blen > 0) {
+        FUZZ_CHECK(blen >= 3 && basis[blen - 2] == '\r' && basis[blen - 1] == '\n');
+        struct sip_header bh[16];
+        struct sip_msg bm;
+        if (sip_parse(basis, blen, &bm, bh, 16) == SIP_OK)
+            FUZZ_CHECK(bm.count[SIP_HDR_VIA] <= 8 && bm.nheaders <= 12);
     }
 
     /* Walk the stream message by message, parsing each framed message. */

@@ -163,6 +163,74 @@ static void test_missing_headers_are_skipped(void **state)
     assert_memory_equal(out, want, len);
 }
 
+static void expect_basis(const char *in, size_t max_vias, size_t cap, const char *want)
+{
+    char out[512];
+    assert_true(cap <= sizeof(out));
+    size_t n = sip_response_basis(in, strlen(in), max_vias, out, cap);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(out, want, n);
+}
+
+static void test_basis_of_a_cut_header_section(void **state)
+{
+    /* Cut inside a header line: the folded From is complete only once the
+     * byte after its continuation says so; the partial last line goes. */
+    static const char cut[] = "INVITE sip:b@b SIP/2.0\r\n"
+                              "v: SIP/2.0/TLS a;branch=z9hG4bK1\r\n"
+                              "Max-Forwards: 70\r\n"
+                              "From: <sip:a@a>\r\n ;tag=af\r\n"
+                              "Via: SIP/2.0/TLS h2;branch=z9hG4bK2\r\n"
+                              "Via: SIP/2.0/TLS h3;branch=z9hG4bK3\r\n"
+                              "i: c1\r\n"
+                              "CSeq: 1 INVITE\r\n"
+                              "CSeq: 2 INVITE\r\n"
+                              "To: <sip:b@b>\r\n"
+                              "Call-ID: cut-he";
+    expect_basis(cut, 10, 512,
+                 "INVITE sip:b@b SIP/2.0\r\n"
+                 "From: <sip:a@a>\r\n ;tag=af\r\n"
+                 "i: c1\r\n"
+                 "CSeq: 1 INVITE\r\n"
+                 "To: <sip:b@b>\r\n"
+                 "v: SIP/2.0/TLS a;branch=z9hG4bK1\r\n"
+                 "Via: SIP/2.0/TLS h2;branch=z9hG4bK2\r\n"
+                 "Via: SIP/2.0/TLS h3;branch=z9hG4bK3\r\n"
+                 "\r\n");
+    /* The Vias as many as max_vias, or cap, allow, from the topmost. */
+    expect_basis(cut, 2, 512,
+                 "INVITE sip:b@b SIP/2.0\r\n"
+                 "From: <sip:a@a>\r\n ;tag=af\r\n"
+                 "i: c1\r\n"
+                 "CSeq: 1 INVITE\r\n"
+                 "To: <sip:b@b>\r\n"
+                 "v: SIP/2.0/TLS a;branch=z9hG4bK1\r\n"
+                 "Via: SIP/2.0/TLS h2;branch=z9hG4bK2\r\n"
+                 "\r\n");
+    expect_basis(cut, 10, 140,
+                 "INVITE sip:b@b SIP/2.0\r\n"
+                 "From: <sip:a@a>\r\n ;tag=af\r\n"
+                 "i: c1\r\n"
+                 "CSeq: 1 INVITE\r\n"
+                 "To: <sip:b@b>\r\n"
+                 "v: SIP/2.0/TLS a;branch=z9hG4bK1\r\n"
+                 "\r\n");
+    /* No room for the singletons, or no complete start line: nothing. */
+    expect_basis(cut, 10, 60, "");
+    expect_basis("INVITE sip:b@b SIP/2.0\r\n", 10, 512, "");
+    /* A whole section: scanning ends at its empty line, the body is not
+     * looked at. */
+    expect_basis("OPTIONS sip:x SIP/2.0\nVia: SIP/2.0/TCP h\n\nTo: body\n\n", 10, 512,
+                 "OPTIONS sip:x SIP/2.0\nVia: SIP/2.0/TCP h\n\r\n");
+    /* The copy parses, and answers like the request would. */
+    char out[512] = {0};
+    size_t n = sip_response_basis(cut, sizeof(cut) - 1, 10, out, sizeof(out) - 1);
+    assert_int_equal(n, strlen(out));
+    parse_req(out);
+    assert_int_equal(req.count[SIP_HDR_VIA], 3);
+    assert_non_null(sip_msg_header(&req, SIP_HDR_CALL_ID));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -173,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_bounded_by_buffer),
         cmocka_unit_test(test_bad_specs),
         cmocka_unit_test(test_missing_headers_are_skipped),
+        cmocka_unit_test(test_basis_of_a_cut_header_section),
     };
     return cmocka_run_group_tests_name("sip_response", tests, NULL, NULL);
 }
