@@ -216,6 +216,30 @@ def test_request_too_large_for_a_datagram_gets_513(site, proxies):
     assert callee.quiet(0.5)
 
 
+def test_request_over_the_header_index_gets_400_with_its_identity(site, proxies):
+    """300 Via lines in one datagram (over the 256-line index) are answered
+    400 "Too Many Headers" to the sender, with the From, To, Call-ID and
+    CSeq that come after them and the Vias from the topmost (issue 20 item
+    4); nothing crosses to B."""
+    ua = proxies()
+    callee = proxies(site.fwd_b)
+    branch = h.new_branch()
+    lines = udp_request(ua, "OPTIONS", "sip:bob@b.test", branch).split(b"\r\n")
+    extra = [f"Via: SIP/2.0/UDP hop{i}.example.com;branch=z9hG4bK-hop{i}".encode()
+             for i in range(299)]
+    msg = b"\r\n".join(lines[:2] + extra + lines[2:])
+    before = site.a.metric('reusegw_local_answers_total{reason="bad_request"}')
+    ua.send(msg, site.a.legacy_listen)
+    resp, _ = ua.recv()
+    assert resp.first_line == "SIP/2.0 400 Bad Request (Too Many Headers)"
+    assert resp.all("via")[0].endswith(f";branch={branch};rport"), resp.all("via")[0]
+    assert resp.all("via")[1] == "SIP/2.0/UDP hop0.example.com;branch=z9hG4bK-hop0"
+    assert resp.get("call-id") == f"{branch}@e2e"
+    assert resp.get("cseq") == "1 OPTIONS"
+    assert site.a.metric('reusegw_local_answers_total{reason="bad_request"}') - before == 1
+    assert callee.quiet(0.5)
+
+
 def test_replies_follow_rport_else_source_address_and_sent_by_port(site, proxies):
     """RFC 3581: with rport the answer goes to the source address and port,
     whatever the sent-by says. RFC 3261 18.2.2 without rport: to the source
