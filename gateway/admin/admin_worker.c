@@ -1,7 +1,6 @@
 /* admin_worker: admin hooks over the view a worker hands its endpoint. */
 #include "admin/admin_worker.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include "admin/admin_probe.h"
 #include "admin/conn_board.h"
 #include "config/config.h"
+#include "core/addr.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "admin/metrics_bridge.h"
@@ -69,13 +69,6 @@ static size_t render_metrics(void *ctx, char *buf, size_t cap)
     return metrics_render(regs, n, &info, buf, cap);
 }
 
-/* put_string writes |s| as a JSON string; certificate names are untrusted
- * text, which strbuf_json_string escapes. */
-static void put_string(struct strbuf *j, const char *s)
-{
-    strbuf_json_string(j, s, strlen(s));
-}
-
 /* put_time writes Unix seconds |t| as a JSON RFC 3339 string (UTC), or
  * null for 0 (unknown). */
 static void put_time(struct strbuf *j, int64_t t)
@@ -94,22 +87,22 @@ static void put_identity(struct strbuf *j, const struct admin_identity *id, bool
 {
     const struct tls_cert_info *c = tls_ctx_certificate(id->ctx, id->index);
     strbuf_printf(j, "%s\n  {\"identity\": ", first ? "" : ",");
-    put_string(j, id->name);
+    strbuf_json_cstr(j, id->name);
     strbuf_printf(j, ", \"subject\": ");
-    put_string(j, c->subject);
+    strbuf_json_cstr(j, c->subject);
     strbuf_printf(j, ", \"identities\": [");
     for (size_t k = 0; k < tls_identities_count(c->identities); k++) {
         strbuf_printf(j, "%s", k ? ", " : "");
-        put_string(j, tls_identities_get(c->identities, k));
+        strbuf_json_cstr(j, tls_identities_get(c->identities, k));
     }
     strbuf_printf(j, "], \"serial\": ");
-    put_string(j, c->serial);
+    strbuf_json_cstr(j, c->serial);
     strbuf_printf(j, ", \"not_before\": ");
     put_time(j, c->not_before);
     strbuf_printf(j, ", \"not_after\": ");
     put_time(j, c->not_after);
     strbuf_printf(j, ", \"file\": ");
-    put_string(j, c->file);
+    strbuf_json_cstr(j, c->file);
     strbuf_printf(j, ", \"loaded_at\": ");
     put_time(j, c->loaded_at);
     strbuf_printf(j, "}");
@@ -132,12 +125,12 @@ static size_t render_certificates(void *ctx, char *buf, size_t cap)
     const struct tls_trust_info *t = n ? tls_ctx_trust(ids[0].ctx) : NULL;
     if (t) {
         strbuf_printf(&j, ",\n \"ca\": {\"file\": ");
-        put_string(&j, t->ca_file);
+        strbuf_json_cstr(&j, t->ca_file);
         strbuf_printf(&j, ", \"count\": %zu}", t->ca_count);
         strbuf_printf(&j, ",\n \"crl\": ");
         if (t->crl_file) {
             strbuf_printf(&j, "{\"file\": ");
-            put_string(&j, t->crl_file);
+            strbuf_json_cstr(&j, t->crl_file);
             strbuf_printf(&j, ", \"count\": %zu, \"next_update\": ", t->crl_count);
             put_time(&j, t->crl_next_update);
             strbuf_printf(&j, "}");
@@ -162,18 +155,18 @@ struct alias_list {
 static void put_alias(struct alias_list *l, const struct conn_key *key, unsigned worker,
                       uint32_t slot, const struct tls_identities *ids, const char *ours)
 {
-    char addr[INET6_ADDRSTRLEN];
-    inet_ntop(key->family, key->addr, addr, sizeof(addr));
+    char addr[ADDR_TEXT_MAX];
+    addr_ip_format(key->family, key->addr, addr, sizeof(addr));
     strbuf_printf(&l->j,
                   "%s\n {\"transport\": \"tls\", \"address\": \"%s\", \"port\": %u, "
                   "\"worker\": %u, \"connection\": %u, \"identities\": [",
                   l->first ? "" : ",", addr, key->port, worker, slot);
     for (size_t k = 0; k < tls_identities_count(ids); k++) {
         strbuf_printf(&l->j, "%s", k ? ", " : "");
-        put_string(&l->j, tls_identities_get(ids, k));
+        strbuf_json_cstr(&l->j, tls_identities_get(ids, k));
     }
     strbuf_printf(&l->j, "], \"ours\": ");
-    put_string(&l->j, ours);
+    strbuf_json_cstr(&l->j, ours);
     strbuf_printf(&l->j, "}");
     l->first = false;
 }

@@ -1,13 +1,13 @@
 /* conn_board: filling, swapping and rendering the boards. */
 #include "admin/conn_board.h"
 
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conn/conn.h"
 #include "conn/conn_key.h"
 #include "conn/conn_ours.h"
+#include "core/addr.h"
 #include "core/strbuf.h"
 #include "tls/conn.h"
 #include "tls/identities.h"
@@ -106,18 +106,9 @@ void conn_board_publish(struct conn_board *b, struct conn_table *table, uint64_t
  * or null when it is unknown. */
 static void put_endpoint(struct strbuf *j, const struct conn_key *k)
 {
-    char ip[INET6_ADDRSTRLEN];
-    if (k->family == 0 || !inet_ntop(k->family, k->addr, ip, sizeof(ip)))
-        strbuf_printf(j, "null");
-    else
-        strbuf_printf(j, k->family == AF_INET6 ? "\"[%s]:%u\"" : "\"%s:%u\"", ip, k->port);
-}
-
-/* put_text writes |s| as a JSON string, or null. */
-static void put_text(struct strbuf *j, const char *s)
-{
-    if (s)
-        strbuf_json_string(j, s, strlen(s));
+    char text[ADDR_TEXT_MAX];
+    if (conn_key_format(k, text, sizeof(text)))
+        strbuf_printf(j, "\"%s\"", text);
     else
         strbuf_printf(j, "null");
 }
@@ -144,7 +135,7 @@ static void put_row(struct strbuf *j, const struct conn_row *r, unsigned worker,
     strbuf_printf(j, ", \"local\": ");
     put_endpoint(j, &r->local);
     strbuf_printf(j, ", \"ours\": ");
-    put_text(j, tls || r->kind == CONN_EGRESS ? conn_ours_name(cfg, r->ours) : NULL);
+    strbuf_json_cstr(j, tls || r->kind == CONN_EGRESS ? conn_ours_name(cfg, r->ours) : NULL);
     strbuf_printf(j, ", \"identities\": [");
     const char *name = r->names;
     for (unsigned i = 0; i < r->n_names; i++, name += strlen(name) + 1) {
@@ -165,9 +156,9 @@ static void put_row(struct strbuf *j, const struct conn_row *r, unsigned worker,
                   (unsigned long long)since(now_ms, r->active_ms), (unsigned long long)r->msgs_in,
                   (unsigned long long)r->msgs_out, (unsigned long long)r->bytes_in,
                   (unsigned long long)r->bytes_out);
-    put_text(j, r->version);
+    strbuf_json_cstr(j, r->version);
     strbuf_printf(j, ", \"cipher\": ");
-    put_text(j, r->cipher);
+    strbuf_json_cstr(j, r->cipher);
     strbuf_printf(j, ", \"resumed\": %s}",
                   !tls || !r->version ? "null"
                   : r->resumed        ? "true"

@@ -4,6 +4,8 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "core/addr.h"
+
 bool conn_key_from_sockaddr(struct conn_key *key, const struct sockaddr *sa, uint16_t port)
 {
     memset(key, 0, sizeof(*key));
@@ -39,4 +41,9 @@ bool conn_key_eq(const struct conn_key *a, const struct conn_key *b)
 {
     return a->family == b->family && a->port == b->port &&
            memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16) == 0;
+}
+
+bool conn_key_format(const struct conn_key *key, char *buf, size_t len)
+{
+    return addr_ip_port_format(key->family, key->addr, key->port, buf, len);
 }

@@ -7,6 +7,7 @@
 #define REUSEGW_CONN_KEY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -15,6 +16,11 @@
 /* conn_key_from_sockaddr fills |key| from an IPv4/IPv6 address with |port|
  * overriding the address's own port when nonzero. False for other families. */
 bool conn_key_from_sockaddr(struct conn_key *key, const struct sockaddr *sa, uint16_t port);
+
+/* conn_key_format writes |key| as "ip:port" ("[ip]:port" for IPv6) into
+ * |buf| of |len| bytes; false, and "" written, when it is not indexed
+ * (family 0) or |buf| is too small. */
+bool conn_key_format(const struct conn_key *key, char *buf, size_t len);
 
 /* conn_key_hash hashes the meaningful bytes of |key|. */
 uint32_t conn_key_hash(const struct conn_key *key);

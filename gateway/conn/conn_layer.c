@@ -75,8 +75,8 @@ static void close_revoked(struct conn_layer *cl)
             fine = c->ids;
             continue;
         }
-        char addr[CONN_LOG_ADDR_MAX];
-        conn_log_format_addr(&c->peer, addr, sizeof addr);
+        char addr[ADDR_TEXT_MAX];
+        addr_format(&c->peer, addr, sizeof addr);
         LOG_WARN(
             "peer certificate revoked by the reloaded CRL; closing its connection",
             LF_STR("conn", conn_kind_name(c)), LF_STR("peer", addr),

@@ -57,8 +57,8 @@ bool limits_admit_handshake(struct conn_layer *cl, const struct sockaddr_storage
     if (hit == LIMITS_COUNT)
         return true;
     limits_hit(cl->metrics, hit);
-    char addr[CONN_LOG_ADDR_MAX];
-    conn_log_format_addr(peer, addr, sizeof addr);
+    char addr[ADDR_TEXT_MAX];
+    addr_format(peer, addr, sizeof addr);
     LOG_RATELIMITED(LOG_WARN, "handshake limit reached; refusing connection",
                     LF_STR("limit", limit_name(hit)), LF_STR("peer", addr),
                     LF_UINT("handshaking", cl->limits.handshaking),
@@ -152,8 +152,8 @@ enum limit limits_broken(struct conn_layer *cl, struct conn *c)
     if (hit == LIMITS_COUNT)
         return hit;
     limits_hit(cl->metrics, hit);
-    char addr[CONN_LOG_ADDR_MAX];
-    conn_log_format_addr(&c->peer, addr, sizeof addr);
+    char addr[ADDR_TEXT_MAX];
+    addr_format(&c->peer, addr, sizeof addr);
     LOG_RATELIMITED(
         LOG_WARN,
         hit == LIMIT_SEND_TIMEOUT ? "peer reads too slowly; closing connection"

@@ -10,15 +10,10 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "core/addr.h" /* addr_format, ADDR_TEXT_MAX: how its lines write addresses */
+
 struct conn;
 struct conn_layer;
-
-/* CONN_LOG_ADDR_MAX fits "[v6-address]:port" and its NUL. */
-#define CONN_LOG_ADDR_MAX 64
-
-/* conn_log_format_addr writes |ss| as "ip:port" ("[ip]:port" for IPv6, "?"
- * when it is neither) into |buf| of |cap| bytes. */
-void conn_log_format_addr(const struct sockaddr_storage *ss, char *buf, size_t cap);
 
 /* conn_log_opened logs that |c| was accepted or dialled; it also starts
  * the clock conn_log_closed reports. */

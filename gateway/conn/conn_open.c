@@ -45,8 +45,8 @@ bool conn_admit_tls_peer(struct conn_layer *cl, const struct sockaddr_storage *p
     if (conn_peer_count(&cl->conns, (const struct sockaddr *)peer) >=
         conn_share(cl, cl->cfg->limits.max_connections_per_peer)) {
         refused(cl, M_REJECTED_MAX_PER_PEER, LIMIT_MAX_CONNECTIONS_PER_PEER);
-        char addr[CONN_LOG_ADDR_MAX];
-        conn_log_format_addr(peer, addr, sizeof addr);
+        char addr[ADDR_TEXT_MAX];
+        addr_format(peer, addr, sizeof addr);
         LOG_RATELIMITED(
             LOG_WARN, "limits.max_connections_per_peer reached; refusing connection",
             LF_STR("peer", addr),

@@ -67,8 +67,8 @@ void conn_proxy_await(struct conn_layer *cl, struct conn *c)
 void conn_proxy_reject(struct conn_layer *cl, struct conn *c, unsigned why)
 {
     metrics_inc(cl->metrics, (enum metric_id)(M_PROXY_REJECT_FIRST + why));
-    char source[CONN_LOG_ADDR_MAX];
-    conn_log_format_addr(&c->peer, source, sizeof source);
+    char source[ADDR_TEXT_MAX];
+    addr_format(&c->peer, source, sizeof source);
     LOG_RATELIMITED(LOG_WARN, "PROXY protocol header refused; closing connection",
                     LF_STR("reason", metrics_proxy_reject_names[why]), LF_STR("source", source),
                     LF_STR("trusted", c->proxy_wait ? "true" : "false"));
@@ -111,12 +111,12 @@ static void keep(struct conn_layer *cl, struct conn *c, const uint8_t *data, siz
  * judge it as if it had connected itself, and the handshake starts. */
 static bool proxied(struct conn_layer *cl, struct conn *c, const struct pp_header *h)
 {
-    char balancer[CONN_LOG_ADDR_MAX], client[CONN_LOG_ADDR_MAX];
-    conn_log_format_addr(&c->peer, balancer, sizeof balancer);
+    char balancer[ADDR_TEXT_MAX], client[ADDR_TEXT_MAX];
+    addr_format(&c->peer, balancer, sizeof balancer);
     memcpy(&c->peer, &h->src, h->src_len);
     c->peer_len = h->src_len;
     metrics_inc(cl->metrics, h->version == 1 ? M_PROXY_V1 : M_PROXY_V2);
-    conn_log_format_addr(&c->peer, client, sizeof client);
+    addr_format(&c->peer, client, sizeof client);
     LOG_DEBUG("PROXY protocol header", LF_STR("peer", client), LF_STR("balancer", balancer),
               LF_UINT("version", h->version));
     if (!conn_admit_tls_peer(cl, &c->peer)) {

@@ -116,8 +116,8 @@ static void handshake_failed(struct conn_layer *cl, struct conn *c)
     enum metric_id why = failure_reason(c->tls);
     metrics_handshake_failed(cl->metrics, why);
     const char *reason = tls_conn_error_reason(c->tls);
-    char addr[CONN_LOG_ADDR_MAX];
-    conn_log_format_addr(&c->peer, addr, sizeof addr);
+    char addr[ADDR_TEXT_MAX];
+    addr_format(&c->peer, addr, sizeof addr);
     LOG_RATELIMITED(LOG_WARN, "tls handshake failed", LF_STR("conn", conn_kind_name(c)),
                     LF_STR("peer", addr), LF_STR("domain", c->domain),
                     LF_STR("refused", why == M_HSFAIL_REVOKED       ? "revoked"

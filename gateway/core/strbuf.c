@@ -82,3 +82,11 @@ void strbuf_json_string(struct strbuf *s, const char *str, size_t len)
     strbuf_append(s, str + len - run, run);
     strbuf_append(s, "\"", 1);
 }
+
+void strbuf_json_cstr(struct strbuf *s, const char *str)
+{
+    if (str)
+        strbuf_json_string(s, str, strlen(str));
+    else
+        strbuf_append(s, "null", 4);
+}

@@ -32,4 +32,8 @@ void strbuf_append(struct strbuf *s, const char *data, size_t n);
  * (certificate names, request bytes) always yields valid JSON. */
 void strbuf_json_string(struct strbuf *s, const char *str, size_t len);
 
+/* strbuf_json_cstr appends C string |str| as strbuf_json_string does, or
+ * null when |str| is NULL. */
+void strbuf_json_cstr(struct strbuf *s, const char *str);
+
 #endif

@@ -1,7 +1,6 @@
 /* dns_route: the waiting queue and the dialled target lists. */
 #include "relay/dns_route.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 #include <strings.h>
 
 #include "config/config.h"
+#include "core/addr.h"
 #include "dns/dns.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -111,12 +111,7 @@ static void to_hostport(const struct dns_target *t, struct cfg_hostport *hp)
     memset(hp, 0, sizeof(*hp));
     hp->port = t->port;
     hp->is_ipv6_literal = t->addr.ss_family == AF_INET6;
-    if (hp->is_ipv6_literal)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&t->addr)->sin6_addr, hp->host,
-                  sizeof(hp->host));
-    else
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)&t->addr)->sin_addr, hp->host,
-                  sizeof(hp->host));
+    addr_host_format(&t->addr, hp->host, sizeof(hp->host));
 }
 
 /* route_set finds the set equal to |res| for (domain, port) or fills a free

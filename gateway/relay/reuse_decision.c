@@ -1,9 +1,8 @@
 /* reuse_decision: registry series + debug line per decision. */
 #include "relay/reuse_decision.h"
 
-#include <arpa/inet.h>
-#include <stdio.h>
-
+#include "conn/conn_key.h"
+#include "core/addr.h"
 #include "core/log.h"
 #include "core/metrics.h"
 
@@ -17,13 +16,9 @@ void reuse_decided(struct metrics *m, enum reuse_reason r, const char *domain,
     metrics_inc(m, (enum metric_id)(M_REUSE_REUSED + r));
     if (!log_enabled(LOG_DEBUG))
         return;
-    char addr[INET6_ADDRSTRLEN + 8] = "";
-    if (key && key->family) {
-        char ip[INET6_ADDRSTRLEN];
-        inet_ntop(key->family, key->addr, ip, sizeof(ip));
-        snprintf(addr, sizeof(addr), key->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
-                 (unsigned)key->port);
-    }
+    char addr[ADDR_TEXT_MAX] = "";
+    if (key)
+        conn_key_format(key, addr, sizeof(addr));
     LOG_DEBUG("reuse decision", LF_STR("reason", reuse_reason_name(r)),
               LF_STR("domain", domain ? domain : ""), LF_STR("address", addr));
 }

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "config/config.h"
+#include "core/addr.h"
 #include "sip/uri.h"
 
 enum sip_err route_uri_host(struct sip_str uri, struct sip_hostport *hp)
@@ -121,7 +122,7 @@ void route_plan_transparent(struct route_plan *plan, const struct conn_key *dst,
         inet_pton(AF_INET6, domain, addr) == 1)
         return; /* route_plan already refused it: no identity can match */
     memset(storage, 0, sizeof(*storage));
-    inet_ntop(dst->family, dst->addr, storage->host, sizeof(storage->host));
+    addr_ip_format(dst->family, dst->addr, storage->host, sizeof(storage->host));
     storage->port = dst->port;
     storage->is_ipv6_literal = dst->family == AF_INET6;
     plan->verdict = ROUTE_OK;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "core/addr.h"
 #include "conn/conn.h"
 #include "conn/conn_udp.h"
 #include "core/log.h"
@@ -35,20 +36,8 @@ static uint64_t branch_hash(struct sip_str b)
 static struct sip_str sent_by(struct relay_layer *rl, const struct conn *u)
 {
     if (rl->udp_sent_by_len == 0) {
-        char ip[INET6_ADDRSTRLEN] = "";
-        const struct sockaddr *sa = (const struct sockaddr *)&u->local;
-        uint16_t port;
-        if (sa->sa_family == AF_INET6) {
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof(ip));
-            port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-            rl->udp_sent_by_len =
-                (size_t)snprintf(rl->udp_sent_by, sizeof(rl->udp_sent_by), "[%s]:%u", ip, port);
-        } else {
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof(ip));
-            port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
-            rl->udp_sent_by_len =
-                (size_t)snprintf(rl->udp_sent_by, sizeof(rl->udp_sent_by), "%s:%u", ip, port);
-        }
+        addr_format(&u->local, rl->udp_sent_by, sizeof(rl->udp_sent_by));
+        rl->udp_sent_by_len = strlen(rl->udp_sent_by);
     }
     return (struct sip_str){rl->udp_sent_by, rl->udp_sent_by_len};
 }

@@ -104,6 +104,12 @@ static void json_escaping(void **state)
     assert_int_equal(escape("abcdefghij", 10, small, 4), 12);
     assert_memory_equal(small, "\"abc", 4);
     assert_int_equal(small[4], 'z');
+    /* A C string, and NULL as null. */
+    struct strbuf j = {.buf = out, .cap = sizeof(out)};
+    strbuf_json_cstr(&j, "a\"b");
+    strbuf_append(&j, ",", 1);
+    strbuf_json_cstr(&j, NULL);
+    assert_string_equal(out, "\"a\\\"b\",null");
 }
 
 /* board_with fills |b| (worker |worker|) with |n| TLS rows, the first

@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 
 #include "conn/conn.h"
+#include "conn/conn_key.h"
 #include "conn_key_support.h"
 #include "pki_cert.h"
 #include "tls/identities.h"
@@ -128,6 +129,25 @@ static void per_peer_counts_every_port_of_one_address(void **state)
     conn_table_free(&t);
 }
 
+static void keys_format_as_address_and_port(void **state)
+{
+    (void)state;
+    char text[64];
+    struct conn_key k = conn_key_of_ipv4("127.0.0.3", 5061);
+    assert_true(conn_key_format(&k, text, sizeof(text)));
+    assert_string_equal(text, "127.0.0.3:5061");
+    struct sockaddr_in6 v6 = {.sin6_family = AF_INET6, .sin6_port = htons(5062)};
+    inet_pton(AF_INET6, "::1", &v6.sin6_addr);
+    assert_true(conn_key_from_sockaddr(&k, (struct sockaddr *)&v6, 0));
+    assert_true(conn_key_format(&k, text, sizeof(text)));
+    assert_string_equal(text, "[::1]:5062");
+    assert_false(conn_key_format(&k, text, 6)); /* too small: nothing half written */
+    assert_string_equal(text, "");
+    struct conn_key none = {0};
+    assert_false(conn_key_format(&none, text, sizeof(text)));
+    assert_string_equal(text, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -135,6 +155,7 @@ int main(void)
         cmocka_unit_test(index_matches_identities_not_just_address),
         cmocka_unit_test(dialling_connection_matches_only_its_domain),
         cmocka_unit_test(per_peer_counts_every_port_of_one_address),
+        cmocka_unit_test(keys_format_as_address_and_port),
     };
     return cmocka_run_group_tests(tests, pki_group_setup, pki_group_teardown);
 }
