@@ -172,6 +172,16 @@ static void expect_basis(const char *in, size_t max_vias, size_t cap, const char
     assert_memory_equal(out, want, n);
 }
 
+/* The start of every basis of test_basis_of_a_cut_header_section's cut
+ * request: its start line, singletons in order, and its topmost Via. */
+#define BASIS_HEAD                                                                                 \
+    "INVITE sip:b@b SIP/2.0\r\n"                                                                   \
+    "From: <sip:a@a>\r\n ;tag=af\r\n"                                                              \
+    "i: c1\r\n"                                                                                    \
+    "CSeq: 1 INVITE\r\n"                                                                           \
+    "To: <sip:b@b>\r\n"                                                                            \
+    "v: SIP/2.0/TLS a;branch=z9hG4bK1\r\n"
+
 static void test_basis_of_a_cut_header_section(void **state)
 {
     /* Cut inside a header line: the folded From is complete only once the
@@ -188,33 +198,14 @@ static void test_basis_of_a_cut_header_section(void **state)
                               "To: <sip:b@b>\r\n"
                               "Call-ID: cut-he";
     expect_basis(cut, 10, 512,
-                 "INVITE sip:b@b SIP/2.0\r\n"
-                 "From: <sip:a@a>\r\n ;tag=af\r\n"
-                 "i: c1\r\n"
-                 "CSeq: 1 INVITE\r\n"
-                 "To: <sip:b@b>\r\n"
-                 "v: SIP/2.0/TLS a;branch=z9hG4bK1\r\n"
-                 "Via: SIP/2.0/TLS h2;branch=z9hG4bK2\r\n"
-                 "Via: SIP/2.0/TLS h3;branch=z9hG4bK3\r\n"
-                 "\r\n");
+                 BASIS_HEAD "Via: SIP/2.0/TLS h2;branch=z9hG4bK2\r\n"
+                            "Via: SIP/2.0/TLS h3;branch=z9hG4bK3\r\n"
+                            "\r\n");
     /* The Vias as many as max_vias, or cap, allow, from the topmost. */
     expect_basis(cut, 2, 512,
-                 "INVITE sip:b@b SIP/2.0\r\n"
-                 "From: <sip:a@a>\r\n ;tag=af\r\n"
-                 "i: c1\r\n"
-                 "CSeq: 1 INVITE\r\n"
-                 "To: <sip:b@b>\r\n"
-                 "v: SIP/2.0/TLS a;branch=z9hG4bK1\r\n"
-                 "Via: SIP/2.0/TLS h2;branch=z9hG4bK2\r\n"
-                 "\r\n");
-    expect_basis(cut, 10, 140,
-                 "INVITE sip:b@b SIP/2.0\r\n"
-                 "From: <sip:a@a>\r\n ;tag=af\r\n"
-                 "i: c1\r\n"
-                 "CSeq: 1 INVITE\r\n"
-                 "To: <sip:b@b>\r\n"
-                 "v: SIP/2.0/TLS a;branch=z9hG4bK1\r\n"
-                 "\r\n");
+                 BASIS_HEAD "Via: SIP/2.0/TLS h2;branch=z9hG4bK2\r\n"
+                            "\r\n");
+    expect_basis(cut, 10, 140, BASIS_HEAD "\r\n");
     /* No room for the singletons, or no complete start line: nothing. */
     expect_basis(cut, 10, 60, "");
     expect_basis("INVITE sip:b@b SIP/2.0\r\n", 10, 512, "");
