@@ -126,6 +126,8 @@ struct conn {
     struct buf_block *in;     /* plaintext waiting for framing, or NULL */
     struct sip_framer framer; /* resumable scan state over |in| */
     struct buf_queue out;     /* bytes for the socket (TLS: ciphertext) */
+    struct buf_queue plain;   /* TLS: plaintext messages not yet encrypted;
+                                 sealed at flush, one record per pool block */
     struct buf_queue hold;    /* length-prefixed plaintext messages held until
                                  the handshake finishes */
     /* Back-pressure (conn_io.c): received bytes not yet taken (TLS:

@@ -39,7 +39,7 @@ bool conn_is_live(const struct conn *c)
 
 size_t conn_backlog(const struct conn *c)
 {
-    return c->out.bytes + c->hold.bytes;
+    return c->out.bytes + c->plain.bytes + c->hold.bytes;
 }
 
 void conn_arm_recv(struct conn_layer *cl, struct conn *c)
@@ -144,6 +144,7 @@ void conn_finish_close(struct conn_layer *cl, struct conn *c)
     buf_pool_put(&cl->in_pool, c->in);
     c->in = NULL;
     buf_queue_clear(&c->out, &cl->out_pool);
+    buf_queue_clear(&c->plain, &cl->out_pool);
     buf_queue_clear(&c->hold, &cl->out_pool);
     buf_queue_clear(&c->stash, &cl->out_pool);
     tls_conn_free(c->tls);
@@ -212,6 +213,10 @@ static void linger_read(struct conn_layer *cl, struct conn *c, const struct loop
 void conn_flush(struct conn_layer *cl, struct conn *c)
 {
     if (c->send_inflight || c->fd < 0 || c->state == CONN_CONNECTING || !conn_is_live(c))
+        return;
+    /* What queued while a send was in flight leaves in as few records as
+     * the pool blocks it fills (tlsio_seal). */
+    if (c->plain.bytes > 0 && !tlsio_seal(cl, c))
         return;
     const uint8_t *data;
     size_t n = buf_queue_peek(&c->out, &data);
@@ -300,18 +305,27 @@ static void capture(struct conn_layer *cl, struct conn *c, bool received, const 
     conn_capture(cl, c, received, (const struct sockaddr *)&c->peer, msg, len);
 }
 
+/* queue_and_flush appends one message to |q| (|c|'s out queue, or its
+ * plaintext queue on an established TLS connection) and starts a send
+ * unless one is in flight. */
+static bool queue_and_flush(struct conn_layer *cl, struct conn *c, struct buf_queue *q,
+                            const void *data, size_t len)
+{
+    if (!buf_queue_append(q, &cl->out_pool, data, len))
+        return false;
+    capture(cl, c, false, data, len);
+    conn_flush(cl, c);
+    return true;
+}
+
 bool conn_send(struct conn_layer *cl, struct conn *c, const void *data, size_t len)
 {
     if (!conn_is_live(c) || c->state == CONN_CLOSING)
         return false;
     if (c->kind == CONN_UDP)
         return conn_udp_send(cl, c, (const struct sockaddr *)&c->peer, c->peer_len, data, len);
-    if (c->tls && c->state == CONN_OPEN) {
-        if (!tlsio_write(cl, c, data, len))
-            return false;
-        capture(cl, c, false, data, len);
-        return true;
-    }
+    if (c->tls && c->state == CONN_OPEN)
+        return queue_and_flush(cl, c, &c->plain, data, len);
     if (c->tls || c->kind == CONN_TLS_OUT || c->kind == CONN_TLS_IN ||
         c->state == CONN_CONNECTING) {
         /* Bounded as |out| is: conn_throttle pauses whoever fills it. */
@@ -324,11 +338,7 @@ bool conn_send(struct conn_layer *cl, struct conn *c, const void *data, size_t l
         }
         return true;
     }
-    if (!buf_queue_append(&c->out, &cl->out_pool, data, len))
-        return false;
-    capture(cl, c, false, data, len);
-    conn_flush(cl, c);
-    return true;
+    return queue_and_flush(cl, c, &c->out, data, len);
 }
 
 static void queue_copy(struct buf_queue *q, struct buf_pool *pool, void *dst, size_t n)

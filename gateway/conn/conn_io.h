@@ -16,11 +16,12 @@
 struct loop_event;
 
 /* conn_send queues one complete SIP message (plaintext, borrowed) for |c|:
- * encrypted at once on an established TLS connection, held until the
- * handshake otherwise, queued while a plain connect is in flight. Both
- * queues count in conn_backlog, so conn_throttle bounds them alike.
- * Returns false when |c| is closing or the pools are exhausted (the caller
- * counts the drop). */
+ * on an established TLS connection encrypted at once when nothing is in
+ * flight, else with everything queued behind it once the send ends (one
+ * record per 16 KiB, not one per message); held until the handshake
+ * otherwise, queued while a plain connect is in flight. All queues count in
+ * conn_backlog, so conn_throttle bounds them alike. Returns false when |c|
+ * is closing or the pools are exhausted (the caller counts the drop). */
 bool conn_send(struct conn_layer *cl, struct conn *c, const void *data, size_t len);
 
 /* conn_throttle applies back-pressure: when |dst| holds more than

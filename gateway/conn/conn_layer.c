@@ -111,6 +111,7 @@ void conn_layer_drop_all(struct conn_layer *cl)
         c->fd = -1;
         buf_pool_put(&cl->in_pool, c->in);
         buf_queue_clear(&c->out, &cl->out_pool);
+        buf_queue_clear(&c->plain, &cl->out_pool);
         buf_queue_clear(&c->hold, &cl->out_pool);
         buf_queue_clear(&c->stash, &cl->out_pool);
         tls_conn_free(c->tls);

@@ -44,17 +44,24 @@ static struct tls_io lend(struct sink *s, const uint8_t *in, size_t in_len)
     return (struct tls_io){.in = in, .in_len = in_len, .out = sink_append, .out_arg = s};
 }
 
+/* fed is false (and |c| closed) when the pool ran dry during the call. */
+static bool fed(struct sink *s)
+{
+    if (!s->starved)
+        return true;
+    metrics_inc(s->cl->metrics, M_DROP_BUFFER_FULL);
+    LOG_RATELIMITED(LOG_WARN, "send buffers exhausted; closing connection",
+                    LF_STR("conn", conn_kind_name(s->c)));
+    conn_finish_close(s->cl, s->c);
+    return false;
+}
+
 /* sent starts sending what the call appended; false (and |c| closed) when
  * the pool ran dry. */
 static bool sent(struct sink *s)
 {
-    if (s->starved) {
-        metrics_inc(s->cl->metrics, M_DROP_BUFFER_FULL);
-        LOG_RATELIMITED(LOG_WARN, "send buffers exhausted; closing connection",
-                        LF_STR("conn", conn_kind_name(s->c)));
-        conn_finish_close(s->cl, s->c);
+    if (!fed(s))
         return false;
-    }
     if (s->appended > 0) {
         s->appended = 0;
         conn_flush(s->cl, s->c);
@@ -129,6 +136,14 @@ static void handshake_failed(struct conn_layer *cl, struct conn *c)
     conn_close(cl, c, CLOSE_FLUSH, "handshake failed"); /* sends the alert, if any */
 }
 
+/* failed ends |c| after its engine failed. */
+static void failed(struct conn_layer *cl, struct conn *c)
+{
+    LOG_RATELIMITED(LOG_INFO, "tls connection failed", LF_STR("conn", conn_kind_name(c)),
+                    LF_STR("reason", tls_conn_error_reason(c->tls)));
+    conn_close(cl, c, CLOSE_ABORT, "tls failure");
+}
+
 /* pump advances the handshake and decrypts all of |io|'s ciphertext into
  * the framing block, framing as it goes; false when |c| stopped being
  * usable. The engine takes every byte unless |c| ends first or
@@ -170,9 +185,7 @@ static bool pump(struct conn_layer *cl, struct conn *c, struct sink *s, struct t
             return false;
         }
         if (p == TLS_PROGRESS_FAILED) {
-            LOG_RATELIMITED(LOG_INFO, "tls connection failed", LF_STR("conn", conn_kind_name(c)),
-                            LF_STR("reason", tls_conn_error_reason(c->tls)));
-            conn_close(cl, c, CLOSE_ABORT, "tls failure");
+            failed(cl, c);
             return false;
         }
         break; /* WANT_READ: |io| is empty */
@@ -194,16 +207,31 @@ size_t tlsio_ingest(struct conn_layer *cl, struct conn *c, const uint8_t *data, 
     return len - io.in_len;
 }
 
-bool tlsio_write(struct conn_layer *cl, struct conn *c, const void *data, size_t len)
+bool tlsio_seal(struct conn_layer *cl, struct conn *c)
 {
     struct sink s = {.cl = cl, .c = c};
     struct tls_io io = lend(&s, NULL, 0);
-    bool ok = tls_conn_write(c->tls, &io, data, len) == TLS_PROGRESS_DONE;
-    return sent(&s) && ok;
+    enum tls_progress p = TLS_PROGRESS_DONE;
+    const uint8_t *run;
+    size_t n;
+    while (p == TLS_PROGRESS_DONE && (n = buf_queue_peek(&c->plain, &run)) > 0) {
+        p = tls_conn_write(c->tls, &io, run, n);
+        buf_queue_consume(&c->plain, &cl->out_pool, n);
+    }
+    buf_queue_clear(&c->plain, &cl->out_pool);
+    if (!fed(&s))
+        return false;
+    if (p != TLS_PROGRESS_DONE) {
+        failed(cl, c);
+        return false;
+    }
+    return true;
 }
 
 bool tlsio_close_notify(struct conn_layer *cl, struct conn *c)
 {
+    if (c->plain.bytes > 0 && !tlsio_seal(cl, c))
+        return false; /* what was queued goes before our close_notify */
     struct sink s = {.cl = cl, .c = c};
     struct tls_io io = lend(&s, NULL, 0);
     tls_conn_close_notify(c->tls, &io);
