@@ -276,8 +276,11 @@ struct conn_fds {
 struct conn_events {
     void *ctx;
     /* message: one complete SIP message |msg| (|len| bytes) framed on |c|,
-     * or replayed into it (conn_deliver: a DNS answer came). */
-    void (*message)(void *ctx, struct conn *c, const char *msg, size_t len);
+     * with the frame the framer returned for it (its header length, Via
+     * and CSeq lines: what sip_peek reads), or replayed into it with |fr|
+     * NULL (conn_deliver: a DNS answer came). */
+    void (*message)(void *ctx, struct conn *c, const char *msg, size_t len,
+                    const struct sip_frame *fr);
     /* framing_error: |c|'s stream cannot be framed for |err|; |buf| holds
      * its |len| unframed bytes (what can be answered is). |c| is closed
      * after the call. */

@@ -503,7 +503,7 @@ static void frame_all(struct conn_layer *cl, struct conn *c)
             c->in->head += (uint32_t)fr.len;
             limits_note_framed(cl, c, c->in->head < c->in->tail);
             capture(cl, c, true, buf, fr.len);
-            cl->up.message(cl->up.ctx, c, buf, fr.len);
+            cl->up.message(cl->up.ctx, c, buf, fr.len, &fr);
             break;
         case SIP_FRAME_PING:
             c->in->head += (uint32_t)fr.len;

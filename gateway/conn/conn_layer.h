@@ -66,7 +66,7 @@ static inline uint32_t conn_share(const struct conn_layer *cl, uint32_t value)
  * and re-enters routing with its answer. */
 static inline void conn_deliver(struct conn_layer *cl, struct conn *c, const char *msg, size_t len)
 {
-    cl->up.message(cl->up.ctx, c, msg, len);
+    cl->up.message(cl->up.ctx, c, msg, len, NULL);
 }
 
 #endif

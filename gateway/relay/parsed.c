@@ -5,7 +5,9 @@
 #include "core/log.h"
 #include "relay/answer.h"
 #include "relay/relay_internal.h"
+#include "relay/forward.h"
 #include "sip/check.h"
+#include "sip/peek.h"
 
 enum sip_err parsed_view(struct parsed *p, const char *buf, size_t len)
 {
@@ -13,6 +15,15 @@ enum sip_err parsed_view(struct parsed *p, const char *buf, size_t len)
     p->len = len;
     enum sip_err err = sip_parse(buf, len, &p->msg, p->headers, RELAY_MAX_HEADERS);
     return err ? err : sip_via_parse_first(&p->msg, &p->via, NULL, 0);
+}
+
+bool parsed_response_peeked(const struct relay_layer *rl, const char *msg,
+                            const struct sip_frame *fr)
+{
+    struct sip_peek pk;
+    return fr->header_len > 4 && memcmp(msg, "SIP/", 4) == 0 &&
+           sip_check_chars_in(msg, fr->header_len) == SIP_OK && sip_peek(msg, fr, &pk) == SIP_OK &&
+           !pk.is_request && !forward_names_legacy(rl, (struct sip_str){msg, fr->header_len});
 }
 
 /* index_behind_stand_in indexes the header lines of request |p|, whose

@@ -66,8 +66,10 @@ static void request_from_tls(struct relay_layer *rl, struct conn *t, const struc
         relay_drop(rl, M_DROP_BUFFER_FULL, t, "mirror cannot take more");
 }
 
-/* Row: a response from a mirror goes, unchanged, to its TLS connection. */
-static void response_from_mirror(struct relay_layer *rl, struct conn *m, const struct parsed *p)
+/* Row: a response from a mirror goes, unchanged, to its TLS connection;
+ * its bytes are all the row needs (parsed_response_peeked). */
+static void response_from_mirror(struct relay_layer *rl, struct conn *m, const char *msg,
+                                 size_t len)
 {
     struct conn *t = conn_get(&rl->conn->conns, m->partner);
     ended_served(rl, p);
@@ -75,7 +77,7 @@ static void response_from_mirror(struct relay_layer *rl, struct conn *m, const s
         relay_drop(rl, M_DROP_PEER_GONE, m, "the TLS connection closed");
         return;
     }
-    if (!relay_send(rl, m, t, p->buf, p->len, M_MSG_TO_PEER_RESPONSE, M_BYTES_TO_PEER))
+    if (!relay_send(rl, m, t, msg, len, M_MSG_TO_PEER_RESPONSE, M_BYTES_TO_PEER))
         relay_drop(rl, M_DROP_BUFFER_FULL, m, "TLS connection cannot take more");
 }
 
@@ -226,9 +228,14 @@ void relay_request_from_legacy(struct relay_layer *rl, struct conn *c, const str
     }
 }
 
-void relay_message(void *ctx, struct conn *c, const char *msg, size_t len)
+void relay_message(void *ctx, struct conn *c, const char *msg, size_t len,
+                   const struct sip_frame *fr)
 {
     struct relay_layer *rl = ctx;
+    if (fr && c->kind == CONN_MIRROR && parsed_response_peeked(rl, msg, fr)) {
+        response_from_mirror(rl, c, msg, len);
+        return;
+    }
     struct parsed p; /* bounded: RELAY_MAX_HEADERS entries, on the stack */
     if (!parsed_checked(rl, c, msg, len, &p))
         return;
@@ -239,7 +246,7 @@ void relay_message(void *ctx, struct conn *c, const char *msg, size_t len)
         if (from_tls)
             relay_response_on(rl, c, &p);
         else if (c->kind == CONN_MIRROR)
-            response_from_mirror(rl, c, &p);
+            response_from_mirror(rl, c, p.buf, p.len);
         else if (c->kind == CONN_UDP)
             udp_response_from_legacy(rl, c, &p);
         else
