@@ -51,6 +51,9 @@ static inline struct conn_ref tag_ref(uint64_t tag)
 }
 
 /* conn_kind follows docs/design.md: T (tls in/out), mirror(T), E. */
+/* How many records one flush seals at most (conn->sealed). */
+enum { CONN_SEALED_MAX = 4 };
+
 enum conn_kind {
     CONN_TLS_IN,  /* a peer connected to tls.listen */
     CONN_TLS_OUT, /* reusegw dialled a peer */
@@ -128,17 +131,26 @@ struct conn {
     struct buf_queue out;     /* bytes for the socket (TLS: ciphertext) */
     struct buf_queue plain;   /* TLS: plaintext messages not yet encrypted;
                                  sealed at flush, one record per pool block */
-    struct buf_queue hold;    /* length-prefixed plaintext messages held until
-                                 the handshake finishes */
+    /* TLS: the records sealed from |plain| that may still be in |out|,
+     * oldest first: where each ends in the plaintext stream (|plain|'s
+     * consumed count) and in |out|'s; the plaintext before |plain_gone|
+     * was in records the kernel took whole (conn_out_left). */
+    struct conn_sealed {
+        uint64_t plain_end, out_end;
+    } sealed[CONN_SEALED_MAX];
+    uint8_t n_sealed;
+    uint64_t plain_gone;
+    struct buf_queue hold; /* length-prefixed plaintext messages held until
+                              the handshake finishes */
     /* Back-pressure (conn_io.c): received bytes not yet taken (TLS:
      * ciphertext) while reading waits — what the loop had received before
      * the cancel of the read took effect; |resuming| once the wait ended,
-     * until the timer has framed what waited; |pong_end|: 0, or how many
-     * bytes at the front of |out| end with a pong still unsent (one pending
-     * pong answers every ping). */
+     * until the timer has framed what waited; |pong_mark|: 0, or the
+     * conn_out_mark of the last pong, pending until conn_out_left says it
+     * left (one pending pong answers every ping). */
     struct buf_queue stash;
     bool resuming;
-    size_t pong_end;
+    uint64_t pong_mark;
     struct tls_conn *tls; /* TLS engine state, NULL on plain connections */
 
     struct timer timer; /* connect/handshake/idle deadline */

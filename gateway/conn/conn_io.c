@@ -214,9 +214,9 @@ void conn_flush(struct conn_layer *cl, struct conn *c)
 {
     if (c->send_inflight || c->fd < 0 || c->state == CONN_CONNECTING || !conn_is_live(c))
         return;
-    /* What queued while a send was in flight leaves in as few records as
-     * the pool blocks it fills (tlsio_seal). */
-    if (c->plain.bytes > 0 && !tlsio_seal(cl, c))
+    /* What queued while earlier records went out leaves in as few records
+     * as the pool blocks it fills (tlsio_seal), once they all went. */
+    if (c->plain.bytes > 0 && c->out.bytes == 0 && !tlsio_seal(cl, c, false))
         return;
     const uint8_t *data;
     size_t n = buf_queue_peek(&c->out, &data);
@@ -361,7 +361,8 @@ uint64_t conn_out_mark(const struct conn *c)
 {
     if (c->tls ? c->state != CONN_OPEN : c->state == CONN_CONNECTING)
         return OUT_HELD;
-    return c->out.consumed + c->out.bytes;
+    /* An established TLS connection: in its plaintext stream. */
+    return c->tls ? c->plain.consumed + c->plain.bytes : c->out.consumed + c->out.bytes;
 }
 
 bool conn_out_left(const struct conn *c, uint64_t mark)
@@ -370,7 +371,17 @@ bool conn_out_left(const struct conn *c, uint64_t mark)
      * soon as any byte of them did. */
     if (mark == OUT_HELD)
         return c->held_released && c->out.consumed > c->held_start;
-    return c->out.consumed >= mark;
+    if (c->kind != CONN_TLS_IN && c->kind != CONN_TLS_OUT)
+        return c->out.consumed >= mark;
+    /* Plaintext: gone once the record that carries its last byte is. */
+    if (mark <= c->plain_gone)
+        return true;
+    if (mark > c->plain.consumed)
+        return false; /* not sealed yet */
+    for (uint8_t i = 0; i < c->n_sealed; i++)
+        if (mark <= c->sealed[i].plain_end)
+            return c->out.consumed >= c->sealed[i].out_end;
+    return true; /* in a record older than every one still noted */
 }
 
 size_t conn_held_next(struct conn_layer *cl, struct conn *c, char *buf, size_t cap)
@@ -480,9 +491,9 @@ void conn_framing_error(struct conn_layer *cl, struct conn *c, enum sip_err err)
 static void pong(struct conn_layer *cl, struct conn *c)
 {
     metrics_inc(cl->metrics, M_KEEPALIVE_PONGS);
-    if (c->pong_end > 0 || !conn_send(cl, c, "\r\n", 2))
+    if ((c->pong_mark > 0 && !conn_out_left(c, c->pong_mark)) || !conn_send(cl, c, "\r\n", 2))
         return;
-    c->pong_end = c->out.bytes;
+    c->pong_mark = conn_out_mark(c);
     conn_throttle(cl, c, c);
 }
 
@@ -710,7 +721,6 @@ static void on_send(struct conn_layer *cl, struct conn *c, const struct loop_eve
         return;
     }
     buf_queue_consume(&c->out, &cl->out_pool, (size_t)ev->res);
-    c->pong_end = c->pong_end > (size_t)ev->res ? c->pong_end - (size_t)ev->res : 0;
     c->last_active_ms = cl->timers->now_ms;
     c->bytes_out += (uint64_t)ev->res;
     if (c->waiters && conn_backlog(c) <= cl->cfg->limits.max_buffered_bytes / 2)

@@ -7,6 +7,8 @@
  * nothing is allocated or copied to an intermediate queue per message. */
 #include "conn/tlsio.h"
 
+#include <string.h>
+
 #include "config/config.h"
 #include "conn/conn.h"
 #include "conn/conn_internal.h"
@@ -207,18 +209,47 @@ size_t tlsio_ingest(struct conn_layer *cl, struct conn *c, const uint8_t *data, 
     return len - io.in_len;
 }
 
-bool tlsio_seal(struct conn_layer *cl, struct conn *c)
+/* note_sealed records where the record just sealed ends, in the plaintext
+ * stream and in |out|'s (conn_out_left). Past CONN_SEALED_MAX records in
+ * |out| (only a close_notify seals that many), the newest entry takes the
+ * plaintext too: that plaintext counts as gone with the record before it,
+ * an answer rather than a second copy if |c| dies in between. */
+static void note_sealed(struct conn *c)
+{
+    if (c->n_sealed == CONN_SEALED_MAX) {
+        c->sealed[CONN_SEALED_MAX - 1].plain_end = c->plain.consumed;
+        return;
+    }
+    c->sealed[c->n_sealed++] = (struct conn_sealed){.plain_end = c->plain.consumed,
+                                                    .out_end = c->out.consumed + c->out.bytes};
+}
+
+/* prune_sealed forgets the records the kernel has taken whole. */
+static void prune_sealed(struct conn *c)
+{
+    uint8_t gone = 0;
+    while (gone < c->n_sealed && c->sealed[gone].out_end <= c->out.consumed)
+        c->plain_gone = c->sealed[gone++].plain_end;
+    memmove(c->sealed, c->sealed + gone, (c->n_sealed - gone) * sizeof(c->sealed[0]));
+    c->n_sealed = (uint8_t)(c->n_sealed - gone);
+}
+
+bool tlsio_seal(struct conn_layer *cl, struct conn *c, bool all)
 {
     struct sink s = {.cl = cl, .c = c};
     struct tls_io io = lend(&s, NULL, 0);
     enum tls_progress p = TLS_PROGRESS_DONE;
     const uint8_t *run;
     size_t n;
-    while (p == TLS_PROGRESS_DONE && (n = buf_queue_peek(&c->plain, &run)) > 0) {
+    prune_sealed(c);
+    while (p == TLS_PROGRESS_DONE && (all || c->n_sealed < CONN_SEALED_MAX) &&
+           (n = buf_queue_peek(&c->plain, &run)) > 0) {
         p = tls_conn_write(c->tls, &io, run, n);
         buf_queue_consume(&c->plain, &cl->out_pool, n);
+        note_sealed(c);
     }
-    buf_queue_clear(&c->plain, &cl->out_pool);
+    if (p != TLS_PROGRESS_DONE || s.starved)
+        buf_queue_clear(&c->plain, &cl->out_pool);
     if (!fed(&s))
         return false;
     if (p != TLS_PROGRESS_DONE) {
@@ -230,7 +261,7 @@ bool tlsio_seal(struct conn_layer *cl, struct conn *c)
 
 bool tlsio_close_notify(struct conn_layer *cl, struct conn *c)
 {
-    if (c->plain.bytes > 0 && !tlsio_seal(cl, c))
+    if (c->plain.bytes > 0 && !tlsio_seal(cl, c, true))
         return false; /* what was queued goes before our close_notify */
     struct sink s = {.cl = cl, .c = c};
     struct tls_io io = lend(&s, NULL, 0);

@@ -18,12 +18,11 @@ enum sip_err parsed_view(struct parsed *p, const char *buf, size_t len)
 }
 
 bool parsed_response_peeked(const struct relay_layer *rl, const char *msg,
-                            const struct sip_frame *fr)
+                            const struct sip_frame *fr, struct sip_peek *pk)
 {
-    struct sip_peek pk;
     return fr->header_len > 4 && memcmp(msg, "SIP/", 4) == 0 &&
-           sip_check_chars_in(msg, fr->header_len) == SIP_OK && sip_peek(msg, fr, &pk) == SIP_OK &&
-           !pk.is_request && !forward_names_legacy(rl, (struct sip_str){msg, fr->header_len});
+           sip_check_chars_in(msg, fr->header_len) == SIP_OK && sip_peek(msg, fr, pk) == SIP_OK &&
+           !pk->is_request && !forward_names_legacy(rl, (struct sip_str){msg, fr->header_len});
 }
 
 /* index_behind_stand_in indexes the header lines of request |p|, whose

@@ -17,6 +17,9 @@
 #include "sip/edit.h"
 #include "sip/error.h"
 
+struct sip_frame;
+struct sip_peek;
+
 /* ---- relay.c: the flow table ---- */
 
 /* relay_message is the conn_events message callback: one framed message
@@ -74,12 +77,13 @@ enum sip_err parsed_view(struct parsed *p, const char *buf, size_t len);
 
 /* parsed_response_peeked is true when |msg|, framed as |fr| on a mirror,
  * is a response its row may relay without a parsed view (the row needs its
- * bytes only): it passes sip_check_chars_in and sip_peek (start line,
- * version, top Via, CSeq) and its header section names no legacy address
- * (forward_warn_legacy_leak would look). Anything else takes parsed_checked,
- * which reports what is wrong. */
+ * bytes, status, top Via branch and CSeq only, left in |pk|): it passes
+ * sip_check_chars_in and sip_peek (start line, version, top Via, CSeq) and
+ * its header section names no legacy address (forward_warn_legacy_leak
+ * would look). Anything else takes parsed_checked, which reports what is
+ * wrong. */
 bool parsed_response_peeked(const struct relay_layer *rl, const char *msg,
-                            const struct sip_frame *fr);
+                            const struct sip_frame *fr, struct sip_peek *pk);
 
 /* parsed_checked is parsed_view plus the checks every arriving message
  * passes (version, required headers, single-valued headers, CSeq). On a

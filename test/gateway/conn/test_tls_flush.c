@@ -5,6 +5,10 @@
  * message may span two records; the queued plaintext counts against
  * limits.max_buffered_bytes (back-pressure pauses the sender mid-burst and
  * wakes it once drained); a graceful close seals it before close_notify.
+ * A message's conn_out_mark maps to the end of the record that carries its
+ * last byte: queued or sealed but not yet taken by the kernel, it has not
+ * left (conn_out_left). A pong queued as plaintext is still the one pending
+ * pong that answers every ping (RFC 5626 coalescing).
  *
  * Real pieces throughout: a connection layer on a real loop (both
  * backends), one end of a socketpair as the connection's socket, and a
@@ -289,6 +293,78 @@ static void close_notify_follows_queued_plaintext(void **state)
     assert_int_equal(last, TLS_PROGRESS_CLOSED);
 }
 
+/* ping hands |t| one RFC 5626 double-CRLF ping, encrypted by the peer. */
+static void ping(struct env *e)
+{
+    assert_int_equal(wire_write(e->client, "\r\n\r\n", 4), TLS_PROGRESS_DONE);
+    const uint8_t *rec;
+    size_t n = wire_pending(e->client, &rec);
+    assert_true(n > 0);
+    conn_ingest(&e->cl, e->t, rec, n);
+    wire_take(e->client, n);
+}
+
+static void out_mark_is_the_end_of_its_record(void **state)
+{
+    struct env *e = *state;
+    enum { BURST = 100 };
+    static char sent[(BURST + 1) * MSG_BYTES], got[(BURST + 1) * MSG_BYTES + 1];
+    /* A send buffer smaller than one record: the kernel takes the burst's
+     * first record piecewise, while the peer does not read. */
+    int sndbuf = 4096;
+    assert_int_equal(setsockopt(e->fds[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+    uint64_t marks[BURST + 1];
+    for (unsigned i = 0; i <= BURST; i++) {
+        message(sent + i * MSG_BYTES, i);
+        assert_true(conn_send(&e->cl, e->t, sent + i * MSG_BYTES, MSG_BYTES));
+        marks[i] = conn_out_mark(e->t);
+        assert_true(i == 0 || marks[i] == marks[i - 1] + MSG_BYTES);
+    }
+    /* Message 0 is sealed and in flight, the rest plaintext: none left. */
+    for (unsigned i = 0; i <= BURST; i++)
+        assert_false(conn_out_left(e->t, marks[i]));
+    for (int turn = 0; turn < 100 && !conn_out_left(e->t, marks[0]); turn++)
+        assert_true(loop_run_once(e->loop, 100) >= 0);
+    assert_true(conn_out_left(e->t, marks[0]));
+    /* The burst is sealed now, but its first record is not all written. */
+    assert_int_equal(e->t->plain.bytes, 0);
+    assert_int_equal(e->t->n_sealed, 2);
+    assert_true(e->t->out.consumed < e->t->sealed[0].out_end);
+    for (unsigned i = 1; i <= BURST; i++)
+        assert_false(conn_out_left(e->t, marks[i]));
+    drain(e);
+    for (unsigned i = 0; i <= BURST; i++)
+        assert_true(conn_out_left(e->t, marks[i]));
+    enum tls_progress last;
+    assert_int_equal(plaintext(e, got, sizeof(got), &last), sizeof(sent));
+    assert_memory_equal(got, sent, sizeof(sent));
+}
+
+static void pong_in_plaintext_answers_every_ping(void **state)
+{
+    struct env *e = *state;
+    static char sent[MSG_BYTES], got[MSG_BYTES + 16];
+    message(sent, 0);
+    assert_true(conn_send(&e->cl, e->t, sent, MSG_BYTES)); /* in flight */
+    ping(e);
+    /* The pong waits as plaintext behind the send: pending, not left. */
+    assert_int_equal(e->t->plain.bytes, 2);
+    assert_true(e->t->pong_mark > 0);
+    assert_false(conn_out_left(e->t, e->t->pong_mark));
+    ping(e);
+    ping(e);
+    assert_int_equal(e->t->plain.bytes, 2); /* one pending pong answers them all */
+    drain(e);
+    assert_true(conn_out_left(e->t, e->t->pong_mark));
+    ping(e); /* once it left, the next ping gets a pong of its own */
+    drain(e);
+    enum tls_progress last;
+    assert_int_equal(plaintext(e, got, sizeof(got), &last), MSG_BYTES + 4);
+    assert_memory_equal(got, sent, MSG_BYTES);
+    assert_memory_equal(got + MSG_BYTES, "\r\n\r\n", 4);
+    assert_int_equal(e->metrics.v[M_KEEPALIVE_PONGS], 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +375,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(close_notify_follows_queued_plaintext, setup_uring,
                                         teardown),
         cmocka_unit_test_setup_teardown(close_notify_follows_queued_plaintext, setup_epoll,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(out_mark_is_the_end_of_its_record, setup_uring, teardown),
+        cmocka_unit_test_setup_teardown(out_mark_is_the_end_of_its_record, setup_epoll, teardown),
+        cmocka_unit_test_setup_teardown(pong_in_plaintext_answers_every_ping, setup_uring,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(pong_in_plaintext_answers_every_ping, setup_epoll,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, pki_group_setup, pki_group_teardown);
