@@ -22,7 +22,10 @@ bool parsed_response_peeked(const struct relay_layer *rl, const char *msg,
 {
     return fr->header_len > 4 && memcmp(msg, "SIP/", 4) == 0 &&
            sip_check_chars_in(msg, fr->header_len) == SIP_OK && sip_peek(msg, fr, pk) == SIP_OK &&
-           !pk->is_request && !forward_names_legacy(rl, (struct sip_str){msg, fr->header_len});
+           !pk->is_request &&
+           (fr->addr_line == 0 ||
+            !forward_names_legacy(
+                rl, (struct sip_str){msg + fr->addr_line, fr->header_len - fr->addr_line}));
 }
 
 /* index_behind_stand_in indexes the header lines of request |p|, whose

@@ -79,9 +79,10 @@ enum sip_err parsed_view(struct parsed *p, const char *buf, size_t len);
  * is a response its row may relay without a parsed view (the row needs its
  * bytes, status, top Via branch and CSeq only, left in |pk|): it passes
  * sip_check_chars_in and sip_peek (start line, version, top Via, CSeq) and
- * its header section names no legacy address (forward_warn_legacy_leak
- * would look). Anything else takes parsed_checked, which reports what is
- * wrong. */
+ * its header section names no legacy address from its first Contact or
+ * Record-Route line on (where forward_warn_legacy_leak would look; none:
+ * nothing to look at, the framer found the line). Anything else takes parsed_checked, which reports
+ * what is wrong. */
 bool parsed_response_peeked(const struct relay_layer *rl, const char *msg,
                             const struct sip_frame *fr, struct sip_peek *pk);
 
