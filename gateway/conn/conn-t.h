@@ -51,8 +51,10 @@ static inline struct conn_ref tag_ref(uint64_t tag)
 }
 
 /* conn_kind follows docs/design.md: T (tls in/out), mirror(T), E. */
-/* How many records one flush seals at most (conn->sealed). */
-enum { CONN_SEALED_MAX = 4 };
+enum {
+    CONN_SEALED_MAX = 4, /* records one flush seals at most (conn->sealed) */
+    CONN_DEFER_MAX = 64, /* connections one completion may defer flushing */
+};
 
 enum conn_kind {
     CONN_TLS_IN,  /* a peer connected to tls.listen */
@@ -140,6 +142,7 @@ struct conn {
     } sealed[CONN_SEALED_MAX];
     uint8_t n_sealed;
     uint64_t plain_gone;
+    bool flush_deferred;   /* in conn_layer's |deferred| */
     struct buf_queue hold; /* length-prefixed plaintext messages held until
                               the handshake finishes */
     /* Back-pressure (conn_io.c): received bytes not yet taken (TLS:
@@ -341,6 +344,12 @@ struct conn_layer {
     struct conn_ref udp_forward;
     struct conn_ref udp_listen;
     struct conn_events up; /* registered by the layer above */
+    /* While conn_on_event handles a completion, what conn_send queues is
+     * flushed once it is done (conn_io.c): the messages framed from one
+     * receive leave in one send per connection, not the first alone. */
+    bool deferring;
+    uint32_t n_deferred;
+    struct conn_ref deferred[CONN_DEFER_MAX];
 };
 
 #endif

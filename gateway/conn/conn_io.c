@@ -305,16 +305,43 @@ static void capture(struct conn_layer *cl, struct conn *c, bool received, const 
     conn_capture(cl, c, received, (const struct sockaddr *)&c->peer, msg, len);
 }
 
+/* flush_soon flushes |c| now, or once the completion being handled is
+ * done (conn_on_event), with whatever else it brings for |c|. */
+static void flush_soon(struct conn_layer *cl, struct conn *c)
+{
+    if (c->flush_deferred)
+        return;
+    if (!cl->deferring || cl->n_deferred == CONN_DEFER_MAX) {
+        conn_flush(cl, c);
+        return;
+    }
+    c->flush_deferred = true;
+    cl->deferred[cl->n_deferred++] = conn_ref_of(&cl->conns, c);
+}
+
+/* flush_deferred flushes every connection flush_soon deferred. */
+static void flush_deferred(struct conn_layer *cl)
+{
+    for (uint32_t i = 0; i < cl->n_deferred; i++) {
+        struct conn *c = conn_get(&cl->conns, cl->deferred[i]);
+        if (c && c->flush_deferred) {
+            c->flush_deferred = false;
+            conn_flush(cl, c);
+        }
+    }
+    cl->n_deferred = 0;
+}
+
 /* queue_and_flush appends one message to |q| (|c|'s out queue, or its
  * plaintext queue on an established TLS connection) and starts a send
- * unless one is in flight. */
+ * unless one is in flight (flush_soon). */
 static bool queue_and_flush(struct conn_layer *cl, struct conn *c, struct buf_queue *q,
                             const void *data, size_t len)
 {
     if (!buf_queue_append(q, &cl->out_pool, data, len))
         return false;
     capture(cl, c, false, data, len);
-    conn_flush(cl, c);
+    flush_soon(cl, c);
     return true;
 }
 
@@ -734,6 +761,8 @@ void conn_on_event(struct conn_layer *cl, const struct loop_event *ev)
     struct conn *c = conn_at(&cl->conns, ref.slot);
     if (!c || c->gen != ref.gen || c->state == CONN_FREE)
         return; /* cannot happen: slots outlive their operations */
+    bool outer = !cl->deferring;
+    cl->deferring = true;
     switch (tag_op(ev->tag)) {
     case OP_RECV:
         if (c->kind == CONN_UDP)
@@ -753,5 +782,9 @@ void conn_on_event(struct conn_layer *cl, const struct loop_event *ev)
         break;
     default:
         break;
+    }
+    if (outer) {
+        cl->deferring = false;
+        flush_deferred(cl);
     }
 }
