@@ -52,8 +52,8 @@ static inline struct conn_ref tag_ref(uint64_t tag)
 
 /* conn_kind follows docs/design.md: T (tls in/out), mirror(T), E. */
 enum {
-    CONN_SEALED_MAX = 4, /* records one flush seals at most (conn->sealed) */
-    CONN_DEFER_MAX = 64, /* connections one completion may defer flushing */
+    CONN_SEALED_MAX = 4,  /* records one flush seals at most (conn->sealed) */
+    CONN_DEFER_MAX = 256, /* connections one turn may defer flushing */
 };
 
 enum conn_kind {
@@ -345,8 +345,10 @@ struct conn_layer {
     struct conn_ref udp_listen;
     struct conn_events up; /* registered by the layer above */
     /* While conn_on_event handles a completion, what conn_send queues is
-     * flushed once it is done (conn_io.c): the messages framed from one
-     * receive leave in one send per connection, not the first alone. */
+     * flushed once it is done, or before the next loop turn with
+     * |flush_per_turn| (conn_io.c): the messages framed from one turn's
+     * receives leave in one send per connection, not the first alone. */
+    bool flush_per_turn;
     bool deferring;
     uint32_t n_deferred;
     struct conn_ref deferred[CONN_DEFER_MAX];

@@ -306,12 +306,13 @@ static void capture(struct conn_layer *cl, struct conn *c, bool received, const 
 }
 
 /* flush_soon flushes |c| now, or once the completion being handled is
- * done (conn_on_event), with whatever else it brings for |c|. */
+ * done (conn_on_event) or before the next turn (flush_per_turn), with
+ * whatever else comes for |c| until then. */
 static void flush_soon(struct conn_layer *cl, struct conn *c)
 {
     if (c->flush_deferred)
         return;
-    if (!cl->deferring || cl->n_deferred == CONN_DEFER_MAX) {
+    if (!(cl->deferring || cl->flush_per_turn) || cl->n_deferred == CONN_DEFER_MAX) {
         conn_flush(cl, c);
         return;
     }
@@ -319,8 +320,7 @@ static void flush_soon(struct conn_layer *cl, struct conn *c)
     cl->deferred[cl->n_deferred++] = conn_ref_of(&cl->conns, c);
 }
 
-/* flush_deferred flushes every connection flush_soon deferred. */
-static void flush_deferred(struct conn_layer *cl)
+void conn_flush_deferred(struct conn_layer *cl)
 {
     for (uint32_t i = 0; i < cl->n_deferred; i++) {
         struct conn *c = conn_get(&cl->conns, cl->deferred[i]);
@@ -785,6 +785,7 @@ void conn_on_event(struct conn_layer *cl, const struct loop_event *ev)
     }
     if (outer) {
         cl->deferring = false;
-        flush_deferred(cl);
+        if (!cl->flush_per_turn)
+            conn_flush_deferred(cl);
     }
 }
