@@ -57,8 +57,13 @@ static inline bool controls_are_line_ends(const unsigned char *p, size_t i, size
 
 enum sip_err sip_check_chars(const struct sip_msg *msg)
 {
-    const unsigned char *p = (const unsigned char *)msg->buf;
-    const size_t len = msg->header_len;
+    return sip_check_chars_in(msg->buf, msg->header_len);
+}
+
+enum sip_err sip_check_chars_in(const char *buf, size_t header_len)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    const size_t len = header_len;
     bool escaped = false; /* the previous octet is a backslash that escapes */
     size_t i = 0;
     for (; i + WORD <= len; i += WORD) {

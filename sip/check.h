@@ -24,6 +24,10 @@ struct sip_cseq {
  * value. */
 enum sip_err sip_check_chars(const struct sip_msg *msg);
 
+/* sip_check_chars_in is sip_check_chars over the header section
+ * buf[0..header_len) of a message not parsed (sip/peek.h's rows). */
+enum sip_err sip_check_chars_in(const char *buf, size_t header_len);
+
 /* The headers every request and response needs: Via, From, To, Call-ID,
  * CSeq (first missing one is reported), plus Max-Forwards when
  * need_max_forwards (requests; RFC 2543 peers omit it). */

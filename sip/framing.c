@@ -49,8 +49,9 @@ static const char *content_length_value(const char *p, const char *end)
 }
 
 /* Notes the header line at ls, ending at nl, if it is one the framer
- * counts (Content-Length) or locates for sip_peek (first Via, first CSeq).
- * One switch on the first byte keeps the other lines at one compare. */
+ * counts (Content-Length) or locates for sip_peek (first Via, first CSeq)
+ * or for an address check (first Contact or Record-Route). One switch on
+ * the first byte keeps the other lines at one compare. */
 static void note_line(struct sip_framer *f, const char *buf, size_t ls, const char *nl)
 {
     const char *p = buf + ls;
@@ -65,7 +66,17 @@ static void note_line(struct sip_framer *f, const char *buf, size_t ls, const ch
                 f->cl_line = ls;
         } else if (f->cseq_line == 0 && named_value(p, nl, "cseq", 4, 0) != NULL) {
             f->cseq_line = ls;
+        } else if (f->addr_line == 0 && named_value(p, nl, "contact", 7, 0) != NULL) {
+            f->addr_line = ls;
         }
+        break;
+    case 'm':
+        if (f->addr_line == 0 && named_value(p, nl, "contact", 7, 'm') != NULL)
+            f->addr_line = ls;
+        break;
+    case 'r':
+        if (f->addr_line == 0 && named_value(p, nl, "record-route", 12, 0) != NULL)
+            f->addr_line = ls;
         break;
     case 'v':
         if (f->via_line == 0 && named_value(p, nl, "via", 3, 'v') != NULL)
@@ -183,7 +194,7 @@ enum sip_frame_event sip_framer_feed(struct sip_framer *f, const char *buf, size
     out->event = SIP_FRAME_NEED_MORE;
     out->len = 0;
     out->header_len = 0;
-    out->via_line = out->cseq_line = 0;
+    out->via_line = out->cseq_line = out->addr_line = 0;
     out->err = SIP_OK;
 
     if (f->total == 0) {
@@ -244,6 +255,7 @@ enum sip_frame_event sip_framer_feed(struct sip_framer *f, const char *buf, size
     out->header_len = f->header_len;
     out->via_line = f->via_line;
     out->cseq_line = f->cseq_line;
+    out->addr_line = f->addr_line;
     size_t total = f->total;
     sip_framer_init(f);
     return emit(out, SIP_FRAME_MESSAGE, total);
@@ -280,5 +292,6 @@ enum sip_frame_event sip_frame_datagram(const char *buf, size_t len, size_t max_
     out->header_len = f.header_len;
     out->via_line = f.via_line;
     out->cseq_line = f.cseq_line;
+    out->addr_line = f.addr_line;
     return emit(out, SIP_FRAME_MESSAGE, len);
 }

@@ -31,6 +31,7 @@ struct sip_framer {
     size_t header_len; /* header section length incl. the empty line, once known */
     size_t via_line;   /* offset of the first Via line, 0 until one is seen */
     size_t cseq_line;  /* offset of the first CSeq line, 0 until one is seen */
+    size_t addr_line;  /* offset of the first Contact or Record-Route line, or 0 */
 };
 
 /* The outcome of one sip_framer_feed call. */
@@ -42,6 +43,11 @@ struct sip_frame {
      * header line, found by the same scan; 0 when absent (offset 0 is the
      * start line, never a header). sip_peek (sip/peek.h) reads them. */
     size_t via_line, cseq_line;
+    /* MESSAGE: offset of the first Contact (or compact `m`) or
+     * Record-Route line, 0 when there is none: the lines that advertise an
+     * address, which a relay may have to look at (a response with none
+     * names no address of the legacy side to a peer). */
+    size_t addr_line;
     enum sip_err err; /* ERROR: the reason; else SIP_OK */
 };
 

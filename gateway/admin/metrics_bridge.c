@@ -20,7 +20,7 @@ void metrics_bridge_absorb(const struct conn_table *table, struct metrics *m)
             continue;
         conns[cn->kind * METRIC_CONN_STATES + (unsigned)(cn->state - CONN_CONNECTING)]++;
         rows += cn->kind == CONN_TLS_IN && cn->key.family != 0 && cn->state == CONN_OPEN;
-        out += cn->out.bytes;
+        out += cn->out.bytes + cn->plain.bytes; /* TLS: ciphertext, and plaintext to seal */
         hold += cn->hold.bytes;
         stash += cn->stash.bytes;
     }

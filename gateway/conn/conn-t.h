@@ -51,6 +51,11 @@ static inline struct conn_ref tag_ref(uint64_t tag)
 }
 
 /* conn_kind follows docs/design.md: T (tls in/out), mirror(T), E. */
+enum {
+    CONN_SEALED_MAX = 4,  /* records one flush seals at most (conn->sealed) */
+    CONN_DEFER_MAX = 256, /* connections one turn may defer flushing */
+};
+
 enum conn_kind {
     CONN_TLS_IN,  /* a peer connected to tls.listen */
     CONN_TLS_OUT, /* reusegw dialled a peer */
@@ -126,17 +131,29 @@ struct conn {
     struct buf_block *in;     /* plaintext waiting for framing, or NULL */
     struct sip_framer framer; /* resumable scan state over |in| */
     struct buf_queue out;     /* bytes for the socket (TLS: ciphertext) */
-    struct buf_queue hold;    /* length-prefixed plaintext messages held until
-                                 the handshake finishes */
+    struct buf_queue plain;   /* TLS: plaintext messages not yet encrypted;
+                                 sealed at flush, one record per pool block */
+    /* TLS: the records sealed from |plain| that may still be in |out|,
+     * oldest first: where each ends in the plaintext stream (|plain|'s
+     * consumed count) and in |out|'s; the plaintext before |plain_gone|
+     * was in records the kernel took whole (conn_out_left). */
+    struct conn_sealed {
+        uint64_t plain_end, out_end;
+    } sealed[CONN_SEALED_MAX];
+    uint8_t n_sealed;
+    uint64_t plain_gone;
+    bool flush_deferred;   /* in conn_layer's |deferred| */
+    struct buf_queue hold; /* length-prefixed plaintext messages held until
+                              the handshake finishes */
     /* Back-pressure (conn_io.c): received bytes not yet taken (TLS:
      * ciphertext) while reading waits — what the loop had received before
      * the cancel of the read took effect; |resuming| once the wait ended,
-     * until the timer has framed what waited; |pong_end|: 0, or how many
-     * bytes at the front of |out| end with a pong still unsent (one pending
-     * pong answers every ping). */
+     * until the timer has framed what waited; |pong_mark|: 0, or the
+     * conn_out_mark of the last pong, pending until conn_out_left says it
+     * left (one pending pong answers every ping). */
     struct buf_queue stash;
     bool resuming;
-    size_t pong_end;
+    uint64_t pong_mark;
     struct tls_conn *tls; /* TLS engine state, NULL on plain connections */
 
     struct timer timer; /* connect/handshake/idle deadline */
@@ -274,8 +291,11 @@ struct conn_fds {
 struct conn_events {
     void *ctx;
     /* message: one complete SIP message |msg| (|len| bytes) framed on |c|,
-     * or replayed into it (conn_deliver: a DNS answer came). */
-    void (*message)(void *ctx, struct conn *c, const char *msg, size_t len);
+     * with the frame the framer returned for it (its header length, Via
+     * and CSeq lines: what sip_peek reads), or replayed into it with |fr|
+     * NULL (conn_deliver: a DNS answer came). */
+    void (*message)(void *ctx, struct conn *c, const char *msg, size_t len,
+                    const struct sip_frame *fr);
     /* framing_error: |c|'s stream cannot be framed for |err|; |buf| holds
      * its |len| unframed bytes (what can be answered is). |c| is closed
      * after the call. */
@@ -324,6 +344,14 @@ struct conn_layer {
     struct conn_ref udp_forward;
     struct conn_ref udp_listen;
     struct conn_events up; /* registered by the layer above */
+    /* While conn_on_event handles a completion, what conn_send queues is
+     * flushed once it is done, or before the next loop turn with
+     * |flush_per_turn| (conn_io.c): the messages framed from one turn's
+     * receives leave in one send per connection, not the first alone. */
+    bool flush_per_turn;
+    bool deferring;
+    uint32_t n_deferred;
+    struct conn_ref deferred[CONN_DEFER_MAX];
 };
 
 #endif

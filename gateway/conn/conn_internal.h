@@ -26,8 +26,9 @@ void conn_arm_recv(struct conn_layer *cl, struct conn *c);
  * means (connect, handshake, idle, close grace) follows from c->state. */
 void conn_arm_timer(struct conn_layer *cl, struct conn *c, uint64_t after_ms);
 
-/* conn_flush starts the next send of |c|'s out queue if none is in flight;
- * a CLOSING connection with nothing left to send is finished. */
+/* conn_flush starts the next send of |c|'s out queue if none is in flight,
+ * first encrypting the plaintext queued since the last one (TLS); a CLOSING
+ * connection with nothing left to send is finished. */
 void conn_flush(struct conn_layer *cl, struct conn *c);
 
 /* conn_finish_close releases every resource of |c| and closes its socket

@@ -39,7 +39,7 @@ bool conn_is_live(const struct conn *c)
 
 size_t conn_backlog(const struct conn *c)
 {
-    return c->out.bytes + c->hold.bytes;
+    return c->out.bytes + c->plain.bytes + c->hold.bytes;
 }
 
 void conn_arm_recv(struct conn_layer *cl, struct conn *c)
@@ -144,6 +144,7 @@ void conn_finish_close(struct conn_layer *cl, struct conn *c)
     buf_pool_put(&cl->in_pool, c->in);
     c->in = NULL;
     buf_queue_clear(&c->out, &cl->out_pool);
+    buf_queue_clear(&c->plain, &cl->out_pool);
     buf_queue_clear(&c->hold, &cl->out_pool);
     buf_queue_clear(&c->stash, &cl->out_pool);
     tls_conn_free(c->tls);
@@ -212,6 +213,10 @@ static void linger_read(struct conn_layer *cl, struct conn *c, const struct loop
 void conn_flush(struct conn_layer *cl, struct conn *c)
 {
     if (c->send_inflight || c->fd < 0 || c->state == CONN_CONNECTING || !conn_is_live(c))
+        return;
+    /* What queued while earlier records went out leaves in as few records
+     * as the pool blocks it fills (tlsio_seal), once they all went. */
+    if (c->plain.bytes > 0 && c->out.bytes == 0 && !tlsio_seal(cl, c, false))
         return;
     const uint8_t *data;
     size_t n = buf_queue_peek(&c->out, &data);
@@ -300,18 +305,54 @@ static void capture(struct conn_layer *cl, struct conn *c, bool received, const 
     conn_capture(cl, c, received, (const struct sockaddr *)&c->peer, msg, len);
 }
 
+/* flush_soon flushes |c| now, or once the completion being handled is
+ * done (conn_on_event) or before the next turn (flush_per_turn), with
+ * whatever else comes for |c| until then. */
+static void flush_soon(struct conn_layer *cl, struct conn *c)
+{
+    if (c->flush_deferred)
+        return;
+    if (!(cl->deferring || cl->flush_per_turn) || cl->n_deferred == CONN_DEFER_MAX) {
+        conn_flush(cl, c);
+        return;
+    }
+    c->flush_deferred = true;
+    cl->deferred[cl->n_deferred++] = conn_ref_of(&cl->conns, c);
+}
+
+void conn_flush_deferred(struct conn_layer *cl)
+{
+    for (uint32_t i = 0; i < cl->n_deferred; i++) {
+        struct conn *c = conn_get(&cl->conns, cl->deferred[i]);
+        if (c && c->flush_deferred) {
+            c->flush_deferred = false;
+            conn_flush(cl, c);
+        }
+    }
+    cl->n_deferred = 0;
+}
+
+/* queue_and_flush appends one message to |q| (|c|'s out queue, or its
+ * plaintext queue on an established TLS connection) and starts a send
+ * unless one is in flight (flush_soon). */
+static bool queue_and_flush(struct conn_layer *cl, struct conn *c, struct buf_queue *q,
+                            const void *data, size_t len)
+{
+    if (!buf_queue_append(q, &cl->out_pool, data, len))
+        return false;
+    capture(cl, c, false, data, len);
+    flush_soon(cl, c);
+    return true;
+}
+
 bool conn_send(struct conn_layer *cl, struct conn *c, const void *data, size_t len)
 {
     if (!conn_is_live(c) || c->state == CONN_CLOSING)
         return false;
     if (c->kind == CONN_UDP)
         return conn_udp_send(cl, c, (const struct sockaddr *)&c->peer, c->peer_len, data, len);
-    if (c->tls && c->state == CONN_OPEN) {
-        if (!tlsio_write(cl, c, data, len))
-            return false;
-        capture(cl, c, false, data, len);
-        return true;
-    }
+    if (c->tls && c->state == CONN_OPEN)
+        return queue_and_flush(cl, c, &c->plain, data, len);
     if (c->tls || c->kind == CONN_TLS_OUT || c->kind == CONN_TLS_IN ||
         c->state == CONN_CONNECTING) {
         /* Bounded as |out| is: conn_throttle pauses whoever fills it. */
@@ -324,11 +365,7 @@ bool conn_send(struct conn_layer *cl, struct conn *c, const void *data, size_t l
         }
         return true;
     }
-    if (!buf_queue_append(&c->out, &cl->out_pool, data, len))
-        return false;
-    capture(cl, c, false, data, len);
-    conn_flush(cl, c);
-    return true;
+    return queue_and_flush(cl, c, &c->out, data, len);
 }
 
 static void queue_copy(struct buf_queue *q, struct buf_pool *pool, void *dst, size_t n)
@@ -351,7 +388,8 @@ uint64_t conn_out_mark(const struct conn *c)
 {
     if (c->tls ? c->state != CONN_OPEN : c->state == CONN_CONNECTING)
         return OUT_HELD;
-    return c->out.consumed + c->out.bytes;
+    /* An established TLS connection: in its plaintext stream. */
+    return c->tls ? c->plain.consumed + c->plain.bytes : c->out.consumed + c->out.bytes;
 }
 
 bool conn_out_left(const struct conn *c, uint64_t mark)
@@ -360,7 +398,17 @@ bool conn_out_left(const struct conn *c, uint64_t mark)
      * soon as any byte of them did. */
     if (mark == OUT_HELD)
         return c->held_released && c->out.consumed > c->held_start;
-    return c->out.consumed >= mark;
+    if (c->kind != CONN_TLS_IN && c->kind != CONN_TLS_OUT)
+        return c->out.consumed >= mark;
+    /* Plaintext: gone once the record that carries its last byte is. */
+    if (mark <= c->plain_gone)
+        return true;
+    if (mark > c->plain.consumed)
+        return false; /* not sealed yet */
+    for (uint8_t i = 0; i < c->n_sealed; i++)
+        if (mark <= c->sealed[i].plain_end)
+            return c->out.consumed >= c->sealed[i].out_end;
+    return true; /* in a record older than every one still noted */
 }
 
 size_t conn_held_next(struct conn_layer *cl, struct conn *c, char *buf, size_t cap)
@@ -470,9 +518,9 @@ void conn_framing_error(struct conn_layer *cl, struct conn *c, enum sip_err err)
 static void pong(struct conn_layer *cl, struct conn *c)
 {
     metrics_inc(cl->metrics, M_KEEPALIVE_PONGS);
-    if (c->pong_end > 0 || !conn_send(cl, c, "\r\n", 2))
+    if ((c->pong_mark > 0 && !conn_out_left(c, c->pong_mark)) || !conn_send(cl, c, "\r\n", 2))
         return;
-    c->pong_end = c->out.bytes;
+    c->pong_mark = conn_out_mark(c);
     conn_throttle(cl, c, c);
 }
 
@@ -493,7 +541,7 @@ static void frame_all(struct conn_layer *cl, struct conn *c)
             c->in->head += (uint32_t)fr.len;
             limits_note_framed(cl, c, c->in->head < c->in->tail);
             capture(cl, c, true, buf, fr.len);
-            cl->up.message(cl->up.ctx, c, buf, fr.len);
+            cl->up.message(cl->up.ctx, c, buf, fr.len, &fr);
             break;
         case SIP_FRAME_PING:
             c->in->head += (uint32_t)fr.len;
@@ -700,7 +748,6 @@ static void on_send(struct conn_layer *cl, struct conn *c, const struct loop_eve
         return;
     }
     buf_queue_consume(&c->out, &cl->out_pool, (size_t)ev->res);
-    c->pong_end = c->pong_end > (size_t)ev->res ? c->pong_end - (size_t)ev->res : 0;
     c->last_active_ms = cl->timers->now_ms;
     c->bytes_out += (uint64_t)ev->res;
     if (c->waiters && conn_backlog(c) <= cl->cfg->limits.max_buffered_bytes / 2)
@@ -714,6 +761,8 @@ void conn_on_event(struct conn_layer *cl, const struct loop_event *ev)
     struct conn *c = conn_at(&cl->conns, ref.slot);
     if (!c || c->gen != ref.gen || c->state == CONN_FREE)
         return; /* cannot happen: slots outlive their operations */
+    bool outer = !cl->deferring;
+    cl->deferring = true;
     switch (tag_op(ev->tag)) {
     case OP_RECV:
         if (c->kind == CONN_UDP)
@@ -733,5 +782,10 @@ void conn_on_event(struct conn_layer *cl, const struct loop_event *ev)
         break;
     default:
         break;
+    }
+    if (outer) {
+        cl->deferring = false;
+        if (!cl->flush_per_turn)
+            conn_flush_deferred(cl);
     }
 }

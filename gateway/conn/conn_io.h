@@ -15,13 +15,21 @@
 
 struct loop_event;
 
-/* conn_send queues one complete SIP message (plaintext, borrowed) for |c|:
- * encrypted at once on an established TLS connection, held until the
- * handshake otherwise, queued while a plain connect is in flight. Both
- * queues count in conn_backlog, so conn_throttle bounds them alike.
- * Returns false when |c| is closing or the pools are exhausted (the caller
- * counts the drop). */
+/* conn_send queues one complete SIP message (plaintext, borrowed) for |c|
+ * and flushes it, at once or when deferred (conn_flush_deferred): on an
+ * established TLS connection, at the flush that finds no earlier record
+ * still unsent, encrypted with everything queued with it (one record per
+ * 16 KiB, not one per message); held until the handshake otherwise, queued
+ * while a plain connect is in flight. All queues count in conn_backlog, so
+ * conn_throttle bounds them alike. Returns false when |c| is closing or the
+ * pools are exhausted (the caller counts the drop). */
 bool conn_send(struct conn_layer *cl, struct conn *c, const void *data, size_t len);
+
+/* conn_flush_deferred starts the sends conn_send deferred: those of the
+ * completion being handled (conn_on_event calls it when it is done) or,
+ * with conn_layer_borrowed.flush_per_turn, of everything since the last
+ * call, which the owner makes before each loop turn. */
+void conn_flush_deferred(struct conn_layer *cl);
 
 /* conn_throttle applies back-pressure: when |dst| holds more than
  * limits.max_buffered_bytes, |src| stops reading until |dst| drains to half

@@ -34,6 +34,7 @@ bool conn_layer_init(struct conn_layer *cl, const struct conn_layer_borrowed *b)
     cl->cfg = b->cfg;
     cl->tls_ctx = b->tls_ctx;
     cl->workers = b->workers;
+    cl->flush_per_turn = b->flush_per_turn;
     const struct cfg_snapshot *cfg = b->cfg;
     const uint32_t max_conns = conn_share(cl, cfg->limits.max_connections);
     cl->scratch_size = cfg->limits.max_message_bytes + SCRATCH_SLACK;
@@ -111,6 +112,7 @@ void conn_layer_drop_all(struct conn_layer *cl)
         c->fd = -1;
         buf_pool_put(&cl->in_pool, c->in);
         buf_queue_clear(&c->out, &cl->out_pool);
+        buf_queue_clear(&c->plain, &cl->out_pool);
         buf_queue_clear(&c->hold, &cl->out_pool);
         buf_queue_clear(&c->stash, &cl->out_pool);
         tls_conn_free(c->tls);

@@ -26,6 +26,10 @@ struct conn_layer_borrowed {
      * index into, and this worker's id there; NULL and 0 with one. */
     struct peer_index *shared;
     unsigned worker_id;
+    /* Sends wait for conn_flush_deferred (conn_io.h), which the owner calls
+     * before each loop turn; false: they wait at most for the end of the
+     * completion being handled. */
+    bool flush_per_turn;
 };
 
 /* conn_layer_init sizes |cl| for its share of cfg->limits and takes |b|.
@@ -66,7 +70,7 @@ static inline uint32_t conn_share(const struct conn_layer *cl, uint32_t value)
  * and re-enters routing with its answer. */
 static inline void conn_deliver(struct conn_layer *cl, struct conn *c, const char *msg, size_t len)
 {
-    cl->up.message(cl->up.ctx, c, msg, len);
+    cl->up.message(cl->up.ctx, c, msg, len, NULL);
 }
 
 #endif

@@ -95,7 +95,7 @@ static void deliver(struct conn_layer *cl, struct conn *c, const char *buf, size
         case SIP_FRAME_MESSAGE:
             metrics_inc(cl->metrics, M_LEGACY_UDP_FROM);
             conn_capture(cl, c, true, (const struct sockaddr *)&c->peer, buf, fr.len);
-            cl->up.message(cl->up.ctx, c, buf, fr.len);
+            cl->up.message(cl->up.ctx, c, buf, fr.len, &fr);
             return;
         default:
             metrics_inc(cl->metrics,

@@ -7,6 +7,8 @@
  * nothing is allocated or copied to an intermediate queue per message. */
 #include "conn/tlsio.h"
 
+#include <string.h>
+
 #include "config/config.h"
 #include "conn/conn.h"
 #include "conn/conn_internal.h"
@@ -44,17 +46,24 @@ static struct tls_io lend(struct sink *s, const uint8_t *in, size_t in_len)
     return (struct tls_io){.in = in, .in_len = in_len, .out = sink_append, .out_arg = s};
 }
 
+/* fed is false (and |c| closed) when the pool ran dry during the call. */
+static bool fed(struct sink *s)
+{
+    if (!s->starved)
+        return true;
+    metrics_inc(s->cl->metrics, M_DROP_BUFFER_FULL);
+    LOG_RATELIMITED(LOG_WARN, "send buffers exhausted; closing connection",
+                    LF_STR("conn", conn_kind_name(s->c)));
+    conn_finish_close(s->cl, s->c);
+    return false;
+}
+
 /* sent starts sending what the call appended; false (and |c| closed) when
  * the pool ran dry. */
 static bool sent(struct sink *s)
 {
-    if (s->starved) {
-        metrics_inc(s->cl->metrics, M_DROP_BUFFER_FULL);
-        LOG_RATELIMITED(LOG_WARN, "send buffers exhausted; closing connection",
-                        LF_STR("conn", conn_kind_name(s->c)));
-        conn_finish_close(s->cl, s->c);
+    if (!fed(s))
         return false;
-    }
     if (s->appended > 0) {
         s->appended = 0;
         conn_flush(s->cl, s->c);
@@ -129,6 +138,14 @@ static void handshake_failed(struct conn_layer *cl, struct conn *c)
     conn_close(cl, c, CLOSE_FLUSH, "handshake failed"); /* sends the alert, if any */
 }
 
+/* failed ends |c| after its engine failed. */
+static void failed(struct conn_layer *cl, struct conn *c)
+{
+    LOG_RATELIMITED(LOG_INFO, "tls connection failed", LF_STR("conn", conn_kind_name(c)),
+                    LF_STR("reason", tls_conn_error_reason(c->tls)));
+    conn_close(cl, c, CLOSE_ABORT, "tls failure");
+}
+
 /* pump advances the handshake and decrypts all of |io|'s ciphertext into
  * the framing block, framing as it goes; false when |c| stopped being
  * usable. The engine takes every byte unless |c| ends first or
@@ -170,9 +187,7 @@ static bool pump(struct conn_layer *cl, struct conn *c, struct sink *s, struct t
             return false;
         }
         if (p == TLS_PROGRESS_FAILED) {
-            LOG_RATELIMITED(LOG_INFO, "tls connection failed", LF_STR("conn", conn_kind_name(c)),
-                            LF_STR("reason", tls_conn_error_reason(c->tls)));
-            conn_close(cl, c, CLOSE_ABORT, "tls failure");
+            failed(cl, c);
             return false;
         }
         break; /* WANT_READ: |io| is empty */
@@ -194,16 +209,60 @@ size_t tlsio_ingest(struct conn_layer *cl, struct conn *c, const uint8_t *data, 
     return len - io.in_len;
 }
 
-bool tlsio_write(struct conn_layer *cl, struct conn *c, const void *data, size_t len)
+/* note_sealed records where the record just sealed ends, in the plaintext
+ * stream and in |out|'s (conn_out_left). Past CONN_SEALED_MAX records in
+ * |out| (only a close_notify seals that many), the newest entry takes the
+ * plaintext too: that plaintext counts as gone with the record before it,
+ * an answer rather than a second copy if |c| dies in between. */
+static void note_sealed(struct conn *c)
+{
+    if (c->n_sealed == CONN_SEALED_MAX) {
+        c->sealed[CONN_SEALED_MAX - 1].plain_end = c->plain.consumed;
+        return;
+    }
+    c->sealed[c->n_sealed++] = (struct conn_sealed){.plain_end = c->plain.consumed,
+                                                    .out_end = c->out.consumed + c->out.bytes};
+}
+
+/* prune_sealed forgets the records the kernel has taken whole. */
+static void prune_sealed(struct conn *c)
+{
+    uint8_t gone = 0;
+    while (gone < c->n_sealed && c->sealed[gone].out_end <= c->out.consumed)
+        c->plain_gone = c->sealed[gone++].plain_end;
+    memmove(c->sealed, c->sealed + gone, (c->n_sealed - gone) * sizeof(c->sealed[0]));
+    c->n_sealed = (uint8_t)(c->n_sealed - gone);
+}
+
+bool tlsio_seal(struct conn_layer *cl, struct conn *c, bool all)
 {
     struct sink s = {.cl = cl, .c = c};
     struct tls_io io = lend(&s, NULL, 0);
-    bool ok = tls_conn_write(c->tls, &io, data, len) == TLS_PROGRESS_DONE;
-    return sent(&s) && ok;
+    enum tls_progress p = TLS_PROGRESS_DONE;
+    const uint8_t *run;
+    size_t n;
+    prune_sealed(c);
+    while (p == TLS_PROGRESS_DONE && (all || c->n_sealed < CONN_SEALED_MAX) &&
+           (n = buf_queue_peek(&c->plain, &run)) > 0) {
+        p = tls_conn_write(c->tls, &io, run, n);
+        buf_queue_consume(&c->plain, &cl->out_pool, n);
+        note_sealed(c);
+    }
+    if (p != TLS_PROGRESS_DONE || s.starved)
+        buf_queue_clear(&c->plain, &cl->out_pool);
+    if (!fed(&s))
+        return false;
+    if (p != TLS_PROGRESS_DONE) {
+        failed(cl, c);
+        return false;
+    }
+    return true;
 }
 
 bool tlsio_close_notify(struct conn_layer *cl, struct conn *c)
 {
+    if (c->plain.bytes > 0 && !tlsio_seal(cl, c, true))
+        return false; /* what was queued goes before our close_notify */
     struct sink s = {.cl = cl, .c = c};
     struct tls_io io = lend(&s, NULL, 0);
     tls_conn_close_notify(c->tls, &io);

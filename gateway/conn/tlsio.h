@@ -23,9 +23,13 @@
  * keeps the rest, conn_ingest). */
 size_t tlsio_ingest(struct conn_layer *cl, struct conn *c, const uint8_t *data, size_t len);
 
-/* tlsio_write encrypts one whole message for established |c|; false when
- * the engine did not take all of it or |c| closed. */
-bool tlsio_write(struct conn_layer *cl, struct conn *c, const void *data, size_t len);
+/* tlsio_seal encrypts |c|'s plaintext queue (c->plain) onto its out queue,
+ * one record per pool block of it (at most 16 KiB each), noting where each
+ * ends (c->sealed, for conn_out_left): all of it when |all|, else as many
+ * blocks as c->sealed has room for (the rest waits for the next flush).
+ * False when |c| closed instead (pool exhausted: counted as a buffer_full
+ * drop; or an engine failure). Never starts a send. */
+bool tlsio_seal(struct conn_layer *cl, struct conn *c, bool all);
 
 /* tlsio_close_notify queues our close_notify (R-5923-21: transactions are
  * finished or abandoned first); false when |c| closed instead. */

@@ -110,8 +110,9 @@ static const struct family families[] = {
     {"reusegw_keepalive_pongs_total", "RFC 5626 double-CRLF pings answered.", COUNTER,
      M_KEEPALIVE_PONGS, NO_LABEL, NO_LABEL},
     {"reusegw_queued_bytes",
-     "Bytes queued on connections now, by queue: for the socket, held until the connection "
-     "opens, received while back-pressure pauses reading.",
+     "Bytes queued on connections now, by queue: for the socket (TLS: records and plaintext "
+     "not yet sealed), held until the connection opens, received while back-pressure pauses "
+     "reading.",
      GAUGE, M_QUEUED_OUT, "queue", VALUES("out", "hold", "stash"), NO_LABEL},
     {"reusegw_legacy_address_leaks_total",
      "Record-Route or Contact naming an internal legacy address, relayed to a peer.", COUNTER,

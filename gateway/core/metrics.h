@@ -114,7 +114,8 @@ enum metric_id {
     /* reusegw_keepalive_pongs_total */
     M_KEEPALIVE_PONGS,
     /* gauge reusegw_queued_bytes{queue}: bytes every connection queues,
-     * counted afresh (admin/metrics_bridge.c): for its socket, held until
+     * counted afresh (admin/metrics_bridge.c): for its socket (TLS:
+     * records, and plaintext not yet sealed into one), held until
      * it opens, received while back-pressure pauses its reading */
     M_QUEUED_OUT,
     M_QUEUED_HOLD,

@@ -12,6 +12,7 @@
 #include "relay/pending.h"
 #include "relay/relay_internal.h"
 #include "sip/check.h"
+#include "sip/peek.h"
 
 _Static_assert((int)CONN_ENDS == (int)METRIC_CONN_ENDS, "one answered_on_close series per cause");
 
@@ -122,17 +123,16 @@ void ended_serve(struct relay_layer *rl, struct conn *t, struct conn *m, const s
     keep(&rl->served, e, p, NULL, 0);
 }
 
-void ended_served(struct relay_layer *rl, const struct parsed *p)
+void ended_served(struct relay_layer *rl, const struct sip_peek *pk)
 {
-    struct sip_cseq cseq;
-    if (sip_check_cseq(&p->msg, &cseq) != SIP_OK)
+    if (!pk)
         return;
-    struct pending *e = pending_find(&rl->served, p->via.branch.p, p->via.branch.len,
-                                     pending_method_of(cseq.method.p, cseq.method.len));
-    if (e && p->msg.status >= 200)
+    struct pending *e = pending_find(&rl->served, pk->via.branch.p, pk->via.branch.len,
+                                     pending_method_of(pk->cseq.method.p, pk->cseq.method.len));
+    if (e && pk->status >= 200)
         pending_remove(&rl->served, e);
     else if (e)
-        pending_on_response(&rl->served, e, p->msg.status, rl->timers->now_ms);
+        pending_on_response(&rl->served, e, pk->status, rl->timers->now_ms);
 }
 
 void ended_responded(struct relay_layer *rl, struct pending *e)

@@ -34,6 +34,8 @@
 
 #include "relay/relay-t.h"
 
+struct sip_peek;
+
 /* ended_track records that request |p| of entry |e| was just queued on
  * this worker's TLS connection |t|, as the |n| bytes of |sent|: its place
  * in |t|'s out stream, |t|'s list, and what answers or re-routes it. */
@@ -46,9 +48,10 @@ void ended_track(struct relay_layer *rl, struct pending *e, struct conn *t, cons
  * tracked when the served table is full. */
 void ended_serve(struct relay_layer *rl, struct conn *t, struct conn *m, const struct parsed *p);
 
-/* ended_served notes the legacy proxy's response |p| on a mirror: a final
- * one ends what ended_serve recorded. */
-void ended_served(struct relay_layer *rl, const struct parsed *p);
+/* ended_served notes the legacy proxy's response on a mirror, of status,
+ * top Via and CSeq |pk| (NULL: its CSeq did not parse, nothing to note): a
+ * final one ends what ended_serve recorded. */
+void ended_served(struct relay_layer *rl, const struct sip_peek *pk);
 
 /* ended_responded notes that a response for |e| came: its request left,
  * and the copy kept to re-route it goes back to the pool. */

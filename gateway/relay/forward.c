@@ -263,9 +263,7 @@ uint8_t forward_ours(const struct relay_layer *rl, const struct conn *from, cons
     return i > 0 ? (uint8_t)i : 0;
 }
 
-/* names_legacy is true when |value| mentions legacy.forward_to or
- * legacy.listen as "host:port". */
-static bool names_legacy(const struct relay_layer *rl, struct sip_str value)
+bool forward_names_legacy(const struct relay_layer *rl, struct sip_str value)
 {
     for (size_t i = 0; i < 2; i++)
         if (memmem(value.p, value.len, rl->legacy_names[i], rl->legacy_name_lens[i]))
@@ -278,7 +276,7 @@ void forward_warn_legacy_leak(struct relay_layer *rl, const struct sip_msg *m)
     static const enum sip_hdr kinds[] = {SIP_HDR_RECORD_ROUTE, SIP_HDR_CONTACT};
     for (size_t k = 0; k < 2; k++)
         for (const struct sip_header *h = sip_msg_header(m, kinds[k]); h; h = sip_msg_next(m, h))
-            if (names_legacy(rl, h->value)) {
+            if (forward_names_legacy(rl, h->value)) {
                 metrics_inc(rl->metrics, M_LEGACY_ADDRESS_LEAKS);
                 LOG_RATELIMITED(LOG_WARN,
                                 "legacy proxy advertises an internal address to a TLS peer; "

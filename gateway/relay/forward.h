@@ -56,4 +56,8 @@ bool forward_pick(struct relay_layer *rl, const struct route_plan *plan, const c
  * legacy addresses: the peer could never reach them. */
 void forward_warn_legacy_leak(struct relay_layer *rl, const struct sip_msg *m);
 
+/* forward_names_legacy is true when |value| mentions legacy.forward_to or
+ * legacy.listen as "host:port". */
+bool forward_names_legacy(const struct relay_layer *rl, struct sip_str value);
+
 #endif

@@ -6,7 +6,9 @@
 #include "relay/answer.h"
 #include "relay/relay_internal.h"
 #include "sip/response.h"
+#include "relay/forward.h"
 #include "sip/check.h"
+#include "sip/peek.h"
 
 enum sip_err parsed_view(struct parsed *p, const char *buf, size_t len)
 {
@@ -14,6 +16,17 @@ enum sip_err parsed_view(struct parsed *p, const char *buf, size_t len)
     p->len = len;
     enum sip_err err = sip_parse(buf, len, &p->msg, p->headers, RELAY_MAX_HEADERS);
     return err ? err : sip_via_parse_first(&p->msg, &p->via, NULL, 0);
+}
+
+bool parsed_response_peeked(const struct relay_layer *rl, const char *msg,
+                            const struct sip_frame *fr, struct sip_peek *pk)
+{
+    return fr->header_len > 4 && memcmp(msg, "SIP/", 4) == 0 &&
+           sip_check_chars_in(msg, fr->header_len) == SIP_OK && sip_peek(msg, fr, pk) == SIP_OK &&
+           !pk->is_request &&
+           (fr->addr_line == 0 ||
+            !forward_names_legacy(
+                rl, (struct sip_str){msg + fr->addr_line, fr->header_len - fr->addr_line}));
 }
 
 /* index_behind_stand_in indexes the header lines of request |p|, whose

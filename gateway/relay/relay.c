@@ -22,6 +22,7 @@
 #include "relay/udp_legacy.h"
 #include "sip/check.h"
 #include "sip/edit.h"
+#include "sip/peek.h"
 
 void relay_drop_from(struct relay_layer *rl, enum metric_id id, const char *from, const char *why)
 {
@@ -66,17 +67,29 @@ static void request_from_tls(struct relay_layer *rl, struct conn *t, const struc
         relay_drop(rl, M_DROP_BUFFER_FULL, t, "mirror cannot take more");
 }
 
-/* Row: a response from a mirror goes, unchanged, to its TLS connection. */
-static void response_from_mirror(struct relay_layer *rl, struct conn *m, const struct parsed *p)
+/* Row: a response from a mirror goes, unchanged, to its TLS connection;
+ * its bytes, status, top Via and CSeq (|pk|) are all the row needs
+ * (parsed_response_peeked). */
+static void response_from_mirror(struct relay_layer *rl, struct conn *m, const char *msg,
+                                 size_t len, const struct sip_peek *pk)
 {
     struct conn *t = conn_get(&rl->conn->conns, m->partner);
-    ended_served(rl, p);
+    ended_served(rl, pk);
     if (!t) {
         relay_drop(rl, M_DROP_PEER_GONE, m, "the TLS connection closed");
         return;
     }
-    if (!relay_send(rl, m, t, p->buf, p->len, M_MSG_TO_PEER_RESPONSE, M_BYTES_TO_PEER))
+    if (!relay_send(rl, m, t, msg, len, M_MSG_TO_PEER_RESPONSE, M_BYTES_TO_PEER))
         relay_drop(rl, M_DROP_BUFFER_FULL, m, "TLS connection cannot take more");
+}
+
+/* The same row for a response from a mirror that took the full path. */
+static void response_from_mirror_parsed(struct relay_layer *rl, struct conn *m,
+                                        const struct parsed *p)
+{
+    struct sip_peek pk = {.status = p->msg.status, .via = p->via};
+    bool cseq = sip_check_cseq(&p->msg, &pk.cseq) == SIP_OK;
+    response_from_mirror(rl, m, p->buf, p->len, cseq ? &pk : NULL);
 }
 
 /* Row: a request from a mirror goes, rewritten, to the mirror's own TLS
@@ -226,9 +239,15 @@ void relay_request_from_legacy(struct relay_layer *rl, struct conn *c, const str
     }
 }
 
-void relay_message(void *ctx, struct conn *c, const char *msg, size_t len)
+void relay_message(void *ctx, struct conn *c, const char *msg, size_t len,
+                   const struct sip_frame *fr)
 {
     struct relay_layer *rl = ctx;
+    struct sip_peek pk;
+    if (fr && c->kind == CONN_MIRROR && parsed_response_peeked(rl, msg, fr, &pk)) {
+        response_from_mirror(rl, c, msg, len, &pk);
+        return;
+    }
     struct parsed p; /* bounded: RELAY_MAX_HEADERS entries, on the stack */
     if (!parsed_checked(rl, c, msg, len, &p))
         return;
@@ -239,7 +258,7 @@ void relay_message(void *ctx, struct conn *c, const char *msg, size_t len)
         if (from_tls)
             relay_response_on(rl, c, &p);
         else if (c->kind == CONN_MIRROR)
-            response_from_mirror(rl, c, &p);
+            response_from_mirror_parsed(rl, c, &p);
         else if (c->kind == CONN_UDP)
             udp_response_from_legacy(rl, c, &p);
         else

@@ -17,11 +17,16 @@
 #include "sip/edit.h"
 #include "sip/error.h"
 
+struct sip_frame;
+struct sip_peek;
+
 /* ---- relay.c: the flow table ---- */
 
 /* relay_message is the conn_events message callback: one framed message
- * |msg| (|len| bytes) that arrived on |c|, through its row. May close |c|. */
-void relay_message(void *ctx, struct conn *c, const char *msg, size_t len);
+ * |msg| (|len| bytes, framed as |fr|, NULL when replayed) that arrived on
+ * |c|, through its row. May close |c|. */
+void relay_message(void *ctx, struct conn *c, const char *msg, size_t len,
+                   const struct sip_frame *fr);
 
 /* relay_request_from_legacy runs the row of a legacy-proxy request |p|
  * that arrived on |c| (a mirror or E), after its Via is checked. */
@@ -77,6 +82,17 @@ enum sip_err parsed_view(struct parsed *p, const char *buf, size_t len);
  * connection layer's scratch buffer (sip_response_basis). |p| is no
  * request when not even the start line is complete. */
 void parsed_basis(struct relay_layer *rl, struct parsed *p, const char *buf, size_t len);
+
+/* parsed_response_peeked is true when |msg|, framed as |fr| on a mirror,
+ * is a response its row may relay without a parsed view (the row needs its
+ * bytes, status, top Via branch and CSeq only, left in |pk|): it passes
+ * sip_check_chars_in and sip_peek (start line, version, top Via, CSeq) and
+ * its header section names no legacy address from its first Contact or
+ * Record-Route line on (where forward_warn_legacy_leak would look; none:
+ * nothing to look at, the framer found the line). Anything else takes parsed_checked, which reports
+ * what is wrong. */
+bool parsed_response_peeked(const struct relay_layer *rl, const char *msg,
+                            const struct sip_frame *fr, struct sip_peek *pk);
 
 /* parsed_checked is parsed_view plus the checks every arriving message
  * passes (version, required headers, single-valued headers, CSeq). On a

@@ -94,6 +94,7 @@ int worker_init_member(struct worker *w, struct cfg_snapshot *cfg, struct tls_ct
         .workers = group ? group->n : 1,
         .shared = group ? group->index : NULL,
         .worker_id = id,
+        .flush_per_turn = true,
     };
     struct relay_layer_borrowed rb = {
         .conn = &w->conn,
@@ -668,7 +669,9 @@ int worker_run(struct worker *w, int signal_fd)
         int64_t wait = timer_next_ms(&w->timers, w->timers.now_ms);
         if (w->stopping && (wait < 0 || wait > 100))
             wait = 100; /* re-check the drain condition */
-        /* Captured messages leave after the turn that relayed them. */
+        /* What this turn queued leaves in one send per connection, and
+         * captured messages after the turn that relayed them. */
+        conn_flush_deferred(&w->conn);
         capture_flush(w->capture);
         int n = loop_run_once(w->loop, wait);
         if (n >= 0)

@@ -219,7 +219,8 @@ def test_relaying_allocates_nothing(direction, workers, procs, reusegw_bin, pki,
     print(report)
     assert last - first >= WINDOW_MESSAGES
     if os.environ.get("ALLOC_COUNT_HOOKS") == "1":
-        assert allocs <= after - before + scrapes and frees <= after - before + scrapes, report
+        bound = after - before + scrapes + POOL_GROWTH_MAX
+        assert allocs <= bound and frees <= after - before + scrapes, report
     else:
         assert growth <= POOL_GROWTH_MAX, report
         assert (allocs - ssl_allocs - growth, frees - ssl_frees) == (scrapes, scrapes), report

@@ -189,9 +189,14 @@ def test_contact_naming_a_legacy_address_is_relayed_with_a_warning(pair):
                                         headers=[contact]))
     conn_b, got = pair.legacy_b.next(timeout=15)
     assert contact.encode() + b"\r\n" in got.raw  # relayed untouched
-    conn_b.send(h.response(got))
-    pair.egress_a.recv()
+    # The response, from B's mirror, names legacy B: it leaves the peeked
+    # path (parsed_response_peeked) for the full one, which warns too.
+    host, port = pair.legacy_b.ep
+    contact_b = f"Contact: <sip:bob@{host}:{port};transport=tcp>"
+    conn_b.send(h.response(got, headers=[contact_b]))
+    assert contact_b.encode() + b"\r\n" in pair.egress_a.recv().raw
     assert "advertises an internal address" in pair.a.log()
+    assert "advertises an internal address" in pair.b.log()
 
 
 def test_slow_legacy_proxy_backpressures_instead_of_buffering(stage):

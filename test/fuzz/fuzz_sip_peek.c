@@ -1,6 +1,7 @@
-/* libFuzzer target: the framer's Via/CSeq line offsets and sip_peek.
- * Invariants: the offsets lie inside the header section and are the same
- * whether the stream arrived in one piece or in two; sip_peek never reads
+/* libFuzzer target: the framer's Via/CSeq/address line offsets and
+ * sip_peek. Invariants: the offsets lie inside the header section and are
+ * the same whether the stream arrived in one piece or in two, the address
+ * line is the full parse's first Contact or Record-Route; sip_peek never reads
  * outside the framed message, its slices lie inside it, and whatever the
  * full parse accepts it accepts with the same values (peek_agree.h). */
 #include <stdint.h>
@@ -27,7 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sip_framer_init(&f);
         if (sip_framer_feed(&f, buf, k, max, &split) == SIP_FRAME_NEED_MORE)
             sip_framer_feed(&f, buf, size, max, &split);
-        FUZZ_CHECK(split.via_line == once.via_line && split.cseq_line == once.cseq_line);
+        FUZZ_CHECK(split.via_line == once.via_line && split.cseq_line == once.cseq_line &&
+                   split.addr_line == once.addr_line);
     }
 
     size_t off = 0;
@@ -39,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         if (fr.event == SIP_FRAME_MESSAGE) {
             const char *msg = buf + off;
-            FUZZ_CHECK(fr.via_line < fr.header_len && fr.cseq_line < fr.header_len);
+            FUZZ_CHECK(fr.via_line < fr.header_len && fr.cseq_line < fr.header_len &&
+                       fr.addr_line < fr.header_len);
             struct sip_peek pk;
             if (sip_peek(msg, &fr, &pk) == SIP_OK)
                 FUZZ_CHECK(inside(pk.via_header, msg, fr.header_len) &&

@@ -1,7 +1,8 @@
 /* test/sip/peek_agree.h: the one property sip_peek promises, shared by its
  * unit test and its fuzz target: whatever the full path accepts (sip_parse,
  * SIP/2.0, required and single-valued headers, CSeq, first Via), sip_peek
- * accepts with the same start line, Via and CSeq. Header-only: the fuzz
+ * accepts with the same start line, Via and CSeq, and the framer's address
+ * line is the first Contact or Record-Route header it found. Header-only: the fuzz
  * target links no test library. */
 #ifndef REUSEGW_TEST_SIP_PEEK_AGREE_H
 #define REUSEGW_TEST_SIP_PEEK_AGREE_H
@@ -37,7 +38,15 @@ static inline bool peek_agrees(const char *buf, const struct sip_frame *fr, bool
     if (!*full_ok)
         return true;
     const struct sip_header *vh = sip_msg_header(&msg, SIP_HDR_VIA);
-    return err == SIP_OK && pk.is_request == msg.is_request &&
+    size_t addr = 0;
+    static const enum sip_hdr kinds[] = {SIP_HDR_CONTACT, SIP_HDR_RECORD_ROUTE};
+    for (size_t k = 0; k < 2; k++) {
+        const struct sip_header *h = sip_msg_header(&msg, kinds[k]);
+        size_t at = h ? (size_t)(h->line.p - buf) : 0;
+        if (h && (addr == 0 || at < addr))
+            addr = at;
+    }
+    return err == SIP_OK && fr->addr_line == addr && pk.is_request == msg.is_request &&
            peek_same_str(pk.method, msg.method) && peek_same_str(pk.uri, msg.uri) &&
            pk.status == msg.status && peek_same_str(pk.via_header, vh->line) &&
            peek_same_str(pk.via.parm, via.parm) && peek_same_str(pk.via.branch, via.branch) &&

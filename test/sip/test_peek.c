@@ -99,6 +99,31 @@ static void test_lookalike_names_are_not_via_or_cseq(void **state)
     assert_int_equal(PEEK(no_cseq, &pk), SIP_ERR_MISSING_CSEQ);
 }
 
+/* The framer's address line: the first Contact (any case, compact `m`) or
+ * Record-Route line; look-alike names are none (peek_text checks it
+ * against the full parse too). */
+static void test_address_line(void **state)
+{
+    struct sip_peek pk;
+#define HEAD                                                                                       \
+    "SIP/2.0 200 OK\r\nv: SIP/2.0/TCP a;branch=z9hG4bK1\r\nf: <sip:a@b>;tag=1\r\n"                 \
+    "t: <sip:c@d>\r\ni: x\r\nCSeq: 1 INVITE\r\n"
+    static const char none[] = HEAD "Contacts: x\r\nmm: y\r\nRecord-Routes: z\r\nl: 0\r\n\r\n";
+    static const char compact[] = HEAD "Max-Forwards: 1\r\nm : <sip:10.0.0.1:5070>\r\n"
+                                       "Record-Route: <sip:r>\r\nl: 0\r\n\r\n";
+    static const char rr[] = HEAD "record-ROUTE:<sip:r>\r\nCONTACT: <sip:c>\r\nl: 0\r\n\r\n";
+#undef HEAD
+    const size_t head =
+        sizeof(none) - sizeof("Contacts: x\r\nmm: y\r\nRecord-Routes: z\r\nl: 0\r\n\r\n");
+    assert_int_equal(PEEK(none, &pk), SIP_OK);
+    assert_int_equal(tu_frame_once(none, sizeof(none) - 1, MAX).addr_line, 0);
+    assert_int_equal(PEEK(compact, &pk), SIP_OK);
+    assert_int_equal(tu_frame_once(compact, sizeof(compact) - 1, MAX).addr_line,
+                     head + strlen("Max-Forwards: 1\r\n"));
+    assert_int_equal(PEEK(rr, &pk), SIP_OK);
+    assert_int_equal(tu_frame_once(rr, sizeof(rr) - 1, MAX).addr_line, head);
+}
+
 static void test_errors(void **state)
 {
     struct sip_peek pk;
@@ -177,6 +202,7 @@ int main(void)
         cmocka_unit_test(test_response_compact_via_several_parms),
         cmocka_unit_test(test_folded_via_late_cseq_and_body),
         cmocka_unit_test(test_lookalike_names_are_not_via_or_cseq),
+        cmocka_unit_test(test_address_line),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_pipelined_messages_carry_their_own_offsets),
         cmocka_unit_test(test_agrees_with_full_parse_on_rfc4475),

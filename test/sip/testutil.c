@@ -40,9 +40,11 @@ static void same(const char *what, size_t split, struct sip_frame got, struct si
         fail_msg("%s split %zu: got event %d len %zu err %s, want event %d len %zu err %s", what,
                  split, got.event, got.len, sip_err_text(got.err), want.event, want.len,
                  sip_err_text(want.err));
-    if (got.via_line != once.via_line || got.cseq_line != once.cseq_line)
-        fail_msg("%s split %zu: Via/CSeq lines at %zu/%zu, in one piece at %zu/%zu", what, split,
-                 got.via_line, got.cseq_line, once.via_line, once.cseq_line);
+    if (got.via_line != once.via_line || got.cseq_line != once.cseq_line ||
+        got.addr_line != once.addr_line)
+        fail_msg("%s split %zu: Via/CSeq/address lines at %zu/%zu/%zu, in one piece at %zu/%zu/%zu",
+                 what, split, got.via_line, got.cseq_line, got.addr_line, once.via_line,
+                 once.cseq_line, once.addr_line);
 }
 
 void tu_replay(const char *what, const char *buf, size_t len, size_t max, struct sip_frame want)
