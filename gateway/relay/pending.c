@@ -1,16 +1,26 @@
-/* pending: fixed entry array, chained hash on (branch, method), free list. */
+/* pending: fixed entry array, free list, and a chained hash on (branch,
+ * method) that grows by linear hashing (Litwin 1980): bucket b splits into
+ * b and b + n when the split pointer passes it, one bucket per insert, with
+ * no allocation and no pause. Sized to what it holds, the heads a lookup
+ * reads stay in cache; one sized to |capacity| (millions) made every new
+ * branch a cache and TLB miss (bench/ladder/backward.md). */
 #include "relay/pending.h"
 
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+enum {
+    PENDING_BUCKETS_MIN = 64,       /* buckets in use from the start */
+    PENDING_BUCKETS_MAX = 1u << 22, /* at most; past it chains lengthen */
+};
+
 bool pending_table_init(struct pending_table *t, uint32_t capacity, struct timer_heap *timers,
                         struct metrics *metrics)
 {
     memset(t, 0, sizeof(*t));
-    uint32_t nb = 64;
-    while (nb < capacity && nb < (1u << 22))
+    uint32_t nb = PENDING_BUCKETS_MIN;
+    while (nb < capacity && nb < PENDING_BUCKETS_MAX)
         nb <<= 1;
     t->entries = calloc(capacity ? capacity : 1, sizeof(*t->entries));
     t->buckets = calloc(nb, sizeof(*t->buckets));
@@ -20,7 +30,8 @@ bool pending_table_init(struct pending_table *t, uint32_t capacity, struct timer
         return false;
     }
     t->capacity = capacity;
-    t->bucket_mask = nb - 1;
+    t->bucket_max = nb;
+    t->bucket_mask = PENDING_BUCKETS_MIN - 1;
     t->timers = timers;
     t->metrics = metrics;
     return true;
@@ -123,21 +134,62 @@ static uint32_t hash(const char *branch, size_t len, enum pending_method method)
     return h;
 }
 
-struct pending *pending_find(const struct pending_table *t, const char *branch, size_t branch_len,
-                             enum pending_method method)
+/* bucket_of is the head of hash |h|'s chain: below the split pointer the
+ * bucket has already split, and one more bit of |h| chooses the half. */
+static uint32_t *bucket_of(const struct pending_table *t, uint32_t h)
 {
-    if (branch_len == 0 || branch_len > PENDING_BRANCH_MAX)
-        return NULL;
-    uint32_t i = t->buckets[hash(branch, branch_len, method) & t->bucket_mask];
+    uint32_t b = h & t->bucket_mask;
+    if (b < t->split)
+        b = h & (2 * t->bucket_mask + 1);
+    return &t->buckets[b];
+}
+
+/* grow splits the next bucket while the table holds more entries than it
+ * has buckets in use, until every bucket of |bucket_max| is. */
+static void grow(struct pending_table *t)
+{
+    uint32_t n = t->bucket_mask + 1;
+    if (t->used <= n + t->split || 2 * n > t->bucket_max)
+        return;
+    uint32_t *from = &t->buckets[t->split], *to = &t->buckets[t->split + n];
+    uint32_t i = *from;
+    *from = *to = 0;
+    while (i) {
+        struct pending *p = &t->entries[i - 1];
+        uint32_t next = p->hash_next;
+        uint32_t *head = p->hash & n ? to : from;
+        p->hash_next = *head;
+        *head = i;
+        i = next;
+    }
+    if (++t->split == n) {
+        t->bucket_mask = 2 * n - 1;
+        t->split = 0;
+    }
+}
+
+/* find_hashed is pending_find for a key whose hash is |h|. */
+static struct pending *find_hashed(const struct pending_table *t, uint32_t h, const char *branch,
+                                   size_t branch_len, enum pending_method method)
+{
+    uint32_t i = *bucket_of(t, h);
     while (i) {
         struct pending *p = &t->entries[i - 1];
         /* RFC 3261 §17.2.3: branch comparison is case-sensitive. */
-        if (p->method == method && p->branch_len == branch_len &&
+        if (p->hash == h && p->method == method && p->branch_len == branch_len &&
             memcmp(p->branch, branch, branch_len) == 0)
             return p;
         i = p->hash_next;
     }
     return NULL;
+}
+
+struct pending *pending_find(const struct pending_table *t, const char *branch, size_t branch_len,
+                             enum pending_method method)
+{
+    if (branch_len == 0 || branch_len > PENDING_BRANCH_MAX)
+        return NULL;
+    return find_hashed(t, hash(branch, branch_len, method), branch, branch_len, method);
 }
 
 static void pending_expire_fire(void *ctx, struct timer *timer)
@@ -159,7 +211,8 @@ struct pending *pending_add(struct pending_table *t, const char *branch, size_t 
 {
     if (branch_len == 0 || branch_len > PENDING_BRANCH_MAX || via_len > PENDING_VIA_MAX)
         return NULL;
-    struct pending *p = pending_find(t, branch, branch_len, method);
+    uint32_t h = hash(branch, branch_len, method);
+    struct pending *p = find_hashed(t, h, branch, branch_len, method);
     if (!p) {
         if (t->used >= t->capacity)
             return NULL;
@@ -176,12 +229,14 @@ struct pending *pending_add(struct pending_table *t, const char *branch, size_t 
         p->method = (uint8_t)method;
         p->branch_len = (uint8_t)branch_len;
         memcpy(p->branch, branch, branch_len);
+        p->hash = h;
         p->timer.fire = pending_expire_fire;
         p->timer.ctx = t;
-        uint32_t *head = &t->buckets[hash(branch, branch_len, method) & t->bucket_mask];
+        uint32_t *head = bucket_of(t, p->hash);
         p->hash_next = *head;
         *head = index;
         t->used++;
+        grow(t);
     }
     if (p->final_seen || p->timer.slot == 0)
         t->open++;
@@ -223,8 +278,7 @@ void pending_on_response(struct pending_table *t, struct pending *p, unsigned st
 void pending_remove(struct pending_table *t, struct pending *p)
 {
     uint32_t index = index_of(t, p);
-    uint32_t *link = &t->buckets[hash(p->branch, p->branch_len, (enum pending_method)p->method) &
-                                 t->bucket_mask];
+    uint32_t *link = bucket_of(t, p->hash);
     while (*link) {
         if (*link == index) {
             *link = p->hash_next;

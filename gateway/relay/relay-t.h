@@ -47,8 +47,16 @@ struct peer_index;
  * key; ACK never gets an entry (it has no response). */
 enum pending_method { PENDING_INVITE, PENDING_CANCEL, PENDING_OTHER };
 
-/* pending is one client transaction. */
+/* pending is one client transaction. What a lookup reads (its chain link,
+ * hash, key) comes first, so that a miss on a chain costs one cache line. */
 struct pending {
+    uint32_t hash_next; /* index+1 of the next entry in its bucket / free list */
+    uint32_t hash;      /* of (branch, method): its bucket, and a cheap first compare */
+    uint8_t method;     /* enum pending_method */
+    uint8_t branch_len;
+    bool in_use;
+    bool final_seen;
+    char branch[PENDING_BRANCH_MAX];
     struct conn_ref legacy; /* where responses go (E or mirror) */
     struct conn_ref tls;    /* where the request went */
     /* The workers owning |legacy| and |tls| (worker/worker.h): with several
@@ -61,10 +69,6 @@ struct pending {
     struct conn_key target; /* the resolved address it went to */
     char domain[256];       /* the domain it was routed for */
     struct timer timer;
-    uint32_t hash_next; /* index+1 of the next entry in its bucket / free list */
-    uint8_t method;     /* enum pending_method */
-    bool in_use;
-    bool final_seen;
     /* The request came over UDP: |reply| is where its responses go (RFC
      * 3261 18.2.2 and RFC 3581, relay/udp_legacy.h), |last| the last
      * response sent there, for the proxy's retransmissions. */
@@ -89,9 +93,7 @@ struct pending {
     uint64_t mark;
     struct buf_queue kept;
     uint8_t ended; /* enum conn_end + 1 when reusegw answered it for a dead connection */
-    uint8_t branch_len;
     uint16_t via_len;
-    char branch[PENDING_BRANCH_MAX];
     char via[PENDING_VIA_MAX];
 };
 
@@ -102,8 +104,15 @@ struct pending_table {
     uint32_t open; /* entries still waiting for a final response */
     uint32_t high;
     uint32_t free_head;
+    /* Linear hashing (pending.c): |buckets| has room for |bucket_max|
+     * heads, of which the first |bucket_mask| + 1 + |split| are in use; the
+     * table grows one bucket per insert while it holds more entries than
+     * buckets in use, so the heads in use stay as few as the entries (cache
+     * resident), not as many as |capacity| could need. */
     uint32_t *buckets;
     uint32_t bucket_mask;
+    uint32_t split;
+    uint32_t bucket_max;
     struct timer_heap *timers;
     struct metrics *metrics; /* its timer's removals: M_TIMEOUT_TRANSACTION */
     struct buf_pool *keep;   /* borrowed: where |last| responses come from; NULL: none */

@@ -5,7 +5,8 @@
  * branch yet is its own transaction); over UDP (legacy.transport udp) every
  * final response lingers 64*T1 (Timers J and H) and the kept last response
  * goes back to its pool with the entry; the per-connection lists the
- * relay walks when a connection dies (relay/ended.h). */
+ * relay walks when a connection dies (relay/ended.h); a hash that grows with
+ * what it holds (linear hashing). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -221,6 +222,50 @@ static void connection_lists_keep_order_and_return_kept_blocks(void **state)
     assert_null(pending_first_on(&f->table, 5)); /* past the slots: no list */
 }
 
+/* The hash grows by linear hashing with what it holds: buckets in use
+ * never exceed max(64, entries) and never the table's bound, and every key
+ * is found, and gone when removed, across every split (gated on neither). */
+static void buckets_grow_with_the_entries(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    struct timer_heap timers;
+    struct metrics metrics = {0};
+    struct pending_table t;
+    assert_true(timer_heap_init(&timers, N));
+    assert_true(pending_table_init(&t, N, &timers, &metrics));
+    assert_int_equal(t.bucket_max, 8192);
+    char b[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(b, sizeof(b), "z9hG4bK-%d", i);
+        assert_non_null(ADD(&t, b, i % 3 ? PENDING_OTHER : PENDING_INVITE, 0));
+        uint32_t in_use = t.bucket_mask + 1 + t.split;
+        assert_true(in_use <= (t.used > 64 ? t.used : 64));
+        assert_true(in_use <= t.bucket_max);
+    }
+    assert_int_equal(t.bucket_mask + 1 + t.split, N);
+    assert_null(ADD(&t, "one-too-many", PENDING_OTHER, 0));
+    for (int i = 0; i < N; i += 2) {
+        snprintf(b, sizeof(b), "z9hG4bK-%d", i);
+        struct pending *p = FIND(&t, b, i % 3 ? PENDING_OTHER : PENDING_INVITE);
+        assert_non_null(p);
+        assert_memory_equal(p->branch, b, strlen(b));
+        assert_null(FIND(&t, b, i % 3 ? PENDING_INVITE : PENDING_OTHER));
+        pending_remove(&t, p);
+    }
+    for (int i = 0; i < N; i++) {
+        snprintf(b, sizeof(b), "z9hG4bK-%d", i);
+        struct pending *p = FIND(&t, b, i % 3 ? PENDING_OTHER : PENDING_INVITE);
+        if (i % 2)
+            assert_non_null(p);
+        else
+            assert_null(p);
+    }
+    assert_int_equal(t.used, N / 2);
+    pending_table_free(&t);
+    timer_heap_free(&timers);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +280,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(unanswered_transactions_are_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(connection_lists_keep_order_and_return_kept_blocks, setup,
                                         teardown),
+        cmocka_unit_test(buckets_grow_with_the_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
