@@ -47,12 +47,12 @@ struct peer_index;
  * key; ACK never gets an entry (it has no response). */
 enum pending_method { PENDING_INVITE, PENDING_CANCEL, PENDING_OTHER };
 
-/* pending is one client transaction. What a lookup reads (its chain link,
- * hash, key) comes first, so that a miss on a chain costs one cache line. */
+/* pending is one client transaction. Its key comes first (one cache line
+ * for a lookup that matched its hash, pending_table.chain); the arrays read
+ * only by length or as strings come last, and a new entry zeroes what is
+ * before them. */
 struct pending {
-    uint32_t hash_next; /* index+1 of the next entry in its bucket / free list */
-    uint32_t hash;      /* of (branch, method): its bucket, and a cheap first compare */
-    uint8_t method;     /* enum pending_method */
+    uint8_t method; /* enum pending_method */
     uint8_t branch_len;
     bool in_use;
     bool final_seen;
@@ -67,7 +67,6 @@ struct pending {
     uint8_t tls_kind;       /* enum conn_kind of |tls| */
     uint8_t ours;           /* the identity of ours it went out as (conn.ours) */
     struct conn_key target; /* the resolved address it went to */
-    char domain[256];       /* the domain it was routed for */
     struct timer timer;
     /* The request came over UDP: |reply| is where its responses go (RFC
      * 3261 18.2.2 and RFC 3581, relay/udp_legacy.h), |last| the last
@@ -94,7 +93,15 @@ struct pending {
     struct buf_queue kept;
     uint8_t ended; /* enum conn_end + 1 when reusegw answered it for a dead connection */
     uint16_t via_len;
+    char domain[256]; /* the domain it was routed for ("" for a handed request) */
     char via[PENDING_VIA_MAX];
+};
+
+/* pending_chain is an entry's link in its hash chain, apart from the entry
+ * so that walking a chain reads 8 bytes per entry, not the entry. */
+struct pending_chain {
+    uint32_t next; /* index+1 of the next entry in its bucket / free list */
+    uint32_t hash; /* of (branch, method) */
 };
 
 struct pending_table {
@@ -110,6 +117,7 @@ struct pending_table {
      * buckets in use, so the heads in use stay as few as the entries (cache
      * resident), not as many as |capacity| could need. */
     uint32_t *buckets;
+    struct pending_chain *chain; /* one per entry */
     uint32_t bucket_mask;
     uint32_t split;
     uint32_t bucket_max;
