@@ -226,6 +226,10 @@ struct relay_layer {
     struct handoff_mesh *mesh;
     void *wake_ctx;
     void (*wake)(void *wake_ctx, unsigned to);
+    /* The connection a handed request last found established, and the
+     * loop time it asked the kernel (relay/handed.c still_established). */
+    struct conn_ref established;
+    uint64_t established_ms;
 };
 
 #endif
