@@ -15,6 +15,8 @@ enum {
     PENDING_BUCKETS_MAX = 1u << 22, /* at most; past it chains lengthen */
 };
 
+static void fifo_fire(void *ctx, struct timer *timer);
+
 bool pending_table_init(struct pending_table *t, uint32_t capacity, struct timer_heap *timers,
                         struct metrics *metrics)
 {
@@ -36,6 +38,8 @@ bool pending_table_init(struct pending_table *t, uint32_t capacity, struct timer
     t->bucket_mask = PENDING_BUCKETS_MIN - 1;
     t->timers = timers;
     t->metrics = metrics;
+    t->fifo_timer.fire = fifo_fire;
+    t->fifo_timer.ctx = t;
     return true;
 }
 
@@ -58,6 +62,7 @@ void pending_table_free(struct pending_table *t)
                 buf_queue_clear(&t->entries[i].last, t->keep);
             buf_queue_clear(&t->entries[i].kept, &t->kept_pool);
         }
+    timer_disarm(t->timers, &t->fifo_timer);
     buf_pool_free(&t->kept_pool);
     free(t->on_conn);
     free(t->entries);
@@ -216,6 +221,68 @@ static uint64_t open_deadline(enum pending_method method, uint64_t now_ms)
     return now_ms + (method == PENDING_INVITE ? PENDING_INVITE_MS : PENDING_NON_INVITE_MS);
 }
 
+/* fifo_unlink takes |p| off the Timer F list, if it is on it. The list's
+ * timer stays armed for a later deadline (it re-arms when it fires) unless
+ * the list is empty. */
+static void fifo_unlink(struct pending_table *t, struct pending *p)
+{
+    if (!p->in_fifo)
+        return;
+    if (p->fifo_prev)
+        t->entries[p->fifo_prev - 1].fifo_next = p->fifo_next;
+    else
+        t->fifo_head = p->fifo_next;
+    if (p->fifo_next)
+        t->entries[p->fifo_next - 1].fifo_prev = p->fifo_prev;
+    else
+        t->fifo_tail = p->fifo_prev;
+    p->in_fifo = false;
+    p->fifo_prev = p->fifo_next = 0;
+    if (!t->fifo_head)
+        timer_disarm(t->timers, &t->fifo_timer);
+}
+
+/* expire_at schedules |p|'s expiry at |deadline_ms|: on the Timer F list
+ * (|timer_f|: the deadline is now plus Timer F, so no earlier than any on
+ * it) or on the heap. */
+static void expire_at(struct pending_table *t, struct pending *p, uint64_t deadline_ms,
+                      bool timer_f)
+{
+    fifo_unlink(t, p);
+    if (!timer_f) {
+        /* The heap is sized for every entry, so arming cannot fail. */
+        timer_arm(t->timers, &p->timer, deadline_ms);
+        return;
+    }
+    timer_disarm(t->timers, &p->timer);
+    uint32_t me = index_of(t, p);
+    p->timer.deadline_ms = deadline_ms;
+    p->in_fifo = true;
+    p->fifo_prev = t->fifo_tail;
+    if (t->fifo_tail)
+        t->entries[t->fifo_tail - 1].fifo_next = me;
+    else
+        t->fifo_head = me;
+    t->fifo_tail = me;
+    if (!timer_armed(&t->fifo_timer))
+        timer_arm(t->timers, &t->fifo_timer, deadline_ms);
+}
+
+/* fifo_fire expires every entry of the list due by the deadline |timer|
+ * fired for, then waits for the next one (timer_run fires it again in the
+ * same turn when that one is due too). */
+static void fifo_fire(void *ctx, struct timer *timer)
+{
+    struct pending_table *t = ctx;
+    uint64_t due = timer->deadline_ms;
+    while (t->fifo_head && t->entries[t->fifo_head - 1].timer.deadline_ms <= due) {
+        metrics_inc(t->metrics, M_TIMEOUT_TRANSACTION);
+        pending_remove(t, &t->entries[t->fifo_head - 1]);
+    }
+    if (t->fifo_head)
+        timer_arm(t->timers, &t->fifo_timer, t->entries[t->fifo_head - 1].timer.deadline_ms);
+}
+
 struct pending *pending_add(struct pending_table *t, const char *branch, size_t branch_len,
                             enum pending_method method, const char *via, size_t via_len,
                             uint64_t now_ms)
@@ -249,13 +316,12 @@ struct pending *pending_add(struct pending_table *t, const char *branch, size_t 
         t->used++;
         grow(t);
     }
-    if (p->final_seen || p->timer.slot == 0)
+    if (p->final_seen || !(timer_armed(&p->timer) || p->in_fifo))
         t->open++;
     p->final_seen = false;
     p->via_len = (uint16_t)via_len;
     memcpy(p->via, via, via_len);
-    /* The heap is sized for every entry, so arming cannot fail. */
-    timer_arm(t->timers, &p->timer, open_deadline(method, now_ms));
+    expire_at(t, p, open_deadline(method, now_ms), method != PENDING_INVITE);
     return p;
 }
 
@@ -280,9 +346,9 @@ void pending_on_response(struct pending_table *t, struct pending *p, unsigned st
             t->open--;
         p->final_seen = true;
         if (!had_final || (status < 300 && until > p->timer.deadline_ms))
-            timer_arm(t->timers, &p->timer, until);
+            expire_at(t, p, until, false);
     } else if (!p->final_seen && p->method == PENDING_INVITE) {
-        timer_arm(t->timers, &p->timer, open_deadline(PENDING_INVITE, now_ms));
+        expire_at(t, p, open_deadline(PENDING_INVITE, now_ms), false);
     }
 }
 
@@ -298,6 +364,7 @@ void pending_remove(struct pending_table *t, struct pending *p)
         link = &t->chain[*link - 1].next;
     }
     timer_disarm(t->timers, &p->timer);
+    fifo_unlink(t, p);
     if (!p->final_seen)
         t->open--;
     if (t->keep)

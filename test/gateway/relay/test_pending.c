@@ -222,6 +222,36 @@ static void connection_lists_keep_order_and_return_kept_blocks(void **state)
     assert_null(pending_first_on(&f->table, 5)); /* past the slots: no list */
 }
 
+/* Timer F entries share one heap timer and expire in arrival order: the
+ * oldest removed early does not expire the others early, a retransmission
+ * starts its Timer F again, an INVITE keeps its own timer, and the shared
+ * timer is gone once nothing waits. */
+static void timer_f_expires_in_arrival_order(void **state)
+{
+    struct fixture *f = *state;
+    struct pending *a = ADD(&f->table, "a", PENDING_OTHER, 0);
+    ADD(&f->table, "b", PENDING_OTHER, 100);
+    ADD(&f->table, "c", PENDING_CANCEL, 200);
+    ADD(&f->table, "i", PENDING_INVITE, 300);
+    assert_int_equal(f->timers.count, 2); /* Timer F's list, the INVITE */
+    pending_remove(&f->table, a);
+    ADD(&f->table, "b", PENDING_OTHER, 1000); /* retransmitted: Timer F anew */
+    assert_int_equal(f->table.open, 3);
+    timer_run(&f->timers, PENDING_NON_INVITE_MS + 150);
+    assert_non_null(FIND(&f->table, "b", PENDING_OTHER));
+    assert_non_null(FIND(&f->table, "c", PENDING_CANCEL));
+    timer_run(&f->timers, PENDING_NON_INVITE_MS + 200);
+    assert_null(FIND(&f->table, "c", PENDING_CANCEL));
+    assert_non_null(FIND(&f->table, "b", PENDING_OTHER));
+    assert_int_equal(f->metrics.v[M_TIMEOUT_TRANSACTION], 1);
+    timer_run(&f->timers, PENDING_NON_INVITE_MS + 1000);
+    assert_null(FIND(&f->table, "b", PENDING_OTHER));
+    assert_int_equal(f->metrics.v[M_TIMEOUT_TRANSACTION], 2);
+    assert_int_equal(f->timers.count, 1); /* only the INVITE's */
+    assert_non_null(FIND(&f->table, "i", PENDING_INVITE));
+    assert_int_equal(f->table.open, 1);
+}
+
 /* The hash grows by linear hashing with what it holds: buckets in use
  * never exceed max(64, entries) and never the table's bound, and every key
  * is found, and gone when removed, across every split (gated on neither). */
@@ -280,6 +310,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(unanswered_transactions_are_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(connection_lists_keep_order_and_return_kept_blocks, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(timer_f_expires_in_arrival_order, setup, teardown),
         cmocka_unit_test(buckets_grow_with_the_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
