@@ -46,6 +46,9 @@
 #   DIRECTIONS="forward backward" WINDOWS="1 4 16 64" CONNS=32
 #   ROUNDS=1: the whole interleaved ladder this many times; each cell is
 #     the round with the median tx per relay CPU-second
+#   WORKERS=1: reusegw's runtime.workers (2: the hand-off between workers,
+#     both pinned to RELAY_CPU like the other relays, so tx per relay
+#     CPU-second compares with one worker's)
 #   STEP_S=3 WARMUP_S=1 RELAY_CPU=1 TOOL_CPU=0 KAM_TCP_CHILDREN=1 (one
 #     reader process, like reusegw's one worker; with two, handshakes run
 #     concurrently and Kamailio 5.6 + OpenSSL 3 crashed, bench/relay/run.sh)
@@ -83,6 +86,7 @@ DIRECTIONS=${DIRECTIONS:-"forward backward"}
 WINDOWS=${WINDOWS:-"1 4 16 64"}
 CONNS=${CONNS:-32}
 ROUNDS=${ROUNDS:-1}
+WORKERS=${WORKERS:-1}
 STEP_S=${STEP_S:-3}
 WARMUP_S=${WARMUP_S:-1}
 RELAY_CPU=${RELAY_CPU:-1}
@@ -160,7 +164,7 @@ start_sink() {
 # requests (reusegw, kamailio) and the PID of its master process.
 declare -A TLS_AT BACK_AT MASTER
 start_reusegw() {
-    gateway_config 1 "$SINK_PORT" >"$WORK/reusegw.yaml"
+    gateway_config "$WORKERS" "$SINK_PORT" >"$WORK/reusegw.yaml"
     "${RELAY_RUN[@]}" "$REUSEGW_BIN" -c "$WORK/reusegw.yaml" 2>"$WORK/reusegw.log" &
     MASTER[reusegw]=$!
     PIDS+=("$!")
@@ -414,7 +418,7 @@ set -- $RELAYS
 ratio() { awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 num() { awk -v a="${1:-}" 'BEGIN { if (a == "") print "-"; else printf "%\047d", a }'; }
 echo
-echo "Load average $LOAD_START at the start, $LOAD_END at the end; $(nproc) CPUs; $ROUNDS round(s), medians; relays pinned to CPU $RELAY_CPU, tools to CPU $TOOL_CPU; reusegw $(git -C "$SOURCE" rev-parse --short HEAD 2>/dev/null || echo '?')."
+echo "Load average $LOAD_START at the start, $LOAD_END at the end; $(nproc) CPUs; $ROUNDS round(s), medians; relays pinned to CPU $RELAY_CPU, tools to CPU $TOOL_CPU; reusegw ($WORKERS worker(s)) $(git -C "$SOURCE" rev-parse --short HEAD 2>/dev/null || echo '?')."
 for r in $RELAYS; do echo "- $r negotiated ${CIPHER[$r]:-?}"; done
 [[ -z $RESTARTS ]] || echo "- restarted after a crash, step retried: $RESTARTS"
 echo

@@ -99,16 +99,26 @@ static void bounce(struct relay_layer *rl, const struct handoff_msg *msg, const 
 
 /* still_established asks the kernel whether open connection |c| is still
  * established: a reset or FIN the loop has not delivered yet shows there
- * first. One getsockopt, on the hand-off path only: a worker's own requests
- * meet the connection's end in its event order, a handed one arrives from
- * another thread in no order with it, and is better routed again than lost
- * on a dead connection. */
-static bool still_established(const struct conn *c)
+ * first. One getsockopt, on the hand-off path only, and at most once per
+ * connection and loop time while requests keep coming for the same one (a
+ * batch of W handed requests asks once): a worker's own requests meet the
+ * connection's end in its event order, a handed one arrives from another
+ * thread in no order with it, and is better routed again than lost on a
+ * dead connection. One that dies later still has its answer (relay/ended.h). */
+static bool still_established(struct relay_layer *rl, const struct conn *c)
 {
+    if (c->state != CONN_OPEN)
+        return true;
+    struct conn_ref ref = conn_ref_of(&rl->conn->conns, c);
+    if (conn_ref_eq(ref, rl->established) && rl->established_ms == rl->timers->now_ms)
+        return true;
     uint8_t state = 0; /* tcpi_state, the first byte of struct tcp_info */
     socklen_t len = sizeof(state);
-    return c->state != CONN_OPEN || (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &state, &len) == 0 &&
-                                     state == TCP_ESTABLISHED);
+    if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &state, &len) != 0 || state != TCP_ESTABLISHED)
+        return false;
+    rl->established = ref;
+    rl->established_ms = rl->timers->now_ms;
+    return true;
 }
 
 /* request_handed sends a request another worker routed to this worker's
@@ -119,7 +129,7 @@ static void request_handed(struct relay_layer *rl, const struct handoff_msg *msg
     bool usable =
         t && (t->kind == CONN_TLS_IN || t->kind == CONN_TLS_OUT) && !t->peer_closed &&
         (t->state == CONN_CONNECTING || t->state == CONN_HANDSHAKE || t->state == CONN_OPEN) &&
-        still_established(t);
+        still_established(rl, t);
     if (!usable) {
         /* Its row was still in the peer index when the sender looked: let
          * the sender route it again, as one worker would have. */

@@ -4,8 +4,10 @@
  * via-parm to restore; and what CANCEL / non-2xx ACK need: where the INVITE
  * went (R-5923-13).
  *
- * Owns its entry array and hash buckets. Borrows the worker's timer heap to
- * schedule RFC 3261 expiry and its registry to count expiries. Never looks
+ * Owns its entry array, hash buckets and the list of entries waiting for
+ * Timer F (one heap timer for all of them: they expire in the order they
+ * came). Borrows the worker's timer heap to schedule RFC 3261 expiry and
+ * its registry to count expiries. Never looks
  * at SIP bytes beyond the strings it is handed. */
 #ifndef REUSEGW_PENDING_H
 #define REUSEGW_PENDING_H

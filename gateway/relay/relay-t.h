@@ -47,8 +47,16 @@ struct peer_index;
  * key; ACK never gets an entry (it has no response). */
 enum pending_method { PENDING_INVITE, PENDING_CANCEL, PENDING_OTHER };
 
-/* pending is one client transaction. */
+/* pending is one client transaction. Its key comes first (one cache line
+ * for a lookup that matched its hash, pending_table.chain); the arrays read
+ * only by length or as strings come last, and a new entry zeroes what is
+ * before them. */
 struct pending {
+    uint8_t method; /* enum pending_method */
+    uint8_t branch_len;
+    bool in_use;
+    bool final_seen;
+    char branch[PENDING_BRANCH_MAX];
     struct conn_ref legacy; /* where responses go (E or mirror) */
     struct conn_ref tls;    /* where the request went */
     /* The workers owning |legacy| and |tls| (worker/worker.h): with several
@@ -59,12 +67,7 @@ struct pending {
     uint8_t tls_kind;       /* enum conn_kind of |tls| */
     uint8_t ours;           /* the identity of ours it went out as (conn.ours) */
     struct conn_key target; /* the resolved address it went to */
-    char domain[256];       /* the domain it was routed for */
     struct timer timer;
-    uint32_t hash_next; /* index+1 of the next entry in its bucket / free list */
-    uint8_t method;     /* enum pending_method */
-    bool in_use;
-    bool final_seen;
     /* The request came over UDP: |reply| is where its responses go (RFC
      * 3261 18.2.2 and RFC 3581, relay/udp_legacy.h), |last| the last
      * response sent there, for the proxy's retransmissions. */
@@ -89,10 +92,22 @@ struct pending {
     uint64_t mark;
     struct buf_queue kept;
     uint8_t ended; /* enum conn_end + 1 when reusegw answered it for a dead connection */
-    uint8_t branch_len;
+    /* Timer F, the same span for every non-INVITE, expires in arrival
+     * order: such an entry is on its table's |fifo| (links index+1), its
+     * deadline in |timer|.deadline_ms, |timer| itself unarmed. */
+    bool in_fifo;
+    uint32_t fifo_prev;
+    uint32_t fifo_next;
     uint16_t via_len;
-    char branch[PENDING_BRANCH_MAX];
+    char domain[256]; /* the domain it was routed for ("" for a handed request) */
     char via[PENDING_VIA_MAX];
+};
+
+/* pending_chain is an entry's link in its hash chain, apart from the entry
+ * so that walking a chain reads 8 bytes per entry, not the entry. */
+struct pending_chain {
+    uint32_t next; /* index+1 of the next entry in its bucket / free list */
+    uint32_t hash; /* of (branch, method) */
 };
 
 struct pending_table {
@@ -102,9 +117,24 @@ struct pending_table {
     uint32_t open; /* entries still waiting for a final response */
     uint32_t high;
     uint32_t free_head;
+    /* Linear hashing (pending.c): |buckets| has room for |bucket_max|
+     * heads, of which the first |bucket_mask| + 1 + |split| are in use; the
+     * table grows one bucket per insert while it holds more entries than
+     * buckets in use, so the heads in use stay as few as the entries (cache
+     * resident), not as many as |capacity| could need. */
     uint32_t *buckets;
+    struct pending_chain *chain; /* one per entry */
     uint32_t bucket_mask;
+    uint32_t split;
+    uint32_t bucket_max;
     struct timer_heap *timers;
+    /* The entries waiting for Timer F, oldest first (index+1), and the one
+     * heap timer that expires them, armed no later than the oldest's
+     * deadline: two heap operations per transaction saved, each touching
+     * log2(entries) other entries. */
+    uint32_t fifo_head;
+    uint32_t fifo_tail;
+    struct timer fifo_timer;
     struct metrics *metrics; /* its timer's removals: M_TIMEOUT_TRANSACTION */
     struct buf_pool *keep;   /* borrowed: where |last| responses come from; NULL: none */
     /* Owned: the head entry (index+1) of each connection slot's list, and
@@ -209,6 +239,10 @@ struct relay_layer {
     struct handoff_mesh *mesh;
     void *wake_ctx;
     void (*wake)(void *wake_ctx, unsigned to);
+    /* The connection a handed request last found established, and the
+     * loop time it asked the kernel (relay/handed.c still_established). */
+    struct conn_ref established;
+    uint64_t established_ms;
 };
 
 #endif

@@ -5,7 +5,8 @@
  * branch yet is its own transaction); over UDP (legacy.transport udp) every
  * final response lingers 64*T1 (Timers J and H) and the kept last response
  * goes back to its pool with the entry; the per-connection lists the
- * relay walks when a connection dies (relay/ended.h). */
+ * relay walks when a connection dies (relay/ended.h); a hash that grows with
+ * what it holds (linear hashing). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -221,6 +222,80 @@ static void connection_lists_keep_order_and_return_kept_blocks(void **state)
     assert_null(pending_first_on(&f->table, 5)); /* past the slots: no list */
 }
 
+/* Timer F entries share one heap timer and expire in arrival order: the
+ * oldest removed early does not expire the others early, a retransmission
+ * starts its Timer F again, an INVITE keeps its own timer, and the shared
+ * timer is gone once nothing waits. */
+static void timer_f_expires_in_arrival_order(void **state)
+{
+    struct fixture *f = *state;
+    struct pending *a = ADD(&f->table, "a", PENDING_OTHER, 0);
+    ADD(&f->table, "b", PENDING_OTHER, 100);
+    ADD(&f->table, "c", PENDING_CANCEL, 200);
+    ADD(&f->table, "i", PENDING_INVITE, 300);
+    assert_int_equal(f->timers.count, 2); /* Timer F's list, the INVITE */
+    pending_remove(&f->table, a);
+    ADD(&f->table, "b", PENDING_OTHER, 1000); /* retransmitted: Timer F anew */
+    assert_int_equal(f->table.open, 3);
+    timer_run(&f->timers, PENDING_NON_INVITE_MS + 150);
+    assert_non_null(FIND(&f->table, "b", PENDING_OTHER));
+    assert_non_null(FIND(&f->table, "c", PENDING_CANCEL));
+    timer_run(&f->timers, PENDING_NON_INVITE_MS + 200);
+    assert_null(FIND(&f->table, "c", PENDING_CANCEL));
+    assert_non_null(FIND(&f->table, "b", PENDING_OTHER));
+    assert_int_equal(f->metrics.v[M_TIMEOUT_TRANSACTION], 1);
+    timer_run(&f->timers, PENDING_NON_INVITE_MS + 1000);
+    assert_null(FIND(&f->table, "b", PENDING_OTHER));
+    assert_int_equal(f->metrics.v[M_TIMEOUT_TRANSACTION], 2);
+    assert_int_equal(f->timers.count, 1); /* only the INVITE's */
+    assert_non_null(FIND(&f->table, "i", PENDING_INVITE));
+    assert_int_equal(f->table.open, 1);
+}
+
+/* The hash grows by linear hashing with what it holds: buckets in use
+ * never exceed max(64, entries) and never the table's bound, and every key
+ * is found, and gone when removed, across every split (gated on neither). */
+static void buckets_grow_with_the_entries(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    struct timer_heap timers;
+    struct metrics metrics = {0};
+    struct pending_table t;
+    assert_true(timer_heap_init(&timers, N));
+    assert_true(pending_table_init(&t, N, &timers, &metrics));
+    assert_int_equal(t.bucket_max, 8192);
+    char b[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(b, sizeof(b), "z9hG4bK-%d", i);
+        assert_non_null(ADD(&t, b, i % 3 ? PENDING_OTHER : PENDING_INVITE, 0));
+        uint32_t in_use = t.bucket_mask + 1 + t.split;
+        assert_true(in_use <= (t.used > 64 ? t.used : 64));
+        assert_true(in_use <= t.bucket_max);
+    }
+    assert_int_equal(t.bucket_mask + 1 + t.split, N);
+    assert_null(ADD(&t, "one-too-many", PENDING_OTHER, 0));
+    for (int i = 0; i < N; i += 2) {
+        snprintf(b, sizeof(b), "z9hG4bK-%d", i);
+        struct pending *p = FIND(&t, b, i % 3 ? PENDING_OTHER : PENDING_INVITE);
+        assert_non_null(p);
+        assert_memory_equal(p->branch, b, strlen(b));
+        assert_null(FIND(&t, b, i % 3 ? PENDING_INVITE : PENDING_OTHER));
+        pending_remove(&t, p);
+    }
+    for (int i = 0; i < N; i++) {
+        snprintf(b, sizeof(b), "z9hG4bK-%d", i);
+        struct pending *p = FIND(&t, b, i % 3 ? PENDING_OTHER : PENDING_INVITE);
+        if (i % 2)
+            assert_non_null(p);
+        else
+            assert_null(p);
+    }
+    assert_int_equal(t.used, N / 2);
+    pending_table_free(&t);
+    timer_heap_free(&timers);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +310,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(unanswered_transactions_are_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(connection_lists_keep_order_and_return_kept_blocks, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(timer_f_expires_in_arrival_order, setup, teardown),
+        cmocka_unit_test(buckets_grow_with_the_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
