@@ -4,11 +4,11 @@
 #include "conn/conn.h"
 #include "core/log.h"
 #include "relay/answer.h"
-#include "relay/relay_internal.h"
-#include "sip/response.h"
 #include "relay/forward.h"
+#include "relay/relay_internal.h"
 #include "sip/check.h"
 #include "sip/peek.h"
+#include "sip/response.h"
 
 enum sip_err parsed_view(struct parsed *p, const char *buf, size_t len)
 {
