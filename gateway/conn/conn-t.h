@@ -298,7 +298,8 @@ struct conn_events {
                     const struct sip_frame *fr);
     /* framing_error: |c|'s stream cannot be framed for |err|; |buf| holds
      * its |len| unframed bytes (what can be answered is). |c| is closed
-     * after the call. */
+     * after the call, unless it is a UDP socket: then |buf| is the one
+     * datagram that could not be framed, and |c| stays open. */
     void (*framing_error)(void *ctx, struct conn *c, const char *buf, size_t len, enum sip_err err);
     /* dial_failed: |c|, an outbound TLS connection with no failover target
      * left or a mirror, will not open; what it holds (conn_held_next) is

@@ -103,9 +103,12 @@ static void deliver(struct conn_layer *cl, struct conn *c, const char *buf, size
                         : fr.err == SIP_ERR_MESSAGE_TOO_LARGE || fr.err == SIP_ERR_HEADERS_TOO_LARGE
                             ? M_UDP_DROP_TOO_LARGE
                             : M_UDP_DROP_UNFRAMEABLE);
-            LOG_RATELIMITED(LOG_WARN, "dropping a datagram that holds no SIP message",
+            LOG_RATELIMITED(LOG_WARN, "not relaying a datagram that holds no framed SIP message",
                             LF_STR("conn", conn_kind_name(c)),
                             LF_STR("reason", sip_err_text(fr.err)));
+            /* RFC 3261 18.3: a request gets its 400 (513 when too large)
+             * where its headers allow one; the relay drops a response. */
+            cl->up.framing_error(cl->up.ctx, c, buf, len, fr.err);
             return;
         }
     }

@@ -50,7 +50,7 @@ void answer_unsent(struct relay_layer *rl, struct conn *from, const struct parse
  * unframeable for |err|) with a 400 (513 for a size limit) naming the
  * reason when at least its start line is complete: a header section cut
  * off at the limit is answered from the lines it holds (parsed_basis). The
- * caller closes |c|. */
+ * caller closes |c| (a stream) or drops the datagram (UDP). */
 void relay_framing_error(void *ctx, struct conn *c, const char *buf, size_t len, enum sip_err err);
 
 /* relay_dial_failed is the conn_events dial_failed callback: it answers

@@ -270,8 +270,9 @@ def test_replies_follow_rport_else_source_address_and_sent_by_port(site, proxies
 def test_datagram_framing_and_stray_responses(site, proxies):
     """RFC 3261 18.3: without Content-Length the body is the rest of the
     datagram (and reaches the TLS hop with one); a Content-Length larger
-    than the datagram is dropped and counted; a response whose top Via is
-    not reusegw's is dropped and counted."""
+    than the datagram is answered 400 (a request; RFC 3261 18.3) or dropped
+    (a response), and counted either way; a response whose top Via is not
+    reusegw's is dropped and counted."""
     ua = proxies()
     callee = proxies(site.fwd_b)
     branch = h.new_branch()
@@ -288,9 +289,19 @@ def test_datagram_framing_and_stray_responses(site, proxies):
 
     before = site.a.metric('reusegw_udp_dropped_total{reason="body_truncated"}')
     long_cl = msg.replace(b"Content-Length: 5\r\n", b"Content-Length: 50\r\n")
-    ua.send(long_cl.replace(branch.encode(), h.new_branch().encode()), site.a.legacy_listen)
+    short = h.new_branch()
+    ua.send(long_cl.replace(branch.encode(), short.encode()), site.a.legacy_listen)
+    resp, _ = ua.recv()
+    assert resp.first_line == "SIP/2.0 400 Bad Request (Content-Length Exceeds Message)"
+    assert resp.all("via")[0].startswith("SIP/2.0/UDP 127.0.0.1"), resp.all("via")
+    assert f";branch={short}" in resp.all("via")[0]
     assert callee.quiet(0.5)
     assert site.a.metric('reusegw_udp_dropped_total{reason="body_truncated"}') - before == 1
+    # A response that is cut short is dropped, never answered.
+    cut = h.response(h.SipMessage(msg)).replace(b"Content-Length: 0", b"Content-Length: 9")
+    ua.send(cut, site.a.legacy_listen)
+    assert ua.quiet(0.5) and callee.quiet(0.1)
+    assert site.a.metric('reusegw_udp_dropped_total{reason="body_truncated"}') - before == 2
 
     before = site.a.metric('reusegw_dropped_messages_total{reason="udp_not_our_via"}')
     stray = h.response(h.SipMessage(udp_request(ua, "OPTIONS", "sip:a.test", h.new_branch())))
