@@ -240,6 +240,27 @@ def test_request_over_the_header_index_gets_400_with_its_identity(site, proxies)
     assert callee.quiet(0.5)
 
 
+def test_datagram_over_max_message_bytes_gets_513(module_stage, proxies):
+    """A request datagram over limits.max_message_bytes (here 4,096, below
+    a datagram's 65,507) is answered 513 to its sender and counted, never
+    relayed (RFC 3261 18.3, issue 20 item 4)."""
+    callee = proxies(("127.0.0.1", h.free_udp_port()))
+    small = module_stage.single(callee.ep, lambda cfg: (
+        _udp_legacy("b", cfg), cfg["limits"].update(max_message_bytes=4096)))
+    ua = proxies()
+    branch = h.new_branch()
+    msg = udp_request(ua, "MESSAGE", "sip:bob@a.test", branch, body=b"x" * 5000,
+                      headers=["Content-Type: text/plain"])
+    before = small.gw.metric('reusegw_udp_dropped_total{reason="too_large"}')
+    ua.send(msg, small.gw.legacy_listen)
+    resp, _ = ua.recv()
+    assert resp.first_line == "SIP/2.0 513 Message Too Large (Message Too Large)"
+    assert f";branch={branch}" in resp.all("via")[0]
+    assert resp.get("cseq") == "1 MESSAGE"
+    assert small.gw.metric('reusegw_udp_dropped_total{reason="too_large"}') - before == 1
+    assert callee.quiet(0.5)
+
+
 def test_replies_follow_rport_else_source_address_and_sent_by_port(site, proxies):
     """RFC 3581: with rport the answer goes to the source address and port,
     whatever the sent-by says. RFC 3261 18.2.2 without rport: to the source
