@@ -384,12 +384,19 @@ static void queue_copy(struct buf_queue *q, struct buf_pool *pool, void *dst, si
 
 enum { OUT_HELD = 0 }; /* a mark taken while |c| holds what it is sent */
 
+/* marks_plaintext: |c|'s marks count in its plaintext stream (c->plain),
+ * sealed into records, not in the bytes of |out|. By kind, not by c->tls:
+ * a closed connection's engine is gone, its marks are not. */
+static bool marks_plaintext(const struct conn *c)
+{
+    return c->kind == CONN_TLS_IN || c->kind == CONN_TLS_OUT;
+}
+
 uint64_t conn_out_mark(const struct conn *c)
 {
-    if (c->tls ? c->state != CONN_OPEN : c->state == CONN_CONNECTING)
+    if (marks_plaintext(c) ? c->state != CONN_OPEN : c->state == CONN_CONNECTING)
         return OUT_HELD;
-    /* An established TLS connection: in its plaintext stream. */
-    return c->tls ? c->plain.consumed + c->plain.bytes : c->out.consumed + c->out.bytes;
+    return marks_plaintext(c) ? c->plain.consumed + c->plain.bytes : c->out.consumed + c->out.bytes;
 }
 
 bool conn_out_left(const struct conn *c, uint64_t mark)
@@ -398,7 +405,7 @@ bool conn_out_left(const struct conn *c, uint64_t mark)
      * soon as any byte of them did. */
     if (mark == OUT_HELD)
         return c->held_released && c->out.consumed > c->held_start;
-    if (c->kind != CONN_TLS_IN && c->kind != CONN_TLS_OUT)
+    if (!marks_plaintext(c))
         return c->out.consumed >= mark;
     /* Plaintext: gone once the record that carries its last byte is. */
     if (mark <= c->plain_gone)
