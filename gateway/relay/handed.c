@@ -101,8 +101,8 @@ static void bounce(struct relay_layer *rl, const struct handoff_msg *msg, const 
 /* still_established asks the kernel whether open connection |c| is still
  * established: a reset or FIN the loop has not delivered yet shows there
  * first. One getsockopt, on the hand-off path only, and at most once per
- * connection and loop time while requests keep coming for the same one (a
- * batch of W handed requests asks once): a worker's own requests meet the
+ * connection and loop time (a batch of handed requests asks once per
+ * connection it is spread over): a worker's own requests meet the
  * connection's end in its event order, a handed one arrives from another
  * thread in no order with it, and is better routed again than lost on a
  * dead connection. One that dies later still has its answer (relay/ended.h). */
@@ -111,14 +111,14 @@ static bool still_established(struct relay_layer *rl, const struct conn *c)
     if (c->state != CONN_OPEN)
         return true;
     struct conn_ref ref = conn_ref_of(&rl->conn->conns, c);
-    if (conn_ref_eq(ref, rl->established) && rl->established_ms == rl->timers->now_ms)
+    struct relay_established *seen = &rl->established[ref.slot % RELAY_ESTABLISHED_WAYS];
+    if (conn_ref_eq(ref, seen->ref) && seen->ms == rl->timers->now_ms)
         return true;
     uint8_t state = 0; /* tcpi_state, the first byte of struct tcp_info */
     socklen_t len = sizeof(state);
     if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &state, &len) != 0 || state != TCP_ESTABLISHED)
         return false;
-    rl->established = ref;
-    rl->established_ms = rl->timers->now_ms;
+    *seen = (struct relay_established){.ref = ref, .ms = rl->timers->now_ms};
     return true;
 }
 
