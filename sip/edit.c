@@ -65,10 +65,18 @@ enum sip_err sip_edit_via_client(struct sip_edit *ed, const struct sip_via *top,
     return err;
 }
 
-enum sip_err sip_edit_via_restore(struct sip_edit *ed, const struct sip_via *top,
-                                  struct sip_str original)
+size_t sip_via_splice(const char *msg, size_t len, struct sip_str parm, struct sip_str original,
+                      char *out, size_t cap)
 {
-    return sip_edit_replace(ed, top->parm.p, top->parm.len, original);
+    if (parm.p < msg || parm.p > msg + len || parm.len > len - (size_t)(parm.p - msg))
+        return 0;
+    size_t before = (size_t)(parm.p - msg), after = len - before - parm.len;
+    if (original.len > cap || before + after > cap - original.len)
+        return 0;
+    memcpy(out, msg, before);
+    memcpy(out + before, original.p, original.len);
+    memcpy(out + before + original.len, parm.p + parm.len, after);
+    return before + original.len + after;
 }
 
 enum sip_err sip_edit_drop_value(struct sip_edit *ed, const struct sip_header *h,

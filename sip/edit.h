@@ -50,10 +50,14 @@ enum sip_err sip_edit_replace(struct sip_edit *ed, const char *at, size_t del, s
 enum sip_err sip_edit_via_client(struct sip_edit *ed, const struct sip_via *top,
                                  struct sip_str sent_by, bool add_alias);
 
-/* Puts back an original topmost via-parm (bytes the caller kept from the
- * request) in place of the response's topmost via-parm. original borrowed. */
-enum sip_err sip_edit_via_restore(struct sip_edit *ed, const struct sip_via *top,
-                                  struct sip_str original);
+/* Writes msg[0..len) into out (cap bytes) with the span |parm| (the
+ * topmost via-parm, a slice of msg) replaced by |original| (bytes the
+ * caller kept from the request): the Via restore of a response, the one
+ * edit it needs, so it takes no parsed message and no edit session and
+ * works on a message sip_peek only looked at. Returns the length written,
+ * or 0 when |parm| is not inside msg or the result does not fit. */
+size_t sip_via_splice(const char *msg, size_t len, struct sip_str parm, struct sip_str original,
+                      char *out, size_t cap);
 
 /* Removes one value of a comma-list header: `value` must be an element
  * that sip_list_next returned for h->value. The header line goes entirely

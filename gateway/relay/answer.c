@@ -142,7 +142,7 @@ static void answer_held(struct relay_layer *rl, struct conn *c, const struct par
     struct parsed r;
     if (parsed_view(&r, buf, rn) == SIP_OK) {
         metrics_inc(rl->metrics, M_503_OTHER);
-        relay_response_on(rl, c, &r);
+        relay_response_parsed_on(rl, c, &r);
     }
 }
 

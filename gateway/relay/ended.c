@@ -80,28 +80,54 @@ static size_t kept_read(const struct buf_queue *q, size_t off, char *out, size_t
     return n;
 }
 
-/* keep stores in |e| (of table |pt|) the head of request |p| and, room
- * permitting, the |n| bytes of |sent| before it (|sent| NULL: none). */
-static void keep(struct pending_table *pt, struct pending *e, const struct parsed *p,
-                 const char *sent, size_t n)
+/* no_head says that an entry keeps no head: a dying connection cannot
+ * answer it. */
+static void no_head(const struct buf_pool *pool)
 {
-    char head[HEAD_MAX];
-    size_t hn = kept_head(&p->msg, head);
-    struct buf_pool *pool = &pt->kept_pool;
-    buf_queue_clear(&e->kept, pool); /* a retransmission keeps anew */
-    e->copy_len = 0;
-    if (sent &&
-        pool->in_use + (n + hn) / pool->block_size + 2 <= pool->max_blocks / COPY_SHARE_DIVISOR &&
-        buf_queue_append(&e->kept, pool, sent, n))
-        e->copy_len = (uint32_t)n;
-    if (hn > 0 && buf_queue_append(&e->kept, pool, head, hn))
-        return;
-    buf_queue_clear(&e->kept, pool); /* no head: a dying connection cannot answer it */
-    e->copy_len = 0;
     LOG_RATELIMITED(LOG_WARN,
                     "no room to keep a request's head; if its connection dies, the "
                     "other side's timer ends it",
                     LF_UINT("kept_blocks", pool->in_use));
+}
+
+/* keep stores in |e| (of table |pt|) what answers or re-routes request
+ * |p| (NULL: parsed here, when needed, from |sent|) if its connection
+ * dies: room permitting, the |n| bytes of |sent| as queued (|sent| NULL:
+ * none), and its head. A copy of at most HEAD_MAX bytes stands in for the
+ * head, which answer_ended parses from it, and ended_responded makes from
+ * it when a provisional response lets the copy go: most transactions end
+ * with one final response, and then no head was ever made. */
+static void keep(struct pending_table *pt, struct pending *e, const struct parsed *p,
+                 const char *sent, size_t n)
+{
+    struct buf_pool *pool = &pt->kept_pool;
+    buf_queue_clear(&e->kept, pool); /* a retransmission keeps anew */
+    e->copy_len = 0;
+    size_t need = n + (n > HEAD_MAX ? HEAD_MAX : 0);
+    if (sent &&
+        pool->in_use + need / pool->block_size + 2 <= pool->max_blocks / COPY_SHARE_DIVISOR &&
+        buf_queue_append(&e->kept, pool, sent, n)) {
+        e->copy_len = (uint32_t)n;
+        if (n <= HEAD_MAX)
+            return;
+    }
+    struct parsed q;
+    if (!p && sent && parsed_view(&q, sent, n) == SIP_OK)
+        p = &q;
+    char head[HEAD_MAX];
+    size_t hn = p ? kept_head(&p->msg, head) : 0;
+    if (hn > 0 && buf_queue_append(&e->kept, pool, head, hn))
+        return;
+    buf_queue_clear(&e->kept, pool);
+    e->copy_len = 0;
+    no_head(pool);
+}
+
+/* head_in_copy is true when |e| keeps its request's copy and no head apart
+ * (keep): the copy is what answers it. */
+static bool head_in_copy(const struct pending *e)
+{
+    return e->copy_len > 0 && e->kept.bytes == e->copy_len;
 }
 
 void ended_track(struct relay_layer *rl, struct pending *e, struct conn *t, const struct parsed *p,
@@ -138,13 +164,34 @@ void ended_served(struct relay_layer *rl, const struct sip_peek *pk)
         pending_on_response(&rl->served, e, pk->status, rl->timers->now_ms);
 }
 
-void ended_responded(struct relay_layer *rl, struct pending *e)
+void ended_responded(struct relay_layer *rl, struct pending *e, unsigned status)
 {
     e->mark = MARK_ANSWERED;
-    if (e->copy_len) {
-        buf_queue_consume(&e->kept, &rl->pending.kept_pool, e->copy_len);
+    if (!e->copy_len)
+        return;
+    struct buf_pool *pool = &rl->pending.kept_pool;
+    if (status >= 200) {
+        /* A dying connection answers nothing that had its final response:
+         * neither the copy nor the head is needed any more. */
+        buf_queue_clear(&e->kept, pool);
         e->copy_len = 0;
+        return;
     }
+    if (head_in_copy(e)) {
+        /* Still open: its head, from the copy, before that goes. */
+        char buf[HEAD_MAX], head[HEAD_MAX];
+        struct parsed q;
+        size_t n = kept_read(&e->kept, 0, buf, e->copy_len), hn = 0;
+        if (parsed_view(&q, buf, n) == SIP_OK)
+            hn = kept_head(&q.msg, head);
+        buf_queue_clear(&e->kept, pool);
+        e->copy_len = 0;
+        if (hn == 0 || !buf_queue_append(&e->kept, pool, head, hn))
+            no_head(pool);
+        return;
+    }
+    buf_queue_consume(&e->kept, pool, e->copy_len);
+    e->copy_len = 0;
 }
 
 bool ended_absorbed(struct relay_layer *rl, struct conn *from, const struct parsed *p,
@@ -171,7 +218,7 @@ static size_t answer_ended(struct relay_layer *rl, struct conn *c, struct pendin
                            enum conn_end cause, char *out, size_t cap)
 {
     char head[HEAD_MAX];
-    size_t hn = kept_read(&e->kept, e->copy_len, head, sizeof(head));
+    size_t hn = kept_read(&e->kept, head_in_copy(e) ? 0 : e->copy_len, head, sizeof(head));
     struct parsed q;
     if (hn == 0 || parsed_view(&q, head, hn) != SIP_OK) {
         LOG_RATELIMITED(LOG_WARN, "cannot answer a transaction of a dead connection",
@@ -205,10 +252,12 @@ static void answer_dead(struct relay_layer *rl, struct conn *c, struct pending *
     char out[8192];
     size_t n = answer_ended(rl, c, e, cause, out, sizeof(out));
     struct parsed r;
-    if (n == 0 || parsed_view(&r, out, n) != SIP_OK)
+    struct sip_peek pk;
+    if (n == 0 || parsed_view(&r, out, n) != SIP_OK || !parsed_peek_of(&r, &pk))
         return;
     bool invite = e->method == PENDING_INVITE;
-    relay_response_from_tls(rl, conn_kind_name(c), NULL, &r); /* may free |e|, not an INVITE */
+    /* may free |e|, not an INVITE */
+    relay_response_from_tls(rl, conn_kind_name(c), NULL, out, n, &pk);
     /* The peer may still ring: a CANCEL of it must find where the INVITE
      * went for 64*T1 (R-5923-13), as while it was open. */
     if (invite && e->in_use && e->ended)

@@ -21,9 +21,12 @@
  * Each entry of the pending table on a connection of this worker is on
  * that connection's list (pending_link), so a close costs the transactions
  * it carried, never a table scan. What an entry keeps for this (in the
- * table's bounded kept_pool, sized to what is there): the compact head of
- * its request (request line, Via, From, To, Call-ID, CSeq), and, until a
- * response shows it left, the request as sent.
+ * table's bounded kept_pool, sized to what is there): until a response
+ * shows it left, the request as sent, and the compact head of its request
+ * (request line, Via, From, To, Call-ID, CSeq) while it waits for a final
+ * response: made from the copy when a provisional response lets that go
+ * (a copy of at most 4 KiB is its own head until then; a larger one keeps
+ * a head beside it).
  *
  * Owns nothing. Borrows the layer, the connection and the entries of each
  * call. */
@@ -36,9 +39,10 @@
 
 struct sip_peek;
 
-/* ended_track records that request |p| of entry |e| was just queued on
- * this worker's TLS connection |t|, as the |n| bytes of |sent|: its place
- * in |t|'s out stream, |t|'s list, and what answers or re-routes it. */
+/* ended_track records that request |p| (NULL: not parsed yet) of entry
+ * |e| was just queued on this worker's TLS connection |t|, as the |n|
+ * bytes of |sent|: its place in |t|'s out stream, |t|'s list, and what
+ * answers or re-routes it. */
 void ended_track(struct relay_layer *rl, struct pending *e, struct conn *t, const struct parsed *p,
                  const char *sent, size_t n);
 
@@ -53,9 +57,10 @@ void ended_serve(struct relay_layer *rl, struct conn *t, struct conn *m, const s
  * final one ends what ended_serve recorded. */
 void ended_served(struct relay_layer *rl, const struct sip_peek *pk);
 
-/* ended_responded notes that a response for |e| came: its request left,
- * and the copy kept to re-route it goes back to the pool. */
-void ended_responded(struct relay_layer *rl, struct pending *e);
+/* ended_responded notes that a response of |status| for |e| came: its
+ * request left, and the copy kept to re-route it goes back to the pool
+ * (after a final one, the head too: nothing is answered for |e| any more). */
+void ended_responded(struct relay_layer *rl, struct pending *e, unsigned status);
 
 /* ended_absorbed absorbs (counts) an ACK |p| from |from| of the 503 that
  * reusegw sent for INVITE |inv| when its connection died; false for

@@ -36,6 +36,13 @@ size_t relay_emit(struct relay_layer *rl, const struct sip_edit *ed)
     return total;
 }
 
+size_t relay_via_restored(struct relay_layer *rl, const char *msg, size_t len,
+                          const struct sip_via *top, const struct pending *e)
+{
+    return sip_via_splice(msg, len, top->parm, (struct sip_str){e->via, e->via_len},
+                          rl->conn->scratch, rl->conn->scratch_size);
+}
+
 void relay_copy_domain(char *dst, size_t cap, struct sip_str domain)
 {
     size_t n = domain.len < cap ? domain.len : cap - 1;

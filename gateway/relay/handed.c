@@ -16,7 +16,8 @@
 #include "relay/relay.h"
 #include "relay/relay_internal.h"
 #include "relay/reuse_decision.h"
-#include "sip/edit.h"
+#include "sip/framing.h"
+#include "sip/peek.h"
 
 bool relay_post(struct relay_layer *rl, unsigned to, struct handoff_msg *msg, const void *bytes,
                 size_t len)
@@ -57,7 +58,7 @@ void relay_hand_request(struct relay_layer *rl, struct conn *from, const struct 
 }
 
 void relay_hand_response(struct relay_layer *rl, const char *from, const struct peer_hit *src,
-                         struct pending *e, const struct parsed *p)
+                         struct pending *e, const char *bytes, size_t len, unsigned status)
 {
     struct handoff_msg msg = {.kind = HANDOFF_RESPONSE, .open = src != NULL, .legacy = e->legacy};
     if (src) {
@@ -66,8 +67,8 @@ void relay_hand_response(struct relay_layer *rl, const char *from, const struct 
         msg.target = src->key;
     }
     unsigned to = e->legacy_worker;
-    pending_on_response(&rl->pending, e, p->msg.status, rl->timers->now_ms); /* may free |e| */
-    if (!relay_post(rl, to, &msg, p->buf, p->len))
+    pending_on_response(&rl->pending, e, status, rl->timers->now_ms); /* may free |e| */
+    if (!relay_post(rl, to, &msg, bytes, len))
         relay_drop_from(rl, M_DROP_BUFFER_FULL, from, "hand-off channel full");
 }
 
@@ -100,8 +101,8 @@ static void bounce(struct relay_layer *rl, const struct handoff_msg *msg, const 
 /* still_established asks the kernel whether open connection |c| is still
  * established: a reset or FIN the loop has not delivered yet shows there
  * first. One getsockopt, on the hand-off path only, and at most once per
- * connection and loop time while requests keep coming for the same one (a
- * batch of W handed requests asks once): a worker's own requests meet the
+ * connection and loop time (a batch of handed requests asks once per
+ * connection it is spread over): a worker's own requests meet the
  * connection's end in its event order, a handed one arrives from another
  * thread in no order with it, and is better routed again than lost on a
  * dead connection. One that dies later still has its answer (relay/ended.h). */
@@ -110,14 +111,14 @@ static bool still_established(struct relay_layer *rl, const struct conn *c)
     if (c->state != CONN_OPEN)
         return true;
     struct conn_ref ref = conn_ref_of(&rl->conn->conns, c);
-    if (conn_ref_eq(ref, rl->established) && rl->established_ms == rl->timers->now_ms)
+    struct relay_established *seen = &rl->established[ref.slot % RELAY_ESTABLISHED_WAYS];
+    if (conn_ref_eq(ref, seen->ref) && seen->ms == rl->timers->now_ms)
         return true;
     uint8_t state = 0; /* tcpi_state, the first byte of struct tcp_info */
     socklen_t len = sizeof(state);
     if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &state, &len) != 0 || state != TCP_ESTABLISHED)
         return false;
-    rl->established = ref;
-    rl->established_ms = rl->timers->now_ms;
+    *seen = (struct relay_established){.ref = ref, .ms = rl->timers->now_ms};
     return true;
 }
 
@@ -157,9 +158,8 @@ static void request_handed(struct relay_layer *rl, const struct handoff_msg *msg
         e->target = t->key;
     }
     if (relay_send(rl, NULL, t, bytes, msg->len, M_MSG_TO_PEER_REQUEST, M_BYTES_TO_PEER)) {
-        struct parsed p;
-        if (e && parse_handed(&p, bytes, msg->len))
-            ended_track(rl, e, t, &p, bytes, msg->len);
+        if (e)
+            ended_track(rl, e, t, NULL, bytes, msg->len);
         return;
     }
     if (e)
@@ -175,11 +175,7 @@ void relay_route_again(struct relay_layer *rl, struct pending *e, const char *by
         relay_drop_from(rl, M_DROP_PEER_GONE, "hand-off", "legacy connection or transaction gone");
         return;
     }
-    struct sip_edit ed;
-    sip_edit_init(&ed, &p.msg);
-    size_t n = sip_edit_via_restore(&ed, &p.via, (struct sip_str){e->via, e->via_len}) == SIP_OK
-                   ? relay_emit(rl, &ed)
-                   : 0;
+    size_t n = relay_via_restored(rl, bytes, len, &p.via, e);
     pending_remove(&rl->pending, e);
     if (n == 0) {
         relay_drop_from(rl, M_DROP_MALFORMED, "hand-off", "cannot restore the Via to re-route");
@@ -210,12 +206,18 @@ void relay_handoff(struct relay_layer *rl, const struct handoff_msg *msg, const 
         alias_unalias(rl, msg->tls, &msg->target);
         return;
     }
-    struct parsed p;
-    if (!parse_handed(&p, bytes, msg->len)) {
+    /* The sender peeked or parsed it: framing it again finds the lines a
+     * peek reads, which is all its row needs. */
+    struct sip_framer f;
+    struct sip_frame fr;
+    struct sip_peek pk;
+    sip_framer_init(&f);
+    if (sip_framer_feed(&f, bytes, msg->len, msg->len, &fr) != SIP_FRAME_MESSAGE ||
+        fr.len != msg->len || !parsed_peeked(bytes, &fr, &pk)) {
         relay_drop_from(rl, M_DROP_MALFORMED, "hand-off", "unparseable handed response");
         return;
     }
     struct peer_hit src = {
         .worker = msg->from, .kind = msg->tls_kind, .ref = msg->tls, .key = msg->target};
-    relay_response_from_tls(rl, "hand-off", msg->open ? &src : NULL, &p);
+    relay_response_from_tls(rl, "hand-off", msg->open ? &src : NULL, bytes, msg->len, &pk);
 }

@@ -18,15 +18,28 @@ enum sip_err parsed_view(struct parsed *p, const char *buf, size_t len)
     return err ? err : sip_via_parse_first(&p->msg, &p->via, NULL, 0);
 }
 
-bool parsed_response_peeked(const struct relay_layer *rl, const char *msg,
-                            const struct sip_frame *fr, struct sip_peek *pk)
+bool parsed_peeked(const char *msg, const struct sip_frame *fr, struct sip_peek *pk)
 {
     return fr->header_len > 4 && memcmp(msg, "SIP/", 4) == 0 &&
            sip_check_chars_in(msg, fr->header_len) == SIP_OK && sip_peek(msg, fr, pk) == SIP_OK &&
-           !pk->is_request &&
+           !pk->is_request;
+}
+
+bool parsed_response_peeked(const struct relay_layer *rl, const char *msg,
+                            const struct sip_frame *fr, struct sip_peek *pk)
+{
+    return parsed_peeked(msg, fr, pk) &&
            (fr->addr_line == 0 ||
             !forward_names_legacy(
                 rl, (struct sip_str){msg + fr->addr_line, fr->header_len - fr->addr_line}));
+}
+
+bool parsed_peek_of(const struct parsed *p, struct sip_peek *pk)
+{
+    memset(pk, 0, sizeof(*pk));
+    pk->status = p->msg.status;
+    pk->via = p->via;
+    return sip_check_cseq(&p->msg, &pk->cseq) == SIP_OK;
 }
 
 /* index_behind_stand_in indexes the header lines of request |p|, whose

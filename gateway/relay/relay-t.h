@@ -171,7 +171,7 @@ struct handoff_msg {
     char domain[256];
 };
 
-enum { RELAY_MAX_HEADERS = 256 };
+enum { RELAY_MAX_HEADERS = 256, RELAY_ESTABLISHED_WAYS = 256 };
 
 /* parsed is the view of one message every flow works on: its bytes
  * (borrowed), the parse indexing them and its top Via. Built in one place,
@@ -239,10 +239,14 @@ struct relay_layer {
     struct handoff_mesh *mesh;
     void *wake_ctx;
     void (*wake)(void *wake_ctx, unsigned to);
-    /* The connection a handed request last found established, and the
-     * loop time it asked the kernel (relay/handed.c still_established). */
-    struct conn_ref established;
-    uint64_t established_ms;
+    /* Connections handed requests found established, and the loop time
+     * the kernel was asked (relay/handed.c still_established): one entry
+     * per slot modulo RELAY_ESTABLISHED_WAYS, so that a batch spread over
+     * many connections asks once per connection, not once per request. */
+    struct relay_established {
+        struct conn_ref ref;
+        uint64_t ms;
+    } established[RELAY_ESTABLISHED_WAYS];
 };
 
 #endif

@@ -21,7 +21,6 @@
 #include "relay/route.h"
 #include "relay/udp_legacy.h"
 #include "sip/check.h"
-#include "sip/edit.h"
 #include "sip/peek.h"
 
 void relay_drop_from(struct relay_layer *rl, enum metric_id id, const char *from, const char *why)
@@ -87,8 +86,8 @@ static void response_from_mirror(struct relay_layer *rl, struct conn *m, const c
 static void response_from_mirror_parsed(struct relay_layer *rl, struct conn *m,
                                         const struct parsed *p)
 {
-    struct sip_peek pk = {.status = p->msg.status, .via = p->via};
-    bool cseq = sip_check_cseq(&p->msg, &pk.cseq) == SIP_OK;
+    struct sip_peek pk;
+    bool cseq = parsed_peek_of(p, &pk);
     response_from_mirror(rl, m, p->buf, p->len, cseq ? &pk : NULL);
 }
 
@@ -147,24 +146,19 @@ static void request_from_egress(struct relay_layer *rl, struct conn *e, const st
 }
 
 void relay_response_from_tls(struct relay_layer *rl, const char *from, const struct peer_hit *src,
-                             const struct parsed *p)
+                             const char *msg, size_t len, const struct sip_peek *pk)
 {
-    struct sip_cseq cseq;
-    if (sip_check_cseq(&p->msg, &cseq) != SIP_OK) {
-        relay_drop_from(rl, M_DROP_MALFORMED, from, "response without a valid CSeq");
-        return;
-    }
-    enum pending_method pm = pending_method_of(cseq.method.p, cseq.method.len);
-    struct pending *e = pending_find(&rl->pending, p->via.branch.p, p->via.branch.len, pm);
+    enum pending_method pm = pending_method_of(pk->cseq.method.p, pk->cseq.method.len);
+    struct pending *e = pending_find(&rl->pending, pk->via.branch.p, pk->via.branch.len, pm);
     if (!e) {
         relay_drop_from(rl, M_DROP_UNKNOWN_BRANCH, from, "response to an unknown transaction");
         return;
     }
-    ended_responded(rl, e);
+    ended_responded(rl, e, pk->status);
     if (e->legacy_worker != rl->id) {
         /* A request another worker handed over: its entry there restores
          * the Via. This one only lives as long as the transaction does. */
-        relay_hand_response(rl, from, src, e, p);
+        relay_hand_response(rl, from, src, e, msg, len, pk->status);
         return;
     }
     struct conn *legacy = conn_get(&rl->conn->conns, e->legacy);
@@ -183,31 +177,38 @@ void relay_response_from_tls(struct relay_layer *rl, const char *from, const str
         if (e->on_slot != slot) /* it lives on that connection now (failover, RFC 3261 18.2.2) */
             pending_link(&rl->pending, e, slot);
     }
-    struct sip_edit ed;
-    sip_edit_init(&ed, &p->msg);
-    size_t n = sip_edit_via_restore(&ed, &p->via, (struct sip_str){e->via, e->via_len}) == SIP_OK
-                   ? relay_emit(rl, &ed)
-                   : 0;
+    size_t n = relay_via_restored(rl, msg, len, &pk->via, e);
     if (legacy->kind == CONN_UDP) {
         bool sent = n > 0 && udp_response_to_legacy(rl, legacy, e, rl->conn->scratch, n);
-        pending_on_response(&rl->pending, e, p->msg.status, rl->timers->now_ms);
+        pending_on_response(&rl->pending, e, pk->status, rl->timers->now_ms);
         if (!sent)
             relay_drop_from(rl, M_DROP_BUFFER_FULL, from, "udp send of the response failed");
         return;
     }
-    pending_on_response(&rl->pending, e, p->msg.status, rl->timers->now_ms); /* may free |e| */
+    pending_on_response(&rl->pending, e, pk->status, rl->timers->now_ms); /* may free |e| */
     if (n == 0 || !relay_send(rl, NULL, legacy, rl->conn->scratch, n, M_MSG_TO_LEGACY_RESPONSE,
                               M_BYTES_TO_LEGACY))
         relay_drop_from(rl, M_DROP_BUFFER_FULL, from, "legacy connection cannot take the response");
 }
 
-void relay_response_on(struct relay_layer *rl, const struct conn *c, const struct parsed *p)
+void relay_response_on(struct relay_layer *rl, const struct conn *c, const char *msg, size_t len,
+                       const struct sip_peek *pk)
 {
     struct peer_hit src = {.worker = (uint8_t)rl->id,
                            .kind = c->kind,
                            .ref = conn_ref_of(&rl->conn->conns, c),
                            .key = c->key};
-    relay_response_from_tls(rl, conn_kind_name(c), c->state == CONN_OPEN ? &src : NULL, p);
+    relay_response_from_tls(rl, conn_kind_name(c), c->state == CONN_OPEN ? &src : NULL, msg, len,
+                            pk);
+}
+
+void relay_response_parsed_on(struct relay_layer *rl, const struct conn *c, const struct parsed *p)
+{
+    struct sip_peek pk;
+    if (parsed_peek_of(p, &pk))
+        relay_response_on(rl, c, p->buf, p->len, &pk);
+    else
+        relay_drop(rl, M_DROP_MALFORMED, c, "response without a valid CSeq");
 }
 
 /* Row: a response on egress is dropped: reusegw never sends requests
@@ -244,19 +245,25 @@ void relay_message(void *ctx, struct conn *c, const char *msg, size_t len,
 {
     struct relay_layer *rl = ctx;
     struct sip_peek pk;
+    bool from_tls = c->kind == CONN_TLS_IN || c->kind == CONN_TLS_OUT;
     if (fr && c->kind == CONN_MIRROR && parsed_response_peeked(rl, msg, fr, &pk)) {
         response_from_mirror(rl, c, msg, len, &pk);
+        return;
+    }
+    if (fr && from_tls && parsed_peeked(msg, fr, &pk)) {
+        /* Its row needs the bytes, status, top Via and CSeq: the legacy
+         * proxy parses the rest itself. */
+        relay_response_on(rl, c, msg, len, &pk);
         return;
     }
     struct parsed p; /* bounded: RELAY_MAX_HEADERS entries, on the stack */
     if (!parsed_checked(rl, c, msg, len, &p))
         return;
-    bool from_tls = c->kind == CONN_TLS_IN || c->kind == CONN_TLS_OUT;
     if (!from_tls)
         forward_warn_legacy_leak(rl, &p.msg);
     if (!p.msg.is_request) {
         if (from_tls)
-            relay_response_on(rl, c, &p);
+            relay_response_parsed_on(rl, c, &p);
         else if (c->kind == CONN_MIRROR)
             response_from_mirror_parsed(rl, c, &p);
         else if (c->kind == CONN_UDP)

@@ -32,18 +32,24 @@ void relay_message(void *ctx, struct conn *c, const char *msg, size_t len,
  * that arrived on |c| (a mirror or E), after its Via is checked. */
 void relay_request_from_legacy(struct relay_layer *rl, struct conn *c, const struct parsed *p);
 
-/* relay_response_from_tls is the row of a peer's response |p|: the legacy
- * proxy's Via restored, sent to the connection its transaction came from
- * (or handed to the worker owning that one). |src| is the open TLS
- * connection it arrived on (NULL when it was not open): the transaction
+/* relay_response_from_tls is the row of a peer's response |msg| (|len|
+ * bytes; its status, top Via and CSeq |pk|, peeked or from a parsed view):
+ * the legacy proxy's Via restored, sent to the connection its transaction
+ * came from (or handed to the worker owning that one). |src| is the open
+ * TLS connection it arrived on (NULL when it was not open): the transaction
  * lives there now, whatever connection it was first handed to (failover).
  * |from| names the arrival for logs. */
 void relay_response_from_tls(struct relay_layer *rl, const char *from, const struct peer_hit *src,
-                             const struct parsed *p);
+                             const char *msg, size_t len, const struct sip_peek *pk);
 
 /* relay_response_on is relay_response_from_tls for a response that
  * arrived on (or was answered for) this worker's connection |c|. */
-void relay_response_on(struct relay_layer *rl, const struct conn *c, const struct parsed *p);
+void relay_response_on(struct relay_layer *rl, const struct conn *c, const char *msg, size_t len,
+                       const struct sip_peek *pk);
+
+/* relay_response_parsed_on is relay_response_on for parsed response |p|:
+ * one whose CSeq does not parse is dropped, counted. */
+void relay_response_parsed_on(struct relay_layer *rl, const struct conn *c, const struct parsed *p);
 
 /* relay_send is the one send path of a relayed message: |len| bytes of
  * |data| queued on |to|, counted in |msgs| and |bytes|, and |from| (NULL:
@@ -83,6 +89,18 @@ enum sip_err parsed_view(struct parsed *p, const char *buf, size_t len);
  * request when not even the start line is complete. */
 void parsed_basis(struct relay_layer *rl, struct parsed *p, const char *buf, size_t len);
 
+/* parsed_peeked is true when |msg|, framed as |fr|, is a response a row
+ * may relay without a parsed view, its status, top Via and CSeq left in
+ * |pk|: it passes sip_check_chars_in and sip_peek (start line, version,
+ * top Via, CSeq). What it does not check (sip/peek.h) the receiver parses
+ * anyway; a peer's response that fails it takes parsed_checked, which
+ * reports what is wrong. */
+bool parsed_peeked(const char *msg, const struct sip_frame *fr, struct sip_peek *pk);
+
+/* parsed_peek_of fills |pk| with the status, top Via and CSeq of parsed
+ * message |p|, as parsed_peeked would: false when its CSeq does not parse. */
+bool parsed_peek_of(const struct parsed *p, struct sip_peek *pk);
+
 /* parsed_response_peeked is true when |msg|, framed as |fr| on a mirror,
  * is a response its row may relay without a parsed view (the row needs its
  * bytes, status, top Via branch and CSeq only, left in |pk|): it passes
@@ -100,6 +118,13 @@ bool parsed_response_peeked(const struct relay_layer *rl, const char *msg,
  * reason, drops anything else (counted) and returns false. */
 bool parsed_checked(struct relay_layer *rl, struct conn *c, const char *msg, size_t len,
                     struct parsed *p);
+
+/* relay_via_restored writes message |msg| (|len| bytes, top via-parm
+ * |top|) into the scratch buffer the connection layer lends, the legacy
+ * proxy's original via-parm that entry |e| kept in place of |top|; its
+ * length, or 0 when it does not fit. */
+size_t relay_via_restored(struct relay_layer *rl, const char *msg, size_t len,
+                          const struct sip_via *top, const struct pending *e);
 
 /* relay_emit flattens an edit session into the scratch buffer the
  * connection layer lends (one TLS write per message) and returns its
@@ -125,11 +150,12 @@ bool relay_post(struct relay_layer *rl, unsigned to, struct handoff_msg *msg, co
 void relay_hand_request(struct relay_layer *rl, struct conn *from, const struct peer_hit *to,
                         const struct parsed *p, struct pending *e, size_t n, struct sip_str domain);
 
-/* relay_hand_response hands response |p| of transaction |e|, which another
- * worker's legacy connection started, back to that worker (whose entry
- * restores the Via); |src| as for relay_response_from_tls. */
+/* relay_hand_response hands response |msg| (|len| bytes, of |status|) of
+ * transaction |e|, which another worker's legacy connection started, back
+ * to that worker (whose entry restores the Via); |src| as for
+ * relay_response_from_tls. */
 void relay_hand_response(struct relay_layer *rl, const char *from, const struct peer_hit *src,
-                         struct pending *e, const struct parsed *p);
+                         struct pending *e, const char *msg, size_t len, unsigned status);
 
 /* relay_route_again routes again, on this worker only, request |bytes|
  * (|len|, as it was sent towards a peer) of entry |e|, whose connection

@@ -84,6 +84,25 @@ def test_response_with_unknown_branch_is_dropped(pair):
         pair.egress_a.recv(timeout=0.5)
 
 
+def test_peer_response_is_relayed_on_its_start_line_top_via_and_cseq(pair):
+    """A peer's response is peeked, not parsed (relay/parsed.c parsed_peeked):
+    its row reads the status, the top Via and the CSeq, and checks the
+    control octets; the rest is the legacy proxy's to judge. A 200 without a
+    To header (A would once drop it as malformed) comes back with the legacy
+    proxy's Via restored."""
+    branch = "z9hG4bK-peeked"
+    pair.egress_a.send(h.legacy_request("OPTIONS", "sip:b.test", branch))
+    conn_b, got = pair.legacy_b.next(timeout=15)
+    ok = h.response(got)
+    conn_b.send(re.sub(rb"\r\nTo: [^\r]*", b"", ok))
+    resp = pair.egress_a.recv(timeout=5)
+    assert resp.status == 200
+    assert resp.get("to") is None
+    assert resp.get("via") == expected_via(branch)
+
+    roundtrip_options(pair, "z9hG4bK-after-peeked")  # nothing else was disturbed
+
+
 def test_cancel_and_non2xx_ack_follow_the_invite(pair):
     branch = "z9hG4bK-inv-cancel"
     invite = h.legacy_request("INVITE", "sip:bob@b.test", branch)

@@ -1,6 +1,7 @@
 /* libFuzzer target: editing. For any message that parses with a valid top
  * Via: the client-role rewrite re-parses with the new sent-by and alias,
- * restoring the original via-parm gives back the original bytes, and the
+ * restoring the original via-parm (sip_via_splice, against the edit
+ * session's replace of the same span) gives back the original bytes, and the
  * other edits (pop Route, prepend, Content-Length) re-parse too. Requests
  * also get a built response, which must parse. */
 #include <stdint.h>
@@ -52,11 +53,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                memcmp(top1.sent_by.p, sent_by, sizeof(sent_by) - 1) == 0);
     FUZZ_CHECK(top1.branch.len == top.branch.len);
 
-    /* Restore: back to the original bytes exactly. */
+    /* Restore: back to the original bytes exactly, spliced the same as the
+     * edit session replacing the span (the definition it stands in for);
+     * one byte short of room, nothing. */
+    static char spliced[1 << 17];
+    size_t ns = sip_via_splice(out1, n1, top1.parm, top.parm, spliced, sizeof(spliced));
+    FUZZ_CHECK(ns == orig_len && memcmp(spliced, data, orig_len) == 0);
+    FUZZ_CHECK(sip_via_splice(out1, n1, top1.parm, top.parm, spliced, ns - 1) == 0);
     sip_edit_init(&ed, &m1);
-    FUZZ_CHECK(sip_edit_via_restore(&ed, &top1, top.parm) == SIP_OK);
+    FUZZ_CHECK(sip_edit_replace(&ed, top1.parm.p, top1.parm.len, top.parm) == SIP_OK);
     size_t n2 = flatten(&ed, out2, sizeof(out2));
-    FUZZ_CHECK(n2 == orig_len && memcmp(out2, data, orig_len) == 0);
+    FUZZ_CHECK(n2 == ns && memcmp(out2, spliced, ns) == 0);
+    /* A span outside the message is refused. */
+    FUZZ_CHECK(sip_via_splice(out1, top1.parm.len > 0 ? (size_t)(top1.parm.p - out1) : 0,
+                              top1.parm.len > 0 ? top1.parm : (struct sip_str){out1 + 1, 0},
+                              top.parm, spliced, sizeof(spliced)) == 0);
 
     /* Other edits together. */
     sip_edit_init(&ed, &msg);

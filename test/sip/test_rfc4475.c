@@ -199,9 +199,8 @@ static void round_trip(const char *file, const char *buf, size_t len)
     assert_int_equal(sip_via_parse_first(&m2, &top2, NULL, 0), SIP_OK);
     if (!top2.alias || !sip_str_ieq(top2.transport, "tls", 3) || top2.branch.len != top.branch.len)
         fail_msg("%s: rewritten Via lost alias, transport or branch", file);
-    sip_edit_init(&ed, &m2);
-    assert_int_equal(sip_edit_via_restore(&ed, &top2, top.parm), SIP_OK);
-    if (flatten(&ed, back) != len || memcmp(back, buf, len) != 0)
+    if (sip_via_splice(out, n, top2.parm, top.parm, back, len + 256) != len ||
+        memcmp(back, buf, len) != 0)
         fail_msg("%s: restore did not give back the original bytes", file);
     free(out);
     free(back);
