@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "sip/scan.h"
 #include "sip/str.h"
 
 void sip_framer_init(struct sip_framer *f)
@@ -93,7 +94,7 @@ static void note_line(struct sip_framer *f, const char *buf, size_t ls, const ch
 static const char *logical_end(const char *p, const char *stop)
 {
     for (;;) {
-        const char *nl = memchr(p, '\n', (size_t)(stop - p));
+        const char *nl = sip_find(p, stop, '\n');
         if (nl == NULL || nl + 1 >= stop || !sip_is_wsp(nl[1]))
             return nl ? nl : stop;
         p = nl + 1;
@@ -226,7 +227,7 @@ enum sip_frame_event sip_framer_feed(struct sip_framer *f, const char *buf, size
                     break;
                 }
             }
-            const char *nl = memchr(buf + pos, '\n', avail - pos);
+            const char *nl = sip_find(buf + pos, buf + avail, '\n');
             if (nl == NULL) {
                 pos = avail;
                 break;
