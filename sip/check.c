@@ -57,30 +57,35 @@ static inline unsigned block_bad(__m128i c, __m128i next, unsigned *odd)
     return (unsigned)_mm_movemask_epi8(_mm_andnot_si128(fine, control));
 }
 
-/* Checks p[0..len) for len >= BLOCK. The last block is the last sixteen
- * octets, overlapping the one before: only its lanes not yet judged count,
- * and its next octets are shifted in, a zero past the end (a CR there is
- * bare, as the rule has it). */
+/* Judges the octets [i, at + BLOCK) of the block |c| loaded at |at| (at <=
+ * i), |next| being the octets one further on. */
+static inline bool block_passes(const unsigned char *p, size_t i, size_t at, size_t len, __m128i c,
+                                __m128i next, bool *escaped)
+{
+    unsigned odd, fresh = 0xffffu << (i - at) & 0xffffu;
+    unsigned bad = block_bad(c, next, &odd) & fresh;
+    if ((odd & fresh) == 0 && !*escaped)
+        return bad == 0;
+    return octets_pass(p, i, at + BLOCK, len, escaped);
+}
+
+/* Checks p[0..len) for len >= BLOCK: whole blocks while the octets after
+ * them are inside, then the last sixteen octets, overlapping the block
+ * before (only the lanes not yet judged count), their next octets shifted
+ * in with a zero past the end (a CR there is bare, as the rule has it). */
 static bool blocks_pass(const unsigned char *p, size_t len)
 {
     bool escaped = false; /* the octet before block i is a backslash that escapes */
-    for (size_t i = 0; i < len;) {
-        size_t at = i + BLOCK <= len ? i : len - BLOCK;
-        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(p + at));
-        __m128i next = at + BLOCK < len
-                           ? _mm_loadu_si128((const __m128i *)(const void *)(p + at + 1))
-                           : _mm_srli_si128(c, 1);
-        unsigned odd, fresh = 0xffffu << (i - at) & 0xffffu;
-        unsigned bad = block_bad(c, next, &odd) & fresh;
-        if ((odd & fresh) == 0 && !escaped) {
-            if (bad)
-                return false;
-        } else if (!octets_pass(p, i, at + BLOCK, len, &escaped)) {
+    size_t i = 0;
+    for (; i + BLOCK < len; i += BLOCK) {
+        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        __m128i next = _mm_loadu_si128((const __m128i *)(const void *)(p + i + 1));
+        if (!block_passes(p, i, i, len, c, next, &escaped))
             return false;
-        }
-        i = at + BLOCK;
     }
-    return true;
+    size_t at = len - BLOCK;
+    __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(p + at));
+    return block_passes(p, i, at, len, c, _mm_srli_si128(c, 1), &escaped);
 }
 #else
 enum { BLOCK = sizeof(uint64_t) };
