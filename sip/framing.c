@@ -62,13 +62,24 @@ static void note_line(struct sip_framer *f, const char *buf, size_t ls, const ch
             f->cl_line = ls;
         break;
     case 'c':
-        if (content_length_value(p, nl) != NULL) {
-            if (f->cl_count++ == 0)
-                f->cl_line = ls;
-        } else if (f->cseq_line == 0 && named_value(p, nl, "cseq", 4, 0) != NULL) {
-            f->cseq_line = ls;
-        } else if (f->addr_line == 0 && named_value(p, nl, "contact", 7, 0) != NULL) {
-            f->addr_line = ls;
+        /* Most lines of a message start with c (Call-ID, CSeq, Content-*,
+         * Contact): the second byte, which the line holds (its LF comes
+         * later), leaves one or two names to compare. */
+        switch (sip_lower((unsigned char)p[1])) {
+        case 'o':
+            if (content_length_value(p, nl) != NULL) {
+                if (f->cl_count++ == 0)
+                    f->cl_line = ls;
+            } else if (f->addr_line == 0 && named_value(p, nl, "contact", 7, 0) != NULL) {
+                f->addr_line = ls;
+            }
+            break;
+        case 's':
+            if (f->cseq_line == 0 && named_value(p, nl, "cseq", 4, 0) != NULL)
+                f->cseq_line = ls;
+            break;
+        default:
+            break;
         }
         break;
     case 'm':
