@@ -41,9 +41,10 @@ static inline bool octets_pass(const unsigned char *p, size_t from, size_t to, s
 #ifdef __SSE2__
 enum { BLOCK = 16 };
 
-/* The lanes of block |c| that break the rule, none of them escaped: a
- * control octet that is no HTAB, no LF and no CR whose next octet (the same
- * lane of |next|) is an LF. In *odd the lanes holding DEL or a backslash. */
+/* The lanes of block |c| that break the rule when none of them is escaped:
+ * control octets but HTAB, LF and a CR whose next octet (the same lane of
+ * |next|) is an LF. In *odd the lanes holding DEL or a backslash, which
+ * the block scan leaves to the octet-wise rule. */
 static inline unsigned block_bad(__m128i c, __m128i next, unsigned *odd)
 {
     __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(c, _mm_set1_epi8(0x1f)), c);
