@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "sip/scan.h"
 #include "sip/str.h"
 
 void sip_framer_init(struct sip_framer *f)
@@ -61,13 +62,24 @@ static void note_line(struct sip_framer *f, const char *buf, size_t ls, const ch
             f->cl_line = ls;
         break;
     case 'c':
-        if (content_length_value(p, nl) != NULL) {
-            if (f->cl_count++ == 0)
-                f->cl_line = ls;
-        } else if (f->cseq_line == 0 && named_value(p, nl, "cseq", 4, 0) != NULL) {
-            f->cseq_line = ls;
-        } else if (f->addr_line == 0 && named_value(p, nl, "contact", 7, 0) != NULL) {
-            f->addr_line = ls;
+        /* Most lines of a message start with c (Call-ID, CSeq, Content-*,
+         * Contact): the second byte, which the line holds (its LF comes
+         * later), leaves one or two names to compare. */
+        switch (sip_lower((unsigned char)p[1])) {
+        case 'o':
+            if (content_length_value(p, nl) != NULL) {
+                if (f->cl_count++ == 0)
+                    f->cl_line = ls;
+            } else if (f->addr_line == 0 && named_value(p, nl, "contact", 7, 0) != NULL) {
+                f->addr_line = ls;
+            }
+            break;
+        case 's':
+            if (f->cseq_line == 0 && named_value(p, nl, "cseq", 4, 0) != NULL)
+                f->cseq_line = ls;
+            break;
+        default:
+            break;
         }
         break;
     case 'm':
@@ -93,7 +105,7 @@ static void note_line(struct sip_framer *f, const char *buf, size_t ls, const ch
 static const char *logical_end(const char *p, const char *stop)
 {
     for (;;) {
-        const char *nl = memchr(p, '\n', (size_t)(stop - p));
+        const char *nl = sip_find(p, stop, '\n');
         if (nl == NULL || nl + 1 >= stop || !sip_is_wsp(nl[1]))
             return nl ? nl : stop;
         p = nl + 1;
@@ -226,7 +238,7 @@ enum sip_frame_event sip_framer_feed(struct sip_framer *f, const char *buf, size
                     break;
                 }
             }
-            const char *nl = memchr(buf + pos, '\n', avail - pos);
+            const char *nl = sip_find(buf + pos, buf + avail, '\n');
             if (nl == NULL) {
                 pos = avail;
                 break;

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "sip/scan.h"
+
 struct name_entry {
     const char *lower;
     unsigned char len;
@@ -172,12 +174,11 @@ bool sip_list_next(struct sip_str *rest, struct sip_str *item)
     }
     const char *start = p;
     /* Fast path: no comma left, or none of quotes and brackets before the
-     * next one, so that comma is the separator (memchr is vectorised). */
-    const char *comma = memchr(p, ',', (size_t)(end - p));
+     * next one, so that comma is the separator (sip_find is vectorised). */
+    const char *comma = sip_find(p, end, ',');
     if (comma == NULL) {
         p = end;
-    } else if (memchr(p, '"', (size_t)(comma - p)) == NULL &&
-               memchr(p, '<', (size_t)(comma - p)) == NULL) {
+    } else if (sip_find(p, comma, '"') == NULL && sip_find(p, comma, '<') == NULL) {
         p = comma;
     } else {
         p = slow_scan(p, end);

@@ -4,6 +4,7 @@
 
 #include "sip/chars.h"
 #include "sip/framing.h"
+#include "sip/scan.h"
 
 static bool is_token(struct sip_str s)
 {
@@ -63,7 +64,7 @@ static bool is_request_uri(struct sip_str u)
 static enum sip_err parse_request_line(struct sip_msg *msg, struct sip_str line)
 {
     const char *end = line.p + line.len;
-    const char *sp1 = memchr(line.p, ' ', line.len);
+    const char *sp1 = sip_find(line.p, end, ' ');
     if (sp1 == NULL)
         return SIP_ERR_START_LINE;
     msg->method = (struct sip_str){line.p, (size_t)(sp1 - line.p)};
@@ -84,7 +85,7 @@ static enum sip_err parse_request_line(struct sip_msg *msg, struct sip_str line)
 static enum sip_err parse_status_line(struct sip_msg *msg, struct sip_str line)
 {
     const char *end = line.p + line.len;
-    const char *sp = memchr(line.p, ' ', line.len);
+    const char *sp = sip_find(line.p, end, ' ');
     if (sp == NULL)
         return SIP_ERR_START_LINE;
     msg->version = (struct sip_str){line.p, (size_t)(sp - line.p)};
@@ -176,9 +177,11 @@ enum sip_err sip_parse(const char *buf, size_t len, struct sip_msg *msg, struct 
     if (max_headers > SIP_NO_HEADER - 1)
         max_headers = SIP_NO_HEADER - 1;
 
+    if (len == 0)
+        return SIP_ERR_START_LINE;
     const char *end = buf + len;
-    const char *nl = memchr(buf, '\n', len);
-    if (nl == NULL || len == 0)
+    const char *nl = sip_find(buf, end, '\n');
+    if (nl == NULL)
         return SIP_ERR_START_LINE;
     enum sip_err err = sip_parse_start_line(buf, nl, msg);
     if (err)
@@ -196,7 +199,7 @@ enum sip_err sip_parse(const char *buf, size_t len, struct sip_msg *msg, struct 
         }
         /* Find the line end first: LF is no token byte, so it also bounds
          * the name scan without a length check per byte. */
-        const char *lf = memchr(p, '\n', (size_t)(end - p));
+        const char *lf = sip_find(p, end, '\n');
         const char *name = p;
         if (lf != NULL) {
             while (sip_token_chars[(unsigned char)*p])
@@ -224,7 +227,7 @@ enum sip_err sip_parse(const char *buf, size_t len, struct sip_msg *msg, struct 
                 line_end = lf;
                 break;
             }
-            lf = memchr(p, '\n', (size_t)(end - p));
+            lf = sip_find(p, end, '\n');
         }
         const char *ve = line_end;
         while (v < ve && sip_is_lws(*v))

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "sip/header.h"
+#include "sip/scan.h"
 
 /* The header whose line starts at off: its LWS-trimmed value, running over
  * continuation lines (leading WSP) up to the header section's end, and the
@@ -11,12 +12,12 @@ static enum sip_err header_at(const char *msg, size_t header_len, size_t off, st
                               struct sip_str *whole)
 {
     const char *p = msg + off, *stop = msg + header_len;
-    const char *colon = memchr(p, ':', (size_t)(stop - p));
-    const char *lf = memchr(p, '\n', (size_t)(stop - p));
+    const char *colon = sip_find(p, stop, ':');
+    const char *lf = sip_find(p, stop, '\n');
     if (colon == NULL || lf == NULL || colon > lf)
         return SIP_ERR_HEADER_SYNTAX;
     while (lf + 1 < stop && sip_is_wsp(lf[1]))
-        if ((lf = memchr(lf + 1, '\n', (size_t)(stop - (lf + 1)))) == NULL)
+        if ((lf = sip_find(lf + 1, stop, '\n')) == NULL)
             return SIP_ERR_HEADER_SYNTAX; /* not a framed header section */
     const char *v = colon + 1, *ve = lf;
     while (v < ve && sip_is_lws(*v))
@@ -33,7 +34,7 @@ enum sip_err sip_peek(const char *msg, const struct sip_frame *frame, struct sip
     memset(out, 0, sizeof(*out));
     /* The start line ends inside the header section: the framer saw its LF. */
     struct sip_msg start;
-    const char *nl = memchr(msg, '\n', frame->header_len);
+    const char *nl = sip_find(msg, msg + frame->header_len, '\n');
     if (nl == NULL)
         return SIP_ERR_START_LINE;
     enum sip_err err = sip_parse_start_line(msg, nl, &start);

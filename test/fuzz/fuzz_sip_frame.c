@@ -1,14 +1,18 @@
 /* libFuzzer target: stream framing. Invariants: framing at any split point
- * gives the one-shot answer; a framed message lies inside the input and
+ * gives the one-shot answer; the control-octet check (sip_check_chars_in,
+ * block by block) judges the input and every framed header section as its
+ * octet-wise definition (test/sip/check_ref.h) does; a framed message lies inside the input and
  * parsing it never reads outside it; the answer basis of an unframeable
  * prefix (sip_response_basis) fits its buffer, ends in an empty line and
  * indexes at most its Via bound plus four headers. */
 #include <stdint.h>
 
+#include "../sip/check_ref.h"
 #include "fuzz_check.h"
 #include <stdlib.h>
 #include <string.h>
 
+#include "sip/check.h"
 #include "sip/framing.h"
 #include "sip/message.h"
 #include "sip/response.h"
@@ -29,6 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct sip_frame once, split;
     sip_framer_init(&f);
     sip_framer_feed(&f, buf, size, max, &once);
+    FUZZ_CHECK(sip_check_chars_in(buf, size) == check_chars_ref(buf, size));
 
     /* Resume from a split point chosen by the input itself. */
     if (size > 1) {
@@ -64,6 +69,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             struct sip_header hdrs[32];
             struct sip_msg msg;
             FUZZ_CHECK(fr.header_len > 0 && fr.header_len <= fr.len);
+            FUZZ_CHECK(sip_check_chars_in(buf + off, fr.header_len) ==
+                       check_chars_ref(buf + off, fr.header_len));
             enum sip_err err = sip_parse(buf + off, fr.len, &msg, hdrs, 32);
             FUZZ_CHECK(err != SIP_OK ||
                        (msg.body.len == fr.len - fr.header_len && msg.header_len == fr.header_len));

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "check_ref.h"
 #include "sip/check.h"
 
 static struct sip_header hdrs[32];
@@ -197,13 +198,75 @@ static void test_control_chars(void **state)
     assert_int_equal(sip_err_status(SIP_ERR_CONTROL_CHAR), 400);
 }
 
+/* check_at judges buf[0..len) in a heap copy of exactly len octets (so
+ * that ASan sees any read past it) against the octet-wise definition. */
+static void check_at(const char *buf, size_t len, const char *what, size_t at)
+{
+    char *copy = malloc(len ? len : 1);
+    assert_non_null(copy);
+    memcpy(copy, buf, len);
+    enum sip_err got = sip_check_chars_in(copy, len), want = check_chars_ref(copy, len);
+    free(copy);
+    if (got != want)
+        fail_msg("%s at %zu of %zu: %s, the definition says %s", what, at, len, sip_err_text(got),
+                 sip_err_text(want));
+}
+
+/* The block scans of sip/check.c (sixteen octets with SSE2, else a word)
+ * judge every buffer as the octet-wise definition does: each crafted
+ * pattern (the octets that change a verdict, a CR before or after a block
+ * edge, quoted-pairs reaching into the next block, the last octet) at every
+ * offset of every length up to five blocks, then random buffers of mostly
+ * harmless octets, so that most blocks pass and the odd one does not. */
+static void test_control_chars_blocks(void **state)
+{
+    static const struct {
+        const char *octets;
+        size_t len;
+    } patterns[] = {
+        {"\0", 1},   {"\x01", 1},     {"\t", 1},       {"\n", 1},     {"\r", 1},
+        {"\x1f", 1}, {" ", 1},        {"\x7f", 1},     {"\x80", 1},   {"\xff", 1},
+        {"\\", 1},   {"\r\n", 2},     {"\r\r\n", 3},   {"\\\x01", 2}, {"\\\0", 2},
+        {"\\\r", 2}, {"\\\r\n", 3},   {"\\\\\x01", 3}, {"\\\x7f", 2}, {"\\\\\\\x7f", 4},
+        {"\n\r", 2}, {"\\\t\x01", 3}, {"\x7f\\", 2},
+    };
+    char buf[96];
+    for (size_t p = 0; p < sizeof(patterns) / sizeof(patterns[0]); p++) {
+        for (size_t len = 0; len <= 80; len++) {
+            for (size_t at = 0; at + patterns[p].len <= len; at++) {
+                memset(buf, 'a', len);
+                memcpy(buf + at, patterns[p].octets, patterns[p].len);
+                check_at(buf, len, "pattern", at);
+                /* Line ends around it: the fast lanes must judge them too. */
+                for (size_t k = 0; k + 2 <= len; k += 7)
+                    if (k + 2 <= at || k >= at + patterns[p].len)
+                        memcpy(buf + k, "\r\n", 2);
+                check_at(buf, len, "pattern among line ends", at);
+            }
+        }
+    }
+    static const char alphabet[] = "\r\n\t\\\x7f\x01\x80\" \0";
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (int n = 0; n < 200000; n++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t len = (size_t)(x % sizeof(buf));
+        for (size_t i = 0; i < len; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            buf[i] = x % 64 < 60 ? 'a' : alphabet[x / 64 % (sizeof(alphabet) - 1)];
+            if (buf[i] == '\r' && i + 1 < len && x % 2)
+                buf[++i] = '\n';
+        }
+        check_at(buf, len, "random buffer", 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_control_chars), cmocka_unit_test(test_required),
-        cmocka_unit_test(test_single),        cmocka_unit_test(test_cseq),
-        cmocka_unit_test(test_version),       cmocka_unit_test(test_max_forwards),
-        cmocka_unit_test(test_request_uri),
+        cmocka_unit_test(test_control_chars), cmocka_unit_test(test_control_chars_blocks),
+        cmocka_unit_test(test_required),      cmocka_unit_test(test_single),
+        cmocka_unit_test(test_cseq),          cmocka_unit_test(test_version),
+        cmocka_unit_test(test_max_forwards),  cmocka_unit_test(test_request_uri),
     };
     return cmocka_run_group_tests_name("sip_check", tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "sip/framing.h"
+#include "sip/scan.h"
 #include "testutil.h"
 
 #define MAX 65535
@@ -248,9 +249,32 @@ static void test_content_length_parse(void **state)
     assert_int_equal(sip_content_length_parse(s, s + strlen(s), &v), SIP_ERR_CL_INVALID);
 }
 
+/* sip_find answers as memchr for every start, length and place of the
+ * first hit (none, one, two), in a heap copy of exactly the range so that
+ * ASan sees a read past it: its blocks and the octets after them. */
+static void test_find_is_memchr(void **state)
+{
+    for (size_t len = 0; len <= 70; len++) {
+        for (size_t hit = 0; hit <= len; hit++) {
+            char *buf = malloc(len ? len : 1);
+            assert_non_null(buf);
+            memset(buf, 'a', len);
+            if (hit < len)
+                buf[hit] = '\n';
+            if (hit + 17 < len)
+                buf[hit + 17] = '\n';
+            for (size_t from = 0; from <= len; from++)
+                assert_ptr_equal(sip_find(buf + from, buf + len, '\n'),
+                                 memchr(buf + from, '\n', len - from));
+            free(buf);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_find_is_memchr),
         cmocka_unit_test(test_message_with_body),
         cmocka_unit_test(test_compact_and_odd_spacing),
         cmocka_unit_test(test_lookalike_names_are_not_content_length),
