@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "relay/pending.h"
 #include "relay/relay_internal.h"
+#include "relay/udp_legacy.h"
 #include "sip/check.h"
 #include "sip/response.h"
 
@@ -71,6 +72,12 @@ void answer_send(struct relay_layer *rl, struct conn *c, const struct parsed *p,
 
 void answer_error(struct relay_layer *rl, struct conn *c, const struct parsed *p, enum sip_err err)
 {
+    struct sip_via via;
+    /* A datagram's answer goes where its top Via says (RFC 3261 18.2.2),
+     * as every other answer to the legacy proxy does; one whose Via does
+     * not parse goes back to the source address and port. */
+    if (c->kind == CONN_UDP && sip_via_parse_first(&p->msg, &via, NULL, 0) == SIP_OK)
+        udp_reply_to(c, &via);
     unsigned status = sip_err_status(err);
     char reason[96];
     snprintf(reason, sizeof(reason), "%s (%s)", sip_status_phrase(status), sip_err_text(err));

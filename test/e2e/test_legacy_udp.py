@@ -13,7 +13,10 @@ byte, one TLS connection between the gateways carrying both directions
 twice), 513 for a request too large for one datagram, RFC 3261 18.2.2 /
 RFC 3581 reply addresses, and the datagram framing rules of RFC 3261 18.3."""
 import socket
+import struct
+import threading
 import time
+import types
 
 import pytest
 
@@ -240,13 +243,23 @@ def test_request_over_the_header_index_gets_400_with_its_identity(site, proxies)
     assert callee.quiet(0.5)
 
 
-def test_datagram_over_max_message_bytes_gets_513(module_stage, proxies):
+@pytest.fixture(scope="module")
+def small(module_stage):
+    """Gateway B alone with a UDP legacy side and limits.max_message_bytes
+    4,096; its legacy proxy B is a UdpProxy on small.legacy_ep, bound per
+    case; a Python TLS peer plays A where a case needs one."""
+    ep = ("127.0.0.1", h.free_udp_port())
+    single = module_stage.single(ep, lambda cfg: (
+        _udp_legacy("b", cfg), cfg["limits"].update(max_message_bytes=4096)))
+    single.legacy_ep = ep
+    return single
+
+
+def test_datagram_over_max_message_bytes_gets_513(small, proxies):
     """A request datagram over limits.max_message_bytes (here 4,096, below
     a datagram's 65,507) is answered 513 to its sender and counted, never
     relayed (RFC 3261 18.3, issue 20 item 4)."""
-    callee = proxies(("127.0.0.1", h.free_udp_port()))
-    small = module_stage.single(callee.ep, lambda cfg: (
-        _udp_legacy("b", cfg), cfg["limits"].update(max_message_bytes=4096)))
+    callee = proxies(small.legacy_ep)
     ua = proxies()
     branch = h.new_branch()
     msg = udp_request(ua, "MESSAGE", "sip:bob@a.test", branch, body=b"x" * 5000,
@@ -259,6 +272,44 @@ def test_datagram_over_max_message_bytes_gets_513(module_stage, proxies):
     assert resp.get("cseq") == "1 MESSAGE"
     assert small.gw.metric('reusegw_udp_dropped_total{reason="too_large"}') - before == 1
     assert callee.quiet(0.5)
+
+
+def answer_one(proxy):
+    """proxy answers the next request it gets with a 200."""
+    msg, src = proxy.recv()
+    proxy.send(h.response(msg), src)
+
+
+def test_a_request_with_a_full_header_index_is_answered_when_its_connection_dies(small, pki,
+                                                                                    proxies):
+    """An INVITE of 256 header lines without Content-Length (the index
+    holds 256) goes down A's aliased connection with one line more, the
+    Content-Length reusegw adds; A resets the connection once it has the
+    request: the legacy proxy gets a 503 at once (issue 20 item 5), from
+    the headers of the copy reusegw kept, not after Timer B."""
+    callee = proxies(small.legacy_ep)  # answers the OPTIONS that opens the alias
+    answer = threading.Thread(target=answer_one, args=(callee,))
+    answer.start()
+    peer = h.peer_as_a(types.SimpleNamespace(b=small.gw, a_ip=small.a_ip), pki, "gw-a",
+                       f"a.test:{small.a_tls[1]}")
+    answer.join()
+    ua = proxies()
+    branch = h.new_branch()
+    msg = udp_request(ua, "INVITE", "sip:bob@a.test", branch, headers=["X: a"] * 250)
+    msg = msg.replace(b"Content-Length: 0\r\n", b"")
+    assert msg.count(b"\r\n") == 1 + 256 + 1
+    ua.send(msg, small.gw.legacy_listen)
+    assert ua.recv()[0].status == 100
+    got = peer.recv()
+    assert (got.method, len(got.raw.split(b"\r\n\r\n")[0].split(b"\r\n")) - 1) == ("INVITE", 257)
+    t0 = time.monotonic()
+    peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    peer.sock.close()
+    resp, _ = ua.recv(timeout=5)
+    assert time.monotonic() - t0 < 1.5, "answered at once, not by Timer B"
+    assert resp.status == 503 and "reset by peer" in (resp.get("reason") or ""), resp.raw
+    assert resp.get("call-id") == f"{branch}@e2e"
+    assert resp.all("via")[0].endswith(f";branch={branch};rport")
 
 
 def test_replies_follow_rport_else_source_address_and_sent_by_port(site, proxies):
@@ -316,13 +367,22 @@ def test_datagram_framing_and_stray_responses(site, proxies):
     assert resp.first_line == "SIP/2.0 400 Bad Request (Content-Length Exceeds Message)"
     assert resp.all("via")[0].startswith("SIP/2.0/UDP 127.0.0.1"), resp.all("via")
     assert f";branch={short}" in resp.all("via")[0]
+    # Without rport, to the sent-by port like every answer (RFC 3261 18.2.2).
+    other = proxies()
+    no_rport = udp_request(ua, "MESSAGE", "sip:bob@b.test", h.new_branch(), rport=False,
+                           sent_by=h.hostport(other.ep), body=b"hello",
+                           headers=["Content-Type: text/plain"])
+    ua.send(no_rport.replace(b"Content-Length: 5\r\n", b"Content-Length: 50\r\n"),
+            site.a.legacy_listen)
+    assert other.recv()[0].status == 400
+    assert ua.quiet(0.3)
     assert callee.quiet(0.5)
-    assert site.a.metric('reusegw_udp_dropped_total{reason="body_truncated"}') - before == 1
+    assert site.a.metric('reusegw_udp_dropped_total{reason="body_truncated"}') - before == 2
     # A response that is cut short is dropped, never answered.
     cut = h.response(h.SipMessage(msg)).replace(b"Content-Length: 0", b"Content-Length: 9")
     ua.send(cut, site.a.legacy_listen)
     assert ua.quiet(0.5) and callee.quiet(0.1)
-    assert site.a.metric('reusegw_udp_dropped_total{reason="body_truncated"}') - before == 2
+    assert site.a.metric('reusegw_udp_dropped_total{reason="body_truncated"}') - before == 3
 
     before = site.a.metric('reusegw_dropped_messages_total{reason="udp_not_our_via"}')
     stray = h.response(h.SipMessage(udp_request(ua, "OPTIONS", "sip:a.test", h.new_branch())))
