@@ -162,8 +162,7 @@ void relay_dial_failed(void *ctx, struct conn *c, const char *why)
     size_t n;
     while ((n = conn_held_next(rl->conn, c, rl->conn->scratch, rl->conn->scratch_size)) > 0) {
         struct parsed p;
-        if (parsed_view(&p, rl->conn->scratch, n) == SIP_OK && p.msg.is_request &&
-            !relay_is_method(&p.msg, "ACK"))
+        if (parsed_answerable(rl, &p, rl->conn->scratch, n))
             answer_held(rl, c, &p, why);
     }
 }

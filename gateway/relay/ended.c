@@ -123,19 +123,6 @@ static void keep(struct pending_table *pt, struct pending *e, const struct parse
     no_head(pool);
 }
 
-/* kept_parse views a kept head or copy |buf| (|n| bytes) in |q|. A copy is
- * the request as sent, which may hold one line more than the request as
- * parsed (a datagram's Content-Length) and so pass the header index:
- * then what an answer copies is indexed from it (parsed_basis). */
-static bool kept_parse(struct relay_layer *rl, struct parsed *q, const char *buf, size_t n)
-{
-    enum sip_err err = parsed_view(q, buf, n);
-    if (err != SIP_ERR_TOO_MANY_HEADERS)
-        return err == SIP_OK;
-    parsed_basis(rl, q, buf, n); /* in the worker's scratch, until the next use */
-    return q->msg.is_request;
-}
-
 /* head_in_copy is true when |e| keeps its request's copy and no head apart
  * (keep): the copy is what answers it. */
 static bool head_in_copy(const struct pending *e)
@@ -195,7 +182,7 @@ void ended_responded(struct relay_layer *rl, struct pending *e, unsigned status)
         char buf[HEAD_MAX], head[HEAD_MAX];
         struct parsed q;
         size_t n = kept_read(&e->kept, 0, buf, e->copy_len), hn = 0;
-        if (kept_parse(rl, &q, buf, n))
+        if (parsed_answerable(rl, &q, buf, n))
             hn = kept_head(&q.msg, head);
         buf_queue_clear(&e->kept, pool);
         e->copy_len = 0;
@@ -233,7 +220,7 @@ static size_t answer_ended(struct relay_layer *rl, struct conn *c, struct pendin
     char head[HEAD_MAX];
     size_t hn = kept_read(&e->kept, head_in_copy(e) ? 0 : e->copy_len, head, sizeof(head));
     struct parsed q;
-    if (hn == 0 || !kept_parse(rl, &q, head, hn)) {
+    if (hn == 0 || !parsed_answerable(rl, &q, head, hn)) {
         LOG_RATELIMITED(LOG_WARN, "cannot answer a transaction of a dead connection",
                         LF_STR("conn", conn_kind_name(c)));
         return 0;
@@ -300,13 +287,18 @@ static void mirror_ended(struct relay_layer *rl, struct conn *m, enum conn_end c
 
 /* route_again sends |e|, whose request never left |c|, back into routing:
  * here when its legacy connection is this worker's, else to the worker
- * whose it is. False when it cannot (no copy kept, or already re-routing):
- * it is answered instead. */
+ * whose it is. False when it cannot (no copy kept, already re-routing, or
+ * a copy the header index cannot hold, which routing could not parse
+ * again: a datagram's added Content-Length can be its line too many): it
+ * is answered instead. */
 static bool route_again(struct relay_layer *rl, struct pending *e)
 {
+    struct parsed q;
     if (!e->copy_len || rl->local_only)
         return false;
     size_t n = kept_read(&e->kept, 0, rl->reroute, e->copy_len);
+    if (parsed_view(&q, rl->reroute, n) != SIP_OK)
+        return false;
     metrics_inc(rl->metrics, M_REROUTED);
     if (e->legacy_worker == rl->id) {
         relay_route_again(rl, e, rl->reroute, n);

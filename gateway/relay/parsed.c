@@ -61,10 +61,6 @@ static void index_behind_stand_in(struct relay_layer *rl, struct parsed *p)
     sip_parse(rl->conn->scratch, n + rest, &p->msg, p->headers, RELAY_MAX_HEADERS);
 }
 
-/* The answer basis is at most this long, so that its answer (with the
- * status line, a Warning and a To tag) fits answer_send's 8 KiB. */
-enum { BASIS_MAX = 6144 };
-
 void parsed_basis(struct relay_layer *rl, struct parsed *p, const char *buf, size_t len)
 {
     /* What a truncated answer keeps, and why: From, To, Call-ID and CSeq
@@ -75,14 +71,23 @@ void parsed_basis(struct relay_layer *rl, struct parsed *p, const char *buf, siz
      * the hop at the cut takes it as its own, which ends its client
      * transaction too. A header that is not among the bytes reusegw holds
      * (past the limit) is not copied: the answer says what it could. */
-    size_t cap = rl->conn->scratch_size < BASIS_MAX ? rl->conn->scratch_size : BASIS_MAX;
-    size_t n = sip_response_basis(buf, len, RELAY_MAX_HEADERS - 4, rl->conn->scratch, cap);
+    size_t n = sip_response_basis(buf, len, RELAY_MAX_HEADERS - 4, rl->basis, sizeof(rl->basis));
     if (n == 0) {
         p->msg.nheaders = 0;
         p->msg.is_request = false; /* nothing to answer from */
         return;
     }
-    parsed_view(p, rl->conn->scratch, n);
+    parsed_view(p, rl->basis, n);
+}
+
+bool parsed_answerable(struct relay_layer *rl, struct parsed *p, const char *buf, size_t len)
+{
+    enum sip_err err = parsed_view(p, buf, len);
+    if (err == SIP_ERR_TOO_MANY_HEADERS)
+        parsed_basis(rl, p, buf, len);
+    else if (err != SIP_OK)
+        return false;
+    return p->msg.is_request && !relay_is_method(&p->msg, "ACK");
 }
 
 bool parsed_checked(struct relay_layer *rl, struct conn *c, const char *msg, size_t len,

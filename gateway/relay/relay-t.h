@@ -28,6 +28,9 @@ struct handoff_mesh;
 struct metrics;
 struct peer_index;
 
+/* The longest answer basis (parsed_basis), so that its answer (with the
+ * status line, a Warning and a To tag) fits answer_send's 8 KiB. */
+#define RELAY_BASIS_MAX 6144
 #define PENDING_BRANCH_MAX 128 /* longer branches are refused (answered 400 upstream) */
 #define PENDING_VIA_MAX 512    /* longest original via-parm kept for restore */
 #define PENDING_KEPT_BLOCK 256 /* bytes of one block of pending_table.kept_pool */
@@ -225,6 +228,10 @@ struct relay_layer {
      * it goes no further than this worker. */
     char *reroute;
     bool local_only;
+    /* What an answer copies from a request whose header section cannot be
+     * indexed whole (parsed_basis): apart from the scratch buffer, which
+     * may hold that very request. */
+    char basis[RELAY_BASIS_MAX];
     /* Borrowed: the connection layer (and the scratch buffer it lends for
      * rewrites), the worker's registry, timers and current snapshot. */
     struct conn_layer *conn;

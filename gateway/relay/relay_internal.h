@@ -85,9 +85,17 @@ enum sip_err parsed_view(struct parsed *p, const char *buf, size_t len);
  * of |buf| (|len| bytes) copies, when its header section cannot be indexed
  * whole (cut off at a size limit, or over RELAY_MAX_HEADERS lines): a copy
  * of its start line, From, To, Call-ID, CSeq and Via lines in the
- * connection layer's scratch buffer (sip_response_basis). |p| is no
+ * layer's |basis| buffer (sip_response_basis). |p| is no
  * request when not even the start line is complete. */
 void parsed_basis(struct relay_layer *rl, struct parsed *p, const char *buf, size_t len);
+
+/* parsed_answerable indexes in |p| what reusegw's own answer to the request
+ * it sent or holds, |len| bytes at |buf| (borrowed), copies: its view, or
+ * its basis (parsed_basis) when it has more header lines than the index
+ * holds. A request as sent can have one line more than as parsed (the
+ * Content-Length added to a datagram). True when |p| is a request that
+ * gets an answer (not an ACK). */
+bool parsed_answerable(struct relay_layer *rl, struct parsed *p, const char *buf, size_t len);
 
 /* parsed_peeked is true when |msg|, framed as |fr|, is a response a row
  * may relay without a parsed view, its status, top Via and CSeq left in

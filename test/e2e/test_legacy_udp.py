@@ -295,10 +295,7 @@ def test_a_request_with_a_full_header_index_is_answered_when_its_connection_dies
     answer.join()
     ua = proxies()
     branch = h.new_branch()
-    msg = udp_request(ua, "INVITE", "sip:bob@a.test", branch, headers=["X: a"] * 250)
-    msg = msg.replace(b"Content-Length: 0\r\n", b"")
-    assert msg.count(b"\r\n") == 1 + 256 + 1
-    ua.send(msg, small.gw.legacy_listen)
+    ua.send(full_index_invite(ua, branch), small.gw.legacy_listen)
     assert ua.recv()[0].status == 100
     got = peer.recv()
     assert (got.method, len(got.raw.split(b"\r\n\r\n")[0].split(b"\r\n")) - 1) == ("INVITE", 257)
@@ -310,6 +307,92 @@ def test_a_request_with_a_full_header_index_is_answered_when_its_connection_dies
     assert resp.status == 503 and "reset by peer" in (resp.get("reason") or ""), resp.raw
     assert resp.get("call-id") == f"{branch}@e2e"
     assert resp.all("via")[0].endswith(f";branch={branch};rport")
+
+
+def full_index_invite(ua, branch):
+    """An INVITE of 256 header lines without Content-Length: the index
+    holds it, and the copy reusegw sends (with the Content-Length it adds)
+    is one line over."""
+    msg = udp_request(ua, "INVITE", "sip:bob@a.test", branch, headers=["X: a"] * 250)
+    msg = msg.replace(b"Content-Length: 0\r\n", b"")
+    assert msg.count(b"\r\n") == 1 + 256 + 1
+    return msg
+
+
+def test_a_held_request_with_a_full_header_index_is_answered_when_its_dial_fails(small, proxies):
+    """That INVITE for a.test with no connection to A: B holds it while it
+    dials A's address, where nothing listens; the dial fails and the legacy
+    proxy gets a 503 at once from what the held copy holds (issue 20 item
+    5), its own Via on top, not silence until Timer B."""
+    ua = proxies()
+    branch = h.new_branch()
+    ua.send(full_index_invite(ua, branch), small.gw.legacy_listen)
+    assert ua.recv()[0].status == 100
+    resp, _ = ua.recv(timeout=5)
+    assert resp.status == 503, resp.raw
+    assert resp.get("call-id") == f"{branch}@e2e" and resp.get("cseq") == "1 INVITE"
+    assert resp.all("via")[0].endswith(f";branch={branch};rport")
+    assert ua.quiet(0.5), "one answer"
+
+
+@pytest.fixture(scope="module")
+def roomy(module_stage):
+    """Gateway B alone with a UDP legacy side and room in its out queue
+    (limits.max_buffered_bytes 32 MiB) for more than the kernel's socket
+    buffers take on loopback, so that requests wait there."""
+    ep = ("127.0.0.1", h.free_udp_port())
+    single = module_stage.single(ep, lambda cfg: (
+        _udp_legacy("b", cfg), cfg["limits"].update(max_buffered_bytes=32 << 20)))
+    single.legacy_ep = ep
+    return single
+
+
+def test_a_queued_request_with_a_full_header_index_is_answered_when_its_connection_dies(
+        roomy, pki, proxies):
+    """A's aliased connection stops reading; 60 KB requests fill the
+    kernel's buffers until B queues; then that INVITE, queued behind them,
+    and A resets. What never left is routed again (here to a dial that
+    fails, nothing listens on A's address): 503 for each. The INVITE's copy
+    is one line over the header index, so routing could not parse it
+    again: it is answered 503 at once instead (issue 20 item 5), never
+    dropped."""
+    gw = roomy.gw
+    callee = proxies(roomy.legacy_ep)
+    answer = threading.Thread(target=answer_one, args=(callee,))
+    answer.start()
+    peer = h.peer_as_a(types.SimpleNamespace(b=gw, a_ip=roomy.a_ip), pki, "gw-a",
+                       f"a.test:{roomy.a_tls[1]}")
+    answer.join()
+    ua = proxies()
+    to_peer = 'reusegw_messages_total{direction="to_peer",kind="request"}'
+    before = gw.metric(to_peer)
+    fillers = []
+    while gw.metric('reusegw_queued_bytes{queue="out"}') == 0:
+        assert len(fillers) < 600, "the kernel's buffers never filled"
+        for _ in range(20):
+            fillers.append(h.new_branch())
+            ua.send(udp_request(ua, "OPTIONS", "sip:svc@a.test", fillers[-1], body=b"x" * 60000,
+                                headers=["Content-Type: text/plain"]), gw.legacy_listen)
+            time.sleep(0.002)  # B's socket buffer takes a few datagrams at once
+    branch = h.new_branch()
+    ua.send(full_index_invite(ua, branch), gw.legacy_listen)
+    assert ua.recv()[0].status == 100
+    deadline = time.monotonic() + 5
+    while gw.metric(to_peer) - before < len(fillers) + 1:
+        assert time.monotonic() < deadline, "every request queued for A"
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    peer.sock.close()
+    finals, when = [], {}
+    while len(finals) < len(fillers) + 1:
+        resp, _ = ua.recv(timeout=10)
+        assert resp.status == 503, resp.raw
+        finals.append(h.branch_of(resp))
+        when[finals[-1]] = time.monotonic()
+    assert sorted(finals) == sorted(fillers + [branch]), "one final answer per request"
+    assert when[branch] - t0 < 1.5, "answered at once, not by Timer B"
+    assert ua.quiet(0.5), "no answer twice"
 
 
 def test_replies_follow_rport_else_source_address_and_sent_by_port(site, proxies):
