@@ -134,6 +134,12 @@ struct cfg_snapshot {
 
     struct cfg_route *routes; /* default none */
     size_t n_routes;
+    /* |routes| by domain (cfg_route_find): |route_slot_mask| + 1 slots,
+     * open-addressed, each 0 (empty) or 1 + an index into |routes|; NULL
+     * until cfg_index_routes. Routing looks up every request there, and a
+     * proxy with many tenants has many routes. */
+    uint32_t *route_slots;
+    size_t route_slot_mask;
 
     struct cfg_identity *identities; /* default none: only the default identity */
     size_t n_identities;
@@ -250,6 +256,19 @@ struct cfg_snapshot *cfg_ref(struct cfg_snapshot *snap);
 /* cfg_unref drops a reference; the last one frees the snapshot. NULL is a
  * no-op. */
 void cfg_unref(struct cfg_snapshot *snap);
+
+/* cfg_index_routes builds |snap|'s table of routes by domain from its
+ * final |routes| (cfg_load does; a snapshot made field by field must too),
+ * replacing any earlier one; aborts when memory runs out, as the loader
+ * does. cfg_unindex_routes frees it (cfg_unref does). */
+void cfg_index_routes(struct cfg_snapshot *snap);
+void cfg_unindex_routes(struct cfg_snapshot *snap);
+
+/* cfg_route_find returns the route of domain |host| (|len| bytes, not
+ * NUL-terminated, compared ignoring ASCII case), or NULL when there is none.
+ * O(1): one hash and, on average, about one compare. Borrows |snap|. */
+const struct cfg_route *cfg_route_find(const struct cfg_snapshot *snap, const char *host,
+                                       size_t len);
 
 /* cfg_error_format writes "FILE:LINE:COLUMN: KEY: MESSAGE" into |buf| (at
  * most |size| bytes, NUL-terminated) and returns the length it wanted.

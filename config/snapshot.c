@@ -69,6 +69,7 @@ void cfg_unref(struct cfg_snapshot *snap)
         free(snap->routes[i].targets);
     }
     free(snap->routes);
+    cfg_unindex_routes(snap);
     for (size_t i = 0; i < snap->n_identities; i++) {
         struct cfg_identity *id = &snap->identities[i];
         free(id->certificate);

@@ -23,10 +23,8 @@ enum sip_err route_uri_host(struct sip_str uri, struct sip_hostport *hp)
     return SIP_OK;
 }
 
-/* name_is is true when string |name| equals |host|, ignoring ASCII case.
- * One pass that stops at the first differing byte, without strlen: the
- * static routes are walked with it for every routed request, and their
- * names tend to differ early. */
+/* name_is is true when string |name| equals |host|, ignoring ASCII case,
+ * in one pass that stops at the first differing byte, without strlen. */
 static bool name_is(const char *name, struct sip_str host)
 {
     for (size_t i = 0; i < host.len; i++)
@@ -107,14 +105,12 @@ void route_plan(const struct cfg_snapshot *cfg, const struct sip_msg *msg, struc
                     "(RFC 5922 7.3)";
         return;
     }
-    for (size_t i = 0; i < cfg->n_routes; i++) {
-        const struct cfg_route *r = &cfg->routes[i];
-        if (name_is(r->domain, hp.host) && r->n_targets > 0) {
-            plan->verdict = ROUTE_OK;
-            plan->targets = r->targets;
-            plan->n_targets = r->n_targets;
-            return;
-        }
+    const struct cfg_route *r = cfg_route_find(cfg, hp.host.p, hp.host.len);
+    if (r && r->n_targets > 0) {
+        plan->verdict = ROUTE_OK;
+        plan->targets = r->targets;
+        plan->n_targets = r->n_targets;
+        return;
     }
     plan->verdict = ROUTE_DNS; /* static routes win; DNS answers the rest */
     plan->port = hp.has_port ? hp.port : 0;

@@ -189,6 +189,8 @@ static void full_config_parses_every_key(void **state)
     assert_string_equal(s->routes[1].domain, "peer-b.example.com");
     assert_int_equal(s->routes[1].n_targets, 1);
     assert_string_equal(s->routes[1].targets[0].host, "peer-b1.example.com");
+    assert_ptr_equal(cfg_route_find(s, "Peer-B.Example.COM", 18), &s->routes[1]);
+    assert_null(cfg_route_find(s, "peer-b.example.co", 17));
 
     assert_int_equal(s->dns.n_servers, 2);
     assert_string_equal(s->dns.servers[0].host, "127.0.0.53");
@@ -755,6 +757,37 @@ static void binary_and_missing_files_get_clear_errors(void **state)
     assert_string_equal(fx->errors.items[0].message, expected);
 }
 
+/* The route table finds each of many routes, whatever the case of the
+ * name asked for, and nothing for names one byte off (shorter, longer,
+ * changed): the compare is the whole name, never a prefix. */
+static void route_index_finds_every_route_and_only_it(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    static struct cfg_route routes[N];
+    static char names[N][32];
+    struct cfg_snapshot snap = {.routes = routes, .n_routes = N};
+    for (size_t i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "T%zu.Tenant.example", i);
+        routes[i].domain = names[i];
+    }
+    cfg_index_routes(&snap);
+    assert_true(snap.route_slot_mask + 1 >= 2 * N);
+    for (size_t i = 0; i < N; i++) {
+        char ask[40];
+        int n = snprintf(ask, sizeof ask, "t%zu.tenant.EXAMPLE", i);
+        assert_ptr_equal(cfg_route_find(&snap, ask, (size_t)n), &routes[i]);
+        assert_null(cfg_route_find(&snap, ask, (size_t)n - 1));
+        ask[n] = 'x';
+        assert_null(cfg_route_find(&snap, ask, (size_t)n + 1));
+        ask[1] = ask[1] == '9' ? '0' : (char)(ask[1] + 1);
+        assert_ptr_not_equal(cfg_route_find(&snap, ask, (size_t)n), &routes[i]);
+    }
+    assert_null(cfg_route_find(&snap, "", 0));
+    cfg_unindex_routes(&snap);
+    assert_null(cfg_route_find(&snap, "t1.tenant.example", 17));
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -774,6 +807,7 @@ int main(void)
         T(deep_and_wide_documents_are_refused_quickly),
         T(oversized_file_is_refused_unparsed),
         T(binary_and_missing_files_get_clear_errors),
+        cmocka_unit_test(route_index_finds_every_route_and_only_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

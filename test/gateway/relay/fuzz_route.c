@@ -1,7 +1,8 @@
 /* libFuzzer target for gateway/route: any message the legacy proxy could
  * send is parsed and routed under a fixed configuration. Invariants: a
  * verdict always comes with targets or a reason, the domain is a slice of
- * the input, an IP literal is never routed (RFC 5922 §7.3), and a popped
+ * the input, an IP literal is never routed (RFC 5922 §7.3), the route
+ * table agrees with a plain walk of the routes, and a popped
  * Route is the message's first one. */
 #include <stddef.h>
 #include <stdint.h>
@@ -14,11 +15,23 @@
 #include "sip/message.h"
 
 static struct cfg_hostport listen_addr = {.host = "127.0.0.2", .port = 5061};
-static struct cfg_hostport targets[] = {{.host = "127.0.0.3", .port = 5061}};
+static struct cfg_hostport targets[][1] = {{{.host = "127.0.0.3", .port = 5061}},
+                                           {{.host = "127.0.0.4", .port = 5061}}};
 static struct cfg_route routes[] = {
-    {.domain = "b.test", .targets = targets, .n_targets = 1},
-    {.domain = "example.com", .targets = targets, .n_targets = 1},
+    {.domain = "b.test", .targets = targets[0], .n_targets = 1},
+    {.domain = "example.com", .targets = targets[1], .n_targets = 1},
 };
+
+/* static_route is the index of the route named |domain| by the plain
+ * definition (every route, ignoring ASCII case), or -1: what the route
+ * table must agree with. */
+static int static_route(struct sip_str domain)
+{
+    for (int i = 0; i < (int)(sizeof(routes) / sizeof(routes[0])); i++)
+        if (sip_str_ieq(domain, routes[i].domain, strlen(routes[i].domain)))
+            return i;
+    return -1;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -32,6 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cfg.tls.n_listen = 1;
         cfg.routes = routes;
         cfg.n_routes = 2;
+        cfg_index_routes(&cfg);
     }
     static struct sip_header headers[128];
     struct sip_msg msg;
@@ -41,13 +55,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct route_plan plan;
     route_plan(&cfg, &msg, &plan);
     if (plan.verdict == ROUTE_OK) {
-        FUZZ_CHECK(plan.targets == targets && plan.n_targets == 1);
+        int r = static_route(plan.domain);
+        FUZZ_CHECK(r >= 0 && plan.targets == routes[r].targets && plan.n_targets == 1);
         FUZZ_CHECK(plan.domain.p >= buf && plan.domain.p + plan.domain.len <= buf + size);
         FUZZ_CHECK(plan.domain.len > 0 && plan.domain.p[0] != '[');
     } else if (plan.verdict == ROUTE_DNS) {
         /* No static route: a DNS name inside the message, never an IP literal. */
         FUZZ_CHECK(plan.domain.p >= buf && plan.domain.p + plan.domain.len <= buf + size);
         FUZZ_CHECK(plan.domain.len > 0 && plan.domain.p[0] != '[');
+        FUZZ_CHECK(static_route(plan.domain) < 0);
     } else {
         /* No static route: RFC 3263 DNS takes over (gateway/relay/dns_route.h). */
         FUZZ_CHECK(plan.verdict == ROUTE_DNS ||

@@ -28,6 +28,7 @@ static void make_cfg(struct cfg_snapshot *cfg)
     cfg->tls.n_listen = 1;
     cfg->routes = routes;
     cfg->n_routes = 1;
+    cfg_index_routes(cfg);
 }
 
 static struct sip_header headers[64];
@@ -71,6 +72,7 @@ static void request_uri_with_static_route(void **state)
     assert_int_equal(plan.n_targets, 2);
     assert_true(sip_str_ieq(plan.domain, "b.test", 6));
     assert_null(plan.self_route);
+    cfg_unindex_routes(&cfg);
 }
 
 static void route_header_wins_and_self_route_is_popped(void **state)
@@ -103,6 +105,7 @@ static void route_header_wins_and_self_route_is_popped(void **state)
     assert_int_equal(plan.verdict, ROUTE_DNS);
     assert_int_equal(plan.port, 5062);
     assert_null(plan.self_route);
+    cfg_unindex_routes(&cfg);
 }
 
 static void unroutable_verdicts_say_why(void **state)
@@ -124,6 +127,7 @@ static void unroutable_verdicts_say_why(void **state)
     assert_int_equal(plan.verdict, ROUTE_DNS);
     assert_int_equal(plan.port, 0);
     assert_true(sip_str_ieq(plan.domain, "nowhere.test", 12));
+    cfg_unindex_routes(&cfg);
 }
 
 int main(void)
