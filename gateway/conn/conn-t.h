@@ -345,12 +345,9 @@ struct conn_layer {
     struct conn_ref udp_forward;
     struct conn_ref udp_listen;
     struct conn_events up; /* registered by the layer above */
-    /* While conn_on_event handles a completion, what conn_send queues is
-     * flushed once it is done, or before the next loop turn with
-     * |flush_per_turn| (conn_io.c): the messages framed from one turn's
-     * receives leave in one send per connection, not the first alone. */
-    bool flush_per_turn;
-    bool deferring;
+    /* What conn_send queues is flushed before the next loop turn
+     * (conn_flush_deferred): the messages framed from one turn's receives
+     * leave in one send per connection, not the first alone. */
     uint32_t n_deferred;
     struct conn_ref deferred[CONN_DEFER_MAX];
 };

@@ -305,14 +305,14 @@ static void capture(struct conn_layer *cl, struct conn *c, bool received, const 
     conn_capture(cl, c, received, (const struct sockaddr *)&c->peer, msg, len);
 }
 
-/* flush_soon flushes |c| now, or once the completion being handled is
- * done (conn_on_event) or before the next turn (flush_per_turn), with
- * whatever else comes for |c| until then. */
+/* flush_soon flushes |c| before the next loop turn, with whatever else
+ * comes for |c| until then; at once when the turn already deferred
+ * CONN_DEFER_MAX connections. */
 static void flush_soon(struct conn_layer *cl, struct conn *c)
 {
     if (c->flush_deferred)
         return;
-    if (!(cl->deferring || cl->flush_per_turn) || cl->n_deferred == CONN_DEFER_MAX) {
+    if (cl->n_deferred == CONN_DEFER_MAX) {
         conn_flush(cl, c);
         return;
     }
@@ -768,8 +768,6 @@ void conn_on_event(struct conn_layer *cl, const struct loop_event *ev)
     struct conn *c = conn_at(&cl->conns, ref.slot);
     if (!c || c->gen != ref.gen || c->state == CONN_FREE)
         return; /* cannot happen: slots outlive their operations */
-    bool outer = !cl->deferring;
-    cl->deferring = true;
     switch (tag_op(ev->tag)) {
     case OP_RECV:
         if (c->kind == CONN_UDP)
@@ -789,10 +787,5 @@ void conn_on_event(struct conn_layer *cl, const struct loop_event *ev)
         break;
     default:
         break;
-    }
-    if (outer) {
-        cl->deferring = false;
-        if (!cl->flush_per_turn)
-            conn_flush_deferred(cl);
     }
 }

@@ -25,10 +25,8 @@ struct loop_event;
  * pools are exhausted (the caller counts the drop). */
 bool conn_send(struct conn_layer *cl, struct conn *c, const void *data, size_t len);
 
-/* conn_flush_deferred starts the sends conn_send deferred: those of the
- * completion being handled (conn_on_event calls it when it is done) or,
- * with conn_layer_borrowed.flush_per_turn, of everything since the last
- * call, which the owner makes before each loop turn. */
+/* conn_flush_deferred starts the sends conn_send deferred since the last
+ * call; the owner of the layer calls it before each loop turn. */
 void conn_flush_deferred(struct conn_layer *cl);
 
 /* conn_throttle applies back-pressure: when |dst| holds more than

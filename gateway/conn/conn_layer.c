@@ -34,7 +34,6 @@ bool conn_layer_init(struct conn_layer *cl, const struct conn_layer_borrowed *b)
     cl->cfg = b->cfg;
     cl->tls_ctx = b->tls_ctx;
     cl->workers = b->workers;
-    cl->flush_per_turn = b->flush_per_turn;
     const struct cfg_snapshot *cfg = b->cfg;
     const uint32_t max_conns = conn_share(cl, cfg->limits.max_connections);
     cl->scratch_size = cfg->limits.max_message_bytes + SCRATCH_SLACK;

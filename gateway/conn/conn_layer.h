@@ -26,10 +26,6 @@ struct conn_layer_borrowed {
      * index into, and this worker's id there; NULL and 0 with one. */
     struct peer_index *shared;
     unsigned worker_id;
-    /* Sends wait for conn_flush_deferred (conn_io.h), which the owner calls
-     * before each loop turn; false: they wait at most for the end of the
-     * completion being handled. */
-    bool flush_per_turn;
 };
 
 /* conn_layer_init sizes |cl| for its share of cfg->limits and takes |b|.

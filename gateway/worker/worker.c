@@ -94,7 +94,6 @@ int worker_init_member(struct worker *w, struct cfg_snapshot *cfg, struct tls_ct
         .workers = group ? group->n : 1,
         .shared = group ? group->index : NULL,
         .worker_id = id,
-        .flush_per_turn = true,
     };
     struct relay_layer_borrowed rb = {
         .conn = &w->conn,
