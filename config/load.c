@@ -1194,12 +1194,12 @@ struct cfg_snapshot *cfg_load_checked(const char *path, const struct cfg_readers
     check_identities(&ld, snap);
     check_legacy_udp(&ld, snap);
     inherit_peer_defaults(snap);
-    cfg_index_routes(snap);
     yaml_document_delete(&doc);
     if (errors->count != first_error) {
         cfg_unref(snap);
         return NULL;
     }
+    cfg_index_routes(snap);
     snap->path = cfg_xstrdup(ld.absolute);
     return snap;
 }

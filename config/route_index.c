@@ -7,6 +7,7 @@
 
 #include "config/errors.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +74,7 @@ void cfg_index_routes(struct cfg_snapshot *snap)
 const struct cfg_route *cfg_route_find(const struct cfg_snapshot *snap, const char *host,
                                        size_t len)
 {
+    assert(snap->route_slots || snap->n_routes == 0); /* cfg_index_routes forgotten */
     if (!snap->route_slots)
         return NULL;
     for (size_t s = domain_hash(host, len) & snap->route_slot_mask; snap->route_slots[s];

@@ -90,15 +90,15 @@ static void no_head(const struct buf_pool *pool)
                     LF_UINT("kept_blocks", pool->in_use));
 }
 
-/* keep stores in |e| (of table |pt|) what answers or re-routes request
- * |p| (NULL: parsed here, when needed, from |sent|) if its connection
+/* keep stores in |e| (of table |pt| of |rl|) what answers or re-routes
+ * request |p| (NULL: parsed here, when needed, from |sent|) if its connection
  * dies: room permitting, the |n| bytes of |sent| as queued (|sent| NULL:
  * none), and its head. A copy of at most HEAD_MAX bytes stands in for the
  * head, which answer_ended parses from it, and ended_responded makes from
  * it when a provisional response lets the copy go: most transactions end
  * with one final response, and then no head was ever made. */
-static void keep(struct pending_table *pt, struct pending *e, const struct parsed *p,
-                 const char *sent, size_t n)
+static void keep(struct relay_layer *rl, struct pending_table *pt, struct pending *e,
+                 const struct parsed *p, const char *sent, size_t n)
 {
     struct buf_pool *pool = &pt->kept_pool;
     buf_queue_clear(&e->kept, pool); /* a retransmission keeps anew */
@@ -112,7 +112,7 @@ static void keep(struct pending_table *pt, struct pending *e, const struct parse
             return;
     }
     struct parsed q;
-    if (!p && sent && parsed_view(&q, sent, n) == SIP_OK)
+    if (!p && sent && parsed_answerable(rl, &q, sent, n))
         p = &q;
     char head[HEAD_MAX];
     size_t hn = p ? kept_head(&p->msg, head) : 0;
@@ -135,7 +135,7 @@ void ended_track(struct relay_layer *rl, struct pending *e, struct conn *t, cons
 {
     e->mark = conn_out_mark(t);
     pending_link(&rl->pending, e, conn_ref_of(&rl->conn->conns, t).slot);
-    keep(&rl->pending, e, p, sent, n);
+    keep(rl, &rl->pending, e, p, sent, n);
 }
 
 void ended_serve(struct relay_layer *rl, struct conn *t, struct conn *m, const struct parsed *p)
@@ -149,7 +149,7 @@ void ended_serve(struct relay_layer *rl, struct conn *t, struct conn *m, const s
         return; /* relayed all the same: only a dying mirror would leave it unanswered */
     e->tls = conn_ref_of(&rl->conn->conns, t);
     pending_link(&rl->served, e, conn_ref_of(&rl->conn->conns, m).slot);
-    keep(&rl->served, e, p, NULL, 0);
+    keep(rl, &rl->served, e, p, NULL, 0);
 }
 
 void ended_served(struct relay_layer *rl, const struct sip_peek *pk)
@@ -293,11 +293,10 @@ static void mirror_ended(struct relay_layer *rl, struct conn *m, enum conn_end c
  * is answered instead. */
 static bool route_again(struct relay_layer *rl, struct pending *e)
 {
-    struct parsed q;
     if (!e->copy_len || rl->local_only)
         return false;
     size_t n = kept_read(&e->kept, 0, rl->reroute, e->copy_len);
-    if (parsed_view(&q, rl->reroute, n) != SIP_OK)
+    if (!parsed_reroutable(rl->reroute, n))
         return false;
     metrics_inc(rl->metrics, M_REROUTED);
     if (e->legacy_worker == rl->id) {

@@ -87,7 +87,7 @@ static void bounce(struct relay_layer *rl, const struct handoff_msg *msg, const 
                    const char *why, enum metric_id series)
 {
     struct parsed p;
-    if (msg->is_ack || !parse_handed(&p, bytes, msg->len)) {
+    if (msg->is_ack || !parsed_answerable(rl, &p, bytes, msg->len)) {
         relay_drop_from(rl, M_DROP_PEER_GONE, "hand-off", why);
         return;
     }
@@ -131,6 +131,10 @@ static void request_handed(struct relay_layer *rl, const struct handoff_msg *msg
         t && (t->kind == CONN_TLS_IN || t->kind == CONN_TLS_OUT) && !t->peer_closed &&
         (t->state == CONN_CONNECTING || t->state == CONN_HANDSHAKE || t->state == CONN_OPEN) &&
         still_established(rl, t);
+    if (!usable && !msg->is_ack && !parsed_reroutable(bytes, msg->len)) {
+        bounce(rl, msg, bytes, "peer connection is gone", M_503_OTHER);
+        return;
+    }
     if (!usable) {
         /* Its row was still in the peer index when the sender looked: let
          * the sender route it again, as one worker would have. */

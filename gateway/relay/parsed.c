@@ -80,6 +80,12 @@ void parsed_basis(struct relay_layer *rl, struct parsed *p, const char *buf, siz
     parsed_view(p, rl->basis, n);
 }
 
+bool parsed_reroutable(const char *buf, size_t len)
+{
+    struct parsed p;
+    return parsed_view(&p, buf, len) == SIP_OK;
+}
+
 bool parsed_answerable(struct relay_layer *rl, struct parsed *p, const char *buf, size_t len)
 {
     enum sip_err err = parsed_view(p, buf, len);

@@ -228,10 +228,6 @@ struct relay_layer {
      * it goes no further than this worker. */
     char *reroute;
     bool local_only;
-    /* What an answer copies from a request whose header section cannot be
-     * indexed whole (parsed_basis): apart from the scratch buffer, which
-     * may hold that very request. */
-    char basis[RELAY_BASIS_MAX];
     /* Borrowed: the connection layer (and the scratch buffer it lends for
      * rewrites), the worker's registry, timers and current snapshot. */
     struct conn_layer *conn;
@@ -254,6 +250,10 @@ struct relay_layer {
         struct conn_ref ref;
         uint64_t ms;
     } established[RELAY_ESTABLISHED_WAYS];
+    /* What an answer copies from a request whose header section cannot be
+     * indexed whole (parsed_basis): apart from the scratch buffer, which
+     * may hold that very request. */
+    char basis[RELAY_BASIS_MAX];
 };
 
 #endif

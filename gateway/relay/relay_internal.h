@@ -92,10 +92,17 @@ void parsed_basis(struct relay_layer *rl, struct parsed *p, const char *buf, siz
 /* parsed_answerable indexes in |p| what reusegw's own answer to the request
  * it sent or holds, |len| bytes at |buf| (borrowed), copies: its view, or
  * its basis (parsed_basis) when it has more header lines than the index
- * holds. A request as sent can have one line more than as parsed (the
- * Content-Length added to a datagram). True when |p| is a request that
- * gets an answer (not an ACK). */
+ * holds; then |p| points into the layer's |basis|, valid until the next
+ * parsed_basis. A request as sent can have one line more than as parsed
+ * (the Content-Length added to a datagram). True when |p| is a request
+ * that gets an answer (not an ACK). */
 bool parsed_answerable(struct relay_layer *rl, struct parsed *p, const char *buf, size_t len);
+
+/* parsed_reroutable is true when request |buf| (|len| bytes, as it was
+ * sent towards a peer) can be routed again: its header section fits the
+ * index whole, which a datagram's added Content-Length can make it miss by
+ * one line. One that cannot is answered instead. */
+bool parsed_reroutable(const char *buf, size_t len);
 
 /* parsed_peeked is true when |msg|, framed as |fr|, is a response a row
  * may relay without a parsed view, its status, top Via and CSeq left in

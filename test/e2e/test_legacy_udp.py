@@ -323,7 +323,8 @@ def test_a_held_request_with_a_full_header_index_is_answered_when_its_dial_fails
     """That INVITE for a.test with no connection to A: B holds it while it
     dials A's address, where nothing listens; the dial fails and the legacy
     proxy gets a 503 at once from what the held copy holds (issue 20 item
-    5), its own Via on top, not silence until Timer B."""
+    5), its own Via on top, not silence until Timer B: the answer of a held
+    request, naming why the dial failed, as any held request gets."""
     ua = proxies()
     branch = h.new_branch()
     ua.send(full_index_invite(ua, branch), small.gw.legacy_listen)
@@ -332,6 +333,8 @@ def test_a_held_request_with_a_full_header_index_is_answered_when_its_dial_fails
     assert resp.status == 503, resp.raw
     assert resp.get("call-id") == f"{branch}@e2e" and resp.get("cseq") == "1 INVITE"
     assert resp.all("via")[0].endswith(f";branch={branch};rport")
+    assert "TCP connect to the peer failed" in (resp.get("warning") or ""), resp.raw
+    assert resp.get("reason") is None, "held, so never sent: no transport cause"
     assert ua.quiet(0.5), "one answer"
 
 
@@ -366,21 +369,35 @@ def test_a_queued_request_with_a_full_header_index_is_answered_when_its_connecti
     ua = proxies()
     to_peer = 'reusegw_messages_total{direction="to_peer",kind="request"}'
     before = gw.metric(to_peer)
+    queued = 'reusegw_queued_bytes{queue="out"}'
+
+    def taken(n):
+        """Waits until B sent n more requests towards A than before."""
+        deadline = time.monotonic() + 5
+        while gw.metric(to_peer) - before < n:
+            assert time.monotonic() < deadline, "B took every request for A"
+            time.sleep(0.005)
+
     fillers = []
-    while gw.metric('reusegw_queued_bytes{queue="out"}') == 0:
+    # Until B's own queue holds a few requests: the kernel's buffers, which
+    # grow while the peer's window lasts, are full.
+    while gw.metric(queued) < 4 * 60000:
         assert len(fillers) < 600, "the kernel's buffers never filled"
-        for _ in range(20):
+        # Two at a time, each pair taken before the next: B's socket buffer
+        # holds a few 60 KB datagrams, and a lost one would never reach A.
+        for _ in range(2):
             fillers.append(h.new_branch())
             ua.send(udp_request(ua, "OPTIONS", "sip:svc@a.test", fillers[-1], body=b"x" * 60000,
                                 headers=["Content-Type: text/plain"]), gw.legacy_listen)
-            time.sleep(0.002)  # B's socket buffer takes a few datagrams at once
+        taken(len(fillers))
     branch = h.new_branch()
-    ua.send(full_index_invite(ua, branch), gw.legacy_listen)
+    invite = full_index_invite(ua, branch)
+    ua.send(invite, gw.legacy_listen)
     assert ua.recv()[0].status == 100
-    deadline = time.monotonic() + 5
-    while gw.metric(to_peer) - before < len(fillers) + 1:
-        assert time.monotonic() < deadline, "every request queued for A"
-        time.sleep(0.05)
+    taken(len(fillers) + 1)
+    # B's out queue still holds more than the INVITE, which is its tail:
+    # the INVITE has not left.
+    assert gw.metric(queued) > len(invite) + 1024
     t0 = time.monotonic()
     peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     peer.sock.close()
